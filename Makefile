@@ -1,0 +1,44 @@
+# Everything a fresh machine with Python 3.11 needs comes from here and pyproject.toml.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint format proto proto-check demo bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy breakwater tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/breakwater/v1/*.proto
+
+demo: $(STAMP)
+	$(BIN)/breakwater validate deploy/examples
+	$(BIN)/breakwater render deploy/examples --node-cluster edge --format yaml
+
+bench: $(STAMP)
+	@echo 'not yet: the benchmark suite is not written'
+
+bench-quick: $(STAMP)
+	@echo 'not yet: the benchmark suite is not written'
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

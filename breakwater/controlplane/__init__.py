@@ -1,0 +1,1 @@
+"""The running control plane: sources, store, snapshot cache, xDS server, admin API, metrics."""
