@@ -1,0 +1,203 @@
+"""The `breakwater` command: validate, render and explain policies, print bootstraps, serve.
+
+Every command exits 0 on success and 1 with sentences on stderr otherwise;
+a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from breakwater.translators.loader import PolicyError, load_policies
+from breakwater.translators.policyset import PolicySet
+
+
+def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: {what} {pair!r} is not KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _load_or_report(directory: str) -> PolicySet | None:
+    policyset, errors = load_policies(Path(directory))
+    if policyset is None:
+        _print_errors(errors)
+    return policyset
+
+
+def _print_errors(errors: list[PolicyError]) -> None:
+    for error in errors:
+        print(error, file=sys.stderr)
+    noun = "error" if len(errors) == 1 else "errors"
+    print(f"{len(errors)} {noun}; nothing was applied. Fix them and run again.", file=sys.stderr)
+
+
+def _dump(data: Any, output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(data, indent=2, sort_keys=False)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    policyset = _load_or_report(args.directory)
+    if policyset is None:
+        return 1
+    print(
+        f"{args.directory}: valid: {len(policyset.services)} services, {len(policyset.policies)} "
+        f"resilience policies, {len(policyset.gateways)} gateways, {len(policyset.routes)} routes"
+    )
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from breakwater.translators.snapshot import node_group, to_config_dump, translate
+
+    policyset = _load_or_report(args.directory)
+    if policyset is None:
+        return 1
+    metadata = _parse_pairs(args.node_metadata, "--node-metadata")
+    group = node_group(policyset, args.node_cluster, metadata)
+    if not group:
+        print(
+            f"no gateway selects node cluster {args.node_cluster!r} with metadata {metadata}; "
+            "the proxy would get no listeners. Check the gateways' nodeSelector.",
+            file=sys.stderr,
+        )
+    print(_dump(to_config_dump(translate(policyset, group)), args.format), end="")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from breakwater.translators.explain import explain_service
+
+    policyset = _load_or_report(args.directory)
+    if policyset is None:
+        return 1
+    if args.service not in policyset.services:
+        known = ", ".join(sorted(policyset.services)) or "none"
+        print(
+            f"service {args.service!r} is not declared; declared services: {known}", file=sys.stderr
+        )
+        return 1
+    sections = explain_service(policyset, args.service)
+    if args.output == "json":
+        print(
+            json.dumps(
+                [{"title": s.title, "settings": [vars(x) for x in s.settings]} for s in sections],
+                indent=2,
+            )
+        )
+        return 0
+    for section in sections:
+        print(f"== {section.title}")
+        if not section.settings:
+            print("   (nothing set: Envoy's defaults apply)")
+        for setting in section.settings:
+            print(f"   {setting.path} = {json.dumps(setting.value)}")
+            print(f"      set by: {setting.set_by}")
+            print(f"      envoy:  {setting.envoy}")
+            if setting.differs:
+                print(f"      note:   {setting.differs}")
+        print()
+    return 0
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from breakwater.controlplane.bootstrap import render_bootstrap
+
+    addresses = args.xds_address or [("127.0.0.1", 18000)]
+    bootstrap = render_bootstrap(
+        node_id=args.node_id,
+        node_cluster=args.node_cluster,
+        xds_addresses=addresses,
+        admin_port=args.admin_port,
+        delta=args.delta,
+        node_metadata=_parse_pairs(args.node_metadata, "--node-metadata"),
+    )
+    print(_dump(bootstrap, args.format), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="breakwater",
+        description="An xDS control plane for Envoy driven by resilience policies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check a policy directory and list every mistake")
+    validate.add_argument("directory")
+    validate.set_defaults(func=cmd_validate)
+
+    render = sub.add_parser("render", help="print the Envoy resources a proxy would receive")
+    render.add_argument("directory")
+    render.add_argument("--node-cluster", required=True, help="the proxy's node.cluster")
+    render.add_argument("--node-id", default="render", help="the proxy's node.id")
+    render.add_argument(
+        "--node-metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="node.metadata entry",
+    )
+    render.add_argument("--format", choices=["json", "yaml"], default="json")
+    render.set_defaults(func=cmd_render)
+
+    explain = sub.add_parser("explain", help="show each effective setting of a service and why")
+    explain.add_argument("directory")
+    explain.add_argument("service")
+    explain.add_argument("--output", choices=["table", "json"], default="table")
+    explain.set_defaults(func=cmd_explain)
+
+    bootstrap = sub.add_parser(
+        "bootstrap", help="print an Envoy bootstrap that points at the server"
+    )
+    bootstrap.add_argument("--node-id", required=True)
+    bootstrap.add_argument("--node-cluster", required=True)
+    bootstrap.add_argument(
+        "--xds-address",
+        action="append",
+        type=_address,
+        metavar="HOST:PORT",
+        help="an xDS server address; repeat it for several replicas (default 127.0.0.1:18000)",
+    )
+    bootstrap.add_argument("--admin-port", type=int, default=9901)
+    bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
+    bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
+    bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
+    bootstrap.set_defaults(func=cmd_bootstrap)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

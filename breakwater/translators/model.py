@@ -1,0 +1,431 @@
+"""The policy language: every document a user writes, as pydantic v2 models.
+
+Field names in YAML are camelCase (aliases); in Python they are snake_case.
+Every model forbids unknown fields so that a typo is an error, not a silently
+ignored setting. Where a field has a default here, that default is Breakwater's
+documented choice and is emitted to Envoy; where it is `None`, nothing is
+emitted and Envoy's own default applies (`explain` says which).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from breakwater.translators.durations import Duration
+
+API_VERSION = "breakwater.dev/v1alpha1"
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_HELP = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+
+
+def _check_name(value: str) -> str:
+    if len(value) > 63 or not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid name: use {NAME_HELP}")
+    return value
+
+
+def _check_percent(value: float) -> float:
+    if not 0 <= value <= 100:
+        raise ValueError(f"{value} is not a percentage: use a number from 0 to 100")
+    return value
+
+
+def _check_positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Percent = Annotated[float, AfterValidator(_check_percent)]
+PositiveDuration = Annotated[Duration, AfterValidator(_check_positive_duration)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+
+
+class Model(BaseModel):
+    """Base for everything a user writes: camelCase, unknown fields refused, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=False,
+    )
+
+
+class Metadata(Model):
+    name: Name
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+# --- Service ---------------------------------------------------------------
+
+
+class Endpoint(Model):
+    address: str
+    port: Port
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _address_is_ip(self) -> Endpoint:
+        try:
+            ipaddress.ip_address(self.address)
+        except ValueError:
+            raise ValueError(
+                f"address {self.address!r} is not an IP address; "
+                "for a host name use the service's `dns` field instead of `endpoints`"
+            ) from None
+        return self
+
+
+class DnsTarget(Model):
+    """A service reached through DNS: Envoy resolves it itself (STRICT_DNS)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    port: Port
+
+
+class Subset(Model):
+    """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary)."""
+
+    name: Name
+    labels: dict[str, str] = Field(min_length=1)
+
+
+Protocol = Literal["http", "http2", "grpc"]
+
+
+class ServiceSpec(Model):
+    protocol: Protocol = "http"
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    dns: DnsTarget | None = None
+    subsets: list[Subset] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_way_to_reach(self) -> ServiceSpec:
+        if self.dns is not None and self.endpoints:
+            raise ValueError("give either `endpoints` or `dns`, not both")
+        if self.dns is None and not self.endpoints:
+            raise ValueError("give `endpoints` (address, port, labels) or `dns` (name, port)")
+        if self.dns is not None and self.subsets:
+            raise ValueError(
+                "`subsets` select endpoints by label and need `endpoints`; "
+                "a `dns` service has no labels to select"
+            )
+        seen: set[str] = set()
+        for subset in self.subsets:
+            if subset.name in seen:
+                raise ValueError(
+                    f"subset {subset.name!r} is declared twice; subset names must be unique"
+                )
+            seen.add(subset.name)
+        return self
+
+    def subset(self, name: str) -> Subset | None:
+        return next((s for s in self.subsets if s.name == name), None)
+
+    def endpoints_of(self, subset: str | None) -> list[Endpoint]:
+        """Endpoints a subset selects: every label of the selector must match."""
+        if subset is None:
+            return list(self.endpoints)
+        chosen = self.subset(subset)
+        if chosen is None:
+            return []
+        return [
+            e for e in self.endpoints if all(e.labels.get(k) == v for k, v in chosen.labels.items())
+        ]
+
+
+# --- ResiliencePolicy --------------------------------------------------------
+
+
+class TargetRef(Model):
+    kind: Literal["Service"] = "Service"
+    name: Name
+    subset: Name | None = None
+
+
+class CircuitBreaker(Model):
+    """Per-host ejection (Envoy outlier detection), in the vocabulary of Hystrix and Resilience4j."""
+
+    consecutive_errors: int | None = Field(default=None, ge=1)
+    consecutive_gateway_errors: int | None = Field(default=None, ge=1)
+    failure_rate_threshold: Percent | None = None
+    minimum_requests: int | None = Field(default=None, ge=1)
+    # Envoy's default of 5 hosts means a two-host subset never ejects on failure
+    # rate; a policy that names a threshold expects it to act.
+    minimum_hosts: int = Field(default=1, ge=1)
+    interval: PositiveDuration | None = None
+    open_duration: PositiveDuration | None = None
+    max_open_duration: PositiveDuration | None = None
+    # Envoy's default of 10 % ejects nothing in a cluster of fewer than ten
+    # hosts; a policy that says "eject a failing host" must be able to.
+    max_ejection_percent: Percent = 100
+    panic_threshold: Percent | None = None
+
+
+class Bulkhead(Model):
+    """Per-proxy concurrency limits (Envoy circuit_breakers thresholds); overflow is an immediate 503."""
+
+    max_concurrent_requests: int | None = Field(default=None, ge=0)
+    max_queued_requests: int | None = Field(default=None, ge=0)
+    max_connections: int | None = Field(default=None, ge=0)
+    max_concurrent_retries: int | None = Field(default=None, ge=0)
+
+
+class Backoff(Model):
+    base_interval: PositiveDuration
+    max_interval: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _max_not_below_base(self) -> Backoff:
+        if self.max_interval is not None and self.max_interval < self.base_interval:
+            raise ValueError("`maxInterval` must not be shorter than `baseInterval`")
+        return self
+
+
+class RetryBudget(Model):
+    percent: Percent
+    min_concurrency: int | None = Field(default=None, ge=0)
+
+
+RetryCondition = Literal[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+]
+
+DEFAULT_RETRY_ON: tuple[RetryCondition, ...] = ("5xx", "reset", "connect-failure", "refused-stream")
+
+
+class Retry(Model):
+    # Total attempts, the first one included (Resilience4j's maxAttempts);
+    # Envoy's num_retries is attempts - 1.
+    attempts: int = Field(ge=1, le=100)
+    per_try_timeout: PositiveDuration | None = None
+    retry_on: list[RetryCondition] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_ON), min_length=1
+    )
+    retriable_status_codes: list[HttpStatus] | None = None
+    backoff: Backoff | None = None
+    budget: RetryBudget | None = None
+
+
+class Timeout(Model):
+    request: PositiveDuration | None = None
+    connect: PositiveDuration | None = None
+    idle: PositiveDuration | None = None
+
+
+class HttpHealthCheck(Model):
+    path: str = Field(pattern=r"^/", description="request path, starting with '/'")
+    host: str | None = None
+    expected_statuses: list[HttpStatus] | None = None
+
+
+class TcpHealthCheck(Model):
+    """A connect-only check: the host is healthy when it accepts a TCP connection."""
+
+
+class HealthCheck(Model):
+    # Envoy requires all four; these defaults are Breakwater's documented choice.
+    interval: PositiveDuration = timedelta(seconds=5)
+    timeout: PositiveDuration = timedelta(seconds=1)
+    unhealthy_threshold: int = Field(default=3, ge=1)
+    healthy_threshold: int = Field(default=2, ge=1)
+    http: HttpHealthCheck | None = None
+    tcp: TcpHealthCheck | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        if (self.http is None) == (self.tcp is None):
+            raise ValueError("give exactly one of `http` (with a path) or `tcp: {}`")
+        return self
+
+
+class Failover(Model):
+    to: Name
+    subset: Name | None = None
+
+
+class ResilienceSpec(Model):
+    target_ref: TargetRef | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    bulkhead: Bulkhead | None = None
+    retry: Retry | None = None
+    timeout: Timeout | None = None
+    health_check: HealthCheck | None = None
+    failover: Failover | None = None
+
+
+# --- Gateway -----------------------------------------------------------------
+
+
+class NodeSelector(Model):
+    """Which proxies get a gateway: by `node.cluster`, and by `node.metadata` string values."""
+
+    cluster: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def matches(self, node_cluster: str, node_metadata: dict[str, str]) -> bool:
+        if self.cluster is not None and self.cluster != node_cluster:
+            return False
+        return all(node_metadata.get(k) == v for k, v in self.metadata.items())
+
+
+class GatewaySpec(Model):
+    address: str = "0.0.0.0"
+    port: Port
+    node_selector: NodeSelector | None = None
+
+
+# --- HTTPRoute -----------------------------------------------------------------
+
+
+class PathMatch(Model):
+    prefix: str | None = Field(default=None, pattern=r"^/")
+    exact: str | None = Field(default=None, pattern=r"^/")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PathMatch:
+        if (self.prefix is None) == (self.exact is None):
+            raise ValueError("give exactly one of `prefix` or `exact`")
+        return self
+
+
+class HeaderMatch(Model):
+    name: str = Field(min_length=1)
+    value: str | None = None
+    present: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HeaderMatch:
+        if (self.value is None) == (self.present is None):
+            raise ValueError("give exactly one of `value` (exact match) or `present: true|false`")
+        return self
+
+
+class QueryParamMatch(Model):
+    name: str = Field(min_length=1)
+    value: str
+
+
+class RouteMatch(Model):
+    path: PathMatch | None = None
+    headers: list[HeaderMatch] = Field(default_factory=list)
+    query_params: list[QueryParamMatch] = Field(default_factory=list)
+
+
+class Backend(Model):
+    service: Name
+    subset: Name | None = None
+    weight: int = Field(default=1, ge=0, le=1_000_000)
+
+
+class Sticky(Model):
+    """Keep a client on one backend by hashing a request header (e.g. a user id)."""
+
+    header: str = Field(min_length=1)
+
+
+class RouteRule(Model):
+    name: Name | None = None
+    matches: list[RouteMatch] = Field(default_factory=list)
+    backends: list[Backend] = Field(min_length=1)
+    sticky: Sticky | None = None
+    retry: Retry | None = None
+    timeout: Timeout | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> RouteRule:
+        if sum(b.weight for b in self.backends) <= 0:
+            raise ValueError(
+                "the backends' weights add up to 0: give at least one backend a positive weight"
+            )
+        seen: set[tuple[str, str | None]] = set()
+        for backend in self.backends:
+            key = (backend.service, backend.subset)
+            if key in seen:
+                where = backend.service + (f" subset {backend.subset}" if backend.subset else "")
+                raise ValueError(f"backend {where} is listed twice in one rule; list each once")
+            seen.add(key)
+        if self.timeout is not None and self.timeout.connect is not None:
+            raise ValueError(
+                "`timeout.connect` is a property of the upstream cluster: "
+                "set it in a ResiliencePolicy, not in a route rule"
+            )
+        if self.retry is not None and self.retry.budget is not None:
+            raise ValueError(
+                "`retry.budget` is a property of the upstream cluster: "
+                "set it in a ResiliencePolicy, not in a route rule"
+            )
+        return self
+
+
+class HTTPRouteSpec(Model):
+    gateways: list[Name] = Field(min_length=1)
+    hostnames: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    rules: list[RouteRule] = Field(min_length=1)
+
+
+# --- Documents -------------------------------------------------------------------
+
+
+class Document(Model):
+    api_version: Literal["breakwater.dev/v1alpha1"]
+    metadata: Metadata
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class Service(Document):
+    kind: Literal["Service"]
+    spec: ServiceSpec
+
+
+class ResiliencePolicy(Document):
+    kind: Literal["ResiliencePolicy"]
+    spec: ResilienceSpec
+
+
+class Gateway(Document):
+    kind: Literal["Gateway"]
+    spec: GatewaySpec
+
+
+class HTTPRoute(Document):
+    kind: Literal["HTTPRoute"]
+    spec: HTTPRouteSpec
+
+
+KINDS: dict[str, type[Document]] = {
+    "Service": Service,
+    "ResiliencePolicy": ResiliencePolicy,
+    "Gateway": Gateway,
+    "HTTPRoute": HTTPRoute,
+}

@@ -1,0 +1,248 @@
+"""Checks that span documents: names, references and the effective policies they produce.
+
+Each document is already valid on its own (pydantic did that); what is left
+are mistakes only visible across documents, like a route that names a subset
+its service does not declare, or a per-try timeout that outlasts the request
+timeout once fleet defaults and overrides are merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from breakwater.translators.durations import format_duration
+from breakwater.translators.model import (
+    Document,
+    Gateway,
+    HTTPRoute,
+    ResiliencePolicy,
+    Service,
+)
+from breakwater.translators.policyset import Effective, PolicySet, SourceRef
+
+if TYPE_CHECKING:
+    from breakwater.translators.loader import PolicyError, RawDocument, YamlPath
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.errors: list[PolicyError] = []
+
+    def add(self, doc: Document, raw: RawDocument, path: YamlPath, message: str) -> None:
+        from breakwater.translators.loader import PolicyError, _dotted
+
+        self.errors.append(
+            PolicyError(
+                raw.file,
+                raw.line_of(path),
+                message,
+                kind=type(doc).__name__,
+                name=doc.name,
+                field=_dotted(path) or None,
+            )
+        )
+
+
+def _check_service_ref(
+    out: _Collector,
+    services: dict[str, Service],
+    doc: Document,
+    raw: RawDocument,
+    path: YamlPath,
+    service: str,
+    subset: str | None,
+    subset_field: str,
+) -> None:
+    target = services.get(service)
+    if target is None:
+        known = ", ".join(sorted(services)) or "none declared"
+        out.add(doc, raw, path, f"service {service!r} is not declared; declared services: {known}")
+        return
+    if subset is not None and target.spec.subset(subset) is None:
+        known = ", ".join(s.name for s in target.spec.subsets) or "none"
+        out.add(
+            doc,
+            raw,
+            (*path[:-1], subset_field),
+            f"service {service!r} has no subset {subset!r}; its subsets: {known}",
+        )
+
+
+def _check_effective(
+    out: _Collector,
+    effective: Effective,
+    doc: Document,
+    raw: RawDocument,
+    path: YamlPath,
+    where: str,
+) -> None:
+    spec = effective.spec
+    retry, timeout = spec.retry, spec.timeout
+    if retry is None or retry.per_try_timeout is None or timeout is None or timeout.request is None:
+        return
+    if retry.per_try_timeout > timeout.request:
+        setter = effective.provenance.get(("retry", "per_try_timeout"), "?")
+        request_setter = effective.provenance.get(("timeout", "request"), "?")
+        out.add(
+            doc,
+            raw,
+            path,
+            f"{where}: retry.perTryTimeout {format_duration(retry.per_try_timeout)} (from {setter}) is "
+            f"longer than timeout.request {format_duration(timeout.request)} (from {request_setter}); "
+            "make perTryTimeout shorter than the request timeout, or no retry can ever start",
+        )
+
+
+def build_policyset(
+    documents: Sequence[tuple[Document, RawDocument]],
+) -> tuple[PolicySet, list[PolicyError]]:
+    out = _Collector()
+    services: dict[str, Service] = {}
+    policies: dict[str, ResiliencePolicy] = {}
+    gateways: dict[str, Gateway] = {}
+    routes: dict[str, HTTPRoute] = {}
+    raws: dict[tuple[str, str], RawDocument] = {}
+    by_kind: dict[type[Document], dict[str, Document]] = {
+        Service: services,  # type: ignore[dict-item]
+        ResiliencePolicy: policies,  # type: ignore[dict-item]
+        Gateway: gateways,  # type: ignore[dict-item]
+        HTTPRoute: routes,  # type: ignore[dict-item]
+    }
+    for doc, raw in documents:
+        kind = type(doc).__name__
+        table = by_kind[type(doc)]
+        if doc.name in table:
+            first = raws[(kind, doc.name)]
+            out.add(
+                doc,
+                raw,
+                ("metadata", "name"),
+                f"{kind} {doc.name!r} is already declared at {first.file}:{first.line}; names must be unique per kind",
+            )
+            continue
+        table[doc.name] = doc
+        raws[(kind, doc.name)] = raw
+
+    for name, policy in policies.items():
+        raw = raws[("ResiliencePolicy", name)]
+        ref = policy.spec.target_ref
+        if ref is not None:
+            _check_service_ref(
+                out,
+                services,
+                policy,
+                raw,
+                ("spec", "targetRef", "name"),
+                ref.name,
+                ref.subset,
+                "subset",
+            )
+        failover = policy.spec.failover
+        if failover is not None:
+            _check_service_ref(
+                out,
+                services,
+                policy,
+                raw,
+                ("spec", "failover", "to"),
+                failover.to,
+                failover.subset,
+                "subset",
+            )
+            if ref is not None and failover.to == ref.name and failover.subset == ref.subset:
+                out.add(
+                    policy,
+                    raw,
+                    ("spec", "failover", "to"),
+                    "a service cannot fail over to itself; name another service (or subset)",
+                )
+
+    hosts_by_gateway: dict[tuple[str, str], str] = {}
+    for name, route in routes.items():
+        raw = raws[("HTTPRoute", name)]
+        for index, gateway in enumerate(route.spec.gateways):
+            if gateway not in gateways:
+                known = ", ".join(sorted(gateways)) or "none declared"
+                out.add(
+                    route,
+                    raw,
+                    ("spec", "gateways", index),
+                    f"gateway {gateway!r} is not declared; declared gateways: {known}",
+                )
+                continue
+            for h_index, host in enumerate(route.spec.hostnames):
+                owner = hosts_by_gateway.setdefault((gateway, host), name)
+                if owner != name:
+                    out.add(
+                        route,
+                        raw,
+                        ("spec", "hostnames", h_index),
+                        f"hostname {host!r} on gateway {gateway!r} is already served by HTTPRoute "
+                        f"{owner!r}; give each route on a gateway its own hostnames",
+                    )
+        for r_index, rule in enumerate(route.spec.rules):
+            for b_index, backend in enumerate(rule.backends):
+                _check_service_ref(
+                    out,
+                    services,
+                    route,
+                    raw,
+                    ("spec", "rules", r_index, "backends", b_index, "service"),
+                    backend.service,
+                    backend.subset,
+                    "subset",
+                )
+
+    sources = {key: SourceRef(raw.file, raw.line) for key, raw in raws.items()}
+    policyset = PolicySet(
+        services=services, policies=policies, gateways=gateways, routes=routes, sources=sources
+    )
+    if out.errors:
+        return policyset, out.errors
+
+    for name, service in services.items():
+        for subset in [None, *(s.name for s in service.spec.subsets)]:
+            effective = policyset.effective_for_cluster(name, subset)
+            _report_on_setter(
+                out,
+                policyset,
+                effective,
+                raws,
+                f"service {name}" + (f" subset {subset}" if subset else ""),
+            )
+    for name, route in routes.items():
+        raw = raws[("HTTPRoute", name)]
+        for r_index in range(len(route.spec.rules)):
+            effective = policyset.effective_for_rule(name, r_index)
+            _check_effective(
+                out, effective, route, raw, ("spec", "rules", r_index), f"rule {r_index}"
+            )
+    return policyset, _unique(out.errors)
+
+
+def _report_on_setter(
+    out: _Collector,
+    policyset: PolicySet,
+    effective: Effective,
+    raws: dict[tuple[str, str], RawDocument],
+    where: str,
+) -> None:
+    """Blame the document that set perTryTimeout, since that is the one to edit."""
+    setter = effective.provenance.get(("retry", "per_try_timeout"), "")
+    kind, _, name = setter.partition("/")
+    raw = raws.get((kind, name))
+    doc = policyset.policies.get(name)
+    if raw is None or doc is None:
+        return
+    _check_effective(out, effective, doc, raw, ("spec", "retry", "perTryTimeout"), where)
+
+
+def _unique(errors: list[PolicyError]) -> list[PolicyError]:
+    seen: set[str] = set()
+    unique = []
+    for error in errors:
+        if str(error) not in seen:
+            seen.add(str(error))
+            unique.append(error)
+    return unique
