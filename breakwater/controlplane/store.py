@@ -1,0 +1,211 @@
+"""Durable state that the API writes: weight overrides on top of the YAML.
+
+The store is a small interface so that a distributed backend (etcd) can
+replace the embedded one. Revisions follow etcd's model: one counter for the
+whole store, and each key remembers the revision that last modified it, so
+compare-and-set is "write only if the key's revision is still N".
+
+The embedded backend is SQLite in WAL mode with `synchronous=FULL`: a write
+is on disk before the API answers success.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """The store cannot be read or written; the message says what to do."""
+
+
+class RevisionConflict(Exception):
+    """A compare-and-set write named a revision that is no longer current."""
+
+    def __init__(self, key: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"{key} is at revision {current}, not {expected}: someone else changed it; "
+            "read it again and retry with the current revision"
+        )
+        self.key = key
+        self.expected = expected
+        self.current = current
+
+
+@dataclass(frozen=True)
+class WeightOverride:
+    """Weights for one HTTPRoute rule, keyed by backend label (subset, or service when it has none)."""
+
+    route: str
+    rule: int
+    weights: dict[str, int]
+    revision: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.route}/{self.rule}"
+
+
+@dataclass(frozen=True)
+class StoreState:
+    overrides: dict[tuple[str, int], WeightOverride] = field(default_factory=dict)
+    revision: int = 0
+
+
+class Store(Protocol):
+    def load(self) -> StoreState: ...
+
+    def put_weights(
+        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+    ) -> WeightOverride: ...
+
+    def delete_weights(
+        self, route: str, rule: int | None = None, expected_revision: int | None = None
+    ) -> int: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS weights (
+    route TEXT NOT NULL,
+    rule INTEGER NOT NULL,
+    weights TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (route, rule)
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
+"""
+
+
+class SqliteStore:
+    """The embedded default: one SQLite file in the state directory, no server to run."""
+
+    FILENAME = "breakwater.sqlite3"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.FILENAME
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            check = self._db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open the state file {self.path}: {exc}. It may be corrupt or not a "
+                "Breakwater state file; move it away to start empty (the weight overrides in it "
+                "would be lost) or restore it from a backup"
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def load(self) -> StoreState:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT route, rule, weights, revision FROM weights"
+                ).fetchall()
+                revision = self._revision()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
+        overrides: dict[tuple[str, int], WeightOverride] = {}
+        for route, rule, weights, row_revision in rows:
+            try:
+                parsed = json.loads(weights)
+                if not isinstance(parsed, dict):
+                    raise ValueError("not a mapping")
+            except ValueError as exc:
+                raise StoreError(
+                    f"the state file {self.path} holds unreadable weights for {route}/{rule}: {exc}"
+                ) from exc
+            overrides[(route, rule)] = WeightOverride(
+                route, rule, {str(k): int(v) for k, v in parsed.items()}, row_revision
+            )
+        return StoreState(overrides=overrides, revision=revision)
+
+    def _revision(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        return int(row[0])
+
+    def _bump(self) -> int:
+        revision = self._revision() + 1
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'revision'", (revision,))
+        return revision
+
+    def _check(self, key: str, current: int, expected: int | None) -> None:
+        if expected is not None and expected != current:
+            raise RevisionConflict(key, expected, current)
+
+    def put_weights(
+        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+    ) -> WeightOverride:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self._db.execute(
+                        "SELECT revision FROM weights WHERE route = ? AND rule = ?", (route, rule)
+                    ).fetchone()
+                    self._check(f"{route}/{rule}", row[0] if row else 0, expected_revision)
+                    revision = self._bump()
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO weights (route, rule, weights, revision) VALUES (?, ?, ?, ?)",
+                        (route, rule, json.dumps(weights, sort_keys=True), revision),
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        return WeightOverride(route, rule, dict(weights), revision)
+
+    def delete_weights(
+        self, route: str, rule: int | None = None, expected_revision: int | None = None
+    ) -> int:
+        """Remove the overrides of one rule, or of every rule of a route; returns the new revision."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    if rule is None:
+                        rows = self._db.execute(
+                            "SELECT rule, revision FROM weights WHERE route = ?", (route,)
+                        ).fetchall()
+                    else:
+                        rows = self._db.execute(
+                            "SELECT rule, revision FROM weights WHERE route = ? AND rule = ?",
+                            (route, rule),
+                        ).fetchall()
+                    current = max((r[1] for r in rows), default=0)
+                    self._check(
+                        route if rule is None else f"{route}/{rule}", current, expected_revision
+                    )
+                    revision = self._bump()
+                    for row_rule, _ in rows:
+                        self._db.execute(
+                            "DELETE FROM weights WHERE route = ? AND rule = ?", (route, row_rule)
+                        )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        return revision
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
