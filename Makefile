@@ -27,8 +27,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+PROTOC = $(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) proto/breakwater/v1/*.proto
+
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/breakwater/v1/*.proto
+	$(call PROTOC,.)
+
+# Fails when the checked-in generated code differs from what `make proto` gives.
+proto-check: $(STAMP)
+	rm -rf build/proto-check && mkdir -p build/proto-check
+	$(call PROTOC,build/proto-check)
+	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/v1 breakwater/v1
 
 demo: $(STAMP)
 	$(BIN)/breakwater validate deploy/examples

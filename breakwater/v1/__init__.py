@@ -1,0 +1,1 @@
+"""Generated code for Breakwater's own gRPC API (`make proto`); do not edit."""
