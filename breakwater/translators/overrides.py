@@ -31,6 +31,10 @@ class WeightError(ValueError):
     """Weights that cannot apply to a rule; the message says what is allowed."""
 
 
+class RouteNotFound(WeightError):
+    """The route or rule named does not exist."""
+
+
 @dataclass(frozen=True)
 class DroppedOverride:
     route: str
@@ -57,12 +61,12 @@ def resolve_rule(policyset: PolicySet, route: str, rule: int | None) -> int:
     http_route = policyset.routes.get(route)
     if http_route is None:
         known = ", ".join(sorted(policyset.routes)) or "none"
-        raise WeightError(f"HTTPRoute {route!r} is not declared; declared routes: {known}")
+        raise RouteNotFound(f"HTTPRoute {route!r} is not declared; declared routes: {known}")
     if rule is None:
         return default_rule(http_route)
     count = len(http_route.spec.rules)
     if not 0 <= rule < count:
-        raise WeightError(
+        raise RouteNotFound(
             f"HTTPRoute {route!r} has rules 0 to {count - 1}; rule {rule} does not exist"
         )
     return rule

@@ -1,0 +1,255 @@
+"""What the control plane currently believes: the last good policies, the overrides, and what went wrong.
+
+Two inputs change it, the policy directory and API writes; both end in one
+place (`_publish`) that lays the overrides over the YAML and hands the
+result to whoever translates and serves it. An invalid directory changes
+nothing that is serving: the last good PolicySet stays, and the errors are
+kept for status and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from breakwater.controlplane.store import RevisionConflict, Store, StoreError, WeightOverride
+from breakwater.translators.loader import PolicyError, load_documents
+from breakwater.translators.overrides import (
+    DroppedOverride,
+    WeightError,
+    check_weights,
+    resolve_rule,
+    rule_labels,
+)
+from breakwater.translators.overrides import apply_overrides as lay_overrides
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.validate import build_policyset
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(Exception):
+    """No valid policy set has been loaded yet."""
+
+
+@dataclass(frozen=True)
+class DocumentStatus:
+    kind: str
+    name: str
+    file: str
+    line: int
+    valid: bool
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class RuleWeightsView:
+    route: str
+    rule: int
+    weights: dict[str, int]
+    source: str  # "yaml" or "override"
+    revision: int
+
+
+@dataclass
+class PolicyState:
+    """The last good YAML, the overrides from the store, and the PolicySet that results."""
+
+    base: PolicySet | None = None
+    effective: PolicySet | None = None
+    overrides: dict[tuple[str, int], WeightOverride] = field(default_factory=dict)
+    revision: int = 0
+    documents: list[DocumentStatus] = field(default_factory=list)
+    load_errors: list[PolicyError] = field(default_factory=list)
+    dropped: list[DroppedOverride] = field(default_factory=list)
+    policy_version: str = ""
+    changed_at: float = 0.0
+    """Monotonic time of the change that produced `effective`, for change-to-ACK latency."""
+
+
+Publisher = Callable[[PolicySet, float], None]
+
+
+def _policy_version(files: list[tuple[str, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for name, content in files:
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(content)
+    return digest.hexdigest()[:16]
+
+
+class PolicyController:
+    """Owns PolicyState; serializes reloads and writes so that they never interleave."""
+
+    def __init__(self, directory: Path, store: Store, publish: Publisher) -> None:
+        self.directory = directory
+        self.store = store
+        self.state = PolicyState()
+        self._publish_to = publish
+        self._lock = asyncio.Lock()
+        self.on_load_error: Callable[[list[PolicyError]], None] | None = None
+
+    # --- reading files -----------------------------------------------------
+
+    def _read(self) -> tuple[PolicySet | None, list[PolicyError], list[DocumentStatus], str]:
+        loaded = load_documents(self.directory)
+        policyset, cross_errors = build_policyset(loaded.documents)
+        errors = sorted(loaded.errors + cross_errors, key=lambda e: (e.file, e.line))
+        by_doc: dict[tuple[str, str], list[str]] = {}
+        for error in errors:
+            if error.kind is not None and error.name is not None:
+                by_doc.setdefault((error.kind, error.name), []).append(str(error))
+        documents = [
+            DocumentStatus(
+                kind=type(doc).__name__,
+                name=doc.name,
+                file=raw.file,
+                line=raw.line,
+                valid=(type(doc).__name__, doc.name) not in by_doc,
+                errors=by_doc.get((type(doc).__name__, doc.name), []),
+            )
+            for doc, raw in loaded.documents
+        ]
+        seen = {(d.kind, d.name) for d in documents}
+        for error in errors:
+            key = (error.kind or "", error.name or "")
+            if error.kind is not None and key not in seen:
+                seen.add(key)
+                documents.append(
+                    DocumentStatus(
+                        error.kind,
+                        error.name or "?",
+                        error.file,
+                        error.line,
+                        False,
+                        by_doc.get(key, []),
+                    )
+                )
+        contents = []
+        for file in loaded.files:
+            try:
+                contents.append((file, Path(file).read_bytes()))
+            except OSError:
+                contents.append((file, b""))
+        return (None if errors else policyset), errors, documents, _policy_version(contents)
+
+    async def reload(self) -> bool:
+        """Read the directory; publish when valid. Returns whether the new files were taken."""
+        async with self._lock:
+            changed_at = time.monotonic()
+            policyset, errors, documents, version = await asyncio.to_thread(self._read)
+            self.state.documents = documents
+            self.state.load_errors = errors
+            if policyset is None:
+                log.error(
+                    "policy directory %s has %d errors; still serving version %s:\n%s",
+                    self.directory,
+                    len(errors),
+                    self.state.policy_version or "(none)",
+                    "\n".join(str(e) for e in errors),
+                )
+                if self.on_load_error is not None:
+                    self.on_load_error(errors)
+                return False
+            self.state.base = policyset
+            self.state.policy_version = version
+            self._publish(changed_at)
+            return True
+
+    async def load_store(self) -> None:
+        """Read every override from the store (at startup, or when another replica wrote)."""
+        async with self._lock:
+            stored = await asyncio.to_thread(self.store.load)
+            self.state.overrides = dict(stored.overrides)
+            self.state.revision = stored.revision
+            if self.state.base is not None:
+                self._publish(time.monotonic())
+
+    def _publish(self, changed_at: float) -> None:
+        base = self.state.base
+        assert base is not None
+        effective, dropped = lay_overrides(base, self.state.overrides.values())
+        if dropped:
+            self.state.dropped = dropped
+        for item in dropped:
+            log.warning(
+                "weight override for %s rule %d no longer fits the YAML and was dropped: %s",
+                item.route,
+                item.rule,
+                item.reason,
+            )
+            self.state.overrides.pop((item.route, item.rule), None)
+            try:
+                self.state.revision = self.store.delete_weights(item.route, item.rule)
+            except StoreError as exc:
+                log.error("could not remove the dropped override from the store: %s", exc)
+        self.state.effective = effective
+        self.state.changed_at = changed_at
+        self._publish_to(effective, changed_at)
+
+    # --- weights ---------------------------------------------------------------
+
+    def _base(self) -> PolicySet:
+        if self.state.base is None:
+            raise NotReady("no valid policy set is loaded yet; fix the policy files and try again")
+        return self.state.base
+
+    def get_weights(self, route: str, rule: int | None) -> RuleWeightsView:
+        base = self._base()
+        index = resolve_rule(base, route, rule)
+        override = self.state.overrides.get((route, index))
+        if override is not None:
+            return RuleWeightsView(
+                route, index, dict(override.weights), "override", override.revision
+            )
+        http_rule = base.routes[route].spec.rules[index]
+        labels = rule_labels(http_rule)
+        weights = {label: b.weight for label, b in zip(labels, http_rule.backends, strict=True)}
+        return RuleWeightsView(route, index, weights, "yaml", 0)
+
+    async def set_weights(
+        self, route: str, rule: int | None, weights: dict[str, int], expected_revision: int | None
+    ) -> RuleWeightsView:
+        async with self._lock:
+            base = self._base()
+            index = resolve_rule(base, route, rule)
+            check_weights(base, route, index, weights)
+            stored = await asyncio.to_thread(
+                self.store.put_weights, route, index, dict(weights), expected_revision
+            )
+            changed_at = time.monotonic()
+            self.state.overrides[(route, index)] = stored
+            self.state.revision = max(self.state.revision, stored.revision)
+            self._publish(changed_at)
+            return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
+
+    async def reset_weights(
+        self, route: str, rule: int | None, expected_revision: int | None
+    ) -> RuleWeightsView:
+        async with self._lock:
+            base = self._base()
+            index = resolve_rule(base, route, rule)
+            revision = await asyncio.to_thread(
+                self.store.delete_weights, route, index, expected_revision
+            )
+            changed_at = time.monotonic()
+            self.state.overrides.pop((route, index), None)
+            self.state.revision = max(self.state.revision, revision)
+            self._publish(changed_at)
+        return self.get_weights(route, index)
+
+
+__all__ = [
+    "NotReady",
+    "PolicyController",
+    "RevisionConflict",
+    "RuleWeightsView",
+    "StoreError",
+    "WeightError",
+]
