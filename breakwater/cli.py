@@ -136,6 +136,81 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    from breakwater.client import ApiError, call
+
+    try:
+        return call(args.server, method, path, body)
+    except ApiError as exc:
+        raise _CommandFailed(str(exc)) from None
+
+
+class _CommandFailed(Exception):
+    pass
+
+
+def _show(args: argparse.Namespace, result: Any, formatter: Any) -> int:
+    print(json.dumps(result, indent=2) if args.output == "json" else formatter(result))
+    return 0
+
+
+def cmd_weights_get(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    result = _client_call(args, "GET", weights_path(args.route, args.rule))
+    return _show(args, result, format_weights)
+
+
+def _parse_weights(pairs: Sequence[str]) -> dict[str, int]:
+    weights: dict[str, int] = {}
+    for label, value in _parse_pairs(pairs, "weight").items():
+        try:
+            weights[label] = int(value)
+        except ValueError:
+            raise _CommandFailed(f"weight {label}={value!r} is not a whole number") from None
+    return weights
+
+
+def cmd_weights_set(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    body: dict[str, Any] = {"weights": _parse_weights(args.weights)}
+    if args.rule is not None:
+        body["rule"] = args.rule
+    if args.expected_revision is not None:
+        body["expectedRevision"] = args.expected_revision
+    result = _client_call(args, "PUT", weights_path(args.route, None), body)
+    return _show(args, result, format_weights)
+
+
+def cmd_weights_reset(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    path = weights_path(args.route, args.rule, args.expected_revision)
+    return _show(args, _client_call(args, "DELETE", path), format_weights)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from breakwater.client import format_status
+
+    return _show(args, _client_call(args, "GET", "/v1/status"), format_status)
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from breakwater.client import format_policies
+
+    return _show(args, _client_call(args, "GET", "/v1/policies"), format_policies)
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    from breakwater.client import DEFAULT_SERVER
+
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"admin API URL (default {DEFAULT_SERVER})"
+    )
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="breakwater",
@@ -185,6 +260,37 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
 
+    weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
+    weights_sub = weights.add_subparsers(dest="weights_command", required=True)
+    w_get = weights_sub.add_parser("get", help="show a rule's effective weights")
+    w_get.add_argument("route")
+    w_get.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    _client_options(w_get)
+    w_get.set_defaults(func=cmd_weights_get)
+    w_set = weights_sub.add_parser("set", help="override a rule's weights: stable=75 canary=25")
+    w_set.add_argument("route")
+    w_set.add_argument("weights", nargs="+", metavar="BACKEND=WEIGHT")
+    w_set.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    w_set.add_argument(
+        "--expected-revision", type=int, help="refuse the write if someone changed it since"
+    )
+    _client_options(w_set)
+    w_set.set_defaults(func=cmd_weights_set)
+    w_reset = weights_sub.add_parser("reset", help="drop the override: the YAML weights apply")
+    w_reset.add_argument("route")
+    w_reset.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    w_reset.add_argument("--expected-revision", type=int)
+    _client_options(w_reset)
+    w_reset.set_defaults(func=cmd_weights_reset)
+
+    status = sub.add_parser("status", help="which proxy has which version, ACK/NACK per type")
+    _client_options(status)
+    status.set_defaults(func=cmd_status)
+
+    policies = sub.add_parser("policies", help="every policy document and whether it is valid")
+    _client_options(policies)
+    policies.set_defaults(func=cmd_policies)
+
     return parser
 
 
@@ -193,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
+    except _CommandFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0

@@ -1,0 +1,127 @@
+"""The CLI's side of the admin API: HTTP JSON calls and tables for people.
+
+Uses only the standard library so that `breakwater status` works from any
+machine that has the package, without an event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+DEFAULT_SERVER = "http://127.0.0.1:18001"
+
+
+class ApiError(Exception):
+    """The server refused or could not be reached; the message is for people."""
+
+
+def call(server: str, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        server.rstrip("/") + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            detail = exc.reason
+        raise ApiError(f"{method} {path}: {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(
+            f"cannot reach the Breakwater admin API at {server}: {reason}. "
+            "Is `breakwater serve` running? Point --server at its admin port."
+        ) from None
+
+
+def weights_path(route: str, rule: int | None, expected_revision: int | None = None) -> str:
+    query = {}
+    if rule is not None:
+        query["rule"] = str(rule)
+    if expected_revision is not None:
+        query["expectedRevision"] = str(expected_revision)
+    suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+    return f"/v1/routes/{urllib.parse.quote(route, safe='')}/weights{suffix}"
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def format_weights(result: dict[str, Any]) -> str:
+    total = sum(result["weights"].values()) or 1
+    rows = [
+        [label, weight, f"{100 * weight / total:.1f}%"]
+        for label, weight in result["weights"].items()
+    ]
+    head = (
+        f"route {result['route']} rule {result['rule']} "
+        f"(from {result['source']}, revision {result['revision']})"
+    )
+    return head + "\n" + table(["backend", "weight", "share"], rows)
+
+
+def format_status(result: dict[str, Any]) -> str:
+    rows = []
+    for proxy in result["proxies"]:
+        for state in proxy["types"]:
+            rows.append(
+                [
+                    proxy["node_id"],
+                    proxy["node_cluster"],
+                    proxy.get("protocol", ""),
+                    state["type"],
+                    state["state"],
+                    state.get("sent_version") or "-",
+                    state.get("acked_version") or "-",
+                    state.get("nack_message") or "",
+                ]
+            )
+    lines = [
+        f"config version {result['config_version']}, policy version {result['policy_version']}, "
+        f"state revision {result['state_revision']}, {len(result['proxies'])} proxies"
+    ]
+    if rows:
+        lines.append(
+            table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
+        )
+    for error in result.get("load_errors", []):
+        lines.append(f"policy error (last good config still serving): {error}")
+    for dropped in result.get("dropped_overrides", []):
+        lines.append(
+            f"dropped override {dropped['route']} rule {dropped['rule']}: {dropped['reason']}"
+        )
+    return "\n".join(lines)
+
+
+def format_policies(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            p["kind"],
+            p["name"],
+            "valid" if p["valid"] else "INVALID",
+            ",".join(p["services"]) or "-",
+            ",".join(p["proxies"]) or "-",
+            f"{p['file']}:{p['line']}",
+        ]
+        for p in result["policies"]
+    ]
+    lines = [table(["kind", "name", "state", "services", "proxies", "source"], rows)]
+    for p in result["policies"]:
+        lines.extend(f"  {error}" for error in p["errors"])
+    return "\n".join(lines)
