@@ -1,0 +1,1 @@
+"""Tools for tests, demos and benchmarks: real processes and servers, no mocks."""
