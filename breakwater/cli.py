@@ -136,6 +136,55 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_state_dir() -> str:
+    from platformdirs import user_data_dir
+
+    return user_data_dir("breakwater")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.store import StoreError
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    xds_host, xds_port = args.xds_address
+    admin_host, admin_port = args.admin_address
+    config = ServeConfig(
+        policy_dir=Path(args.config),
+        state_dir=Path(args.state),
+        xds_host=xds_host,
+        xds_port=args.xds_port if args.xds_port is not None else xds_port,
+        admin_host=admin_host,
+        admin_port=args.admin_port if args.admin_port is not None else admin_port,
+        debounce_quiet=args.debounce_quiet,
+        debounce_cap=args.debounce_cap,
+    )
+    if not config.policy_dir.is_dir():
+        raise _CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(config, stop)
+
+    try:
+        asyncio.run(main_loop())
+    except StoreError as exc:
+        raise _CommandFailed(str(exc)) from None
+    except OSError as exc:
+        raise _CommandFailed(f"cannot listen: {exc}; is another server on that port?") from None
+    return 0
+
+
 def _client_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     from breakwater.client import ApiError, call
 
@@ -259,6 +308,26 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
+
+    serve = sub.add_parser("serve", help="run the xDS server and the admin API")
+    serve.add_argument("-c", "--config", required=True, help="policy directory (watched)")
+    serve.add_argument(
+        "--state",
+        default=_default_state_dir(),
+        help="state directory for API writes (default: the user data directory)",
+    )
+    serve.add_argument(
+        "--xds-address", type=_address, default=("127.0.0.1", 18000), metavar="HOST:PORT"
+    )
+    serve.add_argument("--xds-port", type=int, help="shorthand for the port of --xds-address")
+    serve.add_argument(
+        "--admin-address", type=_address, default=("127.0.0.1", 18001), metavar="HOST:PORT"
+    )
+    serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
+    serve.add_argument("--debounce-quiet", type=float, default=0.1, metavar="SECONDS")
+    serve.add_argument("--debounce-cap", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
 
     weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
     weights_sub = weights.add_subparsers(dest="weights_command", required=True)

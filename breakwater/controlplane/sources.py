@@ -9,6 +9,7 @@ signal; reading and validating the files is the reconciler's job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,7 +39,7 @@ class DirectoryWatcher:
     def __init__(
         self,
         directory: Path,
-        on_change: Callable[[], Awaitable[None]],
+        on_change: Callable[[], Awaitable[object]],
         poll_interval: float = 0.25,
     ) -> None:
         self._directory = directory
@@ -54,10 +55,8 @@ class DirectoryWatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:

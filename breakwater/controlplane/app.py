@@ -1,0 +1,200 @@
+"""`breakwater serve`: every part of the control plane, started and stopped in the right order.
+
+Start: open the store (a corrupt one stops startup with a clear error),
+read the policies and the overrides, build the first snapshots, then open
+the xDS and admin ports, so that the first proxy to connect gets the full
+config at once. Stop: close the ports (streams end, proxies keep their
+config), then the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from breakwater.controlplane.admin import AdminApp, start_admin
+from breakwater.controlplane.api import ControlPlaneApi
+from breakwater.controlplane.cache import SnapshotCache
+from breakwater.controlplane.grpc_api import add_to_server
+from breakwater.controlplane.metrics import Metrics
+from breakwater.controlplane.reconciler import Reconciler, group_key
+from breakwater.controlplane.resources import content_hash
+from breakwater.controlplane.sources import DirectoryWatcher
+from breakwater.controlplane.state import PolicyController
+from breakwater.controlplane.store import SqliteStore, Store
+from breakwater.controlplane.xds import (
+    StreamRegistry,
+    StreamStatus,
+    XdsObserver,
+    XdsServer,
+    XdsServerOptions,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeConfig:
+    policy_dir: Path
+    state_dir: Path
+    xds_host: str = "127.0.0.1"
+    xds_port: int = 18000
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 18001
+    debounce_quiet: float = 0.1
+    debounce_cap: float = 1.0
+    poll_interval: float = 0.25
+    xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
+
+
+class _NewGroups(XdsObserver):
+    """A proxy from a group never seen before gets its snapshot built on connect."""
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self._reconciler = reconciler
+
+    def on_connect(self, stream: StreamStatus) -> None:
+        self._reconciler.ensure_group(stream.group)
+
+
+def _proxy_dict(stream: StreamStatus, gateways: frozenset[str]) -> dict[str, Any]:
+    return {
+        "node_id": stream.node_id,
+        "node_cluster": stream.node_cluster,
+        "protocol": stream.mode,
+        "group": str(stream.group),
+        "gateways": sorted(gateways),
+        "peer": stream.peer,
+        "connected_at": stream.connected_at,
+        "synced": stream.synced,
+        "types": [
+            {
+                "type": t.short_name,
+                "type_url": t.type_url,
+                "state": t.state,
+                "resources": t.resources,
+                "target_version": t.target_version,
+                "sent_version": t.sent_version,
+                "sent_nonce": t.sent_nonce,
+                "sends": t.sends,
+                "acked_version": t.acked_version,
+                "nack_version": t.nack_version,
+                "nack_message": t.nack_message,
+                "nacks": t.nacks,
+            }
+            for t in stream.types.values()
+        ],
+    }
+
+
+class ControlPlane:
+    def __init__(self, config: ServeConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store: Store = store if store is not None else SqliteStore(config.state_dir)
+        self.cache = SnapshotCache(group_key)
+        self.streams = StreamRegistry()
+        self.controller = PolicyController(config.policy_dir, self.store, self._publish)
+        self.metrics = Metrics(self.streams, lambda: self.controller.state, self.config_version)
+        self.reconciler = Reconciler(
+            self.cache,
+            quiet=config.debounce_quiet,
+            cap=config.debounce_cap,
+            on_published=self.metrics.published,
+        )
+        self.controller.on_load_error = lambda errors: self.metrics.load_errors.inc()
+        self.streams.add_observer(_NewGroups(self.reconciler))
+        self.streams.add_observer(self.metrics)
+        self.api = ControlPlaneApi(self.controller, self.proxies, self.config_version)
+        self.xds = XdsServer(
+            self.cache,
+            host=config.xds_host,
+            port=config.xds_port,
+            registry=self.streams,
+            options=config.xds_options,
+            services=[add_to_server(self.api)],
+        )
+        self.admin = AdminApp(self.api, self.metrics.registry, self.not_ready_reason)
+        self._admin_runner: web.AppRunner | None = None
+        self._watcher = DirectoryWatcher(
+            config.policy_dir, self.controller.reload, poll_interval=config.poll_interval
+        )
+        self.admin_port = 0
+        self.xds_port = 0
+
+    def _publish(self, policyset: Any, changed_at: float) -> None:
+        self.reconciler.publish(policyset, changed_at)
+
+    def config_version(self) -> str:
+        """One version for everything served: a hash over every group's snapshot version."""
+        versions = sorted(str(s.version) for _, s in self.cache)
+        return content_hash(*(v.encode() for v in versions)) if versions else ""
+
+    def proxies(self) -> list[dict[str, Any]]:
+        return [
+            _proxy_dict(s, self.reconciler.gateways_of(s.group))  # type: ignore[arg-type]
+            for s in self.streams.streams()
+        ]
+
+    def not_ready_reason(self) -> str | None:
+        if self.controller.state.base is None:
+            return "no valid policy set has been loaded; see /v1/status for the errors"
+        if self.xds_port == 0:
+            return "the xDS server is not listening yet"
+        return None
+
+    async def start(self) -> None:
+        await self.controller.load_store()
+        await self.controller.reload()
+        if self.controller.state.base is None:
+            log.error(
+                "starting without a valid policy set: proxies that connect get nothing until "
+                "the files in %s are fixed",
+                self.config.policy_dir,
+            )
+        self.xds_port = await self.xds.start()
+        self._admin_runner = await start_admin(
+            self.admin, self.config.admin_host, self.config.admin_port
+        )
+        self.admin_port = _bound_port(self._admin_runner)
+        self._watcher.start()
+        log.info(
+            "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
+            self.config.policy_dir,
+            self.config.xds_host,
+            self.xds_port,
+            self.config.admin_host,
+            self.admin_port,
+        )
+
+    async def stop(self, grace: float = 1.0) -> None:
+        await self._watcher.stop()
+        await self.reconciler.close()
+        await self.xds.stop(grace)
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
+        self.store.close()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        for sock in sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("admin server has no listening socket")
+
+
+async def run(config: ServeConfig, stop: asyncio.Event) -> None:
+    plane = ControlPlane(config)
+    await plane.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: closing xDS streams (proxies keep their config) and the state store")
+        await plane.stop()

@@ -1,0 +1,128 @@
+"""Breakwater's own gRPC service (`breakwater.v1.Breakwater`), on the xDS port.
+
+A thin skin over `ControlPlaneApi`: errors map to gRPC status codes the way
+the HTTP API maps them to HTTP statuses (invalid argument, not found,
+aborted for a stale revision, unavailable).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from breakwater.controlplane.api import ControlPlaneApi
+from breakwater.controlplane.state import NotReady
+from breakwater.controlplane.store import RevisionConflict, StoreError
+from breakwater.translators.overrides import RouteNotFound, WeightError
+from breakwater.v1 import breakwater_pb2 as pb
+from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def _abort(context: Context, exc: Exception) -> NoReturn:
+    if isinstance(exc, RevisionConflict):
+        await context.abort(grpc.StatusCode.ABORTED, f"{exc} (current revision {exc.current})")
+    if isinstance(exc, RouteNotFound):
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    if isinstance(exc, WeightError):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(exc, NotReady | StoreError):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+    raise exc
+
+
+def _weights(result: dict[str, Any]) -> pb.Weights:
+    return pb.Weights(
+        route=result["route"],
+        rule=result["rule"],
+        weights=result["weights"],
+        source=result["source"],
+        revision=result["revision"],
+    )
+
+
+_HANDLED = (RevisionConflict, WeightError, NotReady, StoreError)
+
+
+class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
+    def __init__(self, api: ControlPlaneApi) -> None:
+        self.api = api
+
+    async def GetStatus(self, request: Any, context: Context) -> pb.GetStatusResponse:
+        status = self.api.status()
+        proxies = []
+        for proxy in status["proxies"]:
+            connected = Timestamp()
+            connected.FromSeconds(int(proxy["connected_at"]))
+            proxies.append(
+                pb.ProxyStatus(
+                    node_id=proxy["node_id"],
+                    node_cluster=proxy["node_cluster"],
+                    protocol=proxy["protocol"],
+                    group=proxy["group"],
+                    connected_at=connected,
+                    types=[
+                        pb.TypeState(
+                            type_url=t["type_url"],
+                            sent_version=t["sent_version"],
+                            sent_nonce=t["sent_nonce"],
+                            acked_version=t["acked_version"],
+                            state=t["state"],
+                            nack_version=t["nack_version"],
+                            nack_message=t["nack_message"],
+                        )
+                        for t in proxy["types"]
+                    ],
+                )
+            )
+        return pb.GetStatusResponse(
+            proxies=proxies,
+            config_version=status["config_version"],
+            state_revision=status["state_revision"],
+            load_errors=status["load_errors"],
+            dropped_overrides=[pb.DroppedOverride(**d) for d in status["dropped_overrides"]],
+        )
+
+    async def ListPolicies(self, request: Any, context: Context) -> pb.ListPoliciesResponse:
+        return pb.ListPoliciesResponse(
+            policies=[pb.PolicyDocument(**p) for p in self.api.policies()]
+        )
+
+    async def GetWeights(self, request: Any, context: Context) -> pb.Weights:
+        rule = request.rule if request.HasField("rule") else None
+        try:
+            return _weights(self.api.get_weights(request.route, rule))
+        except _HANDLED as exc:
+            await _abort(context, exc)
+
+    async def SetWeights(self, request: Any, context: Context) -> pb.Weights:
+        rule = request.rule if request.HasField("rule") else None
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        try:
+            result = await self.api.set_weights(
+                request.route, rule, dict(request.weights), expected
+            )
+        except _HANDLED as exc:
+            await _abort(context, exc)
+        return _weights(result)
+
+    async def ResetWeights(self, request: Any, context: Context) -> pb.Weights:
+        rule = request.rule if request.HasField("rule") else None
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        try:
+            result = await self.api.reset_weights(request.route, rule, expected)
+        except _HANDLED as exc:
+            await _abort(context, exc)
+        return _weights(result)
+
+
+def add_to_server(api: ControlPlaneApi) -> Any:
+    """A hook for `XdsServer(services=...)`: serve the API on the same port as ADS."""
+
+    def hook(server: grpc.aio.Server) -> None:
+        pb_grpc.add_BreakwaterServicer_to_server(BreakwaterServicer(api), server)
+
+    return hook

@@ -1,0 +1,198 @@
+"""Prometheus metrics: what every proxy has, what every policy is, how fast changes land.
+
+State that already lives elsewhere (streams, policies, weights) is read at
+scrape time by a collector instead of being mirrored into gauges on every
+event; only true events (pushes, NACKs, load errors, convergence times) are
+counted as they happen. Each process has its own registry so that several
+control planes can live in one test process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from breakwater.controlplane.cache import Node
+from breakwater.controlplane.resources import Snapshot, short_name
+from breakwater.controlplane.state import PolicyState
+from breakwater.controlplane.xds import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.translators.overrides import rule_labels
+
+SYNC_STATES = ("synced", "stale", "nacked", "waiting")
+CONVERGENCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class _StateCollector(Collector):
+    def __init__(
+        self,
+        streams: StreamRegistry,
+        policy_state: Callable[[], PolicyState],
+        config_version: Callable[[], str],
+    ) -> None:
+        self._streams = streams
+        self._policy_state = policy_state
+        self._config_version = config_version
+
+    def collect(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+        streams = self._streams.streams()
+        yield GaugeMetricFamily(
+            "breakwater_connected_proxies",
+            "xDS streams with an identified node.",
+            value=len(streams),
+        )
+        sync = GaugeMetricFamily(
+            "breakwater_proxy_sync_state",
+            "1 for the sync state each proxy is in, per xDS type (synced, stale, nacked, waiting).",
+            labels=["node_id", "node_cluster", "type", "state"],
+        )
+        for stream in streams:
+            for status in stream.types.values():
+                for sync_state in SYNC_STATES:
+                    sync.add_metric(
+                        [stream.node_id, stream.node_cluster, status.short_name, sync_state],
+                        1.0 if status.state == sync_state else 0.0,
+                    )
+        yield sync
+
+        state = self._policy_state()
+        documents = GaugeMetricFamily(
+            "breakwater_policy_documents",
+            "Policy documents in the policy directory, by state (valid, invalid).",
+            labels=["state"],
+        )
+        valid = sum(1 for d in state.documents if d.valid)
+        documents.add_metric(["valid"], valid)
+        documents.add_metric(["invalid"], len(state.documents) - valid)
+        yield documents
+        yield GaugeMetricFamily(
+            "breakwater_policy_load_failing",
+            "1 while the policy directory has errors and the last good config is serving.",
+            value=1.0 if state.load_errors else 0.0,
+        )
+
+        weights = GaugeMetricFamily(
+            "breakwater_route_backend_weight",
+            "Effective weight of each backend of each HTTPRoute rule (YAML or API override).",
+            labels=["route", "rule", "backend", "source"],
+        )
+        if state.effective is not None:
+            for route_name, route in sorted(state.effective.routes.items()):
+                for index, rule in enumerate(route.spec.rules):
+                    source = "override" if (route_name, index) in state.overrides else "yaml"
+                    for label, backend in zip(rule_labels(rule), rule.backends, strict=True):
+                        weights.add_metric([route_name, str(index), label, source], backend.weight)
+        yield weights
+        yield GaugeMetricFamily(
+            "breakwater_dropped_overrides",
+            "Weight overrides dropped because the YAML no longer has their backends.",
+            value=len(state.dropped),
+        )
+        yield GaugeMetricFamily(
+            "breakwater_state_revision",
+            "Revision of the durable state served.",
+            value=state.revision,
+        )
+        info = InfoMetricFamily(
+            "breakwater_config", "Versions being served: policy files and the resulting config."
+        )
+        info.add_metric(
+            [], {"policy_version": state.policy_version, "config_version": self._config_version()}
+        )
+        yield info
+
+
+class Metrics(XdsObserver):
+    """Counters fed by xDS events, plus the change-to-ACK latency of every published change."""
+
+    def __init__(
+        self,
+        streams: StreamRegistry,
+        policy_state: Callable[[], PolicyState],
+        config_version: Callable[[], str],
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self._streams = streams
+        self.pushes = Counter(
+            "breakwater_xds_pushes",
+            "xDS responses sent, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.acks = Counter(
+            "breakwater_xds_acks", "xDS ACKs received, by type.", ["type"], registry=self.registry
+        )
+        self.nacks = Counter(
+            "breakwater_xds_nacks",
+            "xDS NACKs received (a proxy rejected a config), by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.load_errors = Counter(
+            "breakwater_policy_load_errors",
+            "Reloads of the policy directory that failed validation (the last good config stayed).",
+            registry=self.registry,
+        )
+        self.change_to_ack = Histogram(
+            "breakwater_change_to_ack_seconds",
+            "From a policy file change or an API write to every affected proxy ACKing the result.",
+            buckets=CONVERGENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(streams, policy_state, config_version))
+        self._pending: list[tuple[float, frozenset[Hashable]]] = []
+        self._check: asyncio.TimerHandle | None = None
+
+    # --- xDS events ------------------------------------------------------
+
+    def on_send(self, node: Node, type_url: str, version: str, resources: int) -> None:
+        self.pushes.labels(short_name(type_url)).inc()
+
+    def on_ack(self, node: Node, type_url: str, version: str) -> None:
+        self.acks.labels(short_name(type_url)).inc()
+        self._schedule_check()
+
+    def on_nack(self, node: Node, type_url: str, version: str, message: str) -> None:
+        self.nacks.labels(short_name(type_url)).inc()
+
+    def on_disconnect(self, stream: StreamStatus) -> None:
+        self._schedule_check()
+
+    # --- convergence -------------------------------------------------------
+
+    def published(self, changed_at: float, snapshots: dict[Hashable, Snapshot]) -> None:
+        """A change reached the cache for these groups; time it until their proxies all ACK."""
+        self._pending.append((changed_at, frozenset(snapshots)))
+        self._schedule_check()
+
+    def _schedule_check(self) -> None:
+        if not self._pending or self._check is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._check = loop.call_later(0.02, self._run_check)
+
+    def _run_check(self) -> None:
+        """Observe each change whose proxies are all synced; a change no proxy needed is not timed."""
+        self._check = None
+        groups = frozenset().union(*(g for _, g in self._pending))
+        synced: dict[Hashable, bool] = {}
+        for stream in self._streams.streams():
+            if stream.group in groups:
+                synced[stream.group] = synced.get(stream.group, True) and stream.synced
+        now = time.monotonic()
+        still: list[tuple[float, frozenset[Hashable]]] = []
+        for changed_at, affected in self._pending:
+            reached = [synced[g] for g in affected if g in synced]
+            if not all(reached):
+                still.append((changed_at, affected))
+            elif reached:
+                self.change_to_ack.observe(now - changed_at)
+        self._pending = still
+        self._schedule_check()

@@ -1,0 +1,115 @@
+"""From a PolicySet to snapshots in the cache, once per node group, debounced.
+
+A proxy's group key depends only on what the proxy says about itself
+(`node.cluster` and the string values of `node.metadata`), never on the
+policies, so a connected proxy keeps its key when gateways change. Each key
+maps to the set of gateways that select it under the current policies, and
+translation runs once per distinct gateway set: a thousand proxies of one
+cluster cost one translation and share one Snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from breakwater.controlplane.cache import SnapshotCache, SnapshotError
+from breakwater.controlplane.debounce import Debouncer
+from breakwater.controlplane.resources import Snapshot
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.snapshot import node_group, translate
+
+log = logging.getLogger(__name__)
+
+GroupKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def group_key(node: Any) -> GroupKey:
+    """(node.cluster, sorted string metadata): everything a nodeSelector can look at."""
+    metadata: list[tuple[str, str]] = []
+    if node.HasField("metadata"):
+        for key, value in node.metadata.fields.items():
+            if value.WhichOneof("kind") == "string_value":
+                metadata.append((key, value.string_value))
+    return (str(node.cluster), tuple(sorted(metadata)))
+
+
+class Reconciler:
+    """Keeps every known group's snapshot in the cache in step with the latest PolicySet."""
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        *,
+        quiet: float = 0.1,
+        cap: float = 1.0,
+        on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.policyset: PolicySet | None = None
+        self._changed_at = 0.0
+        self._debouncer = Debouncer(self._rebuild, quiet=quiet, cap=cap)
+        self._on_published = on_published
+        self.translations = 0
+        self.last_error: str | None = None
+
+    def publish(self, policyset: PolicySet, changed_at: float) -> None:
+        """Take a new PolicySet; snapshots follow after the debounce quiet period."""
+        first = self.policyset is None
+        self.policyset = policyset
+        self._changed_at = (
+            changed_at if self._changed_at == 0.0 else min(self._changed_at, changed_at)
+        )
+        if first:
+            self._rebuild_now()
+        else:
+            self._debouncer.signal()
+
+    def gateways_of(self, key: GroupKey) -> frozenset[str]:
+        if self.policyset is None:
+            return frozenset()
+        cluster, metadata = key
+        return node_group(self.policyset, cluster, dict(metadata))
+
+    def ensure_group(self, key: Hashable) -> None:
+        """Give a group seen for the first time its snapshot, so its proxy is answered at once."""
+        if self.cache.get_snapshot(key) is None and self.policyset is not None:
+            self._build({key}, {})
+
+    async def flush(self) -> None:
+        await self._debouncer.flush()
+
+    async def close(self) -> None:
+        await self._debouncer.close()
+
+    async def _rebuild(self) -> None:
+        self._rebuild_now()
+
+    def _rebuild_now(self) -> None:
+        self._build(set(self.cache.groups()), {})
+
+    def _build(self, keys: set[Hashable], memo: dict[frozenset[str], Snapshot]) -> None:
+        policyset = self.policyset
+        if policyset is None:
+            return
+        changed_at = self._changed_at or time.monotonic()
+        self._changed_at = 0.0
+        published: dict[Hashable, Snapshot] = {}
+        for key in keys:
+            gateways = self.gateways_of(key)  # type: ignore[arg-type]
+            snapshot = memo.get(gateways)
+            if snapshot is None:
+                snapshot = Snapshot.from_messages(translate(policyset, gateways))
+                self.translations += 1
+                memo[gateways] = snapshot
+            try:
+                if self.cache.set_snapshot(key, snapshot):
+                    published[key] = snapshot
+                self.last_error = None
+            except SnapshotError as exc:
+                self.last_error = str(exc)
+                log.error("not publishing an inconsistent snapshot: %s", exc)
+        if published and self._on_published is not None:
+            self._on_published(changed_at, published)
