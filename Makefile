@@ -40,7 +40,7 @@ proto-check: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/breakwater validate deploy/examples
-	$(BIN)/breakwater render deploy/examples --node-cluster edge --format yaml
+	$(BIN)/python -m breakwater.devtools.demo
 
 bench: $(STAMP)
 	@echo 'not yet: the benchmark suite is not written'
