@@ -1,0 +1,76 @@
+"""Names of the Envoy resources Breakwater generates.
+
+Envoy's stats, access logs and config dumps show these names, and the xDS
+server, `explain` and `status` use them to map a resource back to the policy
+that made it, so the scheme is part of the contract:
+
+| resource                               | name                        |
+|----------------------------------------|-----------------------------|
+| cluster of a service                   | `payments`                  |
+| cluster of a subset                    | `payments|canary`           |
+| failover (aggregate) cluster           | `payments+failover`         |
+| failover cluster of a subset           | `payments|canary+failover`  |
+| ClusterLoadAssignment                  | its cluster's name          |
+| Listener, RouteConfiguration           | the Gateway's name          |
+| VirtualHost                            | the HTTPRoute's name (`a+b` when routes share hostnames) |
+| Route                                  | `<httproute>/<rule index>/<match index>` |
+
+Policy names only contain lowercase letters, digits and `-`, so `|`, `+` and
+`/` never occur inside a name and every generated name parses back to exactly
+one origin. (`payments|failover` would be ambiguous: it is also the cluster of
+a subset called `failover`.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUBSET_SEPARATOR = "|"
+FAILOVER_SUFFIX = "+failover"
+VIRTUAL_HOST_JOINER = "+"
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """What a generated cluster name stands for."""
+
+    service: str
+    subset: str | None = None
+    failover: bool = False
+
+
+def cluster_name(service: str, subset: str | None = None) -> str:
+    if subset is None:
+        return service
+    return f"{service}{SUBSET_SEPARATOR}{subset}"
+
+
+def failover_cluster_name(service: str, subset: str | None = None) -> str:
+    return cluster_name(service, subset) + FAILOVER_SUFFIX
+
+
+def parse_cluster_name(name: str) -> ClusterRef:
+    """Invert `cluster_name` / `failover_cluster_name`, for status and explain."""
+    failover = name.endswith(FAILOVER_SUFFIX)
+    if failover:
+        name = name[: -len(FAILOVER_SUFFIX)]
+    service, _, subset = name.partition(SUBSET_SEPARATOR)
+    return ClusterRef(service=service, subset=subset or None, failover=failover)
+
+
+def listener_name(gateway: str) -> str:
+    return gateway
+
+
+def route_config_name(gateway: str) -> str:
+    return gateway
+
+
+def virtual_host_name(routes: list[str]) -> str:
+    """One HTTPRoute gives its own name; routes sharing hostnames are merged into one host."""
+    return VIRTUAL_HOST_JOINER.join(routes)
+
+
+def route_name(http_route: str, rule_index: int, match_index: int) -> str:
+    """Indices, not rule names: rule names are optional, and `explain` needs the index anyway."""
+    return f"{http_route}/{rule_index}/{match_index}"

@@ -1,0 +1,132 @@
+"""A PolicySet → the Envoy resources of one node group.
+
+Proxies are grouped by the gateways their node selects, and translation runs
+once per group, not once per proxy: a thousand edge proxies with the same
+node cluster cost one translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from breakwater.translators.clusters import ClusterPolicies, clusters_for, reachable_targets
+from breakwater.translators.endpoints import load_assignment
+from breakwater.translators.listeners import listener
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.routes import attached_routes, backends_of, route_configuration
+
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ENDPOINT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+TYPE_URLS: tuple[str, ...] = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+"""In make-before-break order: CDS, EDS, LDS, RDS."""
+
+CONFIG_DUMP_KEYS: Mapping[str, str] = {
+    CLUSTER_TYPE: "clusters",
+    ENDPOINT_TYPE: "endpoints",
+    LISTENER_TYPE: "listeners",
+    ROUTE_TYPE: "routes",
+}
+
+Resources = dict[str, list[Message]]
+"""Type URL → resources of that type, sorted by name; every type URL is present."""
+
+
+def node_group(
+    policyset: PolicySet, node_cluster: str, node_metadata: Mapping[str, str]
+) -> frozenset[str]:
+    """The gateways a proxy serves; a gateway without a nodeSelector is served by every proxy."""
+    metadata = dict(node_metadata)
+    return frozenset(
+        name
+        for name, gateway in policyset.gateways.items()
+        if gateway.spec.node_selector is None
+        or gateway.spec.node_selector.matches(node_cluster, metadata)
+    )
+
+
+def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
+    """Listeners and route configurations of the group's gateways, and the clusters they reach.
+
+    Clusters and endpoints cover the backends of every route attached to those
+    gateways, zero-weight backends and failover targets included, so a weight
+    change never has to add a cluster before the route can use it. Names in
+    `group` that are not gateways are ignored.
+    """
+    gateways = sorted(name for name in set(group) if name in policyset.gateways)
+    policies = ClusterPolicies(policyset)
+    listeners: list[Message] = [listener(policyset.gateways[name]) for name in gateways]
+    routes: list[Message] = [route_configuration(policyset, name, policies) for name in gateways]
+
+    attached = {
+        route.name: route for name in gateways for route in attached_routes(policyset, name)
+    }
+    backends = backends_of([attached[name] for name in sorted(attached)])
+
+    clusters: list[Message] = list(clusters_for(policyset, backends, policies))
+    plain, _ = reachable_targets(policyset, backends, policies)
+    endpoints: list[Message] = [
+        load_assignment(policyset.services[service], subset)
+        for service, subset in plain
+        if policyset.services[service].spec.dns is None
+    ]
+    return {
+        CLUSTER_TYPE: clusters,
+        ENDPOINT_TYPE: endpoints,
+        LISTENER_TYPE: listeners,
+        ROUTE_TYPE: routes,
+    }
+
+
+def resource_name(resource: Message) -> str:
+    """The name xDS knows a resource by (ClusterLoadAssignment calls it `cluster_name`)."""
+    if isinstance(resource, endpoint_pb2.ClusterLoadAssignment):
+        return str(resource.cluster_name)
+    if isinstance(
+        resource, cluster_pb2.Cluster | listener_pb2.Listener | route_pb2.RouteConfiguration
+    ):
+        return str(resource.name)
+    raise TypeError(f"not an xDS resource Breakwater makes: {type(resource).__name__}")
+
+
+_KEYS_FIRST = {"@type": 0, "name": 1, "cluster_name": 1}
+
+
+def _key_order(key: str) -> tuple[int, str]:
+    return (_KEYS_FIRST.get(key, 2), key)
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts with sorted keys, and lists.
+
+    Protobuf walks map fields (and Struct, as in the access log format) in an
+    order that changes from one process to the next, so keys are sorted to
+    make the dump byte-stable; what a resource is comes first. Protobuf also
+    hands back OrderedDicts for `Any`, which YAML refuses.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): _plain(value[k]) for k in sorted(value, key=_key_order)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_config_dump(resources: Mapping[str, list[Message]]) -> dict[str, list[dict[str, Any]]]:
+    """Proto3 JSON with snake_case names, as Envoy prints its own config dump, keys sorted."""
+    return {
+        key: [
+            _plain(json_format.MessageToDict(message, preserving_proto_field_name=True))
+            for message in resources.get(type_url, [])
+        ]
+        for type_url, key in CONFIG_DUMP_KEYS.items()
+    }

@@ -1,0 +1,87 @@
+"""Golden files: each case's policies and the Envoy config they must become.
+
+Regenerate with `UPDATE_GOLDENS=1 .venv/bin/pytest tests/translators`, then
+read the diff: a golden file is only as right as the review it got.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.snapshot import Resources, node_group, to_config_dump, translate
+from tests.translators.envoy_validate import ENVOY, validate_with_envoy
+from tests.translators.support import GOLDEN, case_names, dump_yaml, load_case
+
+UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
+
+# Cases about node groups are rendered once per proxy described here:
+# label → (node.cluster, node.metadata).
+NODES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+    "node_groups": {
+        "edge-eu-west": ("edge", {"region": "eu-west"}),
+        "edge-us-east": ("edge", {"region": "us-east"}),
+        "monitoring": ("monitoring", {}),
+    },
+}
+
+
+def renderings(name: str, policyset: PolicySet) -> list[tuple[str | None, frozenset[str]]]:
+    """(node label, gateway group) pairs a case is rendered for; every gateway when no nodes are given."""
+    nodes = NODES.get(name)
+    if nodes is None:
+        return [(None, frozenset(policyset.gateways))]
+    return [
+        (label, node_group(policyset, cluster, metadata))
+        for label, (cluster, metadata) in nodes.items()
+    ]
+
+
+def rendered(name: str) -> tuple[Any, list[Resources]]:
+    policyset = load_case(name)
+    outputs: dict[str, Any] = {}
+    all_resources: list[Resources] = []
+    for label, group in renderings(name, policyset):
+        resources = translate(policyset, group)
+        all_resources.append(resources)
+        dump = to_config_dump(resources)
+        if label is None:
+            return dump, all_resources
+        cluster, metadata = NODES[name][label]
+        outputs[label] = {
+            "node": {"cluster": cluster, "metadata": metadata},
+            "gateways": sorted(group),
+            "config": dump,
+        }
+    return outputs, all_resources
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_golden(name: str) -> None:
+    output, _ = rendered(name)
+    text = dump_yaml(output)
+    golden = GOLDEN / f"{name}.yaml"
+    if UPDATE:
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file for {name}; run with UPDATE_GOLDENS=1 and review it"
+    assert text == golden.read_text(), f"{name}: translation differs from {golden}"
+
+
+@pytest.mark.skipif(not ENVOY.exists(), reason="no Envoy binary in the venv")
+@pytest.mark.parametrize("name", case_names())
+def test_envoy_accepts(name: str) -> None:
+    _, all_resources = rendered(name)
+    for resources in all_resources:
+        verdict = validate_with_envoy(resources)
+        assert verdict.ok, f"Envoy refused {name}:\n{verdict.output}\n{verdict.bootstrap}"
+
+
+def test_every_case_has_a_golden_file() -> None:
+    cases = set(case_names())
+    goldens = {p.stem for p in GOLDEN.glob("*.yaml")}
+    assert goldens == cases, (
+        f"cases without golden: {cases - goldens}; stale goldens: {goldens - cases}"
+    )
