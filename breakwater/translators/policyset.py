@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from breakwater.translators.model import (
@@ -116,25 +117,30 @@ class PolicySet:
     def source_of(self, kind: str, name: str) -> SourceRef | None:
         return self.sources.get((kind, name))
 
+    @cached_property
+    def _layers_by_target(
+        self,
+    ) -> dict[tuple[str, str | None] | None, list[tuple[str, ResilienceSpec]]]:
+        """Policies grouped by what they target, each group in name order; built once per set."""
+        index: dict[tuple[str, str | None] | None, list[tuple[str, ResilienceSpec]]] = {}
+        for name in sorted(self.policies):
+            spec = self.policies[name].spec
+            ref = spec.target_ref
+            key = None if ref is None else (ref.name, ref.subset)
+            index.setdefault(key, []).append((f"ResiliencePolicy/{name}", spec))
+        return index
+
     def _policy_layers(
         self, service: str | None, subset: str | None
     ) -> list[tuple[str, ResilienceSpec]]:
         """Fleet defaults, then the service's, then the subset's; within a level, by name."""
-        fleet: list[tuple[str, ResilienceSpec]] = []
-        per_service: list[tuple[str, ResilienceSpec]] = []
-        per_subset: list[tuple[str, ResilienceSpec]] = []
-        for name in sorted(self.policies):
-            spec = self.policies[name].spec
-            who = f"ResiliencePolicy/{name}"
-            ref = spec.target_ref
-            if ref is None:
-                fleet.append((who, spec))
-            elif service is not None and ref.name == service:
-                if ref.subset is None:
-                    per_service.append((who, spec))
-                elif ref.subset == subset:
-                    per_subset.append((who, spec))
-        return fleet + per_service + per_subset
+        index = self._layers_by_target
+        layers = list(index.get(None, []))
+        if service is not None:
+            layers += index.get((service, None), [])
+            if subset is not None:
+                layers += index.get((service, subset), [])
+        return layers
 
     def effective_for_cluster(self, service: str, subset: str | None = None) -> Effective:
         """The policy that shapes the Envoy cluster of a service (or of one of its subsets)."""
