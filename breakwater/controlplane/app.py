@@ -178,7 +178,7 @@ class ControlPlane:
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
-        self.store.close()
+        await self.store.close()
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -159,19 +159,19 @@ class PolicyController:
                 return False
             self.state.base = policyset
             self.state.policy_version = version
-            self._publish(changed_at)
+            await self._publish(changed_at)
             return True
 
     async def load_store(self) -> None:
         """Read every override from the store (at startup, or when another replica wrote)."""
         async with self._lock:
-            stored = await asyncio.to_thread(self.store.load)
+            stored = await self.store.load()
             self.state.overrides = dict(stored.overrides)
             self.state.revision = stored.revision
             if self.state.base is not None:
-                self._publish(time.monotonic())
+                await self._publish(time.monotonic())
 
-    def _publish(self, changed_at: float) -> None:
+    async def _publish(self, changed_at: float) -> None:
         base = self.state.base
         assert base is not None
         effective, dropped = lay_overrides(base, self.state.overrides.values())
@@ -186,7 +186,7 @@ class PolicyController:
             )
             self.state.overrides.pop((item.route, item.rule), None)
             try:
-                self.state.revision = self.store.delete_weights(item.route, item.rule)
+                self.state.revision = await self.store.delete_weights(item.route, item.rule)
             except StoreError as exc:
                 log.error("could not remove the dropped override from the store: %s", exc)
         self.state.effective = effective
@@ -220,13 +220,11 @@ class PolicyController:
             base = self._base()
             index = resolve_rule(base, route, rule)
             check_weights(base, route, index, weights)
-            stored = await asyncio.to_thread(
-                self.store.put_weights, route, index, dict(weights), expected_revision
-            )
+            stored = await self.store.put_weights(route, index, dict(weights), expected_revision)
             changed_at = time.monotonic()
             self.state.overrides[(route, index)] = stored
             self.state.revision = max(self.state.revision, stored.revision)
-            self._publish(changed_at)
+            await self._publish(changed_at)
             return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
 
     async def reset_weights(
@@ -235,13 +233,11 @@ class PolicyController:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
-            revision = await asyncio.to_thread(
-                self.store.delete_weights, route, index, expected_revision
-            )
+            revision = await self.store.delete_weights(route, index, expected_revision)
             changed_at = time.monotonic()
             self.state.overrides.pop((route, index), None)
             self.state.revision = max(self.state.revision, revision)
-            self._publish(changed_at)
+            await self._publish(changed_at)
         return self.get_weights(route, index)
 
 

@@ -11,6 +11,7 @@ is on disk before the API answers success.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -57,17 +58,23 @@ class StoreState:
 
 
 class Store(Protocol):
-    def load(self) -> StoreState: ...
+    """What the control plane needs from durable state; a write returns only once it is durable."""
 
-    def put_weights(
+    def describe(self) -> str:
+        """Where the state lives, for logs and status."""
+        ...
+
+    async def load(self) -> StoreState: ...
+
+    async def put_weights(
         self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
     ) -> WeightOverride: ...
 
-    def delete_weights(
+    async def delete_weights(
         self, route: str, rule: int | None = None, expected_revision: int | None = None
     ) -> int: ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 _SCHEMA = """
@@ -111,7 +118,27 @@ class SqliteStore:
             raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
         self._lock = threading.Lock()
 
-    def load(self) -> StoreState:
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
+
+    async def load(self) -> StoreState:
+        return await asyncio.to_thread(self._load)
+
+    async def put_weights(
+        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+    ) -> WeightOverride:
+        return await asyncio.to_thread(self._put_weights, route, rule, weights, expected_revision)
+
+    async def delete_weights(
+        self, route: str, rule: int | None = None, expected_revision: int | None = None
+    ) -> int:
+        return await asyncio.to_thread(self._delete_weights, route, rule, expected_revision)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _load(self) -> StoreState:
         with self._lock:
             try:
                 rows = self._db.execute(
@@ -148,8 +175,8 @@ class SqliteStore:
         if expected is not None and expected != current:
             raise RevisionConflict(key, expected, current)
 
-    def put_weights(
-        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+    def _put_weights(
+        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None
     ) -> WeightOverride:
         with self._lock:
             try:
@@ -172,9 +199,7 @@ class SqliteStore:
                 raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
         return WeightOverride(route, rule, dict(weights), revision)
 
-    def delete_weights(
-        self, route: str, rule: int | None = None, expected_revision: int | None = None
-    ) -> int:
+    def _delete_weights(self, route: str, rule: int | None, expected_revision: int | None) -> int:
         """Remove the overrides of one rule, or of every rule of a route; returns the new revision."""
         with self._lock:
             try:
@@ -205,7 +230,3 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
         return revision
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
