@@ -1,0 +1,111 @@
+"""A minimal Envoy v3 bootstrap that hands everything else to Breakwater over ADS.
+
+Only the route to the control plane itself is static. Every control plane
+address is an endpoint of one cluster, so when a replica goes away the gRPC
+stream reconnects to another; HTTP/2 keepalive pings notice a silently dead
+replica instead of waiting for TCP to give up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+XDS_CLUSTER = "xds_cluster"
+HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def render_bootstrap(
+    node_id: str,
+    node_cluster: str,
+    xds_addresses: Sequence[tuple[str, int]],
+    admin_port: int,
+    delta: bool = False,
+    node_metadata: Mapping[str, Any] | None = None,
+    *,
+    connect_timeout: str = "1s",
+    initial_fetch_timeout: str | None = None,
+) -> dict[str, Any]:
+    """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
+
+    ``delta`` picks the incremental protocol (``DELTA_GRPC``) over State of
+    the World. ``initial_fetch_timeout`` bounds how long the proxy waits for
+    its first CDS/LDS answer before starting anyway (Envoy's default: 15s).
+    """
+    if not node_id:
+        raise ValueError("node_id must not be empty")
+    if not xds_addresses:
+        raise ValueError("at least one xDS server address is needed")
+    if not 0 < admin_port < 65536:
+        raise ValueError(f"admin port {admin_port} out of range")
+    for host, port in xds_addresses:
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"bad xDS server address {host!r}:{port}")
+
+    ads_source: dict[str, Any] = {"ads": {}, "resource_api_version": "V3"}
+    if initial_fetch_timeout is not None:
+        ads_source["initial_fetch_timeout"] = initial_fetch_timeout
+    all_ips = all(_is_ip(host) for host, _ in xds_addresses)
+    node: dict[str, Any] = {"id": node_id, "cluster": node_cluster}
+    if node_metadata:
+        node["metadata"] = dict(node_metadata)
+    return {
+        "node": node,
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "DELTA_GRPC" if delta else "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+                "set_node_on_first_message_only": True,
+            },
+            "cds_config": dict(ads_source),
+            "lds_config": dict(ads_source),
+        },
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": XDS_CLUSTER,
+                    "type": "STATIC" if all_ips else "STRICT_DNS",
+                    "connect_timeout": connect_timeout,
+                    "load_assignment": {
+                        "cluster_name": XDS_CLUSTER,
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {"endpoint": {"address": _socket_address(host, port)}}
+                                    for host, port in xds_addresses
+                                ]
+                            }
+                        ],
+                    },
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": HTTP_PROTOCOL_OPTIONS,
+                            "explicit_http_config": {
+                                "http2_protocol_options": {
+                                    "connection_keepalive": {"interval": "30s", "timeout": "5s"}
+                                }
+                            },
+                        }
+                    },
+                }
+            ]
+        },
+        "admin": {"address": _socket_address("127.0.0.1", admin_port)},
+    }
+
+
+__all__ = ["XDS_CLUSTER", "render_bootstrap"]
