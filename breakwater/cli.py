@@ -120,6 +120,23 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _bootstrap_tls(args: argparse.Namespace) -> Any:
+    from breakwater.controlplane.bootstrap import XdsTls
+
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if not args.tls_ca:
+        raise _CommandFailed("--tls-ca is needed to verify the server once TLS is on")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise _CommandFailed("give both --tls-cert and --tls-key (the proxy's client certificate)")
+    return XdsTls(
+        ca_file=str(Path(args.tls_ca).resolve()),
+        cert_file=str(Path(args.tls_cert).resolve()) if args.tls_cert else None,
+        key_file=str(Path(args.tls_key).resolve()) if args.tls_key else None,
+        server_name=args.tls_server_name,
+    )
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from breakwater.controlplane.bootstrap import render_bootstrap
 
@@ -131,6 +148,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         admin_port=args.admin_port,
         delta=args.delta,
         node_metadata=_parse_pairs(args.node_metadata, "--node-metadata"),
+        tls=_bootstrap_tls(args),
     )
     print(_dump(bootstrap, args.format), end="")
     return 0
@@ -148,6 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
     from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.store import StoreError
 
     logging.basicConfig(
@@ -156,7 +175,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     xds_host, xds_port = args.xds_address
     admin_host, admin_port = args.admin_address
+    try:
+        security = SecurityConfig(
+            token=load_token(Path(args.token_file)) if args.token_file else None,
+            protect_reads=args.protect_reads,
+            insecure_allow_writes=args.insecure_allow_writes,
+            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+            tls_key=Path(args.tls_key) if args.tls_key else None,
+            tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+        )
+        security.check_startup(xds_host, admin_host)
+    except SecurityError as exc:
+        raise _CommandFailed(str(exc)) from None
     config = ServeConfig(
+        security=security,
         policy_dir=Path(args.config),
         state_dir=Path(args.state),
         xds_host=xds_host,
@@ -178,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main_loop())
-    except StoreError as exc:
+    except (StoreError, SecurityError) as exc:
         raise _CommandFailed(str(exc)) from None
     except OSError as exc:
         raise _CommandFailed(f"cannot listen: {exc}; is another server on that port?") from None
@@ -189,7 +221,7 @@ def _client_call(args: argparse.Namespace, method: str, path: str, body: Any = N
     from breakwater.client import ApiError, call
 
     try:
-        return call(args.server, method, path, body)
+        return call(args.server, method, path, body, token=args.token, ca_file=args.ca)
     except ApiError as exc:
         raise _CommandFailed(str(exc)) from None
 
@@ -258,6 +290,10 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         "--server", default=DEFAULT_SERVER, help=f"admin API URL (default {DEFAULT_SERVER})"
     )
     parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--token", help="bearer token for a server started with --token-file (or BREAKWATER_TOKEN)"
+    )
+    parser.add_argument("--ca", help="PEM CA to verify an https admin API")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--admin-port", type=int, default=9901)
     bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
     bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
+    bootstrap.add_argument("--tls-ca", help="PEM CA that signed the xDS server's certificate")
+    bootstrap.add_argument("--tls-cert", help="the proxy's client certificate (PEM), for mTLS")
+    bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
+    bootstrap.add_argument("--tls-server-name", help="SNI and name to verify (default: none)")
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
 
@@ -326,6 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
     serve.add_argument("--debounce-quiet", type=float, default=0.1, metavar="SECONDS")
     serve.add_argument("--debounce-cap", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument(
+        "--token-file", help="file holding the bearer token that writes (and protected reads) need"
+    )
+    serve.add_argument(
+        "--protect-reads", action="store_true", help="reads need the token too (probes stay open)"
+    )
+    serve.add_argument(
+        "--insecure-allow-writes",
+        action="store_true",
+        help="accept writes without a token on non-loopback addresses",
+    )
+    serve.add_argument("--tls-cert", help="PEM certificate for the xDS and admin ports")
+    serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    serve.add_argument(
+        "--tls-client-ca", help="PEM CA: the xDS port then demands client certificates it signed"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
 

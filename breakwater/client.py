@@ -7,6 +7,8 @@ machine that has the package, without an event loop.
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,16 +21,31 @@ class ApiError(Exception):
     """The server refused or could not be reached; the message is for people."""
 
 
-def call(server: str, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+TOKEN_ENV = "BREAKWATER_TOKEN"
+
+
+def call(
+    server: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 10.0,
+    *,
+    token: str | None = None,
+    ca_file: str | None = None,
+) -> Any:
+    """One API call; the token comes from `token` or the BREAKWATER_TOKEN environment variable."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    token = token or os.environ.get(TOKEN_ENV)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        server.rstrip("/") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        server.rstrip("/") + path, data=data, method=method, headers=headers
     )
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:

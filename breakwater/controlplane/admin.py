@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from breakwater.controlplane.api import ControlPlaneApi
 from breakwater.controlplane.openapi import OPENAPI
+from breakwater.controlplane.security import UNAUTHORIZED, SecurityConfig
 from breakwater.controlplane.state import NotReady
 from breakwater.controlplane.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
@@ -57,17 +58,39 @@ def _optional_int(value: Any, name: str) -> int | None:
         raise WeightError(f"`{name}` must be a whole number, got {value!r}") from None
 
 
+_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+
+
+def _auth(security: SecurityConfig) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _OPEN_PATHS and not security.authorized(
+            request.headers.get("Authorization"), write=request.method in _WRITE_METHODS
+        ):
+            return web.json_response(
+                {"error": UNAUTHORIZED}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await handler(request)
+
+    return check
+
+
 class AdminApp:
     def __init__(
         self,
         api: ControlPlaneApi,
         registry: CollectorRegistry,
         readiness: ReadinessCheck,
+        security: SecurityConfig | None = None,
     ) -> None:
         self.api = api
         self.registry = registry
         self.readiness = readiness
-        self.app = web.Application(middlewares=[_errors], client_max_size=1024 * 1024)
+        self.security = security or SecurityConfig()
+        self.app = web.Application(
+            middlewares=[_auth(self.security), _errors], client_max_size=1024 * 1024
+        )
         self.app.add_routes(
             [
                 web.get("/healthz", self.healthz),
@@ -148,6 +171,6 @@ class AdminApp:
 async def start_admin(app: AdminApp, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app.app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=app.security.admin_ssl_context())
     await site.start()
     return runner

@@ -24,6 +24,7 @@ from breakwater.controlplane.grpc_api import add_to_server
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import Reconciler, group_key
 from breakwater.controlplane.resources import content_hash
+from breakwater.controlplane.security import SecurityConfig
 from breakwater.controlplane.sources import DirectoryWatcher
 from breakwater.controlplane.state import PolicyController
 from breakwater.controlplane.store import SqliteStore, Store
@@ -50,6 +51,7 @@ class ServeConfig:
     debounce_cap: float = 1.0
     poll_interval: float = 0.25
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 class _NewGroups(XdsObserver):
@@ -95,6 +97,8 @@ def _proxy_dict(stream: StreamStatus, gateways: frozenset[str]) -> dict[str, Any
 class ControlPlane:
     def __init__(self, config: ServeConfig, store: Store | None = None) -> None:
         self.config = config
+        for warning in config.security.check_startup(config.xds_host, config.admin_host):
+            log.warning("%s", warning)
         self.store: Store = store if store is not None else SqliteStore(config.state_dir)
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
@@ -116,9 +120,12 @@ class ControlPlane:
             port=config.xds_port,
             registry=self.streams,
             options=config.xds_options,
-            services=[add_to_server(self.api)],
+            services=[add_to_server(self.api, config.security)],
+            credentials=config.security.grpc_credentials(),
         )
-        self.admin = AdminApp(self.api, self.metrics.registry, self.not_ready_reason)
+        self.admin = AdminApp(
+            self.api, self.metrics.registry, self.not_ready_reason, config.security
+        )
         self._admin_runner: web.AppRunner | None = None
         self._watcher = DirectoryWatcher(
             config.policy_dir, self.controller.reload, poll_interval=config.poll_interval

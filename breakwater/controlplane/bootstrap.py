@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 XDS_CLUSTER = "xds_cluster"
@@ -22,6 +23,40 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class XdsTls:
+    """How the proxy reaches the control plane over TLS; with a cert and key, over mTLS."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+
+    def transport_socket(self) -> dict[str, Any]:
+        common: dict[str, Any] = {
+            "validation_context": {"trusted_ca": {"filename": self.ca_file}},
+            "alpn_protocols": ["h2"],
+        }
+        if self.server_name:
+            common["validation_context"]["match_typed_subject_alt_names"] = [
+                {"san_type": "DNS", "matcher": {"exact": self.server_name}}
+            ]
+        if self.cert_file and self.key_file:
+            common["tls_certificates"] = [
+                {
+                    "certificate_chain": {"filename": self.cert_file},
+                    "private_key": {"filename": self.key_file},
+                }
+            ]
+        context: dict[str, Any] = {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": common,
+        }
+        if self.server_name:
+            context["sni"] = self.server_name
+        return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _socket_address(host: str, port: int) -> dict[str, Any]:
@@ -38,6 +73,7 @@ def render_bootstrap(
     *,
     connect_timeout: str = "1s",
     initial_fetch_timeout: str | None = None,
+    tls: XdsTls | None = None,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -62,7 +98,7 @@ def render_bootstrap(
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster}
     if node_metadata:
         node["metadata"] = dict(node_metadata)
-    return {
+    bootstrap: dict[str, Any] = {
         "node": node,
         "dynamic_resources": {
             "ads_config": {
@@ -106,6 +142,9 @@ def render_bootstrap(
         },
         "admin": {"address": _socket_address("127.0.0.1", admin_port)},
     }
+    if tls is not None:
+        bootstrap["static_resources"]["clusters"][0]["transport_socket"] = tls.transport_socket()
+    return bootstrap
 
 
-__all__ = ["XDS_CLUSTER", "render_bootstrap"]
+__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap"]

@@ -13,6 +13,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from breakwater.controlplane.api import ControlPlaneApi
+from breakwater.controlplane.security import UNAUTHORIZED, SecurityConfig
 from breakwater.controlplane.state import NotReady
 from breakwater.controlplane.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
@@ -48,10 +49,18 @@ _HANDLED = (RevisionConflict, WeightError, NotReady, StoreError)
 
 
 class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
-    def __init__(self, api: ControlPlaneApi) -> None:
+    def __init__(self, api: ControlPlaneApi, security: SecurityConfig) -> None:
         self.api = api
+        self.security = security
+
+    async def _authorize(self, context: Context, write: bool) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        value = metadata.get("authorization")
+        if not self.security.authorized(value if isinstance(value, str) else None, write):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED)
 
     async def GetStatus(self, request: Any, context: Context) -> pb.GetStatusResponse:
+        await self._authorize(context, write=False)
         status = self.api.status()
         proxies = []
         for proxy in status["proxies"]:
@@ -87,11 +96,13 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         )
 
     async def ListPolicies(self, request: Any, context: Context) -> pb.ListPoliciesResponse:
+        await self._authorize(context, write=False)
         return pb.ListPoliciesResponse(
             policies=[pb.PolicyDocument(**p) for p in self.api.policies()]
         )
 
     async def GetWeights(self, request: Any, context: Context) -> pb.Weights:
+        await self._authorize(context, write=False)
         rule = request.rule if request.HasField("rule") else None
         try:
             return _weights(self.api.get_weights(request.route, rule))
@@ -99,6 +110,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             await _abort(context, exc)
 
     async def SetWeights(self, request: Any, context: Context) -> pb.Weights:
+        await self._authorize(context, write=True)
         rule = request.rule if request.HasField("rule") else None
         expected = request.expected_revision if request.HasField("expected_revision") else None
         try:
@@ -110,6 +122,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         return _weights(result)
 
     async def ResetWeights(self, request: Any, context: Context) -> pb.Weights:
+        await self._authorize(context, write=True)
         rule = request.rule if request.HasField("rule") else None
         expected = request.expected_revision if request.HasField("expected_revision") else None
         try:
@@ -119,10 +132,10 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         return _weights(result)
 
 
-def add_to_server(api: ControlPlaneApi) -> Any:
+def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:
     """A hook for `XdsServer(services=...)`: serve the API on the same port as ADS."""
 
     def hook(server: grpc.aio.Server) -> None:
-        pb_grpc.add_BreakwaterServicer_to_server(BreakwaterServicer(api), server)
+        pb_grpc.add_BreakwaterServicer_to_server(BreakwaterServicer(api, security), server)
 
     return hook

@@ -793,8 +793,10 @@ class XdsServer:
         registry: StreamRegistry | None = None,
         options: XdsServerOptions | None = None,
         services: Sequence[ServerHook] = (),
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.cache = cache
+        self.credentials = credentials
         self.host = host
         self.requested_port = port
         self.options = options or XdsServerOptions()
@@ -828,7 +830,11 @@ class XdsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         # A restarted server keeps the port it had, so proxies find it again.
         wanted = self.requested_port or self.port
-        port = server.add_insecure_port(f"{host}:{wanted}")
+        address = f"{host}:{wanted}"
+        if self.credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, self.credentials)
         if port == 0:
             raise OSError(f"cannot bind xDS server to {self.host}:{wanted}")
         await server.start()

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from breakwater.controlplane.app import ControlPlane, ServeConfig
+from breakwater.controlplane.security import SecurityConfig
 
 
 class ControlPlaneThread:
@@ -28,6 +29,7 @@ class ControlPlaneThread:
         debounce_quiet: float = 0.05,
         debounce_cap: float = 0.5,
         poll_interval: float = 0.1,
+        security: SecurityConfig | None = None,
     ) -> None:
         self.config = ServeConfig(
             policy_dir=policy_dir,
@@ -37,6 +39,7 @@ class ControlPlaneThread:
             debounce_quiet=debounce_quiet,
             debounce_cap=debounce_cap,
             poll_interval=poll_interval,
+            security=security or SecurityConfig(),
         )
         self.plane: ControlPlane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -55,7 +58,8 @@ class ControlPlaneThread:
 
     @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        scheme = "https" if self.config.security.tls_cert is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 15.0) -> Self:
         started: Future[None] = Future()

@@ -281,13 +281,13 @@ class EnvoyProcess:
         return result
 
     def stats(self, filter: str | None = None) -> dict[str, int]:
-        """Counters and gauges by name (histograms are left out)."""
+        """Counters and gauges by name (histograms and text readouts are left out)."""
         suffix = f"&filter={filter}" if filter else ""
         payload = json.loads(self.admin("/stats?format=json" + suffix))
         values: dict[str, int] = {}
         for entry in payload.get("stats", []):
-            if "value" in entry:
-                values[entry["name"]] = int(entry["value"])
+            if isinstance(entry.get("value"), int):
+                values[entry["name"]] = entry["value"]
         return values
 
     def clusters(self) -> dict[str, Any]:

@@ -1,0 +1,134 @@
+"""Who may change traffic, and who may fetch config: tokens for writes, TLS and mTLS for the ports.
+
+The rules, in one place:
+- With a token file, every write (weights set/reset) needs `Authorization:
+  Bearer <token>`, over HTTP and as gRPC metadata, from loopback too. Reads
+  need it as well when `protect_reads` is on (`/healthz` and `/readyz` stay
+  open for probes).
+- Without a token file, writes are accepted only while both ports listen on
+  loopback; listening elsewhere without a token refuses to start unless the
+  operator says `--insecure-allow-writes`.
+- TLS on the xDS and admin ports with a certificate and key; with a client
+  CA, the xDS port demands a client certificate from that CA (mTLS), so only
+  proxies holding one can fetch config.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+
+class SecurityError(Exception):
+    """A security setting that cannot work; the message says how to fix it."""
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SecurityError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
+def load_token(path: Path) -> str:
+    token = _read(path, "token file").decode("utf-8", errors="replace").strip()
+    if len(token) < 16:
+        raise SecurityError(
+            f"the token in {path} is {len(token)} characters long; use at least 16 "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    token: str | None = None
+    protect_reads: bool = False
+    insecure_allow_writes: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+
+    def check_startup(self, xds_host: str, admin_host: str) -> list[str]:
+        """Refuse settings that would expose writes; return warnings worth logging."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SecurityError("give both --tls-cert and --tls-key, or neither")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise SecurityError(
+                "--tls-client-ca needs --tls-cert and --tls-key: mTLS runs over TLS"
+            )
+        if self.protect_reads and self.token is None:
+            raise SecurityError(
+                "--protect-reads needs --token-file: reads would need a token nobody has"
+            )
+        exposed = [h for h in (xds_host, admin_host) if not is_loopback(h)]
+        warnings: list[str] = []
+        if exposed and self.token is None:
+            if not self.insecure_allow_writes:
+                raise SecurityError(
+                    f"listening on {', '.join(exposed)} without --token-file would let anyone who "
+                    "reaches the port change traffic; give --token-file FILE, or listen on "
+                    "127.0.0.1, or accept the risk with --insecure-allow-writes"
+                )
+            warnings.append(
+                f"--insecure-allow-writes: anyone who reaches {', '.join(exposed)} can change traffic"
+            )
+        if exposed and self.tls_cert is None:
+            warnings.append(
+                f"listening on {', '.join(exposed)} without TLS: config and tokens travel in clear text"
+            )
+        return warnings
+
+    def authorized(self, authorization: str | None, write: bool) -> bool:
+        """Whether a request with this Authorization value may go ahead."""
+        if self.token is None:
+            return True  # startup already refused exposed ports without a token
+        if not write and not self.protect_reads:
+            return True
+        if authorization is None or not authorization.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(authorization[7:].strip().encode(), self.token.encode())
+
+    def grpc_credentials(self) -> grpc.ServerCredentials | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        pair = (_read(self.tls_key, "TLS key"), _read(self.tls_cert, "TLS certificate"))
+        if self.tls_client_ca is None:
+            return grpc.ssl_server_credentials([pair])
+        return grpc.ssl_server_credentials(
+            [pair],
+            root_certificates=_read(self.tls_client_ca, "client CA"),
+            require_client_auth=True,
+        )
+
+    def admin_ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise SecurityError(
+                f"cannot use {self.tls_cert} / {self.tls_key} as a TLS certificate and key: {exc}"
+            ) from None
+        return context
+
+
+UNAUTHORIZED = (
+    "this call needs a token: send `Authorization: Bearer <token>` (the CLI's --token or "
+    "BREAKWATER_TOKEN) with the token from the server's --token-file"
+)
