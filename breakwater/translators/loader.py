@@ -219,7 +219,7 @@ def _describe(model_cls: type[Document], error: Any, loc: YamlPath) -> str:
     return message
 
 
-def _validate_document(raw: RawDocument) -> tuple[Document | None, list[PolicyError]]:
+def validate_document(raw: RawDocument) -> tuple[Document | None, list[PolicyError]]:
     data = raw.data
     if not isinstance(data, dict):
         return None, [
@@ -315,7 +315,7 @@ def load_documents(path: Path) -> LoadedDocuments:
         for raw in raws:
             if raw.data is None:
                 continue
-            document, doc_errors = _validate_document(raw)
+            document, doc_errors = validate_document(raw)
             result.errors.extend(doc_errors)
             if document is not None:
                 result.documents.append((document, raw))
@@ -342,4 +342,5 @@ __all__ = [
     "load_documents",
     "load_policies",
     "read_documents",
+    "validate_document",
 ]

@@ -12,7 +12,7 @@ that made it, so the scheme is part of the contract:
 | failover cluster of a subset           | `payments|canary+failover`  |
 | ClusterLoadAssignment                  | its cluster's name          |
 | Listener, RouteConfiguration           | the Gateway's name          |
-| VirtualHost                            | the HTTPRoute's name (`a+b` when routes share hostnames) |
+| VirtualHost                            | the HTTPRoute's name        |
 | Route                                  | `<httproute>/<rule index>/<match index>` |
 
 Policy names only contain lowercase letters, digits and `-`, so `|`, `+` and
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 SUBSET_SEPARATOR = "|"
 FAILOVER_SUFFIX = "+failover"
-VIRTUAL_HOST_JOINER = "+"
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,6 @@ def listener_name(gateway: str) -> str:
 
 def route_config_name(gateway: str) -> str:
     return gateway
-
-
-def virtual_host_name(routes: list[str]) -> str:
-    """One HTTPRoute gives its own name; routes sharing hostnames are merged into one host."""
-    return VIRTUAL_HOST_JOINER.join(routes)
 
 
 def route_name(http_route: str, rule_index: int, match_index: int) -> str:

@@ -20,7 +20,7 @@ from google.protobuf import wrappers_pb2
 
 from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.model import HTTPRoute, RouteMatch, RouteRule
-from breakwater.translators.names import route_config_name, route_name, virtual_host_name
+from breakwater.translators.names import route_config_name, route_name
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.retries import apply_timeout, retry_policy
 
@@ -139,29 +139,19 @@ def rule_routes(
 def virtual_hosts(
     policyset: PolicySet, routes: list[HTTPRoute], cluster_for: ClusterNamer
 ) -> list[route_components_pb2.VirtualHost]:
-    """One virtual host per set of routes sharing hostnames; one per route in the usual case."""
-    # Envoy matches hosts without regard to case and refuses duplicates that
-    # differ only in case, so hostnames are compared (and emitted) lowercased.
-    routes_by_host: dict[str, list[str]] = {}
-    for route in routes:
-        for host in dict.fromkeys(h.lower() for h in route.spec.hostnames):
-            routes_by_host.setdefault(host, []).append(route.name)
-    hosts_by_routes: dict[tuple[str, ...], list[str]] = {}
-    for host, sharing in routes_by_host.items():
-        hosts_by_routes.setdefault(tuple(sharing), []).append(host)
+    """One virtual host per HTTPRoute (validation keeps their hostnames apart on a gateway).
 
-    by_name = {route.name: route for route in routes}
-    built: dict[str, list[route_components_pb2.Route]] = {}
-    hosts: list[route_components_pb2.VirtualHost] = []
-    for group, domains in hosts_by_routes.items():
-        vhost = route_components_pb2.VirtualHost(
-            name=virtual_host_name(list(group)), domains=domains
+    Envoy matches hosts without regard to case and refuses duplicates that
+    differ only in case, so hostnames are emitted lowercased.
+    """
+    hosts = [
+        route_components_pb2.VirtualHost(
+            name=route.name,
+            domains=list(dict.fromkeys(h.lower() for h in route.spec.hostnames)),
+            routes=rule_routes(policyset, route, cluster_for),
         )
-        for name in group:
-            if name not in built:
-                built[name] = rule_routes(policyset, by_name[name], cluster_for)
-            vhost.routes.extend(built[name])
-        hosts.append(vhost)
+        for route in routes
+    ]
     return sorted(hosts, key=lambda h: h.name)
 
 

@@ -172,7 +172,7 @@ def build_policyset(
                 )
                 continue
             for h_index, host in enumerate(route.spec.hostnames):
-                owner = hosts_by_gateway.setdefault((gateway, host), name)
+                owner = hosts_by_gateway.setdefault((gateway, host.lower()), name)
                 if owner != name:
                     out.add(
                         route,

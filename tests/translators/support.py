@@ -1,7 +1,7 @@
 """Reading golden cases: policy YAML in, config dump YAML out.
 
-Cases are parsed here with the models alone, not the file loader, so that a
-golden test fails only when translation changes.
+Cases go through the loader and validator, so every case is a policy set a
+user could write and have accepted.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 
 import yaml
 
-from breakwater.translators.model import KINDS, Gateway, HTTPRoute, ResiliencePolicy, Service
+from breakwater.translators.loader import read_documents, validate_document
+from breakwater.translators.model import Gateway, HTTPRoute, ResiliencePolicy, Service
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.validate import build_policyset
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
@@ -23,28 +25,37 @@ def case_names() -> list[str]:
     return sorted(p.stem for p in CASES.glob("*.yaml"))
 
 
-def policyset_from_text(text: str) -> PolicySet:
-    services: dict[str, Service] = {}
-    policies: dict[str, ResiliencePolicy] = {}
-    gateways: dict[str, Gateway] = {}
-    routes: dict[str, HTTPRoute] = {}
-    for raw in yaml.safe_load_all(text):
-        if raw is None:
-            continue
-        document = KINDS[raw["kind"]].model_validate(raw)
-        if isinstance(document, Service):
-            services[document.name] = document
-        elif isinstance(document, ResiliencePolicy):
-            policies[document.name] = document
-        elif isinstance(document, Gateway):
-            gateways[document.name] = document
-        elif isinstance(document, HTTPRoute):
-            routes[document.name] = document
-    return PolicySet(services=services, policies=policies, gateways=gateways, routes=routes)
+def policyset_from_text(text: str, file: str = "<case>") -> PolicySet:
+    """Through the real loader and validator: a case must be a policy set users could write."""
+    raws, errors = read_documents(text, file)
+    documents = []
+    for raw in raws:
+        document, doc_errors = validate_document(raw)
+        errors += doc_errors
+        if document is not None:
+            documents.append((document, raw))
+    policyset, cross_errors = build_policyset(documents)
+    errors += cross_errors
+    assert not errors, "\n".join(str(e) for e in errors)
+    return policyset
+
+
+def unchecked_policyset(text: str) -> PolicySet:
+    """Documents valid one by one but not together: what translators must survive without crashing."""
+    raws, errors = read_documents(text, "<unchecked>")
+    documents = [doc for doc, _ in (validate_document(raw) for raw in raws) if doc is not None]
+    assert not errors
+    return PolicySet(
+        services={d.name: d for d in documents if isinstance(d, Service)},
+        policies={d.name: d for d in documents if isinstance(d, ResiliencePolicy)},
+        gateways={d.name: d for d in documents if isinstance(d, Gateway)},
+        routes={d.name: d for d in documents if isinstance(d, HTTPRoute)},
+    )
 
 
 def load_case(name: str) -> PolicySet:
-    return policyset_from_text((CASES / f"{name}.yaml").read_text())
+    path = CASES / f"{name}.yaml"
+    return policyset_from_text(path.read_text(), str(path))
 
 
 def dump_yaml(data: Any) -> str:

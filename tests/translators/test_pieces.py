@@ -27,7 +27,7 @@ from breakwater.translators.snapshot import (
     resource_name,
     translate,
 )
-from tests.translators.support import policyset_from_text
+from tests.translators.support import policyset_from_text, unchecked_policyset
 
 BASE = """
 apiVersion: breakwater.dev/v1alpha1
@@ -157,7 +157,7 @@ spec:
 
 
 def test_failover_to_itself_or_to_nothing_is_ignored() -> None:
-    policyset = policyset_from_text(
+    policyset = unchecked_policyset(
         BASE
         + """
 ---
@@ -189,7 +189,7 @@ spec:
 
 
 def test_backend_of_unknown_service_gets_no_cluster() -> None:
-    policyset = policyset_from_text(
+    policyset = unchecked_policyset(
         BASE
         + """
 ---
