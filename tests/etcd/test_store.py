@@ -1,0 +1,242 @@
+"""The etcd store against a real etcd: compare-and-set, load, delete, watch, leases, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import aetcd  # type: ignore[import-untyped]
+import pytest
+
+from breakwater.controlplane.etcd_store import (
+    DEFAULT_PREFIX,
+    EtcdStore,
+    StoreCompacted,
+    parse_etcd_url,
+)
+from breakwater.controlplane.store import RevisionConflict, StoreError
+from breakwater.devtools.ports import free_ports
+from tests.etcd.etcd_server import EtcdServer
+
+
+@pytest.fixture
+async def store(etcd: EtcdServer) -> AsyncIterator[EtcdStore]:
+    opened = EtcdStore.from_url(etcd.url("unit"), timeout=2.0)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def other(etcd: EtcdServer) -> AsyncIterator[EtcdStore]:
+    """A second store on the same prefix: what another replica sees."""
+    opened = EtcdStore.from_url(etcd.url("unit"), timeout=2.0)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def test_urls() -> None:
+    address = parse_etcd_url("etcd://10.0.0.1:2379,etcd-2,[::1]:32379/prod/edge/")
+    assert address.endpoints == (("10.0.0.1", 2379), ("etcd-2", 2379), ("::1", 32379))
+    assert address.prefix == "/prod/edge"
+    assert str(address) == "etcd://10.0.0.1:2379,etcd-2:2379,[::1]:32379/prod/edge"
+    assert parse_etcd_url("etcd://127.0.0.1:1").prefix == DEFAULT_PREFIX
+    for bad in ("http://x:1/p", "etcd:///p", "etcd://h:port/p", "etcd://h:70000/p"):
+        with pytest.raises(ValueError):
+            parse_etcd_url(bad)
+    with pytest.raises(StoreError, match="not an etcd URL"):
+        EtcdStore.from_url("etcd2://x")
+
+
+async def test_load_put_and_read_back(store: EtcdStore, other: EtcdStore) -> None:
+    empty = await store.load()
+    assert empty.overrides == {} and empty.revision == 0
+
+    written = await store.put_weights("payments", 0, {"stable": 75, "canary": 25})
+    assert written.revision > 0
+    seen = await other.load()
+    assert seen.revision == written.revision
+    override = seen.overrides[("payments", 0)]
+    assert override.weights == {"stable": 75, "canary": 25}
+    assert override.revision == written.revision
+
+    # The state revision is that of the last state write, not etcd's current
+    # revision: unrelated keys (replica registrations) do not move it.
+    lease = await other.grant_lease(5)
+    await other.put_replica("r1", {"id": "r1"}, lease)
+    assert (await store.load()).revision == written.revision
+
+
+async def test_compare_and_set(store: EtcdStore, other: EtcdStore) -> None:
+    first = await store.put_weights(
+        "payments", 0, {"stable": 90, "canary": 10}, expected_revision=0
+    )
+    with pytest.raises(RevisionConflict) as conflict:
+        await other.put_weights("payments", 0, {"stable": 0, "canary": 100}, expected_revision=0)
+    assert conflict.value.current == first.revision and conflict.value.expected == 0
+
+    second = await other.put_weights(
+        "payments", 0, {"stable": 50, "canary": 50}, expected_revision=first.revision
+    )
+    assert second.revision > first.revision
+    with pytest.raises(RevisionConflict) as stale:
+        await store.put_weights("payments", 0, {"stable": 1, "canary": 99}, first.revision)
+    assert stale.value.current == second.revision
+    assert (await store.load()).overrides[("payments", 0)].weights == {"stable": 50, "canary": 50}
+
+    # Each rule has its own revision.
+    await store.put_weights("payments", 1, {"a": 1, "b": 1}, expected_revision=0)
+
+
+async def test_delete(store: EtcdStore, other: EtcdStore) -> None:
+    one = await store.put_weights("payments", 0, {"stable": 90, "canary": 10})
+    two = await store.put_weights("payments", 1, {"stable": 10, "canary": 90})
+    await store.put_weights("payments-eu", 0, {"stable": 1, "canary": 1})
+
+    with pytest.raises(RevisionConflict) as conflict:
+        await other.delete_weights("payments", 0, expected_revision=one.revision - 1)
+    assert conflict.value.current == one.revision
+    gone = await other.delete_weights("payments", 0, expected_revision=one.revision)
+    assert gone > two.revision
+    state = await store.load()
+    assert set(state.overrides) == {("payments", 1), ("payments-eu", 0)}
+    assert state.revision == gone
+
+    # A whole route: the revision to name is the newest of its rules.
+    with pytest.raises(RevisionConflict) as route_conflict:
+        await store.delete_weights("payments", None, expected_revision=one.revision)
+    assert route_conflict.value.current == two.revision
+    await store.delete_weights("payments", None, expected_revision=two.revision)
+    # The route's name is not a prefix match: payments-eu stays.
+    assert set((await other.load()).overrides) == {("payments-eu", 0)}
+
+    # Deleting what is not there succeeds and still moves the state revision.
+    before = (await store.load()).revision
+    assert await store.delete_weights("nothing", 3) > before
+
+
+async def test_watch_sees_other_writers(store: EtcdStore, other: EtcdStore) -> None:
+    start = (await store.load()).revision
+    revisions: list[int] = []
+
+    async def follow() -> None:
+        async with contextlib.aclosing(store.watch_state(start + 1)) as changes:
+            async for revision in changes:
+                revisions.append(revision)
+                if len(set(revisions)) == 3:
+                    return
+
+    task = asyncio.create_task(follow())
+    await asyncio.sleep(0.2)
+    written = [
+        (await other.put_weights("payments", 0, {"stable": 1, "canary": 1})).revision,
+        await other.delete_weights("payments", 0),
+        (await other.put_weights("payments", 1, {"stable": 2, "canary": 1})).revision,
+    ]
+    await asyncio.wait_for(task, 5.0)
+    assert sorted(set(revisions)) == written
+    # The writer knows these were its own; the watcher's store did not write them.
+    assert set(written) <= other.own_revisions
+    assert not store.own_revisions
+
+
+async def test_watch_replays_from_a_revision(store: EtcdStore, other: EtcdStore) -> None:
+    """A follower that was away resumes from its revision + 1 and misses nothing."""
+    first = await other.put_weights("payments", 0, {"stable": 1, "canary": 1})
+    second = await other.put_weights("payments", 0, {"stable": 2, "canary": 1})
+    seen: list[int] = []
+    async with contextlib.aclosing(store.watch_state(first.revision)) as changes:
+        async for revision in changes:
+            seen.append(revision)
+            if revision >= second.revision:
+                break
+    assert sorted(set(seen)) == [first.revision, second.revision]
+
+
+async def test_watch_from_a_compacted_revision(
+    etcd: EtcdServer, store: EtcdStore, other: EtcdStore
+) -> None:
+    first = await other.put_weights("payments", 0, {"stable": 1, "canary": 1})
+    last = first
+    for weight in range(2, 6):
+        last = await other.put_weights("payments", 0, {"stable": weight, "canary": 1})
+    async with aetcd.Client(host="127.0.0.1", port=etcd.client_port, timeout=5) as raw:
+        await raw.compact(last.revision)
+    with pytest.raises(StoreCompacted) as compacted:
+        async with contextlib.aclosing(store.watch_state(first.revision + 1)) as changes:
+            async for _ in changes:
+                pass
+    assert compacted.value.compacted >= last.revision
+    # What the follower does then: read everything and go on from the read.
+    state = await store.load()
+    assert state.overrides[("payments", 0)].weights == {"stable": 5, "canary": 1}
+    assert store.read_revision >= last.revision
+
+
+async def test_replica_registrations_and_leases(store: EtcdStore, other: EtcdStore) -> None:
+    long_lease = await store.grant_lease(30)
+    short_lease = await other.grant_lease(1)
+    await store.put_replica("a", {"id": "a", "xds_address": "127.0.0.1:1"}, long_lease)
+    await other.put_replica("b", {"id": "b", "xds_address": "127.0.0.1:2"}, short_lease)
+    assert sorted(r["id"] for r in await store.list_replicas()) == ["a", "b"]
+    assert await store.keep_alive(long_lease) > 0
+
+    # b stops renewing: its lease runs out and etcd drops its key.
+    deadline = time.monotonic() + 6.0
+    while [r["id"] for r in await store.list_replicas()] != ["a"]:
+        assert time.monotonic() < deadline, "the expired replica is still listed"
+        await asyncio.sleep(0.2)
+    assert await other.keep_alive(short_lease) == 0
+
+    await store.revoke_lease(long_lease)
+    assert await other.list_replicas() == []
+
+
+async def test_unreachable_etcd_refuses_writes_then_recovers(
+    etcd: EtcdServer, store: EtcdStore
+) -> None:
+    before = await store.put_weights("payments", 0, {"stable": 90, "canary": 10})
+    assert store.available
+    await asyncio.to_thread(etcd.stop)
+
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"etcd at 127\.0\.0\.1:\d+ is unreachable"):
+        await store.put_weights("payments", 0, {"stable": 0, "canary": 100})
+    assert time.monotonic() - started < 2.0, "a refused connection must fail fast"
+    assert not store.available
+    assert store.error is not None and "unreachable" in store.error
+    assert store.unavailable_since is not None
+    with pytest.raises(StoreError):
+        await store.load()
+
+    await asyncio.to_thread(etcd.start)
+    deadline = time.monotonic() + 10.0
+    while True:
+        try:
+            after = await store.put_weights("payments", 0, {"stable": 0, "canary": 100})
+            break
+        except StoreError:
+            assert time.monotonic() < deadline, "etcd is back but writes still fail"
+            await asyncio.sleep(0.2)
+    assert store.available and store.error is None
+    assert after.revision > before.revision
+    assert (await store.load()).overrides[("payments", 0)].weights == {"stable": 0, "canary": 100}
+
+
+async def test_moves_to_the_next_endpoint(etcd: EtcdServer) -> None:
+    """A member that does not answer costs one failed call; the store then uses the next one."""
+    (dead,) = free_ports(1)
+    store = EtcdStore.from_url(f"etcd://127.0.0.1:{dead},{etcd.endpoint}/unit", timeout=2.0)
+    try:
+        with pytest.raises(StoreError, match=f"127.0.0.1:{dead} is unreachable"):
+            await store.put_weights("payments", 0, {"stable": 1, "canary": 1})
+        written = await store.put_weights("payments", 0, {"stable": 2, "canary": 1})
+        assert store.available and store.endpoint == etcd.endpoint
+        assert (await store.load()).revision == written.revision
+    finally:
+        await store.close()
