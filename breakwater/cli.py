@@ -11,12 +11,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from breakwater.translators.loader import PolicyError, load_policies
-from breakwater.translators.policyset import PolicySet
+if TYPE_CHECKING:  # imported where used: client commands should not pay for the policy models
+    from breakwater.translators.loader import PolicyError
+    from breakwater.translators.policyset import PolicySet
 
 
 def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
@@ -30,6 +29,8 @@ def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _load_or_report(directory: str) -> PolicySet | None:
+    from breakwater.translators.loader import load_policies
+
     policyset, errors = load_policies(Path(directory))
     if policyset is None:
         _print_errors(errors)
@@ -46,6 +47,8 @@ def _print_errors(errors: list[PolicyError]) -> None:
 def _dump(data: Any, output_format: str) -> str:
     if output_format == "json":
         return json.dumps(data, indent=2, sort_keys=False)
+    import yaml
+
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
@@ -113,6 +116,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -168,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from breakwater.controlplane.app import ServeConfig, run
     from breakwater.controlplane.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.store import StoreError
+    from breakwater.controlplane.xds import XdsServerOptions
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -187,16 +197,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         security.check_startup(xds_host, admin_host)
     except SecurityError as exc:
         raise _CommandFailed(str(exc)) from None
+    store_url: str | None = None
+    if args.state.startswith("etcd://"):
+        from breakwater.controlplane.etcd_store import parse_etcd_url
+
+        try:
+            store_url = str(parse_etcd_url(args.state))
+        except ValueError as exc:
+            raise _CommandFailed(str(exc)) from None
     config = ServeConfig(
         security=security,
         policy_dir=Path(args.config),
-        state_dir=Path(args.state),
+        state_dir=Path(_default_state_dir() if store_url else args.state),
+        store_url=store_url,
         xds_host=xds_host,
         xds_port=args.xds_port if args.xds_port is not None else xds_port,
         admin_host=admin_host,
         admin_port=args.admin_port if args.admin_port is not None else admin_port,
         debounce_quiet=args.debounce_quiet,
         debounce_cap=args.debounce_cap,
+        xds_options=XdsServerOptions(
+            max_receive_message_length=args.xds_max_message_bytes,
+            max_concurrent_streams=args.xds_max_streams,
+        ),
     )
     if not config.policy_dir.is_dir():
         raise _CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")
@@ -354,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--state",
         default=_default_state_dir(),
-        help="state directory for API writes (default: the user data directory)",
+        metavar="DIR|etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        help="where API writes are kept: a directory (embedded SQLite; default: the user data "
+        "directory), or an etcd cluster shared by several replicas",
     )
     serve.add_argument(
         "--xds-address", type=_address, default=("127.0.0.1", 18000), metavar="HOST:PORT"
@@ -366,6 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
     serve.add_argument("--debounce-quiet", type=float, default=0.1, metavar="SECONDS")
     serve.add_argument("--debounce-cap", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument(
+        "--xds-max-message-bytes",
+        type=_positive_int,
+        default=4 * 1024 * 1024,
+        metavar="BYTES",
+        help="largest request a proxy may send on the xDS port; larger ones end the stream "
+        "with RESOURCE_EXHAUSTED (default 4 MiB)",
+    )
+    serve.add_argument(
+        "--xds-max-streams",
+        type=_positive_int,
+        metavar="N",
+        help="concurrent gRPC streams per connection on the xDS port; more wait (default: "
+        "no limit)",
+    )
     serve.add_argument(
         "--token-file", help="file holding the bearer token that writes (and protected reads) need"
     )

@@ -117,6 +117,7 @@ def format_status(result: dict[str, Any]) -> str:
         lines.append(
             table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
         )
+    lines.extend(_format_replicas(result))
     for error in result.get("load_errors", []):
         lines.append(f"policy error (last good config still serving): {error}")
     for dropped in result.get("dropped_overrides", []):
@@ -124,6 +125,45 @@ def format_status(result: dict[str, Any]) -> str:
             f"dropped override {dropped['route']} rule {dropped['rule']}: {dropped['reason']}"
         )
     return "\n".join(lines)
+
+
+def _format_replicas(result: dict[str, Any]) -> list[str]:
+    """The store's health, and every replica with what it serves (`*` marks a skew from this one)."""
+    lines: list[str] = []
+    store = result.get("store") or {}
+    if store and not store.get("available", True):
+        lines.append(
+            f"store {store.get('backend', '?')} UNAVAILABLE: {store.get('error') or 'no answer'}; "
+            "writes are refused, the last state read keeps serving"
+        )
+    replicas = result.get("replicas") or []
+    shared = str(store.get("backend", "")).startswith("etcd://")
+    if not replicas or (len(replicas) == 1 and not shared):
+        return lines  # one process on its own store: the header line says it all
+    mine: dict[str, Any] = next((r for r in replicas if r.get("self")), {})
+    rows = []
+    for replica in replicas:
+        policy = str(replica.get("policy_version") or "-")
+        revision = str(replica.get("state_revision", "-"))
+        if not replica.get("self"):
+            if replica.get("policy_version") != mine.get("policy_version"):
+                policy += " *"
+            if replica.get("state_revision") != mine.get("state_revision"):
+                revision += " *"
+        rows.append(
+            [
+                str(replica.get("id", "?")) + (" (this)" if replica.get("self") else ""),
+                replica.get("xds_address") or "-",
+                replica.get("admin_address") or "-",
+                policy,
+                revision,
+                ",".join(replica.get("proxies") or []) or "-",
+            ]
+        )
+    noun = "replica" if len(replicas) == 1 else "replicas"
+    lines.append(f"{len(replicas)} control plane {noun}:")
+    lines.append(table(["replica", "xds", "admin", "policy", "revision", "proxies"], rows))
+    return lines
 
 
 def format_policies(result: dict[str, Any]) -> str:

@@ -105,14 +105,28 @@ class AdminApp:
             ]
         )
 
+    store_status: Callable[[], dict[str, Any]] | None = None
+    """The state store's health. An unavailable store does not make the server unready: the
+    last state read keeps serving (every replica would go unready together otherwise)."""
+
+    def _store(self) -> dict[str, Any]:
+        if self.store_status is None:
+            return {}
+        status = self.store_status()
+        if self.security.protect_reads:  # probes are open: no addresses or errors for strangers
+            status = {"available": status.get("available", True)}
+        return {"store": status}
+
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", **self._store()})
 
     async def readyz(self, request: web.Request) -> web.Response:
         reason = self.readiness()
         if reason is not None:
-            return web.json_response({"status": "not ready", "reason": reason}, status=503)
-        return web.json_response({"status": "ready"})
+            return web.json_response(
+                {"status": "not ready", "reason": reason, **self._store()}, status=503
+            )
+        return web.json_response({"status": "ready", **self._store()})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.registry)

@@ -22,14 +22,21 @@ class ControlPlaneApi:
     controller: PolicyController
     proxies: ProxyLister
     config_version: Callable[[], str]
+    replicas: Callable[[], list[dict[str, Any]]] | None = None
+    """Every live control plane replica (id, addresses, versions served, proxies)."""
+    store: Callable[[], dict[str, Any]] | None = None
+    """Where the state lives and whether it answers."""
 
     def status(self) -> dict[str, Any]:
         state = self.controller.state
         return {
+            "replicas": self.replicas() if self.replicas is not None else [],
+            "store": self.store() if self.store is not None else {},
             "proxies": self.proxies(),
             "config_version": self.config_version(),
             "policy_version": state.policy_version,
             "state_revision": state.revision,
+            "store_error": state.store_error,
             "load_errors": [str(e) for e in state.load_errors],
             "dropped_overrides": [
                 {"route": d.route, "rule": d.rule, "weights": dict(d.weights), "reason": d.reason}

@@ -23,11 +23,12 @@ from breakwater.controlplane.cache import SnapshotCache
 from breakwater.controlplane.grpc_api import add_to_server
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import Reconciler, group_key
+from breakwater.controlplane.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.resources import content_hash
 from breakwater.controlplane.security import SecurityConfig
 from breakwater.controlplane.sources import DirectoryWatcher
 from breakwater.controlplane.state import PolicyController
-from breakwater.controlplane.store import SqliteStore, Store
+from breakwater.controlplane.store import Store
 from breakwater.controlplane.xds import (
     StreamRegistry,
     StreamStatus,
@@ -51,6 +52,10 @@ class ServeConfig:
     debounce_cap: float = 1.0
     poll_interval: float = 0.25
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
+    store_url: str | None = None
+    """etcd://host:port[,host:port...]/prefix: state shared by several replicas (state_dir unused)."""
+    replica_id: str | None = None
+    """Name among the replicas; default HOSTNAME-XDSPORT."""
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
@@ -99,7 +104,9 @@ class ControlPlane:
         self.config = config
         for warning in config.security.check_startup(config.xds_host, config.admin_host):
             log.warning("%s", warning)
-        self.store: Store = store if store is not None else SqliteStore(config.state_dir)
+        self.store: Store = (
+            store if store is not None else open_store(config.state_dir, config.store_url)
+        )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
         self.controller = PolicyController(config.policy_dir, self.store, self._publish)
@@ -113,7 +120,21 @@ class ControlPlane:
         self.controller.on_load_error = lambda errors: self.metrics.load_errors.inc()
         self.streams.add_observer(_NewGroups(self.reconciler))
         self.streams.add_observer(self.metrics)
-        self.api = ControlPlaneApi(self.controller, self.proxies, self.config_version)
+        self.replicas = Replicas(
+            self.store,
+            self.controller,
+            lambda: [s.node_id for s in self.streams.streams()],
+            config_version=self.config_version,
+            replica_id=config.replica_id,
+        )
+        self.metrics.registry.register(self.replicas.collector())
+        self.api = ControlPlaneApi(
+            self.controller,
+            self.proxies,
+            self.config_version,
+            replicas=self.replicas.replicas,
+            store=self.replicas.store_status,
+        )
         self.xds = XdsServer(
             self.cache,
             host=config.xds_host,
@@ -126,6 +147,7 @@ class ControlPlane:
         self.admin = AdminApp(
             self.api, self.metrics.registry, self.not_ready_reason, config.security
         )
+        self.admin.store_status = self.replicas.store_status
         self._admin_runner: web.AppRunner | None = None
         self._watcher = DirectoryWatcher(
             config.policy_dir, self.controller.reload, poll_interval=config.poll_interval
@@ -168,6 +190,10 @@ class ControlPlane:
             self.admin, self.config.admin_host, self.config.admin_port
         )
         self.admin_port = _bound_port(self._admin_runner)
+        await self.replicas.start(
+            advertised_address(self.config.xds_host, self.xds_port),
+            advertised_address(self.config.admin_host, self.admin_port),
+        )
         self._watcher.start()
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
@@ -179,6 +205,7 @@ class ControlPlane:
         )
 
     async def stop(self, grace: float = 1.0) -> None:
+        await self.replicas.stop()
         await self._watcher.stop()
         await self.reconciler.close()
         await self.xds.stop(grace)

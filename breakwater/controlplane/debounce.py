@@ -31,7 +31,7 @@ class Debouncer:
             raise ValueError("quiet and cap must not be negative")
         self._callback = callback
         self.quiet = quiet
-        self.cap = max(cap, quiet)
+        self.cap = cap
         self._first: float | None = None
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None

@@ -14,7 +14,12 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from breakwater.controlplane.cache import Node
@@ -38,7 +43,7 @@ class _StateCollector(Collector):
         self._policy_state = policy_state
         self._config_version = config_version
 
-    def collect(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         streams = self._streams.streams()
         yield GaugeMetricFamily(
             "breakwater_connected_proxies",
@@ -88,9 +93,19 @@ class _StateCollector(Collector):
                         weights.add_metric([route_name, str(index), label, source], backend.weight)
         yield weights
         yield GaugeMetricFamily(
+            "breakwater_dropped_overrides_reported",
+            "Dropped weight overrides still reported in status (until their rule is written again).",
+            value=len(state.dropped),
+        )
+        yield CounterMetricFamily(
             "breakwater_dropped_overrides",
             "Weight overrides dropped because the YAML no longer has their backends.",
-            value=len(state.dropped),
+            value=state.drops_total,
+        )
+        yield CounterMetricFamily(
+            "breakwater_store_write_failures",
+            "Writes the state store refused (disk full, file too large, I/O error, store down).",
+            value=state.store_write_failures,
         )
         yield GaugeMetricFamily(
             "breakwater_state_revision",

@@ -61,6 +61,7 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Breakwater admin API", "version": "v1"},
     "paths": {
+        "/openapi.json": {"get": {"summary": "this document", "responses": _JSON_OK}},
         "/healthz": {"get": {"summary": "the process is alive", "responses": _JSON_OK}},
         "/readyz": {
             "get": {

@@ -33,6 +33,9 @@ from breakwater.translators.validate import build_policyset
 log = logging.getLogger(__name__)
 
 
+MAX_DROPPED = 50
+
+
 class NotReady(Exception):
     """No valid policy set has been loaded yet."""
 
@@ -67,9 +70,16 @@ class PolicyState:
     documents: list[DocumentStatus] = field(default_factory=list)
     load_errors: list[PolicyError] = field(default_factory=list)
     dropped: list[DroppedOverride] = field(default_factory=list)
+    """Overrides dropped since the rule was last written (newest last, at most MAX_DROPPED)."""
+    drops_total: int = 0
     policy_version: str = ""
     changed_at: float = 0.0
     """Monotonic time of the change that produced `effective`, for change-to-ACK latency."""
+    store_error: str | None = None
+    """Why the last write to the store failed; None again once a write succeeds."""
+    store_error_since: float | None = None
+    """Wall-clock time of the first failure in the current run of failures."""
+    store_write_failures: int = 0
 
 
 Publisher = Callable[[PolicySet, float], None]
@@ -175,9 +185,10 @@ class PolicyController:
         base = self.state.base
         assert base is not None
         effective, dropped = lay_overrides(base, self.state.overrides.values())
-        if dropped:
-            self.state.dropped = dropped
         for item in dropped:
+            self._forget_drop(item.route, item.rule)
+            self.state.dropped.append(item)
+            self.state.drops_total += 1
             log.warning(
                 "weight override for %s rule %d no longer fits the YAML and was dropped: %s",
                 item.route,
@@ -188,10 +199,36 @@ class PolicyController:
             try:
                 self.state.revision = await self.store.delete_weights(item.route, item.rule)
             except StoreError as exc:
+                self._store_failed(exc)
                 log.error("could not remove the dropped override from the store: %s", exc)
+            else:
+                self._store_ok()
         self.state.effective = effective
         self.state.changed_at = changed_at
         self._publish_to(effective, changed_at)
+
+    def _store_failed(self, exc: StoreError) -> None:
+        """Remember why writes fail, for status and metrics; what is served does not change."""
+        if self.state.store_error is None:
+            self.state.store_error_since = time.time()
+            log.error(
+                "the state store refused a write; weight changes are refused until it takes "
+                "writes again, and the current config keeps serving: %s",
+                exc,
+            )
+        self.state.store_error = str(exc)
+        self.state.store_write_failures += 1
+
+    def _store_ok(self) -> None:
+        if self.state.store_error is not None:
+            log.info("the state store takes writes again")
+        self.state.store_error = None
+        self.state.store_error_since = None
+
+    def _forget_drop(self, route: str, rule: int) -> None:
+        """A rule written again (or dropped again) no longer needs its old drop reported."""
+        kept = [d for d in self.state.dropped if (d.route, d.rule) != (route, rule)]
+        self.state.dropped = kept[-(MAX_DROPPED - 1) :]
 
     # --- weights ---------------------------------------------------------------
 
@@ -220,9 +257,17 @@ class PolicyController:
             base = self._base()
             index = resolve_rule(base, route, rule)
             check_weights(base, route, index, weights)
-            stored = await self.store.put_weights(route, index, dict(weights), expected_revision)
+            try:
+                stored = await self.store.put_weights(
+                    route, index, dict(weights), expected_revision
+                )
+            except StoreError as exc:
+                self._store_failed(exc)
+                raise
+            self._store_ok()
             changed_at = time.monotonic()
             self.state.overrides[(route, index)] = stored
+            self._forget_drop(route, index)
             self.state.revision = max(self.state.revision, stored.revision)
             await self._publish(changed_at)
             return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
@@ -233,9 +278,15 @@ class PolicyController:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
-            revision = await self.store.delete_weights(route, index, expected_revision)
+            try:
+                revision = await self.store.delete_weights(route, index, expected_revision)
+            except StoreError as exc:
+                self._store_failed(exc)
+                raise
+            self._store_ok()
             changed_at = time.monotonic()
             self.state.overrides.pop((route, index), None)
+            self._forget_drop(route, index)
             self.state.revision = max(self.state.revision, revision)
             await self._publish(changed_at)
         return self.get_weights(route, index)

@@ -101,12 +101,13 @@ class SqliteStore:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             check = self._db.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            self._refuse_foreign_database()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(
@@ -117,6 +118,19 @@ class SqliteStore:
         except OSError as exc:
             raise StoreError(f"cannot create the state directory {directory}: {exc}") from exc
         self._lock = threading.Lock()
+
+    def _refuse_foreign_database(self) -> None:
+        """Touch nothing in a database that is neither empty nor Breakwater's."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if not tables:
+            return
+        if not {"meta", "weights"} <= tables:
+            raise sqlite3.DatabaseError(
+                f"it holds tables {', '.join(sorted(tables))} but not Breakwater's"
+            )
+        schema = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if schema is None or schema[0] != 1:
+            raise sqlite3.DatabaseError(f"unknown schema version {schema}")
 
     def describe(self) -> str:
         return f"sqlite:{self.path}"
@@ -218,6 +232,9 @@ class SqliteStore:
                     self._check(
                         route if rule is None else f"{route}/{rule}", current, expected_revision
                     )
+                    if not rows:
+                        self._db.execute("ROLLBACK")
+                        return self._revision()
                     revision = self._bump()
                     for row_rule, _ in rows:
                         self._db.execute(

@@ -9,9 +9,11 @@ sent:
   rejection stays visible in the registry until then.
 * Make before break. Types go out in the order CDS, EDS, LDS, RDS. A route
   or listener update that points at a cluster waits until the proxy has
-  acknowledged that cluster (and its endpoints, when we serve them), and a
-  cluster leaves the proxy only once no route or listener it acknowledged
-  still points at it.
+  acknowledged that cluster (and its endpoints, when we serve them), for at
+  most ``ordering_timeout``; a cluster leaves the proxy only once no route or
+  listener it acknowledged still points at it. Both rules work from what was
+  acknowledged on the current stream: a proxy that reconnects gets the
+  current state, without the old clusters its routes might still use.
 
 Streams are woken by the cache on a snapshot change or by their own
 requests, and then compare versions: the resources, their versions and
@@ -62,6 +64,15 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, bytes]"
 
 _EMPTY: Mapping[str, Resource] = MappingProxyType({})
 _INFLIGHT_LIMIT = 32
+_INBOX_LIMIT = 64
+"""Requests read ahead of the stream's own processing; past it the stream stops reading, and
+HTTP/2 flow control holds back a client that writes without reading the responses."""
+_TYPES_LIMIT = 64
+"""Type URLs one stream may ask for (Envoy uses about ten); every request re-checks them all."""
+
+
+class _Refused(Exception):
+    """The client asked for more than a stream may hold; the stream ends with this message."""
 
 
 # -- status and hooks -------------------------------------------------------
@@ -185,6 +196,7 @@ class _TypeState:
         "acked_at",
         "acked_version",
         "foreign",
+        "held_since",
         "inflight",
         "nack_at",
         "nack_message",
@@ -225,6 +237,7 @@ class _TypeState:
         self.nacks = 0
         self.nacked_nonce = ""
         self.reply_due = True
+        self.held_since: float | None = None
         # Delta only: versions the proxy reported that no snapshot resource
         # matched, responses awaiting ACK, names reported as not existing.
         self.foreign: dict[str, str] = {}
@@ -288,8 +301,11 @@ class _Stream:
 
     mode: Mode
 
-    def __init__(self, stream_id: int, peer: str, registry: StreamRegistry) -> None:
+    def __init__(
+        self, stream_id: int, peer: str, registry: StreamRegistry, ordering_timeout: float
+    ) -> None:
         self.stream_id = stream_id
+        self.ordering_timeout = ordering_timeout
         self.peer = peer
         self.registry = registry
         self.connected_at = time.time()
@@ -298,14 +314,25 @@ class _Stream:
         self.types: dict[str, _TypeState] = {}
         self.inbox: deque[Request] = deque()
         self.wake = asyncio.Event()
+        self.drained = asyncio.Event()
         self.closed = False
         self.error: BaseException | None = None
         self._nonces = itertools.count(1)
+        self._timer: asyncio.TimerHandle | None = None
 
     # requests -----------------------------------------------------------
 
     def handle(self, request: Request) -> None:
         raise NotImplementedError
+
+    def _new_type(self, type_url: str) -> _TypeState:
+        if len(self.types) >= _TYPES_LIMIT:
+            raise _Refused(
+                f"a stream may ask for at most {_TYPES_LIMIT} resource types; "
+                f"{type_url[:100]!r} would be one more"
+            )
+        state = self.types[type_url] = _TypeState(type_url)
+        return state
 
     def _record_ack(self, state: _TypeState, version: str, acked: Mapping[str, Resource]) -> None:
         state.acked = acked
@@ -354,6 +381,14 @@ class _Stream:
         state.sent_at = time.time()
         state.sends += 1
         state.reply_due = False
+        log.debug(
+            "node %s: %s version %s, %d resources, nonce %s",
+            self.node_id,
+            short_name(state.type_url),
+            version,
+            count,
+            nonce,
+        )
         self.registry._emit("on_send", self.node, state.type_url, version, count)
 
     def _desired(self, state: _TypeState, snapshot: Snapshot, kept: frozenset[str]) -> Selection:
@@ -375,12 +410,7 @@ class _Stream:
                     if name not in selection.resources and previous and state.subscribed(name):
                         changes[name] = previous
         elif state.type_url in (LISTENER_TYPE, ROUTE_TYPE):
-            for name, resource in selection.resources.items():
-                previous = state.sent.get(name)
-                if previous is not None and previous.version == resource.version:
-                    continue
-                if not self._ready(resource, snapshot, set()):
-                    changes[name] = previous
+            changes = self._held_back(state, selection, snapshot)
         if not changes:
             return selection
         merged = dict(selection.resources)
@@ -390,6 +420,60 @@ class _Stream:
             else:
                 merged[name] = replacement
         return Selection(state.type_url, MappingProxyType(merged))
+
+    def _held_back(
+        self, state: _TypeState, selection: Selection, snapshot: Snapshot
+    ) -> dict[str, Resource | None]:
+        """Listener and route updates that must wait for their clusters.
+
+        Each waits with its previous version (or not at all if new). The
+        wait is bounded: a cluster the proxy rejected would otherwise block
+        every later change to the routes that mention it.
+        """
+        if selection.version == state.sent_version:
+            state.held_since = None
+            return {}
+        held: dict[str, Resource | None] = {}
+        for name, resource in selection.resources.items():
+            previous = state.sent.get(name)
+            if previous is not None and previous.version == resource.version:
+                continue
+            if not self._ready(resource, snapshot, set()):
+                held[name] = previous
+        if not held:
+            state.held_since = None
+            return {}
+        now = time.monotonic()
+        if state.held_since is None:
+            state.held_since = now
+        remaining = state.held_since + self.ordering_timeout - now
+        if remaining > 0:
+            self._wake_in(remaining)
+        else:
+            log.warning(
+                "node %s: sending %s %s although clusters they use are not acknowledged after %.1fs",
+                self.node_id,
+                short_name(state.type_url),
+                ", ".join(sorted(held)),
+                self.ordering_timeout,
+            )
+            return {}
+        return held
+
+    def _wake_in(self, delay: float) -> None:
+        if self._timer is None or self._timer.when() > asyncio.get_running_loop().time() + delay:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.wake.set()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _kept_clusters(self, snapshot: Snapshot) -> frozenset[str]:
         """Clusters gone from the snapshot that acknowledged routes still use."""
@@ -468,7 +552,7 @@ class _SotwStream(_Stream):
         state = self.types.get(type_url)
         first = state is None
         if state is None:
-            state = self.types[type_url] = _TypeState(type_url)
+            state = self._new_type(type_url)
         nonce = str(request.response_nonce)
         if nonce and state.sends and nonce != state.sent_nonce:
             return  # answers a response that has since been superseded
@@ -503,7 +587,7 @@ class _DeltaStream(_Stream):
             return
         state = self.types.get(type_url)
         if state is None:
-            state = self.types[type_url] = _TypeState(type_url)
+            state = self._new_type(type_url)
             state.sent = {}
             state.acked = {}
             state.wildcard = type_url in WILDCARD_TYPES and not request.resource_names_subscribe
@@ -620,22 +704,29 @@ class AdsServicer:
     identity serializer, so a push never re-serializes resources per stream.
     """
 
-    def __init__(self, cache: SnapshotCache, registry: StreamRegistry | None = None) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        registry: StreamRegistry | None = None,
+        *,
+        ordering_timeout: float = 5.0,
+    ) -> None:
         self.cache = cache
+        self.ordering_timeout = ordering_timeout
         self.registry = registry if registry is not None else StreamRegistry()
         self._ids = itertools.count(1)
 
     async def StreamAggregatedResources(
         self, requests: AsyncIterator[Request], context: Context
     ) -> AsyncIterator[bytes]:
-        stream = _SotwStream(next(self._ids), context.peer(), self.registry)
+        stream = _SotwStream(next(self._ids), context.peer(), self.registry, self.ordering_timeout)
         async for response in self._serve(stream, requests, context):
             yield response
 
     async def DeltaAggregatedResources(
         self, requests: AsyncIterator[Request], context: Context
     ) -> AsyncIterator[bytes]:
-        stream = _DeltaStream(next(self._ids), context.peer(), self.registry)
+        stream = _DeltaStream(next(self._ids), context.peer(), self.registry, self.ordering_timeout)
         async for response in self._serve(stream, requests, context):
             yield response
 
@@ -680,7 +771,11 @@ class AdsServicer:
                     request = stream.inbox.popleft()
                     if stream.node is None:
                         await self._identify(stream, request, context)
-                    stream.handle(request)
+                    try:
+                        stream.handle(request)
+                    except _Refused as exc:
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                stream.drained.set()
                 snapshot = self.cache.get_snapshot(stream.group) if stream.node else None
                 if snapshot is not None:
                     for response in stream.evaluate(snapshot):
@@ -691,6 +786,7 @@ class AdsServicer:
                 raise stream.error
         finally:
             reader.cancel()
+            stream.close()
             self.registry._remove(stream)
             if stream.node is not None:
                 self.cache.unwatch(stream.group, stream.wake)
@@ -731,6 +827,9 @@ class AdsServicer:
             async for request in requests:
                 stream.inbox.append(request)
                 stream.wake.set()
+                while len(stream.inbox) >= _INBOX_LIMIT:
+                    stream.drained.clear()
+                    await stream.drained.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -755,6 +854,8 @@ class XdsServerOptions:
     min_ping_interval: float = 10.0
     max_connection_age: float | None = None
     """Rebalances proxies across replicas by closing connections this old."""
+    ordering_timeout: float = 5.0
+    """How long a route or listener update waits for the clusters it uses."""
     extra: tuple[tuple[str, int | str], ...] = ()
 
     def grpc_options(self) -> list[tuple[str, int | str]]:
@@ -800,7 +901,7 @@ class XdsServer:
         self.host = host
         self.requested_port = port
         self.options = options or XdsServerOptions()
-        self.servicer = AdsServicer(cache, registry)
+        self.servicer = AdsServicer(cache, registry, ordering_timeout=self.options.ordering_timeout)
         self._services = tuple(services)
         self._server: grpc.aio.Server | None = None
         self.port = 0

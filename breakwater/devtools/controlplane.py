@@ -30,7 +30,10 @@ class ControlPlaneThread:
         debounce_cap: float = 0.5,
         poll_interval: float = 0.1,
         security: SecurityConfig | None = None,
+        store_url: str | None = None,
+        replica_id: str | None = None,
     ) -> None:
+        """`store_url` (etcd://...) shares the state with other replicas; `state_dir` is then unused."""
         self.config = ServeConfig(
             policy_dir=policy_dir,
             state_dir=state_dir,
@@ -40,6 +43,8 @@ class ControlPlaneThread:
             debounce_cap=debounce_cap,
             poll_interval=poll_interval,
             security=security or SecurityConfig(),
+            store_url=store_url,
+            replica_id=replica_id,
         )
         self.plane: ControlPlane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -45,9 +45,13 @@ def thresholds(
         if bulkhead.max_concurrent_requests is not None:
             out.max_requests.CopyFrom(_u32(bulkhead.max_concurrent_requests))
             touched = True
-        # Requests waiting for a connection; beyond this, 503 at once.
+        # Requests waiting for a connection; beyond this, 503 at once. Envoy
+        # counts a request as pending while its connection is being opened, so
+        # a queue of 0 would refuse every request on a cold HTTP/1.1 pool: the
+        # requests the bulkhead admits must fit in the pending limit too.
         if bulkhead.max_queued_requests is not None:
-            out.max_pending_requests.CopyFrom(_u32(bulkhead.max_queued_requests))
+            admitted = bulkhead.max_concurrent_requests or 0
+            out.max_pending_requests.CopyFrom(_u32(bulkhead.max_queued_requests + admitted))
             touched = True
         if bulkhead.max_connections is not None:
             out.max_connections.CopyFrom(_u32(bulkhead.max_connections))

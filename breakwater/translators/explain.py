@@ -75,8 +75,11 @@ MEANINGS: dict[FieldPath, FieldMeaning] = {
         "the limit is per proxy, not global; overflow is an immediate 503 with x-envoy-overloaded",
     ),
     ("bulkhead", "max_queued_requests"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].max_pending_requests",
-        "requests waiting for a connection, per proxy; overflow is an immediate 503",
+        "cluster.circuit_breakers.thresholds[DEFAULT].max_pending_requests = "
+        "maxQueuedRequests + maxConcurrentRequests",
+        "Envoy counts a request as waiting while its connection opens, so the admitted requests "
+        "are added to the queue; requests beyond maxConcurrentRequests are refused at once, "
+        "never queued (a real queue needs maxConnections)",
     ),
     ("bulkhead", "max_connections"): FieldMeaning(
         "cluster.circuit_breakers.thresholds[DEFAULT].max_connections", "per proxy"
@@ -118,7 +121,11 @@ MEANINGS: dict[FieldPath, FieldMeaning] = {
     ),
     ("timeout", "connect"): FieldMeaning("cluster.connect_timeout", "Envoy default 5s when unset"),
     ("timeout", "idle"): FieldMeaning("route.idle_timeout"),
-    ("health_check", "interval"): FieldMeaning("cluster.health_checks[0].interval"),
+    ("health_check", "interval"): FieldMeaning(
+        "cluster.health_checks[0].interval and no_traffic_interval",
+        "Envoy would probe a cluster without traffic only every 60 s; Breakwater uses the "
+        "interval from the start",
+    ),
     ("health_check", "timeout"): FieldMeaning("cluster.health_checks[0].timeout"),
     ("health_check", "unhealthy_threshold"): FieldMeaning(
         "cluster.health_checks[0].unhealthy_threshold"

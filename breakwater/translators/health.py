@@ -43,6 +43,10 @@ def health_check(
         healthy_threshold=wrappers_pb2.UInt32Value(value=check.healthy_threshold),
     )
     out.interval.FromTimedelta(check.interval)
+    # Envoy probes a cluster that has had no traffic yet only every 60 s, so a
+    # host that fails after startup would keep its share for up to a minute:
+    # the interval the policy names applies from the start.
+    out.no_traffic_interval.FromTimedelta(check.interval)
     out.timeout.FromTimedelta(check.timeout)
     if check.http is not None:
         http = health_check_pb2.HealthCheck.HttpHealthCheck(

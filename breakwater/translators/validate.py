@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
 from breakwater.translators.durations import format_duration
 from breakwater.translators.model import (
     Document,
@@ -19,7 +22,7 @@ from breakwater.translators.model import (
     ResiliencePolicy,
     Service,
 )
-from breakwater.translators.policyset import Effective, PolicySet, SourceRef
+from breakwater.translators.policyset import Effective, PolicySet, SourceRef, rule_override
 
 if TYPE_CHECKING:
     from breakwater.translators.loader import PolicyError, RawDocument, YamlPath
@@ -203,18 +206,35 @@ def build_policyset(
 
     for name, service in services.items():
         for subset in [None, *(s.name for s in service.spec.subsets)]:
-            effective = policyset.effective_for_cluster(name, subset)
+            where = f"service {name}" + (f" subset {subset}" if subset else "")
+            try:
+                effective = policyset.effective_for_cluster(name, subset)
+            except ValidationError as exc:
+                _report_merge(out, policyset, raws, exc, name, subset, None, where)
+                continue
             _report_on_setter(
                 out,
                 policyset,
                 effective,
                 raws,
-                f"service {name}" + (f" subset {subset}" if subset else ""),
+                where,
             )
     for name, route in routes.items():
         raw = raws[("HTTPRoute", name)]
-        for r_index in range(len(route.spec.rules)):
-            effective = policyset.effective_for_rule(name, r_index)
+        for r_index, rule in enumerate(route.spec.rules):
+            try:
+                effective = policyset.effective_for_rule(name, r_index)
+            except ValidationError as exc:
+                backends = {(b.service, b.subset) for b in rule.backends}
+                one_service = (
+                    next(iter(backends))[0] if len({b[0] for b in backends}) == 1 else None
+                )
+                one_subset = next(iter(backends))[1] if len(backends) == 1 else None
+                target = (route, raw, r_index)
+                _report_merge(
+                    out, policyset, raws, exc, one_service, one_subset, target, f"rule {r_index}"
+                )
+                continue
             _check_effective(
                 out, effective, route, raw, ("spec", "rules", r_index), f"rule {r_index}"
             )
@@ -228,14 +248,68 @@ def _report_on_setter(
     raws: dict[tuple[str, str], RawDocument],
     where: str,
 ) -> None:
-    """Blame the document that set perTryTimeout, since that is the one to edit."""
+    """Blame the document that set the offending field, since that is the one to edit."""
     setter = effective.provenance.get(("retry", "per_try_timeout"), "")
     kind, _, name = setter.partition("/")
     raw = raws.get((kind, name))
     doc = policyset.policies.get(name)
-    if raw is None or doc is None:
-        return
-    _check_effective(out, effective, doc, raw, ("spec", "retry", "perTryTimeout"), where)
+    if raw is not None and doc is not None:
+        _check_effective(out, effective, doc, raw, ("spec", "retry", "perTryTimeout"), where)
+    bulkhead = effective.spec.bulkhead
+    if (
+        bulkhead is not None
+        and bulkhead.max_queued_requests == 0
+        and bulkhead.max_concurrent_requests is None
+    ):
+        setter = effective.provenance.get(("bulkhead", "max_queued_requests"), "")
+        kind, _, name = setter.partition("/")
+        raw = raws.get((kind, name))
+        doc = policyset.policies.get(name)
+        if raw is not None and doc is not None:
+            out.add(
+                doc,
+                raw,
+                ("spec", "bulkhead", "maxQueuedRequests"),
+                "maxQueuedRequests 0 without maxConcurrentRequests would refuse every "
+                "request (Envoy counts a request as queued while its connection opens); set "
+                "bulkhead.maxConcurrentRequests too, or allow a queue above 0",
+            )
+
+
+def _report_merge(
+    out: _Collector,
+    policyset: PolicySet,
+    raws: dict[tuple[str, str], RawDocument],
+    exc: ValidationError,
+    service: str | None,
+    subset: str | None,
+    rule: tuple[HTTPRoute, RawDocument, int] | None,
+    where: str,
+) -> None:
+    """Policies valid one by one can merge into an invalid whole; blame the most specific setter."""
+    layers = policyset._policy_layers(service, subset)
+    names = ", ".join(who for who, _ in layers)
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        field = tuple(to_camel(part) for part in loc)
+        message = error["msg"].removeprefix("Value error, ")
+        text = f"{where}: {'.'.join(field)}: {message} once merged with {names or 'the defaults'}"
+        if rule is not None and loc[:1] and loc[0] in rule_override(rule[0].spec.rules[rule[2]]):
+            out.add(rule[0], rule[1], ("spec", "rules", rule[2], *field), text)
+            continue
+        for who, spec in reversed(layers):
+            name = who.partition("/")[2]
+            if not loc or loc[0] in spec.model_fields_set or who == layers[0][0]:
+                out.add(
+                    policyset.policies[name],
+                    raws[("ResiliencePolicy", name)],
+                    ("spec", *field),
+                    text,
+                )
+                break
+        else:  # pragma: no cover - a merge of nothing is the valid default
+            if rule is not None:
+                out.add(rule[0], rule[1], ("spec", "rules", rule[2]), text)
 
 
 def _unique(errors: list[PolicyError]) -> list[PolicyError]:

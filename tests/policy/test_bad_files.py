@@ -431,3 +431,21 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert "bad.yaml:4: Gateway/g: spec.port:" in err
     assert "nothing was applied" in err
+
+
+def test_queue_of_zero_needs_a_concurrency_limit(tmp_path: Path) -> None:
+    errors = _errors(
+        tmp_path,
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          targetRef: {name: payments}
+          bulkhead:
+            maxQueuedRequests: 0
+        """,
+    )
+    (error,) = errors
+    assert error.line == 7 and error.field == "spec.bulkhead.maxQueuedRequests"
+    assert "would refuse every request" in error.message

@@ -1,0 +1,97 @@
+"""`breakwater weights|status|policies` as an operator runs them: the installed command, a subprocess."""
+
+from __future__ import annotations
+
+import json
+
+from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.ports import free_port
+from tests.api.support import BREAKWATER, http, run_cli, weights_url
+
+
+def test_the_command_is_installed() -> None:
+    assert BREAKWATER.is_file(), f"{BREAKWATER} is missing: install the package into the venv"
+
+
+def test_weights_set_prints_a_table(plane: ControlPlaneThread) -> None:
+    done = run_cli(
+        "weights", "set", "payments", "stable=75", "canary=25", "--server", plane.admin_url
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0] == "route payments rule 0 (from override, revision 1)"
+    assert lines[1].split() == ["BACKEND", "WEIGHT", "SHARE"]
+    assert lines[2].split() == ["stable", "75", "75.0%"]
+    assert lines[3].split() == ["canary", "25", "25.0%"]
+    assert http("GET", weights_url(plane.admin_url)).body["weights"] == {
+        "stable": 75,
+        "canary": 25,
+    }
+
+
+def test_weights_get_set_reset_as_json(plane: ControlPlaneThread) -> None:
+    server = ("--server", plane.admin_url, "--output", "json")
+    got = run_cli("weights", "get", "payments", *server)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout) == {
+        "route": "payments",
+        "rule": 0,
+        "weights": {"stable": 90, "canary": 10},
+        "source": "yaml",
+        "revision": 0,
+    }
+
+    written = run_cli(
+        "weights", "set", "payments", "stable=40", "canary=60", "--expected-revision", "0", *server
+    )
+    assert written.returncode == 0, written.stderr
+    body = json.loads(written.stdout)
+    assert body["weights"] == {"stable": 40, "canary": 60}
+    assert body["source"] == "override"
+    assert body["revision"] == 1
+
+    stale = run_cli(
+        "weights", "set", "payments", "stable=1", "canary=1", "--expected-revision", "0", *server
+    )
+    assert stale.returncode == 1
+    assert stale.stdout == ""
+    assert "409" in stale.stderr and "is at revision 1, not 0" in stale.stderr
+
+    reset = run_cli("weights", "reset", "payments", "--expected-revision", "1", *server)
+    assert reset.returncode == 0, reset.stderr
+    assert json.loads(reset.stdout)["source"] == "yaml"
+
+    status = run_cli("status", *server)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["state_revision"] == 2
+
+
+def test_unknown_backend_exits_1_with_the_servers_sentence(plane: ControlPlaneThread) -> None:
+    done = run_cli(
+        "weights", "set", "payments", "stable=75", "blue=25", "--server", plane.admin_url
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    server_says = "HTTPRoute 'payments' rule 0 has no backend 'blue'; its backends: stable, canary"
+    assert done.stderr.strip() == f"error: PUT /v1/routes/payments/weights: 400: {server_says}"
+    assert "Traceback" not in done.stderr
+
+
+def test_a_weight_that_is_not_a_number_never_reaches_the_server(plane: ControlPlaneThread) -> None:
+    done = run_cli(
+        "weights", "set", "payments", "stable=lots", "canary=1", "--server", plane.admin_url
+    )
+    assert done.returncode == 1
+    assert "weight stable='lots' is not a whole number" in done.stderr
+    assert http("GET", f"{plane.admin_url}/v1/status").body["state_revision"] == 0
+
+
+def test_server_down_exits_1_saying_it_cannot_reach_it() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = run_cli("weights", "set", "payments", "stable=75", "canary=25", "--server", url)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"error: cannot reach the Breakwater admin API at {url}: ")
+    assert "Is `breakwater serve` running?" in done.stderr
+    assert "Traceback" not in done.stderr

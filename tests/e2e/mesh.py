@@ -1,0 +1,323 @@
+"""A whole mesh on loopback: upstreams, the real control plane, one real Envoy.
+
+A test declares its upstreams, then hands `Mesh.start` the policy YAML it
+wants to prove (Services, ResiliencePolicies, HTTPRoutes). `$name`
+placeholders in the YAML become the ports of the upstreams of that name, and
+the Gateway document (`edge`, on a free port, selecting node cluster `edge`)
+is written by the mesh. The policies go into a directory that the control
+plane watches; Envoy gets everything over ADS from it, exactly as in
+production: nothing is handed to Envoy except the bootstrap.
+
+`start` returns once Envoy serves the listener and every cluster reports the
+expected number of endpoints and healthy hosts, so the first request of a
+test already meets the configuration under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Unpack
+
+from envoy.config.endpoint.v3 import endpoint_pb2
+
+from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.envoy import EnvoyError, EnvoyProcess
+from breakwater.devtools.ports import LOOPBACK, free_port
+from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, PathArg, TrafficResult
+from breakwater.devtools.traffic import send_requests as _send_requests
+from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
+from breakwater.translators.loader import load_policies
+from breakwater.translators.snapshot import ENDPOINT_TYPE, node_group, translate
+
+T = TypeVar("T")
+
+GATEWAY = "edge"
+NODE_CLUSTER = "edge"
+NODE_ID = "e2e-edge-1"
+POLICY_FILE = "policies.yaml"
+GATEWAY_FILE = "gateway.yaml"
+
+GATEWAY_YAML = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Gateway
+metadata:
+  name: {name}
+spec:
+  address: {address}
+  port: {port}
+  nodeSelector:
+    cluster: {cluster}
+"""
+
+READY_TIMEOUT = 10.0
+
+
+class Mesh:
+    """Upstreams, a control plane and an Envoy for one test; `close` stops them all."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.policy_dir = workdir / "policies"
+        self.state_dir = workdir / "state"
+        self.policy_dir.mkdir()
+        self.state_dir.mkdir()
+        self.upstreams: dict[str, UpstreamServer] = {}
+        self.gateway_port = free_port()
+        self.control_plane: ControlPlaneThread | None = None
+        self._envoy: EnvoyProcess | None = None
+
+    # --- building -------------------------------------------------------------
+
+    def upstream(
+        self,
+        name: str,
+        *,
+        service: str,
+        subset: str = "default",
+        **behavior: Unpack[BehaviorChanges],
+    ) -> UpstreamServer:
+        """Start an upstream now; `$name` in the policy YAML becomes its port."""
+        if name in self.upstreams:
+            raise ValueError(f"upstream {name!r} is declared twice")
+        server = UpstreamServer(service=service, subset=subset, instance=name, **behavior)
+        self.upstreams[name] = server.start()
+        return server
+
+    def render(self, policies: str) -> str:
+        """The policy text with every `$upstream` replaced by that upstream's port."""
+        ports = {name: str(server.port) for name, server in self.upstreams.items()}
+        return string.Template(policies).substitute(ports)
+
+    def write_policies(self, policies: str) -> None:
+        """Replace the policy file the control plane watches, atomically (write, then rename)."""
+        target = self.policy_dir / POLICY_FILE
+        scratch = self.workdir / (POLICY_FILE + ".new")
+        scratch.write_text(self.render(policies))
+        os.replace(scratch, target)
+
+    def start(self, policies: str, *, healthy: Mapping[str, int] | None = None) -> Mesh:
+        """Write the policies, start the control plane and Envoy, wait until traffic can flow.
+
+        `healthy` gives, per cluster, how many hosts must be healthy before
+        the test begins (default: all of them); a cluster whose hosts fail
+        their health check on purpose names a lower number here.
+        """
+        (self.policy_dir / GATEWAY_FILE).write_text(
+            GATEWAY_YAML.format(
+                name=GATEWAY, address=LOOPBACK, port=self.gateway_port, cluster=NODE_CLUSTER
+            )
+        )
+        self.write_policies(policies)
+        endpoints = self._expected_endpoints()
+        self.control_plane = ControlPlaneThread(self.policy_dir, self.state_dir).start()
+        bootstrap = render_bootstrap(
+            NODE_ID,
+            NODE_CLUSTER,
+            [(LOOPBACK, self.control_plane.xds_port)],
+            free_port(),
+        )
+        self._envoy = EnvoyProcess(bootstrap, log_level="warn", workdir=self.workdir / "envoy")
+        self._envoy.start()
+        wanted = {
+            name: (total, (healthy or {}).get(name, total)) for name, total in endpoints.items()
+        }
+        try:
+            self.wait_for(lambda: self._serving(wanted), READY_TIMEOUT, "the gateway to serve")
+        except AssertionError as error:
+            membership = {
+                name: value
+                for name, value in self.stats().items()
+                if name.endswith((".membership_total", ".membership_healthy"))
+            }
+            raise AssertionError(
+                f"{error}\nwanted (endpoints, healthy) per cluster: {wanted}\n"
+                f"Envoy has: {membership}\n{self.envoy.log_tail(20)}"
+            ) from None
+        return self
+
+    def _expected_endpoints(self) -> dict[str, int]:
+        """Cluster name → number of endpoints, from the same translation the control plane does."""
+        policyset, errors = load_policies(self.policy_dir)
+        if policyset is None:
+            raise ValueError("the test's policies are invalid:\n" + "\n".join(map(str, errors)))
+        resources = translate(policyset, node_group(policyset, NODE_CLUSTER, {}))
+        counts: dict[str, int] = {}
+        for assignment in resources[ENDPOINT_TYPE]:
+            assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+            counts[assignment.cluster_name] = sum(
+                len(locality.lb_endpoints) for locality in assignment.endpoints
+            )
+        return counts
+
+    def _serving(self, wanted: Mapping[str, tuple[int, int]]) -> bool:
+        if GATEWAY not in self.envoy.dynamic_names("listeners"):
+            return False
+        if GATEWAY not in self.envoy.dynamic_names("routes"):
+            return False
+        stats = self.stats()
+        return all(
+            stats.get(f"cluster.{name}.membership_total") == total
+            and stats.get(f"cluster.{name}.membership_healthy") == healthy
+            for name, (total, healthy) in wanted.items()
+        )
+
+    def close(self) -> None:
+        """Stop Envoy first (no traffic in flight to dead upstreams), then the rest."""
+        if self._envoy is not None:
+            self._envoy.stop()
+        if self.control_plane is not None:
+            self.control_plane.stop()
+        for server in self.upstreams.values():
+            server.stop()
+
+    # --- observing --------------------------------------------------------------
+
+    @property
+    def envoy(self) -> EnvoyProcess:
+        if self._envoy is None:
+            raise RuntimeError("the mesh is not started")
+        return self._envoy
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.gateway_port}"
+
+    def send(
+        self,
+        count: int,
+        *,
+        concurrency: int = 1,
+        path: PathArg = "/",
+        headers: HeadersArg = None,
+        timeout: float = 5.0,
+        max_duration: float = 30.0,
+    ) -> TrafficResult:
+        """`count` requests through the gateway, bounded in number and time."""
+        return _send_requests(
+            self.url,
+            count,
+            concurrency=concurrency,
+            path=path,
+            headers=headers,
+            timeout=timeout,
+            max_duration=max_duration,
+        )
+
+    def continuous(self, rate: float, *, max_duration: float = 20.0) -> ContinuousTraffic:
+        return ContinuousTraffic(self.url, rate=rate, timeout=2.0, max_duration=max_duration)
+
+    def stats(self) -> dict[str, int]:
+        """Envoy's counters and gauges by name.
+
+        Read here rather than through `EnvoyProcess.stats`, which expects every
+        value to be a number: Envoy's JSON also holds text readouts (the
+        version of each xDS resource type). No server-side filter either: the
+        cluster names hold `|` and `+`, which would need escaping twice, for
+        the regex and for the query string.
+        """
+        payload = json.loads(self.envoy.admin("/stats?format=json"))
+        return {
+            entry["name"]: int(entry["value"])
+            for entry in payload.get("stats", [])
+            if isinstance(entry.get("value"), int)
+        }
+
+    def cluster_stat(self, cluster: str, stat: str) -> int:
+        """One stat of a cluster, e.g. `cluster_stat("payments", "upstream_rq_retry")`.
+
+        Envoy creates the stats of each response code (`upstream_rq_503`) on
+        first use, so a missing stat of a known cluster reads as 0.
+        """
+        stats = self.stats()
+        if f"cluster.{cluster}.membership_total" not in stats:
+            raise KeyError(f"Envoy has no cluster {cluster!r}")
+        return stats.get(f"cluster.{cluster}.{stat}", 0)
+
+    def host_flags(self, cluster: str) -> dict[str, dict[str, Any]]:
+        """Upstream name → Envoy's `health_status` of that host in `cluster` (from /clusters)."""
+        by_port = {server.port: name for name, server in self.upstreams.items()}
+        for status in self.envoy.clusters().get("cluster_statuses", []):
+            if status["name"] != cluster:
+                continue
+            hosts: dict[str, dict[str, Any]] = {}
+            for host in status.get("host_statuses", []):
+                port = int(host["address"]["socket_address"]["port_value"])
+                hosts[by_port.get(port, str(port))] = dict(host.get("health_status", {}))
+            return hosts
+        raise KeyError(f"Envoy has no cluster {cluster!r}")
+
+    def route_action(self, route_name: str) -> dict[str, Any] | None:
+        """The `route` action of one Envoy route (e.g. `payments/0/0`) as Envoy holds it now."""
+        for config in self.envoy.config_dump()["configs"]:
+            if not config["@type"].endswith("RoutesConfigDump"):
+                continue
+            for entry in config.get("dynamic_route_configs", []):
+                for vhost in entry.get("route_config", {}).get("virtual_hosts", []):
+                    for route in vhost.get("routes", []):
+                        if route.get("name") == route_name:
+                            action: dict[str, Any] = route.get("route", {})
+                            return action
+        return None
+
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 5.0,
+        what: str = "condition",
+        interval: float = 0.02,
+    ) -> T:
+        """Poll `predicate` until it returns something truthy, and return that.
+
+        An exception from the predicate counts as "not yet" (an admin answer
+        read while Envoy updates); it is shown if the wait runs out. Running
+        out is a failed assertion about the mesh; Envoy exiting meanwhile is
+        an error, with its log.
+        """
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while True:
+            if not self.envoy.running:
+                raise EnvoyError(f"Envoy exited while waiting for {what}\n" + self.envoy.log_tail())
+            try:
+                result = predicate()
+                if result:
+                    return result
+            except Exception as error:
+                last_error = error
+            if time.monotonic() >= deadline:
+                detail = f" (last error: {last_error!r})" if last_error is not None else ""
+                raise AssertionError(f"waited {timeout} s for {what} in vain{detail}")
+            time.sleep(interval)
+
+    # --- the control plane's admin API ------------------------------------------
+
+    def admin_api(self, method: str, path: str, body: Any = None) -> Any:
+        if self.control_plane is None:
+            raise RuntimeError("the mesh is not started")
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.control_plane.admin_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5.0) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise AssertionError(
+                f"{method} {path} answered {error.code}: {error.read().decode()}"
+            ) from None
+
+    def set_weights(self, route: str, weights: Mapping[str, int], rule: int = 0) -> Any:
+        return self.admin_api(
+            "PUT", f"/v1/routes/{route}/weights", {"weights": dict(weights), "rule": rule}
+        )
