@@ -137,6 +137,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 class EtcdStore:
     """The `Store` protocol on etcd, plus what the replicas need: a state watch and leases."""
 
+    shared = True
+
     def __init__(
         self,
         endpoints: tuple[tuple[str, int], ...] | list[tuple[str, int]],

@@ -143,10 +143,12 @@ class PolicyController:
                 )
         contents = []
         for file in loaded.files:
+            # Relative names: replicas that mount the same files at other paths agree.
+            name = str(Path(file).relative_to(self.directory)) if self.directory.is_dir() else ""
             try:
-                contents.append((file, Path(file).read_bytes()))
+                contents.append((name, Path(file).read_bytes()))
             except OSError:
-                contents.append((file, b""))
+                contents.append((name, b""))
         return (None if errors else policyset), errors, documents, _policy_version(contents)
 
     async def reload(self) -> bool:
@@ -185,8 +187,13 @@ class PolicyController:
         base = self.state.base
         assert base is not None
         effective, dropped = lay_overrides(base, self.state.overrides.values())
+        dropped_now = {(d.route, d.rule) for d in dropped}
+        for key in [(d.route, d.rule) for d in self.state.dropped]:
+            if key in self.state.overrides and key not in dropped_now:
+                self._forget_drop(*key)  # kept in a shared store, and it fits the YAML again
         for item in dropped:
-            self._forget_drop(item.route, item.rule)
+            if self._is_dropped(item.route, item.rule):
+                continue  # already reported (a shared store keeps it: see below)
             self.state.dropped.append(item)
             self.state.drops_total += 1
             log.warning(
@@ -195,14 +202,15 @@ class PolicyController:
                 item.rule,
                 item.reason,
             )
+            if self.store.shared:
+                # Another replica may already read newer files that fit the override;
+                # deleting it from the shared store would undo an operator's write.
+                continue
             self.state.overrides.pop((item.route, item.rule), None)
             try:
                 self.state.revision = await self.store.delete_weights(item.route, item.rule)
             except StoreError as exc:
-                self._store_failed(exc)
                 log.error("could not remove the dropped override from the store: %s", exc)
-            else:
-                self._store_ok()
         self.state.effective = effective
         self.state.changed_at = changed_at
         self._publish_to(effective, changed_at)
@@ -225,6 +233,9 @@ class PolicyController:
         self.state.store_error = None
         self.state.store_error_since = None
 
+    def _is_dropped(self, route: str, rule: int) -> bool:
+        return any((d.route, d.rule) == (route, rule) for d in self.state.dropped)
+
     def _forget_drop(self, route: str, rule: int) -> None:
         """A rule written again (or dropped again) no longer needs its old drop reported."""
         kept = [d for d in self.state.dropped if (d.route, d.rule) != (route, rule)]
@@ -241,7 +252,7 @@ class PolicyController:
         base = self._base()
         index = resolve_rule(base, route, rule)
         override = self.state.overrides.get((route, index))
-        if override is not None:
+        if override is not None and not self._is_dropped(route, index):
             return RuleWeightsView(
                 route, index, dict(override.weights), "override", override.revision
             )

@@ -60,6 +60,9 @@ class StoreState:
 class Store(Protocol):
     """What the control plane needs from durable state; a write returns only once it is durable."""
 
+    shared: bool
+    """Whether other replicas read and write the same state."""
+
     def describe(self) -> str:
         """Where the state lives, for logs and status."""
         ...
@@ -95,6 +98,7 @@ class SqliteStore:
     """The embedded default: one SQLite file in the state directory, no server to run."""
 
     FILENAME = "breakwater.sqlite3"
+    shared = False
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.FILENAME
