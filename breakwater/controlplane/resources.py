@@ -20,7 +20,6 @@ from types import MappingProxyType
 from typing import Any as AnyType
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.clusters.aggregate.v3 import cluster_pb2 as aggregate_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -29,14 +28,16 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
-TYPE_PREFIX = "type.googleapis.com/"
-CLUSTER_TYPE = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
-ENDPOINT_TYPE = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
-LISTENER_TYPE = TYPE_PREFIX + "envoy.config.listener.v3.Listener"
-ROUTE_TYPE = TYPE_PREFIX + "envoy.config.route.v3.RouteConfiguration"
-
-#: Make-before-break order: what a later type points at is pushed first.
-PUSH_ORDER: tuple[str, ...] = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+from breakwater.xds_types import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    PUSH_ORDER,
+    ROUTE_TYPE,
+    TYPE_PREFIX,
+    resource_name,
+    type_url_of,
+)
 
 #: Types a proxy may subscribe to without naming resources.
 WILDCARD_TYPES: frozenset[str] = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
@@ -56,10 +57,6 @@ Ref = tuple[str, str]
 def short_name(type_url: str) -> str:
     """Readable label for logs, status and metrics (``cds``, ``eds``, ...)."""
     return SHORT_NAMES.get(type_url, type_url.rsplit(".", 1)[-1])
-
-
-def type_url_of(message: Message) -> str:
-    return TYPE_PREFIX + message.DESCRIPTOR.full_name
 
 
 def order_types(type_urls: Iterable[str]) -> list[str]:
@@ -176,16 +173,6 @@ def references(message: Message) -> frozenset[Ref]:
         return frozenset(parser(message))
     except DecodeError:
         return frozenset()
-
-
-def resource_name(message: Message) -> str:
-    """The xDS name of a resource (``cluster_name`` for endpoint assignments)."""
-    if isinstance(message, endpoint_pb2.ClusterLoadAssignment):
-        return str(message.cluster_name)
-    name = getattr(message, "name", None)
-    if not isinstance(name, str):
-        raise TypeError(f"{type_url_of(message)} has no name field")
-    return name
 
 
 # -- resources and snapshots ------------------------------------------------

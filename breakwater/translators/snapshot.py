@@ -10,10 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -22,13 +18,15 @@ from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.routes import attached_routes, backends_of, route_configuration
+from breakwater.xds_types import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    PUSH_ORDER,
+    ROUTE_TYPE,
+)
 
-CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-ENDPOINT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-
-TYPE_URLS: tuple[str, ...] = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+TYPE_URLS = PUSH_ORDER
 """In make-before-break order: CDS, EDS, LDS, RDS."""
 
 CONFIG_DUMP_KEYS: Mapping[str, str] = {
@@ -86,17 +84,6 @@ def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
         LISTENER_TYPE: listeners,
         ROUTE_TYPE: routes,
     }
-
-
-def resource_name(resource: Message) -> str:
-    """The name xDS knows a resource by (ClusterLoadAssignment calls it `cluster_name`)."""
-    if isinstance(resource, endpoint_pb2.ClusterLoadAssignment):
-        return str(resource.cluster_name)
-    if isinstance(
-        resource, cluster_pb2.Cluster | listener_pb2.Listener | route_pb2.RouteConfiguration
-    ):
-        return str(resource.name)
-    raise TypeError(f"not an xDS resource Breakwater makes: {type(resource).__name__}")
 
 
 _KEYS_FIRST = {"@type": 0, "name": 1, "cluster_name": 1}

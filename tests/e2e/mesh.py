@@ -35,7 +35,8 @@ from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, PathArg, 
 from breakwater.devtools.traffic import send_requests as _send_requests
 from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
 from breakwater.translators.loader import load_policies
-from breakwater.translators.snapshot import ENDPOINT_TYPE, node_group, translate
+from breakwater.translators.snapshot import node_group, translate
+from breakwater.xds_types import ENDPOINT_TYPE
 
 T = TypeVar("T")
 

@@ -29,14 +29,15 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from breakwater.translators.snapshot import (
+from breakwater.devtools.envoy import find_envoy
+from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
 )
 
-ENVOY = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "envoy"
+ENVOY = Path(find_envoy())
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ from breakwater.translators.names import (
 from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
 from breakwater.translators.retries import retry_on, retry_policy
 from breakwater.translators.routes import route_configuration, route_match
-from breakwater.translators.snapshot import (
+from breakwater.translators.snapshot import node_group, translate
+from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
-    node_group,
     resource_name,
-    translate,
 )
 from tests.translators.support import policyset_from_text, unchecked_policyset
 
