@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,12 @@ class ControlPlane:
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
         self.controller = PolicyController(config.policy_dir, self.store, self._publish)
-        self.metrics = Metrics(self.streams, lambda: self.controller.state, self.config_version)
+        self.metrics = Metrics(
+            self.streams,
+            lambda: self.controller.state,
+            self.config_version,
+            self._snapshot_version,
+        )
         self.reconciler = Reconciler(
             self.cache,
             quiet=config.debounce_quiet,
@@ -157,6 +163,10 @@ class ControlPlane:
 
     def _publish(self, policyset: Any, changed_at: float) -> None:
         self.reconciler.publish(policyset, changed_at)
+
+    def _snapshot_version(self, group: Hashable) -> str | None:
+        snapshot = self.cache.get_snapshot(group)
+        return None if snapshot is None else snapshot.version
 
     def config_version(self) -> str:
         """One version for everything served: a hash over every group's snapshot version."""

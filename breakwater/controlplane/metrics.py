@@ -129,9 +129,12 @@ class Metrics(XdsObserver):
         streams: StreamRegistry,
         policy_state: Callable[[], PolicyState],
         config_version: Callable[[], str],
+        current_version: Callable[[Hashable], str | None] = lambda group: None,
     ) -> None:
         self.registry = CollectorRegistry()
         self._streams = streams
+        self._current_version = current_version
+        self._check_cost = 0.0
         self.pushes = Counter(
             "breakwater_xds_pushes",
             "xDS responses sent, by type.",
@@ -185,29 +188,30 @@ class Metrics(XdsObserver):
         self._schedule_check()
 
     def _schedule_check(self) -> None:
+        """Check convergence soon, at most once per burst of ACKs and never back to back.
+
+        Checks cost O(streams); spacing them by twice their own cost keeps a
+        fleet of thousands ACKing at once from spending the loop on checks.
+        """
         if not self._pending or self._check is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._check = loop.call_later(0.02, self._run_check)
+        self._check = loop.call_later(max(0.02, 2 * self._check_cost), self._run_check)
 
     def _run_check(self) -> None:
         """Observe each change whose proxies are all synced; a change no proxy needed is not timed."""
         self._check = None
+        started = time.monotonic()
         groups = frozenset().union(*(g for _, g in self._pending))
-        synced: dict[Hashable, bool] = {}
-        for stream in self._streams.streams():
-            if stream.group in groups:
-                synced[stream.group] = synced.get(stream.group, True) and stream.synced
-        now = time.monotonic()
+        present, unsynced = self._streams.convergence(groups, self._current_version)
         still: list[tuple[float, frozenset[Hashable]]] = []
         for changed_at, affected in self._pending:
-            reached = [synced[g] for g in affected if g in synced]
-            if not all(reached):
+            if affected & unsynced:
                 still.append((changed_at, affected))
-            elif reached:
-                self.change_to_ack.observe(now - changed_at)
+            elif affected & present:
+                self.change_to_ack.observe(started - changed_at)
         self._pending = still
-        self._schedule_check()
+        self._check_cost = time.monotonic() - started

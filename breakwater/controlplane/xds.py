@@ -172,6 +172,34 @@ class StreamRegistry:
     def __len__(self) -> int:
         return len(self._streams)
 
+    def convergence(
+        self, groups: Iterable[Hashable], current: Callable[[Hashable], str | None]
+    ) -> tuple[set[Hashable], set[Hashable]]:
+        """Of ``groups``: those with a connected proxy, and those with one not yet synced.
+
+        Synced means: the proxy looked at the group's current snapshot
+        (``current(group)`` gives its version) and ACKed everything due. Cheap
+        enough to run on every burst of ACKs: no status objects, and it stops
+        once every group is known to be unsynced.
+        """
+        wanted = {group: current(group) for group in groups}
+        present: set[Hashable] = set()
+        unsynced: set[Hashable] = set()
+        for stream in self._streams.values():
+            group = stream.group
+            if stream.node is None or group not in wanted:
+                continue
+            present.add(group)
+            if group in unsynced:
+                continue
+            if stream.evaluated != wanted[group] or not all(
+                t.state() == "synced" for t in stream.types.values()
+            ):
+                unsynced.add(group)
+                if len(unsynced) == len(wanted):
+                    break
+        return present, unsynced
+
     def _add(self, stream: _Stream) -> None:
         self._streams[stream.stream_id] = stream
 
@@ -316,6 +344,8 @@ class _Stream:
         self.wake = asyncio.Event()
         self.drained = asyncio.Event()
         self.closed = False
+        self.evaluated = ""
+        """Version of the last snapshot this stream looked at."""
         self.error: BaseException | None = None
         self._nonces = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
@@ -359,6 +389,7 @@ class _Stream:
 
     def evaluate(self, snapshot: Snapshot) -> list[bytes]:
         """Responses due now, in make-before-break order."""
+        self.evaluated = snapshot.version
         kept = self._kept_clusters(snapshot)
         out: list[bytes] = []
         for type_url in order_types(self.types):
