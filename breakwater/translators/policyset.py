@@ -142,9 +142,21 @@ class PolicySet:
                 layers += index.get((service, subset), [])
         return layers
 
+    @cached_property
+    def _merged(self) -> dict[tuple[str, ...], Effective]:
+        """Merges already done, keyed by the names of their layers (a PolicySet never changes)."""
+        return {}
+
+    def _merge(self, layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> Effective:
+        key = tuple(who for who, _ in layers)
+        found = self._merged.get(key)
+        if found is None:
+            found = self._merged[key] = merge_layers(layers)
+        return found
+
     def effective_for_cluster(self, service: str, subset: str | None = None) -> Effective:
         """The policy that shapes the Envoy cluster of a service (or of one of its subsets)."""
-        return merge_layers(list(self._policy_layers(service, subset)))
+        return self._merge(list(self._policy_layers(service, subset)))
 
     def effective_for_rule(self, route: str, rule_index: int) -> Effective:
         """The policy that shapes one route rule: retries and timeouts live on Envoy routes.
@@ -165,4 +177,4 @@ class PolicySet:
         override = rule_override(rule)
         if override:
             layers.append((f"HTTPRoute/{route} rule {rule_index}", override))
-        return merge_layers(layers)
+        return self._merge(layers)
