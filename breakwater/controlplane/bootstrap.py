@@ -74,12 +74,17 @@ def render_bootstrap(
     connect_timeout: str = "1s",
     initial_fetch_timeout: str | None = None,
     tls: XdsTls | None = None,
+    reconnect_base_interval: str = "0.5s",
+    reconnect_max_interval: str = "3s",
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
     ``delta`` picks the incremental protocol (``DELTA_GRPC``) over State of
     the World. ``initial_fetch_timeout`` bounds how long the proxy waits for
     its first CDS/LDS answer before starting anyway (Envoy's default: 15s).
+    ``reconnect_max_interval`` caps the jittered wait between attempts to
+    reopen the xDS stream: with Envoy's own cap of 30 s, a proxy could take
+    up to 30 s to come back after a long control plane outage.
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -104,7 +109,19 @@ def render_bootstrap(
             "ads_config": {
                 "api_type": "DELTA_GRPC" if delta else "GRPC",
                 "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+                "grpc_services": [
+                    {
+                        "envoy_grpc": {
+                            "cluster_name": XDS_CLUSTER,
+                            "retry_policy": {
+                                "retry_back_off": {
+                                    "base_interval": reconnect_base_interval,
+                                    "max_interval": reconnect_max_interval,
+                                }
+                            },
+                        }
+                    }
+                ],
                 "set_node_on_first_message_only": True,
             },
             "cds_config": dict(ads_source),

@@ -94,6 +94,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
 """
 
 
+_CANNOT_WRITE = frozenset({8, 10, 13, 14})
+"""SQLite's READONLY, IOERR, FULL and CANTOPEN: the file may be fine, its disk is not."""
+
+
 class SqliteStore:
     """The embedded default: one SQLite file in the state directory, no server to run."""
 
@@ -114,6 +118,12 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CANNOT_WRITE:
+                raise StoreError(
+                    f"cannot open the state file {self.path}: {exc}. The disk may be full or the "
+                    "directory not writable; make room or fix its permissions and start again "
+                    "(the file is left as it is)"
+                ) from exc
             raise StoreError(
                 f"cannot open the state file {self.path}: {exc}. It may be corrupt or not a "
                 "Breakwater state file; move it away to start empty (the weight overrides in it "

@@ -18,7 +18,8 @@ def test_sotw_bootstrap_shape():
     assert bootstrap["node"] == {"id": "edge-1", "cluster": "edge", "metadata": {"zone": "a"}}
     ads = bootstrap["dynamic_resources"]["ads_config"]
     assert ads["api_type"] == "GRPC" and ads["transport_api_version"] == "V3"
-    assert ads["grpc_services"] == [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}]
+    (grpc_service,) = ads["grpc_services"]
+    assert grpc_service["envoy_grpc"]["cluster_name"] == XDS_CLUSTER
     for key in ("cds_config", "lds_config"):
         assert bootstrap["dynamic_resources"][key] == {"ads": {}, "resource_api_version": "V3"}
     (cluster,) = bootstrap["static_resources"]["clusters"]
