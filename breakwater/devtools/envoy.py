@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import weakref
@@ -26,6 +25,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .ports import LOOPBACK, free_port, free_ports
+from .waiting import wait_until
 
 T = TypeVar("T")
 
@@ -77,37 +77,6 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def wait_until(
-    predicate: Callable[[], T],
-    timeout: float = 5.0,
-    what: str = "condition",
-    interval: float = 0.02,
-    *,
-    check: Callable[[], None] | None = None,
-) -> T:
-    """Poll until ``predicate`` returns something truthy and return it.
-
-    Errors raised by the predicate (connection refused while Envoy boots, a
-    key missing from a partial config dump) count as "not yet"; errors raised
-    by ``check`` end the wait. Raises ``TimeoutError`` naming ``what``.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        if check is not None:
-            check()
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as error:
-            last_error = error
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}{detail}")
-        time.sleep(interval)
 
 
 class EnvoyProcess:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import free_port
-from tests.api.support import BREAKWATER, http, run_cli, weights_url
+from tests.api.support import BREAKWATER, run_cli, weights_url
 
 
 def test_the_command_is_installed() -> None:

@@ -6,8 +6,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
-from tests.api.support import http, weights_url
+from tests.api.support import weights_url
 
 WRITERS = 8
 WRITES_EACH = 5

@@ -14,23 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import free_ports
+from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer
-from tests.api.support import (
-    BREAKWATER,
-    LOOPBACK,
-    ServeProcess,
-    envoy_for,
-    envoy_route_weights,
-    http,
-    make_policy_dir,
-    proxy_synced,
-    wait_until,
-    weights_url,
-)
+from breakwater.devtools.waiting import wait_until
+from tests.api.support import BREAKWATER, LOOPBACK, make_policy_dir, weights_url
+from tests.support import envoy_for, envoy_route_weights, proxy_synced
 
 NODE_ID = "edge-durable"
 OUTAGE_REQUESTS = 150  # served by Envoy alone while the control plane is dead

@@ -11,17 +11,9 @@ from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import ContinuousTraffic, TrafficResult, send_requests
 from breakwater.devtools.upstream import UpstreamServer
-from tests.api.support import (
-    LOOPBACK,
-    PolicyDir,
-    envoy_for,
-    envoy_route_weights,
-    make_policy_dir,
-    proxy_synced,
-    run_cli,
-    scrape,
-    wait_until,
-)
+from breakwater.devtools.waiting import wait_until
+from tests.api.support import LOOPBACK, PolicyDir, make_policy_dir, run_cli, scrape
+from tests.support import envoy_for, envoy_route_weights, proxy_synced
 
 REQUESTS = 2000
 TOLERANCE = 0.05  # absolute share: 10 % expected means 5 % to 15 % accepted

@@ -8,10 +8,11 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
-from tests.api.support import LOOPBACK, AdsProbe, PolicyDir, http, weights_url
+from tests.api.support import LOOPBACK, AdsProbe, PolicyDir, weights_url
 
 TIMEOUT = 10.0
 

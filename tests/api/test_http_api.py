@@ -12,15 +12,10 @@ from typing import Any
 
 import pytest
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
-from tests.api.support import (
-    AdsProbe,
-    PolicyDir,
-    http,
-    scrape,
-    wait_until,
-    weights_url,
-)
+from breakwater.devtools.waiting import wait_until
+from tests.api.support import AdsProbe, PolicyDir, scrape, weights_url
 
 YAML_WEIGHTS = {"stable": 90, "canary": 10}
 

@@ -59,6 +59,15 @@ def start(envoys: list[EnvoyProcess], envoy: EnvoyProcess) -> EnvoyProcess:
     return envoy.start()
 
 
+def a_and_b(upstreams: dict[str, Upstream], port: int) -> Snapshot:
+    """Upstreams `a` and `b`, 50/50, behind the listener on `port`."""
+    return builders.snapshot(
+        backends={"a": [upstreams["a"].port], "b": [upstreams["b"].port]},
+        weights={"a": 50, "b": 50},
+        listener_port=port,
+    )
+
+
 def route_header(envoy: EnvoyProcess, route: str = "ingress-routes") -> str | None:
     """The ``x-config`` response header value of the route config Envoy runs."""
     for config in envoy.config_dump("dynamic_route_configs")["configs"]:
@@ -75,14 +84,7 @@ def route_header(envoy: EnvoyProcess, route: str = "ingress-routes") -> str | No
 @pytest.mark.parametrize("delta", MODES)
 def test_envoy_acks_every_type_and_traffic_reaches_upstreams(xds, upstreams, envoys, delta):
     port = free_port()
-    xds.set_snapshot(
-        "edge",
-        builders.snapshot(
-            backends={"a": [upstreams["a"].port], "b": [upstreams["b"].port]},
-            weights={"a": 50, "b": 50},
-            listener_port=port,
-        ),
-    )
+    xds.set_snapshot("edge", a_and_b(upstreams, port))
     envoy = start(envoys, xds.envoy("edge-1", "edge", delta=delta))
 
     envoy.wait_for(lambda: xds.synced("edge-1"), 3, "all types acknowledged")
@@ -155,11 +157,7 @@ def back_on_b(traffic: Traffic, xds: XdsHarness, served_before: int) -> bool:
 @pytest.mark.parametrize("delta", MODES)
 def test_removing_a_backend_under_traffic_gives_no_errors(xds, upstreams, envoys, delta):
     port = free_port()
-    both = builders.snapshot(
-        backends={"a": [upstreams["a"].port], "b": [upstreams["b"].port]},
-        weights={"a": 50, "b": 50},
-        listener_port=port,
-    )
+    both = a_and_b(upstreams, port)
     only_a = builders.snapshot(
         backends={"a": [upstreams["a"].port]}, weights={"a": 100}, listener_port=port
     )
@@ -368,14 +366,7 @@ def test_restarted_proxy_gets_current_state_at_once(xds, upstreams, envoys, delt
 
 def test_delta_reconnect_does_not_resend_what_the_proxy_has(xds, upstreams, envoys):
     port = free_port()
-    xds.set_snapshot(
-        "edge",
-        builders.snapshot(
-            backends={"a": [upstreams["a"].port], "b": [upstreams["b"].port]},
-            weights={"a": 50, "b": 50},
-            listener_port=port,
-        ),
-    )
+    xds.set_snapshot("edge", a_and_b(upstreams, port))
     envoy = start(envoys, xds.envoy("edge-1", "edge", delta=True))
     envoy.wait_for(lambda: xds.synced("edge-1"), 3, "synced")
 

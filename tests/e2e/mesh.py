@@ -18,9 +18,6 @@ from __future__ import annotations
 import json
 import os
 import string
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
@@ -28,15 +25,18 @@ from typing import Any, TypeVar, Unpack
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyError, EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_port
 from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, PathArg, TrafficResult
 from breakwater.devtools.traffic import send_requests as _send_requests
 from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
+from breakwater.devtools.waiting import wait_until
 from breakwater.translators.loader import load_policies
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import ENDPOINT_TYPE
+from tests.support import gateway
 
 T = TypeVar("T")
 
@@ -46,19 +46,43 @@ NODE_ID = "e2e-edge-1"
 POLICY_FILE = "policies.yaml"
 GATEWAY_FILE = "gateway.yaml"
 
-GATEWAY_YAML = """\
+READY_TIMEOUT = 10.0
+
+PAYMENTS_ROUTE = """\
+---
 apiVersion: breakwater.dev/v1alpha1
-kind: Gateway
-metadata:
-  name: {name}
+kind: HTTPRoute
+metadata: {name: payments}
 spec:
-  address: {address}
-  port: {port}
-  nodeSelector:
-    cluster: {cluster}
+  gateways: [edge]
+  rules:
+    - backends: [{service: payments}]
 """
 
-READY_TIMEOUT = 10.0
+
+def service(name: str, *upstreams: str) -> str:
+    """A Service document with one endpoint per upstream (`$upstream` becomes its port)."""
+    endpoints = "".join(f"    - {{address: 127.0.0.1, port: ${u}}}\n" for u in upstreams)
+    return f"""\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  endpoints:
+{endpoints}"""
+
+
+def resilience_policy(name: str, body: str) -> str:
+    """A ResiliencePolicy document for Service `payments`; `body` is its spec, indented two."""
+    return f"""\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {{name: {name}}}
+spec:
+  targetRef: {{name: payments}}
+{body}"""
 
 
 class Mesh:
@@ -112,9 +136,7 @@ class Mesh:
         their health check on purpose names a lower number here.
         """
         (self.policy_dir / GATEWAY_FILE).write_text(
-            GATEWAY_YAML.format(
-                name=GATEWAY, address=LOOPBACK, port=self.gateway_port, cluster=NODE_CLUSTER
-            )
+            gateway(self.gateway_port, GATEWAY, NODE_CLUSTER)
         )
         self.write_policies(policies)
         endpoints = self._expected_endpoints()
@@ -279,44 +301,25 @@ class Mesh:
 
         An exception from the predicate counts as "not yet" (an admin answer
         read while Envoy updates); it is shown if the wait runs out. Running
-        out is a failed assertion about the mesh; Envoy exiting meanwhile is
-        an error, with its log.
+        out is a failed assertion about the mesh (`WaitTimeout`); Envoy exiting
+        meanwhile is an error, with its log.
         """
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while True:
+
+        def alive() -> None:
             if not self.envoy.running:
                 raise EnvoyError(f"Envoy exited while waiting for {what}\n" + self.envoy.log_tail())
-            try:
-                result = predicate()
-                if result:
-                    return result
-            except Exception as error:
-                last_error = error
-            if time.monotonic() >= deadline:
-                detail = f" (last error: {last_error!r})" if last_error is not None else ""
-                raise AssertionError(f"waited {timeout} s for {what} in vain{detail}")
-            time.sleep(interval)
+
+        return wait_until(predicate, timeout, what, interval, check=alive)
 
     # --- the control plane's admin API ------------------------------------------
 
     def admin_api(self, method: str, path: str, body: Any = None) -> Any:
         if self.control_plane is None:
             raise RuntimeError("the mesh is not started")
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.control_plane.admin_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5.0) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise AssertionError(
-                f"{method} {path} answered {error.code}: {error.read().decode()}"
-            ) from None
+        reply = http(method, self.control_plane.admin_url + path, body, timeout=5.0)
+        if reply.status >= 300:
+            raise AssertionError(f"{method} {path} answered {reply.status}: {reply.text}")
+        return json.loads(reply.text)
 
     def set_weights(self, route: str, weights: Mapping[str, int], rule: int = 0) -> Any:
         return self.admin_api(

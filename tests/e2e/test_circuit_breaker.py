@@ -9,40 +9,11 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.mesh import Mesh
-
-ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - backends: [{service: payments}]
-"""
-
-
-def service(*upstreams: str) -> str:
-    endpoints = "".join(f"    - {{address: 127.0.0.1, port: ${name}}}\n" for name in upstreams)
-    return f"""\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {{name: payments}}
-spec:
-  endpoints:
-{endpoints}"""
+from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
 
 
 def breaker(body: str) -> str:
-    return f"""\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {{name: payments-breaker}}
-spec:
-  targetRef: {{name: payments}}
-{body}"""
+    return resilience_policy("payments-breaker", body)
 
 
 def test_consecutive_errors_eject_the_failing_host_until_open_duration_passes(
@@ -51,8 +22,8 @@ def test_consecutive_errors_eject_the_failing_host_until_open_duration_passes(
     mesh.upstream("good", service="payments")
     bad = mesh.upstream("bad", service="payments", fail_fraction=1.0)
     mesh.start(
-        service("good", "bad")
-        + ROUTE
+        service("payments", "good", "bad")
+        + PAYMENTS_ROUTE
         + breaker(
             """\
   circuitBreaker:
@@ -111,8 +82,8 @@ def test_when_most_hosts_are_ejected_envoy_panics_and_uses_them_all(mesh: Mesh) 
     mesh.upstream("bad_1", service="payments", fail_fraction=1.0)
     mesh.upstream("bad_2", service="payments", fail_fraction=1.0)
     mesh.start(
-        service("good", "bad_1", "bad_2")
-        + ROUTE
+        service("payments", "good", "bad_1", "bad_2")
+        + PAYMENTS_ROUTE
         + breaker(
             """\
   circuitBreaker:
@@ -151,8 +122,8 @@ def test_failure_rate_ejects_the_host_above_the_threshold_and_spares_the_one_bel
     below = mesh.upstream("below", service="payments", fail_every=5)  # 20 %
     mesh.upstream("clean", service="payments")
     mesh.start(
-        service("above", "below", "clean")
-        + ROUTE
+        service("payments", "above", "below", "clean")
+        + PAYMENTS_ROUTE
         + breaker(
             """\
   circuitBreaker:
@@ -202,8 +173,8 @@ UPSTREAM_LATENCY = 1.0
 def test_bulkhead_answers_the_overflow_with_an_immediate_503(mesh: Mesh) -> None:
     only = mesh.upstream("only", service="payments", latency=UPSTREAM_LATENCY)
     mesh.start(
-        service("only")
-        + ROUTE
+        service("payments", "only")
+        + PAYMENTS_ROUTE
         + breaker(
             f"""\
   bulkhead:
@@ -236,8 +207,8 @@ def test_bulkhead_answers_the_overflow_with_an_immediate_503(mesh: Mesh) -> None
 def test_bulkhead_without_a_queue_still_serves_max_concurrent_requests(mesh: Mesh) -> None:
     only = mesh.upstream("only", service="payments", latency=UPSTREAM_LATENCY)
     mesh.start(
-        service("only")
-        + ROUTE
+        service("payments", "only")
+        + PAYMENTS_ROUTE
         + breaker(
             """\
   bulkhead:

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.mesh import Mesh
-
-ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - backends: [{service: payments}]
-"""
+from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
 
 HEALTH_CHECK = """\
   healthCheck:
@@ -25,27 +14,8 @@ HEALTH_CHECK = """\
 """
 
 
-def service(name: str, *upstreams: str) -> str:
-    endpoints = "".join(f"    - {{address: 127.0.0.1, port: ${u}}}\n" for u in upstreams)
-    return f"""\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  endpoints:
-{endpoints}"""
-
-
-def policy(body: str) -> str:
-    return f"""\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {{name: payments-health}}
-spec:
-  targetRef: {{name: payments}}
-{body}"""
+def health_policy(body: str) -> str:
+    return resilience_policy("payments-health", body)
 
 
 def test_a_host_failing_its_health_check_gets_no_traffic(mesh: Mesh) -> None:
@@ -53,8 +23,8 @@ def test_a_host_failing_its_health_check_gets_no_traffic(mesh: Mesh) -> None:
     bad = mesh.upstream("bad", service="payments", healthy=False)
     mesh.start(
         service("payments", "good", "bad")
-        + ROUTE
-        + policy(
+        + PAYMENTS_ROUTE
+        + health_policy(
             HEALTH_CHECK
             + """\
   circuitBreaker:
@@ -86,8 +56,8 @@ def test_a_host_that_starts_failing_its_health_check_is_taken_out(mesh: Mesh) ->
     flaky = mesh.upstream("flaky", service="payments")
     mesh.start(
         service("payments", "good", "flaky")
-        + ROUTE
-        + policy(HEALTH_CHECK + "  circuitBreaker: {panicThreshold: 0}\n")
+        + PAYMENTS_ROUTE
+        + health_policy(HEALTH_CHECK + "  circuitBreaker: {panicThreshold: 0}\n")
     )
     assert mesh.send(20).by_instance == {"good": 10, "flaky": 10}
 
@@ -103,8 +73,8 @@ def test_a_host_that_starts_failing_its_health_check_is_taken_out(mesh: Mesh) ->
 FAILOVER = (
     service("payments", "primary_1", "primary_2")
     + service("payments-fallback", "fallback")
-    + ROUTE
-    + policy(HEALTH_CHECK + "  failover: {to: payments-fallback}\n")
+    + PAYMENTS_ROUTE
+    + health_policy(HEALTH_CHECK + "  failover: {to: payments-fallback}\n")
 )
 
 

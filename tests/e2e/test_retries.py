@@ -5,42 +5,21 @@ from __future__ import annotations
 import statistics
 
 from breakwater.devtools.traffic import TrafficResult
-from tests.e2e.mesh import Mesh
+from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
 
-SERVICE = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {name: payments}
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: $only}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - backends: [{service: payments}]
-"""
+SERVICE = service("payments", "only") + PAYMENTS_ROUTE
 
 
 def retry_policy(attempts: int) -> str:
     # A short backoff keeps 200 sequential requests quick; the backoff itself
     # is measured in the per-try timeout test.
-    return (
-        SERVICE
-        + f"""\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {{name: payments-retry}}
-spec:
-  targetRef: {{name: payments}}
+    return SERVICE + resilience_policy(
+        "payments-retry",
+        f"""\
   retry:
     attempts: {attempts}
     backoff: {{baseInterval: 2ms, maxInterval: 5ms}}
-"""
+""",
     )
 
 
@@ -91,22 +70,16 @@ SLOW_FIRST_ATTEMPTS = 8
 
 
 def per_try_policy(bulkhead: str = "") -> str:
-    return (
-        SERVICE
-        + f"""\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {{name: payments-retry}}
-spec:
-  targetRef: {{name: payments}}
+    return SERVICE + resilience_policy(
+        "payments-retry",
+        f"""\
   timeout: {{request: 2s}}
   retry:
     attempts: 2
     perTryTimeout: 300ms
     # Envoy waits a random time in [0, baseInterval) before the first retry.
     backoff: {{baseInterval: 100ms, maxInterval: 100ms}}
-{bulkhead}"""
+{bulkhead}""",
     )
 
 
@@ -170,18 +143,7 @@ def test_envoy_runs_at_most_three_retries_at_once_unless_the_bulkhead_says_more(
 
 def test_request_timeout_answers_504_after_the_timeout(mesh: Mesh) -> None:
     mesh.upstream("only", service="payments", latency=5.0)
-    mesh.start(
-        SERVICE
-        + """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {name: payments-timeout}
-spec:
-  targetRef: {name: payments}
-  timeout: {request: 1s}
-"""
-    )
+    mesh.start(SERVICE + resilience_policy("payments-timeout", "  timeout: {request: 1s}\n"))
 
     requests = 3
     result = mesh.send(requests, concurrency=requests, timeout=4.0)

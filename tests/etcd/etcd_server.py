@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +20,7 @@ from typing import Self
 import pytest
 
 from breakwater.devtools.ports import LOOPBACK, free_ports
+from breakwater.devtools.process import LoggedProcess
 
 INSTALL_HINT = "apt-get update && apt-get install -y etcd-server"
 
@@ -39,16 +38,18 @@ def find_etcd() -> str:
     pytest.skip(message)
 
 
-class EtcdServer:
-    """One etcd member; `stop`/`start` again keep its data and ports, as a restart does."""
+class EtcdServer(LoggedProcess):
+    """One etcd member; `stop`/`start` again keep its data and ports, as a restart does.
+
+    `stop` is a clean stop (SIGTERM): clients see their connections refused until `start`.
+    """
 
     def __init__(self, data_dir: Path, *, name: str = "default") -> None:
+        super().__init__(data_dir.with_name(data_dir.name + ".log"))
         self.binary = find_etcd()
         self.data_dir = data_dir
         self.name = name
         self.client_port, self.peer_port = free_ports(2)
-        self.log_path = data_dir.with_name(data_dir.name + ".log")
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def client_url(self) -> str:
@@ -63,7 +64,7 @@ class EtcdServer:
         return f"etcd://{self.endpoint}/{prefix.strip('/')}"
 
     def start(self, timeout: float = 15.0) -> Self:
-        if self.process is not None and self.process.poll() is None:
+        if self.running:
             return self
         peer_url = f"http://{LOOPBACK}:{self.peer_port}"
         command = [
@@ -88,20 +89,11 @@ class EtcdServer:
             "--election-timeout",
             "500",
         ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = self.spawn(command)
         deadline = time.monotonic() + timeout
         while not self.healthy():
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"etcd exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
+            if process.poll() is not None:
+                raise RuntimeError(f"etcd exited with {process.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.kill()
                 raise TimeoutError(f"etcd not healthy within {timeout} s:\n{self.log_tail()}")
@@ -115,32 +107,10 @@ class EtcdServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """A clean stop (SIGTERM): clients see their connections refused until `start`."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
     def kill(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def __enter__(self) -> Self:
-        return self.start()
+        """SIGKILL, if it runs."""
+        if self.running:
+            self.kill9()
 
     def __exit__(
         self,

@@ -11,112 +11,68 @@ one. Every process started here is stopped by `Fleet.close`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_port, free_ports
+from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
 from breakwater.devtools.upstream import UpstreamServer
+from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
-
-T = TypeVar("T")
+from tests.support import gateway, payments_service
 
 ROUTE = "payments"
 
-POLICIES = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {{name: payments}}
-spec:
-  protocol: http
-  endpoints:
-    - {{address: 127.0.0.1, port: {stable}, labels: {{version: stable}}}}
-    - {{address: 127.0.0.1, port: {canary}, labels: {{version: canary}}}}
-  subsets:
-    - {{name: stable, labels: {{version: stable}}}}
-    - {{name: canary, labels: {{version: canary}}}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Gateway
-metadata: {{name: edge-a}}
-spec:
-  address: 127.0.0.1
-  port: {gateway_a}
-  nodeSelector: {{cluster: edge-a}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Gateway
-metadata: {{name: edge-b}}
-spec:
-  address: 127.0.0.1
-  port: {gateway_b}
-  nodeSelector: {{cluster: edge-b}}
+ROUTE_YAML = """\
 ---
 apiVersion: breakwater.dev/v1alpha1
 kind: HTTPRoute
-metadata: {{name: payments}}
+metadata: {name: payments}
 spec:
   gateways: [edge-a, edge-b]
   hostnames: ["*"]
   rules:
     - matches:
-        - path: {{prefix: /}}
+        - path: {prefix: /}
       backends:
-        - {{service: payments, subset: stable, weight: 100}}
-        - {{service: payments, subset: canary, weight: 0}}
+        - {service: payments, subset: stable, weight: 100}
+        - {service: payments, subset: canary, weight: 0}
 """
+
+
+def policies(stable: int, canary: int, gateway_a: int, gateway_b: int) -> str:
+    """The fleet's policy file: upstreams on `stable` and `canary`, gateways on the other two."""
+    return (
+        payments_service(stable, canary)
+        + "---\n"
+        + gateway(gateway_a, "edge-a")
+        + "---\n"
+        + gateway(gateway_b, "edge-b")
+        + ROUTE_YAML
+    )
 
 
 def write_policies(directory: Path) -> Path:
     """The fleet's policies in a new directory, for tests that send no traffic (ports unused)."""
     directory.mkdir()
     stable, canary, gateway_a, gateway_b = free_ports(4)
-    (directory / "policies.yaml").write_text(
-        POLICIES.format(stable=stable, canary=canary, gateway_a=gateway_a, gateway_b=gateway_b)
-    )
+    (directory / "policies.yaml").write_text(policies(stable, canary, gateway_a, gateway_b))
     return directory
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll until `predicate` returns something truthy; errors inside it count as "not yet"."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last!r})" if last else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
-        time.sleep(interval)
 
 
 def http_json(
     url: str, method: str = "GET", body: Any = None, timeout: float = 5.0
 ) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    """Status and JSON body of one request; a body that is not JSON fails the test."""
+    reply = http(method, url, body, timeout=timeout)
+    return reply.status, json.loads(reply.text or "null")
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -130,86 +86,11 @@ def parse_metrics(text: str) -> dict[str, float]:
     return values
 
 
-class ReplicaProcess:
-    """`breakwater serve --state etcd://...` as a subprocess on chosen loopback ports."""
+class ReplicaProcess(ServeProcess):
+    """`breakwater serve --state etcd://...` as a subprocess on its own loopback ports."""
 
     def __init__(self, name: str, policy_dir: Path, state: str, workdir: Path) -> None:
-        self.name = name
-        self.policy_dir = policy_dir
-        self.state = state
-        self.xds_port, self.admin_port = free_ports(2)
-        self.log_path = workdir / f"replica-{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
-
-    @property
-    def xds_address(self) -> str:
-        return f"{LOOPBACK}:{self.xds_port}"
-
-    def start(self, timeout: float = 15.0) -> ReplicaProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "breakwater.cli",
-            "serve",
-            "-c",
-            str(self.policy_dir),
-            "--state",
-            self.state,
-            "--xds-address",
-            self.xds_address,
-            "--admin-address",
-            f"{LOOPBACK}:{self.admin_port}",
-            "--debounce-quiet",
-            "0.02",
-            "--debounce-cap",
-            "0.2",
-        ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"replica {self.name} exited:\n{self.log_tail()}")
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"replica {self.name} not ready:\n{self.log_tail()}")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, its lease is not given back."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10.0)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        super().__init__(policy_dir, state, workdir / f"replica-{name}.log", name=f"replica {name}")
 
     # --- admin API -------------------------------------------------------
 
@@ -243,8 +124,9 @@ class ReplicaProcess:
         return result
 
     def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(self.admin_url + "/metrics", timeout=5.0) as response:
-            return parse_metrics(response.read().decode())
+        reply = http("GET", self.admin_url + "/metrics", timeout=5.0)
+        assert reply.status == 200, reply.text
+        return parse_metrics(reply.text)
 
     def store(self) -> dict[str, Any]:
         code, body = self.get("/healthz")
@@ -264,11 +146,11 @@ class Fleet:
         self.canary = UpstreamServer(service="payments", subset="canary", instance="canary").start()
         self.gateways = {"edge-a": free_port(), "edge-b": free_port()}
         (self.policy_dir / "policies.yaml").write_text(
-            POLICIES.format(
-                stable=self.stable.port,
-                canary=self.canary.port,
-                gateway_a=self.gateways["edge-a"],
-                gateway_b=self.gateways["edge-b"],
+            policies(
+                self.stable.port,
+                self.canary.port,
+                self.gateways["edge-a"],
+                self.gateways["edge-b"],
             )
         )
         self.replicas: list[ReplicaProcess] = []

@@ -10,8 +10,9 @@ from typing import Any
 import aetcd  # type: ignore[import-untyped]
 
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
-from tests.etcd.fleet import ROUTE, http_json, wait_until, write_policies
+from tests.etcd.fleet import ROUTE, http_json, write_policies
 from tests.etcd.gate import TcpGate
 
 

@@ -10,7 +10,8 @@ import time
 from functools import partial
 from typing import Any
 
-from tests.etcd.fleet import Fleet, ReplicaProcess, wait_until
+from breakwater.devtools.waiting import wait_until
+from tests.etcd.fleet import Fleet, ReplicaProcess
 
 ALL_STABLE = {"stable": 100, "canary": 0}
 ALL_CANARY = {"stable": 0, "canary": 100}
@@ -111,7 +112,7 @@ def test_killing_a_replica_under_traffic(fleet: Fleet) -> None:
         writer = threading.Thread(target=write_until_a_dies, daemon=True)
         writer.start()
         wait_until(lambda: len(acknowledged) >= 20, 10.0, "writes acknowledged by a")
-        a.kill()
+        a.kill9()
         killed_at = time.monotonic()
         completed_at_kill = traffic.completed
         writer.join(10.0)

@@ -8,8 +8,9 @@ from typing import Any
 
 from breakwater.client import format_status
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
-from tests.etcd.fleet import http_json, parse_metrics, wait_until, write_policies
+from tests.etcd.fleet import http_json, parse_metrics, write_policies
 
 
 def _get(plane: ControlPlaneThread, path: str) -> Any:

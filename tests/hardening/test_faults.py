@@ -20,23 +20,21 @@ from pathlib import Path
 
 import pytest
 
+from breakwater.devtools.adminclient import http
+from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer
+from breakwater.devtools.waiting import wait_until
 from tests.hardening.support import (
     CANARY,
     DELTA_GATEWAY,
     ROUTES,
     STABLE,
     PolicyDir,
-    ServeProcess,
-    envoy_for,
-    envoy_route_weights,
-    http,
     metric,
-    proxy_synced,
     put_weights,
-    wait_until,
 )
+from tests.support import envoy_for, envoy_route_weights, proxy_synced
 
 OUTAGE_SECONDS = 30.0
 """How long the control plane stays down while traffic flows (the requirement)."""

@@ -22,8 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
-from tests.hardening.support import ROUTE, PolicyDir, http
+from tests.hardening.support import PolicyDir
+from tests.support import ROUTE
 
 
 @pytest.fixture(scope="module")

@@ -25,23 +25,14 @@ from google.rpc import status_pb2
 
 from breakwater.controlplane import xds
 from breakwater.controlplane.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK
-from tests.hardening.support import (
-    CANARY,
-    NODE_CLUSTER,
-    STABLE,
-    PolicyDir,
-    ServeProcess,
-    envoy_for,
-    envoy_route_weights,
-    http,
-    proxy_synced,
-    put_weights,
-    rss_kib,
-    wait_until,
-)
+from breakwater.devtools.serve import ServeProcess
+from breakwater.devtools.waiting import wait_until
+from tests.hardening.support import CANARY, STABLE, PolicyDir, put_weights, rss_kib
+from tests.support import NODE_CLUSTER, envoy_for, envoy_route_weights, proxy_synced
 
 BYSTANDER = "bystander"
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # not in the type stubs

@@ -6,8 +6,6 @@ import json
 import ssl
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import trustme
 
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
 from breakwater.controlplane.security import SecurityConfig, SecurityError
+from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import free_port
@@ -69,16 +68,9 @@ def _request(
     token: str | None = None,
     context: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=5, context=context) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    reply = http(method, url, body, headers=headers, context=context, timeout=5)
+    return reply.status, json.loads(reply.text)
 
 
 def test_startup_refuses_exposed_writes_without_token() -> None:
