@@ -12,18 +12,37 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from breakwater.controlplane.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.debounce import Debouncer
-from breakwater.controlplane.resources import Snapshot
+from breakwater.controlplane.resources import Resource, Snapshot
+from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import node_group, translate
+from breakwater.translators.snapshot import (
+    backend_targets,
+    node_group,
+    translate,
+    translate_routing,
+)
+from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 log = logging.getLogger(__name__)
 
 GroupKey = tuple[str, tuple[tuple[str, str], ...]]
+_UPSTREAM_MEMO_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class _Upstreams:
+    """What a gateway set's clusters were translated from, and the snapshot that holds them."""
+
+    services: Mapping[str, Service]
+    policies: Mapping[str, ResiliencePolicy]
+    backends: tuple[tuple[str, str | None], ...]
+    snapshot: Snapshot
 
 
 def group_key(node: Any) -> GroupKey:
@@ -53,6 +72,8 @@ class Reconciler:
         self._debouncer = Debouncer(self._rebuild, quiet=quiet, cap=cap)
         self._on_published = on_published
         self.translations = 0
+        self.route_only_translations = 0
+        self._upstreams: dict[frozenset[str], _Upstreams] = {}
         self.last_error: str | None = None
 
     def publish(self, policyset: PolicySet, changed_at: float) -> None:
@@ -90,6 +111,41 @@ class Reconciler:
     def _rebuild_now(self) -> None:
         self._build(set(self.cache.groups()), {})
 
+    def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+        """Translate a gateway set; when only routes changed, keep the clusters built before.
+
+        API weight overrides replace routes only: the services and policies of
+        the new PolicySet are the very same objects, so identity says that the
+        clusters and endpoints (and their encoded bytes) are still exact.
+        """
+        backends = backend_targets(policyset, gateways)
+        previous = self._upstreams.get(gateways)
+        if (
+            previous is not None
+            and previous.services is policyset.services
+            and previous.policies is policyset.policies
+            and previous.backends == backends
+        ):
+            routing = translate_routing(policyset, gateways)
+            snapshot = Snapshot(
+                {
+                    CLUSTER_TYPE: previous.snapshot.resources(CLUSTER_TYPE).values(),
+                    ENDPOINT_TYPE: previous.snapshot.resources(ENDPOINT_TYPE).values(),
+                    LISTENER_TYPE: [Resource.from_message(m) for m in routing[LISTENER_TYPE]],
+                    ROUTE_TYPE: [Resource.from_message(m) for m in routing[ROUTE_TYPE]],
+                }
+            )
+            self.route_only_translations += 1
+        else:
+            snapshot = Snapshot.from_messages(translate(policyset, gateways))
+            self.translations += 1
+        if len(self._upstreams) >= _UPSTREAM_MEMO_LIMIT and gateways not in self._upstreams:
+            self._upstreams.clear()
+        self._upstreams[gateways] = _Upstreams(
+            policyset.services, policyset.policies, backends, snapshot
+        )
+        return snapshot
+
     def _build(self, keys: set[Hashable], memo: dict[frozenset[str], Snapshot]) -> None:
         policyset = self.policyset
         if policyset is None:
@@ -101,9 +157,7 @@ class Reconciler:
             gateways = self.gateways_of(key)  # type: ignore[arg-type]
             snapshot = memo.get(gateways)
             if snapshot is None:
-                snapshot = Snapshot.from_messages(translate(policyset, gateways))
-                self.translations += 1
-                memo[gateways] = snapshot
+                snapshot = memo[gateways] = self._snapshot_for(policyset, gateways)
             try:
                 if self.cache.set_snapshot(key, snapshot):
                     published[key] = snapshot

@@ -13,7 +13,12 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from breakwater.translators.clusters import ClusterPolicies, clusters_for, reachable_targets
+from breakwater.translators.clusters import (
+    ClusterPolicies,
+    Target,
+    clusters_for,
+    reachable_targets,
+)
 from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
 from breakwater.translators.policyset import PolicySet
@@ -61,16 +66,9 @@ def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
     change never has to add a cluster before the route can use it. Names in
     `group` that are not gateways are ignored.
     """
-    gateways = sorted(name for name in set(group) if name in policyset.gateways)
     policies = ClusterPolicies(policyset)
-    listeners: list[Message] = [listener(policyset.gateways[name]) for name in gateways]
-    routes: list[Message] = [route_configuration(policyset, name, policies) for name in gateways]
-
-    attached = {
-        route.name: route for name in gateways for route in attached_routes(policyset, name)
-    }
-    backends = backends_of([attached[name] for name in sorted(attached)])
-
+    resources = translate_routing(policyset, group)
+    backends = list(backend_targets(policyset, group))
     clusters: list[Message] = list(clusters_for(policyset, backends, policies))
     plain, _ = reachable_targets(policyset, backends, policies)
     endpoints: list[Message] = [
@@ -78,11 +76,35 @@ def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
         for service, subset in plain
         if policyset.services[service].spec.dns is None
     ]
+    resources[CLUSTER_TYPE] = clusters
+    resources[ENDPOINT_TYPE] = endpoints
+    return resources
+
+
+def backend_targets(policyset: PolicySet, group: Iterable[str]) -> tuple[Target, ...]:
+    """Every (service, subset) the routes of the group's gateways send to, in a stable order."""
+    gateways = sorted(name for name in set(group) if name in policyset.gateways)
+    attached = {
+        route.name: route for name in gateways for route in attached_routes(policyset, name)
+    }
+    return tuple(backends_of([attached[name] for name in sorted(attached)]))
+
+
+def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
+    """Only the listeners and route configurations of `translate`, clusters left empty.
+
+    A weight change touches nothing else: when the services, the policies and
+    the set of backends are unchanged, the clusters and endpoints translated
+    before are still exact, and re-translating thousands of them would only
+    delay the push.
+    """
+    gateways = sorted(name for name in set(group) if name in policyset.gateways)
+    policies = ClusterPolicies(policyset)
     return {
-        CLUSTER_TYPE: clusters,
-        ENDPOINT_TYPE: endpoints,
-        LISTENER_TYPE: listeners,
-        ROUTE_TYPE: routes,
+        CLUSTER_TYPE: [],
+        ENDPOINT_TYPE: [],
+        LISTENER_TYPE: [listener(policyset.gateways[name]) for name in gateways],
+        ROUTE_TYPE: [route_configuration(policyset, name, policies) for name in gateways],
     }
 
 
