@@ -43,10 +43,10 @@ demo: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.demo
 
 bench: $(STAMP)
-	@echo 'not yet: the benchmark suite is not written'
+	$(BIN)/python -m bench.run
 
 bench-quick: $(STAMP)
-	@echo 'not yet: the benchmark suite is not written'
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

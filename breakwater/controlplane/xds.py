@@ -64,6 +64,7 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, bytes]"
 
 _EMPTY: Mapping[str, Resource] = MappingProxyType({})
 _INFLIGHT_LIMIT = 32
+_NAMES_LIMIT = 4096
 _INBOX_LIMIT = 64
 """Requests read ahead of the stream's own processing; past it the stream stops reading, and
 HTTP/2 flow control holds back a client that writes without reading the responses."""
@@ -155,6 +156,21 @@ class StreamRegistry:
     def __init__(self, observers: Iterable[XdsObserver] = ()) -> None:
         self._streams: dict[int, _Stream] = {}
         self._observers: list[XdsObserver] = list(observers)
+        self._names: dict[frozenset[str], frozenset[str]] = {}
+
+    def intern_names(self, names: frozenset[str]) -> frozenset[str]:
+        """One shared set per distinct subscription instead of a copy per stream.
+
+        The proxies of a group subscribe to the same EDS and RDS names; with
+        thousands of streams those copies are a large part of an idle
+        stream's memory, and they grow with the number of clusters.
+        """
+        found = self._names.get(names)
+        if found is None:
+            if len(self._names) >= _NAMES_LIMIT:
+                self._names.clear()
+            found = self._names[names] = names
+        return found
 
     def add_observer(self, observer: XdsObserver) -> None:
         self._observers.append(observer)
@@ -590,7 +606,7 @@ class _SotwStream(_Stream):
         wildcard, names = _split_wildcard(request.resource_names)
         if type_url in WILDCARD_TYPES:
             state.wildcard = wildcard or (not names and (first or state.wildcard))
-        state.names = names
+        state.names = self.registry.intern_names(names)
         if not nonce or not state.sends:
             state.reply_due = True
         elif _is_nack(request):
@@ -753,6 +769,7 @@ class AdsServicer:
         stream = _SotwStream(next(self._ids), context.peer(), self.registry, self.ordering_timeout)
         async for response in self._serve(stream, requests, context):
             yield response
+            del response  # an idle stream must not pin the last body it sent
 
     async def DeltaAggregatedResources(
         self, requests: AsyncIterator[Request], context: Context
@@ -760,6 +777,7 @@ class AdsServicer:
         stream = _DeltaStream(next(self._ids), context.peer(), self.registry, self.ordering_timeout)
         async for response in self._serve(stream, requests, context):
             yield response
+            del response  # an idle stream must not pin the last body it sent
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:  # type: ignore[type-arg]
         def identity(payload: bytes) -> bytes:
@@ -811,6 +829,7 @@ class AdsServicer:
                 if snapshot is not None:
                     for response in stream.evaluate(snapshot):
                         yield response
+                    response = b""  # an idle stream must not pin the last body it sent
                 if stream.closed and not stream.inbox:
                     break
             if stream.error is not None:
@@ -857,6 +876,7 @@ class AdsServicer:
         try:
             async for request in requests:
                 stream.inbox.append(request)
+                del request  # handled from the inbox; an idle stream keeps none
                 stream.wake.set()
                 while len(stream.inbox) >= _INBOX_LIMIT:
                     stream.drained.clear()

@@ -11,7 +11,7 @@ returned so that status can say so.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from breakwater.translators.model import HTTPRoute, RouteRule
@@ -130,4 +130,4 @@ def apply_overrides(
         routes[override.route] = route.model_copy(
             update={"spec": route.spec.model_copy(update={"rules": rules})}
         )
-    return replace(policyset, routes=routes), dropped
+    return policyset.with_routes(routes), dropped

@@ -9,7 +9,7 @@ effective field remembers which document set it, so `explain` can answer
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -141,6 +141,17 @@ class PolicySet:
             if subset is not None:
                 layers += index.get((service, subset), [])
         return layers
+
+    def with_routes(self, routes: Mapping[str, HTTPRoute]) -> PolicySet:
+        """The same set with other route weights; merges done so far still hold.
+
+        Only weights may differ: they never enter a merge, so the memo of
+        effective policies carries over instead of being rebuilt per write.
+        """
+        changed = replace(self, routes=routes)
+        changed.__dict__["_merged"] = self._merged
+        changed.__dict__["_layers_by_target"] = self._layers_by_target
+        return changed
 
     @cached_property
     def _merged(self) -> dict[tuple[str, ...], Effective]:

@@ -161,8 +161,12 @@ async def ends_with(call: Any, timeout: float = 5.0) -> grpc.StatusCode:
     return code
 
 
+SCENARIO_TIMEOUT = 90.0
+
+
 def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    """Run a scenario; one that hangs fails the test instead of the suite."""
+    return asyncio.run(asyncio.wait_for(coroutine, SCENARIO_TIMEOUT))
 
 
 # --- the tests -----------------------------------------------------------------------------

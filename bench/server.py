@@ -1,0 +1,162 @@
+"""`breakwater serve` in its own process, so that its CPU and memory can be measured alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bench import proc
+from breakwater.devtools.ports import free_ports
+
+
+def http(
+    url: str, method: str = "GET", body: Any = None, timeout: float = 10.0
+) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+
+
+class BreakwaterServer:
+    """A control plane serving ``policy_dir``; state in ``state_dir``; log in ``workdir``."""
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        workdir: Path,
+        *,
+        log_level: str = "warning",
+        launcher: list[str] | None = None,
+    ) -> None:
+        """``launcher`` replaces the ``breakwater`` executable (e.g. ``[python, script]``)."""
+        self.policy_dir = policy_dir
+        self.workdir = workdir
+        self.state_dir = workdir / "state"
+        self.log_path = workdir / "breakwater.log"
+        self.xds_port, self.admin_port = free_ports(2)
+        self.log_level = log_level
+        self.launcher = launcher
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def xds_target(self) -> str:
+        return f"127.0.0.1:{self.xds_port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def start(self, timeout: float = 120.0) -> BreakwaterServer:
+        """Start with an empty state store (no weight overrides from earlier runs)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        binary = Path(sys.executable).with_name("breakwater")
+        command = [
+            *(self.launcher or [str(binary)]),
+            "serve",
+            "-c",
+            str(self.policy_dir),
+            "--state",
+            str(self.state_dir),
+            "--xds-port",
+            str(self.xds_port),
+            "--admin-port",
+            str(self.admin_port),
+            "--log-level",
+            self.log_level,
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"breakwater serve exited: {self.log_tail()}")
+            try:
+                if http(self.admin_url + "/readyz", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"breakwater serve not ready after {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def set_weights(self, route: str, weights: dict[str, int]) -> None:
+        status, body = http(
+            f"{self.admin_url}/v1/routes/{route}/weights", "PUT", {"weights": weights}
+        )
+        if status != 200:
+            raise RuntimeError(f"weights PUT answered {status}: {body[:300]!r}")
+
+    def status(self) -> dict[str, Any]:
+        status, body = http(self.admin_url + "/v1/status", timeout=60)
+        if status != 200:
+            raise RuntimeError(f"/v1/status answered {status}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def metric(self, name: str) -> dict[str, float]:
+        """Samples of one metric family from /metrics: sample name with labels → value."""
+        _, body = http(self.admin_url + "/metrics", timeout=60)
+        found: dict[str, float] = {}
+        for line in body.decode().splitlines():
+            if line.startswith(name):
+                key, _, value = line.rpartition(" ")
+                found[key] = float(value)
+        return found
+
+    def cpu_seconds(self) -> float:
+        return proc.cpu_seconds(self.pid)
+
+    def rss_bytes(self) -> int:
+        return proc.rss_bytes(self.pid)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> BreakwaterServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

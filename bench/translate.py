@@ -1,0 +1,191 @@
+"""Translation benchmark: a policy set of N services → a complete, encoded snapshot.
+
+Measured: ``translate`` (PolicySet → protobuf messages) plus
+``Snapshot.from_messages`` (content hashes, encoded ``Any`` and response
+entries), against the floor of serializing the same messages once with
+``SerializeToString()``. Each run keeps the previous snapshot alive, as the
+server does while it builds the next one, so the garbage collector sees a
+realistic heap, and translates a fresh PolicySet (no caches from the previous
+run), as the server does after every change. Time spent in the collector and in policy merging is
+reported separately, to show where the time goes.
+
+Each size runs in a fresh process: ``python -m bench.translate --services N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench.policies import NODE_CLUSTER, write_policies
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class GcClock:
+    """Wall time spent inside the garbage collector while installed."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
+            self.collections += 1
+
+    @contextmanager
+    def installed(self) -> Iterator[GcClock]:
+        gc.callbacks.append(self)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self)
+
+
+class Stopwatch:
+    """Accumulates the time spent in wrapped functions (outermost calls only)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._depth = 0
+
+    def wrap(self, fn: Callable[..., T]) -> Callable[..., T]:
+        def timed(*args: Any, **kwargs: Any) -> T:
+            if self._depth:
+                return fn(*args, **kwargs)
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - started
+                self._depth -= 1
+
+        return timed
+
+
+def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
+    from breakwater.controlplane.resources import Snapshot
+    from breakwater.translators import policyset as policyset_module
+    from breakwater.translators.loader import load_policies
+    from breakwater.translators.snapshot import node_group, translate
+
+    directory = write_policies(workdir / f"policies-{services}", services)
+    started = time.perf_counter()
+    policyset, errors = load_policies(directory)
+    load_s = time.perf_counter() - started
+    if policyset is None:
+        raise RuntimeError(f"generated policies do not load: {errors[:3]}")
+    group = node_group(policyset, NODE_CLUSTER, {})
+
+    merging = Stopwatch()
+    policyset_module.merge_layers = merging.wrap(policyset_module.merge_layers)  # type: ignore[assignment]
+
+    runs: list[dict[str, float]] = []
+    kept: list[Any] = []  # the snapshot being served while the next is built
+    for _ in range(repeats):
+        merging.total = 0.0
+        # A new PolicySet with the same documents and no caches, which is what the
+        # server translates after every change (an API write lays overrides over
+        # the YAML with `dataclasses.replace`).
+        fresh = dataclasses.replace(policyset)
+        with GcClock().installed() as clock:
+            started = time.perf_counter()
+            resources = translate(fresh, group)
+            translated = time.perf_counter()
+            snapshot = Snapshot.from_messages(resources)
+            done = time.perf_counter()
+        runs.append(
+            {
+                "translate_s": translated - started,
+                "snapshot_s": done - translated,
+                "total_s": done - started,
+                "gc_s": clock.total,
+                "merge_s": merging.total,
+            }
+        )
+        kept[:] = [resources, snapshot]
+
+    messages = [m for ms in kept[0].values() for m in ms]
+    floors: list[float] = []
+    for _ in range(max(3, repeats)):
+        started = time.perf_counter()
+        encoded = sum(len(m.SerializeToString()) for m in messages)
+        floors.append(time.perf_counter() - started)
+    floor = min(floors)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    total = median("total_s")
+    return {
+        "services": services,
+        "resources": {t.rsplit(".", 1)[-1]: len(ms) for t, ms in kept[0].items()},
+        "messages": len(messages),
+        "encoded_bytes": encoded,
+        "load_s": load_s,
+        "translate_s": median("translate_s"),
+        "snapshot_s": median("snapshot_s"),
+        "total_s": total,
+        "best_total_s": min(r["total_s"] for r in runs),
+        "gc_s": median("gc_s"),
+        "merge_s": median("merge_s"),
+        "floor_s": floor,
+        "ratio": total / floor if floor else float("inf"),
+        "repeats": repeats,
+        "runs": runs,
+    }
+
+
+def run_isolated(
+    services: int, workdir: Path, repeats: int, timeout: float = 600
+) -> dict[str, Any]:
+    """``measure`` in a fresh interpreter, so sizes do not share a heap."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.translate",
+        "--services",
+        str(services),
+        "--repeats",
+        str(repeats),
+        "--workdir",
+        str(workdir),
+    ]
+    out = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def command_for(services: int, repeats: int) -> str:
+    return f".venv/bin/python -m bench.translate --services {services} --repeats {repeats}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.services, args.workdir, args.repeats)))
+
+
+if __name__ == "__main__":
+    main()
