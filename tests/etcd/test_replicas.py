@@ -50,12 +50,14 @@ def test_a_write_on_one_replica_moves_the_traffic_of_the_other(fleet: Fleet) -> 
     assert a.weights() == b.weights()
 
     # Both replicas list each other, with the proxies each one serves.
-    def listed() -> dict[str, Any]:
-        replicas = {r["xds_address"]: r for r in a.status()["replicas"]}
-        ready = replicas.get(b.xds_address, {}).get("proxies") == ["edge-b-1"]
+    def listed(viewer: Any = a, other: Any = b, proxy: str = "edge-b-1") -> dict[str, Any]:
+        replicas = {r["xds_address"]: r for r in viewer.status()["replicas"]}
+        ready = replicas.get(other.xds_address, {}).get("proxies") == [proxy]
         return replicas if ready and len(replicas) == 2 else {}
 
     replicas = wait_until(listed, 3.0, "both replicas registered with their proxies")
+    # Registrations refresh with each lease renewal: wait until B sees A's too.
+    wait_until(lambda: listed(b, a, "edge-a-1"), 5.0, "B listing A with its proxy")
     assert replicas[a.xds_address]["proxies"] == ["edge-a-1"]
     assert replicas[a.xds_address]["self"] is True
     assert {r["policy_version"] for r in replicas.values()} == {a.status()["policy_version"]}
