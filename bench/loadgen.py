@@ -22,13 +22,10 @@ import asyncio
 import contextlib
 import json
 import os
-import select
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import grpc
@@ -39,6 +36,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.service.discovery.v3 import discovery_pb2
+
+from bench.workers import WorkerPool
 
 Mode = Literal["sotw", "delta"]
 
@@ -353,8 +352,6 @@ class Fleet:
 
 # -- worker processes ---------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 async def _worker(config: FleetConfig, first: int) -> None:
     """A worker process: one Fleet, driven by JSON commands on stdin, answers on stdout."""
@@ -385,64 +382,20 @@ async def _worker(config: FleetConfig, first: int) -> None:
             return
 
 
-class FleetProcesses:
+class FleetProcesses(WorkerPool):
     """A fleet split over worker processes; each method waits for every worker."""
 
     def __init__(self, config: FleetConfig, processes: int) -> None:
         self.config = config
-        count = max(1, min(processes, config.streams))
-        self.workers: list[subprocess.Popen[str]] = []
-        first = 0
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        for index in range(count):
-            share = config.streams // count + (1 if index < config.streams % count else 0)
+
+        def argv(share: int, first: int) -> list[str]:
             part = asdict(config) | {"streams": share}
-            self.workers.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.loadgen",
-                        "--worker",
-                        json.dumps(part),
-                        "--first",
-                        str(first),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=ROOT,
-                    env=env,
-                )
-            )
-            first += share
+            return ["-m", "bench.loadgen", "--worker", json.dumps(part), "--first", str(first)]
 
-    @property
-    def pids(self) -> list[int]:
-        return [w.pid for w in self.workers]
-
-    def _all(self, command: str, arg: Any = None, timeout: float = 60.0) -> list[dict[str, Any]]:
-        for worker in self.workers:
-            assert worker.stdin is not None
-            worker.stdin.write(json.dumps([command, arg]) + "\n")
-            worker.stdin.flush()
-        replies: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        for worker in self.workers:
-            assert worker.stdout is not None
-            ready, _, _ = select.select(
-                [worker.stdout], [], [], max(0.0, deadline - time.monotonic())
-            )
-            if not ready:
-                raise TimeoutError(f"a load generator worker did not answer {command!r}")
-            line = worker.stdout.readline()
-            if not line:
-                raise RuntimeError(f"a load generator worker exited during {command!r}")
-            replies.append(json.loads(line))
-        return replies
+        super().__init__("load generator", config.streams, processes, argv)
 
     def start(self, timeout: float) -> dict[str, Any]:
-        replies = self._all("start", timeout, timeout + 30)
+        replies = self.ask("start", timeout, timeout + 30)
         return {
             "streams": sum(r["streams"] for r in replies),
             "synced": sum(r["synced"] for r in replies),
@@ -453,22 +406,12 @@ class FleetProcesses:
         }
 
     def mark(self) -> None:
-        self._all("mark")
+        self.ask("mark")
 
     def wait_changed(self, timeout: float) -> tuple[list[float], int]:
-        replies = self._all("wait_changed", timeout, timeout + 30)
+        replies = self.ask("wait_changed", timeout, timeout + 30)
         times = [t for r in replies for t in r["times"]]
         return times, sum(r["missing"] for r in replies)
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._all("stop", timeout=30)
-        for worker in self.workers:
-            try:
-                worker.wait(10)
-            except subprocess.TimeoutExpired:
-                worker.terminate()
-                worker.wait(10)
 
     def __enter__(self) -> FleetProcesses:
         return self

@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import random
-import select
 import subprocess
 import sys
 import time
@@ -48,6 +47,7 @@ from typing import Any
 from bench import proc
 from bench.fanout import FANOUT_SERVICES, WEIGHTS, percentile
 from bench.policies import NODE_CLUSTER, service_name, write_policies
+from bench.workers import WorkerPool
 from breakwater.devtools.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -382,64 +382,26 @@ async def _worker(url: str, clients: int, first: int, interval: float) -> None:
         sys.stdout.flush()
 
 
-class RestFleetProcesses:
+class RestFleetProcesses(WorkerPool):
     def __init__(self, url: str, clients: int, processes: int, interval: float) -> None:
-        self.workers: list[subprocess.Popen[str]] = []
-        count = max(1, min(processes, clients))
-        first = 0
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        for index in range(count):
-            share = clients // count + (1 if index < clients % count else 0)
-            self.workers.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.sovereign",
-                        "--worker",
-                        url,
-                        "--clients",
-                        str(share),
-                        "--first",
-                        str(first),
-                        "--interval",
-                        str(interval),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=ROOT,
-                    env=env,
-                )
-            )
-            first += share
+        def argv(share: int, first: int) -> list[str]:
+            return [
+                "-m",
+                "bench.sovereign",
+                "--worker",
+                url,
+                "--clients",
+                str(share),
+                "--first",
+                str(first),
+                "--interval",
+                str(interval),
+            ]
 
-    @property
-    def pids(self) -> list[int]:
-        return [w.pid for w in self.workers]
-
-    def all(self, command: str, arg: Any = None, timeout: float = 60.0) -> list[dict[str, Any]]:
-        for worker in self.workers:
-            assert worker.stdin is not None
-            worker.stdin.write(json.dumps([command, arg]) + "\n")
-            worker.stdin.flush()
-        replies: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        for worker in self.workers:
-            assert worker.stdout is not None
-            ready, _, _ = select.select(
-                [worker.stdout], [], [], max(0.0, deadline - time.monotonic())
-            )
-            if not ready:
-                raise TimeoutError(f"a REST client worker did not answer {command!r}")
-            line = worker.stdout.readline()
-            if not line:
-                raise RuntimeError(f"a REST client worker exited during {command!r}")
-            replies.append(json.loads(line))
-        return replies
+        super().__init__("REST client", clients, processes, argv)
 
     def counters(self) -> dict[str, Any]:
-        replies = self.all("counters")
+        replies = self.ask("counters")
         return {
             "requests": sum(r["requests"] for r in replies),
             "not_modified": sum(r["not_modified"] for r in replies),
@@ -447,16 +409,6 @@ class RestFleetProcesses:
             "last_error": next((r["last_error"] for r in replies if r["last_error"]), ""),
             "holding": sum(r["holding"] for r in replies),
         }
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.all("stop", timeout=30)
-        for worker in self.workers:
-            try:
-                worker.wait(10)
-            except subprocess.TimeoutExpired:
-                worker.terminate()
-                worker.wait(10)
 
 
 # -- the benchmark ----------------------------------------------------------------
@@ -485,7 +437,7 @@ def run_size(
         fleet = RestFleetProcesses(server.url, clients, processes, POLL_INTERVAL)
         started = time.monotonic()
         holding = sum(
-            r["holding"] for r in fleet.all("wait_holding", warmup_timeout, warmup_timeout + 30)
+            r["holding"] for r in fleet.ask("wait_holding", warmup_timeout, warmup_timeout + 30)
         )
         result["warmup_s"] = time.monotonic() - started
         result["holding"] = holding
@@ -509,11 +461,11 @@ def run_size(
             1, after["requests"] - before["requests"]
         )
         result["idle_errors"] = after["errors"] - before["errors"]
-        fleet.all("mark")
+        fleet.ask("mark")
         stable, canary = WEIGHTS[0]
         started = time.monotonic()
         write_source(source, (stable, canary))
-        replies = fleet.all("wait_changed", change_timeout, change_timeout + 30)
+        replies = fleet.ask("wait_changed", change_timeout, change_timeout + 30)
         latencies = [t - started for r in replies for t in r["times"]]
         result["missing"] = sum(r["missing"] for r in replies)
         result["converged"] = len(latencies)
