@@ -38,8 +38,9 @@ _UPSTREAM_MEMO_LIMIT = 256
 
 @dataclass(frozen=True)
 class _Upstreams:
-    """What a gateway set's clusters were translated from, and the snapshot that holds them."""
+    """What a gateway set was last translated from, and the snapshot that holds the result."""
 
+    policyset: PolicySet
     services: Mapping[str, Service]
     policies: Mapping[str, ResiliencePolicy]
     backends: tuple[tuple[str, str | None], ...]
@@ -98,7 +99,7 @@ class Reconciler:
     def ensure_group(self, key: Hashable) -> None:
         """Give a group seen for the first time its snapshot, so its proxy is answered at once."""
         if self.cache.get_snapshot(key) is None and self.policyset is not None:
-            self._build({key}, {})
+            self._build({key})
 
     async def flush(self) -> None:
         await self._debouncer.flush()
@@ -110,17 +111,19 @@ class Reconciler:
         self._rebuild_now()
 
     def _rebuild_now(self) -> None:
-        self._build(set(self.cache.groups()), {})
+        self._build(set(self.cache.groups()))
 
     def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
-        """Translate a gateway set; when only routes changed, keep the clusters built before.
+        """Translate a gateway set once per PolicySet; when only routes changed, keep the clusters.
 
         API weight overrides replace routes only: the services and policies of
         the new PolicySet are the very same objects, so identity says that the
         clusters and endpoints (and their encoded bytes) are still exact.
         """
-        backends = backend_targets(policyset, gateways)
         previous = self._upstreams.get(gateways)
+        if previous is not None and previous.policyset is policyset:
+            return previous.snapshot  # another group with the same gateways, or a new proxy
+        backends = backend_targets(policyset, gateways)
         if (
             previous is not None
             and previous.services is policyset.services
@@ -143,11 +146,11 @@ class Reconciler:
         if len(self._upstreams) >= _UPSTREAM_MEMO_LIMIT and gateways not in self._upstreams:
             self._upstreams.clear()
         self._upstreams[gateways] = _Upstreams(
-            policyset.services, policyset.policies, backends, snapshot
+            policyset, policyset.services, policyset.policies, backends, snapshot
         )
         return snapshot
 
-    def _build(self, keys: set[Hashable], memo: dict[frozenset[str], Snapshot]) -> None:
+    def _build(self, keys: set[Hashable]) -> None:
         policyset = self.policyset
         if policyset is None:
             return
@@ -156,9 +159,7 @@ class Reconciler:
         published: dict[Hashable, Snapshot] = {}
         for key in keys:
             gateways = self.gateways_of(key)  # type: ignore[arg-type]
-            snapshot = memo.get(gateways)
-            if snapshot is None:
-                snapshot = memo[gateways] = self._snapshot_for(policyset, gateways)
+            snapshot = self._snapshot_for(policyset, gateways)
             try:
                 if self.cache.set_snapshot(key, snapshot):
                     published[key] = snapshot

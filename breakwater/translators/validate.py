@@ -22,7 +22,13 @@ from breakwater.translators.model import (
     ResiliencePolicy,
     Service,
 )
-from breakwater.translators.policyset import Effective, PolicySet, SourceRef, rule_override
+from breakwater.translators.policyset import (
+    Effective,
+    FieldPath,
+    PolicySet,
+    SourceRef,
+    rule_override,
+)
 
 if TYPE_CHECKING:
     from breakwater.translators.loader import PolicyError, RawDocument, YamlPath
@@ -241,6 +247,19 @@ def build_policyset(
     return policyset, _unique(out.errors)
 
 
+def _setter(
+    policyset: PolicySet,
+    effective: Effective,
+    raws: dict[tuple[str, str], RawDocument],
+    field: FieldPath,
+) -> tuple[ResiliencePolicy, RawDocument] | None:
+    """The policy document that set an effective field, and where it was read from."""
+    kind, _, name = effective.provenance.get(field, "").partition("/")
+    raw = raws.get((kind, name))
+    doc = policyset.policies.get(name)
+    return None if raw is None or doc is None else (doc, raw)
+
+
 def _report_on_setter(
     out: _Collector,
     policyset: PolicySet,
@@ -249,26 +268,19 @@ def _report_on_setter(
     where: str,
 ) -> None:
     """Blame the document that set the offending field, since that is the one to edit."""
-    setter = effective.provenance.get(("retry", "per_try_timeout"), "")
-    kind, _, name = setter.partition("/")
-    raw = raws.get((kind, name))
-    doc = policyset.policies.get(name)
-    if raw is not None and doc is not None:
-        _check_effective(out, effective, doc, raw, ("spec", "retry", "perTryTimeout"), where)
+    found = _setter(policyset, effective, raws, ("retry", "per_try_timeout"))
+    if found is not None:
+        _check_effective(out, effective, *found, ("spec", "retry", "perTryTimeout"), where)
     bulkhead = effective.spec.bulkhead
     if (
         bulkhead is not None
         and bulkhead.max_queued_requests == 0
         and bulkhead.max_concurrent_requests is None
     ):
-        setter = effective.provenance.get(("bulkhead", "max_queued_requests"), "")
-        kind, _, name = setter.partition("/")
-        raw = raws.get((kind, name))
-        doc = policyset.policies.get(name)
-        if raw is not None and doc is not None:
+        found = _setter(policyset, effective, raws, ("bulkhead", "max_queued_requests"))
+        if found is not None:
             out.add(
-                doc,
-                raw,
+                *found,
                 ("spec", "bulkhead", "maxQueuedRequests"),
                 "maxQueuedRequests 0 without maxConcurrentRequests would refuse every "
                 "request (Envoy counts a request as queued while its connection opens); set "

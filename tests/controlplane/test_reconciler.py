@@ -71,3 +71,15 @@ def test_group_key_reads_only_string_metadata() -> None:
     node = base_pb2.Node(id="a", cluster="edge")
     node.metadata.update({"region": "eu-west", "replicas": 3})
     assert group_key(node) == ("edge", (("region", "eu-west"),))
+
+
+def test_proxies_of_new_groups_with_the_same_gateways_share_one_snapshot() -> None:
+    cache = SnapshotCache(group_key)
+    reconciler = Reconciler(cache)
+    reconciler.publish(_examples(), 0.0)
+    keys = [("edge", (("pod", f"edge-{i}"),)) for i in range(5)]
+    for key in keys:
+        reconciler.ensure_group(key)
+    snapshots = {id(cache.get_snapshot(key)) for key in keys}
+    assert len(snapshots) == 1
+    assert reconciler.translations == 1 and reconciler.route_only_translations == 0
