@@ -80,7 +80,7 @@ class Stopwatch:
 
 
 def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
-    from breakwater.controlplane.resources import Snapshot
+    from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators import policyset as policyset_module
     from breakwater.translators.loader import load_policies
     from breakwater.translators.snapshot import node_group, translate

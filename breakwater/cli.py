@@ -174,10 +174,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
-    from breakwater.controlplane.security import SecurityConfig, SecurityError, load_token
-    from breakwater.controlplane.store import StoreError
-    from breakwater.controlplane.xds import XdsServerOptions
+    from breakwater.controlplane.state.store import StoreError
+    from breakwater.controlplane.xds.server import XdsServerOptions
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -199,7 +199,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise _CommandFailed(str(exc)) from None
     store_url: str | None = None
     if args.state.startswith("etcd://"):
-        from breakwater.controlplane.etcd_store import parse_etcd_url
+        from breakwater.controlplane.state.etcd import parse_etcd_url
 
         try:
             store_url = str(parse_etcd_url(args.state))

@@ -18,19 +18,19 @@ from typing import Any
 
 from aiohttp import web
 
-from breakwater.controlplane.admin import AdminApp, start_admin
-from breakwater.controlplane.api import ControlPlaneApi
-from breakwater.controlplane.cache import SnapshotCache
-from breakwater.controlplane.grpc_api import add_to_server
+from breakwater.controlplane.api.grpc_service import add_to_server
+from breakwater.controlplane.api.http import AdminApp, start_admin
+from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import Reconciler, group_key
-from breakwater.controlplane.replicas import Replicas, advertised_address, open_store
-from breakwater.controlplane.resources import content_hash
-from breakwater.controlplane.security import SecurityConfig
-from breakwater.controlplane.sources import DirectoryWatcher
-from breakwater.controlplane.state import PolicyController
-from breakwater.controlplane.store import Store
-from breakwater.controlplane.xds import (
+from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
+from breakwater.controlplane.state.sources import DirectoryWatcher
+from breakwater.controlplane.state.store import Store
+from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.resources import content_hash
+from breakwater.controlplane.xds.server import (
     StreamRegistry,
     StreamStatus,
     XdsObserver,

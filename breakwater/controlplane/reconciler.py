@@ -17,9 +17,9 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from breakwater.controlplane.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.debounce import Debouncer
-from breakwater.controlplane.resources import Resource, Snapshot
+from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
+from breakwater.controlplane.xds.resources import Resource, Snapshot
 from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import (

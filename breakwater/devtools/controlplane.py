@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.app import ControlPlane, ServeConfig
-from breakwater.controlplane.security import SecurityConfig
 
 
 class ControlPlaneThread:

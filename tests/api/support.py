@@ -22,7 +22,7 @@ import grpc
 from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from breakwater.controlplane.resources import ROUTE_TYPE
+from breakwater.controlplane.xds.resources import ROUTE_TYPE
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.ports import free_port
 from tests.support import GATEWAY, NODE_CLUSTER, ROUTE, gateway, metric, payments_service

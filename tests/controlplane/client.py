@@ -12,7 +12,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import descriptor_pool, message_factory
 from google.rpc import status_pb2
 
-from breakwater.controlplane.resources import resource_name
+from breakwater.controlplane.xds.resources import resource_name
 
 
 class AdsClient:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from breakwater.controlplane.bootstrap import render_bootstrap
-from breakwater.controlplane.cache import Node, NodeGroup, SnapshotCache, node_cluster
-from breakwater.controlplane.resources import Snapshot
-from breakwater.controlplane.xds import StreamRegistry, StreamStatus, XdsObserver, XdsServer
+from breakwater.controlplane.xds.cache import Node, NodeGroup, SnapshotCache, node_cluster
+from breakwater.controlplane.xds.resources import Snapshot
+from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver, XdsServer
 from breakwater.devtools.envoy import EnvoyProcess, free_port
 
 T = TypeVar("T")

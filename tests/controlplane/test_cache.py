@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from envoy.config.core.v3 import base_pb2
 
-from breakwater.controlplane.cache import SnapshotCache, SnapshotError
-from breakwater.controlplane.resources import CLUSTER_TYPE, Snapshot
+from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
+from breakwater.controlplane.xds.resources import CLUSTER_TYPE, Snapshot
 from tests.controlplane import builders
 
 

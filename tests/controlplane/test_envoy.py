@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 
-from breakwater.controlplane.resources import (
+from breakwater.controlplane.xds.resources import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from envoy.config.core.v3 import base_pb2
 
-from breakwater.controlplane.cache import SnapshotCache
 from breakwater.controlplane.reconciler import Reconciler, group_key
-from breakwater.controlplane.resources import Snapshot
+from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.translators.loader import load_policies
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.policyset import PolicySet

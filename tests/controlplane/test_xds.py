@@ -10,8 +10,8 @@ import pytest
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from breakwater.controlplane.cache import SnapshotCache
-from breakwater.controlplane.resources import (
+from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.resources import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
@@ -19,7 +19,7 @@ from breakwater.controlplane.resources import (
     Snapshot,
     type_url_of,
 )
-from breakwater.controlplane.xds import (
+from breakwater.controlplane.xds.server import (
     StreamRegistry,
     TypeStatus,
     XdsObserver,

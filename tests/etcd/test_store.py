@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 import aetcd  # type: ignore[import-untyped]
 import pytest
 
-from breakwater.controlplane.etcd_store import (
+from breakwater.controlplane.state.etcd import (
     DEFAULT_PREFIX,
     EtcdStore,
     StoreCompacted,
     parse_etcd_url,
 )
-from breakwater.controlplane.store import RevisionConflict, StoreError
+from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.devtools.ports import free_ports
 from tests.etcd.etcd_server import EtcdServer
 

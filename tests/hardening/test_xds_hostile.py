@@ -23,8 +23,8 @@ import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
-from breakwater.controlplane import xds
-from breakwater.controlplane.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
+from breakwater.controlplane.xds import server as xds
+from breakwater.controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess

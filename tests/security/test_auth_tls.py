@@ -14,8 +14,8 @@ import grpc
 import pytest
 import trustme
 
+from breakwater.controlplane.api.security import SecurityConfig, SecurityError
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
-from breakwater.controlplane.security import SecurityConfig, SecurityError
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess

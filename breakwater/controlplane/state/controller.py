@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from breakwater.controlplane.store import RevisionConflict, Store, StoreError, WeightOverride
+from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
 from breakwater.translators.loader import PolicyError, load_documents
 from breakwater.translators.overrides import (
     DroppedOverride,

@@ -37,9 +37,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from breakwater.controlplane.etcd_store import EtcdStore, StoreCompacted, is_etcd_url
-from breakwater.controlplane.state import PolicyController
-from breakwater.controlplane.store import SqliteStore, Store, StoreError
+from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.etcd import EtcdStore, StoreCompacted, is_etcd_url
+from breakwater.controlplane.state.store import SqliteStore, Store, StoreError
 
 log = logging.getLogger(__name__)
 

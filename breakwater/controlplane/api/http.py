@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from breakwater.controlplane.api import ControlPlaneApi
-from breakwater.controlplane.openapi import OPENAPI
-from breakwater.controlplane.security import UNAUTHORIZED, SecurityConfig
-from breakwater.controlplane.state import NotReady
-from breakwater.controlplane.store import RevisionConflict, StoreError
+from breakwater.controlplane.api.openapi import OPENAPI
+from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.security import UNAUTHORIZED, SecurityConfig
+from breakwater.controlplane.state.controller import NotReady
+from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

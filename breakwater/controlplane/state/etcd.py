@@ -36,7 +36,12 @@ from typing import Any, TypeVar
 
 import aetcd  # type: ignore[import-untyped]
 
-from breakwater.controlplane.store import RevisionConflict, StoreError, StoreState, WeightOverride
+from breakwater.controlplane.state.store import (
+    RevisionConflict,
+    StoreError,
+    StoreState,
+    WeightOverride,
+)
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from breakwater.controlplane.state import PolicyController, RuleWeightsView
+from breakwater.controlplane.state.controller import PolicyController, RuleWeightsView
 from breakwater.translators.policyset import PolicySet
 
 ProxyLister = Callable[[], list[dict[str, Any]]]

@@ -12,10 +12,10 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from breakwater.controlplane.api import ControlPlaneApi
-from breakwater.controlplane.security import UNAUTHORIZED, SecurityConfig
-from breakwater.controlplane.state import NotReady
-from breakwater.controlplane.store import RevisionConflict, StoreError
+from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.security import UNAUTHORIZED, SecurityConfig
+from breakwater.controlplane.state.controller import NotReady
+from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc

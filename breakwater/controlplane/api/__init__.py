@@ -1,0 +1,1 @@
+"""The operator-facing surfaces: HTTP admin API, gRPC API, OpenAPI document, auth and TLS."""

@@ -1,0 +1,1 @@
+"""Durable state: policy sources, the controller that turns them into a PolicySet, the stores."""

@@ -1,0 +1,1 @@
+"""The xDS server and its snapshot cache: streams, nonces, versions, make-before-break."""
