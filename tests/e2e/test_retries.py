@@ -149,8 +149,10 @@ def test_request_timeout_answers_504_after_the_timeout(mesh: Mesh) -> None:
     result = mesh.send(requests, concurrency=requests, timeout=4.0)
 
     assert result.by_status[504] == requests, result.summary()
-    # About 1.0 s on an idle machine; the upstream would have taken 5 s.
+    # About 1.0 s on an idle machine; the upstream would have taken 5 s. Envoy's timers
+    # have millisecond resolution and can fire a little early (0.998 s seen on a fresh
+    # machine), hence the 10 ms of slack below.
     for latency in result.latencies:
-        assert 1.0 <= latency < 2.0, result.latencies
+        assert 0.99 <= latency < 2.0, result.latencies
     assert mesh.cluster_stat("payments", "upstream_rq_timeout") == requests
     assert mesh.cluster_stat("payments", "upstream_rq_504") == requests
