@@ -22,6 +22,7 @@ from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.fleet.service import FleetOptions, FleetReports
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import Reconciler, group_key
 from breakwater.controlplane.state.controller import PolicyController
@@ -58,6 +59,7 @@ class ServeConfig:
     replica_id: str | None = None
     """Name among the replicas; default HOSTNAME-XDSPORT."""
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    fleet: FleetOptions = field(default_factory=FleetOptions)
 
 
 class _NewGroups(XdsObserver):
@@ -134,12 +136,17 @@ class ControlPlane:
             replica_id=config.replica_id,
         )
         self.metrics.registry.register(self.replicas.collector())
+        self.fleet = FleetReports(
+            self.cache, self.streams, lambda: self.controller.state.effective, config.fleet
+        )
+        self.metrics.registry.register(self.fleet.collector())
         self.api = ControlPlaneApi(
             self.controller,
             self.proxies,
             self.config_version,
             replicas=self.replicas.replicas,
             store=self.replicas.store_status,
+            fleet=self.fleet,
         )
         self.xds = XdsServer(
             self.cache,
@@ -147,7 +154,7 @@ class ControlPlane:
             port=config.xds_port,
             registry=self.streams,
             options=config.xds_options,
-            services=[add_to_server(self.api, config.security)],
+            services=[add_to_server(self.api, config.security), self.fleet.server_hook()],
             credentials=config.security.grpc_credentials(),
         )
         self.admin = AdminApp(

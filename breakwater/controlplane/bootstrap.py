@@ -4,6 +4,11 @@ Only the route to the control plane itself is static. Every control plane
 address is an endpoint of one cluster, so when a replica goes away the gRPC
 stream reconnects to another; HTTP/2 keepalive pings notice a silently dead
 replica instead of waiting for TCP to give up.
+
+The same cluster carries the proxy's reports back (unless `fleet_reports` is
+off): its stats through the OpenTelemetry stats sink, as deltas, every
+`stats_flush_interval`, and its load reports over LRS. See
+`breakwater.controlplane.fleet`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from breakwater.controlplane.fleet.aggregate import LATENCY_BUCKETS_MS
+from breakwater.controlplane.fleet.receivers import NODE_HEADER
+
+DEFAULT_STATS_FLUSH_INTERVAL = "5s"
 XDS_CLUSTER = "xds_cluster"
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -76,6 +85,8 @@ def render_bootstrap(
     tls: XdsTls | None = None,
     reconnect_base_interval: str = "0.5s",
     reconnect_max_interval: str = "3s",
+    fleet_reports: bool = True,
+    stats_flush_interval: str = DEFAULT_STATS_FLUSH_INTERVAL,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -85,6 +96,8 @@ def render_bootstrap(
     ``reconnect_max_interval`` caps the jittered wait between attempts to
     reopen the xDS stream: with Envoy's own cap of 30 s, a proxy could take
     up to 30 s to come back after a long control plane outage.
+    ``fleet_reports`` sends the proxy's stats and load reports to the control
+    plane every ``stats_flush_interval``.
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -161,7 +174,42 @@ def render_bootstrap(
     }
     if tls is not None:
         bootstrap["static_resources"]["clusters"][0]["transport_socket"] = tls.transport_socket()
+    if fleet_reports:
+        bootstrap.update(_fleet_reports(node_id, stats_flush_interval))
     return bootstrap
 
 
-__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap"]
+def _fleet_reports(node_id: str, flush_interval: str) -> dict[str, Any]:
+    """Stats sink, finer latency buckets and LRS, all to the control plane's cluster."""
+    return {
+        "stats_flush_interval": flush_interval,
+        "stats_config": {
+            "histogram_bucket_settings": [
+                {"match": {"suffix": "upstream_rq_time"}, "buckets": list(LATENCY_BUCKETS_MS)}
+            ]
+        },
+        "stats_sinks": [
+            {
+                "name": "envoy.stat_sinks.open_telemetry",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig",
+                    "grpc_service": {
+                        "envoy_grpc": {"cluster_name": XDS_CLUSTER},
+                        "initial_metadata": [{"key": NODE_HEADER, "value": node_id}],
+                    },
+                    "report_counters_as_deltas": True,
+                    "report_histograms_as_deltas": True,
+                },
+            }
+        ],
+        "cluster_manager": {
+            "load_stats_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+            }
+        },
+    }
+
+
+__all__ = ["DEFAULT_STATS_FLUSH_INTERVAL", "XDS_CLUSTER", "XdsTls", "render_bootstrap"]

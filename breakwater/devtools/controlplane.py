@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.app import ControlPlane, ServeConfig
+from breakwater.controlplane.fleet.service import FleetOptions
 
 
 class ControlPlaneThread:
@@ -32,6 +33,7 @@ class ControlPlaneThread:
         security: SecurityConfig | None = None,
         store_url: str | None = None,
         replica_id: str | None = None,
+        fleet: FleetOptions | None = None,
     ) -> None:
         """`store_url` (etcd://...) shares the state with other replicas; `state_dir` is then unused."""
         self.config = ServeConfig(
@@ -45,6 +47,7 @@ class ControlPlaneThread:
             security=security or SecurityConfig(),
             store_url=store_url,
             replica_id=replica_id,
+            fleet=fleet or FleetOptions(),
         )
         self.plane: ControlPlane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

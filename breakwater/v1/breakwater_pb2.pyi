@@ -85,7 +85,7 @@ class ListPoliciesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PolicyDocument(_message.Message):
-    __slots__ = ("kind", "name", "file", "line", "valid", "errors", "services", "proxies")
+    __slots__ = ("kind", "name", "file", "line", "valid", "errors", "services", "proxies", "status")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class PolicyDocument(_message.Message):
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     PROXIES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     kind: str
     name: str
     file: str
@@ -102,7 +103,105 @@ class PolicyDocument(_message.Message):
     errors: _containers.RepeatedScalarFieldContainer[str]
     services: _containers.RepeatedScalarFieldContainer[str]
     proxies: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., valid: _Optional[bool] = ..., errors: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Iterable[str]] = ...) -> None: ...
+    status: PolicyStatus
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., valid: _Optional[bool] = ..., errors: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[PolicyStatus, _Mapping]] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class PolicyStatus(_message.Message):
+    __slots__ = ("name", "target", "clusters", "route_configs", "proxies", "rejections", "per_proxy", "effect")
+    class ProxiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_FIELD_NUMBER: _ClassVar[int]
+    REJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    PER_PROXY_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    target: str
+    clusters: _containers.RepeatedScalarFieldContainer[str]
+    route_configs: _containers.RepeatedScalarFieldContainer[str]
+    proxies: _containers.ScalarMap[str, int]
+    rejections: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
+    per_proxy: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
+    effect: _containers.RepeatedCompositeFieldContainer[LiveEffect]
+    def __init__(self, name: _Optional[str] = ..., target: _Optional[str] = ..., clusters: _Optional[_Iterable[str]] = ..., route_configs: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Mapping[str, int]] = ..., rejections: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., per_proxy: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., effect: _Optional[_Iterable[_Union[LiveEffect, _Mapping]]] = ...) -> None: ...
+
+class ProxyPolicy(_message.Message):
+    __slots__ = ("node_id", "group", "state", "message")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    group: str
+    state: str
+    message: str
+    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class LiveEffect(_message.Message):
+    __slots__ = ("service", "subset", "cluster", "hosts", "hosts_healthy", "hosts_ejected", "proxies_reporting", "proxies_ejecting", "requests_active", "requests_pending", "busiest_proxy_active", "concurrency_limit", "ejections_total", "retries_total", "bulkhead_rejections_total", "timeouts_total", "requests_total", "window_seconds", "requests_per_second", "retries_per_second", "error_percent", "p50_ms", "p95_ms", "p99_ms")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_EJECTED_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_REPORTING_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_EJECTING_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    BUSIEST_PROXY_ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EJECTIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BULKHEAD_REJECTIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    subset: str
+    cluster: str
+    hosts: int
+    hosts_healthy: int
+    hosts_ejected: int
+    proxies_reporting: int
+    proxies_ejecting: int
+    requests_active: int
+    requests_pending: int
+    busiest_proxy_active: int
+    concurrency_limit: int
+    ejections_total: int
+    retries_total: int
+    bulkhead_rejections_total: int
+    timeouts_total: int
+    requests_total: int
+    window_seconds: float
+    requests_per_second: float
+    retries_per_second: float
+    error_percent: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., cluster: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., proxies_ejecting: _Optional[int] = ..., requests_active: _Optional[int] = ..., requests_pending: _Optional[int] = ..., busiest_proxy_active: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., ejections_total: _Optional[int] = ..., retries_total: _Optional[int] = ..., bulkhead_rejections_total: _Optional[int] = ..., timeouts_total: _Optional[int] = ..., requests_total: _Optional[int] = ..., window_seconds: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., retries_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ...) -> None: ...
 
 class ListPoliciesResponse(_message.Message):
     __slots__ = ("policies",)

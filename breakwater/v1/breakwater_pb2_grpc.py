@@ -44,6 +44,11 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.FromString,
                 _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/breakwater.v1.Breakwater/GetPolicy',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.FromString,
+                _registered_method=True)
         self.GetWeights = channel.unary_unary(
                 '/breakwater.v1.Breakwater/GetWeights',
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetWeightsRequest.SerializeToString,
@@ -73,6 +78,13 @@ class BreakwaterServicer:
 
     def ListPolicies(self, request, context):
         """Every policy document: valid or not, its errors, what it applies to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """One ResiliencePolicy: where it applies, which proxies hold it, what it is doing now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +123,11 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.ListPolicies,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.SerializeToString,
             ),
             'GetWeights': grpc.unary_unary_rpc_method_handler(
                     servicer.GetWeights,
@@ -182,6 +199,33 @@ class Breakwater:
             '/breakwater.v1.Breakwater/ListPolicies',
             breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/GetPolicy',
+            breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.FromString,
             options,
             channel_credentials,
             insecure,

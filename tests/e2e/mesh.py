@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import os
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.controlplane.fleet.service import FleetOptions
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyError, EnvoyProcess
@@ -97,7 +98,9 @@ class Mesh:
         self.upstreams: dict[str, UpstreamServer] = {}
         self.gateway_port = free_port()
         self.control_plane: ControlPlaneThread | None = None
-        self._envoy: EnvoyProcess | None = None
+        self.envoys: list[EnvoyProcess] = []
+        self._report_interval: float | None = None
+        self._envoy_args: dict[int, Sequence[str]] = {}
 
     # --- building -------------------------------------------------------------
 
@@ -128,43 +131,96 @@ class Mesh:
         scratch.write_text(self.render(policies))
         os.replace(scratch, target)
 
-    def start(self, policies: str, *, healthy: Mapping[str, int] | None = None) -> Mesh:
-        """Write the policies, start the control plane and Envoy, wait until traffic can flow.
+    def start(
+        self,
+        policies: str,
+        *,
+        healthy: Mapping[str, int] | None = None,
+        envoys: int = 1,
+        report_interval: float | None = None,
+        envoy_args: Mapping[int, Sequence[str]] | None = None,
+        ready: Sequence[int] | None = None,
+    ) -> Mesh:
+        """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
         `healthy` gives, per cluster, how many hosts must be healthy before
         the test begins (default: all of them); a cluster whose hosts fail
-        their health check on purpose names a lower number here.
+        their health check on purpose names a lower number here. `envoys`
+        proxies share the gateway's node cluster and its port (Envoy binds
+        listeners with SO_REUSEPORT, so the kernel spreads connections over
+        them). `report_interval` (seconds) sets how often they report their stats
+        and load to the control plane.
         """
         (self.policy_dir / GATEWAY_FILE).write_text(
             gateway(self.gateway_port, GATEWAY, NODE_CLUSTER)
         )
         self.write_policies(policies)
         endpoints = self._expected_endpoints()
-        self.control_plane = ControlPlaneThread(self.policy_dir, self.state_dir).start()
-        bootstrap = render_bootstrap(
-            NODE_ID,
-            NODE_CLUSTER,
-            [(LOOPBACK, self.control_plane.xds_port)],
-            free_port(),
-        )
-        self._envoy = EnvoyProcess(bootstrap, log_level="warn", workdir=self.workdir / "envoy")
-        self._envoy.start()
+        self._report_interval = report_interval
+        self._envoy_args = dict(envoy_args or {})
+        fleet = None
+        if report_interval is not None:
+            fleet = FleetOptions(load_report_interval=report_interval)
+        self.control_plane = ControlPlaneThread(
+            self.policy_dir, self.state_dir, fleet=fleet
+        ).start()
+        for index in range(envoys):
+            self.envoys.append(self._start_envoy(index, report_interval))
         wanted = {
             name: (total, (healthy or {}).get(name, total)) for name, total in endpoints.items()
         }
+        for index in range(envoys) if ready is None else ready:
+            self.wait_ready(index, wanted)
+        return self
+
+    def _start_envoy(self, index: int, report_interval: float | None) -> EnvoyProcess:
+        options: dict[str, Any] = {}
+        if report_interval is not None:
+            options["stats_flush_interval"] = f"{report_interval}s"
+        assert self.control_plane is not None
+        bootstrap = render_bootstrap(
+            self.node_id(index),
+            NODE_CLUSTER,
+            [(LOOPBACK, self.control_plane.xds_port)],
+            free_port(),
+            **options,
+        )
+        envoy = EnvoyProcess(
+            bootstrap,
+            log_level="warn",
+            workdir=self.workdir / f"envoy-{index}",
+            extra_args=self._envoy_args.get(index, ()),
+        )
+        envoy.start()
+        return envoy
+
+    def node_id(self, index: int) -> str:
+        return NODE_ID if index == 0 else f"{NODE_ID}-{index}"
+
+    def restart_envoy(self, index: int) -> EnvoyProcess:
+        """Stop one Envoy and start a new process with the same node: its counters start at 0."""
+        self.envoys[index].stop()
+        self.envoys[index] = self._start_envoy(index, self._report_interval)
+        return self.envoys[index]
+
+    def wait_ready(self, index: int, wanted: Mapping[str, tuple[int, int]] | None = None) -> None:
+        if wanted is None:
+            wanted = {name: (total, total) for name, total in self._expected_endpoints().items()}
+        envoy = self.envoys[index]
         try:
-            self.wait_for(lambda: self._serving(wanted), READY_TIMEOUT, "the gateway to serve")
+            self.wait_for(
+                lambda: self._serving(envoy, wanted), READY_TIMEOUT, "the gateway to serve"
+            )
         except AssertionError as error:
             membership = {
                 name: value
-                for name, value in self.stats().items()
+                for name, value in self.stats(index).items()
                 if name.endswith((".membership_total", ".membership_healthy"))
             }
             raise AssertionError(
                 f"{error}\nwanted (endpoints, healthy) per cluster: {wanted}\n"
-                f"Envoy has: {membership}\n{self.envoy.log_tail(20)}"
+                f"Envoy has: {membership}\n{envoy.log_tail(20)}"
             ) from None
-        return self
 
     def _expected_endpoints(self) -> dict[str, int]:
         """Cluster name → number of endpoints, from the same translation the control plane does."""
@@ -180,12 +236,12 @@ class Mesh:
             )
         return counts
 
-    def _serving(self, wanted: Mapping[str, tuple[int, int]]) -> bool:
-        if GATEWAY not in self.envoy.dynamic_names("listeners"):
+    def _serving(self, envoy: EnvoyProcess, wanted: Mapping[str, tuple[int, int]]) -> bool:
+        if GATEWAY not in envoy.dynamic_names("listeners"):
             return False
-        if GATEWAY not in self.envoy.dynamic_names("routes"):
+        if GATEWAY not in envoy.dynamic_names("routes"):
             return False
-        stats = self.stats()
+        stats = self.stats(self.envoys.index(envoy))
         return all(
             stats.get(f"cluster.{name}.membership_total") == total
             and stats.get(f"cluster.{name}.membership_healthy") == healthy
@@ -194,8 +250,8 @@ class Mesh:
 
     def close(self) -> None:
         """Stop Envoy first (no traffic in flight to dead upstreams), then the rest."""
-        if self._envoy is not None:
-            self._envoy.stop()
+        for envoy in self.envoys:
+            envoy.stop()
         if self.control_plane is not None:
             self.control_plane.stop()
         for server in self.upstreams.values():
@@ -205,9 +261,9 @@ class Mesh:
 
     @property
     def envoy(self) -> EnvoyProcess:
-        if self._envoy is None:
+        if not self.envoys:
             raise RuntimeError("the mesh is not started")
-        return self._envoy
+        return self.envoys[0]
 
     @property
     def url(self) -> str:
@@ -237,7 +293,7 @@ class Mesh:
     def continuous(self, rate: float, *, max_duration: float = 20.0) -> ContinuousTraffic:
         return ContinuousTraffic(self.url, rate=rate, timeout=2.0, max_duration=max_duration)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, index: int = 0) -> dict[str, int]:
         """Envoy's counters and gauges by name.
 
         Read here rather than through `EnvoyProcess.stats`, which expects every
@@ -246,20 +302,20 @@ class Mesh:
         cluster names hold `|` and `+`, which would need escaping twice, for
         the regex and for the query string.
         """
-        payload = json.loads(self.envoy.admin("/stats?format=json"))
+        payload = json.loads(self.envoys[index].admin("/stats?format=json"))
         return {
             entry["name"]: int(entry["value"])
             for entry in payload.get("stats", [])
             if isinstance(entry.get("value"), int)
         }
 
-    def cluster_stat(self, cluster: str, stat: str) -> int:
+    def cluster_stat(self, cluster: str, stat: str, index: int = 0) -> int:
         """One stat of a cluster, e.g. `cluster_stat("payments", "upstream_rq_retry")`.
 
         Envoy creates the stats of each response code (`upstream_rq_503`) on
         first use, so a missing stat of a known cluster reads as 0.
         """
-        stats = self.stats()
+        stats = self.stats(index)
         if f"cluster.{cluster}.membership_total" not in stats:
             raise KeyError(f"Envoy has no cluster {cluster!r}")
         return stats.get(f"cluster.{cluster}.{stat}", 0)

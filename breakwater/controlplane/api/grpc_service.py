@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import UNAUTHORIZED, SecurityConfig
+from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.state.controller import NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
@@ -97,9 +99,18 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
 
     async def ListPolicies(self, request: Any, context: Context) -> pb.ListPoliciesResponse:
         await self._authorize(context, write=False)
-        return pb.ListPoliciesResponse(
-            policies=[pb.PolicyDocument(**p) for p in self.api.policies()]
+        return json_format.ParseDict(
+            {"policies": [_without_nulls(p) for p in self.api.policies()]},
+            pb.ListPoliciesResponse(),
         )
+
+    async def GetPolicy(self, request: Any, context: Context) -> pb.PolicyStatus:
+        await self._authorize(context, write=False)
+        try:
+            status = self.api.policy(request.name)
+        except PolicyNotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return json_format.ParseDict(_without_nulls(status), pb.PolicyStatus())
 
     async def GetWeights(self, request: Any, context: Context) -> pb.Weights:
         await self._authorize(context, write=False)
@@ -130,6 +141,15 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         except _HANDLED as exc:
             await _abort(context, exc)
         return _weights(result)
+
+
+def _without_nulls(value: Any) -> Any:
+    """JSON for `ParseDict`: an unset optional field is left out, not set to null."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from breakwater.controlplane.api.openapi import OPENAPI
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import UNAUTHORIZED, SecurityConfig
+from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.state.controller import NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
@@ -99,6 +100,7 @@ class AdminApp:
                 web.get("/openapi.json", self.openapi),
                 web.get("/v1/status", self.status),
                 web.get("/v1/policies", self.policies),
+                web.get("/v1/policies/{name}", self.policy),
                 web.get("/v1/routes/{route}/weights", self.get_weights),
                 web.put("/v1/routes/{route}/weights", self.set_weights),
                 web.delete("/v1/routes/{route}/weights", self.reset_weights),
@@ -140,6 +142,12 @@ class AdminApp:
 
     async def policies(self, request: web.Request) -> web.Response:
         return web.json_response({"policies": self.api.policies()})
+
+    async def policy(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.api.policy(request.match_info["name"]))
+        except PolicyNotFound as exc:
+            return _error(404, str(exc))
 
     async def get_weights(self, request: web.Request) -> web.Response:
         rule = _optional_int(request.query.get("rule"), "rule")

@@ -89,6 +89,15 @@ OPENAPI: dict[str, Any] = {
                 "responses": _JSON_OK,
             }
         },
+        "/v1/policies/{name}": {
+            "get": {
+                "summary": "one ResiliencePolicy: its scope, the proxies holding it, its live effect",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {**_JSON_OK, **_errors(404)},
+            }
+        },
         "/v1/routes/{route}/weights": {
             "get": {
                 "summary": "effective weights of a rule",

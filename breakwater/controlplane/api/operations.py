@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from breakwater.controlplane.fleet.service import FleetReports
+from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.state.controller import PolicyController, RuleWeightsView
 from breakwater.translators.policyset import PolicySet
 
@@ -26,6 +28,8 @@ class ControlPlaneApi:
     """Every live control plane replica (id, addresses, versions served, proxies)."""
     store: Callable[[], dict[str, Any]] | None = None
     """Where the state lives and whether it answers."""
+    fleet: FleetReports | None = None
+    """What the proxies report: policy effects and service health."""
 
     def status(self) -> dict[str, Any]:
         state = self.controller.state
@@ -42,12 +46,27 @@ class ControlPlaneApi:
                 {"route": d.route, "rule": d.rule, "weights": dict(d.weights), "reason": d.reason}
                 for d in state.dropped
             ],
+            "services": [h.model_dump() for h in self.fleet.services()] if self.fleet else [],
         }
+
+    def policy(self, name: str) -> dict[str, Any]:
+        """One ResiliencePolicy's status: scope, proxies holding it, live effect."""
+        found = self.fleet.policies([name]) if self.fleet is not None else []
+        if not found:
+            raise PolicyNotFound(
+                f"there is no valid ResiliencePolicy named {name!r} being served; "
+                "`breakwater policies` lists them"
+            )
+        return found[0].model_dump()
 
     def policies(self) -> list[dict[str, Any]]:
         state = self.controller.state
         served = state.effective
         proxies = self.proxies()
+        statuses = {
+            status.name: status.model_dump(exclude={"per_proxy"})
+            for status in (self.fleet.policies() if self.fleet is not None else [])
+        }
         out = []
         for doc in state.documents:
             services = _services_of(served, doc.kind, doc.name) if doc.valid else []
@@ -56,6 +75,7 @@ class ControlPlaneApi:
                     **asdict(doc),
                     "services": services,
                     "proxies": _proxies_of(served, doc.kind, doc.name, services, proxies),
+                    "status": statuses.get(doc.name) if doc.kind == "ResiliencePolicy" else None,
                 }
             )
         return out

@@ -1,0 +1,99 @@
+"""The gRPC services Envoy reports to, on the xDS port: OTLP metrics and LRS.
+
+They share the xDS server, so its TLS, mTLS, message-size and stream limits
+apply to them too: a proxy that may not fetch config may not report either.
+
+Why Envoy's OpenTelemetry stats sink and not its metrics-service sink: the
+metrics service's protos (`envoy.service.metrics.v3`) are not in `xds-protos`,
+while OTLP's are published as `opentelemetry-proto`; OTLP also carries
+counters as deltas (`report_counters_as_deltas`), which is what makes a
+restarted proxy harmless, and explicit histogram buckets.
+
+The stats sink sends one unary `Export` per flush, with no node in it: the
+bootstrap adds the node id as the `x-breakwater-node` request header. LRS
+streams name their node in the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from envoy.service.load_stats.v3 import lrs_pb2, lrs_pb2_grpc
+from google.protobuf import duration_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
+
+from breakwater.controlplane.fleet.aggregate import FleetStats
+from breakwater.controlplane.fleet.reports import from_lrs, from_otlp
+
+log = logging.getLogger(__name__)
+
+NODE_HEADER = "x-breakwater-node"
+"""The request header the bootstrap sets on the stats sink's calls."""
+
+Context = Any  # grpc.aio.ServicerContext (generic in the stubs, untyped at run time)
+
+
+class _MetricsReceiver(otlp_grpc.MetricsServiceServicer):  # type: ignore[misc]
+    def __init__(self, fleet: FleetStats, known: Callable[[], frozenset[str]]) -> None:
+        self._fleet = fleet
+        self._known = known
+
+    async def Export(self, request: Any, context: Context) -> Any:
+        node = _node_of(context)
+        self._fleet.ingest(node, time.monotonic(), from_otlp(request, known=self._known()))
+        return otlp.ExportMetricsServiceResponse()
+
+
+class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self, fleet: FleetStats, known: Callable[[], frozenset[str]], interval: float
+    ) -> None:
+        self._fleet = fleet
+        self._known = known
+        self._interval = interval
+
+    async def StreamLoadStats(
+        self, requests: AsyncIterator[Any], context: Context
+    ) -> AsyncIterator[Any]:
+        node: str | None = None
+        async for request in requests:
+            if node is None:
+                node = request.node.id or _node_of(context)
+                interval = duration_pb2.Duration()
+                interval.FromNanoseconds(int(self._interval * 1e9))
+                yield lrs_pb2.LoadStatsResponse(
+                    send_all_clusters=True,
+                    load_reporting_interval=interval,
+                    report_endpoint_granularity=True,
+                )
+            if request.cluster_stats:
+                reports = from_lrs(request.cluster_stats, known=self._known())
+                self._fleet.ingest(node, time.monotonic(), reports)
+
+
+def _node_of(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == NODE_HEADER:
+            return str(value)
+    return f"peer:{context.peer()}"
+
+
+def add_receivers(
+    fleet: FleetStats, known_clusters: Callable[[], frozenset[str]], *, load_interval: float
+) -> Callable[[grpc.aio.Server], None]:
+    """A hook for `XdsServer(services=...)`: both receivers on the xDS port."""
+
+    def hook(server: grpc.aio.Server) -> None:
+        otlp_grpc.add_MetricsServiceServicer_to_server(
+            _MetricsReceiver(fleet, known_clusters), server
+        )
+        lrs_pb2_grpc.add_LoadReportingServiceServicer_to_server(
+            _LoadReceiver(fleet, known_clusters, load_interval), server
+        )
+
+    return hook

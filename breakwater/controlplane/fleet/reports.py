@@ -1,0 +1,236 @@
+"""What one proxy said about its clusters in one flush, read out of Envoy's own messages.
+
+Envoy reports in two ways, and both arrive here as the same record:
+
+* its OpenTelemetry stats sink (`envoy.stat_sinks.open_telemetry`), every
+  `stats_flush_interval`: cluster counters as deltas since the last flush
+  (the bootstrap sets `report_counters_as_deltas`, so a proxy that restarts
+  never makes a total go backwards), gauges as they are now, and the
+  `upstream_rq_time` histogram as the delta of its buckets;
+* load reports (LRS, `envoy.service.load_stats.v3`): per cluster and per
+  endpoint, the requests that succeeded, failed and are in flight in the
+  last interval.
+
+Only clusters Breakwater generated are kept (a service or a subset); the
+`xds_cluster` and anything an operator added by hand are not ours to count.
+Nothing here does I/O: the receivers hand decoded messages in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from breakwater.translators.names import FAILOVER_SUFFIX, parse_cluster_name
+
+COUNTERS: Mapping[str, str] = {
+    "cluster.upstream_rq_retry": "retries",
+    "cluster.upstream_rq_active_overflow": "bulkhead_rejections",
+    "cluster.upstream_rq_pending_overflow": "bulkhead_rejections",
+    "cluster.upstream_rq_timeout": "timeouts",
+    "cluster.upstream_rq_per_try_timeout": "per_try_timeouts",
+    "cluster.outlier_detection.ejections_enforced_total": "ejections",
+}
+"""Envoy counter (tag-extracted name) → the fleet counter it adds to. Two Envoy
+counters make up bulkhead rejections: over `max_requests` (active) and over
+`max_pending_requests` (pending)."""
+
+GAUGES: Mapping[str, str] = {
+    "cluster.membership_total": "hosts",
+    "cluster.membership_healthy": "hosts_healthy",
+    "cluster.outlier_detection.ejections_active": "hosts_ejected",
+    "cluster.upstream_rq_active": "requests_active",
+    "cluster.upstream_rq_pending_active": "requests_pending",
+}
+
+RESPONSE_CLASSES = ("cluster.upstream_rq_xx", "cluster.retry.upstream_rq_xx")
+"""Responses by class: final ones, and those of attempts that were retried. Together
+they are every response an upstream gave, which is what the upstream itself counts."""
+
+LATENCY_HISTOGRAM = "cluster.upstream_rq_time"
+CLUSTER_ATTRIBUTE = "envoy.cluster_name"
+CODE_CLASS_ATTRIBUTE = "envoy.response_code_class"
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Bucket counts over explicit upper bounds in milliseconds; the last bucket is +Inf."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    total: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def add(self, other: Histogram) -> Histogram:
+        """The sum of two histograms; bounds that differ are merged onto this one's."""
+        if other.bounds == self.bounds:
+            counts = tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
+        else:
+            merged = list(self.counts)
+            for upper, count in zip((*other.bounds, float("inf")), other.counts, strict=True):
+                merged[_bucket_of(self.bounds, upper)] += count
+            counts = tuple(merged)
+        return Histogram(self.bounds, counts, self.total + other.total)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile in milliseconds, interpolated inside its bucket; None if empty.
+
+        A quantile that falls in the +Inf bucket is reported as the last finite bound,
+        the most that can be said of it.
+        """
+        total = self.count
+        if total == 0:
+            return None
+        rank = q * total
+        seen = 0
+        lower = 0.0
+        for upper, count in zip(self.bounds, self.counts, strict=False):
+            if count and seen + count >= rank:
+                return lower + (upper - lower) * (rank - seen) / count
+            seen += count
+            lower = upper
+        return self.bounds[-1] if self.bounds else None
+
+
+def _bucket_of(bounds: tuple[float, ...], value: float) -> int:
+    for index, upper in enumerate(bounds):
+        if value <= upper:
+            return index
+    return len(bounds)
+
+
+@dataclass
+class EndpointLoad:
+    """One endpoint's requests in one load-report interval, as LRS counts them."""
+
+    succeeded: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    issued: int = 0
+
+
+@dataclass
+class ClusterReport:
+    """One proxy's numbers for one cluster from one flush. Counters are deltas."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    responses: dict[str, int] = field(default_factory=dict)
+    """Code class (`2xx` … `5xx`) → responses in this flush."""
+    gauges: dict[str, int] = field(default_factory=dict)
+    latency: Histogram | None = None
+    endpoints: dict[str, EndpointLoad] = field(default_factory=dict)
+    """`address:port` → load, from LRS."""
+
+    def merge(self, other: ClusterReport) -> None:
+        for name, value in other.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        for name, value in other.responses.items():
+            self.responses[name] = self.responses.get(name, 0) + value
+        self.gauges.update(other.gauges)
+        if other.latency is not None:
+            self.latency = (
+                other.latency if self.latency is None else self.latency.add(other.latency)
+            )
+        for address, load in other.endpoints.items():
+            mine = self.endpoints.setdefault(address, EndpointLoad())
+            mine.succeeded += load.succeeded
+            mine.failed += load.failed
+            mine.issued += load.issued
+            mine.in_flight = load.in_flight
+
+
+def is_breakwater_cluster(name: str) -> bool:
+    """A cluster Breakwater generated for a service or a subset (aggregate ones aside)."""
+    if name.endswith(FAILOVER_SUFFIX) or not name:
+        return False
+    ref = parse_cluster_name(name)
+    return bool(ref.service) and all(c.islower() or c.isdigit() or c == "-" for c in ref.service)
+
+
+def _attributes(point: Any) -> dict[str, str]:
+    return {kv.key: kv.value.string_value for kv in point.attributes}
+
+
+def _number(point: Any) -> int:
+    if point.WhichOneof("value") == "as_double":
+        return int(point.as_double)
+    return int(point.as_int)
+
+
+def from_otlp(request: Any, *, known: frozenset[str] | None = None) -> dict[str, ClusterReport]:
+    """The cluster reports in one OTLP `ExportMetricsServiceRequest` from Envoy's stats sink.
+
+    `known`, when given, limits the result to those cluster names (the clusters the
+    control plane serves), so a proxy cannot make the aggregate grow without bound.
+    """
+    reports: dict[str, ClusterReport] = {}
+
+    def report_of(point: Any) -> tuple[ClusterReport | None, dict[str, str]]:
+        attributes = _attributes(point)
+        cluster = attributes.get(CLUSTER_ATTRIBUTE, "")
+        if (known is not None and cluster not in known) or not is_breakwater_cluster(cluster):
+            return None, attributes
+        return reports.setdefault(cluster, ClusterReport()), attributes
+
+    for resource_metrics in request.resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                _read_metric(metric, report_of)
+    return reports
+
+
+def _read_metric(metric: Any, report_of: Any) -> None:
+    name = metric.name
+    kind = metric.WhichOneof("data")
+    if kind == "sum" and (name in COUNTERS or name in RESPONSE_CLASSES):
+        for point in metric.sum.data_points:
+            report, attributes = report_of(point)
+            if report is None:
+                continue
+            value = _number(point)
+            if name in COUNTERS:
+                key = COUNTERS[name]
+                report.counters[key] = report.counters.get(key, 0) + value
+            else:
+                code_class = f"{attributes.get(CODE_CLASS_ATTRIBUTE, '?')}xx"
+                report.responses[code_class] = report.responses.get(code_class, 0) + value
+    elif kind == "gauge" and name in GAUGES:
+        for point in metric.gauge.data_points:
+            report, _ = report_of(point)
+            if report is not None:
+                report.gauges[GAUGES[name]] = _number(point)
+    elif kind == "histogram" and name == LATENCY_HISTOGRAM:
+        for point in metric.histogram.data_points:
+            report, _ = report_of(point)
+            if report is None or not point.bucket_counts:
+                continue
+            histogram = Histogram(
+                tuple(point.explicit_bounds), tuple(int(c) for c in point.bucket_counts), point.sum
+            )
+            report.latency = histogram if report.latency is None else report.latency.add(histogram)
+
+
+def from_lrs(
+    cluster_stats: Iterable[Any], *, known: frozenset[str] | None = None
+) -> dict[str, ClusterReport]:
+    """The cluster reports in one LRS `LoadStatsRequest`'s `cluster_stats`."""
+    reports: dict[str, ClusterReport] = {}
+    for stats in cluster_stats:
+        cluster = stats.cluster_name
+        if (known is not None and cluster not in known) or not is_breakwater_cluster(cluster):
+            continue
+        report = reports.setdefault(cluster, ClusterReport())
+        for locality in stats.upstream_locality_stats:
+            for endpoint in locality.upstream_endpoint_stats:
+                socket = endpoint.address.socket_address
+                address = f"{socket.address}:{socket.port_value}"
+                load = report.endpoints.setdefault(address, EndpointLoad())
+                load.succeeded += endpoint.total_successful_requests
+                load.failed += endpoint.total_error_requests
+                load.issued += endpoint.total_issued_requests
+                load.in_flight = endpoint.total_requests_in_progress
+    return reports

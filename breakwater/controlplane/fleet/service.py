@@ -1,0 +1,104 @@
+"""The fleet reports, wired: receivers on the xDS port, the aggregate, its metrics and status.
+
+`FleetReports` is what the composition root holds. It watches the xDS streams
+so that a proxy that disconnects stops counting at once, and it reads the
+snapshot cache to know which clusters are Breakwater's (a proxy cannot make
+the aggregate grow by reporting clusters nobody serves).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import grpc
+
+from breakwater.controlplane.fleet.aggregate import DEFAULT_WINDOW_SECONDS, FleetStats
+from breakwater.controlplane.fleet.metrics import FleetCollector
+from breakwater.controlplane.fleet.receivers import add_receivers
+from breakwater.controlplane.fleet.status import (
+    PolicyStatus,
+    ServiceHealth,
+    policy_statuses,
+    service_health,
+)
+from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.translators.policyset import PolicySet
+from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    load_report_interval: float = 5.0
+    """The LRS interval the control plane asks proxies for, in seconds."""
+    window: float = DEFAULT_WINDOW_SECONDS
+    stale_after: float = 15.0
+    """A proxy whose last report is older than this stops counting in gauges."""
+
+
+class FleetReports(XdsObserver):
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        streams: StreamRegistry,
+        policyset: Callable[[], PolicySet | None],
+        options: FleetOptions | None = None,
+    ) -> None:
+        self.options = options or FleetOptions()
+        self.stats = FleetStats(window=self.options.window, stale_after=self.options.stale_after)
+        self._cache = cache
+        self._streams = streams
+        self._policyset = policyset
+        self._known: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
+        streams.add_observer(self)
+
+    def on_disconnect(self, stream: StreamStatus) -> None:
+        self.stats.forget(stream.node_id)
+
+    def known_clusters(self) -> frozenset[str]:
+        """Every cluster any group's snapshot carries; recomputed when a snapshot changes."""
+        versions = tuple(str(snapshot.version) for _, snapshot in self._cache)
+        if versions != self._known[0]:
+            names = frozenset(
+                name for _, snapshot in self._cache for name in snapshot.resources(CLUSTER_TYPE)
+            )
+            self._known = (versions, names)
+            self.stats.retain_clusters(names)
+        return self._known[1]
+
+    def resources_of(self, group: Hashable) -> tuple[frozenset[str], frozenset[str]]:
+        snapshot = self._cache.get_snapshot(group)
+        if snapshot is None:
+            return frozenset(), frozenset()
+        return frozenset(snapshot.resources(CLUSTER_TYPE)), frozenset(
+            snapshot.resources(ROUTE_TYPE)
+        )
+
+    def server_hook(self) -> Callable[[grpc.aio.Server], None]:
+        return add_receivers(
+            self.stats, self.known_clusters, load_interval=self.options.load_report_interval
+        )
+
+    def collector(self) -> FleetCollector:
+        return FleetCollector(self.stats, self._policyset, self._streams.streams, self.resources_of)
+
+    def policies(self, names: list[str] | None = None) -> list[PolicyStatus]:
+        policyset = self._policyset()
+        if policyset is None:
+            return []
+        return policy_statuses(
+            policyset,
+            self._streams.streams(),
+            self.resources_of,
+            self.stats,
+            time.monotonic(),
+            names=names,
+        )
+
+    def services(self) -> list[ServiceHealth]:
+        policyset = self._policyset()
+        if policyset is None:
+            return []
+        return service_health(policyset, self.stats, time.monotonic())
