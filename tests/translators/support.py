@@ -1,7 +1,9 @@
 """Reading golden cases: policy YAML in, config dump YAML out.
 
 Cases go through the same pipeline as the policy directory of `serve`, so
-every case is a policy set a user could write and have accepted.
+every case is a policy set a user could write and have accepted. Each case
+names the resource types it is about in a comment line, `# golden: clusters,
+routes`, and its golden file holds only those; one case names them all.
 """
 
 from __future__ import annotations
@@ -15,15 +17,33 @@ from breakwater.translators.decode import validate_document
 from breakwater.translators.model import Gateway, HTTPRoute, ResiliencePolicy, Service
 from breakwater.translators.pipeline import SourceText, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.snapshot import CONFIG_DUMP_KEYS
 from breakwater.translators.yaml_reader import read_documents
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
 GOLDEN = HERE / "golden"
+DUMP_KEYS = tuple(CONFIG_DUMP_KEYS.values())
+"""The sections of a config dump, in its order: clusters, endpoints, listeners, routes."""
+DECLARATION = "# golden:"
 
 
 def case_names() -> list[str]:
     return sorted(p.stem for p in CASES.glob("*.yaml"))
+
+
+def case_sections(name: str) -> tuple[str, ...]:
+    """The config dump sections a case is about, from its `# golden: ...` line, in dump order."""
+    path = CASES / f"{name}.yaml"
+    for line in path.read_text().splitlines():
+        if line.startswith(DECLARATION):
+            named = {part.strip() for part in line.removeprefix(DECLARATION).split(",")}
+            unknown = named - set(DUMP_KEYS)
+            assert not unknown, f"{path}: {sorted(unknown)} are not sections; use {DUMP_KEYS}"
+            return tuple(key for key in DUMP_KEYS if key in named)
+    raise AssertionError(
+        f"{path} does not say what it is about; add a line such as `{DECLARATION} clusters, routes`"
+    )
 
 
 def policyset_from_text(text: str, file: str = "<case>") -> PolicySet:
