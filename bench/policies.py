@@ -18,7 +18,7 @@ API = "apiVersion: breakwater.dev/v1alpha1"
 GATEWAY = "edge"
 NODE_CLUSTER = "edge"
 FILE_CHUNK = 500
-"""Services per YAML file (the loader refuses files over 4 MiB)."""
+"""Services per YAML file (the policy sources refuse files over 1 MiB)."""
 
 
 def service_name(index: int) -> str:

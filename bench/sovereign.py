@@ -137,14 +137,15 @@ def write_source(path: Path, weights: tuple[int, int]) -> None:
 
 def configure(workdir: Path) -> tuple[Path, Path]:
     """Write resources, templates, source and config; returns (config, source) paths."""
-    from breakwater.translators.loader import load_policies
+    from breakwater.controlplane.state.sources import load_policy_files
     from breakwater.translators.snapshot import node_group, to_config_dump, translate
 
     workdir.mkdir(parents=True, exist_ok=True)
     policies = write_policies(workdir / "policies", FANOUT_SERVICES)
-    policyset, errors = load_policies(policies)
+    _, loaded = load_policy_files(policies)
+    policyset = loaded.policyset
     if policyset is None:
-        raise RuntimeError(f"fan-out policies do not load: {errors[:3]}")
+        raise RuntimeError(f"fan-out policies do not load: {loaded.errors[:3]}")
     dump = to_config_dump(translate(policyset, node_group(policyset, NODE_CLUSTER, {})))
     resources = workdir / "resources.json"
     resources.write_text(json.dumps(dump))

@@ -80,17 +80,18 @@ class Stopwatch:
 
 
 def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
+    from breakwater.controlplane.state.sources import load_policy_files
     from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators import policyset as policyset_module
-    from breakwater.translators.loader import load_policies
     from breakwater.translators.snapshot import node_group, translate
 
     directory = write_policies(workdir / f"policies-{services}", services)
     started = time.perf_counter()
-    policyset, errors = load_policies(directory)
+    _, loaded = load_policy_files(directory)
     load_s = time.perf_counter() - started
+    policyset = loaded.policyset
     if policyset is None:
-        raise RuntimeError(f"generated policies do not load: {errors[:3]}")
+        raise RuntimeError(f"generated policies do not load: {loaded.errors[:3]}")
     group = node_group(policyset, NODE_CLUSTER, {})
 
     merging = Stopwatch()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported where used: client commands should not pay for the policy models
-    from breakwater.translators.loader import PolicyError
+    from breakwater.translators.errors import PolicyError
     from breakwater.translators.policyset import PolicySet
 
 
@@ -29,12 +29,13 @@ def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
 
 
 def _load_or_report(directory: str) -> PolicySet | None:
-    from breakwater.translators.loader import load_policies
+    """The policies as `serve` would take them: the same sources, the same pipeline."""
+    from breakwater.controlplane.state.sources import load_policy_files
 
-    policyset, errors = load_policies(Path(directory))
-    if policyset is None:
-        _print_errors(errors)
-    return policyset
+    _, loaded = load_policy_files(Path(directory))
+    if loaded.policyset is None:
+        _print_errors(loaded.errors)
+    return loaded.policyset
 
 
 def _print_errors(errors: list[PolicyError]) -> None:

@@ -1,5 +1,6 @@
-"""Pieces several test suites share: the `payments` Service with stable and canary
-subsets, a real Envoy of node cluster `edge`, and readings from the admin API.
+"""Pieces several test suites share: a policy directory read as `serve` reads it, the
+`payments` Service with stable and canary subsets, a real Envoy of node cluster `edge`,
+and readings from the admin API.
 
 Every process started here is stopped by whoever started it.
 """
@@ -10,14 +11,24 @@ import re
 from pathlib import Path
 
 from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.controlplane.state.sources import load_policy_files
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_port
+from breakwater.translators.errors import PolicyError
+from breakwater.translators.policyset import PolicySet
 
 ROUTE = "payments"
 GATEWAY = "edge"
 NODE_CLUSTER = "edge"
 DELTA_NODE_CLUSTER = "edge-delta"
+
+
+def load_policy_dir(path: Path) -> tuple[PolicySet | None, list[PolicyError]]:
+    """A policy directory (or file) as `serve` reads it: the policy sources, then the pipeline."""
+    _, loaded = load_policy_files(path)
+    return loaded.policyset, loaded.errors
+
 
 PAYMENTS_SERVICE_YAML = """\
 apiVersion: breakwater.dev/v1alpha1

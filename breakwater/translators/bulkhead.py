@@ -13,7 +13,37 @@ from envoy.config.core.v3 import base_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Bulkhead, RetryBudget
+
+EXPLAIN: Meanings = {
+    ("bulkhead", "max_concurrent_requests"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].max_requests",
+        "the limit is per proxy, not global; overflow is an immediate 503 with x-envoy-overloaded",
+    ),
+    ("bulkhead", "max_queued_requests"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].max_pending_requests = "
+        "maxQueuedRequests + maxConcurrentRequests",
+        "Envoy counts a request as waiting while its connection opens, so the admitted requests "
+        "are added to the queue; requests beyond maxConcurrentRequests are refused at once, "
+        "never queued (a real queue needs maxConnections)",
+    ),
+    ("bulkhead", "max_connections"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].max_connections", "per proxy"
+    ),
+    ("bulkhead", "max_concurrent_retries"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].max_retries",
+        "retries in flight at once across the cluster, per proxy (Envoy default 3)",
+    ),
+    ("retry", "budget", "percent"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].retry_budget.budget_percent",
+        "a cluster-wide cap on retries as a share of active requests; replaces max_retries",
+    ),
+    ("retry", "budget", "min_concurrency"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds[DEFAULT].retry_budget.min_retry_concurrency"
+    ),
+}
+"""What `breakwater explain` says about the fields translated here."""
 
 
 def _u32(value: int) -> wrappers_pb2.UInt32Value:

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
 from breakwater.translators.endpoints import load_assignment_of
 from breakwater.translators.health import health_checks
+from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Protocol, ResilienceSpec, Service
 from breakwater.translators.names import cluster_name, failover_cluster_name
 from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
@@ -29,6 +30,17 @@ Target = tuple[str, str | None]
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 AGGREGATE_CLUSTER = "envoy.clusters.aggregate"
+
+EXPLAIN: Meanings = {
+    ("timeout", "connect"): FieldMeaning("cluster.connect_timeout", "Envoy default 5s when unset"),
+    ("failover", "to"): FieldMeaning(
+        "aggregate cluster (envoy.clusters.aggregate) [primary, fallback]",
+        "traffic moves to the fallback when the primary has no healthy host; there is no "
+        "per-request fallback body",
+    ),
+    ("failover", "subset"): FieldMeaning("the fallback cluster of the aggregate"),
+}
+"""What `breakwater explain` says about the fields translated here."""
 
 
 def pack_any(message: Message) -> any_pb2.Any:

@@ -3,154 +3,61 @@
 Users arrive with Hystrix and Resilience4j numbers. Envoy's mechanisms are
 close but not the same (per-host ejection, no half-open probe, a panic
 threshold that sends traffic to ejected hosts), so every line that differs
-says how.
+says how. What each field becomes is stated by the translator slice that
+writes it (`outlier`, `bulkhead`, `retries`, `health`, `clusters`); this
+module puts those statements in order and answers for one service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
+from breakwater.translators import bulkhead, clusters, health, outlier, retries
 from breakwater.translators.durations import format_duration
+from breakwater.translators.meanings import Meanings
+from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import Effective, FieldPath, PolicySet
 
 
-@dataclass(frozen=True)
-class FieldMeaning:
-    envoy: str
-    differs: str = ""
+def _fields(model: type[BaseModel], prefix: FieldPath = ()) -> Iterator[FieldPath]:
+    """Every field path under `model`, each before the fields inside it, in declaration order."""
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        yield path
+        for inner in (info.annotation, *get_args(info.annotation)):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                yield from _fields(inner, path)
+                break
 
 
-# One entry per field a user can set, keyed by its snake_case path in ResilienceSpec.
-MEANINGS: dict[FieldPath, FieldMeaning] = {
-    ("circuit_breaker", "consecutive_errors"): FieldMeaning(
-        "cluster.outlier_detection.consecutive_5xx (+ enforcing_consecutive_5xx: 100)",
-        "Envoy ejects the one failing host, not the whole service; there is no half-open probe: "
-        "the host returns when its ejection time is over",
-    ),
-    ("circuit_breaker", "consecutive_gateway_errors"): FieldMeaning(
-        "cluster.outlier_detection.consecutive_gateway_failure (+ enforcing_consecutive_gateway_failure: 100)",
-        "counts only 502, 503 and 504; per host",
-    ),
-    ("circuit_breaker", "failure_rate_threshold"): FieldMeaning(
-        "cluster.outlier_detection.failure_percentage_threshold (+ enforcing_failure_percentage: 100)",
-        "Hystrix opens the breaker for the whole service; Envoy ejects each host whose own failure "
-        "percentage is above the threshold in one interval",
-    ),
-    ("circuit_breaker", "minimum_requests"): FieldMeaning(
-        "cluster.outlier_detection.failure_percentage_request_volume",
-        "counted per host per interval, not across the service over a rolling window",
-    ),
-    ("circuit_breaker", "minimum_hosts"): FieldMeaning(
-        "cluster.outlier_detection.failure_percentage_minimum_hosts",
-        "Envoy's own default is 5, which stops small clusters from ever ejecting on failure rate; "
-        "Breakwater defaults to 1",
-    ),
-    ("circuit_breaker", "interval"): FieldMeaning(
-        "cluster.outlier_detection.interval", "Envoy default 10s when unset"
-    ),
-    ("circuit_breaker", "open_duration"): FieldMeaning(
-        "cluster.outlier_detection.base_ejection_time",
-        "the ejection time is this times the number of times the host was ejected, capped by "
-        "maxOpenDuration (Envoy default 30s when unset); no half-open state",
-    ),
-    ("circuit_breaker", "max_open_duration"): FieldMeaning(
-        "cluster.outlier_detection.max_ejection_time", "Envoy default 300s when unset"
-    ),
-    ("circuit_breaker", "max_ejection_percent"): FieldMeaning(
-        "cluster.outlier_detection.max_ejection_percent (+ always_eject_one_host: true)",
-        "Envoy's own default of 10 % ejects nothing in a cluster of fewer than ten hosts; "
-        "Breakwater defaults to 100 and always lets one host be ejected",
-    ),
-    ("circuit_breaker", "panic_threshold"): FieldMeaning(
-        "cluster.common_lb_config.healthy_panic_threshold",
-        "when fewer than this percentage of hosts are healthy, Envoy sends traffic to all hosts, "
-        "ejected ones included (Envoy default 50 % when unset); 0 turns panic mode off",
-    ),
-    ("bulkhead", "max_concurrent_requests"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].max_requests",
-        "the limit is per proxy, not global; overflow is an immediate 503 with x-envoy-overloaded",
-    ),
-    ("bulkhead", "max_queued_requests"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].max_pending_requests = "
-        "maxQueuedRequests + maxConcurrentRequests",
-        "Envoy counts a request as waiting while its connection opens, so the admitted requests "
-        "are added to the queue; requests beyond maxConcurrentRequests are refused at once, "
-        "never queued (a real queue needs maxConnections)",
-    ),
-    ("bulkhead", "max_connections"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].max_connections", "per proxy"
-    ),
-    ("bulkhead", "max_concurrent_retries"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].max_retries",
-        "retries in flight at once across the cluster, per proxy (Envoy default 3)",
-    ),
-    ("retry", "attempts"): FieldMeaning(
-        "route.retry_policy.num_retries = attempts - 1",
-        "attempts counts the first try, like Resilience4j's maxAttempts; Envoy counts retries only",
-    ),
-    ("retry", "per_try_timeout"): FieldMeaning("route.retry_policy.per_try_timeout"),
-    ("retry", "retry_on"): FieldMeaning(
-        "route.retry_policy.retry_on",
-        "Breakwater's default is 5xx, reset, connect-failure, refused-stream; Envoy retries nothing "
-        "without it",
-    ),
-    ("retry", "retriable_status_codes"): FieldMeaning(
-        "route.retry_policy.retriable_status_codes (+ retry_on: retriable-status-codes)"
-    ),
-    ("retry", "backoff", "base_interval"): FieldMeaning(
-        "route.retry_policy.retry_back_off.base_interval",
-        "Envoy's backoff is fully jittered and doubles each retry up to maxInterval (default 10 x "
-        "base); the multiplier cannot be changed",
-    ),
-    ("retry", "backoff", "max_interval"): FieldMeaning(
-        "route.retry_policy.retry_back_off.max_interval"
-    ),
-    ("retry", "budget", "percent"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].retry_budget.budget_percent",
-        "a cluster-wide cap on retries as a share of active requests; replaces max_retries",
-    ),
-    ("retry", "budget", "min_concurrency"): FieldMeaning(
-        "cluster.circuit_breakers.thresholds[DEFAULT].retry_budget.min_retry_concurrency"
-    ),
-    ("timeout", "request"): FieldMeaning(
-        "route.timeout", "covers all attempts, retries included; Envoy answers 504 when it expires"
-    ),
-    ("timeout", "connect"): FieldMeaning("cluster.connect_timeout", "Envoy default 5s when unset"),
-    ("timeout", "idle"): FieldMeaning("route.idle_timeout"),
-    ("health_check", "interval"): FieldMeaning(
-        "cluster.health_checks[0].interval and no_traffic_interval",
-        "Envoy would probe a cluster without traffic only every 60 s; Breakwater uses the "
-        "interval from the start",
-    ),
-    ("health_check", "timeout"): FieldMeaning("cluster.health_checks[0].timeout"),
-    ("health_check", "unhealthy_threshold"): FieldMeaning(
-        "cluster.health_checks[0].unhealthy_threshold"
-    ),
-    ("health_check", "healthy_threshold"): FieldMeaning(
-        "cluster.health_checks[0].healthy_threshold"
-    ),
-    ("health_check", "http", "path"): FieldMeaning(
-        "cluster.health_checks[0].http_health_check.path",
-        "an active probe from every proxy; a failing host leaves rotation on every proxy on its own",
-    ),
-    ("health_check", "http", "host"): FieldMeaning(
-        "cluster.health_checks[0].http_health_check.host"
-    ),
-    ("health_check", "http", "expected_statuses"): FieldMeaning(
-        "cluster.health_checks[0].http_health_check.expected_statuses"
-    ),
-    ("health_check", "tcp"): FieldMeaning("cluster.health_checks[0].tcp_health_check"),
-    ("failover", "to"): FieldMeaning(
-        "aggregate cluster (envoy.clusters.aggregate) [primary, fallback]",
-        "traffic moves to the fallback when the primary has no healthy host; there is no "
-        "per-request fallback body",
-    ),
-    ("failover", "subset"): FieldMeaning("the fallback cluster of the aggregate"),
-}
+def _collect(*slices: Meanings) -> Meanings:
+    """The slices' meanings in the order the model declares the fields, which is how users read them.
+
+    A meaning for a field the model does not have, or a field claimed by two
+    slices, is a mistake in the code, found as soon as the module is imported.
+    """
+    merged: Meanings = {}
+    for meanings in slices:
+        for path, meaning in meanings.items():
+            if path in merged:
+                raise ValueError(f"{'.'.join(path)} is explained twice")
+            merged[path] = meaning
+    order = list(_fields(ResilienceSpec))
+    unknown = [".".join(path) for path in merged if path not in order]
+    if unknown:
+        raise ValueError(f"explained fields that ResilienceSpec does not have: {unknown}")
+    return {path: merged[path] for path in order if path in merged}
+
+
+MEANINGS: Meanings = _collect(
+    outlier.EXPLAIN, bulkhead.EXPLAIN, retries.EXPLAIN, clusters.EXPLAIN, health.EXPLAIN
+)
+"""Every field a user can set that Envoy sees, with what it becomes there."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,35 @@ from envoy.config.core.v3 import health_check_pb2
 from envoy.type.v3 import http_pb2, range_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import HealthCheck, Protocol
+
+EXPLAIN: Meanings = {
+    ("health_check", "interval"): FieldMeaning(
+        "cluster.health_checks[0].interval and no_traffic_interval",
+        "Envoy would probe a cluster without traffic only every 60 s; Breakwater uses the "
+        "interval from the start",
+    ),
+    ("health_check", "timeout"): FieldMeaning("cluster.health_checks[0].timeout"),
+    ("health_check", "unhealthy_threshold"): FieldMeaning(
+        "cluster.health_checks[0].unhealthy_threshold"
+    ),
+    ("health_check", "healthy_threshold"): FieldMeaning(
+        "cluster.health_checks[0].healthy_threshold"
+    ),
+    ("health_check", "http", "path"): FieldMeaning(
+        "cluster.health_checks[0].http_health_check.path",
+        "an active probe from every proxy; a failing host leaves rotation on every proxy on its own",
+    ),
+    ("health_check", "http", "host"): FieldMeaning(
+        "cluster.health_checks[0].http_health_check.host"
+    ),
+    ("health_check", "http", "expected_statuses"): FieldMeaning(
+        "cluster.health_checks[0].http_health_check.expected_statuses"
+    ),
+    ("health_check", "tcp"): FieldMeaning("cluster.health_checks[0].tcp_health_check"),
+}
+"""What `breakwater explain` says about the fields translated here."""
 
 
 def status_ranges(codes: Iterable[int]) -> list[range_pb2.Int64Range]:

@@ -18,10 +18,59 @@ from envoy.config.cluster.v3 import outlier_detection_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import CircuitBreaker
 
 ENFORCED = 100
 NOT_ENFORCED = 0
+
+EXPLAIN: Meanings = {
+    ("circuit_breaker", "consecutive_errors"): FieldMeaning(
+        "cluster.outlier_detection.consecutive_5xx (+ enforcing_consecutive_5xx: 100)",
+        "Envoy ejects the one failing host, not the whole service; there is no half-open probe: "
+        "the host returns when its ejection time is over",
+    ),
+    ("circuit_breaker", "consecutive_gateway_errors"): FieldMeaning(
+        "cluster.outlier_detection.consecutive_gateway_failure (+ enforcing_consecutive_gateway_failure: 100)",
+        "counts only 502, 503 and 504; per host",
+    ),
+    ("circuit_breaker", "failure_rate_threshold"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_threshold (+ enforcing_failure_percentage: 100)",
+        "Hystrix opens the breaker for the whole service; Envoy ejects each host whose own failure "
+        "percentage is above the threshold in one interval",
+    ),
+    ("circuit_breaker", "minimum_requests"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_request_volume",
+        "counted per host per interval, not across the service over a rolling window",
+    ),
+    ("circuit_breaker", "minimum_hosts"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_minimum_hosts",
+        "Envoy's own default is 5, which stops small clusters from ever ejecting on failure rate; "
+        "Breakwater defaults to 1",
+    ),
+    ("circuit_breaker", "interval"): FieldMeaning(
+        "cluster.outlier_detection.interval", "Envoy default 10s when unset"
+    ),
+    ("circuit_breaker", "open_duration"): FieldMeaning(
+        "cluster.outlier_detection.base_ejection_time",
+        "the ejection time is this times the number of times the host was ejected, capped by "
+        "maxOpenDuration (Envoy default 30s when unset); no half-open state",
+    ),
+    ("circuit_breaker", "max_open_duration"): FieldMeaning(
+        "cluster.outlier_detection.max_ejection_time", "Envoy default 300s when unset"
+    ),
+    ("circuit_breaker", "max_ejection_percent"): FieldMeaning(
+        "cluster.outlier_detection.max_ejection_percent (+ always_eject_one_host: true)",
+        "Envoy's own default of 10 % ejects nothing in a cluster of fewer than ten hosts; "
+        "Breakwater defaults to 100 and always lets one host be ejected",
+    ),
+    ("circuit_breaker", "panic_threshold"): FieldMeaning(
+        "cluster.common_lb_config.healthy_panic_threshold",
+        "when fewer than this percentage of hosts are healthy, Envoy sends traffic to all hosts, "
+        "ejected ones included (Envoy default 50 % when unset); 0 turns panic mode off",
+    ),
+}
+"""What `breakwater explain` says about the fields translated here."""
 
 
 def _u32(value: int) -> wrappers_pb2.UInt32Value:

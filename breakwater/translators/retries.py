@@ -10,9 +10,39 @@ from __future__ import annotations
 from envoy.config.route.v3 import route_components_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Retry, Timeout
 
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
+
+EXPLAIN: Meanings = {
+    ("retry", "attempts"): FieldMeaning(
+        "route.retry_policy.num_retries = attempts - 1",
+        "attempts counts the first try, like Resilience4j's maxAttempts; Envoy counts retries only",
+    ),
+    ("retry", "per_try_timeout"): FieldMeaning("route.retry_policy.per_try_timeout"),
+    ("retry", "retry_on"): FieldMeaning(
+        "route.retry_policy.retry_on",
+        "Breakwater's default is 5xx, reset, connect-failure, refused-stream; Envoy retries nothing "
+        "without it",
+    ),
+    ("retry", "retriable_status_codes"): FieldMeaning(
+        "route.retry_policy.retriable_status_codes (+ retry_on: retriable-status-codes)"
+    ),
+    ("retry", "backoff", "base_interval"): FieldMeaning(
+        "route.retry_policy.retry_back_off.base_interval",
+        "Envoy's backoff is fully jittered and doubles each retry up to maxInterval (default 10 x "
+        "base); the multiplier cannot be changed",
+    ),
+    ("retry", "backoff", "max_interval"): FieldMeaning(
+        "route.retry_policy.retry_back_off.max_interval"
+    ),
+    ("timeout", "request"): FieldMeaning(
+        "route.timeout", "covers all attempts, retries included; Envoy answers 504 when it expires"
+    ),
+    ("timeout", "idle"): FieldMeaning("route.idle_timeout"),
+}
+"""What `breakwater explain` says about the fields translated here."""
 
 
 def retry_on(retry: Retry) -> str:

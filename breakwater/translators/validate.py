@@ -9,12 +9,13 @@ timeout once fleet defaults and overrides are merged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
+from breakwater.translators.documents import RawDocument, YamlPath, dotted
 from breakwater.translators.durations import format_duration
+from breakwater.translators.errors import PolicyError
 from breakwater.translators.model import (
     Document,
     Gateway,
@@ -30,17 +31,12 @@ from breakwater.translators.policyset import (
     rule_override,
 )
 
-if TYPE_CHECKING:
-    from breakwater.translators.loader import PolicyError, RawDocument, YamlPath
-
 
 class _Collector:
     def __init__(self) -> None:
         self.errors: list[PolicyError] = []
 
     def add(self, doc: Document, raw: RawDocument, path: YamlPath, message: str) -> None:
-        from breakwater.translators.loader import PolicyError, _dotted
-
         self.errors.append(
             PolicyError(
                 raw.file,
@@ -48,7 +44,7 @@ class _Collector:
                 message,
                 kind=type(doc).__name__,
                 name=doc.name,
-                field=_dotted(path) or None,
+                field=dotted(path) or None,
             )
         )
 

@@ -9,11 +9,11 @@ from envoy.config.core.v3 import base_pb2
 from breakwater.controlplane.reconciler import Reconciler, group_key
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.resources import Snapshot
-from breakwater.translators.loader import load_policies
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import translate
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE
+from tests.support import load_policy_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 KEY = ("edge", ())
@@ -25,7 +25,7 @@ class _Weights:
 
 
 def _examples() -> PolicySet:
-    policyset, errors = load_policies(EXAMPLES)
+    policyset, errors = load_policy_dir(EXAMPLES)
     assert policyset is not None, errors
     return policyset
 

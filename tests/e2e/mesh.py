@@ -34,10 +34,9 @@ from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, PathArg, 
 from breakwater.devtools.traffic import send_requests as _send_requests
 from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
 from breakwater.devtools.waiting import wait_until
-from breakwater.translators.loader import load_policies
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import ENDPOINT_TYPE
-from tests.support import gateway
+from tests.support import gateway, load_policy_dir
 
 T = TypeVar("T")
 
@@ -224,7 +223,7 @@ class Mesh:
 
     def _expected_endpoints(self) -> dict[str, int]:
         """Cluster name → number of endpoints, from the same translation the control plane does."""
-        policyset, errors = load_policies(self.policy_dir)
+        policyset, errors = load_policy_dir(self.policy_dir)
         if policyset is None:
             raise ValueError("the test's policies are invalid:\n" + "\n".join(map(str, errors)))
         resources = translate(policyset, node_group(policyset, NODE_CLUSTER, {}))

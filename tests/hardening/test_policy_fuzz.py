@@ -1,6 +1,6 @@
 """Hostile policy files: any bytes, any structure → a PolicySet or located errors, quickly.
 
-The loader and the validator are the first thing an operator's mistake (or
+The YAML reader and the validator are the first thing an operator's mistake (or
 an attacker's file in a shared ConfigMap) meets. Whatever the input, they
 must answer with a valid PolicySet or with errors that each name a file and
 a line, never raise, never construct Python objects from YAML tags, and
@@ -25,16 +25,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from breakwater.translators import loader as loader_module
-from breakwater.translators.loader import (
-    MAX_DEPTH,
-    MAX_NODES_PER_DOCUMENT,
-    PolicyError,
-    load_policies,
-    read_documents,
-)
+from breakwater.controlplane.state.sources import MAX_FILE_BYTES
+from breakwater.translators import yaml_reader
+from breakwater.translators.errors import PolicyError
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group, translate
+from breakwater.translators.yaml_reader import MAX_DEPTH, MAX_NODES_PER_DOCUMENT, read_documents
+from tests.support import load_policy_dir
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
 FUZZ = settings(
@@ -82,7 +79,7 @@ def _load_dir(files: dict[str, bytes]) -> tuple[PolicySet | None, list[PolicyErr
         directory = Path(name)
         for file, content in files.items():
             (directory / file).write_bytes(content)
-        policyset, errors = load_policies(directory)
+        policyset, errors = load_policy_dir(directory)
         _check_located(errors, {str(directory / f) for f in files})
         if policyset is None:
             assert errors, "no PolicySet and no error"
@@ -316,9 +313,9 @@ def test_many_documents_that_each_expand_just_under_the_cap_are_stopped_per_file
     ids=["open-brackets", "brackets", "braces", "dashes", "indented"],
 )
 def test_deep_nesting_is_a_located_error(depth: int, shape: Callable[[int], str]) -> None:
-    """PyYAML's C parser stops at 1000 levels; below that the loader's own limit answers.
+    """PyYAML's C parser stops at 1000 levels; below that the reader's own limit answers.
 
-    Before the limit, 999 nested lists reached the loader's recursive walk and
+    Before the limit, 999 nested lists reached the reader's recursive walk and
     raised RecursionError instead of reporting a mistake.
     """
     text = shape(depth)
@@ -339,7 +336,7 @@ def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
     (PyYAML's pure-Python scanner is quadratic in the nesting depth, so the
     depths stay small here; the C parser, used whenever present, stops at 1000.)
     """
-    monkeypatch.setattr(loader_module, "SafeLoader", yaml.SafeLoader)
+    monkeypatch.setattr(yaml_reader, "SafeLoader", yaml.SafeLoader)
     for depth in (MAX_DEPTH + 1, 1500):
         started = time.perf_counter()
         documents, errors = read_documents("[" * depth + "]" * depth, FILE)
@@ -359,7 +356,7 @@ def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
     ],
 )
 def test_values_that_cannot_be_constructed_are_located(value: str, line: int) -> None:
-    """Before: ValueError or AttributeError escaped from the loader."""
+    """Before: ValueError or AttributeError escaped from the reader."""
     text = f"---\nmetadata: {{name: ok}}\nspec: {{when: {value}}}\n---\nkind: Service\n"
     documents, errors = read_documents(text, FILE)
     assert [e.line for e in errors] == [line], errors
@@ -370,22 +367,22 @@ def test_values_that_cannot_be_constructed_are_located(value: str, line: int) ->
 
 
 def test_a_file_of_the_maximum_size_is_read_in_bounded_time_and_memory(tmp_path: Path) -> None:
-    """A flat list of the largest size the loader accepts, read in a fresh process.
+    """A flat list of the largest size the policy sources accept, read in a fresh process.
 
     PyYAML makes a Python object per node before any cap can look at it, so
     the file size limit is what bounds this; measured: ~4 s and ~190 MB of RSS
     for 1 MiB (a 4 MiB file, the earlier limit, took 22 s and 630 MB).
     """
-    count = (loader_module.MAX_FILE_BYTES - 16) // 2
+    count = (MAX_FILE_BYTES - 16) // 2
     (tmp_path / FILE).write_text("[" + ",".join(["1"] * count) + "]\n")
     script = (
         "import json, resource, sys, time\n"
         "from pathlib import Path\n"
-        "from breakwater.translators.loader import load_policies\n"
+        "from breakwater.controlplane.state.sources import load_policy_files\n"
         "started = time.perf_counter()\n"
-        "policyset, errors = load_policies(Path(sys.argv[1]))\n"
-        "print(json.dumps({'seconds': time.perf_counter() - started, 'errors': len(errors),\n"
-        "  'policyset': policyset is not None,\n"
+        "_, loaded = load_policy_files(Path(sys.argv[1]))\n"
+        "print(json.dumps({'seconds': time.perf_counter() - started,\n"
+        "  'errors': len(loaded.errors), 'policyset': loaded.policyset is not None,\n"
         "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
     done = subprocess.run(
@@ -402,11 +399,11 @@ def test_a_file_of_the_maximum_size_is_read_in_bounded_time_and_memory(tmp_path:
 
 
 def test_a_file_over_the_size_limit_is_not_parsed(tmp_path: Path) -> None:
-    (tmp_path / FILE).write_text("#" * (loader_module.MAX_FILE_BYTES + 1))
-    policyset, errors = _bounded(lambda: load_policies(tmp_path), 2.0, 50)
+    (tmp_path / FILE).write_text("#" * (MAX_FILE_BYTES + 1))
+    policyset, errors = _bounded(lambda: load_policy_dir(tmp_path), 2.0, 50)
     assert policyset is None
     assert [(e.line, e.message) for e in errors] == [
-        (1, f"file is larger than {loader_module.MAX_FILE_BYTES} bytes; split it")
+        (1, f"file is larger than {MAX_FILE_BYTES} bytes; split it")
     ]
 
 
@@ -454,7 +451,7 @@ def test_policies_valid_alone_that_merge_into_an_invalid_one_are_located(
 ) -> None:
     """Before: pydantic's ValidationError escaped from build_policyset (found by the fuzzer)."""
     (tmp_path / file).write_text(MERGE_BASE + extra)
-    policyset, errors = load_policies(tmp_path)
+    policyset, errors = load_policy_dir(tmp_path)
     assert policyset is None
     assert [(e.line, e.field) for e in errors] == [(line, field)], errors
     assert "`maxInterval` must not be shorter than `baseInterval`" in errors[0].message

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from breakwater.cli import main
-from breakwater.translators.loader import PolicyError, load_policies
+from breakwater.translators.errors import PolicyError
+from tests.support import load_policy_dir
 
 SERVICE = """\
 apiVersion: breakwater.dev/v1alpha1
@@ -35,7 +36,7 @@ spec:
 def _errors(tmp_path: Path, text: str) -> list[PolicyError]:
     (tmp_path / "00-base.yaml").write_text(SERVICE)
     (tmp_path / "bad.yaml").write_text(textwrap.dedent(text))
-    policyset, errors = load_policies(tmp_path)
+    policyset, errors = load_policy_dir(tmp_path)
     assert policyset is None, "a bad file must not produce a PolicySet"
     return [e for e in errors if e.file.endswith("bad.yaml")]
 

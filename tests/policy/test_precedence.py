@@ -6,8 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from breakwater.translators.explain import explain_service
-from breakwater.translators.loader import load_policies
 from breakwater.translators.policyset import PolicySet
+from tests.support import load_policy_dir
 
 LAYERS = """\
 apiVersion: breakwater.dev/v1alpha1
@@ -72,7 +72,7 @@ spec:
 
 def _load(tmp_path: Path) -> PolicySet:
     (tmp_path / "p.yaml").write_text(LAYERS)
-    policyset, errors = load_policies(tmp_path)
+    policyset, errors = load_policy_dir(tmp_path)
     assert policyset is not None, [str(e) for e in errors]
     return policyset
 

@@ -1,7 +1,9 @@
 """Reading golden cases: policy YAML in, config dump YAML out.
 
-Cases go through the loader and validator, so every case is a policy set a
-user could write and have accepted.
+Cases go through the same pipeline as the policy directory of `serve`, so
+every case is a policy set a user could write and have accepted. Each case
+names the resource types it is about in a comment line, `# golden: clusters,
+routes`, and its golden file holds only those; one case names them all.
 """
 
 from __future__ import annotations
@@ -11,33 +13,44 @@ from typing import Any
 
 import yaml
 
-from breakwater.translators.loader import read_documents, validate_document
+from breakwater.translators.decode import validate_document
 from breakwater.translators.model import Gateway, HTTPRoute, ResiliencePolicy, Service
+from breakwater.translators.pipeline import SourceText, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.validate import build_policyset
+from breakwater.translators.snapshot import CONFIG_DUMP_KEYS
+from breakwater.translators.yaml_reader import read_documents
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
 GOLDEN = HERE / "golden"
+DUMP_KEYS = tuple(CONFIG_DUMP_KEYS.values())
+"""The sections of a config dump, in its order: clusters, endpoints, listeners, routes."""
+DECLARATION = "# golden:"
 
 
 def case_names() -> list[str]:
     return sorted(p.stem for p in CASES.glob("*.yaml"))
 
 
+def case_sections(name: str) -> tuple[str, ...]:
+    """The config dump sections a case is about, from its `# golden: ...` line, in dump order."""
+    path = CASES / f"{name}.yaml"
+    for line in path.read_text().splitlines():
+        if line.startswith(DECLARATION):
+            named = {part.strip() for part in line.removeprefix(DECLARATION).split(",")}
+            unknown = named - set(DUMP_KEYS)
+            assert not unknown, f"{path}: {sorted(unknown)} are not sections; use {DUMP_KEYS}"
+            return tuple(key for key in DUMP_KEYS if key in named)
+    raise AssertionError(
+        f"{path} does not say what it is about; add a line such as `{DECLARATION} clusters, routes`"
+    )
+
+
 def policyset_from_text(text: str, file: str = "<case>") -> PolicySet:
-    """Through the real loader and validator: a case must be a policy set users could write."""
-    raws, errors = read_documents(text, file)
-    documents = []
-    for raw in raws:
-        document, doc_errors = validate_document(raw)
-        errors += doc_errors
-        if document is not None:
-            documents.append((document, raw))
-    policyset, cross_errors = build_policyset(documents)
-    errors += cross_errors
-    assert not errors, "\n".join(str(e) for e in errors)
-    return policyset
+    """Through the one pipeline `serve` uses: a case must be a policy set users could write."""
+    loaded = policyset_from_texts({file: SourceText(file, text)})
+    assert loaded.policyset is not None, "\n".join(str(e) for e in loaded.errors)
+    return loaded.policyset
 
 
 def unchecked_policyset(text: str) -> PolicySet:

@@ -10,15 +10,15 @@ kept for status and metrics.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from breakwater.controlplane.state.sources import load_policy_files
 from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
-from breakwater.translators.loader import PolicyError, load_documents
+from breakwater.translators.errors import PolicyError
 from breakwater.translators.overrides import (
     DroppedOverride,
     WeightError,
@@ -27,8 +27,8 @@ from breakwater.translators.overrides import (
     rule_labels,
 )
 from breakwater.translators.overrides import apply_overrides as lay_overrides
+from breakwater.translators.pipeline import LoadedPolicies
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.validate import build_policyset
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,39 @@ class PolicyState:
 Publisher = Callable[[PolicySet, float], None]
 
 
-def _policy_version(files: list[tuple[str, bytes]]) -> str:
-    digest = hashlib.sha256()
-    for name, content in files:
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(content)
-    return digest.hexdigest()[:16]
+def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
+    """One status per document, valid or not; a document too broken to decode is listed by its errors."""
+    by_doc: dict[tuple[str, str], list[str]] = {}
+    for error in loaded.errors:
+        if error.kind is not None and error.name is not None:
+            by_doc.setdefault((error.kind, error.name), []).append(str(error))
+    documents = [
+        DocumentStatus(
+            kind=type(doc).__name__,
+            name=doc.name,
+            file=raw.file,
+            line=raw.line,
+            valid=(type(doc).__name__, doc.name) not in by_doc,
+            errors=by_doc.get((type(doc).__name__, doc.name), []),
+        )
+        for doc, raw in loaded.documents
+    ]
+    seen = {(d.kind, d.name) for d in documents}
+    for error in loaded.errors:
+        key = (error.kind or "", error.name or "")
+        if error.kind is not None and key not in seen:
+            seen.add(key)
+            documents.append(
+                DocumentStatus(
+                    error.kind,
+                    error.name or "?",
+                    error.file,
+                    error.line,
+                    False,
+                    by_doc.get(key, []),
+                )
+            )
+    return documents
 
 
 class PolicyController:
@@ -108,48 +134,8 @@ class PolicyController:
     # --- reading files -----------------------------------------------------
 
     def _read(self) -> tuple[PolicySet | None, list[PolicyError], list[DocumentStatus], str]:
-        loaded = load_documents(self.directory)
-        policyset, cross_errors = build_policyset(loaded.documents)
-        errors = sorted(loaded.errors + cross_errors, key=lambda e: (e.file, e.line))
-        by_doc: dict[tuple[str, str], list[str]] = {}
-        for error in errors:
-            if error.kind is not None and error.name is not None:
-                by_doc.setdefault((error.kind, error.name), []).append(str(error))
-        documents = [
-            DocumentStatus(
-                kind=type(doc).__name__,
-                name=doc.name,
-                file=raw.file,
-                line=raw.line,
-                valid=(type(doc).__name__, doc.name) not in by_doc,
-                errors=by_doc.get((type(doc).__name__, doc.name), []),
-            )
-            for doc, raw in loaded.documents
-        ]
-        seen = {(d.kind, d.name) for d in documents}
-        for error in errors:
-            key = (error.kind or "", error.name or "")
-            if error.kind is not None and key not in seen:
-                seen.add(key)
-                documents.append(
-                    DocumentStatus(
-                        error.kind,
-                        error.name or "?",
-                        error.file,
-                        error.line,
-                        False,
-                        by_doc.get(key, []),
-                    )
-                )
-        contents = []
-        for file in loaded.files:
-            # Relative names: replicas that mount the same files at other paths agree.
-            name = str(Path(file).relative_to(self.directory)) if self.directory.is_dir() else ""
-            try:
-                contents.append((name, Path(file).read_bytes()))
-            except OSError:
-                contents.append((name, b""))
-        return (None if errors else policyset), errors, documents, _policy_version(contents)
+        files, loaded = load_policy_files(self.directory)
+        return loaded.policyset, loaded.errors, _statuses(loaded), files.version
 
     async def reload(self) -> bool:
         """Read the directory; publish when valid. Returns whether the new files were taken."""

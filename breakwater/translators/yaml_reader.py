@@ -1,0 +1,208 @@
+"""A safe YAML reader that keeps the line of every node, and stays bounded whatever the text.
+
+Every node's line is kept so that an error from pydantic (which knows only
+field paths) can point at the line the user wrote. YAML is read with the
+safe loader: tags that construct Python objects are refused. Expansion
+through anchors and aliases is bounded, per document and per file, and so
+is nesting, so that a small file cannot grow into a huge document nor
+exhaust the stack; a value that cannot be constructed (an impossible date,
+an integer of too many digits) is a located error too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from breakwater.translators.documents import RawDocument, YamlPath, dotted
+from breakwater.translators.errors import PolicyError
+
+try:  # the C loader is several times faster and keeps marks just the same
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader  # type: ignore[assignment]
+
+MAX_NODES_PER_DOCUMENT = 100_000
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists; a policy needs about ten levels."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _index_lines(
+    node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], budget: list[int]
+) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
+    if len(path) >= MAX_DEPTH:  # the root is level 1
+        raise _TooDeep(node.start_mark.line + 1)
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (
+                key_node.value
+                if isinstance(key_node, yaml.ScalarNode)
+                else str(key_node.start_mark)
+            )
+            _index_lines(value_node, (*path, key), lines, budget)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), lines, budget)
+
+
+def _duplicate_keys(node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath, int]]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    found.append(((*path, key_node.value), key_node.start_mark.line + 1))
+                seen.add(key_node.value)
+                _duplicate_keys(value_node, (*path, key_node.value), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _duplicate_keys(item, (*path, index), found)
+
+
+def _unreadable_scalar_line(loader: Any, node: yaml.Node) -> int | None:
+    """The line of the first scalar that cannot be constructed (each node visited once)."""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                loader.construct_object(current, deep=True)
+            except Exception:
+                return int(current.start_mark.line) + 1
+        elif isinstance(current, yaml.MappingNode):
+            stack.extend(n for pair in reversed(current.value) for n in reversed(pair))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(reversed(current.value))
+    return None
+
+
+def _reset_constructor(loader: Any) -> None:
+    """Forget a document whose construction failed, so the next one starts clean."""
+    loader.state_generators = []
+    loader.constructed_objects = {}
+    loader.recursive_objects = {}
+    loader.deep_construct = False
+
+
+def read_documents(text: str, file: str) -> tuple[list[RawDocument], list[PolicyError]]:
+    """Split a file into documents; YAML syntax errors and unsafe tags become located errors.
+
+    Never raises for any text: whatever cannot be read is an error with its line.
+    Expanded nodes are counted across the whole file, so many small documents
+    that each expand just under the per-document cap are stopped too.
+    """
+    documents: list[RawDocument] = []
+    errors: list[PolicyError] = []
+    file_budget = MAX_NODES_PER_DOCUMENT + len(text)
+    loader = SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            raw = RawDocument(file=file, line=node.start_mark.line + 1, data=None)
+            allowance = min(MAX_NODES_PER_DOCUMENT, file_budget)
+            budget = [allowance]
+            try:
+                _index_lines(node, (), raw.lines, budget)
+            except _TooLarge:
+                if allowance < MAX_NODES_PER_DOCUMENT:
+                    errors.append(
+                        PolicyError(
+                            file,
+                            raw.line,
+                            "the file has more nodes, once anchors are expanded, than "
+                            f"{MAX_NODES_PER_DOCUMENT} plus one per byte; the rest of it was "
+                            "not read",
+                        )
+                    )
+                    break
+                errors.append(
+                    PolicyError(
+                        file,
+                        raw.line,
+                        f"document has more than {MAX_NODES_PER_DOCUMENT} nodes once anchors are "
+                        "expanded; split it or remove the aliases",
+                    )
+                )
+                file_budget -= allowance
+                continue
+            except _TooDeep as exc:
+                errors.append(
+                    PolicyError(
+                        file,
+                        exc.line,
+                        f"mappings and lists are nested more than {MAX_DEPTH} levels deep; "
+                        "a policy needs far fewer",
+                    )
+                )
+                file_budget -= allowance - budget[0]
+                continue
+            file_budget -= allowance - budget[0]
+            duplicates: list[tuple[YamlPath, int]] = []
+            _duplicate_keys(node, (), duplicates)
+            for dup_path, dup_line in duplicates:
+                errors.append(
+                    PolicyError(
+                        file,
+                        dup_line,
+                        f"key {dup_path[-1]!r} appears twice in one mapping; keep one",
+                        field=dotted(dup_path),
+                    )
+                )
+            try:
+                raw.data = loader.construct_document(node)
+            except yaml.YAMLError:
+                raise
+            except Exception as exc:  # PyYAML's constructors raise ValueError, IndexError, ...
+                _reset_constructor(loader)
+                line = _unreadable_scalar_line(loader, node) or raw.line
+                _reset_constructor(loader)
+                errors.append(
+                    PolicyError(
+                        file, line, f"value cannot be read ({exc}); quote it if it is meant as text"
+                    )
+                )
+                continue
+            documents.append(raw)
+    except RecursionError:
+        # Only the pure-Python parser recurses while composing; the C one stops at its own depth.
+        errors.append(
+            PolicyError(file, 1, f"mappings and lists are nested too deep (more than {MAX_DEPTH})")
+        )
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or "invalid YAML"
+        if exc.problem and "could not determine a constructor" in exc.problem:
+            problem = (
+                f"{exc.problem.split('for the tag')[-1].strip()} is a YAML tag that constructs objects; "
+                "only plain mappings, lists, strings and numbers are allowed"
+            )
+        errors.append(PolicyError(file, line, f"YAML syntax error: {problem}"))
+    except yaml.YAMLError as exc:
+        errors.append(PolicyError(file, 1, f"YAML error: {exc}"))
+    finally:
+        loader.dispose()
+    return documents, errors
+
+
+__all__ = ["MAX_DEPTH", "MAX_NODES_PER_DOCUMENT", "read_documents"]

@@ -1,0 +1,65 @@
+"""`breakwater explain` over the examples, word for word, and how its table is put together.
+
+The meanings are stated by the translator slices that write each field; the
+expected outputs below were recorded before they moved there, so they hold
+the command to what it always printed. Regenerate with
+`UPDATE_GOLDENS=1 .venv/bin/pytest tests/translators` and read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from breakwater.cli import main
+from breakwater.translators import bulkhead, clusters, health, outlier, retries
+from breakwater.translators.explain import MEANINGS, _collect
+from breakwater.translators.meanings import FieldMeaning
+
+EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
+EXPECTED = Path(__file__).parent / "explain"
+UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
+SERVICES = ["payments", "payments-fallback", "ledger", "catalog"]
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+@pytest.mark.parametrize("service", SERVICES)
+def test_explain_prints_what_it_always_printed(
+    service: str, output: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(EXAMPLES), service, "--output", output]) == 0
+    printed = capsys.readouterr().out
+    expected = EXPECTED / f"{service}.{'txt' if output == 'table' else 'json'}"
+    if UPDATE:
+        expected.write_text(printed)
+    assert printed == expected.read_text(), f"breakwater explain {service} differs from {expected}"
+
+
+def test_every_expected_output_is_checked() -> None:
+    assert sorted(p.stem for p in EXPECTED.glob("*.txt")) == sorted(SERVICES)
+    assert sorted(p.stem for p in EXPECTED.glob("*.json")) == sorted(SERVICES)
+
+
+def test_each_field_is_explained_by_one_slice() -> None:
+    slices = [outlier.EXPLAIN, bulkhead.EXPLAIN, retries.EXPLAIN, clusters.EXPLAIN, health.EXPLAIN]
+    assert sum(len(s) for s in slices) == len(MEANINGS)
+    assert set(MEANINGS) == {path for s in slices for path in s}
+
+
+def test_a_field_explained_twice_or_not_in_the_model_is_refused() -> None:
+    meaning = FieldMeaning("cluster.connect_timeout")
+    with pytest.raises(ValueError, match="explained twice"):
+        _collect({("timeout", "connect"): meaning}, {("timeout", "connect"): meaning})
+    with pytest.raises(ValueError, match="does not have"):
+        _collect({("timeout", "conect"): meaning})
+
+
+def test_meanings_follow_the_model_order_not_the_slice_order() -> None:
+    """The retry budget is written by `bulkhead`, yet it is read among the retry fields."""
+    paths = list(MEANINGS)
+    assert paths.index(("retry", "backoff", "max_interval")) + 1 == paths.index(
+        ("retry", "budget", "percent")
+    )
+    assert paths.index(("timeout", "request")) + 1 == paths.index(("timeout", "connect"))
