@@ -260,9 +260,9 @@ def test_a_proxy_that_rejects_a_policy_shows_it_rejected_with_envoys_message(
         ready=[0],
     )
 
-    def rejected() -> dict[str, Any] | None:
+    def rejected() -> dict[str, Any]:
         status = policy_status(mesh, "payments-canary-failover")
-        return status if status["proxies"]["rejected"] == 1 else None
+        return status if status["proxies"]["rejected"] == 1 else {}
 
     try:
         status: dict[str, Any] = mesh.wait_for(
