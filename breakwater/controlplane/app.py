@@ -60,6 +60,8 @@ class ServeConfig:
     """Name among the replicas; default HOSTNAME-XDSPORT."""
     security: SecurityConfig = field(default_factory=SecurityConfig)
     fleet: FleetOptions = field(default_factory=FleetOptions)
+    per_proxy_metrics: bool = False
+    """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
 
 
 class _NewGroups(XdsObserver):
@@ -118,6 +120,7 @@ class ControlPlane:
             lambda: self.controller.state,
             self.config_version,
             self._snapshot_version,
+            per_proxy=config.per_proxy_metrics,
         )
         self.reconciler = Reconciler(
             self.cache,

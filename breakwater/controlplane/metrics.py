@@ -38,10 +38,12 @@ class _StateCollector(Collector):
         streams: StreamRegistry,
         policy_state: Callable[[], PolicyState],
         config_version: Callable[[], str],
+        per_proxy: bool,
     ) -> None:
         self._streams = streams
         self._policy_state = policy_state
         self._config_version = config_version
+        self._per_proxy = per_proxy
 
     def collect(self) -> Iterator[Metric]:
         streams = self._streams.streams()
@@ -50,19 +52,24 @@ class _StateCollector(Collector):
             "xDS streams with an identified node.",
             value=len(streams),
         )
-        sync = GaugeMetricFamily(
-            "breakwater_proxy_sync_state",
-            "1 for the sync state each proxy is in, per xDS type (synced, stale, nacked, waiting).",
-            labels=["node_id", "node_cluster", "type", "state"],
-        )
+        by_group: dict[tuple[str, str, str], int] = {}
         for stream in streams:
             for status in stream.types.values():
-                for sync_state in SYNC_STATES:
-                    sync.add_metric(
-                        [stream.node_id, stream.node_cluster, status.short_name, sync_state],
-                        1.0 if status.state == sync_state else 0.0,
-                    )
-        yield sync
+                key = (str(stream.group), status.short_name, status.state)
+                by_group[key] = by_group.get(key, 0) + 1
+        proxies = GaugeMetricFamily(
+            "breakwater_proxies",
+            "Proxies per node group and xDS type, by sync state (synced, stale, nacked, waiting).",
+            labels=["group", "type", "state"],
+        )
+        for group, type_name in sorted({(g, t) for g, t, _ in by_group}):
+            for sync_state in SYNC_STATES:
+                proxies.add_metric(
+                    [group, type_name, sync_state], by_group.get((group, type_name, sync_state), 0)
+                )
+        yield proxies
+        if self._per_proxy:
+            yield self._per_proxy_sync(streams)
 
         state = self._policy_state()
         documents = GaugeMetricFamily(
@@ -121,6 +128,24 @@ class _StateCollector(Collector):
         yield info
 
 
+    @staticmethod
+    def _per_proxy_sync(streams: list[StreamStatus]) -> Metric:
+        """16 series per proxy (4 types × 4 states): for small fleets, behind `--per-proxy-metrics`."""
+        sync = GaugeMetricFamily(
+            "breakwater_proxy_sync_state",
+            "1 for the sync state each proxy is in, per xDS type (synced, stale, nacked, waiting).",
+            labels=["node_id", "node_cluster", "type", "state"],
+        )
+        for stream in streams:
+            for status in stream.types.values():
+                for sync_state in SYNC_STATES:
+                    sync.add_metric(
+                        [stream.node_id, stream.node_cluster, status.short_name, sync_state],
+                        1.0 if status.state == sync_state else 0.0,
+                    )
+        return sync
+
+
 class Metrics(XdsObserver):
     """Counters fed by xDS events, plus the change-to-ACK latency of every published change."""
 
@@ -130,6 +155,8 @@ class Metrics(XdsObserver):
         policy_state: Callable[[], PolicyState],
         config_version: Callable[[], str],
         current_version: Callable[[Hashable], str | None] = lambda group: None,
+        *,
+        per_proxy: bool = False,
     ) -> None:
         self.registry = CollectorRegistry()
         self._streams = streams
@@ -161,7 +188,7 @@ class Metrics(XdsObserver):
             buckets=CONVERGENCE_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(streams, policy_state, config_version))
+        self.registry.register(_StateCollector(streams, policy_state, config_version, per_proxy))
         self._pending: list[tuple[float, frozenset[Hashable]]] = []
         self._check: asyncio.TimerHandle | None = None
 
