@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
     from breakwater.controlplane.state.store import StoreError
-    from breakwater.controlplane.xds.server import XdsServerOptions
+    from breakwater.controlplane.xds.options import XdsServerOptions
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
