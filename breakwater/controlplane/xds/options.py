@@ -1,15 +1,25 @@
-"""Settings of the xDS port, apart from the server so that reading them needs no gRPC."""
+"""Settings of the xDS port, and the defaults that the CLI and the app show and use.
+
+This module imports nothing heavy (no gRPC, no protobuf), so the CLI can
+read the defaults for its help text without paying for the server.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+MAX_RECEIVE_MESSAGE_LENGTH = 4 * 1024 * 1024
+"""Largest request a proxy may send, in bytes (gRPC's own default); larger ones end the stream."""
+
+ORDERING_TIMEOUT = 5.0
+"""Seconds a route or listener update waits for the clusters it uses (make-before-break)."""
 
 
 @dataclass(frozen=True, slots=True)
 class XdsServerOptions:
     """gRPC server settings; times in seconds, sizes in bytes."""
 
-    max_receive_message_length: int = 4 * 1024 * 1024
+    max_receive_message_length: int = MAX_RECEIVE_MESSAGE_LENGTH
     max_send_message_length: int = 64 * 1024 * 1024
     max_concurrent_streams: int | None = None
     keepalive_time: float = 30.0
@@ -17,7 +27,7 @@ class XdsServerOptions:
     min_ping_interval: float = 10.0
     max_connection_age: float | None = None
     """Rebalances proxies across replicas by closing connections this old."""
-    ordering_timeout: float = 5.0
+    ordering_timeout: float = ORDERING_TIMEOUT
     """How long a route or listener update waits for the clusters it uses."""
     extra: tuple[tuple[str, int | str], ...] = ()
 
@@ -39,4 +49,4 @@ class XdsServerOptions:
         return options
 
 
-__all__ = ["XdsServerOptions"]
+__all__ = ["MAX_RECEIVE_MESSAGE_LENGTH", "ORDERING_TIMEOUT", "XdsServerOptions"]

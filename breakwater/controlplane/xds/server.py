@@ -20,7 +20,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from .delta import DeltaStream
-from .options import XdsServerOptions
+from .options import ORDERING_TIMEOUT, XdsServerOptions
 from .sotw import SotwStream
 from .source import SnapshotSource
 from .status import StreamRegistry
@@ -48,7 +48,7 @@ class AdsServicer:
         cache: SnapshotSource,
         registry: StreamRegistry | None = None,
         *,
-        ordering_timeout: float = 5.0,
+        ordering_timeout: float = ORDERING_TIMEOUT,
     ) -> None:
         self.cache = cache
         self.ordering_timeout = ordering_timeout
