@@ -556,9 +556,9 @@ def findings_section(results: dict[str, Any]) -> list[str]:
             "",
         ]
     out += [
-        "* `_Stream.evaluate` recomputes the make-before-break checks for every stream on",
-        "  every push (`_held_back` → `_ready` → `Resource.refs_of`, walking every route's",
-        "  cluster references; `_kept_clusters`). For SotW streams of one group the",
+        "* `Stream.evaluate` recomputes the make-before-break checks for every stream on",
+        "  every push (`hold_back` → `ready` → `Resource.refs_of`, walking every route's",
+        "  cluster references; `kept_clusters`). For SotW streams of one group the",
         "  inputs are shared objects (the snapshot, and the `Selection` mappings the",
         "  stream was sent and ACKed), so the result can be memoized per snapshot and",
         "  those mappings: computed once per group instead of once per stream.",

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakwater.controlplane.xds.options import MAX_RECEIVE_MESSAGE_LENGTH
+
 if TYPE_CHECKING:  # imported where used: client commands should not pay for the policy models
     from breakwater.translators.errors import PolicyError
     from breakwater.translators.policyset import PolicySet
@@ -178,7 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
     from breakwater.controlplane.state.store import StoreError
-    from breakwater.controlplane.xds.server import XdsServerOptions
+    from breakwater.controlplane.xds.options import XdsServerOptions
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
@@ -395,10 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--xds-max-message-bytes",
         type=_positive_int,
-        default=4 * 1024 * 1024,
+        default=MAX_RECEIVE_MESSAGE_LENGTH,
         metavar="BYTES",
         help="largest request a proxy may send on the xDS port; larger ones end the stream "
-        "with RESOURCE_EXHAUSTED (default 4 MiB)",
+        f"with RESOURCE_EXHAUSTED (default {MAX_RECEIVE_MESSAGE_LENGTH // 2**20} MiB)",
     )
     serve.add_argument(
         "--xds-max-streams",

@@ -30,14 +30,10 @@ from breakwater.controlplane.state.replicas import Replicas, advertised_address,
 from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
-from breakwater.controlplane.xds.server import (
-    StreamRegistry,
-    StreamStatus,
-    XdsObserver,
-    XdsServer,
-    XdsServerOptions,
-)
+from breakwater.controlplane.xds.server import XdsServer
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 
 log = logging.getLogger(__name__)
 

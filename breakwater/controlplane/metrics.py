@@ -23,9 +23,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from breakwater.controlplane.state.controller import PolicyState
-from breakwater.controlplane.xds.cache import Node
 from breakwater.controlplane.xds.resources import Snapshot, short_name
-from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.controlplane.xds.source import Node
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.overrides import rule_labels
 
 SYNC_STATES = ("synced", "stale", "nacked", "waiting")

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from breakwater.controlplane.bootstrap import render_bootstrap
-from breakwater.controlplane.xds.cache import Node, NodeGroup, SnapshotCache, node_cluster
+from breakwater.controlplane.xds.cache import NodeGroup, SnapshotCache, node_cluster
 from breakwater.controlplane.xds.resources import Snapshot
-from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver, XdsServer
+from breakwater.controlplane.xds.server import XdsServer
+from breakwater.controlplane.xds.source import Node
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.devtools.envoy import EnvoyProcess, free_port
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from breakwater.controlplane.xds.cache import SnapshotCache
+from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -19,13 +20,8 @@ from breakwater.controlplane.xds.resources import (
     Snapshot,
     type_url_of,
 )
-from breakwater.controlplane.xds.server import (
-    StreamRegistry,
-    TypeStatus,
-    XdsObserver,
-    XdsServer,
-    XdsServerOptions,
-)
+from breakwater.controlplane.xds.server import XdsServer
+from breakwater.controlplane.xds.status import StreamRegistry, TypeStatus, XdsObserver
 from tests.controlplane import builders
 from tests.controlplane.client import AdsClient, names_of
 from tests.controlplane.harness import EventLog

@@ -23,8 +23,9 @@ import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
-from breakwater.controlplane.xds import server as xds
 from breakwater.controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
+from breakwater.controlplane.xds.status import StreamRegistry
+from breakwater.controlplane.xds.stream import INBOX_LIMIT, Stream
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
@@ -56,7 +57,7 @@ class Plane:
         return self.thread.admin_url
 
     @property
-    def registry(self) -> xds.StreamRegistry:
+    def registry(self) -> StreamRegistry:
         assert self.thread.plane is not None
         return self.thread.plane.streams
 
@@ -66,7 +67,7 @@ class Plane:
 
     def live_stream_objects(self) -> int:
         gc.collect()
-        return sum(1 for o in gc.get_objects() if isinstance(o, xds._Stream))
+        return sum(1 for o in gc.get_objects() if isinstance(o, Stream))
 
     def watchers(self) -> int:
         assert self.thread.plane is not None
@@ -303,8 +304,12 @@ def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: 
                 pass  # held back: the server stopped reading, flow control did the rest
             else:
                 raise AssertionError(f"{blocked_after} requests in 20 s and never held back")
-            (stream,) = [s for s in plane.registry._streams.values() if s.node_id == "hostile-deaf"]
-            assert len(stream.inbox) <= xds._INBOX_LIMIT
+            (stream,) = [
+                s
+                for s in plane.registry._streams.values()
+                if isinstance(s, Stream) and s.node_id == "hostile-deaf"
+            ]
+            assert len(stream.inbox) <= INBOX_LIMIT
             # Meanwhile every other proxy is served as usual.
             await asyncio.to_thread(plane.assert_bystander_unaffected)
             call.cancel()

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Hashable, Iterator
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from .resources import Snapshot
+from .source import Node
 
 log = logging.getLogger(__name__)
-
-Node: TypeAlias = Any
-"""An ``envoy.config.core.v3.Node`` message (the generated classes carry no types)."""
 
 NodeGroup: TypeAlias = Callable[[Node], Hashable]
 
@@ -43,6 +41,11 @@ def node_cluster(node: Node) -> Hashable:
 
 
 class SnapshotCache:
+    """The snapshot of every node group: what the policy layer publishes, what the server reads.
+
+    The server sees only the :class:`~.source.SnapshotSource` part of it.
+    """
+
     def __init__(self, node_group: NodeGroup = node_cluster) -> None:
         self._node_group = node_group
         self._snapshots: dict[Hashable, Snapshot] = {}
@@ -117,4 +120,4 @@ class SnapshotCache:
             event.set()
 
 
-__all__ = ["Node", "NodeGroup", "SnapshotCache", "SnapshotError", "node_cluster"]
+__all__ = ["NodeGroup", "SnapshotCache", "SnapshotError", "node_cluster"]
