@@ -130,7 +130,7 @@ class _StateCollector(Collector):
 
     @staticmethod
     def _per_proxy_sync(streams: list[StreamStatus]) -> Metric:
-        """16 series per proxy (4 types × 4 states): for small fleets, behind `--per-proxy-metrics`."""
+        """16 series per proxy (4 types by 4 states): for small fleets, behind `--per-proxy-metrics`."""
         sync = GaugeMetricFamily(
             "breakwater_proxy_sync_state",
             "1 for the sync state each proxy is in, per xDS type (synced, stale, nacked, waiting).",

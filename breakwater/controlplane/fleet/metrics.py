@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.status import POLICY_PROXY_STATES, policy_statuses
-from breakwater.controlplane.xds.server import StreamStatus
+from breakwater.controlplane.xds.status import StreamStatus
 from breakwater.translators.names import parse_cluster_name
 from breakwater.translators.policyset import PolicySet
 

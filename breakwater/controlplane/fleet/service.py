@@ -24,7 +24,7 @@ from breakwater.controlplane.fleet.status import (
     service_health,
 )
 from breakwater.controlplane.xds.cache import SnapshotCache
-from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.policyset import PolicySet
 from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
 

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
-from breakwater.controlplane.xds.server import StreamStatus, TypeStatus
+from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.scope import PolicyScope, policy_scopes
