@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakwater.controlplane.fleet.contract import DEFAULT_STATS_FLUSH_INTERVAL, FleetOptions
 from breakwater.controlplane.xds.options import MAX_RECEIVE_MESSAGE_LENGTH
 
 if TYPE_CHECKING:  # imported where used: client commands should not pay for the policy models
@@ -161,6 +162,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         delta=args.delta,
         node_metadata=_parse_pairs(args.node_metadata, "--node-metadata"),
         tls=_bootstrap_tls(args),
+        fleet_reports=not args.no_fleet_reports,
+        stats_flush_interval=args.stats_flush_interval,
     )
     print(_dump(bootstrap, args.format), end="")
     return 0
@@ -223,6 +226,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_receive_message_length=args.xds_max_message_bytes,
             max_concurrent_streams=args.xds_max_streams,
         ),
+        fleet=FleetOptions(load_report_interval=args.load_report_interval),
+        per_proxy_metrics=args.per_proxy_metrics,
     )
     if not config.policy_dir.is_dir():
         raise _CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")
@@ -304,8 +309,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from breakwater.client import format_policies
+    from urllib.parse import quote
 
+    from breakwater.client import format_policies, format_policy
+
+    if args.name:
+        path = f"/v1/policies/{quote(args.name, safe='')}"
+        return _show(args, _client_call(args, "GET", path), format_policy)
     return _show(args, _client_call(args, "GET", "/v1/policies"), format_policies)
 
 
@@ -372,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--tls-cert", help="the proxy's client certificate (PEM), for mTLS")
     bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
     bootstrap.add_argument("--tls-server-name", help="SNI and name to verify (default: none)")
+    bootstrap.add_argument(
+        "--no-fleet-reports",
+        action="store_true",
+        help="do not send the proxy's stats and load reports to the control plane",
+    )
+    bootstrap.add_argument(
+        "--stats-flush-interval",
+        default=DEFAULT_STATS_FLUSH_INTERVAL,
+        metavar="DURATION",
+        help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
+    )
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
 
@@ -425,6 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tls-client-ca", help="PEM CA: the xDS port then demands client certificates it signed"
     )
+    serve.add_argument(
+        "--load-report-interval",
+        type=float,
+        default=FleetOptions.load_report_interval,
+        metavar="SECONDS",
+        help="how often proxies send load reports (LRS); their stats follow the bootstrap's "
+        f"--stats-flush-interval (default {FleetOptions.load_report_interval:g})",
+    )
+    serve.add_argument(
+        "--per-proxy-metrics",
+        action="store_true",
+        help="also export breakwater_proxy_sync_state for every proxy (16 series each; "
+        "breakwater_proxies has the same by node group)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
 
@@ -455,7 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(status)
     status.set_defaults(func=cmd_status)
 
-    policies = sub.add_parser("policies", help="every policy document and whether it is valid")
+    policies = sub.add_parser(
+        "policies",
+        help="every policy document, whether it is valid, and what each ResiliencePolicy is "
+        "doing; with NAME, one policy in detail",
+    )
+    policies.add_argument("name", nargs="?", help="a ResiliencePolicy to show in detail")
     _client_options(policies)
     policies.set_defaults(func=cmd_policies)
 

@@ -117,6 +117,7 @@ def format_status(result: dict[str, Any]) -> str:
         lines.append(
             table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
         )
+    lines.extend(_format_services(result))
     lines.extend(_format_replicas(result))
     for error in result.get("load_errors", []):
         lines.append(f"policy error (last good config still serving): {error}")
@@ -166,19 +167,105 @@ def _format_replicas(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _live_columns(status: dict[str, Any] | None) -> list[str]:
+    """APPLIED, EJECTED, RETRIES/s, 5XX %, P99 of one policy, summed over its clusters."""
+    if not status:
+        return ["-"] * 5
+    proxies = status["proxies"]
+    held = sum(proxies.values())
+    effect = status["effect"]
+    reporting = [e for e in effect if e["proxies_reporting"] or e["requests_per_second"]]
+    rate = sum(e["requests_per_second"] for e in effect)
+    errors = sum(e["requests_per_second"] * (e["error_percent"] or 0.0) for e in effect)
+    p99s = [e["p99_ms"] for e in effect if e["p99_ms"] is not None]
+    applied = f"{proxies['applied']}/{held}" + ("!" if proxies["rejected"] else "")
+    return [
+        applied,
+        str(sum(e["hosts_ejected"] or 0 for e in reporting)) if reporting else "-",
+        _number(sum(e["retries_per_second"] for e in effect)) if reporting else "-",
+        _number(errors / rate if rate else None, "%"),
+        _number(max(p99s) if p99s else None, "ms", 0),
+    ]
+
+
 def format_policies(result: dict[str, Any]) -> str:
     rows = [
         [
             p["kind"],
             p["name"],
             "valid" if p["valid"] else "INVALID",
+            *_live_columns(p.get("status")),
             ",".join(p["services"]) or "-",
-            ",".join(p["proxies"]) or "-",
             f"{p['file']}:{p['line']}",
         ]
         for p in result["policies"]
     ]
-    lines = [table(["kind", "name", "state", "services", "proxies", "source"], rows)]
+    headers = ["kind", "name", "state", "applied", "ejected", "retries/s", "5xx %", "p99"]
+    lines = [table([*headers, "services", "source"], rows)]
     for p in result["policies"]:
         lines.extend(f"  {error}" for error in p["errors"])
+        for rejection in (p.get("status") or {}).get("rejections", []):
+            lines.append(
+                f"  {p['name']} rejected by {rejection['node_id']}: {rejection['message']}"
+            )
     return "\n".join(lines)
+
+
+def format_policy(status: dict[str, Any]) -> str:
+    """`breakwater policies NAME`: scope, who holds it, and what it does per cluster."""
+    proxies = status["proxies"]
+    lines = [
+        f"ResiliencePolicy {status['name']} (target: {status['target']})",
+        f"  clusters: {', '.join(status['clusters']) or '-'}",
+        f"  route configurations: {', '.join(status['route_configs']) or '-'}",
+        f"  proxies: {proxies['applied']} applied, {proxies['pending']} pending, "
+        f"{proxies['rejected']} rejected",
+    ]
+    for rejection in status["rejections"]:
+        lines.append(f"    rejected by {rejection['node_id']}: {rejection['message']}")
+    rows = []
+    for e in status["effect"]:
+        limit = e["concurrency_limit"]
+        rows.append(
+            [
+                e["cluster"],
+                "-" if e["hosts"] is None else f"{e['hosts_healthy']}/{e['hosts']}",
+                "-" if e["hosts_ejected"] is None else str(e["hosts_ejected"]),
+                str(e["ejections_total"]),
+                f"{e['retries_total']} ({_number(e['retries_per_second'])}/s)",
+                str(e["bulkhead_rejections_total"]),
+                f"{e['busiest_proxy_active']}/{limit}" if limit else str(e["requests_active"]),
+                str(e["timeouts_total"]),
+                _number(e["requests_per_second"], "/s"),
+                _number(e["error_percent"], "%"),
+                " ".join(_number(e[k], "", 0) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
+            ]
+        )
+    if rows:
+        headers = ["cluster", "healthy", "ejected", "ejections", "retries", "bulkhead rejected"]
+        headers += ["active/limit", "timeouts", "requests", "5xx", "p50 p95 p99"]
+        lines.append(table(headers, rows))
+        window = status["effect"][0]["window_seconds"]
+        lines.append(f"rates, 5xx and latency over the last {window:.0f} s; totals since start")
+    return "\n".join(lines)
+
+
+def _format_services(result: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            h["service"] if h["subset"] is None else f"{h['service']}|{h['subset']}",
+            "-" if h["hosts"] is None else f"{h['hosts_healthy']}/{h['hosts']}",
+            "-" if h["hosts_ejected"] is None else str(h["hosts_ejected"]),
+            _number(h["requests_per_second"], "/s"),
+            _number(h["error_percent"], "%"),
+            _number(h["p99_ms"], "ms", 0),
+        ]
+        for h in result.get("services", [])
+    ]
+    if not rows:
+        return []
+    return [table(["service", "healthy", "ejected", "requests", "5xx", "p99"], rows)]

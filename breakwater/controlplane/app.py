@@ -22,7 +22,8 @@ from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
-from breakwater.controlplane.fleet.service import FleetOptions, FleetReports
+from breakwater.controlplane.fleet.contract import FleetOptions
+from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import Reconciler, group_key
 from breakwater.controlplane.state.controller import PolicyController

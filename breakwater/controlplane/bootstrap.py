@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from breakwater.controlplane.fleet.aggregate import LATENCY_BUCKETS_MS
-from breakwater.controlplane.fleet.receivers import NODE_HEADER
+from breakwater.controlplane.fleet.contract import (
+    DEFAULT_STATS_FLUSH_INTERVAL,
+    LATENCY_BUCKETS_MS,
+    NODE_HEADER,
+)
 
-DEFAULT_STATS_FLUSH_INTERVAL = "5s"
 XDS_CLUSTER = "xds_cluster"
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -212,4 +214,4 @@ def _fleet_reports(node_id: str, flush_interval: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_STATS_FLUSH_INTERVAL", "XDS_CLUSTER", "XdsTls", "render_bootstrap"]
+__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap"]

@@ -127,7 +127,6 @@ class _StateCollector(Collector):
         )
         yield info
 
-
     @staticmethod
     def _per_proxy_sync(streams: list[StreamStatus]) -> Metric:
         """16 series per proxy (4 types by 4 states): for small fleets, behind `--per-proxy-metrics`."""

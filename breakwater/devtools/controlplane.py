@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.app import ControlPlane, ServeConfig
-from breakwater.controlplane.fleet.service import FleetOptions
+from breakwater.controlplane.fleet.contract import FleetOptions
 
 
 class ControlPlaneThread:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, Unpack
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from breakwater.controlplane.bootstrap import render_bootstrap
-from breakwater.controlplane.fleet.service import FleetOptions
+from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyError, EnvoyProcess

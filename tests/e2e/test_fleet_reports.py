@@ -8,6 +8,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from breakwater import cli
 from breakwater.devtools.adminclient import http
 from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
 from tests.support import metric
@@ -61,7 +64,7 @@ def policy_status(mesh: Mesh, name: str) -> dict[str, Any]:
 
 
 def test_an_open_breaker_shows_as_an_ejected_host_and_closes_after_open_duration(
-    mesh: Mesh,
+    mesh: Mesh, capsys: pytest.CaptureFixture[str]
 ) -> None:
     mesh.upstream("good", service="payments")
     mesh.upstream("bad", service="payments", fail_fraction=1.0)
@@ -104,6 +107,17 @@ def test_an_open_breaker_shows_as_an_ejected_host_and_closes_after_open_duration
     (effect,) = status["effect"]
     assert effect["hosts_ejected"] == 1 and effect["hosts"] == 2, effect
     assert effect["proxies_ejecting"] == ejecting, effect
+
+    assert mesh.control_plane is not None
+    assert cli.main(["policies", "--server", mesh.control_plane.admin_url]) == 0
+    (row,) = [
+        line.split() for line in capsys.readouterr().out.splitlines() if "payments-breaker" in line
+    ]
+    # kind, name, state, applied, ejected, retries/s, 5xx %, p99, services, source
+    assert row[:5] == ["ResiliencePolicy", "payments-breaker", "valid", "2/2", "1"], row
+    assert cli.main(["policies", "payments-breaker", "--server", mesh.control_plane.admin_url]) == 0
+    detail = capsys.readouterr().out
+    assert "2 applied, 0 pending, 0 rejected" in detail, detail
 
     # No traffic meanwhile: the host returns after openDuration and the gauge follows.
     mesh.wait_for(

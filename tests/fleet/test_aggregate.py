@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from breakwater.controlplane.fleet.aggregate import LATENCY_BUCKETS_MS, FleetStats, summarize
+from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
+from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS
 from breakwater.controlplane.fleet.reports import Histogram, from_otlp
 from tests.fleet.otlp import export
 

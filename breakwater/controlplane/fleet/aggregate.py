@@ -24,19 +24,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from breakwater.controlplane.fleet.contract import DEFAULT_WINDOW_SECONDS, LATENCY_BUCKETS_MS
 from breakwater.controlplane.fleet.reports import ClusterReport, Histogram
-
-LATENCY_BUCKETS_MS: tuple[float, ...] = (
-    1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 65, 80, 100, 125, 150, 175, 200, 250, 300,
-    400, 500, 650, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000,
-    15000, 30000, 60000,
-)  # fmt: skip
-"""Bucket bounds of Envoy's `upstream_rq_time`, set by the bootstrap. Steps of at most
-~1.5x keep an interpolated percentile within a fifth of the truth; Envoy's own default
-(…100, 250, 500…) would put every request between 100 and 250 ms in one bucket."""
-
-DEFAULT_WINDOW_SECONDS = 60.0
-"""How far back rates and percentiles look, and so how long a proxy's reports are kept."""
 
 
 @dataclass

@@ -28,12 +28,10 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from breakwater.controlplane.fleet.aggregate import FleetStats
+from breakwater.controlplane.fleet.contract import NODE_HEADER
 from breakwater.controlplane.fleet.reports import from_lrs, from_otlp
 
 log = logging.getLogger(__name__)
-
-NODE_HEADER = "x-breakwater-node"
-"""The request header the bootstrap sets on the stats sink's calls."""
 
 Context = Any  # grpc.aio.ServicerContext (generic in the stubs, untyped at run time)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 
 import grpc
 
-from breakwater.controlplane.fleet.aggregate import DEFAULT_WINDOW_SECONDS, FleetStats
+from breakwater.controlplane.fleet.aggregate import FleetStats
+from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.metrics import FleetCollector
 from breakwater.controlplane.fleet.receivers import add_receivers
 from breakwater.controlplane.fleet.status import (
@@ -27,15 +27,6 @@ from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.policyset import PolicySet
 from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
-
-
-@dataclass(frozen=True)
-class FleetOptions:
-    load_report_interval: float = 5.0
-    """The LRS interval the control plane asks proxies for, in seconds."""
-    window: float = DEFAULT_WINDOW_SECONDS
-    stale_after: float = 15.0
-    """A proxy whose last report is older than this stops counting in gauges."""
 
 
 class FleetReports(XdsObserver):
