@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import envoys, fanout, proc, sovereign, translate
+from bench import envoys, fanout, fleet, proc, sovereign, translate
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = ROOT / "build" / "bench"
@@ -32,6 +32,7 @@ DELTA_SIZES = (1000,)
 COLD_SIZES = (1000, 10000)
 SOVEREIGN_SIZES = (1000, 5000, 10000)
 ENVOYS = 10
+FLEET_PROXIES = (1000,)
 
 TARGET_TRANSLATE_S = 1.0
 TARGET_FLOOR_RATIO = 5.0
@@ -137,6 +138,10 @@ def full() -> dict[str, Any]:
     results["envoys"] = [
         attempt(f"{ENVOYS} real Envoys (SotW)", partial(envoys.run, ENVOYS, WORKDIR)),
         attempt(f"{ENVOYS} real Envoys (Delta)", partial(envoys.run, ENVOYS, WORKDIR, delta=True)),
+    ]
+    results["fleet"] = [
+        attempt(f"fleet reports from {n} proxies", partial(fleet.run, n, WORKDIR))
+        for n in FLEET_PROXIES
     ]
     version = attempt("install sovereign", sovereign.install)
     results["sovereign_version"] = version
@@ -329,10 +334,36 @@ def render(results: dict[str, Any]) -> str:
     out.append("")
 
     # sovereign
+    out += fleet_section(results)
     out += sovereign_section(results)
     out += targets_section(results)
     out += findings_section(results)
     return "\n".join(out) + "\n"
+
+
+def fleet_section(results: dict[str, Any]) -> list[str]:
+    rows = [r for r in results.get("fleet", []) if ok(r)]
+    out = [
+        "## Fleet reports: N proxies flushing their stats",
+        "",
+        "`python -m bench.fleet --proxies N`: each simulated proxy sends, every 5 s, one OTLP",
+        "export shaped like Envoy's OpenTelemetry stats sink for 20 clusters (Envoy's usual",
+        "counters, gauges and histograms, counters as deltas); one ADS stream keeps the group's",
+        "snapshot, so every cluster is served and the whole aggregation path runs. Server CPU and",
+        "RSS over 30 s once every proxy reported; the load generator shares the cores.",
+        "",
+        "| proxies | report size | reports/s | server CPU (cores) | CPU per report | RSS before → after | RSS per proxy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['proxies']} | {r['report_bytes'] / 1024:.0f} KiB | {r['reports_per_s']:.0f} "
+            f"| {r['server_cpu_per_s']:.2f} | {r['server_cpu_ms_per_report']:.2f} ms "
+            f"| {r['rss_before_mib']:.0f} → {r['rss_after_mib']:.0f} MiB | {r['rss_per_proxy_kib']:.1f} KiB |"
+        )
+    if not rows:
+        out.append("| (not run) | | | | | | |")
+    return [*out, ""]
 
 
 def sovereign_section(results: dict[str, Any]) -> list[str]:
