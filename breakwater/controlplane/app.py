@@ -37,6 +37,7 @@ from breakwater.controlplane.xds.server import (
     XdsServer,
     XdsServerOptions,
 )
+from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,12 @@ log = logging.getLogger(__name__)
 class ServeConfig:
     policy_dir: Path
     state_dir: Path
-    xds_host: str = "127.0.0.1"
-    xds_port: int = 18000
-    admin_host: str = "127.0.0.1"
-    admin_port: int = 18001
-    debounce_quiet: float = 0.1
-    debounce_cap: float = 1.0
+    xds_host: str = HOST
+    xds_port: int = XDS_PORT
+    admin_host: str = HOST
+    admin_port: int = ADMIN_PORT
+    debounce_quiet: float = DEBOUNCE_QUIET
+    debounce_cap: float = DEBOUNCE_CAP
     poll_interval: float = 0.25
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
     store_url: str | None = None

@@ -20,6 +20,7 @@ from typing import Any
 from breakwater.controlplane.debounce import Debouncer
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Resource, Snapshot
+from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import (
@@ -64,8 +65,8 @@ class Reconciler:
         self,
         cache: SnapshotCache,
         *,
-        quiet: float = 0.1,
-        cap: float = 1.0,
+        quiet: float = DEBOUNCE_QUIET,
+        cap: float = DEBOUNCE_CAP,
         on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
     ) -> None:
         self.cache = cache
