@@ -22,10 +22,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from breakwater.controlplane.state.controller import PolicyState
+from breakwater.controlplane.state.controller import PolicyState, PolicySubscriber
 from breakwater.controlplane.xds.cache import Node
 from breakwater.controlplane.xds.resources import Snapshot, short_name
 from breakwater.controlplane.xds.server import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.translators.loader import PolicyError
 from breakwater.translators.overrides import rule_labels
 
 SYNC_STATES = ("synced", "stale", "nacked", "waiting")
@@ -121,8 +122,8 @@ class _StateCollector(Collector):
         yield info
 
 
-class Metrics(XdsObserver):
-    """Counters fed by xDS events, plus the change-to-ACK latency of every published change."""
+class Metrics(XdsObserver, PolicySubscriber):
+    """Counters fed by xDS and policy events, plus the change-to-ACK latency of every change."""
 
     def __init__(
         self,
@@ -179,6 +180,11 @@ class Metrics(XdsObserver):
 
     def on_disconnect(self, stream: StreamStatus) -> None:
         self._schedule_check()
+
+    # --- policy events -----------------------------------------------------
+
+    def on_load_error(self, errors: list[PolicyError]) -> None:
+        self.load_errors.inc()
 
     # --- convergence -------------------------------------------------------
 
