@@ -38,6 +38,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.service.discovery.v3 import discovery_pb2
 
 from bench.workers import WorkerPool
+from breakwater.defaults import HOST, XDS_PORT
 
 Mode = Literal["sotw", "delta"]
 
@@ -429,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="connect simulated Envoys to an xDS server, report, and leave"
     )
-    parser.add_argument("--target", default="127.0.0.1:18000")
+    parser.add_argument("--target", default=f"{HOST}:{XDS_PORT}")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--mode", choices=["sotw", "delta"], default="sotw")
     parser.add_argument("--node-cluster", default="edge")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import envoys, fanout, fleet, proc, sovereign, translate
+from breakwater.defaults import DEBOUNCE_QUIET
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = ROOT / "build" / "bench"
@@ -261,7 +262,8 @@ def render(results: dict[str, Any]) -> str:
         "one load-generator process per 1 000 streams (at most one per core).",
         "Latency: from just before `PUT /v1/routes/svc-00000/weights` until each stream has",
         "received and ACKed the new RDS version (includes the API, the durable store write,",
-        "the 100 ms debounce quiet period and translation); pooled over 3 pushes.",
+        f"the {DEBOUNCE_QUIET * 1000:g} ms debounce quiet period and translation); pooled over 3 "
+        "pushes.",
         "CPU per push: server CPU seconds from the PUT until the last ACK arrived, and until",
         "the server was idle again (< 0.1 core over 0.5 s; the next push waits for that);",
         "`quiet after` is when that happened, counted from the PUT (worst push).",

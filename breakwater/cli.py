@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakwater import defaults
 from breakwater.controlplane.fleet.contract import DEFAULT_STATS_FLUSH_INTERVAL, FleetOptions
 from breakwater.controlplane.xds.options import MAX_RECEIVE_MESSAGE_LENGTH
 
@@ -153,7 +154,7 @@ def _bootstrap_tls(args: argparse.Namespace) -> Any:
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from breakwater.controlplane.bootstrap import render_bootstrap
 
-    addresses = args.xds_address or [("127.0.0.1", 18000)]
+    addresses = args.xds_address or [(defaults.HOST, defaults.XDS_PORT)]
     bootstrap = render_bootstrap(
         node_id=args.node_id,
         node_cluster=args.node_cluster,
@@ -373,9 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_address,
         metavar="HOST:PORT",
-        help="an xDS server address; repeat it for several replicas (default 127.0.0.1:18000)",
+        help="an xDS server address; repeat it for several replicas "
+        f"(default {defaults.HOST}:{defaults.XDS_PORT})",
     )
-    bootstrap.add_argument("--admin-port", type=int, default=9901)
+    bootstrap.add_argument(
+        "--admin-port", type=int, default=defaults.ENVOY_ADMIN_PORT, help="(default %(default)s)"
+    )
     bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
     bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
     bootstrap.add_argument("--tls-ca", help="PEM CA that signed the xDS server's certificate")
@@ -406,15 +410,35 @@ def build_parser() -> argparse.ArgumentParser:
         "directory), or an etcd cluster shared by several replicas",
     )
     serve.add_argument(
-        "--xds-address", type=_address, default=("127.0.0.1", 18000), metavar="HOST:PORT"
+        "--xds-address",
+        type=_address,
+        default=(defaults.HOST, defaults.XDS_PORT),
+        metavar="HOST:PORT",
+        help=f"xDS and the gRPC API (default {defaults.HOST}:{defaults.XDS_PORT})",
     )
     serve.add_argument("--xds-port", type=int, help="shorthand for the port of --xds-address")
     serve.add_argument(
-        "--admin-address", type=_address, default=("127.0.0.1", 18001), metavar="HOST:PORT"
+        "--admin-address",
+        type=_address,
+        default=(defaults.HOST, defaults.ADMIN_PORT),
+        metavar="HOST:PORT",
+        help=f"the HTTP admin API (default {defaults.HOST}:{defaults.ADMIN_PORT})",
     )
     serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
-    serve.add_argument("--debounce-quiet", type=float, default=0.1, metavar="SECONDS")
-    serve.add_argument("--debounce-cap", type=float, default=1.0, metavar="SECONDS")
+    serve.add_argument(
+        "--debounce-quiet",
+        type=float,
+        default=defaults.DEBOUNCE_QUIET,
+        metavar="SECONDS",
+        help="push once changes were quiet this long (default %(default)s)",
+    )
+    serve.add_argument(
+        "--debounce-cap",
+        type=float,
+        default=defaults.DEBOUNCE_CAP,
+        metavar="SECONDS",
+        help="push at most this long after a burst began (default %(default)s)",
+    )
     serve.add_argument(
         "--xds-max-message-bytes",
         type=_positive_int,

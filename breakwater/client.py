@@ -14,7 +14,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-DEFAULT_SERVER = "http://127.0.0.1:18001"
+from breakwater.defaults import ADMIN_URL
+
+DEFAULT_SERVER = ADMIN_URL
 
 
 class ApiError(Exception):

@@ -1,10 +1,18 @@
-"""`breakwater serve`: every part of the control plane, started and stopped in the right order.
+"""`breakwater serve`: every part of the control plane, wired and started in the right order.
+
+This is the composition root: it creates every part (state, reconciler,
+xds, api, metrics) and connects them; no part creates another or calls back
+into this module. Changes flow one way: the policy controller publishes to
+its subscribers (the reconciler and the metrics), the reconciler fills the
+snapshot cache, and the xDS server serves from it; a stream's identify hook
+tells the reconciler of a new node group, which it then builds as its own
+step.
 
 Start: open the store (a corrupt one stops startup with a clear error),
-read the policies and the overrides, build the first snapshots, then open
-the xDS and admin ports, so that the first proxy to connect gets the full
-config at once. Stop: close the ports (streams end, proxies keep their
-config), then the store.
+read the policies and the overrides, so that the reconciler holds a
+PolicySet before the xDS and admin ports open and the first proxy of each
+node group gets the full config at once. Stop: close the ports (streams
+end, proxies keep their config), then the store.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.metrics import Metrics
-from breakwater.controlplane.reconciler import Reconciler, group_key
+from breakwater.controlplane.reconciler import NewGroups, Reconciler, group_key
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.sources import DirectoryWatcher
@@ -34,7 +42,8 @@ from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
 from breakwater.controlplane.xds.server import XdsServer
-from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus
+from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +52,12 @@ log = logging.getLogger(__name__)
 class ServeConfig:
     policy_dir: Path
     state_dir: Path
-    xds_host: str = "127.0.0.1"
-    xds_port: int = 18000
-    admin_host: str = "127.0.0.1"
-    admin_port: int = 18001
-    debounce_quiet: float = 0.1
-    debounce_cap: float = 1.0
+    xds_host: str = HOST
+    xds_port: int = XDS_PORT
+    admin_host: str = HOST
+    admin_port: int = ADMIN_PORT
+    debounce_quiet: float = DEBOUNCE_QUIET
+    debounce_cap: float = DEBOUNCE_CAP
     poll_interval: float = 0.25
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
     store_url: str | None = None
@@ -59,16 +68,6 @@ class ServeConfig:
     fleet: FleetOptions = field(default_factory=FleetOptions)
     per_proxy_metrics: bool = False
     """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
-
-
-class _NewGroups(XdsObserver):
-    """A proxy from a group never seen before gets its snapshot built on connect."""
-
-    def __init__(self, reconciler: Reconciler) -> None:
-        self._reconciler = reconciler
-
-    def on_connect(self, stream: StreamStatus) -> None:
-        self._reconciler.ensure_group(stream.group)
 
 
 def _proxy_dict(stream: StreamStatus, gateways: frozenset[str]) -> dict[str, Any]:
@@ -111,7 +110,7 @@ class ControlPlane:
         )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
-        self.controller = PolicyController(config.policy_dir, self.store, self._publish)
+        self.controller = PolicyController(config.policy_dir, self.store)
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -125,8 +124,9 @@ class ControlPlane:
             cap=config.debounce_cap,
             on_published=self.metrics.published,
         )
-        self.controller.on_load_error = lambda errors: self.metrics.load_errors.inc()
-        self.streams.add_observer(_NewGroups(self.reconciler))
+        self.controller.subscribe(self.reconciler)
+        self.controller.subscribe(self.metrics)
+        self.streams.add_observer(NewGroups(self.reconciler))
         self.streams.add_observer(self.metrics)
         self.replicas = Replicas(
             self.store,
@@ -167,9 +167,6 @@ class ControlPlane:
         )
         self.admin_port = 0
         self.xds_port = 0
-
-    def _publish(self, policyset: Any, changed_at: float) -> None:
-        self.reconciler.publish(policyset, changed_at)
 
     def _snapshot_version(self, group: Hashable) -> str | None:
         snapshot = self.cache.get_snapshot(group)
@@ -224,8 +221,8 @@ class ControlPlane:
     async def stop(self, grace: float = 1.0) -> None:
         await self.replicas.stop()
         await self._watcher.stop()
-        await self.reconciler.close()
         await self.xds.stop(grace)
+        await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None

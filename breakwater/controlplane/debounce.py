@@ -14,6 +14,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], Awaitable[None]]
@@ -26,7 +28,9 @@ class Debouncer:
     change it announces is picked up by a later call rather than lost.
     """
 
-    def __init__(self, callback: Callback, *, quiet: float = 0.1, cap: float = 1.0) -> None:
+    def __init__(
+        self, callback: Callback, *, quiet: float = DEBOUNCE_QUIET, cap: float = DEBOUNCE_CAP
+    ) -> None:
         if quiet < 0 or cap < 0:
             raise ValueError("quiet and cap must not be negative")
         self._callback = callback

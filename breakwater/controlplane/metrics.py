@@ -22,10 +22,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from breakwater.controlplane.state.controller import PolicyState
+from breakwater.controlplane.state.controller import PolicyState, PolicySubscriber
 from breakwater.controlplane.xds.resources import Snapshot, short_name
 from breakwater.controlplane.xds.source import Node
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
+from breakwater.translators.errors import PolicyError
 from breakwater.translators.overrides import rule_labels
 
 SYNC_STATES = ("synced", "stale", "nacked", "waiting")
@@ -145,8 +146,8 @@ class _StateCollector(Collector):
         return sync
 
 
-class Metrics(XdsObserver):
-    """Counters fed by xDS events, plus the change-to-ACK latency of every published change."""
+class Metrics(XdsObserver, PolicySubscriber):
+    """Counters fed by xDS and policy events, plus the change-to-ACK latency of every change."""
 
     def __init__(
         self,
@@ -205,6 +206,11 @@ class Metrics(XdsObserver):
 
     def on_disconnect(self, stream: StreamStatus) -> None:
         self._schedule_check()
+
+    # --- policy events -----------------------------------------------------
+
+    def on_load_error(self, errors: list[PolicyError]) -> None:
+        self.load_errors.inc()
 
     # --- convergence -------------------------------------------------------
 

@@ -6,6 +6,12 @@ policies, so a connected proxy keeps its key when gateways change. Each key
 maps to the set of gateways that select it under the current policies, and
 translation runs once per distinct gateway set: a thousand proxies of one
 cluster cost one translation and share one Snapshot.
+
+Two steps write the cache, and neither runs inside the hook that starts it:
+a new PolicySet rebuilds every known group after the debounce, and a group
+that appears (its first proxy identified itself) is built on the next turn
+of the event loop, without waiting for the debounce, so that proxy gets its
+config at once.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from breakwater.controlplane.debounce import Debouncer
+from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Resource, Snapshot
+from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
+from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import (
@@ -57,38 +66,59 @@ def group_key(node: Any) -> GroupKey:
     return (str(node.cluster), tuple(sorted(metadata)))
 
 
-class Reconciler:
+class Reconciler(PolicySubscriber):
     """Keeps every known group's snapshot in the cache in step with the latest PolicySet."""
 
     def __init__(
         self,
         cache: SnapshotCache,
         *,
-        quiet: float = 0.1,
-        cap: float = 1.0,
+        quiet: float = DEBOUNCE_QUIET,
+        cap: float = DEBOUNCE_CAP,
         on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
     ) -> None:
         self.cache = cache
         self.policyset: PolicySet | None = None
         self._changed_at = 0.0
         self._debouncer = Debouncer(self._rebuild, quiet=quiet, cap=cap)
+        self._new: set[Hashable] = set()
+        """Groups that appeared and have no snapshot yet."""
+        # No quiet period: every group seen in one turn of the loop is built in one step,
+        # and never while another build of new groups runs.
+        self._new_groups = Debouncer(self._build_new_groups, quiet=0.0, cap=0.0)
         self._on_published = on_published
         self.translations = 0
         self.route_only_translations = 0
         self._upstreams: dict[frozenset[str], _Upstreams] = {}
         self.last_error: str | None = None
 
-    def publish(self, policyset: PolicySet, changed_at: float) -> None:
-        """Take a new PolicySet; snapshots follow after the debounce quiet period."""
-        first = self.policyset is None
+    def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
+        """Take a new PolicySet; known groups follow after the debounce quiet period.
+
+        Groups still waiting for their first snapshot (their proxies came
+        before any valid PolicySet, or their last one was refused) are built
+        at once, as new groups.
+        """
         self.policyset = policyset
         self._changed_at = (
             changed_at if self._changed_at == 0.0 else min(self._changed_at, changed_at)
         )
-        if first:
-            self._rebuild_now()
-        else:
-            self._debouncer.signal()
+        self._debouncer.signal()
+        if self._new:
+            self._new_groups.signal()
+
+    def group_appeared(self, key: Hashable) -> None:
+        """Queue a group that has no snapshot yet; the next step of the loop builds it.
+
+        Called from a stream's identify hook, so it only records the key: a
+        known group costs a dictionary lookup, and translation never runs in
+        the hook.
+        """
+        if key in self._new or self.cache.get_snapshot(key) is not None:
+            return
+        self._new.add(key)
+        if self.policyset is not None:
+            self._new_groups.signal()
 
     def gateways_of(self, key: GroupKey) -> frozenset[str]:
         if self.policyset is None:
@@ -96,22 +126,24 @@ class Reconciler:
         cluster, metadata = key
         return node_group(self.policyset, cluster, dict(metadata))
 
-    def ensure_group(self, key: Hashable) -> None:
-        """Give a group seen for the first time its snapshot, so its proxy is answered at once."""
-        if self.cache.get_snapshot(key) is None and self.policyset is not None:
-            self._build({key})
-
     async def flush(self) -> None:
+        """Run every pending step now: new groups first, then a debounced rebuild."""
+        await self._new_groups.flush()
         await self._debouncer.flush()
 
     async def close(self) -> None:
+        await self._new_groups.close()
         await self._debouncer.close()
 
-    async def _rebuild(self) -> None:
-        self._rebuild_now()
+    async def _build_new_groups(self) -> None:
+        """A connection was answered with nothing yet; give each new group its snapshot."""
+        if self._new:
+            self._build(set(self._new), time.monotonic())
 
-    def _rebuild_now(self) -> None:
-        self._build(set(self.cache.groups()))
+    async def _rebuild(self) -> None:
+        changed_at = self._changed_at or time.monotonic()
+        self._changed_at = 0.0
+        self._build(set(self.cache.groups()) | self._new, changed_at)
 
     def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
         """Translate a gateway set once per PolicySet; when only routes changed, keep the clusters.
@@ -150,12 +182,15 @@ class Reconciler:
         )
         return snapshot
 
-    def _build(self, keys: set[Hashable]) -> None:
+    def _build(self, keys: set[Hashable], changed_at: float) -> None:
+        """Put the current PolicySet's snapshot of each group in the cache.
+
+        A new group stays new until that succeeds, so a group whose snapshot
+        was refused is tried again with the next PolicySet.
+        """
         policyset = self.policyset
         if policyset is None:
             return
-        changed_at = self._changed_at or time.monotonic()
-        self._changed_at = 0.0
         published: dict[Hashable, Snapshot] = {}
         for key in keys:
             gateways = self.gateways_of(key)  # type: ignore[arg-type]
@@ -163,12 +198,28 @@ class Reconciler:
             try:
                 if self.cache.set_snapshot(key, snapshot):
                     published[key] = snapshot
+                self._new.discard(key)
                 self.last_error = None
             except SnapshotError as exc:
                 self.last_error = str(exc)
                 log.error("not publishing an inconsistent snapshot: %s", exc)
         if published and self._on_published is not None:
             self._on_published(changed_at, published)
+
+
+class NewGroups(XdsObserver):
+    """Tells the reconciler of each stream's group when the stream identifies its node.
+
+    The hook runs inside that stream's identify step, which must stay quick:
+    it only queues the key, and the reconciler builds the snapshot as its own
+    step; the stream is already watching its group, so the snapshot wakes it.
+    """
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self._reconciler = reconciler
+
+    def on_connect(self, stream: StreamStatus) -> None:
+        self._reconciler.group_appeared(stream.group)
 
 
 def _translated(policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:

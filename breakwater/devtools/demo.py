@@ -23,6 +23,7 @@ from types import FrameType
 
 from breakwater.client import ApiError, call, weights_path
 from breakwater.controlplane.bootstrap import render_bootstrap
+from breakwater.defaults import ADMIN_PORT, ADMIN_URL, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import send_requests
@@ -32,7 +33,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 UPSTREAMS = (("stable", 18081), ("canary", 18082))
 FALLBACK_PORT = 18083
 GATEWAY_URL = "http://127.0.0.1:10000"
-XDS_PORT, ADMIN_PORT, ENVOY_ADMIN_PORT = 18000, 18001, 9901
 BAR_WIDTH = 40
 
 # (round at which to apply, weights) — a canary walking forward, then back.
@@ -89,7 +89,7 @@ def _shift(server: str, weights: dict[str, int] | None) -> None:
 
 
 def run(rounds: int | None, requests: int, interval: float, state_dir: Path) -> int:
-    server = f"http://127.0.0.1:{ADMIN_PORT}"
+    server = ADMIN_URL
     upstreams = [
         UpstreamServer(service="payments", subset=subset, instance=f"payments-{subset}", port=port)
         for subset, port in UPSTREAMS
@@ -101,7 +101,7 @@ def run(rounds: int | None, requests: int, interval: float, state_dir: Path) -> 
     )
     plane = ControlPlaneThread(EXAMPLES, state_dir, xds_port=XDS_PORT, admin_port=ADMIN_PORT)
     envoy = EnvoyProcess(
-        render_bootstrap("demo-edge-1", "edge", [("127.0.0.1", XDS_PORT)], ENVOY_ADMIN_PORT),
+        render_bootstrap("demo-edge-1", "edge", [(HOST, XDS_PORT)], ENVOY_ADMIN_PORT),
         log_level="warning",
     )
     try:
@@ -113,7 +113,7 @@ def run(rounds: int | None, requests: int, interval: float, state_dir: Path) -> 
         envoy.wait_for(lambda: "payments|canary" in envoy.dynamic_names("clusters"), 10, "clusters")
         print(
             f"Breakwater is serving {EXAMPLES}\n"
-            f"  xDS and gRPC API  127.0.0.1:{XDS_PORT}\n"
+            f"  xDS and gRPC API  {HOST}:{XDS_PORT}\n"
             f"  admin API         {server}   (try: breakwater status --server {server})\n"
             f"  Envoy             {GATEWAY_URL}  (admin http://127.0.0.1:{ENVOY_ADMIN_PORT})\n"
             f"  upstreams         stable :18081, canary :18082, fallback :{FALLBACK_PORT}\n\n"

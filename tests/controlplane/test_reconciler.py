@@ -1,18 +1,27 @@
-"""The reconciler translates once per gateway set, and a weight change only re-translates routes."""
+"""The reconciler translates once per gateway set, and a weight change only re-translates routes.
+
+A node group that appears is the reconciler's own step: the xDS identify hook
+only queues it, and the proxy is still answered at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Hashable
 from pathlib import Path
 
 from envoy.config.core.v3 import base_pb2
 
-from breakwater.controlplane.reconciler import Reconciler, group_key
+from breakwater.controlplane.reconciler import NewGroups, Reconciler, group_key
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.resources import Snapshot
+from breakwater.controlplane.xds.server import XdsServer
+from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import translate
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE
+from tests.controlplane.client import AdsClient
 from tests.support import load_policy_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
@@ -34,8 +43,9 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
     cache = SnapshotCache(group_key)
     reconciler = Reconciler(cache, quiet=0.0, cap=0.0)
     base = _examples()
-    reconciler.publish(base, 0.0)
-    reconciler.ensure_group(KEY)
+    reconciler.on_policies(base, 0.0)
+    reconciler.group_appeared(KEY)
+    await reconciler.flush()
     first = cache.get_snapshot(KEY)
     assert first is not None and reconciler.translations == 1
 
@@ -43,7 +53,7 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
         base, [_Weights("payments", 1, {"stable": 50, "canary": 50})]
     )
     assert not dropped
-    reconciler.publish(shifted, 0.0)
+    reconciler.on_policies(shifted, 0.0)
     await reconciler.flush()
     second = cache.get_snapshot(KEY)
     assert second is not None and second.version != first.version
@@ -60,9 +70,10 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
 async def test_a_file_change_translates_everything_again() -> None:
     cache = SnapshotCache(group_key)
     reconciler = Reconciler(cache, quiet=0.0, cap=0.0)
-    reconciler.publish(_examples(), 0.0)
-    reconciler.ensure_group(KEY)
-    reconciler.publish(_examples(), 0.0)  # a reload: new objects, even if equal
+    reconciler.on_policies(_examples(), 0.0)
+    reconciler.group_appeared(KEY)
+    await reconciler.flush()
+    reconciler.on_policies(_examples(), 0.0)  # a reload: new objects, even if equal
     await reconciler.flush()
     assert reconciler.translations == 2 and reconciler.route_only_translations == 0
 
@@ -73,13 +84,77 @@ def test_group_key_reads_only_string_metadata() -> None:
     assert group_key(node) == ("edge", (("region", "eu-west"),))
 
 
-def test_proxies_of_new_groups_with_the_same_gateways_share_one_snapshot() -> None:
+async def test_proxies_of_new_groups_with_the_same_gateways_share_one_snapshot() -> None:
     cache = SnapshotCache(group_key)
     reconciler = Reconciler(cache)
-    reconciler.publish(_examples(), 0.0)
+    reconciler.on_policies(_examples(), 0.0)
     keys = [("edge", (("pod", f"edge-{i}"),)) for i in range(5)]
     for key in keys:
-        reconciler.ensure_group(key)
+        reconciler.group_appeared(key)
+    await reconciler.flush()
     snapshots = {id(cache.get_snapshot(key)) for key in keys}
     assert len(snapshots) == 1
     assert reconciler.translations == 1 and reconciler.route_only_translations == 0
+
+
+class _SeenInHook(XdsObserver):
+    """Registered after NewGroups: what the identify hook had done by the time it returned."""
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+        self.seen: list[tuple[Hashable, int, bool]] = []
+
+    def on_connect(self, stream: StreamStatus) -> None:
+        snapshot = self.reconciler.cache.get_snapshot(stream.group)
+        self.seen.append((stream.group, self.reconciler.translations, snapshot is not None))
+
+
+async def test_a_new_group_is_built_by_the_reconciler_not_in_the_identify_hook() -> None:
+    cache = SnapshotCache(group_key)
+    # A debounce far longer than the test: an answer can only come from the new-group step.
+    reconciler = Reconciler(cache, quiet=30.0, cap=30.0)
+    spy = _SeenInHook(reconciler)
+    server = XdsServer(cache, registry=StreamRegistry([NewGroups(reconciler), spy]))
+    port = await server.start()
+    reconciler.on_policies(_examples(), 0.0)
+    try:
+        # Three groups with the same gateways, then a second proxy of the first group.
+        proxies = [("proxy-a", "edge-0"), ("proxy-b", "edge-1"), ("proxy-c", "edge-2")]
+        proxies.append(("proxy-d", "edge-0"))
+        for node_id, pod in proxies:
+            async with AdsClient(port, node_id, "edge") as client:
+                client.node.metadata.update({"pod": pod})
+                await client.request(CLUSTER_TYPE)
+                response = await client.recv(timeout=2.0)
+                assert response.type_url == CLUSTER_TYPE and response.resources
+        # When each hook returned, nothing had been translated or cached for a new group ...
+        assert spy.seen == [
+            (("edge", (("pod", "edge-0"),)), 0, False),
+            (("edge", (("pod", "edge-1"),)), 1, False),
+            (("edge", (("pod", "edge-2"),)), 1, False),
+            (("edge", (("pod", "edge-0"),)), 1, True),
+        ]
+        # ... and the step translated the gateway set once; every group holds that snapshot.
+        assert reconciler.translations == 1 and reconciler.route_only_translations == 0
+        first, *others = (cache.get_snapshot(("edge", (("pod", f"edge-{i}"),))) for i in range(3))
+        assert first is not None and all(other is first for other in others)
+    finally:
+        await reconciler.close()
+        await server.stop(0)
+
+
+async def test_a_group_that_came_before_any_valid_policy_set_is_built_when_one_arrives() -> None:
+    cache = SnapshotCache(group_key)
+    reconciler = Reconciler(cache, quiet=30.0, cap=30.0)
+    reconciler.group_appeared(KEY)
+    await asyncio.sleep(0)
+    assert cache.get_snapshot(KEY) is None
+    reconciler.on_policies(_examples(), 0.0)
+    await asyncio.wait_for(_until_built(cache, KEY), 2.0)  # far less than the debounce
+    assert reconciler.translations == 1
+    await reconciler.close()
+
+
+async def _until_built(cache: SnapshotCache, key: Hashable) -> None:
+    while cache.get_snapshot(key) is None:
+        await asyncio.sleep(0.01)

@@ -2,7 +2,8 @@
 
 Two inputs change it, the policy directory and API writes; both end in one
 place (`_publish`) that lays the overrides over the YAML and hands the
-result to whoever translates and serves it. An invalid directory changes
+result to the subscribers the composition root gave it (the reconciler that
+translates and serves it, the metrics). An invalid directory changes
 nothing that is serving: the last good PolicySet stays, and the errors are
 kept for status and metrics.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +82,21 @@ class PolicyState:
     store_write_failures: int = 0
 
 
-Publisher = Callable[[PolicySet, float], None]
+class PolicySubscriber:
+    """What the controller tells the rest of the control plane; override what you need.
+
+    The controller knows its subscribers only through these hooks, so the
+    state room never reaches into translation, serving or metrics. Hooks run
+    under the controller's lock, before an API write is answered: keep them
+    quick, and do slow work (translation) as a later step of your own.
+    Exceptions propagate to whoever caused the change.
+    """
+
+    def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
+        """A new effective PolicySet; ``changed_at`` is the monotonic time of its cause."""
+
+    def on_load_error(self, errors: list[PolicyError]) -> None:
+        """A reload was refused for these errors; the last good PolicySet stays."""
 
 
 def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
@@ -123,13 +137,16 @@ def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
-    def __init__(self, directory: Path, store: Store, publish: Publisher) -> None:
+    def __init__(self, directory: Path, store: Store) -> None:
         self.directory = directory
         self.store = store
         self.state = PolicyState()
-        self._publish_to = publish
+        self._subscribers: list[PolicySubscriber] = []
         self._lock = asyncio.Lock()
-        self.on_load_error: Callable[[list[PolicyError]], None] | None = None
+
+    def subscribe(self, subscriber: PolicySubscriber) -> None:
+        """Hear of every PolicySet published and every reload refused from now on."""
+        self._subscribers.append(subscriber)
 
     # --- reading files -----------------------------------------------------
 
@@ -152,8 +169,8 @@ class PolicyController:
                     self.state.policy_version or "(none)",
                     "\n".join(str(e) for e in errors),
                 )
-                if self.on_load_error is not None:
-                    self.on_load_error(errors)
+                for subscriber in self._subscribers:
+                    subscriber.on_load_error(errors)
                 return False
             self.state.base = policyset
             self.state.policy_version = version
@@ -199,7 +216,8 @@ class PolicyController:
                 log.error("could not remove the dropped override from the store: %s", exc)
         self.state.effective = effective
         self.state.changed_at = changed_at
-        self._publish_to(effective, changed_at)
+        for subscriber in self._subscribers:
+            subscriber.on_policies(effective, changed_at)
 
     def _store_failed(self, exc: StoreError) -> None:
         """Remember why writes fail, for status and metrics; what is served does not change."""
@@ -292,6 +310,7 @@ class PolicyController:
 __all__ = [
     "NotReady",
     "PolicyController",
+    "PolicySubscriber",
     "RevisionConflict",
     "RuleWeightsView",
     "StoreError",

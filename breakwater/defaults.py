@@ -1,0 +1,30 @@
+"""Defaults that the server, the CLI, the client, the bootstrap and the tools must agree on.
+
+Each number lives here once so that `serve`, `bootstrap` and `status` keep
+finding each other when one of them changes. This module imports nothing:
+the CLI reads it to build its help texts without loading the control plane.
+"""
+
+from __future__ import annotations
+
+HOST = "127.0.0.1"
+"""Where `serve` listens unless told otherwise: loopback, so that nothing is exposed by default
+(and writes without a token stay acceptable)."""
+
+XDS_PORT = 18000
+"""xDS (ADS, State of the World and Delta) and the gRPC API."""
+
+ADMIN_PORT = 18001
+"""The HTTP admin API: status, weights, metrics, probes."""
+
+ADMIN_URL = f"http://{HOST}:{ADMIN_PORT}"
+"""Where the client commands look for the admin API unless given `--server`."""
+
+ENVOY_ADMIN_PORT = 9901
+"""The admin port a generated bootstrap gives Envoy (Envoy's own documented choice)."""
+
+DEBOUNCE_QUIET = 0.1
+"""Seconds without a new change before snapshots are rebuilt and pushed."""
+
+DEBOUNCE_CAP = 1.0
+"""Seconds at most from the first change of a burst to its push, however long the burst goes on."""
