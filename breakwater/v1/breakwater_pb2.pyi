@@ -152,7 +152,7 @@ class ProxyPolicy(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class LiveEffect(_message.Message):
-    __slots__ = ("service", "subset", "cluster", "hosts", "hosts_healthy", "hosts_ejected", "proxies_reporting", "proxies_ejecting", "requests_active", "requests_pending", "busiest_proxy_active", "concurrency_limit", "ejections_total", "retries_total", "bulkhead_rejections_total", "timeouts_total", "requests_total", "window_seconds", "requests_per_second", "retries_per_second", "error_percent", "p50_ms", "p95_ms", "p99_ms")
+    __slots__ = ("service", "subset", "cluster", "hosts", "hosts_healthy", "hosts_ejected", "proxies_reporting", "proxies_ejecting", "requests_active", "requests_pending", "busiest_proxy_active", "concurrency_limit", "ejections_total", "retries_total", "bulkhead_rejections_total", "timeouts_total", "requests_total", "window_seconds", "requests_per_second", "retries_per_second", "error_percent", "p50_ms", "p95_ms", "p99_ms", "endpoints")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     SUBSET_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,7 @@ class LiveEffect(_message.Message):
     P50_MS_FIELD_NUMBER: _ClassVar[int]
     P95_MS_FIELD_NUMBER: _ClassVar[int]
     P99_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     service: str
     subset: str
     cluster: str
@@ -201,7 +202,20 @@ class LiveEffect(_message.Message):
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., cluster: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., proxies_ejecting: _Optional[int] = ..., requests_active: _Optional[int] = ..., requests_pending: _Optional[int] = ..., busiest_proxy_active: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., ejections_total: _Optional[int] = ..., retries_total: _Optional[int] = ..., bulkhead_rejections_total: _Optional[int] = ..., timeouts_total: _Optional[int] = ..., requests_total: _Optional[int] = ..., window_seconds: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., retries_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ...) -> None: ...
+    endpoints: _containers.RepeatedCompositeFieldContainer[EndpointLoad]
+    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., cluster: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., proxies_ejecting: _Optional[int] = ..., requests_active: _Optional[int] = ..., requests_pending: _Optional[int] = ..., busiest_proxy_active: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., ejections_total: _Optional[int] = ..., retries_total: _Optional[int] = ..., bulkhead_rejections_total: _Optional[int] = ..., timeouts_total: _Optional[int] = ..., requests_total: _Optional[int] = ..., window_seconds: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., retries_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., endpoints: _Optional[_Iterable[_Union[EndpointLoad, _Mapping]]] = ...) -> None: ...
+
+class EndpointLoad(_message.Message):
+    __slots__ = ("address", "succeeded", "failed", "in_flight")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    succeeded: int
+    failed: int
+    in_flight: int
+    def __init__(self, address: _Optional[str] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., in_flight: _Optional[int] = ...) -> None: ...
 
 class ListPoliciesResponse(_message.Message):
     __slots__ = ("policies",)

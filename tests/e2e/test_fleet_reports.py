@@ -249,6 +249,20 @@ def test_success_rate_and_latency_per_subset_match_what_the_upstreams_saw(mesh: 
     assert 0.2 * 1000 * 0.8 <= canary_effect["p99_ms"] <= 0.2 * 1000 * 1.2, canary_effect
     assert effects["stable"]["error_percent"] == 0.0, effects["stable"]
 
+    # The load reports count per endpoint. Envoy starts counting for LRS only once its
+    # load-report stream is answered, so requests sent right after start may be missing;
+    # what is counted has the canary's failure share.
+    def endpoint_load() -> dict[str, Any]:
+        effect = policy_status(mesh, "payments-defaults")["effect"]
+        (canary_load,) = next(e for e in effect if e["subset"] == "canary")["endpoints"]
+        done = canary_load["succeeded"] + canary_load["failed"]
+        return canary_load if done >= counted.requests // 2 else {}
+
+    load = mesh.wait_for(endpoint_load, REPORTED, "the load reports of the canary endpoint")
+    assert load["address"] == f"127.0.0.1:{canary.port}"
+    reported_rate = 100.0 * load["succeeded"] / (load["succeeded"] + load["failed"])
+    assert abs(reported_rate - upstream_rate) <= 10.0, (load, upstream_rate)
+
 
 def test_a_proxy_that_rejects_a_policy_shows_it_rejected_with_envoys_message(
     mesh: Mesh,

@@ -51,6 +51,15 @@ class ProxyPolicy(BaseModel):
     """Envoy's NACK text when rejected."""
 
 
+class EndpointLoad(BaseModel):
+    """One endpoint's requests over the window, from the proxies' load reports (LRS)."""
+
+    address: str
+    succeeded: int
+    failed: int
+    in_flight: int
+
+
 class LiveEffect(BaseModel):
     """What one cluster (a service or one of its subsets) is doing now, over the fleet."""
 
@@ -82,6 +91,7 @@ class LiveEffect(BaseModel):
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    endpoints: list[EndpointLoad] = Field(default_factory=list)
 
 
 class PolicyStatus(BaseModel):
@@ -141,7 +151,8 @@ def effect_of(
     for service, subset in sorted(targets, key=lambda t: (t[0], t[1] or "")):
         cluster = cluster_name(service, subset)
         hosts = fleet.hosts(cluster, now)
-        recent = summarize(fleet.recent([cluster], now, RATE_WINDOW_SECONDS), RATE_WINDOW_SECONDS)
+        window = fleet.recent([cluster], now, RATE_WINDOW_SECONDS)
+        recent = summarize(window, RATE_WINDOW_SECONDS)
         total = totals.get(cluster)
         counters = total.counters if total is not None else {}
         bulkhead = policyset.effective_for_cluster(service, subset).spec.bulkhead
@@ -170,6 +181,15 @@ def effect_of(
                 p50_ms=recent.p50_ms,
                 p95_ms=recent.p95_ms,
                 p99_ms=recent.p99_ms,
+                endpoints=[
+                    EndpointLoad(
+                        address=address,
+                        succeeded=load.succeeded,
+                        failed=load.failed,
+                        in_flight=load.in_flight,
+                    )
+                    for address, load in sorted(window.endpoints.items())
+                ],
             )
         )
     return out
