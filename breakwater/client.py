@@ -1,7 +1,9 @@
 """The CLI's side of the admin API: HTTP JSON calls and tables for people.
 
-Uses only the standard library so that `breakwater status` works from any
-machine that has the package, without an event loop.
+HTTP goes through the standard library (no event loop); answers are read
+back into the API's own models before a table is drawn, so the CLI prints
+the fields the server defines and nothing it has to guess. Only Pydantic
+comes with the models: `breakwater status` does not load the policy code.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from breakwater.controlplane.api.models import (
+    ApiModel,
+    PoliciesResponse,
+    Replica,
+    StatusResponse,
+    Weights,
+)
 
 DEFAULT_SERVER = "http://127.0.0.1:18001"
 
@@ -80,105 +92,120 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_weights(result: dict[str, Any]) -> str:
-    total = sum(result["weights"].values()) or 1
+A = TypeVar("A", bound=ApiModel)
+
+
+def read_answer(model: type[A], answer: Any) -> A:
+    """An answer as the model it should be; one that is not says so in a sentence."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise ApiError(
+            f"the server's answer is not a {model.__name__}: {where}: {first['msg']}. "
+            "Is --server the admin port of a Breakwater of the same version?"
+        ) from None
+
+
+def format_weights(answer: Any) -> str:
+    result = read_answer(Weights, answer)
+    total = sum(result.weights.values()) or 1
     rows = [
-        [label, weight, f"{100 * weight / total:.1f}%"]
-        for label, weight in result["weights"].items()
+        [label, weight, f"{100 * weight / total:.1f}%"] for label, weight in result.weights.items()
     ]
     head = (
-        f"route {result['route']} rule {result['rule']} "
-        f"(from {result['source']}, revision {result['revision']})"
+        f"route {result.route} rule {result.rule} "
+        f"(from {result.source}, revision {result.revision})"
     )
     return head + "\n" + table(["backend", "weight", "share"], rows)
 
 
-def format_status(result: dict[str, Any]) -> str:
-    rows = []
-    for proxy in result["proxies"]:
-        for state in proxy["types"]:
-            rows.append(
-                [
-                    proxy["node_id"],
-                    proxy["node_cluster"],
-                    proxy.get("protocol", ""),
-                    state["type"],
-                    state["state"],
-                    state.get("sent_version") or "-",
-                    state.get("acked_version") or "-",
-                    state.get("nack_message") or "",
-                ]
-            )
+def format_status(answer: Any) -> str:
+    result = read_answer(StatusResponse, answer)
+    rows = [
+        [
+            proxy.node_id,
+            proxy.node_cluster,
+            proxy.protocol,
+            state.type,
+            state.state,
+            state.sent_version or "-",
+            state.acked_version or "-",
+            state.nack_message,
+        ]
+        for proxy in result.proxies
+        for state in proxy.types
+    ]
     lines = [
-        f"config version {result['config_version']}, policy version {result['policy_version']}, "
-        f"state revision {result['state_revision']}, {len(result['proxies'])} proxies"
+        f"config version {result.config_version}, policy version {result.policy_version}, "
+        f"state revision {result.state_revision}, {len(result.proxies)} proxies"
     ]
     if rows:
         lines.append(
             table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
         )
     lines.extend(_format_replicas(result))
-    for error in result.get("load_errors", []):
+    for error in result.load_errors:
         lines.append(f"policy error (last good config still serving): {error}")
-    for dropped in result.get("dropped_overrides", []):
-        lines.append(
-            f"dropped override {dropped['route']} rule {dropped['rule']}: {dropped['reason']}"
-        )
+    for dropped in result.dropped_overrides:
+        lines.append(f"dropped override {dropped.route} rule {dropped.rule}: {dropped.reason}")
     return "\n".join(lines)
 
 
-def _format_replicas(result: dict[str, Any]) -> list[str]:
+def _format_replicas(result: StatusResponse) -> list[str]:
     """The store's health, and every replica with what it serves (`*` marks a skew from this one)."""
     lines: list[str] = []
-    store = result.get("store") or {}
-    if store and not store.get("available", True):
+    store = result.store
+    if not store.available:
         lines.append(
-            f"store {store.get('backend', '?')} UNAVAILABLE: {store.get('error') or 'no answer'}; "
+            f"store {store.backend or '?'} UNAVAILABLE: {store.error or 'no answer'}; "
             "writes are refused, the last state read keeps serving"
         )
-    replicas = result.get("replicas") or []
-    shared = str(store.get("backend", "")).startswith("etcd://")
+    replicas = result.replicas
+    shared = (store.backend or "").startswith("etcd://")
     if not replicas or (len(replicas) == 1 and not shared):
         return lines  # one process on its own store: the header line says it all
-    mine: dict[str, Any] = next((r for r in replicas if r.get("self")), {})
-    rows = []
-    for replica in replicas:
-        policy = str(replica.get("policy_version") or "-")
-        revision = str(replica.get("state_revision", "-"))
-        if not replica.get("self"):
-            if replica.get("policy_version") != mine.get("policy_version"):
-                policy += " *"
-            if replica.get("state_revision") != mine.get("state_revision"):
-                revision += " *"
-        rows.append(
-            [
-                str(replica.get("id", "?")) + (" (this)" if replica.get("self") else ""),
-                replica.get("xds_address") or "-",
-                replica.get("admin_address") or "-",
-                policy,
-                revision,
-                ",".join(replica.get("proxies") or []) or "-",
-            ]
-        )
+    mine = next((r for r in replicas if r.is_self), None)
+    rows = [_replica_row(replica, mine) for replica in replicas]
     noun = "replica" if len(replicas) == 1 else "replicas"
     lines.append(f"{len(replicas)} control plane {noun}:")
     lines.append(table(["replica", "xds", "admin", "policy", "revision", "proxies"], rows))
     return lines
 
 
-def format_policies(result: dict[str, Any]) -> str:
+def _replica_row(replica: Replica, mine: Replica | None) -> list[str]:
+    policy = replica.policy_version or "-"
+    revision = str(replica.state_revision)
+    if not replica.is_self:
+        if mine is None or replica.policy_version != mine.policy_version:
+            policy += " *"
+        if mine is None or replica.state_revision != mine.state_revision:
+            revision += " *"
+    return [
+        replica.id + (" (this)" if replica.is_self else ""),
+        replica.xds_address or "-",
+        replica.admin_address or "-",
+        policy,
+        revision,
+        ",".join(replica.proxies) or "-",
+    ]
+
+
+def format_policies(answer: Any) -> str:
+    result = read_answer(PoliciesResponse, answer)
     rows = [
         [
-            p["kind"],
-            p["name"],
-            "valid" if p["valid"] else "INVALID",
-            ",".join(p["services"]) or "-",
-            ",".join(p["proxies"]) or "-",
-            f"{p['file']}:{p['line']}",
+            p.kind,
+            p.name,
+            "valid" if p.valid else "INVALID",
+            ",".join(p.services) or "-",
+            ",".join(p.proxies) or "-",
+            f"{p.file}:{p.line}",
         ]
-        for p in result["policies"]
+        for p in result.policies
     ]
     lines = [table(["kind", "name", "state", "services", "proxies", "source"], rows)]
-    for p in result["policies"]:
-        lines.extend(f"  {error}" for error in p["errors"])
+    for p in result.policies:
+        lines.extend(f"  {error}" for error in p.errors)
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
+from breakwater.controlplane.api.models import ProxyStatus
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.metrics import Metrics
@@ -68,36 +69,6 @@ class _NewGroups(XdsObserver):
 
     def on_connect(self, stream: StreamStatus) -> None:
         self._reconciler.ensure_group(stream.group)
-
-
-def _proxy_dict(stream: StreamStatus, gateways: frozenset[str]) -> dict[str, Any]:
-    return {
-        "node_id": stream.node_id,
-        "node_cluster": stream.node_cluster,
-        "protocol": stream.mode,
-        "group": str(stream.group),
-        "gateways": sorted(gateways),
-        "peer": stream.peer,
-        "connected_at": stream.connected_at,
-        "synced": stream.synced,
-        "types": [
-            {
-                "type": t.short_name,
-                "type_url": t.type_url,
-                "state": t.state,
-                "resources": t.resources,
-                "target_version": t.target_version,
-                "sent_version": t.sent_version,
-                "sent_nonce": t.sent_nonce,
-                "sends": t.sends,
-                "acked_version": t.acked_version,
-                "nack_version": t.nack_version,
-                "nack_message": t.nack_message,
-                "nacks": t.nacks,
-            }
-            for t in stream.types.values()
-        ],
-    }
 
 
 class ControlPlane:
@@ -173,9 +144,9 @@ class ControlPlane:
         versions = sorted(str(s.version) for _, s in self.cache)
         return content_hash(*(v.encode() for v in versions)) if versions else ""
 
-    def proxies(self) -> list[dict[str, Any]]:
+    def proxies(self) -> list[ProxyStatus]:
         return [
-            _proxy_dict(s, self.reconciler.gateways_of(s.group))  # type: ignore[arg-type]
+            ProxyStatus.of(s, self.reconciler.gateways_of(s.group))  # type: ignore[arg-type]
             for s in self.streams.streams()
         ]
 

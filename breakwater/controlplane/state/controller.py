@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from breakwater.controlplane.api.models import WeightSource
 from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
 from breakwater.translators.loader import PolicyError, load_documents
 from breakwater.translators.overrides import (
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_DROPPED = 50
-
-WeightSource = Literal["yaml", "override"]
 
 
 class NotReady(Exception):
@@ -322,5 +320,4 @@ __all__ = [
     "RuleWeightsView",
     "StoreError",
     "WeightError",
-    "WeightSource",
 ]
