@@ -263,7 +263,12 @@ class _CommandFailed(Exception):
 
 
 def _show(args: argparse.Namespace, result: Any, formatter: Any) -> int:
-    print(json.dumps(result, indent=2) if args.output == "json" else formatter(result))
+    from breakwater.client import ApiError
+
+    try:
+        print(json.dumps(result, indent=2) if args.output == "json" else formatter(result))
+    except ApiError as exc:
+        raise _CommandFailed(str(exc)) from None
     return 0
 
 

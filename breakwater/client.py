@@ -1,7 +1,9 @@
 """The CLI's side of the admin API: HTTP JSON calls and tables for people.
 
-Uses only the standard library so that `breakwater status` works from any
-machine that has the package, without an event loop.
+HTTP goes through the standard library (no event loop); answers are read
+back into the API's own models before a table is drawn, so the CLI prints
+the fields the server defines and nothing it has to guess. Only Pydantic
+comes with the models: `breakwater status` does not load the policy code.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, TypeVar
 
-from breakwater.defaults import ADMIN_URL
+from pydantic import ValidationError
 
-DEFAULT_SERVER = ADMIN_URL
+from breakwater.controlplane.api.models import (
+    ApiModel,
+    PoliciesResponse,
+    PolicyStatus,
+    Replica,
+    StatusResponse,
+    Weights,
+)
+
+DEFAULT_SERVER = "http://127.0.0.1:18001"
 
 
 class ApiError(Exception):
@@ -82,38 +93,54 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_weights(result: dict[str, Any]) -> str:
-    total = sum(result["weights"].values()) or 1
+A = TypeVar("A", bound=ApiModel)
+
+
+def read_answer(model: type[A], answer: Any) -> A:
+    """An answer as the model it should be; one that is not says so in a sentence."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        raise ApiError(
+            f"the server's answer is not a {model.__name__}: {where}: {first['msg']}. "
+            "Is --server the admin port of a Breakwater of the same version?"
+        ) from None
+
+
+def format_weights(answer: Any) -> str:
+    result = read_answer(Weights, answer)
+    total = sum(result.weights.values()) or 1
     rows = [
-        [label, weight, f"{100 * weight / total:.1f}%"]
-        for label, weight in result["weights"].items()
+        [label, weight, f"{100 * weight / total:.1f}%"] for label, weight in result.weights.items()
     ]
     head = (
-        f"route {result['route']} rule {result['rule']} "
-        f"(from {result['source']}, revision {result['revision']})"
+        f"route {result.route} rule {result.rule} "
+        f"(from {result.source}, revision {result.revision})"
     )
     return head + "\n" + table(["backend", "weight", "share"], rows)
 
 
-def format_status(result: dict[str, Any]) -> str:
-    rows = []
-    for proxy in result["proxies"]:
-        for state in proxy["types"]:
-            rows.append(
-                [
-                    proxy["node_id"],
-                    proxy["node_cluster"],
-                    proxy.get("protocol", ""),
-                    state["type"],
-                    state["state"],
-                    state.get("sent_version") or "-",
-                    state.get("acked_version") or "-",
-                    state.get("nack_message") or "",
-                ]
-            )
+def format_status(answer: Any) -> str:
+    result = read_answer(StatusResponse, answer)
+    rows = [
+        [
+            proxy.node_id,
+            proxy.node_cluster,
+            proxy.protocol,
+            state.type,
+            state.state,
+            state.sent_version or "-",
+            state.acked_version or "-",
+            state.nack_message,
+        ]
+        for proxy in result.proxies
+        for state in proxy.types
+    ]
     lines = [
-        f"config version {result['config_version']}, policy version {result['policy_version']}, "
-        f"state revision {result['state_revision']}, {len(result['proxies'])} proxies"
+        f"config version {result.config_version}, policy version {result.policy_version}, "
+        f"state revision {result.state_revision}, {len(result.proxies)} proxies"
     ]
     if rows:
         lines.append(
@@ -121,152 +148,156 @@ def format_status(result: dict[str, Any]) -> str:
         )
     lines.extend(_format_services(result))
     lines.extend(_format_replicas(result))
-    for error in result.get("load_errors", []):
+    for error in result.load_errors:
         lines.append(f"policy error (last good config still serving): {error}")
-    for dropped in result.get("dropped_overrides", []):
-        lines.append(
-            f"dropped override {dropped['route']} rule {dropped['rule']}: {dropped['reason']}"
-        )
+    for dropped in result.dropped_overrides:
+        lines.append(f"dropped override {dropped.route} rule {dropped.rule}: {dropped.reason}")
     return "\n".join(lines)
 
 
-def _format_replicas(result: dict[str, Any]) -> list[str]:
+def _format_replicas(result: StatusResponse) -> list[str]:
     """The store's health, and every replica with what it serves (`*` marks a skew from this one)."""
     lines: list[str] = []
-    store = result.get("store") or {}
-    if store and not store.get("available", True):
+    store = result.store
+    if not store.available:
         lines.append(
-            f"store {store.get('backend', '?')} UNAVAILABLE: {store.get('error') or 'no answer'}; "
+            f"store {store.backend or '?'} UNAVAILABLE: {store.error or 'no answer'}; "
             "writes are refused, the last state read keeps serving"
         )
-    replicas = result.get("replicas") or []
-    shared = str(store.get("backend", "")).startswith("etcd://")
+    replicas = result.replicas
+    shared = (store.backend or "").startswith("etcd://")
     if not replicas or (len(replicas) == 1 and not shared):
         return lines  # one process on its own store: the header line says it all
-    mine: dict[str, Any] = next((r for r in replicas if r.get("self")), {})
-    rows = []
-    for replica in replicas:
-        policy = str(replica.get("policy_version") or "-")
-        revision = str(replica.get("state_revision", "-"))
-        if not replica.get("self"):
-            if replica.get("policy_version") != mine.get("policy_version"):
-                policy += " *"
-            if replica.get("state_revision") != mine.get("state_revision"):
-                revision += " *"
-        rows.append(
-            [
-                str(replica.get("id", "?")) + (" (this)" if replica.get("self") else ""),
-                replica.get("xds_address") or "-",
-                replica.get("admin_address") or "-",
-                policy,
-                revision,
-                ",".join(replica.get("proxies") or []) or "-",
-            ]
-        )
+    mine = next((r for r in replicas if r.is_self), None)
+    rows = [_replica_row(replica, mine) for replica in replicas]
     noun = "replica" if len(replicas) == 1 else "replicas"
     lines.append(f"{len(replicas)} control plane {noun}:")
     lines.append(table(["replica", "xds", "admin", "policy", "revision", "proxies"], rows))
     return lines
 
 
+def _replica_row(replica: Replica, mine: Replica | None) -> list[str]:
+    policy = replica.policy_version or "-"
+    revision = str(replica.state_revision)
+    if not replica.is_self:
+        if mine is None or replica.policy_version != mine.policy_version:
+            policy += " *"
+        if mine is None or replica.state_revision != mine.state_revision:
+            revision += " *"
+    return [
+        replica.id + (" (this)" if replica.is_self else ""),
+        replica.xds_address or "-",
+        replica.admin_address or "-",
+        policy,
+        revision,
+        ",".join(replica.proxies) or "-",
+    ]
+
+
 def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def _live_columns(status: dict[str, Any] | None) -> list[str]:
-    """APPLIED, EJECTED, RETRIES/s, 5XX %, P99 of one policy, summed over its clusters."""
-    if not status:
+def _live_columns(status: PolicyStatus | None) -> list[str]:
+    """APPLIED, EJECTED, RETRIES/s, 5XX %, P99 of one policy, over the clusters it shapes."""
+    if status is None:
         return ["-"] * 5
-    proxies = status["proxies"]
+    proxies = status.proxies
     held = sum(proxies.values())
-    effect = status["effect"]
-    reporting = [e for e in effect if e["proxies_reporting"] or e["requests_per_second"]]
-    rate = sum(e["requests_per_second"] for e in effect)
-    errors = sum(e["requests_per_second"] * (e["error_percent"] or 0.0) for e in effect)
-    p99s = [e["p99_ms"] for e in effect if e["p99_ms"] is not None]
+    effect = status.effect
+    reporting = [e for e in effect if e.proxies_reporting or e.requests_per_second]
+    rate = sum(e.requests_per_second for e in effect)
+    errors = sum(e.requests_per_second * (e.error_percent or 0.0) for e in effect)
+    p99s = [e.p99_ms for e in effect if e.p99_ms is not None]
     applied = f"{proxies['applied']}/{held}" + ("!" if proxies["rejected"] else "")
     return [
         applied,
-        str(sum(e["hosts_ejected"] or 0 for e in reporting)) if reporting else "-",
-        _number(sum(e["retries_per_second"] for e in effect)) if reporting else "-",
+        str(sum(e.hosts_ejected or 0 for e in reporting)) if reporting else "-",
+        _number(sum(e.retries_per_second for e in effect)) if reporting else "-",
         _number(errors / rate if rate else None, "%"),
         _number(max(p99s) if p99s else None, "ms", 0),
     ]
 
 
-def format_policies(result: dict[str, Any]) -> str:
+def format_policies(answer: Any) -> str:
+    result = read_answer(PoliciesResponse, answer)
     rows = [
         [
-            p["kind"],
-            p["name"],
-            "valid" if p["valid"] else "INVALID",
-            *_live_columns(p.get("status")),
-            ",".join(p["services"]) or "-",
-            f"{p['file']}:{p['line']}",
+            p.kind,
+            p.name,
+            "valid" if p.valid else "INVALID",
+            *_live_columns(p.status),
+            ",".join(p.services) or "-",
+            ",".join(p.proxies) or "-",
+            f"{p.file}:{p.line}",
         ]
-        for p in result["policies"]
+        for p in result.policies
     ]
     headers = ["kind", "name", "state", "applied", "ejected", "retries/s", "5xx %", "p99"]
-    lines = [table([*headers, "services", "source"], rows)]
-    for p in result["policies"]:
-        lines.extend(f"  {error}" for error in p["errors"])
-        for rejection in (p.get("status") or {}).get("rejections", []):
-            lines.append(
-                f"  {p['name']} rejected by {rejection['node_id']}: {rejection['message']}"
-            )
+    lines = [table([*headers, "services", "proxies", "source"], rows)]
+    for p in result.policies:
+        lines.extend(f"  {error}" for error in p.errors)
+        for rejection in p.status.rejections if p.status is not None else []:
+            lines.append(f"  {p.name} rejected by {rejection.node_id}: {rejection.message}")
     return "\n".join(lines)
 
 
-def format_policy(status: dict[str, Any]) -> str:
+def format_policy(answer: Any) -> str:
     """`breakwater policies NAME`: scope, who holds it, and what it does per cluster."""
-    proxies = status["proxies"]
+    status = read_answer(PolicyStatus, answer)
+    proxies = status.proxies
     lines = [
-        f"ResiliencePolicy {status['name']} (target: {status['target']})",
-        f"  clusters: {', '.join(status['clusters']) or '-'}",
-        f"  route configurations: {', '.join(status['route_configs']) or '-'}",
+        f"ResiliencePolicy {status.name} (target: {status.target})",
+        f"  clusters: {', '.join(status.clusters) or '-'}",
+        f"  route configurations: {', '.join(status.route_configs) or '-'}",
         f"  proxies: {proxies['applied']} applied, {proxies['pending']} pending, "
         f"{proxies['rejected']} rejected",
     ]
-    for rejection in status["rejections"]:
-        lines.append(f"    rejected by {rejection['node_id']}: {rejection['message']}")
+    lines.extend(f"    rejected by {r.node_id}: {r.message}" for r in status.rejections)
     rows = []
-    for e in status["effect"]:
-        limit = e["concurrency_limit"]
+    for e in status.effect:
+        limit = e.concurrency_limit
         rows.append(
             [
-                e["cluster"],
-                "-" if e["hosts"] is None else f"{e['hosts_healthy']}/{e['hosts']}",
-                "-" if e["hosts_ejected"] is None else str(e["hosts_ejected"]),
-                str(e["ejections_total"]),
-                f"{e['retries_total']} ({_number(e['retries_per_second'])}/s)",
-                str(e["bulkhead_rejections_total"]),
-                f"{e['busiest_proxy_active']}/{limit}" if limit else str(e["requests_active"]),
-                str(e["timeouts_total"]),
-                _number(e["requests_per_second"], "/s"),
-                _number(e["error_percent"], "%"),
-                " ".join(_number(e[k], "", 0) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
+                e.cluster,
+                "-" if e.hosts is None else f"{e.hosts_healthy}/{e.hosts}",
+                "-" if e.hosts_ejected is None else str(e.hosts_ejected),
+                str(e.ejections_total),
+                f"{e.retries_total} ({_number(e.retries_per_second)}/s)",
+                str(e.bulkhead_rejections_total),
+                f"{e.busiest_proxy_active}/{limit}" if limit else str(e.requests_active),
+                str(e.timeouts_total),
+                _number(e.requests_per_second, "/s"),
+                _number(e.error_percent, "%"),
+                " ".join(_number(v, "", 0) for v in (e.p50_ms, e.p95_ms, e.p99_ms)) + " ms",
             ]
         )
     if rows:
         headers = ["cluster", "healthy", "ejected", "ejections", "retries", "bulkhead rejected"]
         headers += ["active/limit", "timeouts", "requests", "5xx", "p50 p95 p99"]
         lines.append(table(headers, rows))
-        window = status["effect"][0]["window_seconds"]
+        window = status.effect[0].window_seconds
         lines.append(f"rates, 5xx and latency over the last {window:.0f} s; totals since start")
+    for e in status.effect:
+        for load in e.endpoints:
+            lines.append(
+                f"  {e.cluster} {load.address}: {load.succeeded} ok, {load.failed} failed, "
+                f"{load.in_flight} in flight (load reports, last {e.window_seconds:.0f} s)"
+            )
     return "\n".join(lines)
 
 
-def _format_services(result: dict[str, Any]) -> list[str]:
+def _format_services(result: StatusResponse) -> list[str]:
     rows = [
         [
-            h["service"] if h["subset"] is None else f"{h['service']}|{h['subset']}",
-            "-" if h["hosts"] is None else f"{h['hosts_healthy']}/{h['hosts']}",
-            "-" if h["hosts_ejected"] is None else str(h["hosts_ejected"]),
-            _number(h["requests_per_second"], "/s"),
-            _number(h["error_percent"], "%"),
-            _number(h["p99_ms"], "ms", 0),
+            h.service if h.subset is None else f"{h.service}|{h.subset}",
+            "-" if h.hosts is None else f"{h.hosts_healthy}/{h.hosts}",
+            "-" if h.hosts_ejected is None else str(h.hosts_ejected),
+            _number(h.requests_per_second, "/s"),
+            _number(h.error_percent, "%"),
+            _number(h.p99_ms, "ms", 0),
         ]
-        for h in result.get("services", [])
+        for h in result.services
     ]
     if not rows:
         return []

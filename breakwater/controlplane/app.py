@@ -22,12 +22,12 @@ import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
+from breakwater.controlplane.api.models import ProxyStatus
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.fleet.contract import FleetOptions
@@ -42,7 +42,7 @@ from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
 from breakwater.controlplane.xds.server import XdsServer
-from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus
+from breakwater.controlplane.xds.status import StreamRegistry
 from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
 
 log = logging.getLogger(__name__)
@@ -68,36 +68,6 @@ class ServeConfig:
     fleet: FleetOptions = field(default_factory=FleetOptions)
     per_proxy_metrics: bool = False
     """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
-
-
-def _proxy_dict(stream: StreamStatus, gateways: frozenset[str]) -> dict[str, Any]:
-    return {
-        "node_id": stream.node_id,
-        "node_cluster": stream.node_cluster,
-        "protocol": stream.mode,
-        "group": str(stream.group),
-        "gateways": sorted(gateways),
-        "peer": stream.peer,
-        "connected_at": stream.connected_at,
-        "synced": stream.synced,
-        "types": [
-            {
-                "type": t.short_name,
-                "type_url": t.type_url,
-                "state": t.state,
-                "resources": t.resources,
-                "target_version": t.target_version,
-                "sent_version": t.sent_version,
-                "sent_nonce": t.sent_nonce,
-                "sends": t.sends,
-                "acked_version": t.acked_version,
-                "nack_version": t.nack_version,
-                "nack_message": t.nack_message,
-                "nacks": t.nacks,
-            }
-            for t in stream.types.values()
-        ],
-    }
 
 
 class ControlPlane:
@@ -177,9 +147,9 @@ class ControlPlane:
         versions = sorted(str(s.version) for _, s in self.cache)
         return content_hash(*(v.encode() for v in versions)) if versions else ""
 
-    def proxies(self) -> list[dict[str, Any]]:
+    def proxies(self) -> list[ProxyStatus]:
         return [
-            _proxy_dict(s, self.reconciler.gateways_of(s.group))  # type: ignore[arg-type]
+            ProxyStatus.of(s, self.reconciler.gateways_of(s.group))  # type: ignore[arg-type]
             for s in self.streams.streams()
         ]
 

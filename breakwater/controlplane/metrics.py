@@ -96,7 +96,7 @@ class _StateCollector(Collector):
         if state.effective is not None:
             for route_name, route in sorted(state.effective.routes.items()):
                 for index, rule in enumerate(route.spec.rules):
-                    source = "override" if (route_name, index) in state.overrides else "yaml"
+                    source = state.weight_source(route_name, index)
                     for label, backend in zip(rule_labels(rule), rule.backends, strict=True):
                         weights.add_metric([route_name, str(index), label, source], backend.weight)
         yield weights

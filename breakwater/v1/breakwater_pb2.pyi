@@ -48,18 +48,40 @@ class ProxyStatus(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides")
+    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services")
     PROXIES_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_REVISION_FIELD_NUMBER: _ClassVar[int]
     LOAD_ERRORS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
     proxies: _containers.RepeatedCompositeFieldContainer[ProxyStatus]
     config_version: str
     state_revision: int
     load_errors: _containers.RepeatedScalarFieldContainer[str]
     dropped_overrides: _containers.RepeatedCompositeFieldContainer[DroppedOverride]
-    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ...) -> None: ...
+    services: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
+    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ...) -> None: ...
+
+class ServiceHealth(_message.Message):
+    __slots__ = ("service", "subset", "hosts", "hosts_healthy", "hosts_ejected", "requests_per_second", "error_percent", "p99_ms")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_EJECTED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    subset: str
+    hosts: int
+    hosts_healthy: int
+    hosts_ejected: int
+    requests_per_second: float
+    error_percent: float
+    p99_ms: float
+    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., requests_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p99_ms: _Optional[float] = ...) -> None: ...
 
 class DroppedOverride(_message.Message):
     __slots__ = ("route", "rule", "weights", "reason")

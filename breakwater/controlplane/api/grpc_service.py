@@ -1,53 +1,71 @@
 """Breakwater's own gRPC service (`breakwater.v1.Breakwater`), on the xDS port.
 
-A thin skin over `ControlPlaneApi`: errors map to gRPC status codes the way
-the HTTP API maps them to HTTP statuses (invalid argument, not found,
-aborted for a stale revision, unavailable).
+A thin skin over `ControlPlaneApi`: each response message is filled from
+the same model the HTTP API sends as JSON (the message carries the fields it
+declares, by the same names), and refusals abort with the code and the text
+the error table gives.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from breakwater.controlplane.api.errors import HANDLED, refusal
+from breakwater.controlplane.api.models import ApiModel
 from breakwater.controlplane.api.operations import ControlPlaneApi
-from breakwater.controlplane.api.security import UNAUTHORIZED, SecurityConfig
-from breakwater.controlplane.fleet.status import PolicyNotFound
-from breakwater.controlplane.state.controller import NotReady
-from breakwater.controlplane.state.store import RevisionConflict, StoreError
-from breakwater.translators.overrides import RouteNotFound, WeightError
+from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
+M = TypeVar("M", bound=Message)
+
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
 
 
-async def _abort(context: Context, exc: Exception) -> NoReturn:
-    if isinstance(exc, RevisionConflict):
-        await context.abort(grpc.StatusCode.ABORTED, f"{exc} (current revision {exc.current})")
-    if isinstance(exc, RouteNotFound):
-        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-    if isinstance(exc, WeightError):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    if isinstance(exc, NotReady | StoreError):
-        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    raise exc
+def _proto_json(value: Any, descriptor: Any) -> Any:
+    """The model's JSON as protobuf's JSON mapping reads it: seconds since the epoch become
+    RFC 3339 text where the message has a Timestamp; everything else is the same.
+
+    `descriptor` is the message's Descriptor (pure Python or upb, whichever protobuf runs)."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, item in value.items():
+        field = descriptor.fields_by_name.get(key)
+        if field is None or field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        message = field.message_type
+        if message is None or message.GetOptions().map_entry:
+            continue
+        if message.full_name == _TIMESTAMP and isinstance(item, int | float):
+            seconds = math.floor(item)  # apart, so that the float's precision stays in nanos
+            nanos = min(999_999_999, round((item - seconds) * 1e9))
+            out[key] = Timestamp(seconds=seconds, nanos=nanos).ToJsonString()
+        elif isinstance(item, list):
+            out[key] = [_proto_json(v, message) for v in item]
+        else:
+            out[key] = _proto_json(item, message)
+    return out
 
 
-def _weights(result: dict[str, Any]) -> pb.Weights:
-    return pb.Weights(
-        route=result["route"],
-        rule=result["rule"],
-        weights=result["weights"],
-        source=result["source"],
-        revision=result["revision"],
-    )
+def to_message(model: ApiModel, message_type: type[M]) -> M:
+    """A response message filled from a model's JSON; fields the message lacks are left out."""
+    data = _proto_json(model.to_json(), message_type.DESCRIPTOR)
+    return json_format.ParseDict(data, message_type(), ignore_unknown_fields=True)
 
 
-_HANDLED = (RevisionConflict, WeightError, NotReady, StoreError)
+def _optional(request: Any, name: str) -> Any:
+    return getattr(request, name) if request.HasField(name) else None
 
 
 class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
@@ -55,101 +73,66 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         self.api = api
         self.security = security
 
-    async def _authorize(self, context: Context, write: bool) -> None:
-        metadata = dict(context.invocation_metadata() or ())
-        value = metadata.get("authorization")
-        if not self.security.authorized(value if isinstance(value, str) else None, write):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED)
+    async def _answer(
+        self,
+        context: Context,
+        write: bool,
+        produce: Callable[[], ApiModel | Awaitable[ApiModel]],
+        message_type: type[M],
+    ) -> M:
+        """Authorize, run the operation, fill its message; refusals abort the call."""
+        try:
+            metadata = dict(context.invocation_metadata() or ())
+            value = metadata.get("authorization")
+            self.security.authorize(value if isinstance(value, str) else None, write)
+            result = produce()
+            model = await result if inspect.isawaitable(result) else result
+        except HANDLED as exc:
+            rule, answer = refusal(exc)
+            await context.abort(rule.grpc_code, answer.as_text())
+        return to_message(model, message_type)
 
-    async def GetStatus(self, request: Any, context: Context) -> pb.GetStatusResponse:
-        await self._authorize(context, write=False)
-        status = self.api.status()
-        proxies = []
-        for proxy in status["proxies"]:
-            connected = Timestamp()
-            connected.FromSeconds(int(proxy["connected_at"]))
-            proxies.append(
-                pb.ProxyStatus(
-                    node_id=proxy["node_id"],
-                    node_cluster=proxy["node_cluster"],
-                    protocol=proxy["protocol"],
-                    group=proxy["group"],
-                    connected_at=connected,
-                    types=[
-                        pb.TypeState(
-                            type_url=t["type_url"],
-                            sent_version=t["sent_version"],
-                            sent_nonce=t["sent_nonce"],
-                            acked_version=t["acked_version"],
-                            state=t["state"],
-                            nack_version=t["nack_version"],
-                            nack_message=t["nack_message"],
-                        )
-                        for t in proxy["types"]
-                    ],
-                )
-            )
-        return pb.GetStatusResponse(
-            proxies=proxies,
-            config_version=status["config_version"],
-            state_revision=status["state_revision"],
-            load_errors=status["load_errors"],
-            dropped_overrides=[pb.DroppedOverride(**d) for d in status["dropped_overrides"]],
+    async def GetStatus(self, request: Any, context: Context) -> Any:
+        return await self._answer(context, False, self.api.status, pb.GetStatusResponse)
+
+    async def ListPolicies(self, request: Any, context: Context) -> Any:
+        return await self._answer(context, False, self.api.policies, pb.ListPoliciesResponse)
+
+    async def GetPolicy(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context, False, lambda: self.api.policy(request.name), pb.PolicyStatus
         )
 
-    async def ListPolicies(self, request: Any, context: Context) -> pb.ListPoliciesResponse:
-        await self._authorize(context, write=False)
-        return json_format.ParseDict(
-            {"policies": [_without_nulls(p) for p in self.api.policies()]},
-            pb.ListPoliciesResponse(),
+    async def GetWeights(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            False,
+            lambda: self.api.get_weights(request.route, _optional(request, "rule")),
+            pb.Weights,
         )
 
-    async def GetPolicy(self, request: Any, context: Context) -> pb.PolicyStatus:
-        await self._authorize(context, write=False)
-        try:
-            status = self.api.policy(request.name)
-        except PolicyNotFound as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        return json_format.ParseDict(_without_nulls(status), pb.PolicyStatus())
+    async def SetWeights(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            True,
+            lambda: self.api.set_weights(
+                request.route,
+                _optional(request, "rule"),
+                dict(request.weights),
+                _optional(request, "expected_revision"),
+            ),
+            pb.Weights,
+        )
 
-    async def GetWeights(self, request: Any, context: Context) -> pb.Weights:
-        await self._authorize(context, write=False)
-        rule = request.rule if request.HasField("rule") else None
-        try:
-            return _weights(self.api.get_weights(request.route, rule))
-        except _HANDLED as exc:
-            await _abort(context, exc)
-
-    async def SetWeights(self, request: Any, context: Context) -> pb.Weights:
-        await self._authorize(context, write=True)
-        rule = request.rule if request.HasField("rule") else None
-        expected = request.expected_revision if request.HasField("expected_revision") else None
-        try:
-            result = await self.api.set_weights(
-                request.route, rule, dict(request.weights), expected
-            )
-        except _HANDLED as exc:
-            await _abort(context, exc)
-        return _weights(result)
-
-    async def ResetWeights(self, request: Any, context: Context) -> pb.Weights:
-        await self._authorize(context, write=True)
-        rule = request.rule if request.HasField("rule") else None
-        expected = request.expected_revision if request.HasField("expected_revision") else None
-        try:
-            result = await self.api.reset_weights(request.route, rule, expected)
-        except _HANDLED as exc:
-            await _abort(context, exc)
-        return _weights(result)
-
-
-def _without_nulls(value: Any) -> Any:
-    """JSON for `ParseDict`: an unset optional field is left out, not set to null."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
+    async def ResetWeights(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            True,
+            lambda: self.api.reset_weights(
+                request.route, _optional(request, "rule"), _optional(request, "expected_revision")
+            ),
+            pb.Weights,
+        )
 
 
 def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:

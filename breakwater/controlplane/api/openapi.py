@@ -1,153 +1,210 @@
-"""The admin port's OpenAPI 3.1 document, served at `/openapi.json`."""
+"""The admin port's OpenAPI 3.1 document, served at `/openapi.json`, generated.
+
+The schemas are the JSON schema of the API's models (OpenAPI 3.1 takes JSON
+Schema as it is), the error responses come from the error table, and what
+is left to say is the table of operations below: path, method, parameters,
+what a success returns and which refusals it can answer with.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "current_revision": {"type": "integer"}},
-    "required": ["error"],
-}
+from pydantic import TypeAdapter
+from pydantic.json_schema import models_json_schema
 
-_WEIGHTS = {
-    "type": "object",
-    "properties": {
-        "route": {"type": "string"},
-        "rule": {"type": "integer"},
-        "weights": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
-        "source": {"type": "string", "enum": ["yaml", "override"]},
-        "revision": {"type": "integer"},
-    },
-    "required": ["route", "rule", "weights", "source", "revision"],
-}
+from breakwater.controlplane.api.errors import ERRORS
+from breakwater.controlplane.api.models import (
+    SCHEMA_MODELS,
+    ApiModel,
+    ErrorResponse,
+    Health,
+    PoliciesResponse,
+    PolicyStatus,
+    Revision,
+    SetWeightsRequest,
+    StatusResponse,
+    Weights,
+)
+from breakwater.controlplane.api.security import Unauthorized
+from breakwater.controlplane.fleet.status import PolicyNotFound
+from breakwater.controlplane.state.controller import NotReady
+from breakwater.controlplane.state.store import RevisionConflict, StoreError
+from breakwater.translators.overrides import RouteNotFound, WeightError
+
+_REF = "#/components/schemas/{model}"
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "weights refused (unknown backend, negative weight, zero sum)",
-        404: "no such route or rule",
-        409: "the expected revision is stale; the body holds the current one",
-        503: "no valid policy set loaded yet, or the store cannot take the write",
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    where: Literal["path", "query"]
+    schema: Mapping[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: Literal["get", "put", "delete"]
+    path: str
+    summary: str
+    answer: type[ApiModel] | None
+    """The model of a 200 answer; None for a document of its own (this one, the metrics)."""
+    content_type: str = "application/json"
+    ok: str = "OK"
+    parameters: tuple[Parameter, ...] = ()
+    body: type[ApiModel] | None = None
+    refusals: tuple[type[Exception], ...] = ()
+    """What it can refuse with besides a missing token (see `open`)."""
+    other: Mapping[int, tuple[str, type[ApiModel]]] = field(default_factory=dict)
+    """Answers that are not refusals: status → (meaning, model)."""
+    open: bool = False
+    """Answered without a token even when reads need one: the probes."""
+
+
+_ROUTE = Parameter("route", "path", {"type": "string"}, "the HTTPRoute's name")
+_REVISION = TypeAdapter(Revision).json_schema()
+_RULE = Parameter(
+    "rule", "query", _REVISION, "rule index; default: the first rule with more than one backend"
+)
+_EXPECTED = Parameter(
+    "expectedRevision",
+    "query",
+    _REVISION,
+    "when given, the reset succeeds only if the rule's override is still at this revision",
+)
+_READ_WEIGHTS = (WeightError, RouteNotFound, NotReady)
+_WRITE_WEIGHTS = (*_READ_WEIGHTS, RevisionConflict, StoreError)
+_WEIGHTS_OK = "the rule's effective weights"
+_WEIGHTS = "/v1/routes/{route}/weights"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/openapi.json", "this document", None),
+    Operation("get", "/healthz", "the process is alive", Health, open=True),
+    Operation(
+        "get",
+        "/readyz",
+        "policies loaded and the xDS server listening",
+        Health,
+        other={503: ("not ready; `reason` says why", Health)},
+        open=True,
+    ),
+    Operation(
+        "get", "/metrics", "Prometheus metrics", None, "text/plain", "text exposition format"
+    ),
+    Operation(
+        "get", "/v1/status", "connected proxies and their sync state per xDS type", StatusResponse
+    ),
+    Operation(
+        "get",
+        "/v1/policies",
+        "every policy document, valid or not, with its errors",
+        PoliciesResponse,
+    ),
+    Operation(
+        "get",
+        "/v1/policies/{name}",
+        "one ResiliencePolicy: its scope, the proxies holding it, what it is doing now",
+        PolicyStatus,
+        parameters=(Parameter("name", "path", {"type": "string"}, "the ResiliencePolicy's name"),),
+        refusals=(PolicyNotFound,),
+    ),
+    Operation(
+        "get",
+        _WEIGHTS,
+        "effective weights of a rule",
+        Weights,
+        ok=_WEIGHTS_OK,
+        parameters=(_ROUTE, _RULE),
+        refusals=_READ_WEIGHTS,
+    ),
+    Operation(
+        "put",
+        _WEIGHTS,
+        "override the weights of a rule (durable before the answer)",
+        Weights,
+        ok=_WEIGHTS_OK,
+        parameters=(_ROUTE,),
+        body=SetWeightsRequest,
+        refusals=_WRITE_WEIGHTS,
+    ),
+    Operation(
+        "delete",
+        _WEIGHTS,
+        "drop the override so the YAML weights apply again",
+        Weights,
+        ok=_WEIGHTS_OK,
+        parameters=(_ROUTE, _RULE, _EXPECTED),
+        refusals=_WRITE_WEIGHTS,
+    ),
+)
+
+OPEN_PATHS = frozenset(op.path for op in OPERATIONS if op.open)
+"""Paths that never ask for a token, so that probes keep working when reads are protected."""
+
+
+def _content(content_type: str, model: type[ApiModel] | None) -> dict[str, Any]:
+    if model is None:
+        schema: dict[str, Any] = {"type": "object"} if content_type == "application/json" else {}
+    else:
+        schema = {"$ref": _REF.format(model=model.__name__)}
+    return {content_type: {"schema": schema} if schema else {}}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {"description": op.ok, "content": _content(op.content_type, op.answer)}
     }
+    for status, (meaning, model) in op.other.items():
+        responses[str(status)] = {
+            "description": meaning,
+            "content": _content(op.content_type, model),
+        }
+    refusals: tuple[type[Exception], ...] = op.refusals if op.open else (Unauthorized, *op.refusals)
+    meanings: dict[int, list[str]] = {}
+    for kind in refusals:
+        rule = ERRORS[kind]
+        meanings.setdefault(rule.http_status, []).append(rule.meaning)
+    for status, said in sorted(meanings.items()):
+        responses[str(status)] = {
+            "description": "; ".join(said),
+            "content": _content("application/json", ErrorResponse),
+        }
+    return responses
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": op.summary, "responses": _responses(op)}
+    if op.parameters:
+        out["parameters"] = [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.where == "path",
+                "schema": dict(p.schema),
+                **({"description": p.description} if p.description else {}),
+            }
+            for p in op.parameters
+        ]
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": _content("application/json", op.body)}
+    return out
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in SCHEMA_MODELS], ref_template=_REF
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
-        str(code): {
-            "description": reasons[code],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for code in codes
+        "openapi": "3.1.0",
+        "info": {"title": "Breakwater admin API", "version": "v1"},
+        "paths": paths,
+        "components": {"schemas": definitions.get("$defs", {})},
     }
-
-
-_ROUTE = {"name": "route", "in": "path", "required": True, "schema": {"type": "string"}}
-_RULE = {
-    "name": "rule",
-    "in": "query",
-    "required": False,
-    "description": "rule index; default: the first rule with more than one backend",
-    "schema": {"type": "integer", "minimum": 0},
-}
-_WEIGHTS_OK = {
-    "200": {
-        "description": "the rule's effective weights",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Weights"}}},
-    }
-}
-_JSON_OK = {
-    "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "Breakwater admin API", "version": "v1"},
-    "paths": {
-        "/openapi.json": {"get": {"summary": "this document", "responses": _JSON_OK}},
-        "/healthz": {"get": {"summary": "the process is alive", "responses": _JSON_OK}},
-        "/readyz": {
-            "get": {
-                "summary": "policies loaded and the xDS server listening",
-                "responses": {**_JSON_OK, "503": {"description": "not ready"}},
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {"description": "text exposition format", "content": {"text/plain": {}}}
-                },
-            }
-        },
-        "/v1/status": {
-            "get": {
-                "summary": "connected proxies and their sync state per xDS type",
-                "responses": _JSON_OK,
-            }
-        },
-        "/v1/policies": {
-            "get": {
-                "summary": "every policy document, valid or not, with its errors",
-                "responses": _JSON_OK,
-            }
-        },
-        "/v1/policies/{name}": {
-            "get": {
-                "summary": "one ResiliencePolicy: its scope, the proxies holding it, its live effect",
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {**_JSON_OK, **_errors(404)},
-            }
-        },
-        "/v1/routes/{route}/weights": {
-            "get": {
-                "summary": "effective weights of a rule",
-                "parameters": [_ROUTE, _RULE],
-                "responses": {**_WEIGHTS_OK, **_errors(400, 404, 503)},
-            },
-            "put": {
-                "summary": "override the weights of a rule (durable before the answer)",
-                "parameters": [_ROUTE],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/SetWeights"}}
-                    },
-                },
-                "responses": {**_WEIGHTS_OK, **_errors(400, 404, 409, 503)},
-            },
-            "delete": {
-                "summary": "drop the override so the YAML weights apply again",
-                "parameters": [
-                    _ROUTE,
-                    _RULE,
-                    {
-                        "name": "expectedRevision",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
-                ],
-                "responses": {**_WEIGHTS_OK, **_errors(400, 404, 409, 503)},
-            },
-        },
-    },
-    "components": {
-        "schemas": {
-            "Error": _ERROR,
-            "Weights": _WEIGHTS,
-            "SetWeights": {
-                "type": "object",
-                "properties": {
-                    "weights": {
-                        "type": "object",
-                        "additionalProperties": {"type": "integer", "minimum": 0},
-                    },
-                    "rule": {"type": "integer", "minimum": 0},
-                    "expectedRevision": {"type": "integer", "minimum": 0},
-                },
-                "required": ["weights"],
-                "additionalProperties": False,
-            },
-        }
-    },
-}

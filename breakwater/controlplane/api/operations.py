@@ -1,22 +1,42 @@
 """The operations of Breakwater's API, shared by the HTTP admin port and the gRPC service.
 
-Both front ends call these functions and only translate in and out, so a
-status field or an error text is defined once.
+Both front ends call these functions and only translate in and out: each
+returns one of the models in `models`, so a status field is defined once,
+and refusals are exceptions that the error table turns into answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from breakwater.controlplane.api.models import (
+    DroppedOverrideStatus,
+    PoliciesResponse,
+    PolicyDocument,
+    PolicyStatus,
+    ProxyStatus,
+    Replica,
+    StatusResponse,
+    StoreStatus,
+    Weights,
+)
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.status import PolicyNotFound
-from breakwater.controlplane.state.controller import PolicyController, RuleWeightsView
+from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
+from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.routes import attached_routes, backends_of
+from breakwater.translators.snapshot import backend_targets
 
-ProxyLister = Callable[[], list[dict[str, Any]]]
-"""Connected proxies as JSON-ready dicts (node_id, node_cluster, group, types: [...])."""
+log = logging.getLogger(__name__)
+
+ProxyLister = Callable[[], list[ProxyStatus]]
+"""The connected proxies, each with the gateways it serves."""
 
 
 @dataclass
@@ -24,64 +44,55 @@ class ControlPlaneApi:
     controller: PolicyController
     proxies: ProxyLister
     config_version: Callable[[], str]
-    replicas: Callable[[], list[dict[str, Any]]] | None = None
-    """Every live control plane replica (id, addresses, versions served, proxies)."""
-    store: Callable[[], dict[str, Any]] | None = None
-    """Where the state lives and whether it answers."""
+    replicas: Callable[[], list[dict[str, Any]]]
+    """Every live control plane replica, as `Replicas.replicas` lists them."""
+    store: Callable[[], dict[str, Any]]
+    """Where the state lives and whether it answers, as `Replicas.store_status` says."""
     fleet: FleetReports | None = None
     """What the proxies report: policy effects and service health."""
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusResponse:
         state = self.controller.state
-        return {
-            "replicas": self.replicas() if self.replicas is not None else [],
-            "store": self.store() if self.store is not None else {},
-            "proxies": self.proxies(),
-            "config_version": self.config_version(),
-            "policy_version": state.policy_version,
-            "state_revision": state.revision,
-            "store_error": state.store_error,
-            "load_errors": [str(e) for e in state.load_errors],
-            "dropped_overrides": [
-                {"route": d.route, "rule": d.rule, "weights": dict(d.weights), "reason": d.reason}
-                for d in state.dropped
-            ],
-            "services": [h.model_dump() for h in self.fleet.services()] if self.fleet else [],
-        }
+        return StatusResponse(
+            replicas=_replicas(self.replicas()),
+            store=StoreStatus.model_validate(self.store()),
+            proxies=self.proxies(),
+            config_version=self.config_version(),
+            policy_version=state.policy_version,
+            state_revision=state.revision,
+            store_error=state.store_error,
+            load_errors=[str(e) for e in state.load_errors],
+            dropped_overrides=[DroppedOverrideStatus.of(d) for d in state.dropped],
+            services=self.fleet.services() if self.fleet is not None else [],
+        )
 
-    def policy(self, name: str) -> dict[str, Any]:
-        """One ResiliencePolicy's status: scope, proxies holding it, live effect."""
+    def policy(self, name: str) -> PolicyStatus:
+        """One ResiliencePolicy: its scope, the proxies holding it, what it does now."""
         found = self.fleet.policies([name]) if self.fleet is not None else []
         if not found:
             raise PolicyNotFound(
                 f"there is no valid ResiliencePolicy named {name!r} being served; "
                 "`breakwater policies` lists them"
             )
-        return found[0].model_dump()
+        return found[0]
 
-    def policies(self) -> list[dict[str, Any]]:
+    def policies(self) -> PoliciesResponse:
         state = self.controller.state
-        served = state.effective
-        proxies = self.proxies()
+        reach = _Reach(state.effective, self.proxies())
         statuses = {
-            status.name: status.model_dump(exclude={"per_proxy"})
+            status.name: status.model_copy(update={"per_proxy": []})
             for status in (self.fleet.policies() if self.fleet is not None else [])
         }
-        out = []
+        documents = []
         for doc in state.documents:
-            services = _services_of(served, doc.kind, doc.name) if doc.valid else []
-            out.append(
-                {
-                    **asdict(doc),
-                    "services": services,
-                    "proxies": _proxies_of(served, doc.kind, doc.name, services, proxies),
-                    "status": statuses.get(doc.name) if doc.kind == "ResiliencePolicy" else None,
-                }
-            )
-        return out
+            document = reach.document(doc)
+            if doc.kind == "ResiliencePolicy" and doc.name in statuses:
+                document = document.model_copy(update={"status": statuses[doc.name]})
+            documents.append(document)
+        return PoliciesResponse(policies=documents)
 
-    def get_weights(self, route: str, rule: int | None) -> dict[str, Any]:
-        return weights_dict(self.controller.get_weights(route, rule))
+    def get_weights(self, route: str, rule: int | None) -> Weights:
+        return Weights.of(self.controller.get_weights(route, rule))
 
     async def set_weights(
         self,
@@ -89,76 +100,106 @@ class ControlPlaneApi:
         rule: int | None,
         weights: Mapping[str, int],
         expected_revision: int | None,
-    ) -> dict[str, Any]:
+    ) -> Weights:
         view = await self.controller.set_weights(route, rule, dict(weights), expected_revision)
-        return weights_dict(view)
+        return Weights.of(view)
 
     async def reset_weights(
         self, route: str, rule: int | None, expected_revision: int | None
-    ) -> dict[str, Any]:
-        return weights_dict(await self.controller.reset_weights(route, rule, expected_revision))
+    ) -> Weights:
+        return Weights.of(await self.controller.reset_weights(route, rule, expected_revision))
 
 
-def weights_dict(view: RuleWeightsView) -> dict[str, Any]:
-    return asdict(view)
+def _replicas(listed: Iterable[dict[str, Any]]) -> list[Replica]:
+    """The registrations that fit the model; one another version wrote differently is left out
+    rather than failing the whole status."""
+    out = []
+    for registration in listed:
+        try:
+            out.append(Replica.model_validate(registration))
+        except ValidationError as exc:
+            log.warning(
+                "leaving replica %r out of status: its registration does not fit (%d errors: %s)",
+                registration.get("id"),
+                exc.error_count(),
+                exc.errors()[0]["msg"],
+            )
+    return out
 
 
-def _services_of(policyset: PolicySet | None, kind: str, name: str) -> list[str]:
-    """The services a document shapes or sends traffic to."""
-    if policyset is None:
-        return []
-    if kind == "Service":
-        return [name]
-    if kind == "ResiliencePolicy":
-        policy = policyset.policies.get(name)
-        if policy is None:
-            return []
-        ref = policy.spec.target_ref
-        targets = sorted(policyset.services) if ref is None else [ref.name]
-        if policy.spec.failover is not None:
-            targets.append(policy.spec.failover.to)
-        return sorted(set(targets))
-    if kind == "HTTPRoute":
-        route = policyset.routes.get(name)
-        if route is None:
-            return []
-        return sorted({b.service for rule in route.spec.rules for b in rule.backends})
-    if kind == "Gateway":
-        return sorted(
-            {
-                b.service
-                for route in policyset.routes.values()
-                if name in route.spec.gateways
-                for rule in route.spec.rules
-                for b in rule.backends
+@dataclass(frozen=True)
+class _ProxyGroup:
+    """Connected proxies that serve the same gateways, and what those gateways reach."""
+
+    node_ids: list[str]
+    gateways: frozenset[str]
+    routes: frozenset[str]
+    services: frozenset[str]
+    """The services the proxies get clusters for."""
+
+
+class _Reach:
+    """What the served PolicySet does with each document, read from the same graph the
+    translators build snapshots from: the routes attached to a proxy's gateways, the backends
+    they send to, and the clusters those need (failover targets included)."""
+
+    def __init__(self, policyset: PolicySet | None, proxies: list[ProxyStatus]) -> None:
+        self.policyset = policyset
+        by_gateways: dict[frozenset[str], list[str]] = {}
+        for proxy in proxies:
+            by_gateways.setdefault(frozenset(proxy.gateways), []).append(proxy.node_id)
+        self.groups: list[_ProxyGroup] = []
+        if policyset is None:
+            return
+        policies = ClusterPolicies(policyset)
+        for gateways, node_ids in by_gateways.items():
+            routes = {
+                route.name
+                for gateway in gateways & set(policyset.gateways)
+                for route in attached_routes(policyset, gateway)
             }
-        )
-    return []
+            clusters, _ = reachable_targets(
+                policyset, backend_targets(policyset, gateways), policies
+            )
+            services = {service for service, _ in clusters}
+            self.groups.append(
+                _ProxyGroup(node_ids, gateways, frozenset(routes), frozenset(services))
+            )
 
+    def document(self, doc: DocumentStatus) -> PolicyDocument:
+        services = self.services_of(doc.kind, doc.name) if doc.valid else []
+        return PolicyDocument.of(doc, services, self.proxies_of(doc.kind, doc.name, services))
 
-def _proxies_of(
-    policyset: PolicySet | None,
-    kind: str,
-    name: str,
-    services: list[str],
-    proxies: list[dict[str, Any]],
-) -> list[str]:
-    """The connected proxies whose configuration a document affects."""
-    if policyset is None:
-        return []
-    reached: set[str] = set()
-    for gateway_name in policyset.gateways:
-        if kind == "Gateway" and gateway_name != name:
-            continue
-        routes = [r for r in policyset.routes.values() if gateway_name in r.spec.gateways]
+    def services_of(self, kind: str, name: str) -> list[str]:
+        """The services a document shapes or sends traffic to."""
+        policyset = self.policyset
+        if policyset is None:
+            return []
+        if kind == "Service":
+            return [name]
+        if kind == "ResiliencePolicy":
+            policy = policyset.policies.get(name)
+            if policy is None:
+                return []
+            ref = policy.spec.target_ref
+            targets = set(policyset.services) if ref is None else {ref.name}
+            if policy.spec.failover is not None:
+                targets.add(policy.spec.failover.to)
+            return sorted(targets)
         if kind == "HTTPRoute":
-            routes = [r for r in routes if r.name == name]
-        elif kind != "Gateway":
-            routes = [
-                r
-                for r in routes
-                if any(b.service in services for rule in r.spec.rules for b in rule.backends)
-            ]
-        if routes:
-            reached.add(gateway_name)
-    return sorted(p["node_id"] for p in proxies if reached.intersection(p.get("gateways", [])))
+            route = policyset.routes.get(name)
+            return [] if route is None else sorted({s for s, _ in backends_of([route])})
+        if kind == "Gateway":
+            return sorted({s for s, _ in backend_targets(policyset, [name])})
+        return []
+
+    def proxies_of(self, kind: str, name: str, services: list[str]) -> list[str]:
+        """The connected proxies whose configuration a document is part of."""
+        if kind == "Gateway":
+            reached = [g for g in self.groups if name in g.gateways]
+        elif kind == "HTTPRoute":
+            reached = [g for g in self.groups if name in g.routes]
+        else:
+            wanted = set(services)
+            reached = [g for g in self.groups if wanted & g.services]
+        return sorted(node for group in reached for node in group.node_ids)

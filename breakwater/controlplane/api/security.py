@@ -93,15 +93,16 @@ class SecurityConfig:
             )
         return warnings
 
-    def authorized(self, authorization: str | None, write: bool) -> bool:
-        """Whether a request with this Authorization value may go ahead."""
+    def authorize(self, authorization: str | None, write: bool) -> None:
+        """Raise `Unauthorized` unless a request with this Authorization value may go ahead."""
         if self.token is None:
-            return True  # startup already refused exposed ports without a token
+            return  # startup already refused exposed ports without a token
         if not write and not self.protect_reads:
-            return True
+            return
         if authorization is None or not authorization.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(authorization[7:].strip().encode(), self.token.encode())
+            raise Unauthorized
+        if not hmac.compare_digest(authorization[7:].strip().encode(), self.token.encode()):
+            raise Unauthorized
 
     def grpc_credentials(self) -> grpc.ServerCredentials | None:
         if self.tls_cert is None or self.tls_key is None:
@@ -132,3 +133,10 @@ UNAUTHORIZED = (
     "this call needs a token: send `Authorization: Bearer <token>` (the CLI's --token or "
     "BREAKWATER_TOKEN) with the token from the server's --token-file"
 )
+
+
+class Unauthorized(Exception):
+    """A call without the token it needs; HTTP and gRPC answer it from the error table."""
+
+    def __init__(self) -> None:
+        super().__init__(UNAUTHORIZED)

@@ -13,16 +13,12 @@ from collections.abc import Callable, Hashable
 
 import grpc
 
+from breakwater.controlplane.api.models import PolicyStatus, ServiceHealth
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.metrics import FleetCollector
 from breakwater.controlplane.fleet.receivers import add_receivers
-from breakwater.controlplane.fleet.status import (
-    PolicyStatus,
-    ServiceHealth,
-    policy_statuses,
-    service_health,
-)
+from breakwater.controlplane.fleet.status import policy_statuses, service_health
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.policyset import PolicySet

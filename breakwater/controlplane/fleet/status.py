@@ -19,10 +19,16 @@ in the policy's scope.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
+from breakwater.controlplane.api.models import (
+    POLICY_PROXY_STATES,
+    EndpointLoad,
+    LiveEffect,
+    PolicyProxyState,
+    PolicyStatus,
+    ProxyPolicy,
+    ServiceHealth,
+)
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
 from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
 from breakwater.translators.names import cluster_name
@@ -30,81 +36,12 @@ from breakwater.translators.policyset import PolicySet
 from breakwater.translators.scope import PolicyScope, policy_scopes
 from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
 
-PolicyProxyState = Literal["applied", "pending", "rejected"]
-POLICY_PROXY_STATES: tuple[PolicyProxyState, ...] = ("applied", "pending", "rejected")
-
 RATE_WINDOW_SECONDS = 30.0
 """Rates, shares and percentiles in status look this far back."""
 
 
 class PolicyNotFound(LookupError):
     """No valid ResiliencePolicy of that name is being served."""
-
-
-class ProxyPolicy(BaseModel):
-    """One proxy's hold on one policy."""
-
-    node_id: str
-    group: str
-    state: PolicyProxyState
-    message: str = ""
-    """Envoy's NACK text when rejected."""
-
-
-class EndpointLoad(BaseModel):
-    """One endpoint's requests over the window, from the proxies' load reports (LRS)."""
-
-    address: str
-    succeeded: int
-    failed: int
-    in_flight: int
-
-
-class LiveEffect(BaseModel):
-    """What one cluster (a service or one of its subsets) is doing now, over the fleet."""
-
-    service: str
-    subset: str | None
-    cluster: str
-    hosts: int | None = Field(
-        None, description="hosts in the cluster (the largest view of any proxy)"
-    )
-    hosts_healthy: int | None = Field(None, description="the fewest healthy hosts any proxy sees")
-    hosts_ejected: int | None = Field(None, description="the most hosts any proxy has ejected now")
-    proxies_reporting: int = 0
-    proxies_ejecting: int = 0
-    requests_active: int = 0
-    requests_pending: int = 0
-    busiest_proxy_active: int = 0
-    concurrency_limit: int | None = Field(
-        None, description="bulkhead.maxConcurrentRequests, per proxy"
-    )
-    ejections_total: int = 0
-    retries_total: int = 0
-    bulkhead_rejections_total: int = 0
-    timeouts_total: int = 0
-    requests_total: int = 0
-    window_seconds: float = RATE_WINDOW_SECONDS
-    requests_per_second: float = 0.0
-    retries_per_second: float = 0.0
-    error_percent: float | None = Field(None, description="5xx share of responses in the window")
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    endpoints: list[EndpointLoad] = Field(default_factory=list)
-
-
-class PolicyStatus(BaseModel):
-    """A ResiliencePolicy: where it applies, how many proxies hold it, what it does now."""
-
-    name: str
-    target: str
-    clusters: list[str]
-    route_configs: list[str]
-    proxies: dict[PolicyProxyState, int]
-    rejections: list[ProxyPolicy]
-    per_proxy: list[ProxyPolicy]
-    effect: list[LiveEffect]
 
 
 def _policy_state(
@@ -181,6 +118,7 @@ def effect_of(
                 p50_ms=recent.p50_ms,
                 p95_ms=recent.p95_ms,
                 p99_ms=recent.p99_ms,
+                window_seconds=RATE_WINDOW_SECONDS,
                 endpoints=[
                     EndpointLoad(
                         address=address,
@@ -255,19 +193,6 @@ def policy_statuses(
             )
         )
     return out
-
-
-class ServiceHealth(BaseModel):
-    """The short health line of one service or subset in `breakwater status`."""
-
-    service: str
-    subset: str | None
-    hosts: int | None
-    hosts_healthy: int | None
-    hosts_ejected: int | None
-    requests_per_second: float
-    error_percent: float | None
-    p99_ms: float | None
 
 
 def service_health(policyset: PolicySet, fleet: FleetStats, now: float) -> list[ServiceHealth]:

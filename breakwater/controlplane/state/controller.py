@@ -18,6 +18,7 @@ from pathlib import Path
 
 from breakwater.controlplane.state.sources import load_policy_files
 from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
+from breakwater.controlplane.state.weight_source import WeightSource
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.overrides import (
     DroppedOverride,
@@ -55,7 +56,7 @@ class RuleWeightsView:
     route: str
     rule: int
     weights: dict[str, int]
-    source: str  # "yaml" or "override"
+    source: WeightSource
     revision: int
 
 
@@ -66,6 +67,10 @@ class PolicyState:
     base: PolicySet | None = None
     effective: PolicySet | None = None
     overrides: dict[tuple[str, int], WeightOverride] = field(default_factory=dict)
+    applied: frozenset[tuple[str, int]] = frozenset()
+    """The (route, rule) overrides laid over the YAML in `effective`. A shared store keeps an
+    override that no longer fits (another replica may read files it fits), so being in
+    `overrides` is not being served."""
     revision: int = 0
     documents: list[DocumentStatus] = field(default_factory=list)
     load_errors: list[PolicyError] = field(default_factory=list)
@@ -80,6 +85,10 @@ class PolicyState:
     store_error_since: float | None = None
     """Wall-clock time of the first failure in the current run of failures."""
     store_write_failures: int = 0
+
+    def weight_source(self, route: str, rule: int) -> WeightSource:
+        """Where the served weights of a rule come from; the API and the metrics both ask here."""
+        return "override" if (route, rule) in self.applied else "yaml"
 
 
 class PolicySubscriber:
@@ -215,6 +224,7 @@ class PolicyController:
             except StoreError as exc:
                 log.error("could not remove the dropped override from the store: %s", exc)
         self.state.effective = effective
+        self.state.applied = frozenset(self.state.overrides) - dropped_now
         self.state.changed_at = changed_at
         for subscriber in self._subscribers:
             subscriber.on_policies(effective, changed_at)
@@ -255,8 +265,8 @@ class PolicyController:
     def get_weights(self, route: str, rule: int | None) -> RuleWeightsView:
         base = self._base()
         index = resolve_rule(base, route, rule)
-        override = self.state.overrides.get((route, index))
-        if override is not None and not self._is_dropped(route, index):
+        if self.state.weight_source(route, index) == "override":
+            override = self.state.overrides[(route, index)]
             return RuleWeightsView(
                 route, index, dict(override.weights), "override", override.revision
             )
