@@ -14,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from breakwater.translators.documents import RawDocument, YamlPath, dotted
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.model import API_VERSION, KINDS, Document
+from breakwater.translators.kinds import KINDS
+from breakwater.translators.model import API_VERSION, Document
 
 
 def _model_at(model: type[BaseModel], loc: YamlPath) -> type[BaseModel] | None:

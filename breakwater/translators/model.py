@@ -421,11 +421,3 @@ class Gateway(Document):
 class HTTPRoute(Document):
     kind: Literal["HTTPRoute"]
     spec: HTTPRouteSpec
-
-
-KINDS: dict[str, type[Document]] = {
-    "Service": Service,
-    "ResiliencePolicy": ResiliencePolicy,
-    "Gateway": Gateway,
-    "HTTPRoute": HTTPRoute,
-}

@@ -15,12 +15,14 @@ from typing import Any
 
 from breakwater.translators.model import (
     Gateway,
+    HeaderMatch,
     HTTPRoute,
     ResiliencePolicy,
     ResilienceSpec,
     RouteRule,
     Service,
 )
+from breakwater.translators.rollout_model import Rollout
 
 FieldPath = tuple[str, ...]
 Provenance = dict[FieldPath, str]
@@ -33,6 +35,16 @@ class SourceRef:
 
     file: str
     line: int
+
+
+@dataclass(frozen=True)
+class PreviewRoute:
+    """Requests with these headers go to one backend whatever the rule's weights: a rollout's
+    header stage. Emitted as an Envoy route just before each of the rule's own."""
+
+    headers: tuple[HeaderMatch, ...]
+    service: str
+    subset: str | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,9 @@ class PolicySet:
     routes: Mapping[str, HTTPRoute] = field(default_factory=dict)
     sources: Mapping[tuple[str, str], SourceRef] = field(default_factory=dict)
     """(kind, name) → where the document was read from."""
+    rollouts: Mapping[str, Rollout] = field(default_factory=dict)
+    previews: Mapping[tuple[str, int], PreviewRoute] = field(default_factory=dict)
+    """(route, rule) → the header route a rollout laid over it (never from the YAML itself)."""
 
     def source_of(self, kind: str, name: str) -> SourceRef | None:
         return self.sources.get((kind, name))
@@ -149,6 +164,13 @@ class PolicySet:
         effective policies carries over instead of being rebuilt per write.
         """
         changed = replace(self, routes=routes)
+        changed.__dict__["_merged"] = self._merged
+        changed.__dict__["_layers_by_target"] = self._layers_by_target
+        return changed
+
+    def with_previews(self, previews: Mapping[tuple[str, int], PreviewRoute]) -> PolicySet:
+        """The same set with rollout header routes laid over rules; merges done so far still hold."""
+        changed = replace(self, previews=previews)
         changed.__dict__["_merged"] = self._merged
         changed.__dict__["_layers_by_target"] = self._layers_by_target
         return changed

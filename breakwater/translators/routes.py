@@ -21,7 +21,7 @@ from google.protobuf import wrappers_pb2
 from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.model import HTTPRoute, RouteMatch, RouteRule
 from breakwater.translators.names import route_config_name, route_name
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import PolicySet, PreviewRoute
 from breakwater.translators.retries import apply_timeout, retry_policy
 
 ClusterNamer = Callable[[str, str | None], str]
@@ -125,7 +125,14 @@ def rule_routes(
     for rule_index, rule in enumerate(route.spec.rules):
         action = route_action(policyset, route.name, rule_index, rule, cluster_for)
         matches: list[RouteMatch | None] = list(rule.matches) or [None]
+        preview = policyset.previews.get((route.name, rule_index))
         for match_index, match in enumerate(matches):
+            if preview is not None:
+                out.append(
+                    _preview_route(
+                        route.name, rule_index, match_index, match, action, preview, cluster_for
+                    )
+                )
             out.append(
                 route_components_pb2.Route(
                     name=route_name(route.name, rule_index, match_index),
@@ -134,6 +141,38 @@ def rule_routes(
                 )
             )
     return out
+
+
+def _preview_route(
+    route: str,
+    rule_index: int,
+    match_index: int,
+    match: RouteMatch | None,
+    action: route_components_pb2.RouteAction,
+    preview: PreviewRoute,
+    cluster_for: ClusterNamer,
+) -> route_components_pb2.Route:
+    """The rule's match plus the preview's headers, to the preview's backend alone, with the
+    rule's retries and timeouts; named `<route>/<rule>/<match>/preview`."""
+    matched = route_match(match)
+    for header in preview.headers:
+        matched.headers.append(
+            route_components_pb2.HeaderMatcher(
+                name=header.name, string_match=string_pb2.StringMatcher(exact=header.value)
+            )
+            if header.value is not None
+            else route_components_pb2.HeaderMatcher(
+                name=header.name, present_match=bool(header.present)
+            )
+        )
+    single = route_components_pb2.RouteAction()
+    single.CopyFrom(action)
+    single.ClearField("weighted_clusters")
+    single.ClearField("hash_policy")
+    single.cluster = cluster_for(preview.service, preview.subset)
+    return route_components_pb2.Route(
+        name=route_name(route, rule_index, match_index) + "/preview", match=matched, route=single
+    )
 
 
 def virtual_hosts(

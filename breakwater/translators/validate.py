@@ -30,6 +30,8 @@ from breakwater.translators.policyset import (
     SourceRef,
     rule_override,
 )
+from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.validate_rollouts import check_rollouts
 
 
 class _Collector:
@@ -107,12 +109,14 @@ def build_policyset(
     policies: dict[str, ResiliencePolicy] = {}
     gateways: dict[str, Gateway] = {}
     routes: dict[str, HTTPRoute] = {}
+    rollouts: dict[str, Rollout] = {}
     raws: dict[tuple[str, str], RawDocument] = {}
     by_kind: dict[type[Document], dict[str, Document]] = {
         Service: services,  # type: ignore[dict-item]
         ResiliencePolicy: policies,  # type: ignore[dict-item]
         Gateway: gateways,  # type: ignore[dict-item]
         HTTPRoute: routes,  # type: ignore[dict-item]
+        Rollout: rollouts,  # type: ignore[dict-item]
     }
     for doc, raw in documents:
         kind = type(doc).__name__
@@ -199,9 +203,16 @@ def build_policyset(
                     "subset",
                 )
 
+    check_rollouts(out.add, routes, rollouts, raws)
+
     sources = {key: SourceRef(raw.file, raw.line) for key, raw in raws.items()}
     policyset = PolicySet(
-        services=services, policies=policies, gateways=gateways, routes=routes, sources=sources
+        services=services,
+        policies=policies,
+        gateways=gateways,
+        routes=routes,
+        sources=sources,
+        rollouts=rollouts,
     )
     if out.errors:
         return policyset, out.errors

@@ -1,0 +1,134 @@
+"""The `Rollout` kind: progressive delivery of one HTTPRoute rule from stable to canary.
+
+A rollout is a list of steps the control plane walks through by itself:
+`setHeaderRoute` (requests with given headers go to the canary whatever the
+weights), `setWeight` (the canary's share), `pause` (for a while, or until
+`breakwater rollout promote`). Between steps, and while a pause lasts, the
+analysis watches the canary's own numbers as the fleet reports them; a
+failed gate rolls the canary back to 0 at once.
+
+`stepWeight` / `maxWeight` / `interval` is the shorthand for the usual
+"+10 every minute up to 50, then 100" canary; blue-green is a rollout whose
+only weight step is 100, after a header stage and a pause.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from breakwater.translators.durations import Duration
+from breakwater.translators.model import Document, HeaderMatch, Model, Name, PositiveDuration
+
+
+class RouteRef(Model):
+    name: Name
+    """The HTTPRoute."""
+    rule: int | Name = 0
+    """The rule: its index, or its `name`."""
+
+
+class HeaderRoute(Model):
+    headers: list[HeaderMatch] = Field(min_length=1)
+
+
+class Pause(Model):
+    duration: Duration | None = None
+    """How long to hold; none: until `breakwater rollout promote`."""
+
+
+class Step(Model):
+    """Exactly one of the fields."""
+
+    set_weight: int | None = Field(None, ge=0, le=100)
+    set_header_route: HeaderRoute | None = None
+    pause: Pause | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        given = [
+            k for k in ("set_weight", "set_header_route", "pause") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "a step is exactly one of setWeight, setHeaderRoute or pause"
+                + (f"; this one has {', '.join(given)}" if given else "")
+            )
+        return self
+
+
+class SuccessRate(Model):
+    min: float = Field(ge=0, le=100)
+    """Percent of the canary's responses that are not 5xx."""
+
+
+class Latency(Model):
+    percentile: Literal[50, 95, 99] = 99
+    max: Duration
+
+
+class Analysis(Model):
+    interval: PositiveDuration = timedelta(seconds=30)
+    """How often the canary's numbers are judged, and how long a window each judgement looks at."""
+    min_requests: int = Field(50, ge=1)
+    """Fewer canary responses in an interval: inconclusive, the step holds (never promotes on silence)."""
+    failure_limit: int = Field(2, ge=1)
+    """Failed intervals (in a row or not) that roll the canary back."""
+    success_rate: SuccessRate | None = None
+    latency: Latency | None = None
+    max_error_rate_increase: float | None = Field(None, ge=0, le=100)
+    """Canary 5xx % minus stable 5xx %, in percentage points."""
+
+
+class Webhook(Model):
+    type: Literal["pre-rollout", "confirm-promotion", "rollback", "event"]
+    url: str
+    timeout: PositiveDuration = timedelta(seconds=5)
+
+
+class RolloutSpec(Model):
+    route_ref: RouteRef
+    stable: Name
+    """The stable backend's label in that rule (its subset, or its service)."""
+    canary: Name
+    steps: list[Step] = Field(default_factory=list)
+    step_weight: int | None = Field(None, ge=1, le=100)
+    max_weight: int | None = Field(None, ge=1, le=100)
+    interval: Duration | None = None
+    """Shorthand: pause this long after each `stepWeight` increase."""
+    analysis: Analysis = Field(default_factory=Analysis)
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _steps_or_shorthand(self) -> RolloutSpec:
+        shorthand = self.step_weight is not None or self.max_weight is not None
+        if self.steps and shorthand:
+            raise ValueError("give either `steps` or `stepWeight`/`maxWeight`, not both")
+        if not self.steps and self.step_weight is None:
+            raise ValueError("give the rollout `steps`, or `stepWeight` (with `maxWeight`)")
+        if self.stable == self.canary:
+            raise ValueError("`stable` and `canary` must be two different backends of the rule")
+        return self
+
+    def plan(self) -> list[Step]:
+        """The steps to walk: the explicit ones, or those the shorthand stands for."""
+        if self.steps:
+            return list(self.steps)
+        assert self.step_weight is not None
+        top = self.max_weight or 100
+        wait = Pause(duration=self.interval or self.analysis.interval)
+        out: list[Step] = []
+        weight = 0
+        while weight < top:
+            weight = min(top, weight + self.step_weight)
+            out += [Step(set_weight=weight), Step(pause=wait)]
+        if top < 100:
+            out.append(Step(set_weight=100))
+        return out
+
+
+class Rollout(Document):
+    kind: Literal["Rollout"]
+    spec: RolloutSpec
