@@ -1,0 +1,1 @@
+"""Progressive delivery: Rollouts that watch the fleet and roll back by themselves."""
