@@ -308,6 +308,24 @@ def cmd_weights_reset(args: argparse.Namespace) -> int:
     return _show(args, _client_call(args, "DELETE", path), format_weights)
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from breakwater.client import format_rollout, format_rollouts
+
+    if args.action == "status":
+        if args.name is None:
+            return _show(args, _client_call(args, "GET", "/v1/rollouts"), format_rollouts)
+        path = f"/v1/rollouts/{quote(args.name, safe='')}"
+        return _show(args, _client_call(args, "GET", path), format_rollout)
+    if args.name is None:
+        raise _CommandFailed(
+            f"name the rollout to {args.action}: breakwater rollout {args.action} NAME"
+        )
+    path = f"/v1/rollouts/{quote(args.name, safe='')}/{args.action}"
+    return _show(args, _client_call(args, "POST", path), format_rollout)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from breakwater.client import format_status
 
@@ -491,6 +509,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
+
+    rollout = sub.add_parser(
+        "rollout", help="follow and steer Rollouts: status, promote, pause, resume, abort, retry"
+    )
+    rollout.add_argument(
+        "action", choices=["status", "promote", "pause", "resume", "abort", "retry"]
+    )
+    rollout.add_argument("name", nargs="?", help="the Rollout (status without it lists them all)")
+    _client_options(rollout)
+    rollout.set_defaults(func=cmd_rollout)
 
     weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
     weights_sub = weights.add_subparsers(dest="weights_command", required=True)

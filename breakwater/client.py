@@ -8,6 +8,7 @@ comes with the models: `breakwater status` does not load the policy code.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import ssl
@@ -26,6 +27,7 @@ from breakwater.controlplane.api.models import (
     StatusResponse,
     Weights,
 )
+from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
 
 DEFAULT_SERVER = "http://127.0.0.1:18001"
 
@@ -302,3 +304,49 @@ def _format_services(result: StatusResponse) -> list[str]:
     if not rows:
         return []
     return [table(["service", "healthy", "ejected", "requests", "5xx", "p99"], rows)]
+
+
+def format_rollouts(answer: Any) -> str:
+    result = read_answer(RolloutsResponse, answer)
+    rows = [
+        [
+            r.name,
+            f"{r.route}/{r.rule}",
+            r.phase,
+            f"{min(r.step + 1, r.steps)}/{r.steps}",
+            f"{r.canary_weight} %" + (" +header" if r.header_route else ""),
+            r.last_analysis.verdict if r.last_analysis else "-",
+            r.message,
+        ]
+        for r in result.rollouts
+    ]
+    return table(["rollout", "rule", "phase", "step", "canary", "analysis", "last event"], rows)
+
+
+def format_rollout(answer: Any) -> str:
+    r = read_answer(RolloutStatus, answer)
+    lines = [
+        f"Rollout {r.name}: HTTPRoute {r.route} rule {r.rule}, {r.stable} -> {r.canary}",
+        f"  phase {r.phase}, step {min(r.step + 1, r.steps)} of {r.steps}, canary {r.canary_weight} %"
+        + (", header route on" if r.header_route else "")
+        + (", waiting for every proxy to acknowledge" if r.awaiting_ack else ""),
+        f"  {r.message}",
+    ]
+    if r.last_analysis is not None:
+        a = r.last_analysis
+        lines.append(f"  last analysis: {a.verdict}: {a.reason}")
+    if r.history:
+        lines.append(
+            table(
+                ["time", "phase", "step", "canary", "event"],
+                [
+                    [_clock(e.at), e.phase, str(e.step), f"{e.canary_weight} %", e.message]
+                    for e in r.history[-20:]
+                ],
+            )
+        )
+    return "\n".join(lines)
+
+
+def _clock(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -34,13 +34,15 @@ from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import NewGroups, Reconciler, group_key
+from breakwater.controlplane.rollouts.driver import RolloutDriver
+from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
-from breakwater.controlplane.xds.resources import content_hash
+from breakwater.controlplane.xds.resources import Snapshot, content_hash
 from breakwater.controlplane.xds.server import XdsServer
 from breakwater.controlplane.xds.status import StreamRegistry
 from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
@@ -92,7 +94,7 @@ class ControlPlane:
             self.cache,
             quiet=config.debounce_quiet,
             cap=config.debounce_cap,
-            on_published=self.metrics.published,
+            on_published=self._published,
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)
@@ -110,6 +112,15 @@ class ControlPlane:
             self.cache, self.streams, lambda: self.controller.state.effective, config.fleet
         )
         self.metrics.registry.register(self.fleet.collector())
+        self.rollouts = RolloutDriver(
+            self.controller,
+            self.fleet.stats,
+            self.streams.streams,
+            self.fleet.resources_of,
+            self.replicas.claim,
+            self.metrics.registry,
+        )
+        self.metrics.registry.register(RolloutCollector(lambda: rollout_statuses(self.controller)))
         self.api = ControlPlaneApi(
             self.controller,
             self.proxies,
@@ -117,6 +128,7 @@ class ControlPlane:
             replicas=self.replicas.replicas,
             store=self.replicas.store_status,
             fleet=self.fleet,
+            rollouts=self.rollouts,
         )
         self.xds = XdsServer(
             self.cache,
@@ -141,6 +153,11 @@ class ControlPlane:
     def _snapshot_version(self, group: Hashable) -> str | None:
         snapshot = self.cache.get_snapshot(group)
         return None if snapshot is None else snapshot.version
+
+    def _published(self, changed_at: float, snapshots: dict[Hashable, Snapshot]) -> None:
+        """Snapshots reached the cache: time them until ACKed, and let rollouts know."""
+        self.metrics.published(changed_at, snapshots)
+        self.rollouts.published(changed_at, snapshots)
 
     def config_version(self) -> str:
         """One version for everything served: a hash over every group's snapshot version."""
@@ -179,6 +196,7 @@ class ControlPlane:
             advertised_address(self.config.admin_host, self.admin_port),
         )
         self._watcher.start()
+        self.rollouts.start()
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
             self.config.policy_dir,
@@ -189,6 +207,7 @@ class ControlPlane:
         )
 
     async def stop(self, grace: float = 1.0) -> None:
+        await self.rollouts.stop()
         await self.replicas.stop()
         await self._watcher.stop()
         await self.xds.stop(grace)

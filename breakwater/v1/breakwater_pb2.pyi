@@ -302,3 +302,93 @@ class ResetWeightsRequest(_message.Message):
     rule: int
     expected_revision: int
     def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class ListRolloutsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRolloutRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RolloutCommandRequest(_message.Message):
+    __slots__ = ("name", "command")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    command: str
+    def __init__(self, name: _Optional[str] = ..., command: _Optional[str] = ...) -> None: ...
+
+class RolloutStatus(_message.Message):
+    __slots__ = ("name", "route", "rule", "stable", "canary", "phase", "step", "steps", "canary_weight", "header_route", "awaiting_ack", "failed_intervals", "message", "last_analysis", "history")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    STABLE_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CANARY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    HEADER_ROUTE_FIELD_NUMBER: _ClassVar[int]
+    AWAITING_ACK_FIELD_NUMBER: _ClassVar[int]
+    FAILED_INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    route: str
+    rule: int
+    stable: str
+    canary: str
+    phase: str
+    step: int
+    steps: int
+    canary_weight: int
+    header_route: bool
+    awaiting_ack: bool
+    failed_intervals: int
+    message: str
+    last_analysis: RolloutAnalysis
+    history: _containers.RepeatedCompositeFieldContainer[RolloutEvent]
+    def __init__(self, name: _Optional[str] = ..., route: _Optional[str] = ..., rule: _Optional[int] = ..., stable: _Optional[str] = ..., canary: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., steps: _Optional[int] = ..., canary_weight: _Optional[int] = ..., header_route: _Optional[bool] = ..., awaiting_ack: _Optional[bool] = ..., failed_intervals: _Optional[int] = ..., message: _Optional[str] = ..., last_analysis: _Optional[_Union[RolloutAnalysis, _Mapping]] = ..., history: _Optional[_Iterable[_Union[RolloutEvent, _Mapping]]] = ...) -> None: ...
+
+class RolloutAnalysis(_message.Message):
+    __slots__ = ("at", "verdict", "reason", "canary_requests", "canary_error_percent", "canary_latency_ms", "stable_error_percent")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANARY_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CANARY_ERROR_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    CANARY_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    STABLE_ERROR_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    verdict: str
+    reason: str
+    canary_requests: int
+    canary_error_percent: float
+    canary_latency_ms: float
+    stable_error_percent: float
+    def __init__(self, at: _Optional[float] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., canary_requests: _Optional[int] = ..., canary_error_percent: _Optional[float] = ..., canary_latency_ms: _Optional[float] = ..., stable_error_percent: _Optional[float] = ...) -> None: ...
+
+class RolloutEvent(_message.Message):
+    __slots__ = ("at", "phase", "step", "canary_weight", "message")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CANARY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    phase: str
+    step: int
+    canary_weight: int
+    message: str
+    def __init__(self, at: _Optional[float] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., canary_weight: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RolloutsResponse(_message.Message):
+    __slots__ = ("rollouts",)
+    ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    rollouts: _containers.RepeatedCompositeFieldContainer[RolloutStatus]
+    def __init__(self, rollouts: _Optional[_Iterable[_Union[RolloutStatus, _Mapping]]] = ...) -> None: ...

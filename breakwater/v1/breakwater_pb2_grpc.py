@@ -49,6 +49,21 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.FromString,
                 _registered_method=True)
+        self.ListRollouts = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListRollouts',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.FromString,
+                _registered_method=True)
+        self.GetRollout = channel.unary_unary(
+                '/breakwater.v1.Breakwater/GetRollout',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetRolloutRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
+                _registered_method=True)
+        self.RolloutCommand = channel.unary_unary(
+                '/breakwater.v1.Breakwater/RolloutCommand',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
+                _registered_method=True)
         self.GetWeights = channel.unary_unary(
                 '/breakwater.v1.Breakwater/GetWeights',
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetWeightsRequest.SerializeToString,
@@ -85,6 +100,26 @@ class BreakwaterServicer:
 
     def GetPolicy(self, request, context):
         """One ResiliencePolicy: where it applies, which proxies hold it, what it is doing now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRollouts(self, request, context):
+        """Rollouts: phase, step, weights, last analysis and history; and the operator's commands.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRollout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RolloutCommand(self, request, context):
+        """command: promote, pause, resume, abort or retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +163,21 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.GetPolicy,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.SerializeToString,
+            ),
+            'ListRollouts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRollouts,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.SerializeToString,
+            ),
+            'GetRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRollout,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.GetRolloutRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.SerializeToString,
+            ),
+            'RolloutCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.RolloutCommand,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.SerializeToString,
             ),
             'GetWeights': grpc.unary_unary_rpc_method_handler(
                     servicer.GetWeights,
@@ -226,6 +276,87 @@ class Breakwater:
             '/breakwater.v1.Breakwater/GetPolicy',
             breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.PolicyStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRollouts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListRollouts',
+            breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/GetRollout',
+            breakwater_dot_v1_dot_breakwater__pb2.GetRolloutRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RolloutCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/RolloutCommand',
+            breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -368,10 +368,14 @@ class Mesh:
 
     # --- the control plane's admin API ------------------------------------------
 
-    def admin_api(self, method: str, path: str, body: Any = None) -> Any:
+    def admin_api_raw(self, method: str, path: str, body: Any = None) -> Any:
+        """The admin API's reply as it is, refusals included."""
         if self.control_plane is None:
             raise RuntimeError("the mesh is not started")
-        reply = http(method, self.control_plane.admin_url + path, body, timeout=5.0)
+        return http(method, self.control_plane.admin_url + path, body, timeout=5.0)
+
+    def admin_api(self, method: str, path: str, body: Any = None) -> Any:
+        reply = self.admin_api_raw(method, path, body)
         if reply.status >= 300:
             raise AssertionError(f"{method} {path} answered {reply.status}: {reply.text}")
         return json.loads(reply.text)

@@ -17,7 +17,9 @@ import grpc
 from breakwater.controlplane.api.models import ErrorResponse
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
-from breakwater.controlplane.state.controller import NotReady
+from breakwater.controlplane.rollouts.driver import RolloutNotFound
+from breakwater.controlplane.rollouts.engine import CommandRefused
+from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
@@ -88,6 +90,19 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             grpc.StatusCode.ABORTED,
             "the expected revision is stale; the answer holds the current one",
             _stale,
+        ),
+        _rule(RolloutNotFound, 404, grpc.StatusCode.NOT_FOUND, "no such Rollout"),
+        _rule(
+            CommandRefused,
+            409,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "the command does not apply to the rollout in its phase; the answer says what does",
+        ),
+        _rule(
+            DrivenByRollout,
+            409,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "a Rollout drives this rule's weights; abort it or let it finish first",
         ),
         _rule(NotReady, 503, grpc.StatusCode.UNAVAILABLE, "no valid policy set is loaded yet"),
         _rule(

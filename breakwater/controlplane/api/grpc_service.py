@@ -103,6 +103,22 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             context, False, lambda: self.api.policy(request.name), pb.PolicyStatus
         )
 
+    async def ListRollouts(self, request: Any, context: Context) -> Any:
+        return await self._answer(context, False, self.api.list_rollouts, pb.RolloutsResponse)
+
+    async def GetRollout(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context, False, lambda: self.api.rollout(request.name), pb.RolloutStatus
+        )
+
+    async def RolloutCommand(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            True,
+            lambda: self.api.rollout_command(request.name, request.command),
+            pb.RolloutStatus,
+        )
+
     async def GetWeights(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,

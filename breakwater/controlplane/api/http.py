@@ -101,6 +101,9 @@ class AdminApp:
                 web.get("/v1/status", self.status),
                 web.get("/v1/policies", self.policies),
                 web.get("/v1/policies/{name}", self.policy),
+                web.get("/v1/rollouts", self.list_rollouts),
+                web.get("/v1/rollouts/{name}", self.rollout),
+                web.post("/v1/rollouts/{name}/{command}", self.rollout_command),
                 web.get("/v1/routes/{route}/weights", self.get_weights),
                 web.put("/v1/routes/{route}/weights", self.set_weights),
                 web.delete("/v1/routes/{route}/weights", self.reset_weights),
@@ -143,6 +146,16 @@ class AdminApp:
 
     async def policy(self, request: web.Request) -> web.Response:
         return _json(self.api.policy(request.match_info["name"]))
+
+    async def list_rollouts(self, request: web.Request) -> web.Response:
+        return _json(self.api.list_rollouts())
+
+    async def rollout(self, request: web.Request) -> web.Response:
+        return _json(self.api.rollout(request.match_info["name"]))
+
+    async def rollout_command(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return _json(await self.api.rollout_command(info["name"], info["command"]))
 
     async def get_weights(self, request: web.Request) -> web.Response:
         rule = _optional_int(request.query.get("rule"), "rule")

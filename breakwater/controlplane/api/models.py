@@ -422,14 +422,3 @@ class Health(SparseModel):
     reason: str | None = None
     """Why the server is not ready."""
     store: StoreStatus | None = None
-
-
-SCHEMA_MODELS: tuple[type[ApiModel], ...] = (
-    StatusResponse,
-    PoliciesResponse,
-    Weights,
-    SetWeightsRequest,
-    ErrorResponse,
-    Health,
-)
-"""The top-level models: the OpenAPI components are these and every model they contain."""

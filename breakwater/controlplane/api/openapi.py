@@ -18,7 +18,6 @@ from pydantic.json_schema import models_json_schema
 
 from breakwater.controlplane.api.errors import ERRORS
 from breakwater.controlplane.api.models import (
-    SCHEMA_MODELS,
     ApiModel,
     ErrorResponse,
     Health,
@@ -29,9 +28,12 @@ from breakwater.controlplane.api.models import (
     StatusResponse,
     Weights,
 )
+from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
-from breakwater.controlplane.state.controller import NotReady
+from breakwater.controlplane.rollouts.driver import RolloutNotFound
+from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
+from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
@@ -48,7 +50,7 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Operation:
-    method: Literal["get", "put", "delete"]
+    method: Literal["get", "put", "post", "delete"]
     path: str
     summary: str
     answer: type[ApiModel] | None
@@ -76,8 +78,9 @@ _EXPECTED = Parameter(
     _REVISION,
     "when given, the reset succeeds only if the rule's override is still at this revision",
 )
+_ROLLOUT = Parameter("name", "path", {"type": "string"}, "the Rollout's name")
 _READ_WEIGHTS = (WeightError, RouteNotFound, NotReady)
-_WRITE_WEIGHTS = (*_READ_WEIGHTS, RevisionConflict, StoreError)
+_WRITE_WEIGHTS = (*_READ_WEIGHTS, RevisionConflict, DrivenByRollout, StoreError)
 _WEIGHTS_OK = "the rule's effective weights"
 _WEIGHTS = "/v1/routes/{route}/weights"
 
@@ -111,6 +114,32 @@ OPERATIONS: tuple[Operation, ...] = (
         PolicyStatus,
         parameters=(Parameter("name", "path", {"type": "string"}, "the ResiliencePolicy's name"),),
         refusals=(PolicyNotFound,),
+    ),
+    Operation(
+        "get",
+        "/v1/rollouts",
+        "every Rollout: phase, step, weights, analyses, history",
+        RolloutsResponse,
+    ),
+    Operation(
+        "get",
+        "/v1/rollouts/{name}",
+        "one Rollout",
+        RolloutStatus,
+        parameters=(_ROLLOUT,),
+        refusals=(RolloutNotFound,),
+    ),
+    Operation(
+        "post",
+        "/v1/rollouts/{name}/{command}",
+        "promote (finish the current step), pause, resume, abort (all traffic to stable) or "
+        "retry (start a rolled back or aborted rollout again)",
+        RolloutStatus,
+        parameters=(
+            _ROLLOUT,
+            Parameter("command", "path", {"type": "string", "enum": list(COMMANDS)}, "what to do"),
+        ),
+        refusals=(RolloutNotFound, CommandRefused, StoreError),
     ),
     Operation(
         "get",
@@ -196,8 +225,14 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
+    # The components: every model an operation answers with or takes, and what they contain.
+    models: dict[type[ApiModel], None] = {ErrorResponse: None}
+    for op in OPERATIONS:
+        for model in (op.answer, op.body, *(m for _, m in op.other.values())):
+            if model is not None:
+                models[model] = None
     _, definitions = models_json_schema(
-        [(model, "validation") for model in SCHEMA_MODELS], ref_template=_REF
+        [(model, "validation") for model in models], ref_template=_REF
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:

@@ -25,8 +25,12 @@ from breakwater.controlplane.api.models import (
     StoreStatus,
     Weights,
 )
+from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.status import PolicyNotFound
+from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFound
+from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
+from breakwater.controlplane.rollouts.status import rollout_status, rollout_statuses
 from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
 from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
@@ -50,6 +54,21 @@ class ControlPlaneApi:
     """Where the state lives and whether it answers, as `Replicas.store_status` says."""
     fleet: FleetReports | None = None
     """What the proxies report: policy effects and service health."""
+    rollouts: RolloutDriver | None = None
+
+    def list_rollouts(self) -> RolloutsResponse:
+        return RolloutsResponse(rollouts=rollout_statuses(self.controller))
+
+    def rollout(self, name: str) -> RolloutStatus:
+        return rollout_status(self.controller, name)
+
+    async def rollout_command(self, name: str, what: str) -> RolloutStatus:
+        if what not in COMMANDS:
+            raise CommandRefused(f"{what!r} is not a rollout command; use {', '.join(COMMANDS)}")
+        if self.rollouts is None:
+            raise RolloutNotFound("this server runs no rollouts")
+        await self.rollouts.command(name, what)  # type: ignore[arg-type]
+        return rollout_status(self.controller, name)
 
     def status(self) -> StatusResponse:
         state = self.controller.state

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from breakwater.controlplane.state.sources import load_policy_files
 from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
@@ -29,7 +30,9 @@ from breakwater.translators.overrides import (
 )
 from breakwater.translators.overrides import apply_overrides as lay_overrides
 from breakwater.translators.pipeline import LoadedPolicies
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import PolicySet, PreviewRoute
+from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.validate_rollouts import rule_index_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,14 @@ MAX_DROPPED = 50
 
 class NotReady(Exception):
     """No valid policy set has been loaded yet."""
+
+
+class DrivenByRollout(Exception):
+    """A Rollout drives this rule's weights; the message names it and says what to do."""
+
+
+DRIVING_PHASES = frozenset({"Progressing", "Paused"})
+"""Phases in which a rollout owns its rule's weights."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,45 @@ def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
     return documents
 
 
+def _rule_of(policyset: PolicySet, rollout: Rollout) -> tuple[str, int] | None:
+    route = policyset.routes.get(rollout.spec.route_ref.name)
+    if route is None:
+        return None
+    index = rule_index_of(route, rollout.spec.route_ref.rule)
+    return None if index is None else (route.name, index)
+
+
+def driving_rollout(
+    policyset: PolicySet, progress: dict[str, dict[str, Any]], route: str, index: int
+) -> str | None:
+    """The rollout that owns a rule's weights now, if one does."""
+    for name, rollout in policyset.rollouts.items():
+        if progress.get(name, {}).get("phase") in DRIVING_PHASES and _rule_of(
+            policyset, rollout
+        ) == (route, index):
+            return name
+    return None
+
+
+def rollout_previews(
+    policyset: PolicySet, progress: dict[str, dict[str, Any]]
+) -> dict[tuple[str, int], PreviewRoute]:
+    """The header routes of the rollouts whose progress has theirs on."""
+    previews: dict[tuple[str, int], PreviewRoute] = {}
+    for name, rollout in policyset.rollouts.items():
+        rule = _rule_of(policyset, rollout)
+        header = next((s.set_header_route for s in rollout.spec.plan() if s.set_header_route), None)
+        if rule is None or header is None or not progress.get(name, {}).get("header_route"):
+            continue
+        http_rule = policyset.routes[rule[0]].spec.rules[rule[1]]
+        for label, backend in zip(rule_labels(http_rule), http_rule.backends, strict=True):
+            if label == rollout.spec.canary:
+                previews[rule] = PreviewRoute(
+                    tuple(header.headers), backend.service, backend.subset
+                )
+    return previews
+
+
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
@@ -150,6 +200,8 @@ class PolicyController:
         self.directory = directory
         self.store = store
         self.state = PolicyState()
+        self.rollouts: dict[str, dict[str, Any]] = {}
+        """Each rollout's progress as last read from or written to the store."""
         self._subscribers: list[PolicySubscriber] = []
         self._lock = asyncio.Lock()
 
@@ -192,6 +244,7 @@ class PolicyController:
             stored = await self.store.load()
             self.state.overrides = dict(stored.overrides)
             self.state.revision = stored.revision
+            self.rollouts = dict(stored.rollouts)
             if self.state.base is not None:
                 await self._publish(time.monotonic())
 
@@ -223,6 +276,9 @@ class PolicyController:
                 self.state.revision = await self.store.delete_weights(item.route, item.rule)
             except StoreError as exc:
                 log.error("could not remove the dropped override from the store: %s", exc)
+        previews = rollout_previews(base, self.rollouts)
+        if previews:
+            effective = effective.with_previews(previews)
         self.state.effective = effective
         self.state.applied = frozenset(self.state.overrides) - dropped_now
         self.state.changed_at = changed_at
@@ -275,12 +331,46 @@ class PolicyController:
         weights = {label: b.weight for label, b in zip(labels, http_rule.backends, strict=True)}
         return RuleWeightsView(route, index, weights, "yaml", 0)
 
+    def _refuse_if_driven(self, base: PolicySet, route: str, index: int, by: str | None) -> None:
+        name = driving_rollout(base, self.rollouts, route, index)
+        if name is not None and name != by:
+            phase = self.rollouts[name].get("phase")
+            raise DrivenByRollout(
+                f"Rollout {name!r} drives the weights of HTTPRoute {route!r} rule {index} "
+                f"({phase}); `breakwater rollout abort {name}` or let it finish, then write "
+                "the weights"
+            )
+
+    async def put_rollout(self, name: str, progress: dict[str, Any]) -> None:
+        """Save a rollout's progress; a header route it turns on or off is served at once."""
+        async with self._lock:
+            try:
+                revision = await self.store.put_rollout(name, progress)
+            except StoreError as exc:
+                self._store_failed(exc)
+                raise
+            self._store_ok()
+            before = self.rollouts.get(name, {})
+            self.rollouts[name] = progress
+            self.state.revision = max(self.state.revision, revision)
+            if self.state.base is not None and before.get("header_route") != progress.get(
+                "header_route"
+            ):
+                await self._publish(time.monotonic())
+
     async def set_weights(
-        self, route: str, rule: int | None, weights: dict[str, int], expected_revision: int | None
+        self,
+        route: str,
+        rule: int | None,
+        weights: dict[str, int],
+        expected_revision: int | None,
+        *,
+        by_rollout: str | None = None,
     ) -> RuleWeightsView:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
+            self._refuse_if_driven(base, route, index, by_rollout)
             check_weights(base, route, index, weights)
             try:
                 stored = await self.store.put_weights(
@@ -303,6 +393,7 @@ class PolicyController:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
+            self._refuse_if_driven(base, route, index, None)
             try:
                 revision = await self.store.delete_weights(route, index, expected_revision)
             except StoreError as exc:
@@ -318,6 +409,7 @@ class PolicyController:
 
 
 __all__ = [
+    "DrivenByRollout",
     "NotReady",
     "PolicyController",
     "PolicySubscriber",

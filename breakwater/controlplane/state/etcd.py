@@ -159,6 +159,8 @@ class EtcdStore:
         self._state_prefix = (root + "state/").encode()
         self._marker = (root + "state/revision").encode()
         self._weights_prefix = (root + "state/weights/").encode()
+        self._rollouts_prefix = (root + "state/rollouts/").encode()
+        self._leaders_prefix = (root + "leaders/").encode()
         self._replicas_prefix = (root + "replicas/").encode()
         self._client: Any = None
         self._endpoint = 0
@@ -325,10 +327,15 @@ class EtcdStore:
             "read the state", lambda c: c.get_prefix(self._state_prefix, sort_target="key")
         )
         overrides: dict[tuple[str, int], WeightOverride] = {}
+        rollouts: dict[str, dict[str, Any]] = {}
         revision = 0
         for kv in result:
             key = bytes(kv.key)
             revision = max(revision, int(kv.mod_revision))
+            if key.startswith(self._rollouts_prefix):
+                name = urllib.parse.unquote(key[len(self._rollouts_prefix) :].decode())
+                rollouts[name] = _json_object(kv.value, key.decode(errors="replace"))
+                continue
             if key == self._marker or not key.startswith(self._weights_prefix):
                 continue
             name = key.decode(errors="replace")
@@ -344,7 +351,46 @@ class EtcdStore:
             )
         self.read_revision = int(result.header.revision)
         self.own_revisions = {r for r in self.own_revisions if r > self.read_revision}
-        return StoreState(overrides=overrides, revision=revision)
+        return StoreState(overrides=overrides, revision=revision, rollouts=rollouts)
+
+    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
+        key = self._rollouts_prefix + urllib.parse.quote(name, safe="").encode()
+        value = json.dumps(state, sort_keys=True).encode()
+
+        async def write(client: Any) -> tuple[bool, list[Any]]:
+            tx = client.transactions
+            result: tuple[bool, list[Any]] = await client.transaction(
+                compare=[], success=[tx.put(key, value), self._marker_put(client)], failure=[]
+            )
+            return result
+
+        _, responses = await self._call(f"save the progress of rollout {name}", write)
+        revision = self._committed_revision(responses)
+        self.own_revisions.add(revision)
+        return revision
+
+    async def claim(self, what: str, holder: str, lease_id: int) -> str:
+        """Become the one replica that does `what`, unless another holds it; returns the holder.
+
+        The claim lives as long as the lease (the replica's registration lease), so a replica
+        that dies gives it up within the lease's time to live.
+        """
+        key = self._leaders_prefix + urllib.parse.quote(what, safe="").encode()
+
+        async def write(client: Any) -> tuple[bool, list[Any]]:
+            tx = client.transactions
+            result: tuple[bool, list[Any]] = await client.transaction(
+                compare=[tx.create(key) == 0],
+                success=[tx.put(key, holder.encode(), lease=lease_id)],
+                failure=[tx.get(key)],
+            )
+            return result
+
+        succeeded, responses = await self._call(f"claim {what}", write)
+        if succeeded:
+            return holder
+        found = responses[0] if responses else []
+        return next((bytes(value).decode() for value, _ in found), holder)
 
     async def put_weights(
         self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None

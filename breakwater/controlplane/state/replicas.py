@@ -102,6 +102,23 @@ class Replicas:
     def etcd(self) -> EtcdStore | None:
         return self.store if isinstance(self.store, EtcdStore) else None
 
+    async def claim(self, what: str) -> bool:
+        """Whether this replica is the one to do `what` (drive one rollout, say).
+
+        Alone on its own store, it always is. On etcd, the first replica to claim it holds it
+        under its registration lease, and another takes over once that lease expires.
+        """
+        etcd = self.etcd
+        if etcd is None:
+            return True
+        if self._lease is None:
+            return False
+        try:
+            return await etcd.claim(what, self.id, self._lease) == self.id
+        except StoreError as exc:
+            log.warning("cannot claim %s: %s", what, exc)
+            return False
+
     # --- what status, health and metrics show ------------------------------------
 
     def local(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoreError(Exception):
@@ -55,6 +55,8 @@ class WeightOverride:
 class StoreState:
     overrides: dict[tuple[str, int], WeightOverride] = field(default_factory=dict)
     revision: int = 0
+    rollouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Rollout name → its progress, as the rollout engine writes it (JSON)."""
 
 
 class Store(Protocol):
@@ -77,6 +79,10 @@ class Store(Protocol):
         self, route: str, rule: int | None = None, expected_revision: int | None = None
     ) -> int: ...
 
+    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
+        """Save a rollout's progress; returns the new state revision."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -89,6 +95,7 @@ CREATE TABLE IF NOT EXISTS weights (
     revision INTEGER NOT NULL,
     PRIMARY KEY (route, rule)
 );
+CREATE TABLE IF NOT EXISTS rollouts (name TEXT PRIMARY KEY, state TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
 """
@@ -162,9 +169,30 @@ class SqliteStore:
     ) -> int:
         return await asyncio.to_thread(self._delete_weights, route, rule, expected_revision)
 
+    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
+        return await asyncio.to_thread(self._put_rollout, name, state)
+
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _put_rollout(self, name: str, state: dict[str, Any]) -> int:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    revision = self._bump()
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO rollouts (name, state) VALUES (?, ?)",
+                        (name, json.dumps(state, sort_keys=True)),
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        return revision
 
     def _load(self) -> StoreState:
         with self._lock:
@@ -172,6 +200,7 @@ class SqliteStore:
                 rows = self._db.execute(
                     "SELECT route, rule, weights, revision FROM weights"
                 ).fetchall()
+                rollout_rows = self._db.execute("SELECT name, state FROM rollouts").fetchall()
                 revision = self._revision()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
@@ -188,7 +217,15 @@ class SqliteStore:
             overrides[(route, rule)] = WeightOverride(
                 route, rule, {str(k): int(v) for k, v in parsed.items()}, row_revision
             )
-        return StoreState(overrides=overrides, revision=revision)
+        rollouts: dict[str, dict[str, Any]] = {}
+        for name, text in rollout_rows:
+            try:
+                rollouts[name] = json.loads(text)
+            except ValueError as exc:
+                raise StoreError(
+                    f"the state file {self.path} holds an unreadable rollout {name}: {exc}"
+                ) from exc
+        return StoreState(overrides=overrides, revision=revision, rollouts=rollouts)
 
     def _revision(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()

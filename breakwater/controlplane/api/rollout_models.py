@@ -1,0 +1,61 @@
+"""The answers about Rollouts: GET /v1/rollouts[/{name}], the rollout commands, the CLI.
+
+Beside `models` (whose base it uses) so that neither module grows past what
+one reader holds; like `models`, it imports only Pydantic.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from breakwater.controlplane.api.models import ApiModel
+
+RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoted", "RolledBack", "Aborted"]
+"""`Pending`: served but not started (waiting for its pre-rollout webhook or its driver)."""
+
+
+class RolloutEvent(ApiModel):
+    at: float
+    """Unix time."""
+    phase: str
+    step: int
+    canary_weight: int
+    message: str
+
+
+class RolloutAnalysis(ApiModel):
+    at: float
+    verdict: Literal["passed", "failed", "inconclusive"]
+    reason: str
+    canary_requests: int
+    canary_error_percent: float | None
+    canary_latency_ms: float | None
+    stable_error_percent: float | None
+
+
+class RolloutStatus(ApiModel):
+    """One Rollout: where it is, what it decided last, and everything it did."""
+
+    name: str
+    route: str
+    rule: int
+    stable: str
+    canary: str
+    phase: RolloutPhase
+    step: int
+    """Index of the current step (equal to `steps` once promoted)."""
+    steps: int
+    canary_weight: int
+    header_route: bool
+    awaiting_ack: bool
+    """The current step is written and not yet acknowledged by every proxy serving the route."""
+    failed_intervals: int
+    message: str
+    last_analysis: RolloutAnalysis | None
+    history: list[RolloutEvent]
+
+
+class RolloutsResponse(ApiModel):
+    """GET /v1/rollouts, ListRollouts, `breakwater rollout status`."""
+
+    rollouts: list[RolloutStatus]

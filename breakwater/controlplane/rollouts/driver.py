@@ -1,0 +1,331 @@
+"""Runs every Rollout of the served policy set: observes, asks the engine, writes what it says.
+
+Each turn (a few times a second), for each rollout this replica drives:
+
+1. Its progress is read from the controller, which holds what the store has
+   (on etcd, what any replica last wrote), so a restarted or new driver goes
+   on at the same step.
+2. What the progress asks for is made so: the rule's weights are written as
+   an override (the rollout may write them; nobody else may meanwhile), the
+   header route is on or off.
+3. What happened is observed: whether every proxy that serves the route
+   acknowledged a configuration built after that write (or rejected it), the
+   canary's and the stable's numbers from the fleet once an analysis
+   interval has passed, and the webhooks.
+4. The engine's answer is saved; each new event is logged and posted to the
+   `event` webhooks.
+
+With several replicas on etcd, one replica drives each rollout: the one that
+holds its claim (under the replica's lease). The others still serve the
+header route and weights it writes, and answer commands by writing the
+progress the driver then follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
+from breakwater.controlplane.rollouts import webhooks
+from breakwater.controlplane.rollouts.engine import (
+    TERMINAL,
+    Command,
+    Observation,
+    RolloutState,
+    Sample,
+    advance,
+    command,
+    start,
+)
+from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.store import StoreError
+from breakwater.controlplane.xds.status import StreamStatus
+from breakwater.translators.names import cluster_name, route_config_name
+from breakwater.translators.overrides import rule_labels
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.validate_rollouts import rule_index_of
+from breakwater.xds_types import ROUTE_TYPE
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.25
+ResourcesOf = Callable[[Hashable], tuple[frozenset[str], frozenset[str]]]
+"""A group's cluster and route-configuration names (see `FleetReports.resources_of`)."""
+
+
+def spec_hash(rollout: Rollout) -> str:
+    """Which spec a progress belongs to: a changed Rollout starts again."""
+    text = rollout.spec.model_dump_json(by_alias=True, exclude_none=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one rollout drives, resolved against the served policy set."""
+
+    route: str
+    rule: int
+    gateways: frozenset[str]
+    labels: tuple[str, ...]
+    canary_cluster: str
+    stable_cluster: str
+
+    def weights(self, canary: str, stable: str, canary_weight: int) -> dict[str, int]:
+        """The rule's weights for a canary share: the rest to stable, other backends 0."""
+        return {
+            label: canary_weight
+            if label == canary
+            else (100 - canary_weight if label == stable else 0)
+            for label in self.labels
+        }
+
+
+def target_of(policyset: PolicySet, rollout: Rollout) -> Target | None:
+    route = policyset.routes.get(rollout.spec.route_ref.name)
+    if route is None:
+        return None
+    index = rule_index_of(route, rollout.spec.route_ref.rule)
+    if index is None:
+        return None
+    rule = route.spec.rules[index]
+    clusters = {
+        label: cluster_name(b.service, b.subset)
+        for label, b in zip(rule_labels(rule), rule.backends, strict=True)
+    }
+    return Target(
+        route=route.name,
+        rule=index,
+        gateways=frozenset(route_config_name(g) for g in route.spec.gateways),
+        labels=tuple(clusters),
+        canary_cluster=clusters[rollout.spec.canary],
+        stable_cluster=clusters[rollout.spec.stable],
+    )
+
+
+class RolloutDriver:
+    def __init__(
+        self,
+        controller: PolicyController,
+        fleet: FleetStats,
+        streams: Callable[[], Sequence[StreamStatus]],
+        resources_of: ResourcesOf,
+        claim: Callable[[str], Awaitable[bool]],
+        registry: CollectorRegistry,
+        *,
+        tick: float = TICK_SECONDS,
+    ) -> None:
+        self._controller = controller
+        self._fleet = fleet
+        self._streams = streams
+        self._resources_of = resources_of
+        self._claim = claim
+        self._tick = tick
+        self._published_at: dict[Hashable, float] = {}
+        self._applied: dict[str, tuple[float, dict[str, int] | None, bool]] = {}
+        """Rollout → (monotonic time of its last write, the weights, the header route)."""
+        self._judged_at: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.analyses = Counter(
+            "breakwater_rollout_analysis",
+            "Analysis intervals judged, by rollout and result (passed, failed, inconclusive).",
+            ["rollout", "result"],
+            registry=registry,
+        )
+
+    # --- wiring ------------------------------------------------------------------
+
+    def published(self, changed_at: float, snapshots: dict[Hashable, Any]) -> None:
+        """The reconciler built these groups' snapshots from a change made at `changed_at`."""
+        for group in snapshots:
+            self._published_at[group] = max(self._published_at.get(group, 0.0), changed_at)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.turn()
+            except StoreError as exc:
+                log.error("rollouts wait for the state store: %s", exc)
+            except Exception:
+                log.exception("a rollout turn failed; trying again")
+            await asyncio.sleep(self._tick)
+
+    # --- one turn ------------------------------------------------------------------
+
+    def progress(self, name: str) -> RolloutState | None:
+        data = self._controller.rollouts.get(name)
+        if data is None:
+            return None
+        return RolloutState.from_json(data)
+
+    async def turn(self) -> None:
+        policyset = self._controller.state.base
+        if policyset is None:
+            return
+        for name, rollout in sorted(policyset.rollouts.items()):
+            if await self._claim(f"rollout/{name}"):
+                await self._drive(policyset, name, rollout)
+
+    async def _drive(self, policyset: PolicySet, name: str, rollout: Rollout) -> None:
+        target = target_of(policyset, rollout)
+        if target is None:
+            return
+        data = self._controller.rollouts.get(name)
+        digest = spec_hash(rollout)
+        now = time.time()
+        payload = {"rollout": name, "route": target.route, "rule": target.rule}
+        if data is None or data.get("spec") != digest:
+            held = await webhooks.all_pass(rollout.spec.webhooks, "pre-rollout", payload)
+            if held is not None:
+                return
+            state = start(rollout.spec, now)
+            if data is not None:
+                log.info("rollout %s: the Rollout changed, starting again", name)
+            await self._save(name, rollout, digest, state, None)
+            return
+        state = RolloutState.from_json(data)
+        await self._make_so(name, rollout, target, state)
+        seen = await self._observe(name, rollout, target, state, now, payload)
+        after = advance(state, rollout.spec, seen)
+        if after != state:
+            await self._save(name, rollout, digest, after, state)
+
+    async def _make_so(
+        self, name: str, rollout: Rollout, target: Target, state: RolloutState
+    ) -> None:
+        """Write the weights the progress asks for, once per change, and note when the config
+        that carries them (and the header route, which saving the progress serves) was made."""
+        weights = target.weights(rollout.spec.canary, rollout.spec.stable, state.canary_weight)
+        applied = self._applied.get(name)
+        if applied is not None and (applied[1], applied[2]) == (weights, state.header_route):
+            return
+        # Seen for the first time (a restart): what the store holds is already served.
+        written_at = 0.0 if applied is None else self._controller.state.changed_at
+        current = self._controller.get_weights(target.route, target.rule)
+        if current.source != "override" or current.weights != weights:
+            await self._controller.set_weights(
+                target.route, target.rule, weights, None, by_rollout=name
+            )
+            written_at = self._controller.state.changed_at
+        self._applied[name] = (written_at, weights, state.header_route)
+
+    def _acknowledged(self, name: str, target: Target) -> tuple[bool, str | None]:
+        """Whether every proxy serving the route holds a config built after our last write."""
+        written_at = self._applied[name][0] if name in self._applied else float("inf")
+        for stream in self._streams():
+            _, route_configs = self._resources_of(stream.group)
+            if not target.gateways & route_configs:
+                continue
+            routes = stream.types.get(ROUTE_TYPE)
+            if routes is None:
+                return False, None
+            if routes.state == "nacked":
+                return False, f"{stream.node_id}: {routes.nack_message}"
+            if self._published_at.get(stream.group, 0.0) < written_at or routes.state != "synced":
+                return False, None
+        return True, None
+
+    async def _observe(
+        self,
+        name: str,
+        rollout: Rollout,
+        target: Target,
+        state: RolloutState,
+        now: float,
+        payload: dict[str, Any],
+    ) -> Observation:
+        acked, rejected = self._acknowledged(name, target) if state.awaiting_ack else (False, None)
+        analysis = rollout.spec.analysis
+        interval = analysis.interval.total_seconds()
+        sample = None
+        rollback = None
+        since = max(state.step_started, self._judged_at.get(name, 0.0))
+        if not state.awaiting_ack and state.phase not in TERMINAL and now - since >= interval:
+            self._judged_at[name] = now
+            sample = self._sample(rollout, target, interval)
+            if state.canary_gets_traffic:
+                rollback = await webhooks.any_pass(rollout.spec.webhooks, "rollback", payload)
+        hold = None
+        plan = rollout.spec.plan()
+        upcoming = plan[state.step + 1] if state.step + 1 < len(plan) else None
+        final = upcoming is None or upcoming.set_weight == 100
+        if final and not state.awaiting_ack and state.phase == "Progressing":
+            hold = await webhooks.all_pass(rollout.spec.webhooks, "confirm-promotion", payload)
+        return Observation(
+            now, acked=acked, rejected=rejected, sample=sample, hold=hold, rollback=rollback
+        )
+
+    def _sample(self, rollout: Rollout, target: Target, seconds: float) -> Sample:
+        at = time.monotonic()
+        canary = summarize(self._fleet.recent([target.canary_cluster], at, seconds), seconds)
+        stable = summarize(self._fleet.recent([target.stable_cluster], at, seconds), seconds)
+        latency = rollout.spec.analysis.latency
+        percentile = latency.percentile if latency is not None else 99
+        pick = {50: canary.p50_ms, 95: canary.p95_ms, 99: canary.p99_ms}[percentile]
+        return Sample(
+            canary_requests=canary.requests,
+            canary_error_percent=canary.error_percent,
+            canary_latency_ms=pick,
+            stable_error_percent=stable.error_percent,
+            seconds=seconds,
+        )
+
+    async def _save(
+        self,
+        name: str,
+        rollout: Rollout,
+        digest: str,
+        state: RolloutState,
+        before: RolloutState | None,
+    ) -> None:
+        if state.last_analysis is not None and (
+            before is None or state.last_analysis != before.last_analysis
+        ):
+            self.analyses.labels(name, state.last_analysis.verdict).inc()
+        await self._controller.put_rollout(name, {**state.to_json(), "spec": digest})
+        new_events = state.history[len(before.history) :] if before is not None else state.history
+        for event in new_events:
+            log.info(
+                "rollout %s: %s (phase %s, step %d, canary %d %%)",
+                name, event.message, event.phase, event.step, event.canary_weight,
+            )  # fmt: skip
+            await webhooks.notify(rollout.spec.webhooks, {"rollout": name, **event.to_json()})
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def command(self, name: str, what: Command) -> RolloutState:
+        """An operator's command, on whichever replica got it; the driver follows the result."""
+        policyset = self._controller.state.base
+        rollout = policyset.rollouts.get(name) if policyset is not None else None
+        state = self.progress(name)
+        if rollout is None or state is None:
+            raise RolloutNotFound(
+                f"there is no Rollout named {name!r} in progress; `breakwater rollout status` "
+                "lists them"
+            )
+        after = command(state, rollout.spec, what, time.time())
+        await self._save(name, rollout, spec_hash(rollout), after, state)
+        return after
+
+
+class RolloutNotFound(LookupError):
+    """No Rollout of that name is served, or it has not started yet."""
