@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-PROTOC = $(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) proto/breakwater/v1/*.proto
+PROTOC = $(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) proto/breakwater/v1/*.proto proto/breakwater/otlp/v1/*.proto
 
 proto: $(STAMP)
 	$(call PROTOC,.)
@@ -51,6 +51,7 @@ proto-check: $(STAMP)
 	rm -rf build/proto-check && mkdir -p build/proto-check
 	$(call PROTOC,build/proto-check)
 	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/v1 breakwater/v1
+	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/otlp breakwater/otlp
 
 demo: $(STAMP)
 	$(BIN)/breakwater validate deploy/examples

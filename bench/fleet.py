@@ -27,18 +27,17 @@ from typing import Any
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from bench import proc
 from bench.policies import NODE_CLUSTER, service_name, write_policies
 from bench.server import BreakwaterServer
 from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, NODE_HEADER
+from breakwater.controlplane.fleet.receivers import OTLP_METRICS_SERVICE
+from breakwater.otlp.v1 import metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+EXPORT = f"/{OTLP_METRICS_SERVICE}/Export"
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 
 COUNTERS = [f"cluster.upstream_cx_{n}" for n in range(30)] + [
@@ -68,10 +67,10 @@ HISTOGRAMS = [
 ]
 
 
-def _attributes(cluster: str, **extra: str) -> list[common_pb2.KeyValue]:
+def _attributes(cluster: str, **extra: str) -> list[metrics_pb2.KeyValue]:
     pairs = {"envoy.cluster_name": cluster, **extra}
     return [
-        common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v))
+        metrics_pb2.KeyValue(key=k, value=metrics_pb2.AnyValue(string_value=v))
         for k, v in pairs.items()
     ]
 
@@ -104,7 +103,7 @@ def envoy_like_export(clusters: list[str], rng: random.Random) -> bytes:
                 count=sum(counts), explicit_bounds=list(LATENCY_BUCKETS_MS), bucket_counts=counts
             )
             hpoint.attributes.extend(_attributes(cluster))
-    request = otlp.ExportMetricsServiceRequest()
+    request = metrics_pb2.ExportMetricsServiceRequest()
     request.resource_metrics.add().scope_metrics.add().metrics.extend(metrics.values())
     return request.SerializeToString()
 

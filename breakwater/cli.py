@@ -326,6 +326,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return _show(args, _client_call(args, "POST", path), format_rollout)
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    from breakwater.client import format_history
+
+    query = {"limit": str(args.limit), **({"route": args.route} if args.route else {})}
+    return _show(args, _client_call(args, "GET", f"/v1/events?{urlencode(query)}"), format_history)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from breakwater.client import format_status
 
@@ -519,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("name", nargs="?", help="the Rollout (status without it lists them all)")
     _client_options(rollout)
     rollout.set_defaults(func=cmd_rollout)
+
+    history = sub.add_parser(
+        "history",
+        help="what changed traffic, newest first: weight writes, rollout steps, policy reloads",
+    )
+    history.add_argument("--route", help="only the changes of this HTTPRoute")
+    history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    _client_options(history)
+    history.set_defaults(func=cmd_history)
 
     weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
     weights_sub = weights.add_subparsers(dest="weights_command", required=True)

@@ -27,7 +27,11 @@ from breakwater.controlplane.api.models import (
     StatusResponse,
     Weights,
 )
-from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
+from breakwater.controlplane.api.rollout_models import (
+    ChangesResponse,
+    RolloutsResponse,
+    RolloutStatus,
+)
 
 DEFAULT_SERVER = "http://127.0.0.1:18001"
 
@@ -350,3 +354,18 @@ def format_rollout(answer: Any) -> str:
 
 def _clock(at: float) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_history(answer: Any) -> str:
+    result = read_answer(ChangesResponse, answer)
+    rows = [
+        [
+            _clock(c.at),
+            c.who,
+            "-" if c.route is None else f"{c.route}" + ("" if c.rule is None else f"/{c.rule}"),
+            c.what,
+            f"{c.before} -> {c.after}",
+        ]
+        for c in result.events
+    ]
+    return table(["time (UTC)", "who", "route", "what", "before -> after"], rows)

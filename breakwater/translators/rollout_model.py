@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
 from breakwater.translators.model import Document, HeaderMatch, Model, Name, PositiveDuration
@@ -49,7 +50,9 @@ class Step(Model):
     @model_validator(mode="after")
     def _one(self) -> Step:
         given = [
-            k for k in ("set_weight", "set_header_route", "pause") if getattr(self, k) is not None
+            to_camel(k)
+            for k in ("set_weight", "set_header_route", "pause")
+            if getattr(self, k) is not None
         ]
         if len(given) != 1:
             raise ValueError(

@@ -392,3 +392,35 @@ class RolloutsResponse(_message.Message):
     ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     rollouts: _containers.RepeatedCompositeFieldContainer[RolloutStatus]
     def __init__(self, rollouts: _Optional[_Iterable[_Union[RolloutStatus, _Mapping]]] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("route", "limit")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    limit: int
+    def __init__(self, route: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ChangeEntry(_message.Message):
+    __slots__ = ("at", "who", "what", "before", "after", "route", "rule")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    WHO_FIELD_NUMBER: _ClassVar[int]
+    WHAT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    who: str
+    what: str
+    before: str
+    after: str
+    route: str
+    rule: int
+    def __init__(self, at: _Optional[float] = ..., who: _Optional[str] = ..., what: _Optional[str] = ..., before: _Optional[str] = ..., after: _Optional[str] = ..., route: _Optional[str] = ..., rule: _Optional[int] = ...) -> None: ...
+
+class ChangesResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ChangeEntry]
+    def __init__(self, events: _Optional[_Iterable[_Union[ChangeEntry, _Mapping]]] = ...) -> None: ...

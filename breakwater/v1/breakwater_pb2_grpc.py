@@ -54,6 +54,11 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListEvents',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ChangesResponse.FromString,
+                _registered_method=True)
         self.GetRollout = channel.unary_unary(
                 '/breakwater.v1.Breakwater/GetRollout',
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetRolloutRequest.SerializeToString,
@@ -107,6 +112,13 @@ class BreakwaterServicer:
 
     def ListRollouts(self, request, context):
         """Rollouts: phase, step, weights, last analysis and history; and the operator's commands.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvents(self, request, context):
+        """What changed traffic, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -168,6 +180,11 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.ListRollouts,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListEventsRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ChangesResponse.SerializeToString,
             ),
             'GetRollout': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRollout,
@@ -303,6 +320,33 @@ class Breakwater:
             '/breakwater.v1.Breakwater/ListRollouts',
             breakwater_dot_v1_dot_breakwater__pb2.ListRolloutsRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.RolloutsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListEvents',
+            breakwater_dot_v1_dot_breakwater__pb2.ListEventsRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.ChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -240,3 +240,27 @@ async def test_moves_to_the_next_endpoint(etcd: EtcdServer) -> None:
         assert (await store.load()).revision == written.revision
     finally:
         await store.close()
+
+
+async def test_rollout_progress_and_history_are_shared_and_bounded(
+    store: EtcdStore, other: EtcdStore
+) -> None:
+    revision = await store.put_rollout("payments", {"phase": "Progressing", "step": 2})
+    seen = await other.load()
+    assert seen.rollouts == {"payments": {"phase": "Progressing", "step": 2}}
+    assert seen.revision >= revision
+    for index in range(6):
+        await store.append_change({"index": index}, 3)
+    assert [e["index"] for e in await other.changes(10)] == [3, 4, 5]
+
+
+async def test_one_replica_holds_a_claim_until_its_lease_goes(
+    store: EtcdStore, other: EtcdStore
+) -> None:
+    mine = await store.grant_lease(5)
+    theirs = await other.grant_lease(5)
+    assert await store.claim("rollout/payments", "cp-1", mine) == "cp-1"
+    assert await other.claim("rollout/payments", "cp-2", theirs) == "cp-1"
+    assert await store.claim("rollout/payments", "cp-1", mine) == "cp-1", "claiming again holds"
+    await store.revoke_lease(mine)
+    assert await other.claim("rollout/payments", "cp-2", theirs) == "cp-2"

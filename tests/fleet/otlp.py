@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.metrics.v1 import metrics_pb2
+from breakwater.otlp.v1 import metrics_pb2
 
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 
 
-def _attributes(cluster: str, extra: Mapping[str, str]) -> list[common_pb2.KeyValue]:
+def _attributes(cluster: str, extra: Mapping[str, str]) -> list[metrics_pb2.KeyValue]:
     pairs = {"envoy.cluster_name": cluster, **extra}
     return [
-        common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v))
+        metrics_pb2.KeyValue(key=k, value=metrics_pb2.AnyValue(string_value=v))
         for k, v in pairs.items()
     ]
 
@@ -26,7 +24,7 @@ def export(
     responses: Mapping[str, int] = {},
     gauges: Mapping[str, int] = {},
     latency: tuple[Sequence[float], Sequence[int]] | None = None,
-) -> otlp.ExportMetricsServiceRequest:
+) -> metrics_pb2.ExportMetricsServiceRequest:
     """One flush for one cluster: `counters` by Envoy stat name (deltas), `responses` by class digit."""
     metrics = []
     for name, value in counters.items():
@@ -54,6 +52,6 @@ def export(
         )
         bucket_point.attributes.extend(_attributes(cluster, {}))
         metrics.append(metric)
-    request = otlp.ExportMetricsServiceRequest()
+    request = metrics_pb2.ExportMetricsServiceRequest()
     request.resource_metrics.add().scope_metrics.add().metrics.extend(metrics)
     return request

@@ -103,6 +103,14 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             context, False, lambda: self.api.policy(request.name), pb.PolicyStatus
         )
 
+    async def ListEvents(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            False,
+            lambda: self.api.changes(request.route or None, request.limit or 100),
+            pb.ChangesResponse,
+        )
+
     async def ListRollouts(self, request: Any, context: Context) -> Any:
         return await self._answer(context, False, self.api.list_rollouts, pb.RolloutsResponse)
 
@@ -136,6 +144,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
                 _optional(request, "rule"),
                 dict(request.weights),
                 _optional(request, "expected_revision"),
+                _who(context),
             ),
             pb.Weights,
         )
@@ -145,7 +154,10 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             context,
             True,
             lambda: self.api.reset_weights(
-                request.route, _optional(request, "rule"), _optional(request, "expected_revision")
+                request.route,
+                _optional(request, "rule"),
+                _optional(request, "expected_revision"),
+                _who(context),
             ),
             pb.Weights,
         )
@@ -158,3 +170,10 @@ def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:
         pb_grpc.add_BreakwaterServicer_to_server(BreakwaterServicer(api, security), server)
 
     return hook
+
+
+def _who(context: Context) -> str:
+    """Who made a write, for the history: the token's holder at an address, or the address."""
+    metadata = dict(context.invocation_metadata() or ())
+    peer = str(context.peer())
+    return f"token@{peer}" if metadata.get("authorization") else peer

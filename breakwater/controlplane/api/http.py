@@ -21,6 +21,7 @@ from breakwater.controlplane.api.models import ApiModel, Health, SetWeightsReque
 from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.translators.overrides import WeightError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -101,6 +102,7 @@ class AdminApp:
                 web.get("/v1/status", self.status),
                 web.get("/v1/policies", self.policies),
                 web.get("/v1/policies/{name}", self.policy),
+                web.get("/v1/events", self.changes),
                 web.get("/v1/rollouts", self.list_rollouts),
                 web.get("/v1/rollouts/{name}", self.rollout),
                 web.post("/v1/rollouts/{name}/{command}", self.rollout_command),
@@ -189,14 +191,30 @@ class AdminApp:
         expected = _optional_int(
             body.get("expectedRevision", body.get("expected_revision")), "expectedRevision"
         )
-        result = await self.api.set_weights(request.match_info["route"], rule, weights, expected)
+        result = await self.api.set_weights(
+            request.match_info["route"], rule, weights, expected, _who(request)
+        )
         return _json(result)
 
     async def reset_weights(self, request: web.Request) -> web.Response:
         rule = _optional_int(request.query.get("rule"), "rule")
         expected = _optional_int(request.query.get("expectedRevision"), "expectedRevision")
-        result = await self.api.reset_weights(request.match_info["route"], rule, expected)
+        result = await self.api.reset_weights(
+            request.match_info["route"], rule, expected, _who(request)
+        )
         return _json(result)
+
+    async def changes(self, request: web.Request) -> web.Response:
+        limit = _optional_int(request.query.get("limit"), "limit")
+        if limit is not None and not 1 <= limit <= HISTORY_LIMIT:
+            raise WeightError(f"`limit` must be between 1 and {HISTORY_LIMIT}, got {limit}")
+        return _json(await self.api.changes(request.query.get("route") or None, limit or 100))
+
+
+def _who(request: web.Request) -> str:
+    """Who made a write, for the history: the token's holder at an address, or the address."""
+    peer = request.remote or "unknown"
+    return f"token@{peer}" if request.headers.get("Authorization") else peer
 
 
 async def start_admin(app: AdminApp, host: str, port: int) -> web.AppRunner:

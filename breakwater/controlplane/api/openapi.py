@@ -28,12 +28,17 @@ from breakwater.controlplane.api.models import (
     StatusResponse,
     Weights,
 )
-from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
+from breakwater.controlplane.api.rollout_models import (
+    ChangesResponse,
+    RolloutsResponse,
+    RolloutStatus,
+)
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutNotFound
 from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
+from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
@@ -114,6 +119,23 @@ OPERATIONS: tuple[Operation, ...] = (
         PolicyStatus,
         parameters=(Parameter("name", "path", {"type": "string"}, "the ResiliencePolicy's name"),),
         refusals=(PolicyNotFound,),
+    ),
+    Operation(
+        "get",
+        "/v1/events",
+        "what changed traffic, newest first: weight writes, rollout steps and decisions, policy "
+        "reloads, each with when, who, and before and after",
+        ChangesResponse,
+        parameters=(
+            Parameter("route", "query", {"type": "string"}, "only the changes of this HTTPRoute"),
+            Parameter(
+                "limit",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": HISTORY_LIMIT},
+                "at most this many (default 100)",
+            ),
+        ),
+        refusals=(WeightError,),
     ),
     Operation(
         "get",

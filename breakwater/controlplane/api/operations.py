@@ -25,7 +25,12 @@ from breakwater.controlplane.api.models import (
     StoreStatus,
     Weights,
 )
-from breakwater.controlplane.api.rollout_models import RolloutsResponse, RolloutStatus
+from breakwater.controlplane.api.rollout_models import (
+    ChangeEntry,
+    ChangesResponse,
+    RolloutsResponse,
+    RolloutStatus,
+)
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFound
@@ -119,14 +124,23 @@ class ControlPlaneApi:
         rule: int | None,
         weights: Mapping[str, int],
         expected_revision: int | None,
+        who: str = "api",
     ) -> Weights:
-        view = await self.controller.set_weights(route, rule, dict(weights), expected_revision)
+        view = await self.controller.set_weights(
+            route, rule, dict(weights), expected_revision, who=who
+        )
         return Weights.of(view)
 
     async def reset_weights(
-        self, route: str, rule: int | None, expected_revision: int | None
+        self, route: str, rule: int | None, expected_revision: int | None, who: str = "api"
     ) -> Weights:
-        return Weights.of(await self.controller.reset_weights(route, rule, expected_revision))
+        return Weights.of(
+            await self.controller.reset_weights(route, rule, expected_revision, who=who)
+        )
+
+    async def changes(self, route: str | None, limit: int) -> ChangesResponse:
+        found = await self.controller.history.read(route=route, limit=limit)
+        return ChangesResponse(events=[ChangeEntry.model_validate(c.to_json()) for c in found])
 
 
 def _replicas(listed: Iterable[dict[str, Any]]) -> list[Replica]:

@@ -1,4 +1,5 @@
-"""The answers about Rollouts: GET /v1/rollouts[/{name}], the rollout commands, the CLI.
+"""The answers about Rollouts and the change history: GET /v1/rollouts[/{name}], the rollout
+commands, GET /v1/events, and the CLI's `rollout` and `history`.
 
 Beside `models` (whose base it uses) so that neither module grows past what
 one reader holds; like `models`, it imports only Pydantic.
@@ -59,3 +60,23 @@ class RolloutsResponse(ApiModel):
     """GET /v1/rollouts, ListRollouts, `breakwater rollout status`."""
 
     rollouts: list[RolloutStatus]
+
+
+class ChangeEntry(ApiModel):
+    """One change that moved traffic."""
+
+    at: float
+    """Unix time."""
+    who: str
+    """The caller (`token@ADDRESS`, or `ADDRESS` without a token), a rollout, or the policy files."""
+    what: str
+    before: str
+    after: str
+    route: str | None
+    rule: int | None
+
+
+class ChangesResponse(ApiModel):
+    """GET /v1/events, ListEvents, `breakwater history`: newest first."""
+
+    events: list[ChangeEntry]

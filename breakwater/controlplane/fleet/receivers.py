@@ -5,9 +5,11 @@ apply to them too: a proxy that may not fetch config may not report either.
 
 Why Envoy's OpenTelemetry stats sink and not its metrics-service sink: the
 metrics service's protos (`envoy.service.metrics.v3`) are not in `xds-protos`,
-while OTLP's are published as `opentelemetry-proto`; OTLP also carries
-counters as deltas (`report_counters_as_deltas`), which is what makes a
-restarted proxy harmless, and explicit histogram buckets.
+while OTLP is a published wire format; OTLP also carries counters as deltas
+(`report_counters_as_deltas`), which is what makes a restarted proxy harmless,
+and explicit histogram buckets. The messages are Breakwater's own
+(`breakwater.otlp.v1`, wire-compatible with OTLP's) and the service is
+registered by its OTLP name.
 
 The stats sink sends one unary `Export` per flush, with no node in it: the
 bootstrap adds the node id as the `x-breakwater-node` request header. LRS
@@ -24,22 +26,34 @@ from typing import Any
 import grpc
 from envoy.service.load_stats.v3 import lrs_pb2, lrs_pb2_grpc
 from google.protobuf import duration_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import NODE_HEADER
 from breakwater.controlplane.fleet.reports import from_lrs, from_otlp
+from breakwater.otlp.v1 import metrics_pb2 as otlp
 
 log = logging.getLogger(__name__)
 
 Context = Any  # grpc.aio.ServicerContext (generic in the stubs, untyped at run time)
 
 
-class _MetricsReceiver(otlp_grpc.MetricsServiceServicer):  # type: ignore[misc]
+OTLP_METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+
+
+class _MetricsReceiver:
     def __init__(self, fleet: FleetStats, known: Callable[[], frozenset[str]]) -> None:
         self._fleet = fleet
         self._known = known
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        handler = grpc.unary_unary_rpc_method_handler(
+            self.Export,
+            request_deserializer=otlp.ExportMetricsServiceRequest.FromString,
+            response_serializer=otlp.ExportMetricsServiceResponse.SerializeToString,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(OTLP_METRICS_SERVICE, {"Export": handler}),)
+        )
 
     async def Export(self, request: Any, context: Context) -> Any:
         node = _node_of(context)
@@ -87,9 +101,7 @@ def add_receivers(
     """A hook for `XdsServer(services=...)`: both receivers on the xDS port."""
 
     def hook(server: grpc.aio.Server) -> None:
-        otlp_grpc.add_MetricsServiceServicer_to_server(
-            _MetricsReceiver(fleet, known_clusters), server
-        )
+        _MetricsReceiver(fleet, known_clusters).add_to_server(server)
         lrs_pb2_grpc.add_LoadReportingServiceServicer_to_server(
             _LoadReceiver(fleet, known_clusters, load_interval), server
         )

@@ -308,7 +308,20 @@ class RolloutDriver:
                 "rollout %s: %s (phase %s, step %d, canary %d %%)",
                 name, event.message, event.phase, event.step, event.canary_weight,
             )  # fmt: skip
+            await self._controller.history.record(
+                f"rollout {name}",
+                event.message,
+                f"{before.canary_weight} %" if before is not None else "-",
+                f"{event.canary_weight} %",
+                route=rollout.spec.route_ref.name,
+                rule=self._rule_index(rollout),
+            )
             await webhooks.notify(rollout.spec.webhooks, {"rollout": name, **event.to_json()})
+
+    def _rule_index(self, rollout: Rollout) -> int | None:
+        policyset = self._controller.state.base
+        target = target_of(policyset, rollout) if policyset is not None else None
+        return target.rule if target is not None else None
 
     # --- commands ----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakwater.controlplane.state.history import History, describe_weights
 from breakwater.controlplane.state.sources import load_policy_files
 from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
 from breakwater.controlplane.state.weight_source import WeightSource
@@ -200,6 +201,7 @@ class PolicyController:
         self.directory = directory
         self.store = store
         self.state = PolicyState()
+        self.history = History(store)
         self.rollouts: dict[str, dict[str, Any]] = {}
         """Each rollout's progress as last read from or written to the store."""
         self._subscribers: list[PolicySubscriber] = []
@@ -234,8 +236,15 @@ class PolicyController:
                     subscriber.on_load_error(errors)
                 return False
             self.state.base = policyset
-            self.state.policy_version = version
+            before, self.state.policy_version = self.state.policy_version, version
             await self._publish(changed_at)
+            if before != version:
+                await self.history.record(
+                    "policy files",
+                    f"policy files reloaded ({len(documents)} documents)",
+                    before or "-",
+                    version,
+                )
             return True
 
     async def load_store(self) -> None:
@@ -366,12 +375,14 @@ class PolicyController:
         expected_revision: int | None,
         *,
         by_rollout: str | None = None,
+        who: str = "api",
     ) -> RuleWeightsView:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
             self._refuse_if_driven(base, route, index, by_rollout)
             check_weights(base, route, index, weights)
+            before = self.get_weights(route, index)
             try:
                 stored = await self.store.put_weights(
                     route, index, dict(weights), expected_revision
@@ -385,15 +396,24 @@ class PolicyController:
             self._forget_drop(route, index)
             self.state.revision = max(self.state.revision, stored.revision)
             await self._publish(changed_at)
-            return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
+        await self.history.record(
+            f"rollout {by_rollout}" if by_rollout else who,
+            f"weights of {route} rule {index} set",
+            describe_weights(before.weights),
+            describe_weights(weights),
+            route=route,
+            rule=index,
+        )
+        return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
 
     async def reset_weights(
-        self, route: str, rule: int | None, expected_revision: int | None
+        self, route: str, rule: int | None, expected_revision: int | None, *, who: str = "api"
     ) -> RuleWeightsView:
         async with self._lock:
             base = self._base()
             index = resolve_rule(base, route, rule)
             self._refuse_if_driven(base, route, index, None)
+            before = self.get_weights(route, index)
             try:
                 revision = await self.store.delete_weights(route, index, expected_revision)
             except StoreError as exc:
@@ -405,7 +425,16 @@ class PolicyController:
             self._forget_drop(route, index)
             self.state.revision = max(self.state.revision, revision)
             await self._publish(changed_at)
-        return self.get_weights(route, index)
+        after = self.get_weights(route, index)
+        await self.history.record(
+            who,
+            f"weights of {route} rule {index} reset to the YAML",
+            describe_weights(before.weights),
+            describe_weights(after.weights),
+            route=route,
+            rule=index,
+        )
+        return after
 
 
 __all__ = [

@@ -32,6 +32,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import aetcd  # type: ignore[import-untyped]
@@ -161,6 +162,7 @@ class EtcdStore:
         self._weights_prefix = (root + "state/weights/").encode()
         self._rollouts_prefix = (root + "state/rollouts/").encode()
         self._leaders_prefix = (root + "leaders/").encode()
+        self._history_prefix = (root + "history/").encode()
         self._replicas_prefix = (root + "replicas/").encode()
         self._client: Any = None
         self._endpoint = 0
@@ -369,6 +371,26 @@ class EtcdStore:
         self.own_revisions.add(revision)
         return revision
 
+    async def append_change(self, entry: dict[str, Any], keep: int) -> None:
+        """Keys sort by time (zero-padded nanoseconds), so the oldest are the first listed."""
+        key = self._history_prefix + f"{time.time_ns():020d}-{id(entry) & 0xFFFF:04x}".encode()
+        value = json.dumps(entry, sort_keys=True).encode()
+        await self._call("record a change", lambda c: c.put(key, value))
+        keys = await self._call(
+            "list the history",
+            lambda c: c.get_prefix(self._history_prefix, sort_target="key", keys_only=True),
+        )
+        for old in [bytes(kv.key) for kv in keys][:-keep] if keep else []:
+            await self._call("trim the history", partial(_delete, key=old))
+
+    async def changes(self, limit: int) -> list[dict[str, Any]]:
+        result = await self._call(
+            "read the history",
+            lambda c: c.get_prefix(self._history_prefix, sort_target="key"),
+        )
+        entries = [_json_object(kv.value, bytes(kv.key).decode(errors="replace")) for kv in result]
+        return entries[-limit:]
+
     async def claim(self, what: str, holder: str, lease_id: int) -> str:
         """Become the one replica that does `what`, unless another holds it; returns the holder.
 
@@ -540,6 +562,10 @@ class EtcdStore:
             except StoreError as exc:
                 log.warning("ignoring a replica registration: %s", exc)
         return replicas
+
+
+async def _delete(client: Any, *, key: bytes) -> Any:
+    return await client.delete(key)
 
 
 __all__ = [

@@ -83,6 +83,14 @@ class Store(Protocol):
         """Save a rollout's progress; returns the new state revision."""
         ...
 
+    async def append_change(self, entry: dict[str, Any], keep: int) -> None:
+        """Add one history entry; only the newest `keep` are kept."""
+        ...
+
+    async def changes(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` history entries, oldest first."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -96,6 +104,7 @@ CREATE TABLE IF NOT EXISTS weights (
     PRIMARY KEY (route, rule)
 );
 CREATE TABLE IF NOT EXISTS rollouts (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
 """
@@ -172,9 +181,44 @@ class SqliteStore:
     async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
         return await asyncio.to_thread(self._put_rollout, name, state)
 
+    async def append_change(self, entry: dict[str, Any], keep: int) -> None:
+        await asyncio.to_thread(self._append_change, entry, keep)
+
+    async def changes(self, limit: int) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._changes, limit)
+
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _append_change(self, entry: dict[str, Any], keep: int) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(
+                        "INSERT INTO history (entry) VALUES (?)",
+                        (json.dumps(entry, sort_keys=True),),
+                    )
+                    self._db.execute(
+                        "DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?", (keep,)
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+
+    def _changes(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT entry FROM history ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
+        return [json.loads(row[0]) for row in reversed(rows)]
 
     def _put_rollout(self, name: str, state: dict[str, Any]) -> int:
         with self._lock:
