@@ -1,0 +1,301 @@
+"""`EtcdStore`: the `Store` protocol on etcd, plus the leases and registrations of replicas.
+
+This is what the state means in etcd's terms: which key holds what, how a
+compare-and-set becomes a transaction, and which revision a write reports.
+Reaching etcd (and noticing that it cannot be reached) is the connection's
+job, and following other writers is the watch's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aetcd  # type: ignore[import-untyped]
+
+from breakwater.controlplane.state.etcd.address import DEFAULT_PREFIX, EtcdAddress, parse_etcd_url
+from breakwater.controlplane.state.etcd.connection import DEFAULT_TIMEOUT, EtcdConnection
+from breakwater.controlplane.state.etcd.watch import watch_revisions
+from breakwater.controlplane.state.store import (
+    RevisionConflict,
+    StoreError,
+    StoreState,
+    WeightOverride,
+)
+
+# The whole etcd backend logs under the package's name, whichever module speaks.
+log = logging.getLogger(__name__.rpartition(".")[0])
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise StoreError(f"etcd holds unreadable JSON at {what}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise StoreError(f"etcd holds {what} that is not a JSON object")
+    return parsed
+
+
+class EtcdStore:
+    """The `Store` protocol on etcd, plus what the replicas need: a state watch and leases."""
+
+    shared = True
+
+    def __init__(
+        self,
+        endpoints: tuple[tuple[str, int], ...] | list[tuple[str, int]],
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one etcd endpoint is needed")
+        self.address = EtcdAddress(tuple(endpoints), "/" + prefix.strip("/"))
+        root = self.address.prefix.rstrip("/") + "/"
+        self._state_prefix = (root + "state/").encode()
+        self._marker = (root + "state/revision").encode()
+        self._weights_prefix = (root + "state/weights/").encode()
+        self._replicas_prefix = (root + "replicas/").encode()
+        self._connection = EtcdConnection(
+            self.address.endpoints, timeout=timeout, state_read=lambda: bool(self.read_revision)
+        )
+        self.read_revision = 0
+        """etcd's revision when the last successful `load` read the state: it holds everything up to it."""
+        self.own_revisions: set[int] = set()
+        """Revisions of the state writes made through this store, so a watcher can tell them apart."""
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> EtcdStore:
+        try:
+            address = parse_etcd_url(url)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        return cls(address.endpoints, address.prefix, timeout=timeout)
+
+    def describe(self) -> str:
+        return str(self.address)
+
+    # --- what the connection knows ---------------------------------------------
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each call waits for etcd before it counts as unavailable."""
+        return self._connection.timeout
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use, or dialled next."""
+        return self._connection.endpoint
+
+    @property
+    def available(self) -> bool:
+        """False from a failed call until one succeeds: writes are refused meanwhile."""
+        return self._connection.available
+
+    @property
+    def error(self) -> str | None:
+        """What the failure of the current outage was, in a sentence."""
+        return self._connection.error
+
+    @property
+    def unavailable_since(self) -> float | None:
+        """Wall-clock time of the first failure of the current outage."""
+        return self._connection.unavailable_since
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    # --- keys ------------------------------------------------------------------
+
+    def _weights_key(self, route: str, rule: int) -> bytes:
+        return self._weights_prefix + f"{urllib.parse.quote(route, safe='')}/{rule}".encode()
+
+    def _route_prefix(self, route: str) -> bytes:
+        return self._weights_prefix + f"{urllib.parse.quote(route, safe='')}/".encode()
+
+    def _marker_put(self, client: Any) -> Any:
+        return client.transactions.put(self._marker, json.dumps({"at": time.time()}).encode())
+
+    @staticmethod
+    def _committed_revision(responses: list[Any]) -> int:
+        """The revision of a transaction: the header of its last operation, the marker put."""
+        return int(responses[-1].response_put.header.revision)
+
+    @staticmethod
+    def _current_mod(responses: list[Any]) -> int:
+        """The mod revision a failed compare-and-set found (0: the key does not exist)."""
+        found = responses[0] if responses else []
+        return max((int(kv.mod_revision) for _, kv in found), default=0)
+
+    # --- the Store protocol --------------------------------------------------------
+
+    async def load(self) -> StoreState:
+        result = await self._connection.call(
+            "read the state", lambda c: c.get_prefix(self._state_prefix, sort_target="key")
+        )
+        overrides: dict[tuple[str, int], WeightOverride] = {}
+        revision = 0
+        for kv in result:
+            key = bytes(kv.key)
+            revision = max(revision, int(kv.mod_revision))
+            if key == self._marker or not key.startswith(self._weights_prefix):
+                continue
+            name = key.decode(errors="replace")
+            data = _json_object(kv.value, name)
+            weights = data.get("weights")
+            if not isinstance(weights, dict):
+                raise StoreError(f"etcd key {name} holds no weights mapping")
+            route, rule = str(data.get("route", "")), data.get("rule")
+            if not route or not isinstance(rule, int):
+                raise StoreError(f"etcd key {name} does not name its route and rule")
+            overrides[(route, rule)] = WeightOverride(
+                route, rule, {str(k): int(v) for k, v in weights.items()}, int(kv.mod_revision)
+            )
+        self.read_revision = int(result.header.revision)
+        self.own_revisions = {r for r in self.own_revisions if r > self.read_revision}
+        return StoreState(overrides=overrides, revision=revision)
+
+    async def put_weights(
+        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+    ) -> WeightOverride:
+        key = self._weights_key(route, rule)
+        value = json.dumps(
+            {"route": route, "rule": rule, "weights": weights}, sort_keys=True
+        ).encode()
+
+        async def write(client: Any) -> tuple[bool, list[Any]]:
+            tx = client.transactions
+            compare = [] if expected_revision is None else [tx.mod(key) == expected_revision]
+            result: tuple[bool, list[Any]] = await client.transaction(
+                compare=compare,
+                success=[tx.put(key, value), self._marker_put(client)],
+                failure=[tx.get(key)],
+            )
+            return result
+
+        succeeded, responses = await self._connection.call(
+            f"save the weights of {route}/{rule}", write
+        )
+        if not succeeded:
+            assert expected_revision is not None
+            raise RevisionConflict(
+                f"{route}/{rule}", expected_revision, self._current_mod(responses)
+            )
+        revision = self._committed_revision(responses)
+        self.own_revisions.add(revision)
+        return WeightOverride(route, rule, dict(weights), revision)
+
+    async def delete_weights(
+        self, route: str, rule: int | None = None, expected_revision: int | None = None
+    ) -> int:
+        if rule is not None:
+            return await self._delete_key(route, rule, expected_revision)
+        return await self._delete_route(route, expected_revision)
+
+    async def _delete_key(self, route: str, rule: int, expected_revision: int | None) -> int:
+        key = self._weights_key(route, rule)
+
+        async def write(client: Any) -> tuple[bool, list[Any]]:
+            tx = client.transactions
+            compare = [] if expected_revision is None else [tx.mod(key) == expected_revision]
+            result: tuple[bool, list[Any]] = await client.transaction(
+                compare=compare,
+                success=[tx.delete(key), self._marker_put(client)],
+                failure=[tx.get(key)],
+            )
+            return result
+
+        succeeded, responses = await self._connection.call(
+            f"remove the weights of {route}/{rule}", write
+        )
+        if not succeeded:
+            assert expected_revision is not None
+            raise RevisionConflict(
+                f"{route}/{rule}", expected_revision, self._current_mod(responses)
+            )
+        revision = self._committed_revision(responses)
+        self.own_revisions.add(revision)
+        return revision
+
+    async def _delete_route(self, route: str, expected_revision: int | None) -> int:
+        """Every rule of a route; with a revision, only if none of them changed since it."""
+        start = self._route_prefix(route)
+        end = aetcd.utils.prefix_range_end(start)
+        action = f"remove the weights of {route}"
+        for _ in range(5):
+            read_at: int | None = None
+            if expected_revision is not None:
+                found = await self._connection.call(action, lambda c: c.get_prefix(start))
+                current = max((int(kv.mod_revision) for kv in found), default=0)
+                if current != expected_revision:
+                    raise RevisionConflict(route, expected_revision, current)
+                read_at = int(found.header.revision)
+
+            async def write(client: Any, read_at: int | None = read_at) -> tuple[bool, list[Any]]:
+                tx = client.transactions
+                # With a revision: no key of the route was written after the read above.
+                compare = [] if read_at is None else [tx.mod(start, end) < read_at + 1]
+                result: tuple[bool, list[Any]] = await client.transaction(
+                    compare=compare,
+                    success=[tx.delete(start, end), self._marker_put(client)],
+                    failure=[],
+                )
+                return result
+
+            succeeded, responses = await self._connection.call(action, write)
+            if succeeded:
+                revision = self._committed_revision(responses)
+                self.own_revisions.add(revision)
+                return revision
+        raise StoreError(f"cannot {action}: its rules kept changing; try again")
+
+    # --- following other writers ---------------------------------------------------
+
+    def watch_state(self, start_revision: int) -> AsyncGenerator[int, None]:
+        """Yield the revision of every state change from `start_revision` on, in order.
+
+        Ends when the connection is replaced (after a failure elsewhere);
+        raises `StoreCompacted` when etcd no longer has `start_revision`, and
+        `StoreError` when the stream breaks.
+        """
+        return watch_revisions(self._connection, self._state_prefix, start_revision)
+
+    # --- replica registrations -------------------------------------------------------
+
+    async def grant_lease(self, ttl: int) -> int:
+        lease = await self._connection.call("take a lease", lambda c: c.lease(ttl))
+        return int(lease.id)
+
+    async def keep_alive(self, lease_id: int) -> int:
+        """Refresh a lease; returns its new TTL, 0 when etcd no longer has it."""
+        reply = await self._connection.call(
+            "keep the lease alive", lambda c: c.refresh_lease(lease_id)
+        )
+        return 0 if reply is None else max(int(reply.TTL), 0)
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        await self._connection.call("give the lease back", lambda c: c.revoke_lease(lease_id))
+
+    async def put_replica(self, replica_id: str, info: dict[str, Any], lease_id: int) -> None:
+        key = self._replicas_prefix + urllib.parse.quote(replica_id, safe="").encode()
+        value = json.dumps(info, sort_keys=True).encode()
+        await self._connection.call(
+            "register this replica", lambda c: c.put(key, value, lease=lease_id)
+        )
+
+    async def list_replicas(self) -> list[dict[str, Any]]:
+        result = await self._connection.call(
+            "list the replicas", lambda c: c.get_prefix(self._replicas_prefix)
+        )
+        replicas = []
+        for kv in result:
+            try:
+                replicas.append(_json_object(kv.value, bytes(kv.key).decode(errors="replace")))
+            except StoreError as exc:
+                log.warning("ignoring a replica registration: %s", exc)
+        return replicas
