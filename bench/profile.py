@@ -85,7 +85,7 @@ def summarize(raw: Path, top: int = 14) -> list[tuple[float, str]]:
     """Inclusive sample shares of the busiest frames below the event loop."""
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-    boring = ("<module>", "main (cli.py)", "cmd_serve", "run (runners.py)", "Runner.run")
+    boring = ("<module>", "main (__init__.py)", "cmd_serve", "run (runners.py)", "Runner.run")
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():

@@ -1,0 +1,262 @@
+"""The command line itself: every command, its arguments, their defaults and help.
+
+Kept in one place so that `breakwater --help` and each command's help read
+as one document; the defaults come from `breakwater.defaults` and the
+modules that own them, so the help never disagrees with what runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from breakwater import defaults
+from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
+from breakwater.cli.remote import (
+    cmd_policies,
+    cmd_status,
+    cmd_weights_get,
+    cmd_weights_reset,
+    cmd_weights_set,
+)
+from breakwater.cli.rollouts import cmd_history, cmd_rollout
+from breakwater.cli.serving import cmd_bootstrap, cmd_serve, default_state_dir
+from breakwater.controlplane.fleet.contract import DEFAULT_STATS_FLUSH_INTERVAL, FleetOptions
+from breakwater.controlplane.xds.options import MAX_RECEIVE_MESSAGE_LENGTH
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    from breakwater.client import DEFAULT_SERVER
+
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"admin API URL (default {DEFAULT_SERVER})"
+    )
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--token", help="bearer token for a server started with --token-file (or BREAKWATER_TOKEN)"
+    )
+    parser.add_argument("--ca", help="PEM CA to verify an https admin API")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="breakwater",
+        description="An xDS control plane for Envoy driven by resilience policies.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check a policy directory and list every mistake")
+    validate.add_argument("directory")
+    validate.set_defaults(func=cmd_validate)
+
+    render = sub.add_parser("render", help="print the Envoy resources a proxy would receive")
+    render.add_argument("directory")
+    render.add_argument("--node-cluster", required=True, help="the proxy's node.cluster")
+    render.add_argument("--node-id", default="render", help="the proxy's node.id")
+    render.add_argument(
+        "--node-metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="node.metadata entry",
+    )
+    render.add_argument("--format", choices=["json", "yaml"], default="json")
+    render.set_defaults(func=cmd_render)
+
+    explain = sub.add_parser("explain", help="show each effective setting of a service and why")
+    explain.add_argument("directory")
+    explain.add_argument("service")
+    explain.add_argument("--output", choices=["table", "json"], default="table")
+    explain.set_defaults(func=cmd_explain)
+
+    bootstrap = sub.add_parser(
+        "bootstrap", help="print an Envoy bootstrap that points at the server"
+    )
+    bootstrap.add_argument("--node-id", required=True)
+    bootstrap.add_argument("--node-cluster", required=True)
+    bootstrap.add_argument(
+        "--xds-address",
+        action="append",
+        type=_address,
+        metavar="HOST:PORT",
+        help="an xDS server address; repeat it for several replicas "
+        f"(default {defaults.HOST}:{defaults.XDS_PORT})",
+    )
+    bootstrap.add_argument(
+        "--admin-port", type=int, default=defaults.ENVOY_ADMIN_PORT, help="(default %(default)s)"
+    )
+    bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
+    bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
+    bootstrap.add_argument("--tls-ca", help="PEM CA that signed the xDS server's certificate")
+    bootstrap.add_argument("--tls-cert", help="the proxy's client certificate (PEM), for mTLS")
+    bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
+    bootstrap.add_argument("--tls-server-name", help="SNI and name to verify (default: none)")
+    bootstrap.add_argument(
+        "--no-fleet-reports",
+        action="store_true",
+        help="do not send the proxy's stats and load reports to the control plane",
+    )
+    bootstrap.add_argument(
+        "--stats-flush-interval",
+        default=DEFAULT_STATS_FLUSH_INTERVAL,
+        metavar="DURATION",
+        help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
+    )
+    bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
+    bootstrap.set_defaults(func=cmd_bootstrap)
+
+    serve = sub.add_parser("serve", help="run the xDS server and the admin API")
+    serve.add_argument("-c", "--config", required=True, help="policy directory (watched)")
+    serve.add_argument(
+        "--state",
+        default=default_state_dir(),
+        metavar="DIR|etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
+        help="where API writes are kept: a directory (embedded SQLite; default: the user data "
+        "directory), or an etcd cluster shared by several replicas",
+    )
+    serve.add_argument(
+        "--xds-address",
+        type=_address,
+        default=(defaults.HOST, defaults.XDS_PORT),
+        metavar="HOST:PORT",
+        help=f"xDS and the gRPC API (default {defaults.HOST}:{defaults.XDS_PORT})",
+    )
+    serve.add_argument("--xds-port", type=int, help="shorthand for the port of --xds-address")
+    serve.add_argument(
+        "--admin-address",
+        type=_address,
+        default=(defaults.HOST, defaults.ADMIN_PORT),
+        metavar="HOST:PORT",
+        help=f"the HTTP admin API (default {defaults.HOST}:{defaults.ADMIN_PORT})",
+    )
+    serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
+    serve.add_argument(
+        "--debounce-quiet",
+        type=float,
+        default=defaults.DEBOUNCE_QUIET,
+        metavar="SECONDS",
+        help="push once changes were quiet this long (default %(default)s)",
+    )
+    serve.add_argument(
+        "--debounce-cap",
+        type=float,
+        default=defaults.DEBOUNCE_CAP,
+        metavar="SECONDS",
+        help="push at most this long after a burst began (default %(default)s)",
+    )
+    serve.add_argument(
+        "--xds-max-message-bytes",
+        type=_positive_int,
+        default=MAX_RECEIVE_MESSAGE_LENGTH,
+        metavar="BYTES",
+        help="largest request a proxy may send on the xDS port; larger ones end the stream "
+        f"with RESOURCE_EXHAUSTED (default {MAX_RECEIVE_MESSAGE_LENGTH // 2**20} MiB)",
+    )
+    serve.add_argument(
+        "--xds-max-streams",
+        type=_positive_int,
+        metavar="N",
+        help="concurrent gRPC streams per connection on the xDS port; more wait (default: "
+        "no limit)",
+    )
+    serve.add_argument(
+        "--token-file", help="file holding the bearer token that writes (and protected reads) need"
+    )
+    serve.add_argument(
+        "--protect-reads", action="store_true", help="reads need the token too (probes stay open)"
+    )
+    serve.add_argument(
+        "--insecure-allow-writes",
+        action="store_true",
+        help="accept writes without a token on non-loopback addresses",
+    )
+    serve.add_argument("--tls-cert", help="PEM certificate for the xDS and admin ports")
+    serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    serve.add_argument(
+        "--tls-client-ca", help="PEM CA: the xDS port then demands client certificates it signed"
+    )
+    serve.add_argument(
+        "--load-report-interval",
+        type=float,
+        default=FleetOptions.load_report_interval,
+        metavar="SECONDS",
+        help="how often proxies send load reports (LRS); their stats follow the bootstrap's "
+        f"--stats-flush-interval (default {FleetOptions.load_report_interval:g})",
+    )
+    serve.add_argument(
+        "--per-proxy-metrics",
+        action="store_true",
+        help="also export breakwater_proxy_sync_state for every proxy (16 series each; "
+        "breakwater_proxies has the same by node group)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    rollout = sub.add_parser(
+        "rollout", help="follow and steer Rollouts: status, promote, pause, resume, abort, retry"
+    )
+    rollout.add_argument(
+        "action", choices=["status", "promote", "pause", "resume", "abort", "retry"]
+    )
+    rollout.add_argument("name", nargs="?", help="the Rollout (status without it lists them all)")
+    _client_options(rollout)
+    rollout.set_defaults(func=cmd_rollout)
+
+    history = sub.add_parser(
+        "history",
+        help="what changed traffic, newest first: weight writes, rollout steps, policy reloads",
+    )
+    history.add_argument("--route", help="only the changes of this HTTPRoute")
+    history.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    _client_options(history)
+    history.set_defaults(func=cmd_history)
+
+    weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
+    weights_sub = weights.add_subparsers(dest="weights_command", required=True)
+    w_get = weights_sub.add_parser("get", help="show a rule's effective weights")
+    w_get.add_argument("route")
+    w_get.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    _client_options(w_get)
+    w_get.set_defaults(func=cmd_weights_get)
+    w_set = weights_sub.add_parser("set", help="override a rule's weights: stable=75 canary=25")
+    w_set.add_argument("route")
+    w_set.add_argument("weights", nargs="+", metavar="BACKEND=WEIGHT")
+    w_set.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    w_set.add_argument(
+        "--expected-revision", type=int, help="refuse the write if someone changed it since"
+    )
+    _client_options(w_set)
+    w_set.set_defaults(func=cmd_weights_set)
+    w_reset = weights_sub.add_parser("reset", help="drop the override: the YAML weights apply")
+    w_reset.add_argument("route")
+    w_reset.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    w_reset.add_argument("--expected-revision", type=int)
+    _client_options(w_reset)
+    w_reset.set_defaults(func=cmd_weights_reset)
+
+    status = sub.add_parser("status", help="which proxy has which version, ACK/NACK per type")
+    _client_options(status)
+    status.set_defaults(func=cmd_status)
+
+    policies = sub.add_parser(
+        "policies",
+        help="every policy document, whether it is valid, and what each ResiliencePolicy is "
+        "doing; with NAME, one policy in detail",
+    )
+    policies.add_argument("name", nargs="?", help="a ResiliencePolicy to show in detail")
+    _client_options(policies)
+    policies.set_defaults(func=cmd_policies)
+
+    return parser

@@ -1,0 +1,87 @@
+"""`weights`, `status` and `policies`: the commands that ask a running server.
+
+They share the admin API client, the sentence its refusals become, and one
+way of showing an answer: the server's JSON as it came (`--output json`), or
+the table drawn from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from breakwater.cli.common import CommandFailed, parse_pairs
+
+
+def client_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    from breakwater.client import ApiError, call
+
+    try:
+        return call(args.server, method, path, body, token=args.token, ca_file=args.ca)
+    except ApiError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def show(args: argparse.Namespace, result: Any, formatter: Any) -> int:
+    from breakwater.client import ApiError
+
+    try:
+        print(json.dumps(result, indent=2) if args.output == "json" else formatter(result))
+    except ApiError as exc:
+        raise CommandFailed(str(exc)) from None
+    return 0
+
+
+def cmd_weights_get(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    result = client_call(args, "GET", weights_path(args.route, args.rule))
+    return show(args, result, format_weights)
+
+
+def _parse_weights(pairs: Sequence[str]) -> dict[str, int]:
+    weights: dict[str, int] = {}
+    for label, value in parse_pairs(pairs, "weight").items():
+        try:
+            weights[label] = int(value)
+        except ValueError:
+            raise CommandFailed(f"weight {label}={value!r} is not a whole number") from None
+    return weights
+
+
+def cmd_weights_set(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    body: dict[str, Any] = {"weights": _parse_weights(args.weights)}
+    if args.rule is not None:
+        body["rule"] = args.rule
+    if args.expected_revision is not None:
+        body["expectedRevision"] = args.expected_revision
+    result = client_call(args, "PUT", weights_path(args.route, None), body)
+    return show(args, result, format_weights)
+
+
+def cmd_weights_reset(args: argparse.Namespace) -> int:
+    from breakwater.client import format_weights, weights_path
+
+    path = weights_path(args.route, args.rule, args.expected_revision)
+    return show(args, client_call(args, "DELETE", path), format_weights)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from breakwater.client import format_status
+
+    return show(args, client_call(args, "GET", "/v1/status"), format_status)
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from breakwater.client import format_policies, format_policy
+
+    if args.name:
+        path = f"/v1/policies/{quote(args.name, safe='')}"
+        return show(args, client_call(args, "GET", path), format_policy)
+    return show(args, client_call(args, "GET", "/v1/policies"), format_policies)

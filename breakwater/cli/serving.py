@@ -1,0 +1,131 @@
+"""`serve` and `bootstrap`: running the control plane, and pointing an Envoy at it.
+
+They sit together because they are two ends of one connection: the
+addresses, TLS files and fleet reporting that `serve` listens with are what
+`bootstrap` writes into the proxy's configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from breakwater import defaults
+from breakwater.cli.common import CommandFailed, dump, parse_pairs
+from breakwater.controlplane.fleet.contract import FleetOptions
+
+
+def _bootstrap_tls(args: argparse.Namespace) -> Any:
+    from breakwater.controlplane.bootstrap import XdsTls
+
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    if not args.tls_ca:
+        raise CommandFailed("--tls-ca is needed to verify the server once TLS is on")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CommandFailed("give both --tls-cert and --tls-key (the proxy's client certificate)")
+    return XdsTls(
+        ca_file=str(Path(args.tls_ca).resolve()),
+        cert_file=str(Path(args.tls_cert).resolve()) if args.tls_cert else None,
+        key_file=str(Path(args.tls_key).resolve()) if args.tls_key else None,
+        server_name=args.tls_server_name,
+    )
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from breakwater.controlplane.bootstrap import render_bootstrap
+
+    addresses = args.xds_address or [(defaults.HOST, defaults.XDS_PORT)]
+    bootstrap = render_bootstrap(
+        node_id=args.node_id,
+        node_cluster=args.node_cluster,
+        xds_addresses=addresses,
+        admin_port=args.admin_port,
+        delta=args.delta,
+        node_metadata=parse_pairs(args.node_metadata, "--node-metadata"),
+        tls=_bootstrap_tls(args),
+        fleet_reports=not args.no_fleet_reports,
+        stats_flush_interval=args.stats_flush_interval,
+    )
+    print(dump(bootstrap, args.format), end="")
+    return 0
+
+
+def default_state_dir() -> str:
+    from platformdirs import user_data_dir
+
+    return user_data_dir("breakwater")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
+    from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.state.store import StoreError
+    from breakwater.controlplane.xds.options import XdsServerOptions
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    xds_host, xds_port = args.xds_address
+    admin_host, admin_port = args.admin_address
+    try:
+        security = SecurityConfig(
+            token=load_token(Path(args.token_file)) if args.token_file else None,
+            protect_reads=args.protect_reads,
+            insecure_allow_writes=args.insecure_allow_writes,
+            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+            tls_key=Path(args.tls_key) if args.tls_key else None,
+            tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+        )
+        security.check_startup(xds_host, admin_host)
+    except SecurityError as exc:
+        raise CommandFailed(str(exc)) from None
+    store_url: str | None = None
+    if args.state.startswith("etcd://"):
+        from breakwater.controlplane.state.etcd import parse_etcd_url
+
+        try:
+            store_url = str(parse_etcd_url(args.state))
+        except ValueError as exc:
+            raise CommandFailed(str(exc)) from None
+    config = ServeConfig(
+        security=security,
+        policy_dir=Path(args.config),
+        state_dir=Path(default_state_dir() if store_url else args.state),
+        store_url=store_url,
+        xds_host=xds_host,
+        xds_port=args.xds_port if args.xds_port is not None else xds_port,
+        admin_host=admin_host,
+        admin_port=args.admin_port if args.admin_port is not None else admin_port,
+        debounce_quiet=args.debounce_quiet,
+        debounce_cap=args.debounce_cap,
+        xds_options=XdsServerOptions(
+            max_receive_message_length=args.xds_max_message_bytes,
+            max_concurrent_streams=args.xds_max_streams,
+        ),
+        fleet=FleetOptions(load_report_interval=args.load_report_interval),
+        per_proxy_metrics=args.per_proxy_metrics,
+    )
+    if not config.policy_dir.is_dir():
+        raise CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(config, stop)
+
+    try:
+        asyncio.run(main_loop())
+    except (StoreError, SecurityError) as exc:
+        raise CommandFailed(str(exc)) from None
+    except OSError as exc:
+        raise CommandFailed(f"cannot listen: {exc}; is another server on that port?") from None
+    return 0
