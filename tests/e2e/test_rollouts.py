@@ -3,10 +3,15 @@ Envoy every second, and analysis intervals of two seconds."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 from typing import Any
 
+from breakwater.devtools.adminclient import http as http_call
 from tests.e2e.mesh import Mesh
+from tests.support import metric
 
 FLUSH = 1.0
 
@@ -217,3 +222,89 @@ def test_the_header_stage_sends_marked_requests_to_the_canary_while_its_weight_i
     assert marked.by_subset == {"canary": 40}, marked.summary()
     assert unmarked.by_subset == {"stable": 40}, unmarked.summary()
     assert canary_weight_in_envoy(mesh) == 0
+
+
+class Hooks:
+    """A real webhook receiver on loopback: answers each kind with the status set for it."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, int] = {}
+        self.calls: list[dict[str, Any]] = []
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hooks.calls.append(body)
+                code = hooks.status.get(body["type"], 200)
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> list[str]:
+        return [c["type"] for c in self.calls]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhooks_gate_the_promotion_hear_every_event_and_can_ask_for_a_rollback(
+    mesh: Mesh,
+) -> None:
+    hooks = Hooks()
+    hooks.status["confirm-promotion"] = 503
+    try:
+        webhooks = (
+            "  webhooks:\n"
+            f"    - {{type: confirm-promotion, url: '{hooks.url}/confirm', timeout: 1s}}\n"
+            f"    - {{type: event, url: '{hooks.url}/event', timeout: 1s}}\n"
+        )
+        start(mesh, rollout("    - setWeight: 30\n    - setWeight: 100\n") + webhooks)
+        with mesh.continuous(rate=40, max_duration=60):
+
+            def holding() -> dict[str, Any]:
+                current = status(mesh)
+                return current if "confirm-promotion" in current["message"] else {}
+
+            held = mesh.wait_for(holding, 20.0, "the promotion to wait for its webhook")
+            assert (held["step"], held["canary_weight"]) == (0, 30), held
+            assert "answered 503" in held["message"], held
+            time.sleep(3.0)
+            assert status(mesh)["step"] == 0, "no promotion while the webhook says no"
+            hooks.status["confirm-promotion"] = 200
+            wait_phase(mesh, "Promoted", 15.0)
+        events = [c for c in hooks.calls if c["type"] == "event"]
+        assert any("holds on every proxy" in e["message"] for e in events), events
+        assert events[-1]["phase"] == "Promoted", events[-1]
+
+        refused = mesh.admin_api_raw("POST", "/v1/rollouts/payments/retry")
+        assert refused.status == 409 and "Promoted" in refused.text, refused.text
+    finally:
+        hooks.close()
+
+
+def http_get(url: str) -> str:
+    return http_call("GET", url, timeout=5.0).text
+
+
+def test_the_rollout_metrics_follow_its_progress(mesh: Mesh) -> None:
+    start(mesh, rollout("    - setWeight: 50\n    - setWeight: 100\n"))
+    with mesh.continuous(rate=40, max_duration=40):
+        wait_phase(mesh, "Promoted", 30.0)
+    assert mesh.control_plane is not None
+    text = http_get(mesh.control_plane.admin_url + "/metrics")
+    assert metric(text, "breakwater_rollout_phase", rollout="payments", phase="Promoted") == 1
+    assert metric(text, "breakwater_rollout_phase", rollout="payments", phase="Progressing") == 0
+    assert metric(text, "breakwater_rollout_canary_weight", rollout="payments") == 100
+    assert metric(text, "breakwater_rollout_step", rollout="payments") == 2
+    passed = metric(text, "breakwater_rollout_analysis_total", rollout="payments", result="passed")
+    assert passed is not None and passed >= 2

@@ -59,6 +59,9 @@ from breakwater.xds_types import ROUTE_TYPE
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25
+CLAIM_SECONDS = 1.0
+"""How long a claim's answer is trusted before asking the store again (well under the
+5 s lease it lives under)."""
 ResourcesOf = Callable[[Hashable], tuple[frozenset[str], frozenset[str]]]
 """A group's cluster and route-configuration names (see `FleetReports.resources_of`)."""
 
@@ -134,6 +137,7 @@ class RolloutDriver:
         self._applied: dict[str, tuple[float, dict[str, int] | None, bool]] = {}
         """Rollout → (monotonic time of its last write, the weights, the header route)."""
         self._judged_at: dict[str, float] = {}
+        self._claims: dict[str, tuple[float, bool]] = {}
         self._task: asyncio.Task[None] | None = None
         self.analyses = Counter(
             "breakwater_rollout_analysis",
@@ -182,8 +186,17 @@ class RolloutDriver:
         if policyset is None:
             return
         for name, rollout in sorted(policyset.rollouts.items()):
-            if await self._claim(f"rollout/{name}"):
+            if await self._holds(name):
                 await self._drive(policyset, name, rollout)
+
+    async def _holds(self, name: str) -> bool:
+        """Whether this replica drives the rollout, asking the store at most once a second."""
+        now = time.monotonic()
+        asked = self._claims.get(name)
+        if asked is None or now - asked[0] >= CLAIM_SECONDS:
+            asked = (now, await self._claim(f"rollout/{name}"))
+            self._claims[name] = asked
+        return asked[1]
 
     async def _drive(self, policyset: PolicySet, name: str, rollout: Rollout) -> None:
         target = target_of(policyset, rollout)
