@@ -163,7 +163,7 @@ def test_a_slow_canary_fails_the_latency_gate_and_is_rolled_back(mesh: Mesh) -> 
     with mesh.continuous(rate=40, max_duration=40):
         rolled = wait_phase(mesh, "RolledBack", 20.0)
     assert "p99 latency" in rolled["message"] and "over 100 ms" in rolled["message"], rolled
-    assert canary_weight_in_envoy(mesh) == 0
+    mesh.wait_for(lambda: canary_weight_in_envoy(mesh) == 0, 5.0, "Envoy to drop the canary")
 
 
 def test_a_canary_without_traffic_stays_inconclusive_and_does_not_advance(mesh: Mesh) -> None:

@@ -221,6 +221,7 @@ class RolloutDriver:
         after = advance(state, rollout.spec, seen)
         if after != state:
             await self._save(name, rollout, digest, after, state)
+            await self._make_so(name, rollout, target, after)  # a rollback leaves at once
 
     async def _make_so(
         self, name: str, rollout: Rollout, target: Target, state: RolloutState
