@@ -36,7 +36,14 @@ from breakwater.devtools.waiting import wait_until
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import ENDPOINT_TYPE
 from tests.support.envoy import envoy_for
-from tests.support.policies import GATEWAY, NODE_CLUSTER, gateway, load_policy_dir
+from tests.support.policies import (
+    GATEWAY,
+    NODE_CLUSTER,
+    SplitRoute,
+    gateway,
+    load_policy_dir,
+    payments_service,
+)
 
 T = TypeVar("T")
 
@@ -69,6 +76,17 @@ metadata: {{name: {name}}}
 spec:
   endpoints:
 {endpoints}"""
+
+
+def payments_split(weights: Mapping[str, int]) -> str:
+    """Service `payments` on upstreams `$stable` and `$canary` (subsets of those names) and
+    HTTPRoute `payments` splitting every path between them by `weights`."""
+    return (
+        "---\n"
+        + payments_service("$stable", "$canary")
+        + "---\n"
+        + SplitRoute(weights=weights).yaml()
+    )
 
 
 def resilience_policy(name: str, body: str) -> str:

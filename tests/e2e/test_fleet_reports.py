@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from breakwater import cli
-from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
-from tests.support.policies import SplitRoute, payments_service
+from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, payments_split, resilience_policy, service
 from tests.support.prometheus import metric, metric_sum, metrics_text
 
 FLUSH = 1.0
@@ -20,12 +19,7 @@ FLUSH = 1.0
 REPORTED = FLUSH * 2 + 4
 """How long a number may take to show: a flush, the next one, and slack for a busy machine."""
 
-SUBSETS = (
-    "---\n"
-    + payments_service("$stable", "$canary")
-    + "---\n"
-    + SplitRoute(weights={"stable": 50, "canary": 50}).yaml()
-)
+SUBSETS = payments_split({"stable": 50, "canary": 50})
 
 
 def fleet_metrics(mesh: Mesh) -> str:

@@ -6,34 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.mesh import Mesh
+from tests.e2e.mesh import Mesh, payments_split
 
 FLUSH = 1.0
 
-SERVICE_AND_ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {name: payments}
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: $stable, labels: {version: stable}}
-    - {address: 127.0.0.1, port: $canary, labels: {version: canary}}
-  subsets:
-    - {name: stable, labels: {version: stable}}
-    - {name: canary, labels: {version: canary}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - name: split
-      backends:
-        - {service: payments, subset: stable, weight: 100}
-        - {service: payments, subset: canary, weight: 0}
-"""
+SERVICE_AND_ROUTE = payments_split({"stable": 100, "canary": 0})
 
 
 def rollout(steps: str, analysis: str = "") -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from breakwater.devtools.traffic import ErrorKind
-from tests.e2e.mesh import Mesh
-from tests.support.policies import SplitRoute, payments_service
+from tests.e2e.mesh import Mesh, payments_split
+from tests.support.policies import payments_service
 
 SERVICE = payments_service("$stable", "$canary")
 
@@ -96,7 +96,7 @@ def test_sticky_users_stay_on_one_side_and_a_tenth_of_them_see_the_canary(mesh: 
 def test_blue_green_switch_through_the_admin_api_drops_no_request(mesh: Mesh) -> None:
     mesh.upstream("stable", service="payments", subset="stable")
     mesh.upstream("canary", service="payments", subset="canary")
-    mesh.start(SERVICE + "---\n" + SplitRoute(weights={"stable": 100, "canary": 0}).yaml())
+    mesh.start(payments_split({"stable": 100, "canary": 0}))
 
     with mesh.continuous(rate=200) as traffic:
         traffic.wait_for(100, timeout=5.0)
