@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import proc
 from bench.fanout import FANOUT_SERVICES, ROUTE, WEIGHTS, histogram_totals, percentile
 from bench.policies import NODE_CLUSTER, write_policies
 from bench.server import BreakwaterServer
 from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.devtools.envoy import EnvoyProcess
-from breakwater.devtools.ports import free_ports
+from breakwater.devtools.ports import LOOPBACK, free_ports
+from tests.support.proc import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def run(
                 bootstrap = render_bootstrap(
                     f"envoy-{index}",
                     NODE_CLUSTER,
-                    [("127.0.0.1", server.xds_port)],
+                    [(LOOPBACK, server.xds_port)],
                     port,
                     delta=delta,
                 )
@@ -90,9 +90,9 @@ def run(
             for envoy in envoys:
                 envoy.wait_ready(60)
             result["ready_s"] = time.monotonic() - started
-            result["envoy_rss_mib"] = sum(
-                proc.rss_bytes(e.pid) for e in envoys if e.pid is not None
-            ) / (2**20 * count)
+            result["envoy_rss_mib"] = sum(rss_bytes(e.pid) for e in envoys if e.pid is not None) / (
+                2**20 * count
+            )
             latencies: list[float] = []
             hist_before = histogram_totals(server)
             weights_ok = True

@@ -46,13 +46,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def histogram_totals(server: BreakwaterServer) -> tuple[float, float]:
-    samples = server.metric("breakwater_change_to_ack_seconds")
-    total = sum(
-        v for k, v in samples.items() if k.startswith("breakwater_change_to_ack_seconds_sum")
-    )
-    count = sum(
-        v for k, v in samples.items() if k.startswith("breakwater_change_to_ack_seconds_count")
-    )
+    total = server.metric_sum("breakwater_change_to_ack_seconds_sum")
+    count = server.metric_sum("breakwater_change_to_ack_seconds_count")
     return total, count
 
 

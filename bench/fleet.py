@@ -35,6 +35,7 @@ from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, NODE_HEAD
 from breakwater.controlplane.fleet.receivers import OTLP_METRICS_SERVICE
 from breakwater.otlp.v1 import metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
+from tests.support.proc import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT = f"/{OTLP_METRICS_SERVICE}/Export"
@@ -147,7 +148,7 @@ async def _drive(
     channels = [grpc.aio.insecure_channel(target) for _ in range(8)]
     probe = asyncio.ensure_future(_probe(channels[0], stop))
     await asyncio.sleep(1.0)
-    rss_before = proc.rss_bytes(pid)
+    rss_before = rss_bytes(pid)
     tasks = [
         asyncio.ensure_future(
             _proxy(
@@ -167,7 +168,7 @@ async def _drive(
     cpu = proc.cpu_seconds(pid) - cpu_start
     wall = time.monotonic() - wall_start
     reports = sent[0] - sent_start
-    rss_after = proc.rss_bytes(pid)
+    rss_after = rss_bytes(pid)
     stop.set()
     await asyncio.gather(*tasks, probe, return_exceptions=True)
     for channel in channels:
@@ -201,8 +202,7 @@ def run(
         result = asyncio.run(
             _drive(server.xds_target, proxies, names, interval, duration, server.pid)
         )
-        counted = server.metric("breakwater_fleet_reports_total")
-        result["server_counted_reports"] = sum(counted.values())
+        result["server_counted_reports"] = server.metric_sum("breakwater_fleet_reports_total")
     return result
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.support.proc import rss_bytes
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -44,13 +46,6 @@ def wait_quiet(
         if cpu_rate([pid], window) < below:
             break
     return time.monotonic() - started
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def children(pid: int) -> list[int]:

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from bench import proc
-from breakwater.devtools.ports import free_ports
-
-
-def http(
-    url: str, method: str = "GET", body: Any = None, timeout: float = 10.0
-) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read())
+from breakwater.devtools.adminclient import http
+from breakwater.devtools.ports import LOOPBACK, free_ports
+from tests.support.proc import rss_bytes
+from tests.support.prometheus import metric_sum
 
 
 class BreakwaterServer:
@@ -54,11 +40,11 @@ class BreakwaterServer:
 
     @property
     def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        return f"http://{LOOPBACK}:{self.admin_port}"
 
     @property
     def xds_target(self) -> str:
-        return f"127.0.0.1:{self.xds_port}"
+        return f"{LOOPBACK}:{self.xds_port}"
 
     @property
     def pid(self) -> int:
@@ -94,7 +80,7 @@ class BreakwaterServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"breakwater serve exited: {self.log_tail()}")
             try:
-                if http(self.admin_url + "/readyz", timeout=2)[0] == 200:
+                if http("GET", self.admin_url + "/readyz", timeout=2).status == 200:
                     return self
             except OSError:
                 pass
@@ -109,34 +95,26 @@ class BreakwaterServer:
             return ""
 
     def set_weights(self, route: str, weights: dict[str, int]) -> None:
-        status, body = http(
-            f"{self.admin_url}/v1/routes/{route}/weights", "PUT", {"weights": weights}
-        )
-        if status != 200:
-            raise RuntimeError(f"weights PUT answered {status}: {body[:300]!r}")
+        reply = http("PUT", f"{self.admin_url}/v1/routes/{route}/weights", {"weights": weights})
+        if reply.status != 200:
+            raise RuntimeError(f"weights PUT answered {reply.status}: {reply.text[:300]!r}")
 
     def status(self) -> dict[str, Any]:
-        status, body = http(self.admin_url + "/v1/status", timeout=60)
-        if status != 200:
-            raise RuntimeError(f"/v1/status answered {status}")
-        result: dict[str, Any] = json.loads(body)
+        reply = http("GET", self.admin_url + "/v1/status", timeout=60)
+        if reply.status != 200:
+            raise RuntimeError(f"/v1/status answered {reply.status}")
+        result: dict[str, Any] = reply.body
         return result
 
-    def metric(self, name: str) -> dict[str, float]:
-        """Samples of one metric family from /metrics: sample name with labels → value."""
-        _, body = http(self.admin_url + "/metrics", timeout=60)
-        found: dict[str, float] = {}
-        for line in body.decode().splitlines():
-            if line.startswith(name):
-                key, _, value = line.rpartition(" ")
-                found[key] = float(value)
-        return found
+    def metric_sum(self, name: str) -> float:
+        """The sum of every sample called `name` in /metrics, whatever its labels."""
+        return metric_sum(http("GET", self.admin_url + "/metrics", timeout=60).text, name)
 
     def cpu_seconds(self) -> float:
         return proc.cpu_seconds(self.pid)
 
     def rss_bytes(self) -> int:
-        return proc.rss_bytes(self.pid)
+        return rss_bytes(self.pid)
 
     def stop(self) -> None:
         if self.process is None:

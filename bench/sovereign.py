@@ -211,14 +211,14 @@ class SovereignServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        from bench.server import http
+        from breakwater.devtools.adminclient import http
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sovereign exited: {self.log_tail()}")
             with contextlib.suppress(OSError):
-                if http(self.url + "/healthcheck", timeout=2)[0] == 200:
+                if http("GET", self.url + "/healthcheck", timeout=2).status == 200:
                     return self
             time.sleep(0.2)
         self.stop()

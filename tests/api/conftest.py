@@ -9,13 +9,13 @@ import pytest
 
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.upstream import UpstreamServer
-from tests.api.support import PolicyDir, make_policy_dir
+from tests.support.policies import PolicyDir
 
 
 @pytest.fixture
 def policies(tmp_path: Path) -> PolicyDir:
     """Upstream ports nobody listens on: enough for everything that needs no traffic."""
-    return make_policy_dir(tmp_path / "policies")
+    return PolicyDir.create(tmp_path / "policies")
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import json
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import free_port
-from tests.api.support import BREAKWATER, run_cli, weights_url
+from tests.api.cli import BREAKWATER, run_cli
+from tests.support.admin import weights_url
 
 
 def test_the_command_is_installed() -> None:

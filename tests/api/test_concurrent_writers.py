@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
-from tests.api.support import weights_url
+from tests.support.admin import weights_url
 
 WRITERS = 8
 WRITES_EACH = 5

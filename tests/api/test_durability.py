@@ -17,13 +17,15 @@ import pytest
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
-from breakwater.devtools.ports import free_ports
+from breakwater.devtools.ports import LOOPBACK, free_ports
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
-from tests.api.support import BREAKWATER, LOOPBACK, make_policy_dir, weights_url
-from tests.support import envoy_for, envoy_route_weights, proxy_synced
+from tests.api.cli import BREAKWATER
+from tests.support.admin import proxy_synced, weights_url
+from tests.support.envoy import envoy_for, envoy_route_weights
+from tests.support.policies import PolicyDir
 
 NODE_ID = "edge-durable"
 OUTAGE_REQUESTS = 150  # served by Envoy alone while the control plane is dead
@@ -41,7 +43,7 @@ def test_an_acknowledged_write_survives_kill_9_and_envoy_keeps_serving(
     tmp_path: Path, upstreams: tuple[UpstreamServer, UpstreamServer]
 ) -> None:
     stable, canary = upstreams
-    policies = make_policy_dir(tmp_path / "policies", stable.port, canary.port)
+    policies = PolicyDir.create(tmp_path / "policies", stable.port, canary.port)
     state = tmp_path / "state"
     xds_port, admin_port = free_ports(2)
 
@@ -62,7 +64,7 @@ def test_an_acknowledged_write_survives_kill_9_and_envoy_keeps_serving(
         envoy.start()
         url = first.admin_url
         wait_until(lambda: proxy_synced(url, NODE_ID), 15, "Envoy to sync with the first server")
-        gateway = f"http://{LOOPBACK}:{policies.gateway_port}"
+        gateway = policies.url()
         traffic = ContinuousTraffic(gateway, rate=150, timeout=5.0).start()
         traffic.wait_for(30)
 
@@ -190,7 +192,7 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_corrupt_state_file_stops_startup_and_is_left_alone(tmp_path: Path, damage: str) -> None:
-    policies = make_policy_dir(tmp_path / "policies")
+    policies = PolicyDir.create(tmp_path / "policies")
     state = tmp_path / "state"
     real = _real_state_file(policies.path, state)
     assert sorted(p.name for p in state.iterdir()) == ["breakwater.sqlite3"]
@@ -212,7 +214,7 @@ def test_a_corrupt_state_file_stops_startup_and_is_left_alone(tmp_path: Path, da
 
 
 def test_a_sqlite_file_that_is_not_breakwaters_is_refused_and_left_alone(tmp_path: Path) -> None:
-    policies = make_policy_dir(tmp_path / "policies")
+    policies = PolicyDir.create(tmp_path / "policies")
     state = tmp_path / "state"
     state.mkdir()
     state_file = state / "breakwater.sqlite3"

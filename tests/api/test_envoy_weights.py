@@ -12,8 +12,11 @@ from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import ContinuousTraffic, TrafficResult, send_requests
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
-from tests.api.support import LOOPBACK, PolicyDir, make_policy_dir, run_cli, scrape
-from tests.support import envoy_for, envoy_route_weights, proxy_synced
+from tests.api.cli import run_cli
+from tests.support.admin import proxy_synced
+from tests.support.envoy import envoy_for, envoy_route_weights
+from tests.support.policies import PolicyDir
+from tests.support.prometheus import scrape
 
 REQUESTS = 2000
 TOLERANCE = 0.05  # absolute share: 10 % expected means 5 % to 15 % accepted
@@ -25,7 +28,7 @@ def mesh(
     tmp_path: Path, upstreams: tuple[UpstreamServer, UpstreamServer]
 ) -> Iterator[tuple[PolicyDir, ControlPlaneThread, EnvoyProcess]]:
     stable, canary = upstreams
-    policies = make_policy_dir(tmp_path / "policies", stable.port, canary.port)
+    policies = PolicyDir.create(tmp_path / "policies", stable.port, canary.port)
     with ControlPlaneThread(policies.path, tmp_path / "state") as plane:
         envoy = envoy_for(plane.xds_port, NODE_ID)
         try:
@@ -54,7 +57,7 @@ def test_weights_set_moves_envoys_split_and_times_the_ack(
     mesh: tuple[PolicyDir, ControlPlaneThread, EnvoyProcess],
 ) -> None:
     policies, plane, envoy = mesh
-    gateway = f"http://{LOOPBACK}:{policies.gateway_port}"
+    gateway = policies.url()
     wait_until(lambda: proxy_synced(plane.admin_url, NODE_ID), 15, "Envoy to ACK every type")
     assert envoy_route_weights(envoy) == {"payments|stable": 90, "payments|canary": 10}
 

@@ -10,9 +10,13 @@ import pytest
 
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.ports import LOOPBACK
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
-from tests.api.support import LOOPBACK, AdsProbe, PolicyDir, weights_url
+from breakwater.xds_types import ROUTE_TYPE
+from tests.support.admin import weights_url
+from tests.support.ads import BlockingAdsClient
+from tests.support.policies import GATEWAY, PolicyDir
 
 TIMEOUT = 10.0
 
@@ -138,9 +142,9 @@ def test_bad_weights_are_invalid_argument(stub: Any, weights: dict[str, int], wo
 
 
 def test_status_and_policies(stub: Any, plane: ControlPlaneThread, policies: PolicyDir) -> None:
-    with AdsProbe(plane.xds_port, node_id="probe-1") as probe:
-        probe.request_routes()
-        probe.next_routes()
+    with BlockingAdsClient(plane.xds_port, "probe-1") as probe:
+        probe.request(ROUTE_TYPE, [GATEWAY])
+        probe.recv(10.0)
         status = stub.GetStatus(pb.GetStatusRequest(), timeout=TIMEOUT)
         assert status.config_version
         assert (

@@ -11,9 +11,12 @@ import grpc
 from breakwater.controlplane.state.store import SqliteStore
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.ports import LOOPBACK
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
-from tests.api.support import PolicyDir, run_cli, weights_url
+from tests.api.cli import run_cli
+from tests.support.admin import weights_url
+from tests.support.policies import PolicyDir
 
 
 def test_weight_writes_and_resets_are_recorded_with_who_and_before_and_after(
@@ -37,7 +40,7 @@ def test_weight_writes_and_resets_are_recorded_with_who_and_before_and_after(
         assert any(e["who"] == "policy files" for e in everything), "the first load is a change too"
 
         async def over_grpc() -> list[str]:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{plane.xds_port}") as channel:
+            async with grpc.aio.insecure_channel(f"{LOOPBACK}:{plane.xds_port}") as channel:
                 stub = pb_grpc.BreakwaterStub(channel)
                 answer = await stub.ListEvents(pb.ListEventsRequest(route="payments", limit=1))
                 return [e.what for e in answer.events]

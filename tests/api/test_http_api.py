@@ -1,6 +1,6 @@
 """The admin port's weights API, health, OpenAPI and policy status, against the real control plane.
 
-No Envoy here: a small ADS probe stands in for a proxy where a test needs the
+No Envoy here: an ADS client stands in for a proxy where a test needs the
 served config to exist.
 """
 
@@ -15,7 +15,11 @@ import pytest
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
-from tests.api.support import AdsProbe, PolicyDir, scrape, weights_url
+from breakwater.xds_types import ROUTE_TYPE
+from tests.support.admin import weights_url
+from tests.support.ads import BlockingAdsClient, route_weights
+from tests.support.policies import GATEWAY, PolicyDir
+from tests.support.prometheus import scrape
 
 YAML_WEIGHTS = {"stable": 90, "canary": 10}
 
@@ -323,20 +327,17 @@ def test_an_invalid_edit_is_reported_and_changes_nothing_served(
     plane: ControlPlaneThread, policies: PolicyDir
 ) -> None:
     url = plane.admin_url
-    with AdsProbe(plane.xds_port) as probe:
-        probe.request_routes()
-        version, nonce, served = probe.next_routes()
-        assert served == {"payments|stable": 90, "payments|canary": 10}
-        probe.request_routes(version, nonce)  # ACK
+    with BlockingAdsClient(plane.xds_port, "probe") as probe:
+        probe.request(ROUTE_TYPE, [GATEWAY])
+        routes = probe.recv(10.0)
+        assert route_weights(routes) == {"payments|stable": 90, "payments|canary": 10}
+        probe.ack(routes, [GATEWAY])
         before = _status(plane)
         errors_before = scrape(url, "breakwater_policy_load_errors_total")
         assert before["config_version"] and before["load_errors"] == []
 
         # Line 13 of routes.yaml is the canary backend.
-        policies.write_route(
-            "        - {service: payments, subset: stable, weight: 90}\n"
-            "        - {service: payments, subset: canary, weight: -50}\n"
-        )
+        policies.write_weights({"stable": 90, "canary": -50})
 
         def invalid_route() -> dict[str, Any] | None:
             for document in _policies(plane):
@@ -366,13 +367,10 @@ def test_an_invalid_edit_is_reported_and_changes_nothing_served(
         assert http("GET", f"{url}/readyz").status == 200
 
         # Fixing the file is taken at once, and only then does the proxy get a push.
-        policies.write_route(
-            "        - {service: payments, subset: stable, weight: 80}\n"
-            "        - {service: payments, subset: canary, weight: 20}\n"
-        )
-        new_version, _, served = probe.next_routes()
-        assert new_version != version
-        assert served == {"payments|stable": 80, "payments|canary": 20}
+        policies.write_weights({"stable": 80, "canary": 20})
+        pushed = probe.recv(10.0)
+        assert pushed.version_info != routes.version_info
+        assert route_weights(pushed) == {"payments|stable": 80, "payments|canary": 20}
         wait_until(lambda: _status(plane)["load_errors"] == [], 10, "load errors to clear")
         assert scrape(url, "breakwater_policy_load_errors_total") == errors_before + 1
         assert scrape(url, "breakwater_policy_load_failing") == 0
@@ -386,7 +384,7 @@ def test_an_override_whose_backend_left_the_yaml_is_dropped(
     assert written.status == 200, written.text
     revision = written.body["revision"]
 
-    policies.write_route("        - {service: payments, subset: stable, weight: 100}\n")
+    policies.write_weights({"stable": 100})
     dropped = wait_until(
         lambda: _status(plane)["dropped_overrides"], 10, "status to list the dropped override"
     )
@@ -420,7 +418,7 @@ def test_an_override_whose_backend_left_the_yaml_is_dropped(
 
 
 def test_not_ready_until_a_valid_policy_set_loads(policies: PolicyDir, state_dir: Path) -> None:
-    policies.write_route("        - {service: payments, subset: stable, weight: -1}\n")
+    policies.write_weights({"stable": -1})
     with ControlPlaneThread(policies.path, state_dir) as plane:
         ready = http("GET", f"{plane.admin_url}/readyz")
         assert ready.status == 503, ready.text

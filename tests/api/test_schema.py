@@ -17,7 +17,10 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.adminclient import Reply, http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
-from tests.api.support import AdsProbe, PolicyDir, weights_url
+from breakwater.xds_types import ROUTE_TYPE
+from tests.support.admin import weights_url
+from tests.support.ads import BlockingAdsClient
+from tests.support.policies import GATEWAY, PolicyDir
 
 TOKEN = "a-token-of-twenty-characters"
 
@@ -36,9 +39,9 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
     url = plane.admin_url
     document = http("GET", f"{url}/openapi.json").body
     weights = "/v1/routes/{route}/weights"
-    with AdsProbe(plane.xds_port, node_id="probe-1") as probe:
-        probe.request_routes()
-        probe.next_routes()
+    with BlockingAdsClient(plane.xds_port, "probe-1") as probe:
+        probe.request(ROUTE_TYPE, [GATEWAY])
+        probe.recv(10.0)
         for path in ("/healthz", "/readyz", "/v1/status", "/v1/policies"):
             _check(document, path, "get", http("GET", url + path))
         answers = [
@@ -58,11 +61,11 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
             _check(document, weights, method, reply)
 
         # A dropped override and a load error fill the rest of the status.
-        policies.write_route("        - {service: payments, subset: stable, weight: 100}\n")
+        policies.write_weights({"stable": 100})
         wait_until(
             lambda: http("GET", f"{url}/v1/status").body["dropped_overrides"], 10, "the drop"
         )
-        policies.write_route("        - {service: payments, subset: stable, weight: -1}\n")
+        policies.write_weights({"stable": -1})
         wait_until(lambda: http("GET", f"{url}/v1/status").body["load_errors"], 10, "the error")
         for path in ("/v1/status", "/v1/policies"):
             _check(document, path, "get", http("GET", url + path))
@@ -71,7 +74,7 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
 def test_refusals_without_a_token_and_before_policies_fit_the_document(
     policies: PolicyDir, tmp_path: Path
 ) -> None:
-    policies.write_route("        - {service: payments, subset: stable, weight: -1}\n")
+    policies.write_weights({"stable": -1})
     security = SecurityConfig(token=TOKEN, protect_reads=True)
     with ControlPlaneThread(policies.path, tmp_path / "state", security=security) as plane:
         url = plane.admin_url

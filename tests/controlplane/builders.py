@@ -23,8 +23,7 @@ from breakwater.controlplane.xds.resources import (
     ROUTE_TYPE,
     Snapshot,
 )
-
-LOOPBACK = "127.0.0.1"
+from breakwater.devtools.ports import LOOPBACK
 
 
 def _ads() -> Any:

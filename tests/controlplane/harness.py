@@ -17,16 +17,16 @@ from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.xds.cache import NodeGroup, SnapshotCache, node_cluster
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.server import XdsServer
 from breakwater.controlplane.xds.source import Node
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
-from breakwater.devtools.envoy import EnvoyProcess, free_port
+from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.ports import LOOPBACK
+from tests.support.envoy import envoy_for
 
 T = TypeVar("T")
-LOOPBACK = "127.0.0.1"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -145,11 +145,8 @@ class XdsHarness:
         streams = self.streams(node_id)
         return len(streams) == 1 and len(streams[0].types) == 4 and streams[0].synced
 
-    def bootstrap(self, node_id: str, cluster: str, *, delta: bool = False) -> dict[str, Any]:
-        return render_bootstrap(node_id, cluster, [(LOOPBACK, self.port)], free_port(), delta)
-
     def envoy(self, node_id: str, cluster: str, *, delta: bool = False) -> EnvoyProcess:
-        return EnvoyProcess(self.bootstrap(node_id, cluster, delta=delta))
+        return envoy_for(self.port, node_id, cluster=cluster, delta=delta, log_level="info")
 
     def close(self) -> None:
         self.run(self.server.stop(0))

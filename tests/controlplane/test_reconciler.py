@@ -21,8 +21,8 @@ from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import translate
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE
-from tests.controlplane.client import AdsClient
-from tests.support import load_policy_dir
+from tests.support.ads import AdsClient
+from tests.support.policies import load_policy_dir
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 KEY = ("edge", ())

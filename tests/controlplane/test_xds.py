@@ -22,9 +22,10 @@ from breakwater.controlplane.xds.resources import (
 )
 from breakwater.controlplane.xds.server import XdsServer
 from breakwater.controlplane.xds.status import StreamRegistry, TypeStatus, XdsObserver
+from breakwater.devtools.ports import LOOPBACK
 from tests.controlplane import builders
-from tests.controlplane.client import AdsClient, names_of
 from tests.controlplane.harness import EventLog
+from tests.support.ads import AdsClient, names_of
 
 PORTS = {"a": [10001], "b": [10002], "c": [10003]}
 
@@ -110,7 +111,7 @@ async def sync_all(server: Server, client: AdsClient) -> dict[str, object]:
 
 async def test_first_request_must_identify_the_node(server):
     server.cache.set_snapshot("edge", config())
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.xds.port}") as channel:
+    async with grpc.aio.insecure_channel(f"{LOOPBACK}:{server.xds.port}") as channel:
         call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
         await call.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER_TYPE))
         with pytest.raises(grpc.aio.AioRpcError) as raised:

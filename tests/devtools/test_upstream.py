@@ -13,7 +13,7 @@ import pytest
 from breakwater.devtools.ports import free_port, free_ports
 from breakwater.devtools.traffic import ErrorKind, TrafficResult, asend_requests, send_requests
 from breakwater.devtools.upstream import Behavior, Upstream, UpstreamServer
-from tests.devtools.http_helpers import http_json
+from tests.support.http import http_json
 
 
 def test_every_response_names_its_instance(upstream: UpstreamServer) -> None:

@@ -24,7 +24,6 @@ from typing import Any, TypeVar, Unpack
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
@@ -36,12 +35,18 @@ from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
 from breakwater.devtools.waiting import wait_until
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import ENDPOINT_TYPE
-from tests.support import gateway, load_policy_dir
+from tests.support.envoy import envoy_for
+from tests.support.policies import (
+    GATEWAY,
+    NODE_CLUSTER,
+    SplitRoute,
+    gateway,
+    load_policy_dir,
+    payments_service,
+)
 
 T = TypeVar("T")
 
-GATEWAY = "edge"
-NODE_CLUSTER = "edge"
 NODE_ID = "e2e-edge-1"
 POLICY_FILE = "policies.yaml"
 GATEWAY_FILE = "gateway.yaml"
@@ -71,6 +76,17 @@ metadata: {{name: {name}}}
 spec:
   endpoints:
 {endpoints}"""
+
+
+def payments_split(weights: Mapping[str, int]) -> str:
+    """Service `payments` on upstreams `$stable` and `$canary` (subsets of those names) and
+    HTTPRoute `payments` splitting every path between them by `weights`."""
+    return (
+        "---\n"
+        + payments_service("$stable", "$canary")
+        + "---\n"
+        + SplitRoute(weights=weights).yaml()
+    )
 
 
 def resilience_policy(name: str, body: str) -> str:
@@ -177,18 +193,14 @@ class Mesh:
         if report_interval is not None:
             options["stats_flush_interval"] = f"{report_interval}s"
         assert self.control_plane is not None
-        bootstrap = render_bootstrap(
+        envoy = envoy_for(
+            self.control_plane.xds_port,
             self.node_id(index),
-            NODE_CLUSTER,
-            [(LOOPBACK, self.control_plane.xds_port)],
-            free_port(),
-            **options,
-        )
-        envoy = EnvoyProcess(
-            bootstrap,
+            self.workdir / f"envoy-{index}",
+            cluster=NODE_CLUSTER,
             log_level="warn",
-            workdir=self.workdir / f"envoy-{index}",
             extra_args=self._envoy_args.get(index, ()),
+            **options,
         )
         envoy.start()
         return envoy

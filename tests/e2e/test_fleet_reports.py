@@ -11,47 +11,24 @@ from typing import Any
 import pytest
 
 from breakwater import cli
-from breakwater.devtools.adminclient import http
-from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
-from tests.support import metric
+from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, payments_split, resilience_policy, service
+from tests.support.prometheus import metric, metric_sum, metrics_text
 
 FLUSH = 1.0
 """Seconds between two reports of each Envoy in these tests (5 s by default)."""
 REPORTED = FLUSH * 2 + 4
 """How long a number may take to show: a flush, the next one, and slack for a busy machine."""
 
-SUBSETS = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {name: payments}
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: $stable, labels: {version: stable}}
-    - {address: 127.0.0.1, port: $canary, labels: {version: canary}}
-  subsets:
-    - {name: stable, labels: {version: stable}}
-    - {name: canary, labels: {version: canary}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - backends:
-        - {service: payments, subset: stable, weight: 50}
-        - {service: payments, subset: canary, weight: 50}
-"""
+SUBSETS = payments_split({"stable": 50, "canary": 50})
 
 
-def metrics_text(mesh: Mesh) -> str:
+def fleet_metrics(mesh: Mesh) -> str:
     assert mesh.control_plane is not None
-    return http("GET", mesh.control_plane.admin_url + "/metrics", timeout=5.0).text
+    return metrics_text(mesh.control_plane.admin_url, timeout=5.0)
 
 
 def fleet_metric(mesh: Mesh, name: str, **labels: str) -> float:
-    return metric(metrics_text(mesh), name, **labels) or 0.0
+    return metric(fleet_metrics(mesh), name, **labels) or 0.0
 
 
 def both(mesh: Mesh, stat: Callable[[int], int]) -> int:
@@ -212,17 +189,11 @@ def test_success_rate_and_latency_per_subset_match_what_the_upstreams_saw(mesh: 
     upstream_rate = 100.0 * served_ok / counted.requests
 
     def fleet_requests(subset: str) -> float:
-        text = metrics_text(mesh)
-        return sum(
-            metric(
-                text,
-                "breakwater_upstream_requests_total",
-                service="payments",
-                subset=subset,
-                code_class=c,
-            )
-            or 0.0
-            for c in ("2xx", "3xx", "4xx", "5xx")
+        return metric_sum(
+            fleet_metrics(mesh),
+            "breakwater_upstream_requests_total",
+            service="payments",
+            subset=subset,
         )
 
     mesh.wait_for(
@@ -306,7 +277,7 @@ def test_a_proxy_that_rejects_a_policy_shows_it_rejected_with_envoys_message(
     assert "payments|canary+failover" in rejection["message"], rejection
     stable = policy_status(mesh, "payments-stable-breaker")
     assert stable["proxies"]["applied"] == 2, stable
-    text = metrics_text(mesh)
+    text = fleet_metrics(mesh)
     assert (
         metric(
             text, "breakwater_policy_proxies", policy="payments-canary-failover", state="rejected"
@@ -332,7 +303,7 @@ def test_restarting_an_envoy_never_makes_a_fleet_counter_go_backwards(mesh: Mesh
     names = ("breakwater_retries_total", "breakwater_upstream_requests_total")
 
     def sample() -> dict[str, float]:
-        text = metrics_text(mesh)
+        text = fleet_metrics(mesh)
         return {
             "retries": metric(text, names[0], **labels) or 0.0,
             "ok": metric(text, names[1], code_class="2xx", **labels) or 0.0,

@@ -9,36 +9,12 @@ import threading
 import time
 from typing import Any
 
-from breakwater.devtools.adminclient import http as http_call
-from tests.e2e.mesh import Mesh
-from tests.support import metric
+from tests.e2e.mesh import Mesh, payments_split
+from tests.support.prometheus import metric, metrics_text
 
 FLUSH = 1.0
 
-SERVICE_AND_ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {name: payments}
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: $stable, labels: {version: stable}}
-    - {address: 127.0.0.1, port: $canary, labels: {version: canary}}
-  subsets:
-    - {name: stable, labels: {version: stable}}
-    - {name: canary, labels: {version: canary}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - name: split
-      backends:
-        - {service: payments, subset: stable, weight: 100}
-        - {service: payments, subset: canary, weight: 0}
-"""
+SERVICE_AND_ROUTE = payments_split({"stable": 100, "canary": 0})
 
 
 def rollout(steps: str, analysis: str = "") -> str:
@@ -292,16 +268,12 @@ def test_webhooks_gate_the_promotion_hear_every_event_and_can_ask_for_a_rollback
         hooks.close()
 
 
-def http_get(url: str) -> str:
-    return http_call("GET", url, timeout=5.0).text
-
-
 def test_the_rollout_metrics_follow_its_progress(mesh: Mesh) -> None:
     start(mesh, rollout("    - setWeight: 50\n    - setWeight: 100\n"))
     with mesh.continuous(rate=40, max_duration=40):
         wait_phase(mesh, "Promoted", 30.0)
     assert mesh.control_plane is not None
-    text = http_get(mesh.control_plane.admin_url + "/metrics")
+    text = metrics_text(mesh.control_plane.admin_url)
     assert metric(text, "breakwater_rollout_phase", rollout="payments", phase="Promoted") == 1
     assert metric(text, "breakwater_rollout_phase", rollout="payments", phase="Progressing") == 0
     assert metric(text, "breakwater_rollout_canary_weight", rollout="payments") == 100

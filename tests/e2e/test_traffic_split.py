@@ -5,20 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from breakwater.devtools.traffic import ErrorKind
-from tests.e2e.mesh import Mesh
+from tests.e2e.mesh import Mesh, payments_split
+from tests.support.policies import payments_service
 
-SERVICE = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {name: payments}
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: $stable, labels: {version: stable}}
-    - {address: 127.0.0.1, port: $canary, labels: {version: canary}}
-  subsets:
-    - {name: stable, labels: {version: stable}}
-    - {name: canary, labels: {version: canary}}
-"""
+SERVICE = payments_service("$stable", "$canary")
 
 CANARY = (
     SERVICE
@@ -106,21 +96,7 @@ def test_sticky_users_stay_on_one_side_and_a_tenth_of_them_see_the_canary(mesh: 
 def test_blue_green_switch_through_the_admin_api_drops_no_request(mesh: Mesh) -> None:
     mesh.upstream("stable", service="payments", subset="stable")
     mesh.upstream("canary", service="payments", subset="canary")
-    mesh.start(
-        SERVICE
-        + """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - backends:
-        - {service: payments, subset: stable, weight: 100}
-        - {service: payments, subset: canary, weight: 0}
-"""
-    )
+    mesh.start(payments_split({"stable": 100, "canary": 0}))
 
     with mesh.continuous(rate=200) as traffic:
         traffic.wait_for(100, timeout=5.0)

@@ -15,14 +15,15 @@ from typing import Any
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
-from tests.api.support import make_policy_dir, weights_url
 from tests.etcd.etcd_server import EtcdServer
-from tests.support import metric
+from tests.support.admin import weights_url
+from tests.support.policies import PolicyDir
+from tests.support.prometheus import metric, metrics_text
 
 
 def _sources(admin_url: str) -> dict[str, tuple[str, float]]:
     """Backend → (source label, weight) of the route's rule 0, as `/metrics` has them."""
-    text = http("GET", f"{admin_url}/metrics").text
+    text = metrics_text(admin_url)
     found: dict[str, tuple[str, float]] = {}
     for backend in ("stable", "canary"):
         for source in ("yaml", "override"):
@@ -43,7 +44,7 @@ def _status(admin_url: str) -> Any:
 def test_api_and_metrics_agree_on_the_source_of_a_kept_override(
     tmp_path: Path, etcd: EtcdServer
 ) -> None:
-    policies = make_policy_dir(tmp_path / "policies")
+    policies = PolicyDir.create(tmp_path / "policies")
     with ControlPlaneThread(
         policies.path, tmp_path / "state", store_url=etcd.url("dropped")
     ) as plane:
@@ -52,7 +53,7 @@ def test_api_and_metrics_agree_on_the_source_of_a_kept_override(
         assert written.status == 200, written.text
         assert _sources(url) == {"stable": ("override", 70), "canary": ("override", 30)}
 
-        policies.write_route("        - {service: payments, subset: stable, weight: 100}\n")
+        policies.write_weights({"stable": 100})
         wait_until(lambda: _status(url)["dropped_overrides"], 10, "status to list the drop")
         served = http("GET", weights_url(url) + "?rule=0").body
         assert (served["weights"], served["source"]) == ({"stable": 100}, "yaml")

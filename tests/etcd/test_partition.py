@@ -12,21 +12,24 @@ import aetcd  # type: ignore[import-untyped]
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
-from tests.etcd.fleet import ROUTE, http_json, write_policies
+from tests.etcd.fleet import fleet_policies
 from tests.etcd.gate import TcpGate
+from tests.support.admin import weights_url
+from tests.support.http import http_json
 
 
 def _put(plane: ControlPlaneThread, stable: int, canary: int) -> tuple[int, Any]:
-    return http_json(
-        f"{plane.admin_url}/v1/routes/{ROUTE}/weights",
+    code, _, body = http_json(
         "PUT",
+        weights_url(plane.admin_url),
         {"weights": {"stable": stable, "canary": canary}},
         timeout=10.0,
     )
+    return code, body
 
 
 def _status(plane: ControlPlaneThread) -> dict[str, Any]:
-    code, body = http_json(plane.admin_url + "/v1/status")
+    code, _, body = http_json("GET", plane.admin_url + "/v1/status")
     assert code == 200, body
     result: dict[str, Any] = body
     return result
@@ -45,7 +48,7 @@ def _compact(etcd: EtcdServer) -> int:
 def test_partitioned_replica_refuses_writes_then_catches_up(
     tmp_path: Path, etcd: EtcdServer
 ) -> None:
-    policies = write_policies(tmp_path / "policies")
+    policies = fleet_policies(tmp_path / "policies").path
     with (
         TcpGate(etcd.client_port) as gate,
         ControlPlaneThread(
@@ -86,7 +89,7 @@ def test_partitioned_replica_refuses_writes_then_catches_up(
         gate.heal()
         wait_until(lambda: _status(a)["state_revision"] == last, 8.0, "a catching up")
         assert _status(a)["store"]["available"] is True
-        code, weights = http_json(f"{a.admin_url}/v1/routes/{ROUTE}/weights")
+        code, _, weights = http_json("GET", weights_url(a.admin_url))
         assert weights["weights"] == {"stable": 70, "canary": 30}
         wait_until(lambda: len(_status(b)["replicas"]) == 2, 5.0, "a registered again")
         code, body = _put(a, 0, 100)

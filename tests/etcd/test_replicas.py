@@ -12,6 +12,7 @@ from typing import Any
 
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.fleet import Fleet, ReplicaProcess
+from tests.support.prometheus import metric
 
 ALL_STABLE = {"stable": 100, "canary": 0}
 ALL_CANARY = {"stable": 0, "canary": 100}
@@ -64,14 +65,14 @@ def test_a_write_on_one_replica_moves_the_traffic_of_the_other(fleet: Fleet) -> 
     assert a.status()["store"]["available"] is True
 
     wait_until(
-        lambda: a.metrics().get('breakwater_replica_skew{field="state_revision"}') == 0,
+        lambda: metric(a.metrics(), "breakwater_replica_skew", field="state_revision") == 0,
         3.0,
         "no revision skew",
     )
     metrics = a.metrics()
-    assert metrics["breakwater_store_available"] == 1
-    assert metrics["breakwater_replicas"] == 2
-    assert metrics['breakwater_replica_skew{field="policy_version"}'] == 0
+    assert metric(metrics, "breakwater_store_available") == 1
+    assert metric(metrics, "breakwater_replicas") == 2
+    assert metric(metrics, "breakwater_replica_skew", field="policy_version") == 0
 
     table = subprocess.run(
         [sys.executable, "-m", "breakwater.cli", "status", "--server", b.admin_url],
@@ -144,7 +145,7 @@ def test_killing_a_replica_under_traffic(fleet: Fleet) -> None:
 
     # a's lease runs out and it leaves the list.
     wait_until(lambda: len(b.status()["replicas"]) == 1, 8.0, "the dead replica dropping out")
-    assert b.metrics()["breakwater_replicas"] == 1
+    assert metric(b.metrics(), "breakwater_replicas") == 1
     assert failover < 15.0
 
 
@@ -165,7 +166,7 @@ def test_etcd_stopped(fleet: Fleet) -> None:
 
         for replica in (a, b):
             wait_until(partial(_store_available, replica, False), 5.0, "store unavailable")
-            assert replica.metrics()["breakwater_store_available"] == 0
+            assert metric(replica.metrics(), "breakwater_store_available") == 0
             code, body = replica.put_weights(ALL_STABLE)
             assert code == 503, body
             assert "etcd" in body["error"] and "unreachable" in body["error"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import urllib.request
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,31 +10,31 @@ from breakwater.client import format_status
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
-from tests.etcd.fleet import http_json, parse_metrics, write_policies
+from tests.etcd.fleet import fleet_policies
+from tests.support.http import http_json
+from tests.support.prometheus import metric, metrics_text
 
 
 def _get(plane: ControlPlaneThread, path: str) -> Any:
-    code, body = http_json(plane.admin_url + path)
+    code, _, body = http_json("GET", plane.admin_url + path)
     assert code == 200, body
     return body
 
 
 def _skew(plane: ControlPlaneThread) -> float | None:
-    with urllib.request.urlopen(plane.admin_url + "/metrics", timeout=5.0) as response:
-        metrics = parse_metrics(response.read().decode())
-    return metrics.get('breakwater_replica_skew{field="policy_version"}')
+    text = metrics_text(plane.admin_url, timeout=5.0)
+    return metric(text, "breakwater_replica_skew", field="policy_version")
 
 
 def test_policy_version_skew_is_visible(tmp_path: Path, etcd: EtcdServer) -> None:
-    old = write_policies(tmp_path / "old")
-    new = tmp_path / "new"
-    new.mkdir()
+    old = fleet_policies(tmp_path / "old")
     # A rollout half done: one replica already reads an edited file.
-    text = (old / "policies.yaml").read_text().replace("weight: 100", "weight: 90")
-    (new / "policies.yaml").write_text(text.replace("weight: 0", "weight: 10"))
+    new = dataclasses.replace(old, path=tmp_path / "new")
+    new.write()
+    new.write_weights({"stable": 90, "canary": 10})
     with (
-        ControlPlaneThread(old, tmp_path / "a", store_url=etcd.url("skew")) as a,
-        ControlPlaneThread(new, tmp_path / "b", store_url=etcd.url("skew")) as b,
+        ControlPlaneThread(old.path, tmp_path / "a", store_url=etcd.url("skew")) as a,
+        ControlPlaneThread(new.path, tmp_path / "b", store_url=etcd.url("skew")) as b,
     ):
         wait_until(lambda: _skew(a) == 1 and _skew(b) == 1, 5.0, "policy version skew")
         status = _get(a, "/v1/status")

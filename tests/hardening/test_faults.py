@@ -25,16 +25,11 @@ from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
-from tests.hardening.support import (
-    CANARY,
-    DELTA_GATEWAY,
-    ROUTES,
-    STABLE,
-    PolicyDir,
-    metric,
-    put_weights,
-)
-from tests.support import envoy_for, envoy_route_weights, proxy_synced
+from tests.hardening.policies import DELTA_GATEWAY, ROUTES, hardening_policies
+from tests.support.admin import proxy_synced, put_weights
+from tests.support.envoy import envoy_for, envoy_route_weights
+from tests.support.policies import CANARY, STABLE, PolicyDir
+from tests.support.prometheus import scrape
 
 OUTAGE_SECONDS = 30.0
 """How long the control plane stays down while traffic flows (the requirement)."""
@@ -62,7 +57,7 @@ def mesh(tmp_path: Path) -> Iterator[Mesh]:
     try:
         canary = UpstreamServer(service="payments", subset="canary", instance="canary").start()
         try:
-            policies = PolicyDir.create(tmp_path / "policies", stable.port, canary.port)
+            policies = hardening_policies(tmp_path / "policies", stable.port, canary.port)
             yield Mesh((stable, canary), policies, tmp_path)
         finally:
             canary.stop()
@@ -104,7 +99,12 @@ def test_every_acknowledged_write_survives_kill_9(mesh: Mesh) -> None:
             with lock:
                 in_flight[route].add(stable)
             try:
-                reply = put_weights(server.admin_url, stable, 100 - stable, route=route, timeout=5)
+                reply = put_weights(
+                    server.admin_url,
+                    {"stable": stable, "canary": 100 - stable},
+                    route=route,
+                    timeout=5,
+                )
             except OSError:
                 return  # the server is gone: this write may or may not have landed
             if reply.status != 200:
@@ -160,7 +160,7 @@ def test_envoy_serves_through_an_outage_and_resyncs_when_it_is_back(mesh: Mesh) 
         sotw = envoy_for(server.xds_port, "outage-sotw", mesh.workdir / "envoy-sotw")
         delta = envoy_for(server.xds_port, "outage-delta", mesh.workdir / "envoy-delta", delta=True)
         with sotw, delta:
-            urls = (mesh.policies.gateway_url, mesh.policies.delta_gateway_url)
+            urls = (mesh.policies.url(), mesh.policies.url(DELTA_GATEWAY))
             for url in urls:
                 wait_until(functools.partial(_traffic_ok, url), 10, f"traffic through {url}")
             budget = OUTAGE_SECONDS + 30
@@ -187,7 +187,7 @@ def test_envoy_serves_through_an_outage_and_resyncs_when_it_is_back(mesh: Mesh) 
                     )
                 synced = time.monotonic()
                 # A change made after the restart reaches both of them.
-                assert put_weights(server.admin_url, 30, 70).status == 200
+                assert put_weights(server.admin_url, {"stable": 30, "canary": 70}).status == 200
                 wanted = {STABLE: 30, CANARY: 70}
                 wait_until(lambda: envoy_route_weights(sotw) == wanted, 5, "SotW Envoy at 30/70")
                 wait_until(
@@ -223,12 +223,12 @@ def test_a_full_disk_refuses_writes_clearly_and_serving_goes_on(mesh: Mesh) -> N
     with server:
         envoy = envoy_for(server.xds_port, "full-disk", mesh.workdir / "envoy")
         with envoy:
-            assert put_weights(server.admin_url, 80, 20).status == 200
+            assert put_weights(server.admin_url, {"stable": 80, "canary": 20}).status == 200
             wait_until(lambda: envoy_route_weights(envoy) == {STABLE: 80, CANARY: 20}, 5, "80/20")
-            assert metric(server.admin_url, "breakwater_store_available") == 1
+            assert scrape(server.admin_url, "breakwater_store_available") == 1
 
             _file_size_limit(server.pid, 0)  # every write past byte 0 of any file: EFBIG
-            refused = put_weights(server.admin_url, 10, 90)
+            refused = put_weights(server.admin_url, {"stable": 10, "canary": 90})
             assert refused.status == 503, refused.text
             assert refused.body["error"].startswith("the write was not saved: cannot write")
             reset = http("DELETE", f"{server.admin_url}/v1/routes/payments/weights")
@@ -239,25 +239,25 @@ def test_a_full_disk_refuses_writes_clearly_and_serving_goes_on(mesh: Mesh) -> N
             assert (weights.status, weights.body["weights"]) == (200, {"stable": 80, "canary": 20})
             assert envoy_route_weights(envoy) == {STABLE: 80, CANARY: 20}
             assert proxy_synced(server.admin_url, "full-disk")
-            assert all(_traffic_ok(mesh.policies.gateway_url) for _ in range(20))
+            assert all(_traffic_ok(mesh.policies.url()) for _ in range(20))
             # Status and metrics say why.
             status = http("GET", f"{server.admin_url}/v1/status").body
             assert status["store_error"] and "cannot write the state file" in status["store_error"]
             assert status["store"]["available"] is False
             assert status["store"]["error"] == status["store_error"]
-            assert metric(server.admin_url, "breakwater_store_available") == 0
-            assert metric(server.admin_url, "breakwater_store_write_failures_total") == 2
+            assert scrape(server.admin_url, "breakwater_store_available") == 0
+            assert scrape(server.admin_url, "breakwater_store_write_failures_total") == 2
             assert http("GET", f"{server.admin_url}/readyz").status == 200
             assert "refused a write" in server.log_tail()
 
             _file_size_limit(server.pid, resource.RLIM_INFINITY)  # space again
-            accepted = put_weights(server.admin_url, 10, 90)
+            accepted = put_weights(server.admin_url, {"stable": 10, "canary": 90})
             assert accepted.status == 200, accepted.text
             wait_until(lambda: envoy_route_weights(envoy) == {STABLE: 10, CANARY: 90}, 5, "10/90")
             status = http("GET", f"{server.admin_url}/v1/status").body
             assert status["store_error"] is None and status["store"]["available"] is True
-            assert metric(server.admin_url, "breakwater_store_available") == 1
-            assert metric(server.admin_url, "breakwater_store_write_failures_total") == 2
+            assert scrape(server.admin_url, "breakwater_store_available") == 1
+            assert scrape(server.admin_url, "breakwater_store_write_failures_total") == 2
     # And what was written before and after the fault is on disk.
     with mesh.serve("restarted") as again:
         weights = http("GET", f"{again.admin_url}/v1/routes/payments/weights").body
@@ -286,13 +286,11 @@ def test_sigterm_stops_cleanly_while_envoy_keeps_serving(mesh: Mesh) -> None:
     with server:
         envoy = envoy_for(server.xds_port, "sigterm", mesh.workdir / "envoy")
         with envoy:
-            wait_until(lambda: _traffic_ok(mesh.policies.gateway_url), 10, "traffic")
-            flow = ContinuousTraffic(
-                mesh.policies.gateway_url, rate=50, timeout=2.0, max_duration=30
-            )
+            wait_until(lambda: _traffic_ok(mesh.policies.url()), 10, "traffic")
+            flow = ContinuousTraffic(mesh.policies.url(), rate=50, timeout=2.0, max_duration=30)
             with flow:
                 flow.wait_for(25)
-                written = put_weights(server.admin_url, 66, 34)
+                written = put_weights(server.admin_url, {"stable": 66, "canary": 34})
                 assert written.status == 200
                 wait_until(
                     lambda: envoy_route_weights(envoy) == {STABLE: 66, CANARY: 34}, 5, "66/34"

@@ -24,14 +24,14 @@ from schemathesis import GenerationMode
 
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
-from tests.hardening.support import PolicyDir
-from tests.support import ROUTE
+from tests.hardening.policies import hardening_policies
+from tests.support.policies import ROUTE
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneThread]:
     workdir = tmp_path_factory.mktemp("http-fuzz")
-    policies = PolicyDir.create(workdir / "policies", stable_port=1, canary_port=2)
+    policies = hardening_policies(workdir / "policies", stable_port=1, canary_port=2)
     with ControlPlaneThread(policies.path, workdir / "state") as plane:
         yield plane
 

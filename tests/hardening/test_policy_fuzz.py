@@ -31,7 +31,7 @@ from breakwater.translators.errors import PolicyError
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.translators.yaml_reader import MAX_DEPTH, MAX_NODES_PER_DOCUMENT, read_documents
-from tests.support import load_policy_dir
+from tests.support.policies import load_policy_dir
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
 FUZZ = settings(

@@ -1,11 +1,11 @@
 """Hostile xDS clients against a running control plane, with a real Envoy connected meanwhile.
 
-Raw gRPC clients send what no Envoy would: type URLs nobody serves, absurd
-resource name lists, garbage nonces and versions, requests they never read
-the answers to, and thousands of streams that connect and vanish. The
-server must neither crash nor keep state for streams that are gone, its
-memory must come back close to where it was, and the real Envoy must stay
-synced and take a later change as if nothing happened.
+ADS clients send what no Envoy would: type URLs nobody serves, absurd
+resource name lists, garbage nonces and versions. Raw gRPC calls go where a
+client would not: requests whose answers are never read, thousands of streams
+that connect and vanish. The server must neither crash nor keep state for
+streams that are gone, its memory must come back close to where it was, and
+the real Envoy must stay synced and take a later change as if nothing happened.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 
 import grpc
 import pytest
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
-from google.rpc import status_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc
 
 from breakwater.controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 from breakwater.controlplane.xds.status import StreamRegistry
@@ -32,10 +31,22 @@ from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
-from tests.hardening.support import CANARY, STABLE, PolicyDir, put_weights, rss_kib
-from tests.support import NODE_CLUSTER, envoy_for, envoy_route_weights, proxy_synced
+from tests.hardening.policies import hardening_policies
+from tests.support.admin import proxy_synced, put_weights
+from tests.support.ads import (
+    AdsClient,
+    delta_discovery_request,
+    discovery_request,
+    proxy_node,
+)
+from tests.support.envoy import envoy_for, envoy_route_weights
+from tests.support.policies import CANARY, STABLE
+from tests.support.proc import rss_bytes
 
 BYSTANDER = "bystander"
+READ_TIMEOUT = 5.0
+"""Seconds an answer may take."""
+KIB, MIB = 1024, 1024 * 1024
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # not in the type stubs
 UNKNOWN_TYPE = "type.googleapis.com/no.such.Type"
 
@@ -78,7 +89,7 @@ class Plane:
         """The real Envoy is synced, and a weight change made now reaches it."""
         wait_until(lambda: proxy_synced(self.admin_url, BYSTANDER), 5, "the Envoy synced")
         stable = next(self._weights)
-        reply = put_weights(self.admin_url, stable, 100 - stable)
+        reply = put_weights(self.admin_url, {"stable": stable, "canary": 100 - stable})
         assert reply.status == 200, reply.text
         wanted = {STABLE: stable, CANARY: 100 - stable}
         wait_until(lambda: envoy_route_weights(self.envoy) == wanted, 5, f"Envoy at {wanted}")
@@ -95,7 +106,7 @@ class Plane:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     workdir = tmp_path_factory.mktemp("xds-hostile")
-    policies = PolicyDir.create(workdir / "policies", stable_port=1, canary_port=2)
+    policies = hardening_policies(workdir / "policies", stable_port=1, canary_port=2)
     with ControlPlaneThread(policies.path, workdir / "state") as thread:
         envoy = envoy_for(thread.xds_port, BYSTANDER, workdir / "envoy")
         with envoy:
@@ -104,34 +115,18 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
             yield running
 
 
-# --- a raw client --------------------------------------------------------------------------
-
-
-def request(
-    type_url: str,
-    names: list[str] | None = None,
-    *,
-    node: str | None = None,
-    nonce: str = "",
-    version: str = "",
-    error: str | None = None,
-) -> Any:
-    message = discovery_pb2.DiscoveryRequest(
-        type_url=type_url, resource_names=names or [], response_nonce=nonce, version_info=version
-    )
-    if node is not None:
-        message.node.id = node
-        message.node.cluster = NODE_CLUSTER
-    if error is not None:
-        message.error_detail.CopyFrom(status_pb2.Status(code=3, message=error))
-    return message
+# --- clients -------------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
 async def channel(port: int, **options: int) -> AsyncIterator[grpc.aio.Channel]:
+    """One HTTP/2 connection for ADS clients and raw calls, sending requests of up to 64 MiB."""
     opts = [("grpc.max_send_message_length", 64 << 20), *options.items()]
     async with grpc.aio.insecure_channel(f"{LOOPBACK}:{port}", options=opts) as chan:
         yield chan
+
+
+# Raw calls, for what an ADS client does not do: write without reading, leave halfway.
 
 
 def sotw(chan: grpc.aio.Channel) -> Any:
@@ -142,7 +137,7 @@ def delta(chan: grpc.aio.Channel) -> Any:
     return ads_pb2_grpc.AggregatedDiscoveryServiceStub(chan).DeltaAggregatedResources()
 
 
-async def read(call: Any, timeout: float = 5.0) -> Any:
+async def read(call: Any, timeout: float = READ_TIMEOUT) -> Any:
     return await asyncio.wait_for(call.read(), timeout)
 
 
@@ -175,17 +170,15 @@ def run(coroutine: Any) -> Any:
 
 def test_an_unknown_type_url_is_answered_empty_and_the_stream_goes_on(plane: Plane) -> None:
     async def scenario() -> None:
-        async with channel(plane.port) as chan:
-            call = sotw(chan)
-            await call.write(request(UNKNOWN_TYPE, node="hostile-unknown"))
-            answer = await read(call)
+        async with channel(plane.port) as chan, AdsClient(chan, "hostile-unknown") as client:
+            await client.request(UNKNOWN_TYPE)
+            answer = await client.recv(READ_TIMEOUT)
             assert (answer.type_url, len(answer.resources)) == (UNKNOWN_TYPE, 0)
-            await call.write(request("not even a URL \x00\U0001f600"))
-            assert len((await read(call)).resources) == 0
-            await call.write(request(CLUSTER_TYPE))
-            clusters = await read(call)
+            await client.request("not even a URL \x00\U0001f600")
+            assert len((await client.recv(READ_TIMEOUT)).resources) == 0
+            await client.request(CLUSTER_TYPE)
+            clusters = await client.recv(READ_TIMEOUT)
             assert clusters.type_url == CLUSTER_TYPE and len(clusters.resources) == 2
-            call.cancel()
 
     run(scenario())
     plane.assert_back_to_baseline()
@@ -196,8 +189,8 @@ def test_thousands_of_type_urls_on_one_stream_end_that_stream_quickly(plane: Pla
     """Before the limit, 10 000 type URLs kept the event loop busy for 240 s: every request
     re-checked every type the stream had seen, and every other proxy waited."""
 
-    requests = [request(f"{UNKNOWN_TYPE}0", node="hostile-types")]
-    requests += [request(f"{UNKNOWN_TYPE}{i}") for i in range(1, 10_000)]
+    requests = [discovery_request(f"{UNKNOWN_TYPE}0", node=proxy_node("hostile-types"))]
+    requests += [discovery_request(f"{UNKNOWN_TYPE}{i}") for i in range(1, 10_000)]
     started = time.monotonic()
     with grpc.insecure_channel(f"{LOOPBACK}:{plane.port}") as chan:
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(chan)
@@ -218,27 +211,20 @@ def test_a_hundred_thousand_resource_names_are_answered(plane: Plane) -> None:
 
     async def scenario() -> None:
         async with channel(plane.port) as chan:
-            call = sotw(chan)
-            await call.write(request(ENDPOINT_TYPE, names, node="hostile-names"))
-            answer = await read(call)
-            assert (answer.type_url, len(answer.resources)) == (ENDPOINT_TYPE, 0)
-            # Status lists every subscribed name of every stream; it must still answer.
-            started = time.monotonic()
-            assert http("GET", f"{plane.admin_url}/v1/status").status == 200
-            assert http("GET", f"{plane.admin_url}/metrics").status == 200
-            assert time.monotonic() - started < 5
-            call.cancel()
+            async with AdsClient(chan, "hostile-names") as client:
+                await client.request(ENDPOINT_TYPE, names)
+                answer = await client.recv(READ_TIMEOUT)
+                assert (answer.type_url, len(answer.resources)) == (ENDPOINT_TYPE, 0)
+                # Status lists every subscribed name of every stream; it must still answer.
+                started = time.monotonic()
+                assert http("GET", f"{plane.admin_url}/v1/status").status == 200
+                assert http("GET", f"{plane.admin_url}/metrics").status == 200
+                assert time.monotonic() - started < 5
 
-            incremental = delta(chan)
-            subscribe = discovery_pb2.DeltaDiscoveryRequest(
-                type_url=ENDPOINT_TYPE, resource_names_subscribe=names
-            )
-            subscribe.node.id = "hostile-names-delta"
-            subscribe.node.cluster = NODE_CLUSTER
-            await incremental.write(subscribe)
-            answer = await read(incremental)
-            assert len(answer.removed_resources) == len(names)  # none of them exists
-            incremental.cancel()
+            async with AdsClient(chan, "hostile-names-delta", delta=True) as incremental:
+                await incremental.delta_request(ENDPOINT_TYPE, names)
+                answer = await incremental.recv(READ_TIMEOUT)
+                assert len(answer.removed_resources) == len(names)  # none of them exists
 
     run(scenario())
     plane.assert_back_to_baseline()
@@ -247,33 +233,29 @@ def test_a_hundred_thousand_resource_names_are_answered(plane: Plane) -> None:
 
 def test_garbage_nonces_versions_and_nacks_change_nothing(plane: Plane) -> None:
     async def scenario() -> None:
-        async with channel(plane.port) as chan:
-            call = sotw(chan)
-            await call.write(request(CLUSTER_TYPE, node="hostile-nonces"))
-            first = await read(call)
-            garbage = [
-                request(CLUSTER_TYPE, nonce="no-such-nonce", version="v" * 10_000),
-                request(CLUSTER_TYPE, nonce="\x00\xff", version="\x00"),
-                request(CLUSTER_TYPE, nonce="99999999999999999999", error="made up"),
-                request(CLUSTER_TYPE, nonce="-1", version=first.version_info, error="x" * 100_000),
-                request(ROUTE_TYPE, ["edge"], nonce="12", version="never sent"),
-            ]
-            for message in garbage:
-                await call.write(message)
+        async with channel(plane.port) as chan, AdsClient(chan, "hostile-nonces") as client:
+            await client.request(CLUSTER_TYPE)
+            first = await client.recv(READ_TIMEOUT)
+            await client.request(CLUSTER_TYPE, nonce="no-such-nonce", version="v" * 10_000)
+            await client.request(CLUSTER_TYPE, nonce="\x00\xff", version="\x00")
+            await client.request(CLUSTER_TYPE, nonce="99999999999999999999", error="made up")
+            await client.request(
+                CLUSTER_TYPE, nonce="-1", version=first.version_info, error="x" * 100_000
+            )
+            await client.request(ROUTE_TYPE, ["edge"], nonce="12", version="never sent")
             # The route request had no answer yet, so it counts as the first one: answered.
-            routes = await read(call)
+            routes = await client.recv(READ_TIMEOUT)
             assert routes.type_url == ROUTE_TYPE
             await asyncio.sleep(0.2)
             (stream,) = plane.registry.by_node("hostile-nonces")
             cds = stream.types[CLUSTER_TYPE]
             assert (cds.sent_nonce, cds.nacks, cds.acked_version) == (first.nonce, 0, "")
             # A real ACK of the real nonce still works after all that.
-            await call.write(request(CLUSTER_TYPE, nonce=first.nonce, version=first.version_info))
+            await client.ack(first)
             wait = time.monotonic() + 5
             while plane.registry.by_node("hostile-nonces")[0].types[CLUSTER_TYPE].state != "synced":
                 assert time.monotonic() < wait, "the ACK was not recorded"
                 await asyncio.sleep(0.02)
-            call.cancel()
 
     run(scenario())
     plane.assert_back_to_baseline()
@@ -283,7 +265,7 @@ def test_garbage_nonces_versions_and_nacks_change_nothing(plane: Plane) -> None:
 def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: Plane) -> None:
     """Before: requests piled up in the stream's inbox without bound while the server waited
     to write to a client that did not read (49 000 queued requests, +70 MB in 20 s)."""
-    before = rss_kib()
+    before = rss_bytes()
     blocked_after = 0
 
     async def scenario() -> None:
@@ -292,9 +274,9 @@ def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: 
         # answers fill it soon (with it, grpc grows the window to many megabytes first).
         async with channel(plane.port, **{"grpc.http2.bdp_probe": 0}) as chan:
             call = sotw(chan)
-            await call.write(request(CLUSTER_TYPE, node="hostile-deaf"))
+            await call.write(discovery_request(CLUSTER_TYPE, node=proxy_node("hostile-deaf")))
             # Every request without a nonce asks for a fresh answer, which is never read.
-            ask = request(CLUSTER_TYPE, ["x" * 200])
+            ask = discovery_request(CLUSTER_TYPE, ["x" * 200])
             deadline = time.monotonic() + 20
             try:
                 while time.monotonic() < deadline:
@@ -316,7 +298,8 @@ def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: 
 
     run(scenario())
     print(f"a client that never reads was held back after {blocked_after} requests")
-    assert rss_kib() - before < 60 * 1024, f"RSS grew from {before} KiB to {rss_kib()} KiB"
+    after = rss_bytes()
+    assert after - before < 60 * MIB, f"RSS grew from {before // KIB} KiB to {after // KIB} KiB"
     plane.assert_back_to_baseline()
 
 
@@ -326,12 +309,11 @@ def test_thousands_of_connects_and_disconnects_leave_nothing_behind(plane: Plane
     async def one(chan: grpc.aio.Channel, index: int) -> None:
         call = sotw(chan) if index % 2 else delta(chan)
         if index % 2:
-            await call.write(request(CLUSTER_TYPE, node=f"churn-{index}"))
+            await call.write(discovery_request(CLUSTER_TYPE, node=proxy_node(f"churn-{index}")))
         else:
-            first = discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER_TYPE)
-            first.node.id = f"churn-{index}"
-            first.node.cluster = NODE_CLUSTER
-            await call.write(first)
+            await call.write(
+                delta_discovery_request(CLUSTER_TYPE, node=proxy_node(f"churn-{index}"))
+            )
         if index % 3 == 0:
             await read(call)  # some read an answer, the others leave before it comes
         if index % 5 == 0:
@@ -364,18 +346,19 @@ def test_thousands_of_connects_and_disconnects_leave_nothing_behind(plane: Plane
     run(churn(1))  # warm-up: the first connections allocate what every later one reuses
     plane.assert_back_to_baseline()
     gc.collect()
-    baseline = rss_kib()
+    baseline = rss_bytes()
     started = time.monotonic()
     run(churn(2))
     raw_connects(500)
     elapsed = time.monotonic() - started
     plane.assert_back_to_baseline()
     gc.collect()
-    after = rss_kib()
+    after = rss_bytes()
     print(
-        f"4 000 streams and 500 raw connections in {elapsed:.1f} s; RSS {baseline} -> {after} KiB"
+        f"4 000 streams and 500 raw connections in {elapsed:.1f} s;"
+        f" RSS {baseline // KIB} -> {after // KIB} KiB"
     )
-    assert after - baseline < 40 * 1024, f"RSS grew from {baseline} KiB to {after} KiB"
+    assert after - baseline < 40 * MIB, f"RSS grew from {baseline // KIB} KiB to {after // KIB} KiB"
     plane.assert_bystander_unaffected()
 
 
@@ -385,7 +368,7 @@ def test_thousands_of_connects_and_disconnects_leave_nothing_behind(plane: Plane
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     workdir = tmp_path_factory.mktemp("xds-limits")
-    policies = PolicyDir.create(workdir / "policies", stable_port=1, canary_port=2)
+    policies = hardening_policies(workdir / "policies", stable_port=1, canary_port=2)
     server = ServeProcess(
         policies.path,
         workdir / "state",
@@ -402,12 +385,11 @@ def test_serve_refuses_a_request_over_max_message_bytes(limited: ServeProcess) -
     async def scenario() -> None:
         async with channel(limited.xds_port) as chan:
             big = sotw(chan)
-            await big.write(request(ENDPOINT_TYPE, names, node="oversized"))
+            await big.write(discovery_request(ENDPOINT_TYPE, names, node=proxy_node("oversized")))
             assert await ends_with(big) == grpc.StatusCode.RESOURCE_EXHAUSTED
-            small = sotw(chan)
-            await small.write(request(CLUSTER_TYPE, node="modest"))
-            assert len((await read(small)).resources) == 2
-            small.cancel()
+            async with AdsClient(chan, "modest") as small:
+                await small.request(CLUSTER_TYPE)
+                assert len((await small.recv(READ_TIMEOUT)).resources) == 2
 
     run(scenario())
     assert limited.process is not None and limited.process.poll() is None
@@ -418,24 +400,22 @@ def test_serve_limits_streams_per_connection(limited: ServeProcess) -> None:
     """`--xds-max-streams 2`: a third stream on the same connection waits for a free slot."""
 
     async def scenario() -> None:
-        async with channel(limited.xds_port) as chan:
+        async with channel(limited.xds_port) as chan, contextlib.AsyncExitStack() as stack:
             # Each stream starts only once the one before it was served: how a client
             # orders the start of streams created together is its own business.
-            calls = []
+            clients = []
             for index in range(2):
-                call = sotw(chan)
-                calls.append(call)
-                await call.write(request(CLUSTER_TYPE, node=f"slot-{index}"))
-                await read(call)
-            calls.append(sotw(chan))
-            third = asyncio.ensure_future(calls[2].write(request(CLUSTER_TYPE, node="slot-2")))
-            answer = asyncio.ensure_future(read(calls[2], timeout=10))
+                client = await stack.enter_async_context(AdsClient(chan, f"slot-{index}"))
+                clients.append(client)
+                await client.request(CLUSTER_TYPE)
+                await client.recv(READ_TIMEOUT)
+            last = await stack.enter_async_context(AdsClient(chan, "slot-2"))
+            third = asyncio.ensure_future(last.request(CLUSTER_TYPE))
+            answer = asyncio.ensure_future(last.recv(10))
             await asyncio.sleep(1.0)
             assert not answer.done(), "the third stream was served while two were open"
-            calls[0].cancel()
+            clients[0].cancel()
             assert len((await answer).resources) == 2
             await third
-            for call in calls[1:]:
-                call.cancel()
 
     run(scenario())

@@ -9,7 +9,7 @@ import pytest
 
 from breakwater.cli import main
 from breakwater.translators.errors import PolicyError
-from tests.support import load_policy_dir
+from tests.support.policies import load_policy_dir
 
 SERVICE = """\
 apiVersion: breakwater.dev/v1alpha1

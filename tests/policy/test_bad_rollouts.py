@@ -9,21 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.policy.test_bad_files import SERVICE
-from tests.support import load_policy_dir
+from tests.support.policies import SplitRoute, load_policy_dir
 
-ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments}
-spec:
-  gateways: [edge]
-  rules:
-    - name: split
-      backends:
-        - {service: payments, subset: stable, weight: 90}
-        - {service: payments, subset: canary, weight: 10}
-"""
+ROUTE = "---\n" + SplitRoute().yaml()
 
 
 def rollout(name: str, spec: str) -> str:

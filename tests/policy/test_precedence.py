@@ -7,7 +7,7 @@ from pathlib import Path
 
 from breakwater.translators.explain import explain_service
 from breakwater.translators.policyset import PolicySet
-from tests.support import load_policy_dir
+from tests.support.policies import load_policy_dir
 
 LAYERS = """\
 apiVersion: breakwater.dev/v1alpha1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 import subprocess
 import sys
@@ -16,12 +15,12 @@ import trustme
 
 from breakwater.controlplane.api.security import SecurityConfig, SecurityError
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import free_port
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
+from tests.support.http import http_json
 
 TOKEN = "s3cret-token-of-enough-length"
 POLICIES = """\
@@ -69,8 +68,8 @@ def _request(
     context: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    reply = http(method, url, body, headers=headers, context=context, timeout=5)
-    return reply.status, json.loads(reply.text)
+    status, _, answer = http_json(method, url, body, headers=headers, context=context)
+    return status, answer
 
 
 def test_startup_refuses_exposed_writes_without_token() -> None:
