@@ -42,7 +42,7 @@ from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
-from breakwater.controlplane.xds.resources import Snapshot, content_hash
+from breakwater.controlplane.xds.resources import content_hash
 from breakwater.controlplane.xds.server import XdsServer
 from breakwater.controlplane.xds.status import StreamRegistry
 from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
@@ -94,7 +94,7 @@ class ControlPlane:
             self.cache,
             quiet=config.debounce_quiet,
             cap=config.debounce_cap,
-            on_published=self._published,
+            on_published=self.metrics.published,
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)
@@ -117,6 +117,7 @@ class ControlPlane:
             self.fleet.stats,
             self.streams.streams,
             self.fleet.resources_of,
+            lambda group: self.reconciler.built_from.get(group, 0.0),
             self.replicas.claim,
             self.metrics.registry,
         )
@@ -153,11 +154,6 @@ class ControlPlane:
     def _snapshot_version(self, group: Hashable) -> str | None:
         snapshot = self.cache.get_snapshot(group)
         return None if snapshot is None else snapshot.version
-
-    def _published(self, changed_at: float, snapshots: dict[Hashable, Snapshot]) -> None:
-        """Snapshots reached the cache: time them until ACKed, and let rollouts know."""
-        self.metrics.published(changed_at, snapshots)
-        self.rollouts.published(changed_at, snapshots)
 
     def config_version(self) -> str:
         """One version for everything served: a hash over every group's snapshot version."""

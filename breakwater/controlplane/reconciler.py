@@ -79,6 +79,11 @@ class Reconciler(PolicySubscriber):
     ) -> None:
         self.cache = cache
         self.policyset: PolicySet | None = None
+        self._policyset_changed_at = 0.0
+        self.built_from: dict[Hashable, float] = {}
+        """Group → when the change that made the PolicySet its snapshot comes from happened,
+        recorded even when that snapshot came out the same as before: it says which changes
+        a group's proxies hold once they are synced."""
         self._changed_at = 0.0
         self._debouncer = Debouncer(self._rebuild, quiet=quiet, cap=cap)
         self._new: set[Hashable] = set()
@@ -100,6 +105,7 @@ class Reconciler(PolicySubscriber):
         at once, as new groups.
         """
         self.policyset = policyset
+        self._policyset_changed_at = changed_at
         self._changed_at = (
             changed_at if self._changed_at == 0.0 else min(self._changed_at, changed_at)
         )
@@ -198,6 +204,7 @@ class Reconciler(PolicySubscriber):
             try:
                 if self.cache.set_snapshot(key, snapshot):
                     published[key] = snapshot
+                self.built_from[key] = self._policyset_changed_at
                 self._new.discard(key)
                 self.last_error = None
             except SnapshotError as exc:

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from tests.e2e.mesh import Mesh, payments_split
+from tests.e2e.mesh import Mesh, payments_split, resilience_policy
 from tests.support.prometheus import metric, metrics_text
 
 FLUSH = 1.0
@@ -17,10 +17,10 @@ FLUSH = 1.0
 SERVICE_AND_ROUTE = payments_split({"stable": 100, "canary": 0})
 
 
-def rollout(steps: str, analysis: str = "") -> str:
+def rollout_document(steps: str, analysis: str = "") -> str:
+    """A Rollout of the payments split rule with these steps and a quick analysis."""
     return (
-        SERVICE_AND_ROUTE
-        + """\
+        """\
 ---
 apiVersion: breakwater.dev/v1alpha1
 kind: Rollout
@@ -41,6 +41,10 @@ spec:
 """
         + analysis
     )
+
+
+def rollout(steps: str, analysis: str = "") -> str:
+    return SERVICE_AND_ROUTE + rollout_document(steps, analysis)
 
 
 def status(mesh: Mesh) -> dict[str, Any]:
@@ -280,3 +284,23 @@ def test_the_rollout_metrics_follow_its_progress(mesh: Mesh) -> None:
     assert metric(text, "breakwater_rollout_step", rollout="payments") == 2
     passed = metric(text, "breakwater_rollout_analysis_total", rollout="payments", result="passed")
     assert passed is not None and passed >= 2
+
+
+def test_a_step_that_changes_no_weight_still_counts_and_a_canary_with_failover_is_judged(
+    mesh: Mesh,
+) -> None:
+    """The YAML already sends 10 % to the canary, so the first step changes no config; and the
+    canary fails over to stable, so Envoy counts its responses on the failover cluster."""
+    policies = (
+        payments_split({"stable": 90, "canary": 10})
+        + resilience_policy(
+            "canary-failover", "  failover: {to: payments, subset: stable}\n"
+        ).replace("{name: payments}", "{name: payments, subset: canary}")
+        + rollout_document("    - setWeight: 10\n    - setWeight: 100\n")
+    )
+    start(mesh, policies)
+    with mesh.continuous(rate=60, max_duration=40):
+        done = wait_phase(mesh, "Promoted", 25.0)
+    messages = [e["message"] for e in done["history"]]
+    assert "step 0 holds on every proxy" in messages, messages
+    assert done["last_analysis"]["verdict"] == "passed", done

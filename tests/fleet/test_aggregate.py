@@ -114,3 +114,18 @@ def test_histograms_with_other_bounds_merge_onto_the_first() -> None:
     merged = ours.add(theirs)
     assert merged.counts == (1, 3, 3)
     assert merged.count == 7
+
+
+def test_what_the_router_charges_to_a_failover_cluster_counts_for_its_primary() -> None:
+    request = export(
+        CANARY + "+failover",
+        counters={"cluster.upstream_rq_retry": 2, "cluster.upstream_rq_active_overflow": 5},
+        responses={"2": 10},
+        gauges={"cluster.membership_total": 4},
+    )
+    reports = from_otlp(request)
+    assert set(reports) == {CANARY}
+    report = reports[CANARY]
+    assert report.responses == {"2xx": 10}
+    assert report.counters == {"retries": 2}, "pool overflows belong to the real cluster"
+    assert report.gauges == {}, "host gauges belong to the real cluster"

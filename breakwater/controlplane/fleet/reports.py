@@ -48,6 +48,12 @@ RESPONSE_CLASSES = ("cluster.upstream_rq_xx", "cluster.retry.upstream_rq_xx")
 """Responses by class: final ones, and those of attempts that were retried. Together
 they are every response an upstream gave, which is what the upstream itself counts."""
 
+ROUTED = frozenset({"retries", "timeouts", "per_try_timeouts"})
+"""Counters Envoy's router charges to the cluster a route names. When that is a failover
+(aggregate) cluster, they describe its primary: they are added to the primary's report.
+Responses and latency are charged the same way. Host gauges, pool overflows and ejections
+belong to the real cluster and are read from it alone."""
+
 LATENCY_HISTOGRAM = "cluster.upstream_rq_time"
 CLUSTER_ATTRIBUTE = "envoy.cluster_name"
 CODE_CLASS_ATTRIBUTE = "envoy.response_code_class"
@@ -169,10 +175,14 @@ def from_otlp(request: Any, *, known: frozenset[str] | None = None) -> dict[str,
     """
     reports: dict[str, ClusterReport] = {}
 
-    def report_of(point: Any) -> tuple[ClusterReport | None, dict[str, str]]:
+    def report_of(point: Any, routed: bool) -> tuple[ClusterReport | None, dict[str, str]]:
         attributes = _attributes(point)
         cluster = attributes.get(CLUSTER_ATTRIBUTE, "")
-        if (known is not None and cluster not in known) or not is_breakwater_cluster(cluster):
+        if known is not None and cluster not in known:
+            return None, attributes
+        if routed and cluster.endswith(FAILOVER_SUFFIX):
+            cluster = cluster[: -len(FAILOVER_SUFFIX)]
+        if not is_breakwater_cluster(cluster):
             return None, attributes
         return reports.setdefault(cluster, ClusterReport()), attributes
 
@@ -187,8 +197,9 @@ def _read_metric(metric: Any, report_of: Any) -> None:
     name = metric.name
     kind = metric.WhichOneof("data")
     if kind == "sum" and (name in COUNTERS or name in RESPONSE_CLASSES):
+        routed = name in RESPONSE_CLASSES or COUNTERS.get(name) in ROUTED
         for point in metric.sum.data_points:
-            report, attributes = report_of(point)
+            report, attributes = report_of(point, routed)
             if report is None:
                 continue
             value = _number(point)
@@ -200,12 +211,12 @@ def _read_metric(metric: Any, report_of: Any) -> None:
                 report.responses[code_class] = report.responses.get(code_class, 0) + value
     elif kind == "gauge" and name in GAUGES:
         for point in metric.gauge.data_points:
-            report, _ = report_of(point)
+            report, _ = report_of(point, False)
             if report is not None:
                 report.gauges[GAUGES[name]] = _number(point)
     elif kind == "histogram" and name == LATENCY_HISTOGRAM:
         for point in metric.histogram.data_points:
-            report, _ = report_of(point)
+            report, _ = report_of(point, True)
             if report is None or not point.bucket_counts:
                 continue
             histogram = Histogram(

@@ -122,6 +122,7 @@ class RolloutDriver:
         fleet: FleetStats,
         streams: Callable[[], Sequence[StreamStatus]],
         resources_of: ResourcesOf,
+        built_from: Callable[[Hashable], float],
         claim: Callable[[str], Awaitable[bool]],
         registry: CollectorRegistry,
         *,
@@ -131,9 +132,9 @@ class RolloutDriver:
         self._fleet = fleet
         self._streams = streams
         self._resources_of = resources_of
+        self._built_from = built_from
         self._claim = claim
         self._tick = tick
-        self._published_at: dict[Hashable, float] = {}
         self._applied: dict[str, tuple[float, dict[str, int] | None, bool]] = {}
         """Rollout → (monotonic time of its last write, the weights, the header route)."""
         self._judged_at: dict[str, float] = {}
@@ -147,11 +148,6 @@ class RolloutDriver:
         )
 
     # --- wiring ------------------------------------------------------------------
-
-    def published(self, changed_at: float, snapshots: dict[Hashable, Any]) -> None:
-        """The reconciler built these groups' snapshots from a change made at `changed_at`."""
-        for group in snapshots:
-            self._published_at[group] = max(self._published_at.get(group, 0.0), changed_at)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -254,7 +250,7 @@ class RolloutDriver:
                 return False, None
             if routes.state == "nacked":
                 return False, f"{stream.node_id}: {routes.nack_message}"
-            if self._published_at.get(stream.group, 0.0) < written_at or routes.state != "synced":
+            if self._built_from(stream.group) < written_at or routes.state != "synced":
                 return False, None
         return True, None
 
