@@ -1,46 +1,152 @@
-"""`make demo`: the control plane, a real Envoy and demo upstreams, with the traffic split shown live.
+"""`make demo`: a canary Rollout on a real Envoy, advancing step by step, then rolled back.
 
-Runs the examples in deploy/examples as they are: the payments service's
-stable and canary instances (and its fallback) on their loopback ports, the
-edge gateway on 127.0.0.1:10000. Every round sends requests through Envoy,
-each from a different user (the route is sticky on `x-user-id`), and draws
-the split. A few rounds in, the demo shifts the weights itself through the
-API, exactly as `breakwater weights set` would, so the split visibly moves;
-run the same command from another terminal to steer it yourself.
+Runs a copy of the examples in deploy/examples (without the canary's
+failover, see `write_policies`) plus one Rollout on the payments route's
+`split` rule: setWeight 20, 30, 50 and then 100, a short pause after each,
+the canary judged every few seconds on its success rate. The payments
+service's stable and canary instances run on their loopback ports, the edge
+gateway on 127.0.0.1:10000, and Envoy reports its numbers to the control
+plane every second, so each analysis judges the traffic of its own interval.
+
+Every round sends requests through Envoy, each from a different user (the
+route is sticky on `x-user-id`), draws the split as Envoy served it, and
+reads the rollout from GET /v1/rollouts/payments, the answer
+`breakwater rollout status` prints. Once the canary holds 50 %, the demo
+makes it answer 40 % of its requests with a 503; the next analysis fails the
+success-rate gate, the rollout rolls back on its own, and the bars go back
+to all-stable. The demo then prints the rollout's history and stops, about
+half a minute after it started; `--fast` tells the same story quicker (for
+its test), `--free-ports` runs it beside another one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from breakwater.client import ApiError, call, weights_path
+import yaml
+
+from breakwater.client import ApiError, call, format_rollout, read_answer
+from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.bootstrap import render_bootstrap
-from breakwater.defaults import ADMIN_PORT, ADMIN_URL, ENVOY_ADMIN_PORT, HOST, XDS_PORT
+from breakwater.controlplane.fleet.contract import FleetOptions
+from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.ports import free_port
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
+from breakwater.translators.rollout_model import Rollout
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+GATEWAY = "edge"
+GATEWAY_PORT = 10000
+"""The edge gateway's port in deploy/examples."""
 UPSTREAMS = (("stable", 18081), ("canary", 18082))
-FALLBACK_PORT = 18083
-GATEWAY_URL = "http://127.0.0.1:10000"
-BAR_WIDTH = 40
+"""Subset and port of each payments instance, as deploy/examples declares them."""
+ROLLOUT = "payments"
+BAR_WIDTH = 30
+REPORT_SECONDS = 1.0
+"""How often Envoy flushes its stats and load reports: the analysis judges what they say."""
+BREAK_AT = 50
+"""The canary weight at which the demo breaks the canary."""
+FAIL_FRACTION = 0.4
+STEPS = (20, 30, 50, 100)
+"""The canary's weight steps. The first is not the examples' own 10 %: a step that leaves the
+route's configuration as it is brings no new push for the proxies to acknowledge, so the
+rollout would wait at it."""
 
-# (round at which to apply, weights) — a canary walking forward, then back.
-SCRIPT: tuple[tuple[int, dict[str, int] | None], ...] = (
-    (4, {"stable": 50, "canary": 50}),
-    (8, {"stable": 0, "canary": 100}),
-    (12, None),  # reset: back to the YAML's 90/10
-)
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast the story is told; the steps and the break are the same at every pace."""
+
+    analysis_interval: float
+    """Seconds between judgements; each step lasts at least one."""
+    pause: float
+    """Seconds of each pause step after a weight step."""
+    min_requests: int
+    """Canary responses an interval needs to be judged at all."""
+    requests: int
+    """Requests per round; with the interval, enough for `min_requests` at the first step."""
+    round_interval: float
+    after_rollback: int
+    """Rounds drawn once every proxy took the rollback, to show the split back on stable."""
+    deadline: float
+    """Seconds the rollout may take to roll back before the demo gives up and says so."""
+
+
+NORMAL = Pace(3.0, 3.0, 20, 400, 1.0, 3, 90.0)
+FAST = Pace(2.0, 1.0, 10, 200, 0.3, 2, 60.0)
+
+
+def rollout_document(pace: Pace) -> str:
+    """The Rollout the demo applies: short steps, so the whole walk fits in a minute."""
+    pause = f"    - pause: {{duration: {round(pace.pause * 1000)}ms}}\n"
+    steps = pause.join(f"    - setWeight: {weight}\n" for weight in STEPS)
+    return (
+        "apiVersion: breakwater.dev/v1alpha1\n"
+        "kind: Rollout\n"
+        f"metadata: {{name: {ROLLOUT}}}\n"
+        "spec:\n"
+        "  routeRef: {name: payments, rule: split}\n"
+        "  stable: stable\n"
+        "  canary: canary\n"
+        "  steps:\n"
+        f"{steps}"
+        "  analysis:\n"
+        f"    interval: {round(pace.analysis_interval * 1000)}ms\n"
+        f"    minRequests: {pace.min_requests}\n"
+        "    failureLimit: 1\n"
+        "    successRate: {min: 95}\n"
+    )
+
+
+def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
+    """The examples as the demo runs them, plus the Rollout, into `target`.
+
+    A copy, so that deploy/examples (which the golden tests read) stays as it
+    is. Two things differ: the upstream and gateway ports are replaced by
+    `ports` (free ones when the fixed ones are taken), and no policy fails
+    over. With `failover`, Envoy counts the canary's responses under the
+    aggregate cluster `payments|canary+failover`, not under `payments|canary`
+    whose numbers the analysis judges, so the rollout would never see a
+    single canary response and would hold at its first step.
+    """
+    for source in sorted(EXAMPLES.glob("*.yaml")):
+        documents = [d for d in yaml.safe_load_all(source.read_text()) if d is not None]
+        for document in documents:
+            spec = document.get("spec", {})
+            if document.get("kind") == "Service":
+                for endpoint in spec.get("endpoints", []):
+                    endpoint["port"] = ports.get(endpoint["port"], endpoint["port"])
+            elif document.get("kind") == "Gateway" and "port" in spec:
+                spec["port"] = ports.get(spec["port"], spec["port"])
+            elif document.get("kind") == "ResiliencePolicy":
+                spec.pop("failover", None)
+        (target / source.name).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    (target / "rollout.yaml").write_text(rollout_document(pace))
+
+
+def step_names(pace: Pace) -> list[str]:
+    """Each step of the Rollout as the control plane plans it, to name it on screen.
+
+    Numbered from 0 on screen, as the rollout's own events number them.
+    """
+    plan = Rollout.model_validate(yaml.safe_load(rollout_document(pace))).spec.plan()
+    return [
+        f"setWeight {step.set_weight}" if step.set_weight is not None else f"pause {pace.pause:g} s"
+        for step in plan
+    ]
 
 
 class _Stop(Exception):
@@ -48,7 +154,44 @@ class _Stop(Exception):
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Once: a second Ctrl-C must not cut the shutdown short and leave Envoy running.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Stop
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, _on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round as drawn: who answered, and the rollout as the API said right after."""
+
+    number: int
+    shares: dict[str, float]
+    """Subset → share of the answered requests."""
+    ok: int
+    total: int
+    rollout: RolloutStatus
+
+
+@dataclass
+class Outcome:
+    """What the demo showed, for its test: exit code, every round, the rollout at the end."""
+
+    code: int = 1
+    rounds: list[Round] = field(default_factory=list)
+    broke_at_round: int | None = None
+    rollout: RolloutStatus | None = None
 
 
 def _bar(share: float) -> str:
@@ -56,111 +199,273 @@ def _bar(share: float) -> str:
     return "█" * filled + "·" * (BAR_WIDTH - filled)
 
 
-def _round(number: int, requests: int) -> None:
-    result = send_requests(
-        GATEWAY_URL,
-        requests,
-        concurrency=4,  # the seed-guide bulkhead admits 5 at once; more would see 503s
-        headers=lambda i: {"x-user-id": f"user-{number}-{i}"},
-        timeout=3.0,
-        max_duration=10.0,
-    )
-    answered = sum(result.by_subset.values()) or 1
-    line = [f"round {number:3d}"]
-    for subset, _ in UPSTREAMS:
-        share = result.by_subset.get(subset, 0) / answered
-        line.append(f"{subset:>6} {_bar(share)} {100 * share:5.1f}%")
-    failures = result.total - result.ok
-    line.append(
-        f"({result.ok}/{result.total} ok{', ' + str(failures) + ' failed' if failures else ''})"
-    )
-    print("  ".join(line), flush=True)
+def _step_name(status: RolloutStatus, steps: list[str]) -> str:
+    if status.step >= len(steps):
+        return "all done"
+    return f"{status.step} {steps[status.step]}"
 
 
-def _shift(server: str, weights: dict[str, int] | None) -> None:
-    if weights is None:
-        print("\n$ breakwater weights reset payments", flush=True)
-        call(server, "DELETE", weights_path("payments", None))
-    else:
-        pairs = " ".join(f"{k}={v}" for k, v in weights.items())
-        print(f"\n$ breakwater weights set payments {pairs}", flush=True)
-        call(server, "PUT", weights_path("payments", None), {"weights": weights})
-    print(flush=True)
-
-
-def run(rounds: int | None, requests: int, interval: float, state_dir: Path) -> int:
-    server = ADMIN_URL
-    upstreams = [
-        UpstreamServer(service="payments", subset=subset, instance=f"payments-{subset}", port=port)
-        for subset, port in UPSTREAMS
+def _status_line(status: RolloutStatus, steps: list[str]) -> str:
+    parts = [
+        f"rollout {status.phase:<11}",
+        f"step {_step_name(status, steps):<14}",
+        f"canary {status.canary_weight:3d} %"
+        + (" (not yet on every proxy)" if status.awaiting_ack else ""),
     ]
-    upstreams.append(
-        UpstreamServer(
-            service="payments-fallback", subset="fallback", instance="fallback", port=FALLBACK_PORT
-        )
-    )
-    plane = ControlPlaneThread(EXAMPLES, state_dir, xds_port=XDS_PORT, admin_port=ADMIN_PORT)
-    envoy = EnvoyProcess(
-        render_bootstrap("demo-edge-1", "edge", [(HOST, XDS_PORT)], ENVOY_ADMIN_PORT),
-        log_level="warning",
-    )
-    try:
-        for upstream in upstreams:
+    analysis = status.last_analysis
+    parts.append(f"analysis {analysis.verdict}: {analysis.reason}" if analysis else "analysis -")
+    return "           " + "  ".join(parts)
+
+
+class Demo:
+    """The servers and the story; `run` draws rounds until the rollback shows or time is up."""
+
+    def __init__(self, pace: Pace, policy_dir: Path, state_dir: Path, *, fixed_ports: bool) -> None:
+        self.pace = pace
+        self.policy_dir = policy_dir
+        self.state_dir = state_dir
+        self.fixed_ports = fixed_ports
+        self.upstreams = {
+            subset: UpstreamServer(
+                service="payments",
+                subset=subset,
+                instance=f"payments-{subset}",
+                port=port if fixed_ports else 0,
+            )
+            for subset, port in UPSTREAMS
+        }
+        self.plane: ControlPlaneThread | None = None
+        self.envoy: EnvoyProcess | None = None
+        self.gateway_url = ""
+        self.outcome = Outcome()
+        self._canary_seen = (0, 0)
+        self._events_shown = 0
+        self._steps = step_names(pace)
+
+    # --- the servers --------------------------------------------------------------
+
+    def start(self) -> None:
+        for upstream in self.upstreams.values():
             upstream.start()
-        plane.start()
-        call(server, "DELETE", weights_path("payments", None))  # start from the YAML's weights
-        envoy.start()
-        envoy.wait_for(lambda: "payments|canary" in envoy.dynamic_names("clusters"), 10, "clusters")
+        gateway_port = GATEWAY_PORT if self.fixed_ports else free_port()
+        examples_ports = {port: self.upstreams[subset].port for subset, port in UPSTREAMS}
+        write_policies(self.policy_dir, {GATEWAY_PORT: gateway_port, **examples_ports}, self.pace)
+        self.plane = ControlPlaneThread(
+            self.policy_dir,
+            self.state_dir,
+            xds_port=XDS_PORT if self.fixed_ports else 0,
+            admin_port=ADMIN_PORT if self.fixed_ports else 0,
+            fleet=FleetOptions(load_report_interval=REPORT_SECONDS),
+        )
+        self.plane.start()
+        envoy_admin = ENVOY_ADMIN_PORT if self.fixed_ports else free_port()
+        self.envoy = EnvoyProcess(
+            render_bootstrap(
+                "demo-edge-1",
+                "edge",
+                [(HOST, self.plane.xds_port)],
+                envoy_admin,
+                stats_flush_interval=f"{REPORT_SECONDS:g}s",
+            ),
+            log_level="warning",
+        )
+        self.envoy.start()
+        self.envoy.wait_for(
+            lambda: (
+                "payments|canary" in self.envoy_names("clusters")
+                and GATEWAY in self.envoy_names("listeners")
+            ),
+            10,
+            "the payments clusters and the edge listener",
+        )
+        self.gateway_url = f"http://{HOST}:{gateway_port}"
         print(
-            f"Breakwater is serving {EXAMPLES}\n"
-            f"  xDS and gRPC API  {HOST}:{XDS_PORT}\n"
-            f"  admin API         {server}   (try: breakwater status --server {server})\n"
-            f"  Envoy             {GATEWAY_URL}  (admin http://127.0.0.1:{ENVOY_ADMIN_PORT})\n"
-            f"  upstreams         stable :18081, canary :18082, fallback :{FALLBACK_PORT}\n\n"
-            "Route `payments` splits 90/10 between the stable and canary subsets.\n"
-            "Steer it from another terminal:\n"
-            f"  .venv/bin/breakwater weights set payments stable=75 canary=25 --server {server}\n"
-            f"  .venv/bin/breakwater weights reset payments --server {server}\n"
+            f"Breakwater is serving a copy of {EXAMPLES} (without the canary's failover)\n"
+            f"and a Rollout, from {self.policy_dir}\n"
+            f"  xDS and gRPC API  {HOST}:{self.plane.xds_port}\n"
+            f"  admin API         {self.admin_url}\n"
+            f"  Envoy             {self.gateway_url}  (admin http://{HOST}:{envoy_admin})\n"
+            "  upstreams         "
+            + ", ".join(f"{subset} :{u.port}" for subset, u in self.upstreams.items())
+            + "\n\n"
+            f"Rollout `{ROLLOUT}` moves route payments' split rule from stable to canary:\n"
+            "  steps "
+            + ", ".join(f"{number} {name}" for number, name in enumerate(self._steps))
+            + "\n"
+            f"  analysis every {self.pace.analysis_interval:g} s: success rate at least 95 % "
+            f"over at least {self.pace.min_requests} canary requests, else roll back.\n"
+            f"At {BREAK_AT} % the demo breaks the canary on purpose. Follow it from another terminal:\n"
+            f"  .venv/bin/breakwater rollout status {ROLLOUT} --server {self.admin_url}\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
-        script = dict(SCRIPT)
-        for number in itertools.count(1) if rounds is None else range(1, rounds + 1):
-            if number in script:
-                _shift(server, script[number])
-            _round(number, requests)
-            time.sleep(interval)
-        return 0
-    except _Stop:
-        print("\nstopping...", flush=True)
-        return 0
-    except ApiError as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        envoy.stop()
-        envoy.cleanup()
-        plane.stop()
-        for upstream in upstreams:
+
+    def envoy_names(self, kind: str) -> set[str]:
+        assert self.envoy is not None
+        return self.envoy.dynamic_names(kind)
+
+    @property
+    def admin_url(self) -> str:
+        assert self.plane is not None
+        return self.plane.admin_url
+
+    def stop(self) -> None:
+        """Envoy first, so that no request is in flight to an upstream that is gone."""
+        if self.envoy is not None:
+            self.envoy.stop()
+            self.envoy.cleanup()
+        if self.plane is not None:
+            self.plane.stop()
+        for upstream in self.upstreams.values():
             upstream.stop()
-        print("demo stopped: Envoy, the control plane and the upstreams are down.", flush=True)
+
+    # --- the story ----------------------------------------------------------------
+
+    def rollout(self) -> RolloutStatus:
+        return read_answer(RolloutStatus, call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}"))
+
+    def run(self) -> Outcome:
+        deadline = time.monotonic() + self.pace.deadline
+        rolled_back_rounds = 0
+        for number in itertools.count(1):
+            status = self._round(number)
+            if status.phase in ("Promoted", "Aborted", "Paused"):
+                print(f"\nthe rollout ended up {status.phase}, not rolled back: {status.message}")
+                return self.outcome
+            if status.phase == "RolledBack" and not status.awaiting_ack:
+                if rolled_back_rounds == 0:
+                    self._say_rolled_back(status)
+                rolled_back_rounds += 1
+                if rolled_back_rounds > self.pace.after_rollback:
+                    break
+            elif self.outcome.broke_at_round is None and self._ready_to_break(status):
+                self._break_canary(number)
+            if time.monotonic() > deadline:
+                print(
+                    f"\nthe rollout did not roll back within {self.pace.deadline:g} s; "
+                    f"it is {status.phase} at step {status.step}: {status.message}"
+                )
+                return self.outcome
+            time.sleep(self.pace.round_interval)
+        print(f"\n$ breakwater rollout status {ROLLOUT}")
+        print(format_rollout(call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}")), flush=True)
+        self.outcome.code = 0
+        return self.outcome
+
+    def _ready_to_break(self, status: RolloutStatus) -> bool:
+        return (
+            status.phase == "Progressing"
+            and status.canary_weight >= BREAK_AT
+            and not status.awaiting_ack
+        )
+
+    def _break_canary(self, number: int) -> None:
+        self.upstreams["canary"].configure(fail_fraction=FAIL_FRACTION)
+        self.outcome.broke_at_round = number
+        print(
+            f"\n>>> The canary holds {BREAK_AT} %. Breaking it on purpose: from now on it answers "
+            f"{FAIL_FRACTION * 100:g} % of its requests with 503.\n"
+            ">>> Users sent to the canary start to see errors (Envoy's retries and the canary's "
+            "circuit breaker only soften it);\n"
+            ">>> the next analysis judges the canary's numbers as Envoy reported them.\n",
+            flush=True,
+        )
+
+    def _say_rolled_back(self, status: RolloutStatus) -> None:
+        analysis = status.last_analysis
+        if analysis is None or analysis.verdict != "failed":
+            print(f"\n<<< RolledBack: {status.message}\n", flush=True)
+            return
+        print(
+            f"\n<<< RolledBack: the successRate gate (min 95 %) failed: {analysis.reason}\n"
+            f"<<< that interval: {analysis.canary_requests} canary requests, "
+            f"{analysis.canary_error_percent or 0.0:.1f} % of them 5xx "
+            f"(stable: {analysis.stable_error_percent or 0.0:.1f} %)\n"
+            "<<< every proxy holds the rollback: all traffic goes to stable again.\n",
+            flush=True,
+        )
+
+    def _round(self, number: int) -> RolloutStatus:
+        result = send_requests(
+            self.gateway_url,
+            self.pace.requests,
+            concurrency=4,  # the seed-guide bulkhead admits 5 at once; more would see 503s
+            headers=lambda i: {"x-user-id": f"user-{number}-{i}"},
+            timeout=3.0,
+            max_duration=10.0,
+        )
+        answered = sum(result.by_subset.values()) or 1
+        shares = {subset: count / answered for subset, count in result.by_subset.items()}
+        line = [f"round {number:3d}"]
+        for subset, _ in UPSTREAMS:
+            share = shares.get(subset, 0.0)
+            line.append(f"{subset} {_bar(share)} {100 * share:5.1f}%")
+        failures = result.total - result.ok
+        line.append(f"{result.ok}/{result.total} ok" + (f", {failures} failed" if failures else ""))
+        canary = self._canary_tries()
+        if canary is not None:
+            line.append(canary)
+        print("  ".join(line), flush=True)
+        status = self.rollout()
+        for event in status.history[self._events_shown :]:
+            print(f"           » {event.message}", flush=True)
+        self._events_shown = len(status.history)
+        print(_status_line(status, self._steps), flush=True)
+        self.outcome.rounds.append(Round(number, shares, result.ok, result.total, status))
+        self.outcome.rollout = status
+        return status
+
+    def _canary_tries(self) -> str | None:
+        """The canary's own 503s this round, as it counted them: Envoy retries some of them for
+        the users, and none for the analysis."""
+        stats = self.upstreams["canary"].stats()
+        failed = sum(c for s, c in stats.by_status.items() if s >= 500)
+        before_requests, before_failed = self._canary_seen
+        self._canary_seen = (stats.requests, failed)
+        if failed == before_failed:
+            return None
+        return f"(canary: {failed - before_failed} of {stats.requests - before_requests} tries 503)"
+
+
+def run(pace: Pace, *, fixed_ports: bool = True) -> Outcome:
+    """Start everything, tell the story, stop everything; the outcome says what was shown."""
+    with tempfile.TemporaryDirectory(prefix="breakwater-demo-") as scratch:
+        policy_dir, state_dir = Path(scratch) / "policies", Path(scratch) / "state"
+        policy_dir.mkdir()
+        state_dir.mkdir()
+        demo = Demo(pace, policy_dir, state_dir, fixed_ports=fixed_ports)
+        try:
+            demo.start()
+            return demo.run()
+        except _Stop:
+            print("\nstopping...", flush=True)
+            demo.outcome.code = 0
+            return demo.outcome
+        except ApiError as exc:
+            print(f"demo failed: {exc}", file=sys.stderr)
+            return demo.outcome
+        except OSError as exc:
+            hint = " (--free-ports runs the demo on free ones)" if fixed_ports else ""
+            print(f"demo failed: {exc}{hint}", file=sys.stderr)
+            return demo.outcome
+        finally:
+            demo.stop()
+            print("demo stopped: Envoy, the control plane and the upstreams are down.", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--rounds", type=int, help="stop after this many rounds (default: run until Ctrl-C)"
+        "--fast", action="store_true", help="shorter intervals and rounds (the tests use it)"
     )
-    parser.add_argument("--requests", type=int, default=400, help="requests per round")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
-    parser.add_argument("--state", help="state directory (default: a fresh temporary one)")
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick free ports instead of deploy/examples' (when 18000, 18001 or 10000 are taken)",
+    )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    if args.state:
-        return run(args.rounds, args.requests, args.interval, Path(args.state))
-    with tempfile.TemporaryDirectory(prefix="breakwater-demo-") as state:
-        return run(args.rounds, args.requests, args.interval, Path(state))
+    with _stop_on_signals():
+        return run(FAST if args.fast else NORMAL, fixed_ports=not args.free_ports).code
 
 
 if __name__ == "__main__":
