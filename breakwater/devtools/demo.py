@@ -117,10 +117,10 @@ def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
     A copy, so that deploy/examples (which the golden tests read) stays as it
     is. Two things differ: the upstream and gateway ports are replaced by
     `ports` (free ones when the fixed ones are taken), and no policy fails
-    over. With `failover`, Envoy counts the canary's responses under the
-    aggregate cluster `payments|canary+failover`, not under `payments|canary`
-    whose numbers the analysis judges, so the rollout would never see a
-    single canary response and would hold at its first step.
+    over. The examples' canary fails over to the fallback service once its
+    only host is ejected, and the analysis judges what the canary's traffic
+    got: the fallback's answers would hide the broken canary the demo wants
+    the rollout to catch.
     """
     for source in sorted(EXAMPLES.glob("*.yaml")):
         documents = [d for d in yaml.safe_load_all(source.read_text()) if d is not None]
