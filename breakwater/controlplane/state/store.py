@@ -12,9 +12,11 @@ is on disk before the API answers success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,6 +167,22 @@ class SqliteStore:
     def describe(self) -> str:
         return f"sqlite:{self.path}"
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction under the lock: committed whole or rolled back, and SQLite's
+        errors turned into the StoreError the API answers 503 with."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+
     async def load(self) -> StoreState:
         return await asyncio.to_thread(self._load)
 
@@ -192,23 +210,14 @@ class SqliteStore:
             self._db.close()
 
     def _append_change(self, entry: dict[str, Any], keep: int) -> None:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.execute(
-                        "INSERT INTO history (entry) VALUES (?)",
-                        (json.dumps(entry, sort_keys=True),),
-                    )
-                    self._db.execute(
-                        "DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?", (keep,)
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        with self._write():
+            self._db.execute(
+                "INSERT INTO history (entry) VALUES (?)",
+                (json.dumps(entry, sort_keys=True),),
+            )
+            self._db.execute(
+                "DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?", (keep,)
+            )
 
     def _changes(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -221,21 +230,12 @@ class SqliteStore:
         return [json.loads(row[0]) for row in reversed(rows)]
 
     def _put_rollout(self, name: str, state: dict[str, Any]) -> int:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    revision = self._bump()
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO rollouts (name, state) VALUES (?, ?)",
-                        (name, json.dumps(state, sort_keys=True)),
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        with self._write():
+            revision = self._bump()
+            self._db.execute(
+                "INSERT OR REPLACE INTO rollouts (name, state) VALUES (?, ?)",
+                (name, json.dumps(state, sort_keys=True)),
+            )
         return revision
 
     def _load(self) -> StoreState:
@@ -287,58 +287,38 @@ class SqliteStore:
     def _put_weights(
         self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None
     ) -> WeightOverride:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = self._db.execute(
-                        "SELECT revision FROM weights WHERE route = ? AND rule = ?", (route, rule)
-                    ).fetchone()
-                    self._check(f"{route}/{rule}", row[0] if row else 0, expected_revision)
-                    revision = self._bump()
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO weights (route, rule, weights, revision) VALUES (?, ?, ?, ?)",
-                        (route, rule, json.dumps(weights, sort_keys=True), revision),
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        with self._write():
+            row = self._db.execute(
+                "SELECT revision FROM weights WHERE route = ? AND rule = ?", (route, rule)
+            ).fetchone()
+            self._check(f"{route}/{rule}", row[0] if row else 0, expected_revision)
+            revision = self._bump()
+            self._db.execute(
+                "INSERT OR REPLACE INTO weights (route, rule, weights, revision) VALUES (?, ?, ?, ?)",
+                (route, rule, json.dumps(weights, sort_keys=True), revision),
+            )
         return WeightOverride(route, rule, dict(weights), revision)
 
     def _delete_weights(self, route: str, rule: int | None, expected_revision: int | None) -> int:
         """Remove the overrides of one rule, or of every rule of a route; returns the new revision."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    if rule is None:
-                        rows = self._db.execute(
-                            "SELECT rule, revision FROM weights WHERE route = ?", (route,)
-                        ).fetchall()
-                    else:
-                        rows = self._db.execute(
-                            "SELECT rule, revision FROM weights WHERE route = ? AND rule = ?",
-                            (route, rule),
-                        ).fetchall()
-                    current = max((r[1] for r in rows), default=0)
-                    self._check(
-                        route if rule is None else f"{route}/{rule}", current, expected_revision
-                    )
-                    if not rows:
-                        self._db.execute("ROLLBACK")
-                        return self._revision()
-                    revision = self._bump()
-                    for row_rule, _ in rows:
-                        self._db.execute(
-                            "DELETE FROM weights WHERE route = ? AND rule = ?", (route, row_rule)
-                        )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write the state file {self.path}: {exc}") from exc
+        with self._write():
+            if rule is None:
+                rows = self._db.execute(
+                    "SELECT rule, revision FROM weights WHERE route = ?", (route,)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT rule, revision FROM weights WHERE route = ? AND rule = ?",
+                    (route, rule),
+                ).fetchall()
+            current = max((r[1] for r in rows), default=0)
+            self._check(route if rule is None else f"{route}/{rule}", current, expected_revision)
+            if not rows:
+                self._db.execute("ROLLBACK")
+                return self._revision()
+            revision = self._bump()
+            for row_rule, _ in rows:
+                self._db.execute(
+                    "DELETE FROM weights WHERE route = ? AND rule = ?", (route, row_rule)
+                )
         return revision
