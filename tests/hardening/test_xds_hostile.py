@@ -41,7 +41,7 @@ from tests.support.ads import (
 )
 from tests.support.envoy import envoy_for, envoy_route_weights
 from tests.support.policies import CANARY, STABLE
-from tests.support.proc import rss_bytes
+from tests.support.proc import rss_bytes, settled_rss_bytes
 
 BYSTANDER = "bystander"
 READ_TIMEOUT = 5.0
@@ -345,15 +345,13 @@ def test_thousands_of_connects_and_disconnects_leave_nothing_behind(plane: Plane
 
     run(churn(1))  # warm-up: the first connections allocate what every later one reuses
     plane.assert_back_to_baseline()
-    gc.collect()
-    baseline = rss_bytes()
+    baseline = settled_rss_bytes()
     started = time.monotonic()
     run(churn(2))
     raw_connects(500)
     elapsed = time.monotonic() - started
     plane.assert_back_to_baseline()
-    gc.collect()
-    after = rss_bytes()
+    after = settled_rss_bytes()
     print(
         f"4 000 streams and 500 raw connections in {elapsed:.1f} s;"
         f" RSS {baseline // KIB} -> {after // KIB} KiB"
