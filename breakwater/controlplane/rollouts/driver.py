@@ -62,6 +62,12 @@ TICK_SECONDS = 0.25
 CLAIM_SECONDS = 1.0
 """How long a claim's answer is trusted before asking the store again (well under the
 5 s lease it lives under)."""
+RECONNECT_GRACE = 10.0
+"""Seconds after this process takes a rollout up (it started, or took over the claim) during
+which no proxy serving the route means that none has reconnected yet, not that there is none.
+Until then a step is not acknowledged: the proxies still run what they held before, and the
+analysis must not judge that as the new step. `breakwater bootstrap` has proxies retry at
+most 3 s apart."""
 ResourcesOf = Callable[[Hashable], tuple[frozenset[str], frozenset[str]]]
 """A group's cluster and route-configuration names (see `FleetReports.resources_of`)."""
 
@@ -139,6 +145,8 @@ class RolloutDriver:
         """Rollout → (monotonic time of its last write, the weights, the header route)."""
         self._judged_at: dict[str, float] = {}
         self._claims: dict[str, tuple[float, bool]] = {}
+        self._taken_up: dict[str, float] = {}
+        """Rollout → monotonic time this process last began driving it."""
         self._task: asyncio.Task[None] | None = None
         self.analyses = Counter(
             "breakwater_rollout_analysis",
@@ -183,7 +191,10 @@ class RolloutDriver:
             return
         for name, rollout in sorted(policyset.rollouts.items()):
             if await self._holds(name):
+                self._taken_up.setdefault(name, time.monotonic())
                 await self._drive(policyset, name, rollout)
+            else:
+                self._taken_up.pop(name, None)
 
     async def _holds(self, name: str) -> bool:
         """Whether this replica drives the rollout, asking the store at most once a second."""
@@ -239,12 +250,18 @@ class RolloutDriver:
         self._applied[name] = (written_at, weights, state.header_route)
 
     def _acknowledged(self, name: str, target: Target) -> tuple[bool, str | None]:
-        """Whether every proxy serving the route holds a config built after our last write."""
+        """Whether every proxy serving the route holds a config built after our last write.
+
+        With none connected, only once RECONNECT_GRACE has passed since this process took
+        the rollout up: right after a restart or a takeover, the proxies are still on their
+        way back."""
         written_at = self._applied[name][0] if name in self._applied else float("inf")
+        serving = False
         for stream in self._streams():
             _, route_configs = self._resources_of(stream.group)
             if not target.gateways & route_configs:
                 continue
+            serving = True
             routes = stream.types.get(ROUTE_TYPE)
             if routes is None:
                 return False, None
@@ -252,6 +269,9 @@ class RolloutDriver:
                 return False, f"{stream.node_id}: {routes.nack_message}"
             if self._built_from(stream.group) < written_at or routes.state != "synced":
                 return False, None
+        if not serving:
+            taken_up = self._taken_up.get(name, time.monotonic())
+            return time.monotonic() - taken_up >= RECONNECT_GRACE, None
         return True, None
 
     async def _observe(
