@@ -265,6 +265,7 @@ class PolicyController:
         for key in [(d.route, d.rule) for d in self.state.dropped]:
             if key in self.state.overrides and key not in dropped_now:
                 self._forget_drop(*key)  # kept in a shared store, and it fits the YAML again
+        forget: list[DroppedOverride] = []
         for item in dropped:
             if self._is_dropped(item.route, item.rule):
                 continue  # already reported (a shared store keeps it: see below)
@@ -281,18 +282,22 @@ class PolicyController:
                 # deleting it from the shared store would undo an operator's write.
                 continue
             self.state.overrides.pop((item.route, item.rule), None)
-            try:
-                self.state.revision = await self.store.delete_weights(item.route, item.rule)
-            except StoreError as exc:
-                log.error("could not remove the dropped override from the store: %s", exc)
+            forget.append(item)
         previews = rollout_previews(base, self.rollouts)
         if previews:
             effective = effective.with_previews(previews)
+        # The served state changes in one step, before anything is awaited: a read between
+        # two awaits must never see an override gone from `overrides` but still `applied`.
         self.state.effective = effective
         self.state.applied = frozenset(self.state.overrides) - dropped_now
         self.state.changed_at = changed_at
         for subscriber in self._subscribers:
             subscriber.on_policies(effective, changed_at)
+        for item in forget:
+            try:
+                self.state.revision = await self.store.delete_weights(item.route, item.rule)
+            except StoreError as exc:
+                log.error("could not remove the dropped override from the store: %s", exc)
 
     def _store_failed(self, exc: StoreError) -> None:
         """Remember why writes fail, for status and metrics; what is served does not change."""
