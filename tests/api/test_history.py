@@ -72,3 +72,16 @@ def test_the_store_keeps_only_the_newest_entries(tmp_path: Path) -> None:
             await store.close()
 
     assert asyncio.run(scenario()) == [6, 7, 8, 9]
+
+
+def test_resetting_a_rule_without_an_override_changes_nothing_and_succeeds(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int]:
+        store = SqliteStore(tmp_path)
+        try:
+            before = (await store.load()).revision
+            return before, await store.delete_weights("payments", 0)
+        finally:
+            await store.close()
+
+    before, after = asyncio.run(scenario())
+    assert after == before

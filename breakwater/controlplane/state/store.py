@@ -314,7 +314,6 @@ class SqliteStore:
             current = max((r[1] for r in rows), default=0)
             self._check(route if rule is None else f"{route}/{rule}", current, expected_revision)
             if not rows:
-                self._db.execute("ROLLBACK")
                 return self._revision()
             revision = self._bump()
             for row_rule, _ in rows:
