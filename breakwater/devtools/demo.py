@@ -46,6 +46,7 @@ from breakwater.devtools.ports import free_port
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.yaml_reader import read_documents
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 GATEWAY = "edge"
@@ -123,7 +124,10 @@ def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
     the rollout to catch.
     """
     for source in sorted(EXAMPLES.glob("*.yaml")):
-        documents = [d for d in yaml.safe_load_all(source.read_text()) if d is not None]
+        # Read as `serve` reads them: PyYAML's own loader would turn a key such as
+        # `fallback.on` into `true`, and the copy would no longer be the examples.
+        raws, _ = read_documents(source.read_text(), str(source))
+        documents = [raw.data for raw in raws if raw.data is not None]
         for document in documents:
             spec = document.get("spec", {})
             if document.get("kind") == "Service":

@@ -10,7 +10,6 @@ from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import substitution_format_string_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
-from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -18,11 +17,12 @@ from google.protobuf import struct_pb2
 
 from breakwater.translators.clusters import ads_config_source, pack_any
 from breakwater.translators.endpoints import socket_address
+from breakwater.translators.http_filters import http_filters
 from breakwater.translators.model import Gateway
 from breakwater.translators.names import listener_name, route_config_name
+from breakwater.translators.traffic_model import RateLimit
 
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
-ROUTER = "envoy.filters.http.router"
 STDOUT_ACCESS_LOG = "envoy.access_loggers.stdout"
 
 ACCESS_LOG_FIELDS: dict[str, str] = {
@@ -53,19 +53,21 @@ def access_log() -> accesslog_pb2.AccessLog:
     return accesslog_pb2.AccessLog(name=STDOUT_ACCESS_LOG, typed_config=pack_any(stdout))
 
 
-def http_connection_manager(gateway: str) -> hcm_pb2.HttpConnectionManager:
+def http_connection_manager(
+    gateway: str, rate_limit: RateLimit | None = None
+) -> hcm_pb2.HttpConnectionManager:
     return hcm_pb2.HttpConnectionManager(
         stat_prefix=gateway,
         rds=hcm_pb2.Rds(
             config_source=ads_config_source(), route_config_name=route_config_name(gateway)
         ),
-        http_filters=[hcm_pb2.HttpFilter(name=ROUTER, typed_config=pack_any(router_pb2.Router()))],
+        http_filters=http_filters(gateway, rate_limit),
         access_log=[access_log()],
     )
 
 
 def listener(gateway: Gateway) -> listener_pb2.Listener:
-    manager = http_connection_manager(gateway.name)
+    manager = http_connection_manager(gateway.name, gateway.spec.rate_limit)
     return listener_pb2.Listener(
         name=listener_name(gateway.name),
         address=socket_address(gateway.spec.address, gateway.spec.port),

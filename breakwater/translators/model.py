@@ -10,56 +10,32 @@ emitted and Envoy's own default applies (`explain` says which).
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from breakwater.translators.durations import Duration
+from breakwater.translators.model_parts import (
+    HeaderMatch,
+    HttpStatus,
+    Model,
+    Name,
+    Percent,
+    Port,
+    PositiveDuration,
+)
+from breakwater.translators.traffic_model import (
+    Fallback,
+    Fault,
+    HeaderChanges,
+    Mirror,
+    RateLimit,
+    Redirect,
+    Rewrite,
+)
 
 API_VERSION = "breakwater.dev/v1alpha1"
-
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-NAME_HELP = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
-
-
-def _check_name(value: str) -> str:
-    if len(value) > 63 or not _NAME.match(value):
-        raise ValueError(f"{value!r} is not a valid name: use {NAME_HELP}")
-    return value
-
-
-def _check_percent(value: float) -> float:
-    if not 0 <= value <= 100:
-        raise ValueError(f"{value} is not a percentage: use a number from 0 to 100")
-    return value
-
-
-def _check_positive_duration(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_check_name)]
-Percent = Annotated[float, AfterValidator(_check_percent)]
-PositiveDuration = Annotated[Duration, AfterValidator(_check_positive_duration)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-HttpStatus = Annotated[int, Field(ge=100, le=599)]
-
-
-class Model(BaseModel):
-    """Base for everything a user writes: camelCase, unknown fields refused, immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        strict=False,
-    )
 
 
 class Metadata(Model):
@@ -279,6 +255,7 @@ class ResilienceSpec(Model):
     timeout: Timeout | None = None
     health_check: HealthCheck | None = None
     failover: Failover | None = None
+    fallback: Fallback | None = None
 
 
 # --- Gateway -----------------------------------------------------------------
@@ -300,6 +277,8 @@ class GatewaySpec(Model):
     address: str = "0.0.0.0"
     port: Port
     node_selector: NodeSelector | None = None
+    rate_limit: RateLimit | None = None
+    """One bucket for every request the gateway takes that no route or rule limits itself."""
 
 
 # --- HTTPRoute -----------------------------------------------------------------
@@ -313,18 +292,6 @@ class PathMatch(Model):
     def _one_kind(self) -> PathMatch:
         if (self.prefix is None) == (self.exact is None):
             raise ValueError("give exactly one of `prefix` or `exact`")
-        return self
-
-
-class HeaderMatch(Model):
-    name: str = Field(min_length=1)
-    value: str | None = None
-    present: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> HeaderMatch:
-        if (self.value is None) == (self.present is None):
-            raise ValueError("give exactly one of `value` (exact match) or `present: true|false`")
         return self
 
 
@@ -351,17 +318,77 @@ class Sticky(Model):
     header: str = Field(min_length=1)
 
 
+_FORWARDING_FIELDS = (
+    "sticky",
+    "retry",
+    "timeout",
+    "mirror",
+    "request_headers",
+    "rewrite",
+    "fallback",
+)
+"""What only means something for a rule that forwards requests to backends."""
+
+
 class RouteRule(Model):
     name: Name | None = None
     matches: list[RouteMatch] = Field(default_factory=list)
-    backends: list[Backend] = Field(min_length=1)
+    backends: list[Backend] = Field(default_factory=list)
     sticky: Sticky | None = None
     retry: Retry | None = None
     timeout: Timeout | None = None
+    fault: Fault | None = None
+    rate_limit: RateLimit | None = None
+    mirror: Mirror | None = None
+    request_headers: HeaderChanges | None = None
+    response_headers: HeaderChanges | None = None
+    redirect: Redirect | None = None
+    rewrite: Rewrite | None = None
+    fallback: Fallback | None = None
+
+    @model_validator(mode="after")
+    def _forwards_or_redirects(self) -> RouteRule:
+        if self.redirect is None and not self.backends:
+            raise ValueError(
+                "give `backends` (where to send the requests) or `redirect` (where to send "
+                "the client)"
+            )
+        if self.redirect is not None:
+            if self.backends:
+                raise ValueError(
+                    "a rule with `redirect` answers the client itself and sends nothing to "
+                    "backends; remove `backends` or `redirect`"
+                )
+            for field in _FORWARDING_FIELDS:
+                if getattr(self, field) is not None:
+                    raise ValueError(
+                        f"`{to_camel(field)}` shapes what is sent to the backends, and a rule "
+                        "with `redirect` sends nothing; remove it or the redirect"
+                    )
+        for what, modifier in (
+            ("rewrite", self.rewrite.path if self.rewrite else None),
+            ("redirect", self.redirect.path if self.redirect else None),
+        ):
+            if modifier is None or modifier.prefix is None:
+                continue
+            for index, match in enumerate(self.matches):
+                if match.path is not None and match.path.exact is not None:
+                    raise ValueError(
+                        f"`{what}.path.prefix` replaces the path prefix a match matched, and "
+                        f"matches[{index}] matches an exact path; use `{what}.path.full`, or "
+                        "match with `path.prefix`"
+                    )
+        backends = {(b.service, b.subset) for b in self.backends}
+        if self.mirror is not None and (self.mirror.service, self.mirror.subset) in backends:
+            raise ValueError(
+                "the mirror is also a backend of this rule and would get its requests twice; "
+                "mirror to another service or subset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _weights(self) -> RouteRule:
-        if sum(b.weight for b in self.backends) <= 0:
+        if self.backends and sum(b.weight for b in self.backends) <= 0:
             raise ValueError(
                 "the backends' weights add up to 0: give at least one backend a positive weight"
             )
@@ -389,6 +416,8 @@ class HTTPRouteSpec(Model):
     gateways: list[Name] = Field(min_length=1)
     hostnames: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     rules: list[RouteRule] = Field(min_length=1)
+    rate_limit: RateLimit | None = None
+    """One bucket for all of this route's rules that do not limit themselves."""
 
 
 # --- Documents -------------------------------------------------------------------

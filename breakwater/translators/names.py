@@ -14,6 +14,12 @@ that made it, so the scheme is part of the contract:
 | Listener, RouteConfiguration           | the Gateway's name          |
 | VirtualHost                            | the HTTPRoute's name        |
 | Route                                  | `<httproute>/<rule index>/<match index>` |
+| rate limit stats of a gateway          | `ratelimit.gateway.<gateway>` |
+| rate limit stats of an HTTPRoute       | `ratelimit.route.<httproute>` |
+| rate limit stats of one rule           | `ratelimit.rule.<httproute>.<rule index>` |
+
+A local rate limit's counters are `<prefix>.http_local_rate_limit.rate_limited`
+(and `.ok`, `.enabled`, `.enforced`) in Envoy's stats.
 
 Policy names only contain lowercase letters, digits and `-`, so `|`, `+` and
 `/` never occur inside a name and every generated name parses back to exactly
@@ -68,3 +74,15 @@ def route_config_name(gateway: str) -> str:
 def route_name(http_route: str, rule_index: int, match_index: int) -> str:
     """Indices, not rule names: rule names are optional, and `explain` needs the index anyway."""
     return f"{http_route}/{rule_index}/{match_index}"
+
+
+def gateway_rate_limit_stat_prefix(gateway: str) -> str:
+    return f"ratelimit.gateway.{gateway}"
+
+
+def route_rate_limit_stat_prefix(http_route: str) -> str:
+    return f"ratelimit.route.{http_route}"
+
+
+def rule_rate_limit_stat_prefix(http_route: str, rule_index: int) -> str:
+    return f"ratelimit.rule.{http_route}.{rule_index}"

@@ -15,13 +15,13 @@ from typing import Any
 
 from breakwater.translators.model import (
     Gateway,
-    HeaderMatch,
     HTTPRoute,
     ResiliencePolicy,
     ResilienceSpec,
     RouteRule,
     Service,
 )
+from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.rollout_model import Rollout
 
 FieldPath = tuple[str, ...]
@@ -112,6 +112,8 @@ def rule_override(rule: RouteRule) -> dict[str, Any]:
         patch["retry"] = rule.retry.model_dump(exclude_unset=True)
     if rule.timeout is not None:
         patch["timeout"] = rule.timeout.model_dump(exclude_unset=True)
+    if rule.fallback is not None:
+        patch["fallback"] = rule.fallback.model_dump(exclude_unset=True)
     return patch
 
 
@@ -192,12 +194,12 @@ class PolicySet:
         return self._merge(list(self._policy_layers(service, subset)))
 
     def effective_for_rule(self, route: str, rule_index: int) -> Effective:
-        """The policy that shapes one route rule: retries and timeouts live on Envoy routes.
+        """The policy that shapes one route rule: retries, timeouts and fallbacks live on Envoy routes.
 
         A rule that splits across services takes only the fleet default from
         policies; one that splits across subsets of one service takes that
         service's; a rule with one backend takes its subset's too. The rule's own
-        `retry`/`timeout` override all of them.
+        `retry`/`timeout`/`fallback` override all of them.
         """
         rule = self.routes[route].spec.rules[rule_index]
         services = {b.service for b in rule.backends}

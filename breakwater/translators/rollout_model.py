@@ -21,7 +21,8 @@ from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
-from breakwater.translators.model import Document, HeaderMatch, Model, Name, PositiveDuration
+from breakwater.translators.model import Document
+from breakwater.translators.model_parts import HeaderMatch, Model, Name, PositiveDuration
 
 
 class RouteRef(Model):

@@ -19,9 +19,26 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
 from breakwater.translators.clusters import ClusterPolicies, Target
+from breakwater.translators.fallback import custom_response
+from breakwater.translators.faults import http_fault
+from breakwater.translators.headers import apply_header_changes, apply_rewrite, redirect_action
+from breakwater.translators.http_filters import (
+    CUSTOM_RESPONSE,
+    FAULT,
+    LOCAL_RATE_LIMIT,
+    switched_on,
+)
+from breakwater.translators.matchers import header_matcher
+from breakwater.translators.mirror import mirror_policy
 from breakwater.translators.model import HTTPRoute, RouteMatch, RouteRule
-from breakwater.translators.names import route_config_name, route_name
+from breakwater.translators.names import (
+    route_config_name,
+    route_name,
+    route_rate_limit_stat_prefix,
+    rule_rate_limit_stat_prefix,
+)
 from breakwater.translators.policyset import PolicySet, PreviewRoute
+from breakwater.translators.ratelimit import local_rate_limit
 from breakwater.translators.retries import apply_timeout, retry_policy
 
 ClusterNamer = Callable[[str, str | None], str]
@@ -37,12 +54,18 @@ def attached_routes(policyset: PolicySet, gateway: str) -> list[HTTPRoute]:
 
 
 def backends_of(routes: list[HTTPRoute]) -> list[Target]:
-    """Every (service, subset) the routes send traffic to, zero-weight ones included."""
+    """Every (service, subset) the routes send traffic to, zero-weight ones and mirrors included.
+
+    A mirror is named by no backend, yet Envoy refuses a route whose mirror
+    cluster it does not know, so the mirror's cluster goes to the proxy too.
+    """
     found: dict[Target, None] = {}
     for route in routes:
         for rule in route.spec.rules:
             for backend in rule.backends:
                 found[(backend.service, backend.subset)] = None
+            if rule.mirror is not None:
+                found[(rule.mirror.service, rule.mirror.subset)] = None
     return list(found)
 
 
@@ -58,14 +81,7 @@ def route_match(match: RouteMatch | None) -> route_components_pb2.RouteMatch:
         out.prefix = "/"
     if match is None:
         return out
-    for header in match.headers:
-        matcher = route_components_pb2.HeaderMatcher(name=header.name)
-        if header.value is not None:
-            matcher.string_match.CopyFrom(string_pb2.StringMatcher(exact=header.value))
-        elif header.present is not None:
-            # `present: false` matches requests *without* the header.
-            matcher.present_match = header.present
-        out.headers.append(matcher)
+    out.headers.extend(header_matcher(header) for header in match.headers)
     for param in match.query_params:
         out.query_parameters.append(
             route_components_pb2.QueryParameterMatcher(
@@ -114,7 +130,54 @@ def route_action(
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
     apply_timeout(action, effective.timeout)
+    if rule.mirror is not None:
+        action.request_mirror_policies.append(mirror_policy(rule.mirror))
     return action
+
+
+def rule_template(
+    policyset: PolicySet, route: str, rule_index: int, rule: RouteRule, cluster_for: ClusterNamer
+) -> route_components_pb2.Route:
+    """What every Envoy route of a rule shares: its action or redirect, header changes, filters.
+
+    Name and match are left to each match, and so are the path rewrites and
+    redirects that replace the prefix a match matched.
+    """
+    template = route_components_pb2.Route()
+    if rule.redirect is None:
+        template.route.CopyFrom(route_action(policyset, route, rule_index, rule, cluster_for))
+    apply_header_changes(template, rule.request_headers, rule.response_headers)
+    filters = template.typed_per_filter_config
+    if rule.rate_limit is not None:
+        limit = local_rate_limit(rule.rate_limit, rule_rate_limit_stat_prefix(route, rule_index))
+        filters[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
+    if rule.fault is not None:
+        filters[FAULT].CopyFrom(switched_on(http_fault(rule.fault)))
+    fallback = policyset.effective_for_rule(route, rule_index).spec.fallback
+    if fallback is not None and rule.redirect is None:
+        filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(fallback)))
+    return template
+
+
+def _matched_prefix(match: RouteMatch | None) -> str:
+    """The path prefix a match matches; a match without a path matches under `/`."""
+    if match is not None and match.path is not None and match.path.prefix is not None:
+        return match.path.prefix
+    return "/"
+
+
+def match_route(
+    template: route_components_pb2.Route, rule: RouteRule, match: RouteMatch | None
+) -> route_components_pb2.Route:
+    """The rule's route for one of its matches (name left to the caller)."""
+    out = route_components_pb2.Route()
+    out.CopyFrom(template)
+    out.match.CopyFrom(route_match(match))
+    if rule.redirect is not None:
+        out.redirect.CopyFrom(redirect_action(rule.redirect, _matched_prefix(match)))
+    elif rule.rewrite is not None:
+        apply_rewrite(out.route, rule.rewrite, _matched_prefix(match))
+    return out
 
 
 def rule_routes(
@@ -123,56 +186,31 @@ def rule_routes(
     """The Envoy routes of one HTTPRoute, in rule order, one per match."""
     out: list[route_components_pb2.Route] = []
     for rule_index, rule in enumerate(route.spec.rules):
-        action = route_action(policyset, route.name, rule_index, rule, cluster_for)
+        template = rule_template(policyset, route.name, rule_index, rule, cluster_for)
         matches: list[RouteMatch | None] = list(rule.matches) or [None]
         preview = policyset.previews.get((route.name, rule_index))
         for match_index, match in enumerate(matches):
-            if preview is not None:
-                out.append(
-                    _preview_route(
-                        route.name, rule_index, match_index, match, action, preview, cluster_for
-                    )
-                )
-            out.append(
-                route_components_pb2.Route(
-                    name=route_name(route.name, rule_index, match_index),
-                    match=route_match(match),
-                    route=action,
-                )
-            )
+            shaped = match_route(template, rule, match)
+            shaped.name = route_name(route.name, rule_index, match_index)
+            if preview is not None and shaped.HasField("route"):
+                out.append(_preview_route(shaped, preview, cluster_for))
+            out.append(shaped)
     return out
 
 
 def _preview_route(
-    route: str,
-    rule_index: int,
-    match_index: int,
-    match: RouteMatch | None,
-    action: route_components_pb2.RouteAction,
-    preview: PreviewRoute,
-    cluster_for: ClusterNamer,
+    shaped: route_components_pb2.Route, preview: PreviewRoute, cluster_for: ClusterNamer
 ) -> route_components_pb2.Route:
-    """The rule's match plus the preview's headers, to the preview's backend alone, with the
-    rule's retries and timeouts; named `<route>/<rule>/<match>/preview`."""
-    matched = route_match(match)
-    for header in preview.headers:
-        matched.headers.append(
-            route_components_pb2.HeaderMatcher(
-                name=header.name, string_match=string_pb2.StringMatcher(exact=header.value)
-            )
-            if header.value is not None
-            else route_components_pb2.HeaderMatcher(
-                name=header.name, present_match=bool(header.present)
-            )
-        )
-    single = route_components_pb2.RouteAction()
-    single.CopyFrom(action)
-    single.ClearField("weighted_clusters")
-    single.ClearField("hash_policy")
-    single.cluster = cluster_for(preview.service, preview.subset)
-    return route_components_pb2.Route(
-        name=route_name(route, rule_index, match_index) + "/preview", match=matched, route=single
-    )
+    """The rule's route plus the preview's headers, to the preview's backend alone, with
+    everything else of the rule (retries, timeouts, filters); named `<route>/<rule>/<match>/preview`."""
+    single = route_components_pb2.Route()
+    single.CopyFrom(shaped)
+    single.name = shaped.name + "/preview"
+    single.match.headers.extend(header_matcher(header) for header in preview.headers)
+    single.route.ClearField("weighted_clusters")
+    single.route.ClearField("hash_policy")
+    single.route.cluster = cluster_for(preview.service, preview.subset)
+    return single
 
 
 def virtual_hosts(
@@ -183,15 +221,23 @@ def virtual_hosts(
     Envoy matches hosts without regard to case and refuses duplicates that
     differ only in case, so hostnames are emitted lowercased.
     """
-    hosts = [
-        route_components_pb2.VirtualHost(
-            name=route.name,
-            domains=list(dict.fromkeys(h.lower() for h in route.spec.hostnames)),
-            routes=rule_routes(policyset, route, cluster_for),
-        )
-        for route in routes
-    ]
+    hosts = [virtual_host(policyset, route, cluster_for) for route in routes]
     return sorted(hosts, key=lambda h: h.name)
+
+
+def virtual_host(
+    policyset: PolicySet, route: HTTPRoute, cluster_for: ClusterNamer
+) -> route_components_pb2.VirtualHost:
+    """A route's limit sits on its virtual host: one bucket for every rule without its own."""
+    host = route_components_pb2.VirtualHost(
+        name=route.name,
+        domains=list(dict.fromkeys(h.lower() for h in route.spec.hostnames)),
+        routes=rule_routes(policyset, route, cluster_for),
+    )
+    if route.spec.rate_limit is not None:
+        limit = local_rate_limit(route.spec.rate_limit, route_rate_limit_stat_prefix(route.name))
+        host.typed_per_filter_config[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
+    return host
 
 
 def route_configuration(

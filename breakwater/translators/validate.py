@@ -202,6 +202,17 @@ def build_policyset(
                     backend.subset,
                     "subset",
                 )
+            if rule.mirror is not None:
+                _check_service_ref(
+                    out,
+                    services,
+                    route,
+                    raw,
+                    ("spec", "rules", r_index, "mirror", "service"),
+                    rule.mirror.service,
+                    rule.mirror.subset,
+                    "subset",
+                )
 
     check_rollouts(out.add, routes, rollouts, raws)
 

@@ -23,6 +23,9 @@ try:  # the C loader is several times faster and keeps marks just the same
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader  # type: ignore[assignment]
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
+
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a policy needs about ten levels."""
@@ -53,6 +56,10 @@ def _index_lines(
                 if isinstance(key_node, yaml.ScalarNode)
                 else str(key_node.start_mark)
             )
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _BOOL_TAG:
+                # YAML 1.1 reads a bare `on`, `yes`, `off` or `no` as a boolean, but a key
+                # in a policy is always a name (`fallback.on`, a label), never a truth value.
+                key_node.tag = _STR_TAG
             _index_lines(value_node, (*path, key), lines, budget)
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):

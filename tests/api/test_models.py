@@ -198,12 +198,17 @@ async def test_policies_reach_the_proxies_that_get_their_clusters(tmp_path: Path
     ]
     answer = await _policies(EXAMPLES, tmp_path / "state", proxies)
     reach = {(d.kind, d.name): (d.services, d.proxies) for d in answer.policies}
-    assert reach[("HTTPRoute", "payments")] == (["payments"], ["both-1", "edge-1"])
+    assert reach[("HTTPRoute", "payments")] == (
+        ["payments", "payments-shadow"],
+        ["both-1", "edge-1"],
+    )
     assert reach[("Gateway", "internal")] == (["catalog", "ledger"], ["both-1", "internal-1"])
     assert reach[("Service", "ledger")] == (["ledger"], ["both-1", "internal-1"])
     assert reach[("ResiliencePolicy", "fleet-default")][1] == ["both-1", "edge-1", "internal-1"]
     # A failover target is a cluster of the proxies whose routes reach its primary.
     assert reach[("Service", "payments-fallback")] == (["payments-fallback"], ["both-1", "edge-1"])
+    # So is a mirror: the route copies traffic to it, and Envoy needs its cluster.
+    assert reach[("Service", "payments-shadow")] == (["payments-shadow"], ["both-1", "edge-1"])
 
 
 async def test_a_gateway_without_routes_still_reaches_its_proxies(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_a_single_file_is_its_own_source() -> None:
     files, loaded = load_policy_files(EXAMPLES / "services.yaml")
     assert list(files.texts) == [""]
     assert files.texts[""].path == str(EXAMPLES / "services.yaml")
-    assert loaded.policyset is not None and len(loaded.policyset.services) == 4
+    assert loaded.policyset is not None and len(loaded.policyset.services) == 5
 
 
 def test_a_missing_source_is_one_located_error(tmp_path: Path) -> None:

@@ -14,14 +14,25 @@ from pathlib import Path
 import pytest
 
 from breakwater.cli import main
-from breakwater.translators import bulkhead, clusters, health, outlier, retries
-from breakwater.translators.explain import MEANINGS, _collect
+from breakwater.translators import (
+    bulkhead,
+    clusters,
+    fallback,
+    faults,
+    headers,
+    health,
+    mirror,
+    outlier,
+    ratelimit,
+    retries,
+)
+from breakwater.translators.explain import MEANINGS, RULE_MEANINGS, _collect
 from breakwater.translators.meanings import FieldMeaning
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
 EXPECTED = Path(__file__).parent / "explain"
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
-SERVICES = ["payments", "payments-fallback", "ledger", "catalog"]
+SERVICES = ["payments", "payments-fallback", "payments-shadow", "ledger", "catalog"]
 
 
 @pytest.mark.parametrize("output", ["table", "json"])
@@ -43,9 +54,28 @@ def test_every_expected_output_is_checked() -> None:
 
 
 def test_each_field_is_explained_by_one_slice() -> None:
-    slices = [outlier.EXPLAIN, bulkhead.EXPLAIN, retries.EXPLAIN, clusters.EXPLAIN, health.EXPLAIN]
+    slices = [
+        outlier.EXPLAIN,
+        bulkhead.EXPLAIN,
+        retries.EXPLAIN,
+        clusters.EXPLAIN,
+        health.EXPLAIN,
+        fallback.EXPLAIN,
+    ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}
+    rule_slices = [faults.EXPLAIN, ratelimit.EXPLAIN, mirror.EXPLAIN, headers.EXPLAIN]
+    assert sum(len(s) for s in rule_slices) == len(RULE_MEANINGS)
+    assert set(RULE_MEANINGS) == {path for s in rule_slices for path in s}
+
+
+def test_policy_fields_on_routes_are_explained_among_the_route_settings() -> None:
+    """`explain` splits cluster from route settings by the Envoy field's `route.` prefix."""
+    assert all(
+        meaning.envoy.startswith("route.")
+        for path, meaning in MEANINGS.items()
+        if path[0] == "fallback"
+    )
 
 
 def test_a_field_explained_twice_or_not_in_the_model_is_refused() -> None:

@@ -71,7 +71,8 @@ ALLOWED = {
     "re",
     "string",
     "typing",
-    # third party: models, YAML from text, Envoy protos
+    # third party: models, YAML from text, Envoy protos (CEL's syntax tree among them)
+    "cel",
     "envoy",
     "google",
     "pydantic",
