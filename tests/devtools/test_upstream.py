@@ -191,6 +191,22 @@ def test_counters_reset_over_http_restart_the_sequence(upstream: UpstreamServer)
     assert [r.status for r in send_requests(upstream.url, 2).records] == [200, 503]
 
 
+def test_requests_are_kept_as_they_arrived_and_forgotten_on_reset(
+    upstream: UpstreamServer,
+) -> None:
+    http_json("GET", upstream.url + "/health")
+    http_json("GET", upstream.url + "/pay?x=1", headers={"X-Drill": "true"})
+
+    seen = upstream.seen()
+    assert [(r.method, r.path) for r in seen] == [("GET", "/pay?x=1")]
+    assert seen[0].headers["x-drill"] == "true"
+    _, _, state = http_json("GET", upstream.url + "/__control")
+    assert state["seen"][0]["path"] == "/pay?x=1"
+
+    upstream.reset_stats()
+    assert upstream.seen() == []
+
+
 def test_response_headers_are_added(upstream: UpstreamServer) -> None:
     upstream.configure(response_headers={"x-envoy-overloaded": "true"})
 

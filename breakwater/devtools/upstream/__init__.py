@@ -6,7 +6,8 @@ health checks need a `/health` that can flip, and canary routing needs every
 answer to say which instance produced it. This server does all of that, and
 its behaviour can change while traffic flows (from Python or over HTTP at
 `/__control`) so that tests and the demo can break a backend mid-run and
-watch Envoy react.
+watch Envoy react. It keeps the last requests as they arrived (`seen`), so
+a test can check what a proxy in front rewrote, added or mirrored.
 
 Every response carries `x-instance`, `x-service` and `x-subset` headers and a
 JSON body with the same names. Requests to `/__control` and `/health` are
@@ -23,6 +24,7 @@ from breakwater.devtools.upstream.behavior import (
     DEFAULT_FIRST_ATTEMPT_HEADER,
     Behavior,
     BehaviorChanges,
+    SeenRequest,
     UpstreamStats,
 )
 from breakwater.devtools.upstream.command import main
@@ -45,6 +47,7 @@ __all__ = [
     "SUBSET_HEADER",
     "Behavior",
     "BehaviorChanges",
+    "SeenRequest",
     "Upstream",
     "UpstreamServer",
     "UpstreamStats",

@@ -14,7 +14,12 @@ from types import TracebackType
 from typing import Self, Unpack
 
 from breakwater.devtools.ports import LOOPBACK
-from breakwater.devtools.upstream.behavior import Behavior, BehaviorChanges, UpstreamStats
+from breakwater.devtools.upstream.behavior import (
+    Behavior,
+    BehaviorChanges,
+    SeenRequest,
+    UpstreamStats,
+)
 from breakwater.devtools.upstream.server import Upstream
 
 _START_TIMEOUT = 10.0
@@ -92,6 +97,9 @@ class UpstreamServer:
 
     def reset_stats(self) -> None:
         self._upstream.reset_stats()
+
+    def seen(self) -> list[SeenRequest]:
+        return self._upstream.seen()
 
     def start(self) -> Self:
         if self._thread is not None:

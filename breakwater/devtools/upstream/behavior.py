@@ -3,7 +3,8 @@
 `Behavior` is the one description of the faults, accepted from Python, from
 the command line and as JSON over `/__control`; keeping it apart from the
 server lets each of those read and check it the same way. `UpstreamStats`
-is the frozen copy of the counters that callers assert on.
+is the frozen copy of the counters that callers assert on, and
+`SeenRequest` what one served request looked like when it arrived.
 """
 
 from __future__ import annotations
@@ -188,3 +189,19 @@ class UpstreamStats:
         data = dataclasses.asdict(self)
         data["by_status"] = {str(code): count for code, count in self.by_status.items()}
         return data
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One served request as it arrived: what a proxy in front changed is visible here.
+
+    `path` keeps the query string; header names are lower-cased, and a header
+    sent more than once has its values joined with ", " as HTTP allows.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "headers": dict(self.headers)}

@@ -2,7 +2,8 @@
 
 The demo and tests that run the upstream as a separate process cannot call
 Python methods on it; these routes offer the same operations (read, change
-some fields, replace the whole behaviour, zero the counters) as JSON. They
+some fields, replace the whole behaviour, zero the counters, list the
+requests as they arrived) as JSON. They
 are never subject to injected faults and are not counted as served requests.
 """
 
@@ -37,6 +38,7 @@ class ControlApi:
         state = self._identity()
         state["behavior"] = self._planner.behavior.to_json()
         state["stats"] = self._planner.stats().to_json()
+        state["seen"] = [request.to_json() for request in self._planner.seen()]
         return state
 
     async def _get(self, request: web.Request) -> web.StreamResponse:

@@ -12,16 +12,23 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-from breakwater.devtools.upstream.behavior import Behavior, BehaviorChanges, UpstreamStats
+from breakwater.devtools.upstream.behavior import (
+    Behavior,
+    BehaviorChanges,
+    SeenRequest,
+    UpstreamStats,
+)
 
 # A retry reuses the request id of the first attempt, so the ids already seen
 # must be remembered; the bound keeps a long benchmark from growing memory.
 _SEEN_IDS_LIMIT = 100_000
+SEEN_REQUESTS_LIMIT = 2_000
+"""The most recent requests kept as they arrived; enough for any one test's batch."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class RequestPlanner:
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         self._sequence = 0
         self._stats = _MutableStats()
+        self._seen: deque[SeenRequest] = deque(maxlen=SEEN_REQUESTS_LIMIT)
 
     @property
     def behavior(self) -> Behavior:
@@ -120,10 +128,20 @@ class RequestPlanner:
             self._stats = _MutableStats(in_flight=in_flight, max_in_flight=in_flight)
             self._sequence = 0
             self._seen_ids.clear()
+            self._seen.clear()
 
-    def admit(self, headers: Mapping[str, str]) -> tuple[Plan, Behavior]:
+    def seen(self) -> list[SeenRequest]:
+        """The last served requests as they arrived, oldest first."""
+        with self._lock:
+            return list(self._seen)
+
+    def admit(
+        self, headers: Mapping[str, str], seen: SeenRequest | None = None
+    ) -> tuple[Plan, Behavior]:
         """Count a request in and decide its fate; the caller must `release` it when done."""
         with self._lock:
+            if seen is not None:
+                self._seen.append(seen)
             behavior = self._behavior
             self._sequence += 1
             sequence = self._sequence

@@ -15,7 +15,12 @@ from typing import Any, Unpack
 from aiohttp import web
 
 from breakwater.devtools.ports import LOOPBACK
-from breakwater.devtools.upstream.behavior import Behavior, BehaviorChanges, UpstreamStats
+from breakwater.devtools.upstream.behavior import (
+    Behavior,
+    BehaviorChanges,
+    SeenRequest,
+    UpstreamStats,
+)
 from breakwater.devtools.upstream.control import ControlApi
 from breakwater.devtools.upstream.plan import RequestPlanner
 
@@ -93,6 +98,10 @@ class Upstream:
         """Zero the counters and the request sequence, so `fail_every` counts from here."""
         self._planner.reset_stats()
 
+    def seen(self) -> list[SeenRequest]:
+        """The last served requests as they arrived (method, path with query, headers)."""
+        return self._planner.seen()
+
     def build_app(self) -> web.Application:
         app = web.Application()
         ControlApi(self._planner, self._identity).add_routes(app)
@@ -139,7 +148,7 @@ class Upstream:
         return {"service": self.service, "subset": self.subset, "instance": self.instance}
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        plan, behavior = self._planner.admit(request.headers)
+        plan, behavior = self._planner.admit(request.headers, _as_seen(request))
         try:
             if plan.delay > 0:
                 await asyncio.sleep(plan.delay)
@@ -174,6 +183,14 @@ class Upstream:
         return web.json_response(
             body, status=200 if healthy else 503, headers=self._identity_headers()
         )
+
+
+def _as_seen(request: web.Request) -> SeenRequest:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return SeenRequest(request.method, request.path_qs, headers)
 
 
 def _reset_connection(request: web.Request) -> None:
