@@ -63,7 +63,9 @@ EXPLAIN: Meanings = {
     ),
     ("fallback", "response", "headers"): FieldMeaning(
         "route.typed_per_filter_config[custom_response]: local_response_policy"
-        ".response_headers_to_add"
+        ".response_headers_to_add",
+        "the fallback replaces the failure's answer whole, its headers too (x-envoy-overloaded "
+        "is gone): a header of your own tells clients which answer they got",
     ),
     ("fallback", "on"): FieldMeaning(
         "route.typed_per_filter_config[custom_response]: a CEL matcher over response.flags "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
@@ -29,7 +29,13 @@ from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyError, EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_port
-from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, PathArg, TrafficResult
+from breakwater.devtools.traffic import (
+    DEFAULT_WATCH_HEADERS,
+    ContinuousTraffic,
+    HeadersArg,
+    PathArg,
+    TrafficResult,
+)
 from breakwater.devtools.traffic import send_requests as _send_requests
 from breakwater.devtools.upstream import BehaviorChanges, UpstreamServer
 from breakwater.devtools.waiting import wait_until
@@ -155,6 +161,7 @@ class Mesh:
         report_interval: float | None = None,
         envoy_args: Mapping[int, Sequence[str]] | None = None,
         ready: Sequence[int] | None = None,
+        gateway_spec: str = "",
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -164,10 +171,11 @@ class Mesh:
         proxies share the gateway's node cluster and its port (Envoy binds
         listeners with SO_REUSEPORT, so the kernel spreads connections over
         them). `report_interval` (seconds) sets how often they report their stats
-        and load to the control plane.
+        and load to the control plane. `gateway_spec` is more of the Gateway's
+        spec, indented two spaces (a gateway-wide `rateLimit`).
         """
         (self.policy_dir / GATEWAY_FILE).write_text(
-            gateway(self.gateway_port, GATEWAY, NODE_CLUSTER)
+            gateway(self.gateway_port, GATEWAY, NODE_CLUSTER, gateway_spec)
         )
         self.write_policies(policies)
         endpoints = self._expected_endpoints()
@@ -289,8 +297,10 @@ class Mesh:
         headers: HeadersArg = None,
         timeout: float = 5.0,
         max_duration: float = 30.0,
+        watch_headers: Iterable[str] = DEFAULT_WATCH_HEADERS,
     ) -> TrafficResult:
-        """`count` requests through the gateway, bounded in number and time."""
+        """`count` requests through the gateway, bounded in number and time; the records keep
+        the response headers named in `watch_headers`."""
         return _send_requests(
             self.url,
             count,
@@ -299,6 +309,7 @@ class Mesh:
             headers=headers,
             timeout=timeout,
             max_duration=max_duration,
+            watch_headers=watch_headers,
         )
 
     def continuous(self, rate: float, *, max_duration: float = 20.0) -> ContinuousTraffic:

@@ -72,9 +72,13 @@ spec:
 """
 
 
-def gateway(port: int, name: str = GATEWAY, cluster: str | None = None) -> str:
-    """Gateway `name` on loopback `port`, for proxies of node cluster `cluster` (its name)."""
-    return GATEWAY_YAML.format(name=name, address=LOOPBACK, port=port, cluster=cluster or name)
+def gateway(port: int, name: str = GATEWAY, cluster: str | None = None, spec: str = "") -> str:
+    """Gateway `name` on loopback `port`, for proxies of node cluster `cluster` (its name).
+
+    `spec` is more of the Gateway's spec (e.g. a `rateLimit`), indented two spaces.
+    """
+    text = GATEWAY_YAML.format(name=name, address=LOOPBACK, port=port, cluster=cluster or name)
+    return text + spec
 
 
 SPLIT_ROUTE_YAML = """\
