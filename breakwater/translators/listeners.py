@@ -2,6 +2,8 @@
 
 Routes come over RDS rather than inline so that a weight change re-sends one
 RouteConfiguration and leaves the listener, and its open connections, alone.
+For the same reason the HTTP filters a route may switch on are all in the
+chain from the start (`http_filters`).
 """
 
 from __future__ import annotations

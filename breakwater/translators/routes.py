@@ -30,7 +30,7 @@ from breakwater.translators.http_filters import (
 )
 from breakwater.translators.matchers import header_matcher
 from breakwater.translators.mirror import mirror_policy
-from breakwater.translators.model import HTTPRoute, RouteMatch, RouteRule
+from breakwater.translators.model import HTTPRoute, ResilienceSpec, RouteMatch, RouteRule
 from breakwater.translators.names import (
     route_config_name,
     route_name,
@@ -92,9 +92,10 @@ def route_match(match: RouteMatch | None) -> route_components_pb2.RouteMatch:
 
 
 def route_action(
-    policyset: PolicySet, route: str, rule_index: int, rule: RouteRule, cluster_for: ClusterNamer
+    effective: ResilienceSpec, rule: RouteRule, cluster_for: ClusterNamer
 ) -> route_components_pb2.RouteAction:
-    """Where a rule sends traffic, and with which retries and timeouts."""
+    """Where a rule sends traffic, with which retries, timeouts and mirror (`effective` is the
+    rule's merged policy)."""
     action = route_components_pb2.RouteAction()
     if len(rule.backends) == 1:
         only = rule.backends[0]
@@ -125,7 +126,6 @@ def route_action(
         if action.HasField("weighted_clusters"):
             action.weighted_clusters.use_hash_policy.value = True
 
-    effective = policyset.effective_for_rule(route, rule_index).spec
     policy = retry_policy(effective.retry)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
@@ -143,9 +143,10 @@ def rule_template(
     Name and match are left to each match, and so are the path rewrites and
     redirects that replace the prefix a match matched.
     """
+    effective = policyset.effective_for_rule(route, rule_index).spec
     template = route_components_pb2.Route()
     if rule.redirect is None:
-        template.route.CopyFrom(route_action(policyset, route, rule_index, rule, cluster_for))
+        template.route.CopyFrom(route_action(effective, rule, cluster_for))
     apply_header_changes(template, rule.request_headers, rule.response_headers)
     filters = template.typed_per_filter_config
     if rule.rate_limit is not None:
@@ -153,9 +154,8 @@ def rule_template(
         filters[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
     if rule.fault is not None:
         filters[FAULT].CopyFrom(switched_on(http_fault(rule.fault)))
-    fallback = policyset.effective_for_rule(route, rule_index).spec.fallback
-    if fallback is not None and rule.redirect is None:
-        filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(fallback)))
+    if effective.fallback is not None and rule.redirect is None:
+        filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(effective.fallback)))
     return template
 
 

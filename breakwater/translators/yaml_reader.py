@@ -6,7 +6,8 @@ safe loader: tags that construct Python objects are refused. Expansion
 through anchors and aliases is bounded, per document and per file, and so
 is nesting, so that a small file cannot grow into a huge document nor
 exhaust the stack; a value that cannot be constructed (an impossible date,
-an integer of too many digits) is a located error too.
+an integer of too many digits) is a located error too. Mapping keys are
+always read as text: YAML 1.1 would read a bare `on` or `yes` as a boolean.
 """
 
 from __future__ import annotations
