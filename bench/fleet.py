@@ -33,7 +33,7 @@ from bench.policies import NODE_CLUSTER, service_name, write_policies
 from bench.server import BreakwaterServer
 from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, NODE_HEADER
 from breakwater.controlplane.fleet.receivers import OTLP_METRICS_SERVICE
-from breakwater.otlp.v1 import metrics_pb2
+from breakwater.otlp.v1 import common_pb2, metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
 from tests.support.proc import rss_bytes
 
@@ -68,10 +68,10 @@ HISTOGRAMS = [
 ]
 
 
-def _attributes(cluster: str, **extra: str) -> list[metrics_pb2.KeyValue]:
+def _attributes(cluster: str, **extra: str) -> list[common_pb2.KeyValue]:
     pairs = {"envoy.cluster_name": cluster, **extra}
     return [
-        metrics_pb2.KeyValue(key=k, value=metrics_pb2.AnyValue(string_value=v))
+        common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v))
         for k, v in pairs.items()
     ]
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from breakwater.otlp.v1 import metrics_pb2
+from breakwater.otlp.v1 import common_pb2, metrics_pb2
 
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 
 
-def _attributes(cluster: str, extra: Mapping[str, str]) -> list[metrics_pb2.KeyValue]:
+def _attributes(cluster: str, extra: Mapping[str, str]) -> list[common_pb2.KeyValue]:
     pairs = {"envoy.cluster_name": cluster, **extra}
     return [
-        metrics_pb2.KeyValue(key=k, value=metrics_pb2.AnyValue(string_value=v))
+        common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v))
         for k, v in pairs.items()
     ]
 

@@ -22,39 +22,36 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from breakwater.otlp.v1 import common_pb2 as breakwater_dot_otlp_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n breakwater/otlp/v1/metrics.proto\x12\x12\x62reakwater.otlp.v1\"\\\n\x1b\x45xportMetricsServiceRequest\x12=\n\x10resource_metrics\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.ResourceMetrics\"\x1e\n\x1c\x45xportMetricsServiceResponse\"^\n\x0fResourceMetrics\x12\x37\n\rscope_metrics\x18\x02 \x03(\x0b\x32 .breakwater.otlp.v1.ScopeMetrics\x12\x12\n\nschema_url\x18\x03 \x01(\t\"O\n\x0cScopeMetrics\x12+\n\x07metrics\x18\x02 \x03(\x0b\x32\x1a.breakwater.otlp.v1.Metric\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xc9\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12*\n\x05gauge\x18\x05 \x01(\x0b\x32\x19.breakwater.otlp.v1.GaugeH\x00\x12&\n\x03sum\x18\x07 \x01(\x0b\x32\x17.breakwater.otlp.v1.SumH\x00\x12\x32\n\thistogram\x18\t \x01(\x0b\x32\x1d.breakwater.otlp.v1.HistogramH\x00\x42\x06\n\x04\x64\x61ta\"A\n\x05Gauge\x12\x38\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.NumberDataPoint\"\xa2\x01\n\x03Sum\x12\x38\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.NumberDataPoint\x12K\n\x17\x61ggregation_temporality\x18\x02 \x01(\x0e\x32*.breakwater.otlp.v1.AggregationTemporality\x12\x14\n\x0cis_monotonic\x18\x03 \x01(\x08\"\x95\x01\n\tHistogram\x12;\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32&.breakwater.otlp.v1.HistogramDataPoint\x12K\n\x17\x61ggregation_temporality\x18\x02 \x01(\x0e\x32*.breakwater.otlp.v1.AggregationTemporality\"\xa9\x01\n\x0fNumberDataPoint\x12\x30\n\nattributes\x18\x07 \x03(\x0b\x32\x1c.breakwater.otlp.v1.KeyValue\x12\x1c\n\x14start_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0etime_unix_nano\x18\x03 \x01(\x06\x12\x13\n\tas_double\x18\x04 \x01(\x01H\x00\x12\x10\n\x06\x61s_int\x18\x06 \x01(\x10H\x00\x42\x07\n\x05value\"\xd5\x01\n\x12HistogramDataPoint\x12\x30\n\nattributes\x18\t \x03(\x0b\x32\x1c.breakwater.otlp.v1.KeyValue\x12\x1c\n\x14start_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0etime_unix_nano\x18\x03 \x01(\x06\x12\r\n\x05\x63ount\x18\x04 \x01(\x06\x12\x10\n\x03sum\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rbucket_counts\x18\x06 \x03(\x06\x12\x17\n\x0f\x65xplicit_bounds\x18\x07 \x03(\x01\x42\x06\n\x04_sum\"D\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12+\n\x05value\x18\x02 \x01(\x0b\x32\x1c.breakwater.otlp.v1.AnyValue\"n\n\x08\x41nyValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x04 \x01(\x01H\x00\x42\x07\n\x05value*\x8c\x01\n\x16\x41ggregationTemporality\x12\'\n#AGGREGATION_TEMPORALITY_UNSPECIFIED\x10\x00\x12!\n\x1d\x41GGREGATION_TEMPORALITY_DELTA\x10\x01\x12&\n\"AGGREGATION_TEMPORALITY_CUMULATIVE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n breakwater/otlp/v1/metrics.proto\x12\x12\x62reakwater.otlp.v1\x1a\x1f\x62reakwater/otlp/v1/common.proto\"\\\n\x1b\x45xportMetricsServiceRequest\x12=\n\x10resource_metrics\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.ResourceMetrics\"\x1e\n\x1c\x45xportMetricsServiceResponse\"^\n\x0fResourceMetrics\x12\x37\n\rscope_metrics\x18\x02 \x03(\x0b\x32 .breakwater.otlp.v1.ScopeMetrics\x12\x12\n\nschema_url\x18\x03 \x01(\t\"O\n\x0cScopeMetrics\x12+\n\x07metrics\x18\x02 \x03(\x0b\x32\x1a.breakwater.otlp.v1.Metric\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xc9\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12*\n\x05gauge\x18\x05 \x01(\x0b\x32\x19.breakwater.otlp.v1.GaugeH\x00\x12&\n\x03sum\x18\x07 \x01(\x0b\x32\x17.breakwater.otlp.v1.SumH\x00\x12\x32\n\thistogram\x18\t \x01(\x0b\x32\x1d.breakwater.otlp.v1.HistogramH\x00\x42\x06\n\x04\x64\x61ta\"A\n\x05Gauge\x12\x38\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.NumberDataPoint\"\xa2\x01\n\x03Sum\x12\x38\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32#.breakwater.otlp.v1.NumberDataPoint\x12K\n\x17\x61ggregation_temporality\x18\x02 \x01(\x0e\x32*.breakwater.otlp.v1.AggregationTemporality\x12\x14\n\x0cis_monotonic\x18\x03 \x01(\x08\"\x95\x01\n\tHistogram\x12;\n\x0b\x64\x61ta_points\x18\x01 \x03(\x0b\x32&.breakwater.otlp.v1.HistogramDataPoint\x12K\n\x17\x61ggregation_temporality\x18\x02 \x01(\x0e\x32*.breakwater.otlp.v1.AggregationTemporality\"\xa9\x01\n\x0fNumberDataPoint\x12\x30\n\nattributes\x18\x07 \x03(\x0b\x32\x1c.breakwater.otlp.v1.KeyValue\x12\x1c\n\x14start_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0etime_unix_nano\x18\x03 \x01(\x06\x12\x13\n\tas_double\x18\x04 \x01(\x01H\x00\x12\x10\n\x06\x61s_int\x18\x06 \x01(\x10H\x00\x42\x07\n\x05value\"\xd5\x01\n\x12HistogramDataPoint\x12\x30\n\nattributes\x18\t \x03(\x0b\x32\x1c.breakwater.otlp.v1.KeyValue\x12\x1c\n\x14start_time_unix_nano\x18\x02 \x01(\x06\x12\x16\n\x0etime_unix_nano\x18\x03 \x01(\x06\x12\r\n\x05\x63ount\x18\x04 \x01(\x06\x12\x10\n\x03sum\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rbucket_counts\x18\x06 \x03(\x06\x12\x17\n\x0f\x65xplicit_bounds\x18\x07 \x03(\x01\x42\x06\n\x04_sum*\x8c\x01\n\x16\x41ggregationTemporality\x12\'\n#AGGREGATION_TEMPORALITY_UNSPECIFIED\x10\x00\x12!\n\x1d\x41GGREGATION_TEMPORALITY_DELTA\x10\x01\x12&\n\"AGGREGATION_TEMPORALITY_CUMULATIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'breakwater.otlp.v1.metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGGREGATIONTEMPORALITY']._serialized_start=1518
-  _globals['_AGGREGATIONTEMPORALITY']._serialized_end=1658
-  _globals['_EXPORTMETRICSSERVICEREQUEST']._serialized_start=56
-  _globals['_EXPORTMETRICSSERVICEREQUEST']._serialized_end=148
-  _globals['_EXPORTMETRICSSERVICERESPONSE']._serialized_start=150
-  _globals['_EXPORTMETRICSSERVICERESPONSE']._serialized_end=180
-  _globals['_RESOURCEMETRICS']._serialized_start=182
-  _globals['_RESOURCEMETRICS']._serialized_end=276
-  _globals['_SCOPEMETRICS']._serialized_start=278
-  _globals['_SCOPEMETRICS']._serialized_end=357
-  _globals['_METRIC']._serialized_start=360
-  _globals['_METRIC']._serialized_end=561
-  _globals['_GAUGE']._serialized_start=563
-  _globals['_GAUGE']._serialized_end=628
-  _globals['_SUM']._serialized_start=631
-  _globals['_SUM']._serialized_end=793
-  _globals['_HISTOGRAM']._serialized_start=796
-  _globals['_HISTOGRAM']._serialized_end=945
-  _globals['_NUMBERDATAPOINT']._serialized_start=948
-  _globals['_NUMBERDATAPOINT']._serialized_end=1117
-  _globals['_HISTOGRAMDATAPOINT']._serialized_start=1120
-  _globals['_HISTOGRAMDATAPOINT']._serialized_end=1333
-  _globals['_KEYVALUE']._serialized_start=1335
-  _globals['_KEYVALUE']._serialized_end=1403
-  _globals['_ANYVALUE']._serialized_start=1405
-  _globals['_ANYVALUE']._serialized_end=1515
+  _globals['_AGGREGATIONTEMPORALITY']._serialized_start=1369
+  _globals['_AGGREGATIONTEMPORALITY']._serialized_end=1509
+  _globals['_EXPORTMETRICSSERVICEREQUEST']._serialized_start=89
+  _globals['_EXPORTMETRICSSERVICEREQUEST']._serialized_end=181
+  _globals['_EXPORTMETRICSSERVICERESPONSE']._serialized_start=183
+  _globals['_EXPORTMETRICSSERVICERESPONSE']._serialized_end=213
+  _globals['_RESOURCEMETRICS']._serialized_start=215
+  _globals['_RESOURCEMETRICS']._serialized_end=309
+  _globals['_SCOPEMETRICS']._serialized_start=311
+  _globals['_SCOPEMETRICS']._serialized_end=390
+  _globals['_METRIC']._serialized_start=393
+  _globals['_METRIC']._serialized_end=594
+  _globals['_GAUGE']._serialized_start=596
+  _globals['_GAUGE']._serialized_end=661
+  _globals['_SUM']._serialized_start=664
+  _globals['_SUM']._serialized_end=826
+  _globals['_HISTOGRAM']._serialized_start=829
+  _globals['_HISTOGRAM']._serialized_end=978
+  _globals['_NUMBERDATAPOINT']._serialized_start=981
+  _globals['_NUMBERDATAPOINT']._serialized_end=1150
+  _globals['_HISTOGRAMDATAPOINT']._serialized_start=1153
+  _globals['_HISTOGRAMDATAPOINT']._serialized_end=1366
 # @@protoc_insertion_point(module_scope)

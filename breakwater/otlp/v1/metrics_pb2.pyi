@@ -1,3 +1,4 @@
+from breakwater.otlp.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -89,12 +90,12 @@ class NumberDataPoint(_message.Message):
     TIME_UNIX_NANO_FIELD_NUMBER: _ClassVar[int]
     AS_DOUBLE_FIELD_NUMBER: _ClassVar[int]
     AS_INT_FIELD_NUMBER: _ClassVar[int]
-    attributes: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    attributes: _containers.RepeatedCompositeFieldContainer[_common_pb2.KeyValue]
     start_time_unix_nano: int
     time_unix_nano: int
     as_double: float
     as_int: int
-    def __init__(self, attributes: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., start_time_unix_nano: _Optional[int] = ..., time_unix_nano: _Optional[int] = ..., as_double: _Optional[float] = ..., as_int: _Optional[int] = ...) -> None: ...
+    def __init__(self, attributes: _Optional[_Iterable[_Union[_common_pb2.KeyValue, _Mapping]]] = ..., start_time_unix_nano: _Optional[int] = ..., time_unix_nano: _Optional[int] = ..., as_double: _Optional[float] = ..., as_int: _Optional[int] = ...) -> None: ...
 
 class HistogramDataPoint(_message.Message):
     __slots__ = ("attributes", "start_time_unix_nano", "time_unix_nano", "count", "sum", "bucket_counts", "explicit_bounds")
@@ -105,31 +106,11 @@ class HistogramDataPoint(_message.Message):
     SUM_FIELD_NUMBER: _ClassVar[int]
     BUCKET_COUNTS_FIELD_NUMBER: _ClassVar[int]
     EXPLICIT_BOUNDS_FIELD_NUMBER: _ClassVar[int]
-    attributes: _containers.RepeatedCompositeFieldContainer[KeyValue]
+    attributes: _containers.RepeatedCompositeFieldContainer[_common_pb2.KeyValue]
     start_time_unix_nano: int
     time_unix_nano: int
     count: int
     sum: float
     bucket_counts: _containers.RepeatedScalarFieldContainer[int]
     explicit_bounds: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, attributes: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., start_time_unix_nano: _Optional[int] = ..., time_unix_nano: _Optional[int] = ..., count: _Optional[int] = ..., sum: _Optional[float] = ..., bucket_counts: _Optional[_Iterable[int]] = ..., explicit_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
-
-class KeyValue(_message.Message):
-    __slots__ = ("key", "value")
-    KEY_FIELD_NUMBER: _ClassVar[int]
-    VALUE_FIELD_NUMBER: _ClassVar[int]
-    key: str
-    value: AnyValue
-    def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AnyValue, _Mapping]] = ...) -> None: ...
-
-class AnyValue(_message.Message):
-    __slots__ = ("string_value", "bool_value", "int_value", "double_value")
-    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
-    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
-    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
-    DOUBLE_VALUE_FIELD_NUMBER: _ClassVar[int]
-    string_value: str
-    bool_value: bool
-    int_value: int
-    double_value: float
-    def __init__(self, string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ..., int_value: _Optional[int] = ..., double_value: _Optional[float] = ...) -> None: ...
+    def __init__(self, attributes: _Optional[_Iterable[_Union[_common_pb2.KeyValue, _Mapping]]] = ..., start_time_unix_nano: _Optional[int] = ..., time_unix_nano: _Optional[int] = ..., count: _Optional[int] = ..., sum: _Optional[float] = ..., bucket_counts: _Optional[_Iterable[int]] = ..., explicit_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
