@@ -75,9 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=["json", "yaml"], default="json")
     render.set_defaults(func=cmd_render)
 
-    explain = sub.add_parser("explain", help="show each effective setting of a service and why")
+    explain = sub.add_parser(
+        "explain",
+        help="show each effective setting of a service, or of a gateway's telemetry, and why",
+    )
     explain.add_argument("directory")
-    explain.add_argument("service")
+    explain.add_argument(
+        "name",
+        metavar="SERVICE|gateway/NAME",
+        help="a service: its policies; gateway/NAME: its tracing and access log, and which "
+        "policy each response flag in that log points at",
+    )
     explain.add_argument("--output", choices=["table", "json"], default="table")
     explain.set_defaults(func=cmd_explain)
 
@@ -202,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "breakwater_proxies has the same by node group)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
     serve.set_defaults(func=cmd_serve)
 
     rollout = sub.add_parser(

@@ -43,7 +43,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.directory}: valid: {len(policyset.services)} services, {len(policyset.policies)} "
-        f"resilience policies, {len(policyset.gateways)} gateways, {len(policyset.routes)} routes"
+        f"resilience policies, {len(policyset.gateways)} gateways, {len(policyset.routes)} routes, "
+        f"{len(policyset.telemetry)} telemetry documents"
     )
     return 0
 
@@ -66,19 +67,39 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+GATEWAY_PREFIX = "gateway/"
+SERVICE_PREFIX = "service/"
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from breakwater.translators.explain import explain_service
+    from breakwater.translators.explain_gateway import explain_gateway
 
     policyset = _load_or_report(args.directory)
     if policyset is None:
         return 1
-    if args.service not in policyset.services:
-        known = ", ".join(sorted(policyset.services)) or "none"
-        print(
-            f"service {args.service!r} is not declared; declared services: {known}", file=sys.stderr
-        )
-        return 1
-    sections = explain_service(policyset, args.service)
+    name: str = args.name
+    if name.startswith(GATEWAY_PREFIX):
+        gateway = name.removeprefix(GATEWAY_PREFIX)
+        if gateway not in policyset.gateways:
+            known = ", ".join(sorted(policyset.gateways)) or "none"
+            print(
+                f"gateway {gateway!r} is not declared; declared gateways: {known}",
+                file=sys.stderr,
+            )
+            return 1
+        sections = explain_gateway(policyset, gateway)
+    else:
+        service = name.removeprefix(SERVICE_PREFIX)
+        if service not in policyset.services:
+            known = ", ".join(sorted(policyset.services)) or "none"
+            print(
+                f"service {service!r} is not declared; declared services: {known} "
+                f"(for a gateway's telemetry and response flags, give {GATEWAY_PREFIX}NAME)",
+                file=sys.stderr,
+            )
+            return 1
+        sections = explain_service(policyset, service)
     if args.output == "json":
         print(
             json.dumps(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from breakwater.translators.model import Document, Gateway, HTTPRoute, ResiliencePolicy, Service
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.telemetry_model import Telemetry
 
 KINDS: dict[str, type[Document]] = {
     "Service": Service,
@@ -11,4 +12,5 @@ KINDS: dict[str, type[Document]] = {
     "Gateway": Gateway,
     "HTTPRoute": HTTPRoute,
     "Rollout": Rollout,
+    "Telemetry": Telemetry,
 }

@@ -8,7 +8,7 @@ effective field remembers which document set it, so `explain` can answer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -23,10 +23,11 @@ from breakwater.translators.model import (
 )
 from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
 Provenance = dict[FieldPath, str]
-"""Effective field (snake_case path under ResilienceSpec) → who set it, e.g. `ResiliencePolicy/payments-retry`."""
+"""Effective field (snake_case path under the spec) → who set it, e.g. `ResiliencePolicy/payments-retry`."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class Effective:
     """The merged policy for one level, with the origin of every field that anyone set."""
 
     spec: ResilienceSpec
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class EffectiveTelemetry:
+    """The merged Telemetry of a gateway (or of a route on it), with the origin of every field."""
+
+    spec: TelemetrySpec
     provenance: Provenance
 
 
@@ -95,13 +104,23 @@ def _set_fields(spec: ResilienceSpec) -> dict[str, Any]:
     return dumped
 
 
-def merge_layers(layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> Effective:
-    """Merge policy layers from least to most specific; the last writer of a field wins."""
+def merge_patches(
+    layers: Iterable[tuple[str, Mapping[str, Any]]],
+) -> tuple[dict[str, Any], Provenance]:
+    """Merge patches from least to most specific; the last writer of a field wins."""
     merged: dict[str, Any] = {}
     provenance: Provenance = {}
-    for who, layer in layers:
-        patch = _set_fields(layer) if isinstance(layer, ResilienceSpec) else layer
+    for who, patch in layers:
         _merge(merged, patch, who, provenance, ())
+    return merged, provenance
+
+
+def merge_layers(layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> Effective:
+    """Merge policy layers from least to most specific; the last writer of a field wins."""
+    merged, provenance = merge_patches(
+        (who, _set_fields(layer) if isinstance(layer, ResilienceSpec) else layer)
+        for who, layer in layers
+    )
     return Effective(spec=ResilienceSpec.model_validate(merged), provenance=provenance)
 
 
@@ -130,6 +149,7 @@ class PolicySet:
     rollouts: Mapping[str, Rollout] = field(default_factory=dict)
     previews: Mapping[tuple[str, int], PreviewRoute] = field(default_factory=dict)
     """(route, rule) → the header route a rollout laid over it (never from the YAML itself)."""
+    telemetry: Mapping[str, Telemetry] = field(default_factory=dict)
 
     def source_of(self, kind: str, name: str) -> SourceRef | None:
         return self.sources.get((kind, name))
@@ -213,3 +233,26 @@ class PolicySet:
         if override:
             layers.append((f"HTTPRoute/{route} rule {rule_index}", override))
         return self._merge(layers)
+
+    def telemetry_layers(
+        self, gateway: str, route: str | None = None
+    ) -> list[tuple[str, TelemetrySpec]]:
+        """Every gateway's Telemetry, then the gateway's own, then the route's; within a level, by name."""
+        wanted: list[tuple[str, str] | None] = [None, ("Gateway", gateway)]
+        if route is not None:
+            wanted.append(("HTTPRoute", route))
+        layers: list[tuple[str, TelemetrySpec]] = []
+        for target in wanted:
+            for name in sorted(self.telemetry):
+                spec = self.telemetry[name].spec
+                ref = spec.target_ref
+                if (None if ref is None else (ref.kind, ref.name)) == target:
+                    layers.append((f"Telemetry/{name}", spec))
+        return layers
+
+    def effective_telemetry(self, gateway: str, route: str | None = None) -> EffectiveTelemetry:
+        """What a gateway's connection manager (or, with `route`, that route on it) traces and logs."""
+        merged, provenance = merge_patches(
+            (who, spec.merge_patch()) for who, spec in self.telemetry_layers(gateway, route)
+        )
+        return EffectiveTelemetry(TelemetrySpec.from_merged(merged), provenance)

@@ -40,6 +40,7 @@ from breakwater.translators.names import (
 from breakwater.translators.policyset import PolicySet, PreviewRoute
 from breakwater.translators.ratelimit import local_rate_limit
 from breakwater.translators.retries import apply_timeout, retry_policy
+from breakwater.translators.telemetry import apply_route_tracing
 
 ClusterNamer = Callable[[str, str | None], str]
 
@@ -249,4 +250,5 @@ def route_configuration(
     config.virtual_hosts.extend(
         virtual_hosts(policyset, attached_routes(policyset, gateway), cluster_for)
     )
+    apply_route_tracing(policyset, gateway, config)
     return config

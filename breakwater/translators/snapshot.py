@@ -23,6 +23,7 @@ from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.routes import attached_routes, backends_of, route_configuration
+from breakwater.translators.telemetry import collector_targets
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -82,12 +83,16 @@ def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
 
 
 def backend_targets(policyset: PolicySet, group: Iterable[str]) -> tuple[Target, ...]:
-    """Every (service, subset) the routes of the group's gateways send to, in a stable order."""
+    """Every (service, subset) the group's proxies send to, in a stable order: what the
+    routes of its gateways send to, then the collectors their Telemetry exports to, which
+    no route needs to name."""
     gateways = sorted(name for name in set(group) if name in policyset.gateways)
     attached = {
         route.name: route for name in gateways for route in attached_routes(policyset, name)
     }
-    return tuple(backends_of([attached[name] for name in sorted(attached)]))
+    routed = backends_of([attached[name] for name in sorted(attached)])
+    collectors = [t for t in collector_targets(policyset, gateways) if t not in routed]
+    return (*routed, *collectors)
 
 
 def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
@@ -103,7 +108,7 @@ def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
     return {
         CLUSTER_TYPE: [],
         ENDPOINT_TYPE: [],
-        LISTENER_TYPE: [listener(policyset.gateways[name]) for name in gateways],
+        LISTENER_TYPE: [listener(policyset, policyset.gateways[name]) for name in gateways],
         ROUTE_TYPE: [route_configuration(policyset, name, policies) for name in gateways],
     }
 

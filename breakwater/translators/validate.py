@@ -31,7 +31,9 @@ from breakwater.translators.policyset import (
     rule_override,
 )
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.validate_rollouts import check_rollouts
+from breakwater.translators.validate_telemetry import check_telemetry
 
 
 class _Collector:
@@ -110,6 +112,7 @@ def build_policyset(
     gateways: dict[str, Gateway] = {}
     routes: dict[str, HTTPRoute] = {}
     rollouts: dict[str, Rollout] = {}
+    telemetry: dict[str, Telemetry] = {}
     raws: dict[tuple[str, str], RawDocument] = {}
     by_kind: dict[type[Document], dict[str, Document]] = {
         Service: services,  # type: ignore[dict-item]
@@ -117,6 +120,7 @@ def build_policyset(
         Gateway: gateways,  # type: ignore[dict-item]
         HTTPRoute: routes,  # type: ignore[dict-item]
         Rollout: rollouts,  # type: ignore[dict-item]
+        Telemetry: telemetry,  # type: ignore[dict-item]
     }
     for doc, raw in documents:
         kind = type(doc).__name__
@@ -224,7 +228,9 @@ def build_policyset(
         routes=routes,
         sources=sources,
         rollouts=rollouts,
+        telemetry=telemetry,
     )
+    check_telemetry(out.add, policyset, raws)
     if out.errors:
         return policyset, out.errors
 

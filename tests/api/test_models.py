@@ -209,6 +209,11 @@ async def test_policies_reach_the_proxies_that_get_their_clusters(tmp_path: Path
     assert reach[("Service", "payments-fallback")] == (["payments-fallback"], ["both-1", "edge-1"])
     # So is a mirror: the route copies traffic to it, and Envoy needs its cluster.
     assert reach[("Service", "payments-shadow")] == (["payments-shadow"], ["both-1", "edge-1"])
+    # A collector is a cluster of the proxies whose gateways export to it, named by no route.
+    assert reach[("Service", "otel-collector")] == (["otel-collector"], ["both-1", "edge-1"])
+    assert reach[("Telemetry", "fleet")] == (["otel-collector"], ["both-1", "edge-1", "internal-1"])
+    assert reach[("Telemetry", "internal")] == ([], ["both-1", "internal-1"])
+    assert reach[("Telemetry", "payments")] == ([], ["both-1", "edge-1"])
 
 
 async def test_a_gateway_without_routes_still_reaches_its_proxies(tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ from breakwater.controlplane.xds.resources import (
     order_types,
     short_name,
 )
+from breakwater.translators.snapshot import translate
 from tests.controlplane import builders
+from tests.translators.support import policyset_from_text
 
 
 def test_resource_is_named_versioned_and_packed_once():
@@ -162,6 +164,42 @@ def test_listener_references_rds_and_tcp_proxy_clusters():
         ],
     )
     assert set(Resource.from_message(listener).refs) == {(CLUSTER_TYPE, "db")}
+
+
+EXPORTERS = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: traces}
+spec: {protocol: grpc, endpoints: [{address: 10.0.9.1, port: 4317}]}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: logs}
+spec: {protocol: grpc, endpoints: [{address: 10.0.9.2, port: 4317}]}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Gateway
+metadata: {name: edge}
+spec: {port: 10000}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Telemetry
+metadata: {name: fleet}
+spec:
+  tracing: {openTelemetry: {service: traces}}
+  accessLog: {to: [stdout, {openTelemetry: {service: logs}}]}
+"""
+
+
+def test_a_listener_references_the_collectors_it_exports_to() -> None:
+    """A tracer or an OTLP access log exporting to a cluster the proxy lacks loses what it sends."""
+    policyset = policyset_from_text(EXPORTERS)
+    (edge,) = translate(policyset, {"edge"})[LISTENER_TYPE]
+    assert set(Resource.from_message(edge).refs) == {
+        (ROUTE_TYPE, "edge"),
+        (CLUSTER_TYPE, "traces"),
+        (CLUSTER_TYPE, "logs"),
+    }
 
 
 def test_undecodable_nested_config_yields_no_references():

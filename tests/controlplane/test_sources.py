@@ -30,6 +30,7 @@ def test_texts_are_keyed_by_relative_name_and_name_their_path(tmp_path: Path) ->
         "routes/routes.yaml",
         "seed-guide.yaml",
         "services.yaml",
+        "telemetry.yaml",
     ]
     routes = files.texts["routes/routes.yaml"]
     assert routes.path == str(root / "routes" / "routes.yaml")

@@ -18,6 +18,7 @@ from breakwater.translators.model import Gateway, HTTPRoute, ResiliencePolicy, S
 from breakwater.translators.pipeline import SourceText, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import CONFIG_DUMP_KEYS
+from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.yaml_reader import read_documents
 
 HERE = Path(__file__).parent
@@ -63,6 +64,7 @@ def unchecked_policyset(text: str) -> PolicySet:
         policies={d.name: d for d in documents if isinstance(d, ResiliencePolicy)},
         gateways={d.name: d for d in documents if isinstance(d, Gateway)},
         routes={d.name: d for d in documents if isinstance(d, HTTPRoute)},
+        telemetry={d.name: d for d in documents if isinstance(d, Telemetry)},
     )
 
 

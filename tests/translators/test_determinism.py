@@ -41,6 +41,7 @@ def reversed_policyset(policyset: PolicySet) -> PolicySet:
         policies=dict(reversed(list(policyset.policies.items()))),
         gateways=dict(reversed(list(policyset.gateways.items()))),
         routes=dict(reversed(list(policyset.routes.items()))),
+        telemetry=dict(reversed(list(policyset.telemetry.items()))),
     )
 
 

@@ -27,30 +27,56 @@ from breakwater.translators import (
     retries,
 )
 from breakwater.translators.explain import MEANINGS, RULE_MEANINGS, _collect
+from breakwater.translators.explain_gateway import TELEMETRY_MEANINGS
 from breakwater.translators.meanings import FieldMeaning
+from breakwater.translators.telemetry_model import AccessLog, Tracing
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
 EXPECTED = Path(__file__).parent / "explain"
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 SERVICES = ["payments", "payments-fallback", "payments-shadow", "ledger", "catalog"]
+GATEWAYS = ["gateway/edge", "gateway/internal"]
+"""A gateway's telemetry and what each response flag in its access log points at."""
+
+
+def _stem(name: str) -> str:
+    return name.replace("/", "-")
 
 
 @pytest.mark.parametrize("output", ["table", "json"])
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", SERVICES + GATEWAYS)
 def test_explain_prints_what_it_always_printed(
     service: str, output: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["explain", str(EXAMPLES), service, "--output", output]) == 0
     printed = capsys.readouterr().out
-    expected = EXPECTED / f"{service}.{'txt' if output == 'table' else 'json'}"
+    expected = EXPECTED / f"{_stem(service)}.{'txt' if output == 'table' else 'json'}"
     if UPDATE:
         expected.write_text(printed)
     assert printed == expected.read_text(), f"breakwater explain {service} differs from {expected}"
 
 
 def test_every_expected_output_is_checked() -> None:
-    assert sorted(p.stem for p in EXPECTED.glob("*.txt")) == sorted(SERVICES)
-    assert sorted(p.stem for p in EXPECTED.glob("*.json")) == sorted(SERVICES)
+    stems = sorted(_stem(name) for name in SERVICES + GATEWAYS)
+    assert sorted(p.stem for p in EXPECTED.glob("*.txt")) == stems
+    assert sorted(p.stem for p in EXPECTED.glob("*.json")) == stems
+
+
+def test_an_unknown_gateway_is_named_with_the_declared_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["explain", str(EXAMPLES), "gateway/egde"]) == 1
+    assert "gateway 'egde' is not declared; declared gateways: edge, internal" in (
+        capsys.readouterr().err
+    )
+
+
+def test_every_telemetry_field_envoy_sees_is_explained() -> None:
+    """Each field of the Telemetry model that reaches Envoy has a meaning; the target does not."""
+    explained = {path[:2] for path in TELEMETRY_MEANINGS}
+    for section, model in (("tracing", Tracing), ("access_log", AccessLog)):
+        for name in model.model_fields:
+            assert (section, name) in explained, f"{section}.{name} has no meaning in explain"
 
 
 def test_each_field_is_explained_by_one_slice() -> None:

@@ -80,9 +80,10 @@ ALLOWED = {
     "validate",
     "xds",
     "yaml",
-    # Breakwater: the translators themselves, and the xDS facts both sides share
+    # Breakwater: the translators themselves, and the facts both sides share (xDS, log fields)
     "breakwater.translators",
     "breakwater.xds_types",
+    "breakwater.log_fields",
 }
 """Everything else needs a thought first: add it here only if it does no I/O."""
 

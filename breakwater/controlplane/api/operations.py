@@ -41,6 +41,7 @@ from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.routes import attached_routes, backends_of
 from breakwater.translators.snapshot import backend_targets
+from breakwater.translators.telemetry import collector_services, telemetry_gateways
 
 log = logging.getLogger(__name__)
 
@@ -224,12 +225,17 @@ class _Reach:
             return [] if route is None else sorted({s for s, _ in backends_of([route])})
         if kind == "Gateway":
             return sorted({s for s, _ in backend_targets(policyset, [name])})
+        if kind == "Telemetry" and name in policyset.telemetry:
+            return sorted(collector_services(policyset.telemetry[name].spec))
         return []
 
     def proxies_of(self, kind: str, name: str, services: list[str]) -> list[str]:
         """The connected proxies whose configuration a document is part of."""
         if kind == "Gateway":
             reached = [g for g in self.groups if name in g.gateways]
+        elif kind == "Telemetry" and self.policyset is not None:
+            gateways = set(telemetry_gateways(self.policyset, name))
+            reached = [g for g in self.groups if gateways & g.gateways]
         elif kind == "HTTPRoute":
             reached = [g for g in self.groups if name in g.routes]
         else:

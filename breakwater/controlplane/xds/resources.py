@@ -20,6 +20,8 @@ from types import MappingProxyType
 from typing import Any as AnyType
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.trace.v3 import opentelemetry_pb2
+from envoy.extensions.access_loggers.open_telemetry.v3 import logs_service_pb2
 from envoy.extensions.clusters.aggregate.v3 import cluster_pb2 as aggregate_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -132,6 +134,27 @@ def _cluster_refs(cluster: AnyType) -> Iterator[Ref]:
                 yield CLUSTER_TYPE, name
 
 
+def _exporter_refs(hcm: AnyType) -> Iterator[Ref]:
+    """The clusters a connection manager sends spans and OTLP access logs to.
+
+    Envoy takes a listener whose exporter names a cluster it does not have,
+    and what it exports meanwhile is lost; so the listener waits for the
+    cluster as a route does, and the cluster stays while a listener names it.
+    """
+    if hcm.HasField("tracing") and hcm.tracing.HasField("provider"):
+        tracer = opentelemetry_pb2.OpenTelemetryConfig()
+        if hcm.tracing.provider.typed_config.Unpack(tracer) and tracer.grpc_service.HasField(
+            "envoy_grpc"
+        ):
+            yield CLUSTER_TYPE, tracer.grpc_service.envoy_grpc.cluster_name
+    for access_log in hcm.access_log:
+        otlp = logs_service_pb2.OpenTelemetryAccessLogConfig()
+        if access_log.typed_config.Unpack(otlp):
+            service = otlp.common_config.grpc_service
+            if service.HasField("envoy_grpc"):
+                yield CLUSTER_TYPE, service.envoy_grpc.cluster_name
+
+
 def _listener_refs(listener: AnyType) -> Iterator[Ref]:
     chains = list(listener.filter_chains)
     if listener.HasField("default_filter_chain"):
@@ -146,6 +169,7 @@ def _listener_refs(listener: AnyType) -> Iterator[Ref]:
                     yield ROUTE_TYPE, hcm.rds.route_config_name
                 elif hcm.HasField("route_config"):
                     yield from _route_config_refs(hcm.route_config)
+                yield from _exporter_refs(hcm)
             elif typed.type_url == _TCP_PROXY_TYPE:
                 proxy = tcp_proxy_pb2.TcpProxy()
                 typed.Unpack(proxy)

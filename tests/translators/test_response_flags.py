@@ -1,0 +1,43 @@
+"""The README's response flag table says what `response_flags.RESPONSE_FLAGS` says, row for row,
+and every policy field a flag names is a field of ResiliencePolicy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from breakwater.translators.explain import _fields
+from breakwater.translators.model import ResilienceSpec
+from breakwater.translators.policyset import FieldPath
+from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
+
+README = Path(__file__).parents[2] / "README.md"
+FLAG_ROW = re.compile(r"^\| `([A-Z]+)` \|")
+
+
+def _camel(path: FieldPath) -> str:
+    def one(part: str) -> str:
+        head, *rest = part.split("_")
+        return head + "".join(p.title() for p in rest)
+
+    return ".".join(one(p) for p in path)
+
+
+def readme_row(flag: ResponseFlag) -> str:
+    fields = ", ".join(f"`{_camel(path)}`" for path in flag.fields) or "—"
+    where = {"cluster": "`upstream_cluster`", "route": "`route_name`", None: "—"}[flag.level]
+    return f"| `{flag.code}` | {flag.envoy_name} | {flag.meaning} | {fields} | {where} |"
+
+
+def test_the_readme_table_is_the_module_s_table() -> None:
+    rows = [line for line in README.read_text().splitlines() if FLAG_ROW.match(line)]
+    assert rows == [readme_row(flag) for flag in RESPONSE_FLAGS]
+
+
+def test_each_flag_names_fields_that_exist_and_where_to_read_them() -> None:
+    known = set(_fields(ResilienceSpec))
+    for flag in RESPONSE_FLAGS:
+        assert all(path in known for path in flag.fields), flag.code
+        assert (flag.level is None) == (not flag.fields), flag.code
+    codes = [flag.code for flag in RESPONSE_FLAGS]
+    assert len(codes) == len(set(codes))
