@@ -1,8 +1,10 @@
-"""The fields of an access log line: the names an operator searches the proxies' logs by.
+"""The fields of an access log line, shared by the proxies' access logs and the control plane's log.
 
-The translators put them in every gateway's access log format. They live
-here, apart from the translators, so that the rest of Breakwater can name
-them without loading the translators.
+Envoy writes them (the translators put them in every gateway's access log
+format) and `serve --log-format json` names its own records' fields after
+them, so that one log pipeline reads both. They live here, apart from both
+sides, so that the command line can name them without loading the
+translators.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from breakwater.cli.remote import (
 from breakwater.cli.rollouts import cmd_history, cmd_rollout
 from breakwater.cli.serving import cmd_bootstrap, cmd_serve, default_state_dir
 from breakwater.controlplane.fleet.contract import DEFAULT_STATS_FLUSH_INTERVAL, FleetOptions
+from breakwater.controlplane.logs import LOG_FORMATS
 from breakwater.controlplane.xds.options import MAX_RECEIVE_MESSAGE_LENGTH
 
 
@@ -210,7 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
         "breakwater_proxies has the same by node group)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=LOG_FORMATS,
+        help="json: one object a line, with the field names of the proxies' access logs "
+        "(start_time, method, path, response_code, ...) (default %(default)s)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     rollout = sub.add_parser(

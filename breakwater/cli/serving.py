@@ -60,18 +60,15 @@ def default_state_dir() -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
     import signal
 
     from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.logs import configure_logging
     from breakwater.controlplane.state.store import StoreError
     from breakwater.controlplane.xds.options import XdsServerOptions
 
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, args.log_format)
     xds_host, xds_port = args.xds_address
     admin_host, admin_port = args.admin_address
     try:

@@ -10,6 +10,7 @@ take the write or no policy set is loaded yet, 401 without a needed token).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from breakwater.controlplane.api.models import ApiModel, Health, SetWeightsReque
 from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.logs import log_request
 from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.translators.overrides import WeightError
 
@@ -49,6 +51,31 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except HANDLED as exc:
         rule, answer = refusal(exc)
         return _json(answer, rule.http_status, rule.http_headers)
+
+
+@web.middleware
+async def _request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request into the log, with the fields of Envoy's access log lines (see `logs`)."""
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log_request(
+            method=request.method,
+            path=request.path_qs,
+            authority=request.host,
+            status=status,
+            started=started,
+            user_agent=request.headers.get("User-Agent"),
+            request_id=request.headers.get("X-Request-Id"),
+            write=request.method in _WRITE_METHODS,
+        )
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -91,7 +118,8 @@ class AdminApp:
         self.readiness = readiness
         self.security = security or SecurityConfig()
         self.app = web.Application(
-            middlewares=[_errors, _auth(self.security)], client_max_size=1024 * 1024
+            middlewares=[_request_log, _errors, _auth(self.security)],
+            client_max_size=1024 * 1024,
         )
         self.app.add_routes(
             [
