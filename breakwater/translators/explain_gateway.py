@@ -28,8 +28,10 @@ from breakwater.translators.explain import (
     _value_at,
 )
 from breakwater.translators.meanings import Meanings
+from breakwater.translators.model import HTTPRoute
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import EffectiveTelemetry, FieldPath, PolicySet, Provenance
+from breakwater.translators.ratelimit import effective_rate_limits
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.routes import attached_routes
 from breakwater.translators.snapshot import backend_targets
@@ -89,17 +91,30 @@ def explain_telemetry(effective: EffectiveTelemetry) -> list[ExplainedSetting]:
 
 
 def _acting(provenance: Provenance, flag: ResponseFlag) -> set[str]:
-    """The documents that set a field behind `flag` in one effective policy."""
+    """The documents (a policy, or a rule's own retry or timeout) that set a field behind `flag`."""
     return {
         who
         for path, who in provenance.items()
         if any(path[: len(prefix)] == prefix for prefix in flag.fields)
-        and who.startswith("ResiliencePolicy/")
     }
 
 
+def _rule_actors(
+    policyset: PolicySet, route: HTTPRoute, index: int, flag: ResponseFlag
+) -> set[str]:
+    """Who set what the rule does itself behind `flag`: its fault, or its effective rate limit."""
+    found: set[str] = set()
+    rule = route.spec.rules[index]
+    for path in flag.rule_fields:
+        if path == ("rate_limit",):
+            found |= {who for who, _ in effective_rate_limits(policyset.gateways, route, index)}
+        elif _value_at(rule, path) is not None:
+            found.add(f"HTTPRoute/{route.name} rule {index}")
+    return found
+
+
 def _acted(policyset: PolicySet, gateway: str, flag: ResponseFlag) -> dict[str, list[str]]:
-    """Policy → the clusters (or route rules) of this gateway where it set the flag's fields."""
+    """Who → the clusters (or route rules) of this gateway where it set the flag's fields."""
     found: dict[str, list[str]] = {}
     if flag.level == "cluster":
         policies = ClusterPolicies(policyset)
@@ -112,7 +127,8 @@ def _acted(policyset: PolicySet, gateway: str, flag: ResponseFlag) -> dict[str, 
         for route in attached_routes(policyset, gateway):
             for index, _ in enumerate(route.spec.rules):
                 provenance = policyset.effective_for_rule(route.name, index).provenance
-                for who in sorted(_acting(provenance, flag)):
+                actors = _acting(provenance, flag) | _rule_actors(policyset, route, index, flag)
+                for who in sorted(actors):
                     found.setdefault(who, []).append(f"{route.name}/{index}/*")
     return found
 

@@ -5,7 +5,8 @@ when it answered a request itself or cut it short. Each flag below names
 the policy fields that make Envoy do that, if any, and whether those fields
 live on the upstream cluster (read the line's `upstream_cluster`) or on the
 route (read its `route_name`), so that `breakwater explain` can name the
-ResiliencePolicy that acted. `tests/translators/test_response_flags.py`
+document that acted: a ResiliencePolicy, or a rule's own retry, timeout,
+fault or rate limit (or its HTTPRoute's or Gateway's rate limit). `tests/translators/test_response_flags.py`
 keeps the README's table in step with this one.
 """
 
@@ -30,6 +31,9 @@ class ResponseFlag:
     standing for itself and every field inside it."""
     level: Literal["cluster", "route"] | None = None
     """Where those fields take effect: the line's upstream_cluster, or its route_name."""
+    rule_fields: tuple[FieldPath, ...] = ()
+    """What a route rule does itself that makes Envoy do this: paths under RouteRule (a
+    rate limit may also come from the rule's HTTPRoute or Gateway)."""
 
 
 RESPONSE_FLAGS: tuple[ResponseFlag, ...] = (
@@ -79,6 +83,28 @@ RESPONSE_FLAGS: tuple[ResponseFlag, ...] = (
         "default: 5 s); retried when retryOn has connect-failure",
         (("timeout", "connect"),),
         "cluster",
+    ),
+    ResponseFlag(
+        "RL",
+        "RateLimited",
+        "a rateLimit refused it: the rule's, else its HTTPRoute's, else its Gateway's token "
+        "bucket was empty; 429 with retry-after",
+        level="route",
+        rule_fields=(("rate_limit",),),
+    ),
+    ResponseFlag(
+        "FI",
+        "FaultInjected",
+        "a drill: the rule's fault.abort answered it with its status; the backend never saw it",
+        level="route",
+        rule_fields=(("fault", "abort"),),
+    ),
+    ResponseFlag(
+        "DI",
+        "DelayInjected",
+        "a drill: the rule's fault.delay held it before forwarding (the answer is the backend's)",
+        level="route",
+        rule_fields=(("fault", "delay"),),
     ),
     ResponseFlag(
         "UC",

@@ -39,6 +39,7 @@ from breakwater.log_fields import ACCESS_LOG_FIELDS
 from breakwater.translators.clusters import Target, pack_any
 from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.names import cluster_name
+from breakwater.translators.percentages import fractional_percent
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.telemetry_model import (
     ROUTE_NAME_TAG,
@@ -226,17 +227,6 @@ def hcm_tracing(
     if tracing.overall_sampling_percent is not None:
         out.overall_sampling.CopyFrom(percent_pb2.Percent(value=tracing.overall_sampling_percent))
     return out
-
-
-def fractional_percent(percent: float) -> percent_pb2.FractionalPercent:
-    """Whole percentages over a hundred (as they read), others over a million."""
-    if float(percent).is_integer():
-        return percent_pb2.FractionalPercent(
-            numerator=int(percent), denominator=percent_pb2.FractionalPercent.HUNDRED
-        )
-    return percent_pb2.FractionalPercent(
-        numerator=round(percent * 10_000), denominator=percent_pb2.FractionalPercent.MILLION
-    )
 
 
 def route_tracing(tracing: Tracing) -> route_components_pb2.Tracing:

@@ -84,7 +84,7 @@ def test_spans_carry_the_service_the_route_the_cluster_and_the_tags_and_join_a_t
 ) -> None:
     # Envoy reads environment tags from its own environment, which it inherits.
     monkeypatch.setenv("BREAKWATER_E2E_ZONE", "zone-a")
-    mesh.upstream("only", service="payments")
+    only = mesh.upstream("only", service="payments")
     mesh.start(
         service("payments", "only")
         + PAYMENTS_ROUTE
@@ -111,6 +111,7 @@ def test_spans_carry_the_service_the_route_the_cluster_and_the_tags_and_join_a_t
     fresh = get(mesh.url + "/pay", {})
 
     spans = by_request_id(receiver.wait_for_spans(2))
+    sent_on = {r.headers.get("x-request-id"): r.headers.get("traceparent") for r in only.seen()}
     span = spans[joined["request_id"]]
     assert span.service_name == "edge-gateway"
     assert span.name == "GET payments/0/0"
@@ -125,17 +126,17 @@ def test_spans_carry_the_service_the_route_the_cluster_and_the_tags_and_join_a_t
     assert span.trace_id == TRACE_ID
     assert span.parent_span_id == PARENT_ID
     # Propagated: the upstream is handed a traceparent whose parent is Envoy's span.
-    assert joined["traceparent"] == f"00-{TRACE_ID}-{span.span_id}-01"
+    assert sent_on[joined["request_id"]] == f"00-{TRACE_ID}-{span.span_id}-01"
 
     root = spans[fresh["request_id"]]
     assert root.parent_span_id == ""
     assert root.trace_id not in ("", TRACE_ID)
     assert root.attributes["user"] == "anonymous"
-    assert fresh["traceparent"] == f"00-{root.trace_id}-{root.span_id}-01"
+    assert sent_on[fresh["request_id"]] == f"00-{root.trace_id}-{root.span_id}-01"
 
     # A trace its caller did not sample goes on unsampled, and Envoy exports no span of it.
-    assert unsampled["traceparent"].startswith(f"00-{UNSAMPLED_TRACE_ID}-")
-    assert unsampled["traceparent"].endswith("-00")
+    passed_on = str(sent_on[unsampled["request_id"]])
+    assert passed_on.startswith(f"00-{UNSAMPLED_TRACE_ID}-") and passed_on.endswith("-00")
     time.sleep(max(0.0, unsampled_at + ENVOY_SPAN_FLUSH + 1.0 - time.monotonic()))
     assert unsampled["request_id"] not in by_request_id(receiver.spans())
     assert len(receiver.spans()) == 2

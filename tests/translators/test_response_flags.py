@@ -1,5 +1,5 @@
 """The README's response flag table says what `response_flags.RESPONSE_FLAGS` says, row for row,
-and every policy field a flag names is a field of ResiliencePolicy."""
+and every field a flag names is a field of ResiliencePolicy or of a route rule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from breakwater.translators.explain import _fields
-from breakwater.translators.model import ResilienceSpec
+from breakwater.translators.model import ResilienceSpec, RouteRule
 from breakwater.translators.policyset import FieldPath
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 
@@ -24,7 +24,8 @@ def _camel(path: FieldPath) -> str:
 
 
 def readme_row(flag: ResponseFlag) -> str:
-    fields = ", ".join(f"`{_camel(path)}`" for path in flag.fields) or "—"
+    paths = (*flag.fields, *flag.rule_fields)
+    fields = ", ".join(f"`{_camel(path)}`" for path in paths) or "—"
     where = {"cluster": "`upstream_cluster`", "route": "`route_name`", None: "—"}[flag.level]
     return f"| `{flag.code}` | {flag.envoy_name} | {flag.meaning} | {fields} | {where} |"
 
@@ -36,8 +37,10 @@ def test_the_readme_table_is_the_module_s_table() -> None:
 
 def test_each_flag_names_fields_that_exist_and_where_to_read_them() -> None:
     known = set(_fields(ResilienceSpec))
+    rule_known = set(_fields(RouteRule))
     for flag in RESPONSE_FLAGS:
         assert all(path in known for path in flag.fields), flag.code
-        assert (flag.level is None) == (not flag.fields), flag.code
+        assert all(path in rule_known for path in flag.rule_fields), flag.code
+        assert (flag.level is None) == (not flag.fields and not flag.rule_fields), flag.code
     codes = [flag.code for flag in RESPONSE_FLAGS]
     assert len(codes) == len(set(codes))

@@ -165,7 +165,6 @@ class Upstream:
                 sequence=plan.sequence,
                 request_id=request.headers.get("x-request-id"),
                 attempt=request.headers.get("x-envoy-attempt-count"),
-                traceparent=request.headers.get("traceparent"),
                 delayed_first_attempt=plan.delayed_first_attempt,
             )
             if plan.fail:
