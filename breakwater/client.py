@@ -21,9 +21,11 @@ from pydantic import ValidationError
 
 from breakwater.controlplane.api.models import (
     ApiModel,
+    EndpointsResponse,
     PoliciesResponse,
     PolicyStatus,
     Replica,
+    ServiceEndpoint,
     StatusResponse,
     Weights,
 )
@@ -88,6 +90,43 @@ def weights_path(route: str, rule: int | None, expected_revision: int | None = N
         query["expectedRevision"] = str(expected_revision)
     suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
     return f"/v1/routes/{urllib.parse.quote(route, safe='')}/weights{suffix}"
+
+
+def endpoints_path(
+    service: str, endpoint: str | None = None, expected_revision: int | None = None
+) -> str:
+    """The list of a service's endpoints, or the drain of one of them."""
+    path = f"/v1/services/{urllib.parse.quote(service, safe='')}/endpoints"
+    if endpoint is None:
+        return path
+    query = "" if expected_revision is None else f"?expectedRevision={expected_revision}"
+    return f"{path}/{urllib.parse.quote(endpoint, safe='')}/drain{query}"
+
+
+def _endpoint_row(endpoint: ServiceEndpoint) -> list[str]:
+    if endpoint.drained:
+        state = "DRAINING"
+    elif endpoint.drained_by is not None:
+        state = "drain kept (not in the YAML)"
+    else:
+        state = "serving"
+    by = "-" if endpoint.drained_by is None else endpoint.drained_by
+    at = "-" if endpoint.drained_at is None else _clock(endpoint.drained_at)
+    return [endpoint.endpoint, state, by, at, str(endpoint.revision)]
+
+
+_ENDPOINT_HEADERS = ["endpoint", "state", "drained by", "since (UTC)", "revision"]
+
+
+def format_endpoints(answer: Any) -> str:
+    result = read_answer(EndpointsResponse, answer)
+    rows = [_endpoint_row(e) for e in result.endpoints]
+    return f"service {result.service}\n" + table(_ENDPOINT_HEADERS, rows)
+
+
+def format_endpoint(answer: Any) -> str:
+    result = read_answer(ServiceEndpoint, answer)
+    return f"service {result.service}\n" + table(_ENDPOINT_HEADERS, [_endpoint_row(result)])
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -158,6 +197,12 @@ def format_status(answer: Any) -> str:
         lines.append(f"policy error (last good config still serving): {error}")
     for dropped in result.dropped_overrides:
         lines.append(f"dropped override {dropped.route} rule {dropped.rule}: {dropped.reason}")
+    for drain in result.drained_endpoints:
+        since = "" if drain.drained_at is None else f" since {_clock(drain.drained_at)} UTC"
+        kept = "" if drain.drained else " (kept: the YAML no longer lists it)"
+        lines.append(
+            f"drained endpoint {drain.service} {drain.endpoint} by {drain.drained_by}{since}{kept}"
+        )
     return "\n".join(lines)
 
 

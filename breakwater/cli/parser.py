@@ -12,6 +12,7 @@ import argparse
 from breakwater import defaults
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
 from breakwater.cli.remote import (
+    cmd_endpoints,
     cmd_policies,
     cmd_status,
     cmd_weights_get,
@@ -261,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     w_reset.add_argument("--expected-revision", type=int)
     _client_options(w_reset)
     w_reset.set_defaults(func=cmd_weights_reset)
+
+    endpoints = sub.add_parser(
+        "endpoints",
+        help="list a service's endpoints, drain one (no new requests, those in flight finish) "
+        "or undrain it",
+    )
+    endpoints.add_argument("action", choices=["list", "drain", "undrain"])
+    endpoints.add_argument("service")
+    endpoints.add_argument("endpoint", nargs="?", metavar="ADDRESS:PORT")
+    endpoints.add_argument(
+        "--expected-revision",
+        type=int,
+        help="refuse the write if the endpoint's drain changed since (0: not drained)",
+    )
+    _client_options(endpoints)
+    endpoints.set_defaults(func=cmd_endpoints)
 
     status = sub.add_parser("status", help="which proxy has which version, ACK/NACK per type")
     _client_options(status)

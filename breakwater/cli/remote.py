@@ -1,4 +1,4 @@
-"""`weights`, `status` and `policies`: the commands that ask a running server.
+"""`weights`, `endpoints`, `status` and `policies`: the commands that ask a running server.
 
 They share the admin API client, the sentence its refusals become, and one
 way of showing an answer: the server's JSON as it came (`--output json`), or
@@ -68,6 +68,23 @@ def cmd_weights_reset(args: argparse.Namespace) -> int:
 
     path = weights_path(args.route, args.rule, args.expected_revision)
     return show(args, client_call(args, "DELETE", path), format_weights)
+
+
+def cmd_endpoints(args: argparse.Namespace) -> int:
+    from breakwater.client import endpoints_path, format_endpoint, format_endpoints
+
+    if args.action == "list":
+        return show(args, client_call(args, "GET", endpoints_path(args.service)), format_endpoints)
+    if args.endpoint is None:
+        raise CommandFailed(f"`endpoints {args.action}` needs the endpoint: ADDRESS:PORT")
+    if args.action == "drain":
+        body = (
+            {} if args.expected_revision is None else {"expectedRevision": args.expected_revision}
+        )
+        path = endpoints_path(args.service, args.endpoint)
+        return show(args, client_call(args, "PUT", path, body), format_endpoint)
+    path = endpoints_path(args.service, args.endpoint, args.expected_revision)
+    return show(args, client_call(args, "DELETE", path), format_endpoint)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from breakwater.controlplane.xds.resources import Resource, Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.model import ResiliencePolicy, Service
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import DrainedEndpoints, PolicySet
 from breakwater.translators.snapshot import (
     backend_targets,
     node_group,
@@ -52,6 +52,7 @@ class _Upstreams:
     policyset: PolicySet
     services: Mapping[str, Service]
     policies: Mapping[str, ResiliencePolicy]
+    drained: DrainedEndpoints
     backends: tuple[tuple[str, str | None], ...]
     snapshot: Snapshot
 
@@ -156,7 +157,8 @@ class Reconciler(PolicySubscriber):
 
         API weight overrides replace routes only: the services and policies of
         the new PolicySet are the very same objects, so identity says that the
-        clusters and endpoints (and their encoded bytes) are still exact.
+        clusters and endpoints (and their encoded bytes) are still exact. Drains
+        change endpoints, so they are compared too (by value: a small mapping).
         """
         previous = self._upstreams.get(gateways)
         if previous is not None and previous.policyset is policyset:
@@ -166,6 +168,7 @@ class Reconciler(PolicySubscriber):
             previous is not None
             and previous.services is policyset.services
             and previous.policies is policyset.policies
+            and previous.drained == policyset.drained
             and previous.backends == backends
         ):
             routing = translate_routing(policyset, gateways)
@@ -184,7 +187,7 @@ class Reconciler(PolicySubscriber):
         if len(self._upstreams) >= _UPSTREAM_MEMO_LIMIT and gateways not in self._upstreams:
             self._upstreams.clear()
         self._upstreams[gateways] = _Upstreams(
-            policyset, policyset.services, policyset.policies, backends, snapshot
+            policyset, policyset.services, policyset.policies, policyset.drained, backends, snapshot
         )
         return snapshot
 

@@ -28,6 +28,8 @@ from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 FieldPath = tuple[str, ...]
 Provenance = dict[FieldPath, str]
 """Effective field (snake_case path under the spec) → who set it, e.g. `ResiliencePolicy/payments-retry`."""
+DrainedEndpoints = Mapping[str, frozenset[str]]
+"""Service name → its endpoints (`ADDRESS:PORT`) drained through the API that the YAML lists."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class PolicySet:
     previews: Mapping[tuple[str, int], PreviewRoute] = field(default_factory=dict)
     """(route, rule) → the header route a rollout laid over it (never from the YAML itself)."""
     telemetry: Mapping[str, Telemetry] = field(default_factory=dict)
+    drained: DrainedEndpoints = field(default_factory=dict)
+    """Endpoints sent to Envoy as DRAINING (never from the YAML itself: see `drains`)."""
 
     def source_of(self, kind: str, name: str) -> SourceRef | None:
         return self.sources.get((kind, name))
@@ -193,6 +197,13 @@ class PolicySet:
     def with_previews(self, previews: Mapping[tuple[str, int], PreviewRoute]) -> PolicySet:
         """The same set with rollout header routes laid over rules; merges done so far still hold."""
         changed = replace(self, previews=previews)
+        changed.__dict__["_merged"] = self._merged
+        changed.__dict__["_layers_by_target"] = self._layers_by_target
+        return changed
+
+    def with_drained(self, drained: DrainedEndpoints) -> PolicySet:
+        """The same set with other endpoints drained; merges done so far still hold."""
+        changed = replace(self, drained=drained)
         changed.__dict__["_merged"] = self._merged
         changed.__dict__["_layers_by_target"] = self._layers_by_target
         return changed

@@ -73,7 +73,9 @@ def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
     clusters: list[Message] = list(clusters_for(policyset, backends, policies))
     plain, _ = reachable_targets(policyset, backends, policies)
     endpoints: list[Message] = [
-        load_assignment(policyset.services[service], subset)
+        load_assignment(
+            policyset.services[service], subset, policyset.drained.get(service, frozenset())
+        )
         for service, subset in plain
         if policyset.services[service].spec.dns is None
     ]

@@ -48,20 +48,22 @@ class ProxyStatus(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services")
+    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services", "drained_endpoints")
     PROXIES_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_REVISION_FIELD_NUMBER: _ClassVar[int]
     LOAD_ERRORS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     proxies: _containers.RepeatedCompositeFieldContainer[ProxyStatus]
     config_version: str
     state_revision: int
     load_errors: _containers.RepeatedScalarFieldContainer[str]
     dropped_overrides: _containers.RepeatedCompositeFieldContainer[DroppedOverride]
     services: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
-    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ...) -> None: ...
+    drained_endpoints: _containers.RepeatedCompositeFieldContainer[ServiceEndpoint]
+    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., drained_endpoints: _Optional[_Iterable[_Union[ServiceEndpoint, _Mapping]]] = ...) -> None: ...
 
 class ServiceHealth(_message.Message):
     __slots__ = ("service", "subset", "hosts", "hosts_healthy", "hosts_ejected", "requests_per_second", "error_percent", "p99_ms")
@@ -302,6 +304,48 @@ class ResetWeightsRequest(_message.Message):
     rule: int
     expected_revision: int
     def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class ListEndpointsRequest(_message.Message):
+    __slots__ = ("service",)
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    def __init__(self, service: _Optional[str] = ...) -> None: ...
+
+class ServiceEndpoint(_message.Message):
+    __slots__ = ("service", "endpoint", "in_service", "drained", "drained_by", "drained_at", "revision")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    IN_SERVICE_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_BY_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoint: str
+    in_service: bool
+    drained: bool
+    drained_by: str
+    drained_at: _timestamp_pb2.Timestamp
+    revision: int
+    def __init__(self, service: _Optional[str] = ..., endpoint: _Optional[str] = ..., in_service: _Optional[bool] = ..., drained: _Optional[bool] = ..., drained_by: _Optional[str] = ..., drained_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class EndpointsResponse(_message.Message):
+    __slots__ = ("service", "endpoints")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[ServiceEndpoint]
+    def __init__(self, service: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[ServiceEndpoint, _Mapping]]] = ...) -> None: ...
+
+class DrainEndpointRequest(_message.Message):
+    __slots__ = ("service", "endpoint", "expected_revision")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoint: str
+    expected_revision: int
+    def __init__(self, service: _Optional[str] = ..., endpoint: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
 
 class ListRolloutsRequest(_message.Message):
     __slots__ = ()

@@ -84,6 +84,21 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ResetWeightsRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.Weights.FromString,
                 _registered_method=True)
+        self.ListEndpoints = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListEndpoints',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListEndpointsRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.EndpointsResponse.FromString,
+                _registered_method=True)
+        self.DrainEndpoint = channel.unary_unary(
+                '/breakwater.v1.Breakwater/DrainEndpoint',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
+                _registered_method=True)
+        self.UndrainEndpoint = channel.unary_unary(
+                '/breakwater.v1.Breakwater/UndrainEndpoint',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
+                _registered_method=True)
 
 
 class BreakwaterServicer:
@@ -158,6 +173,27 @@ class BreakwaterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEndpoints(self, request, context):
+        """A service's endpoints, and which are drained and by whom.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrainEndpoint(self, request, context):
+        """Take an endpoint out of rotation (EDS DRAINING); durable before the call returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndrainEndpoint(self, request, context):
+        """Put a drained endpoint back in rotation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BreakwaterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +246,21 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.ResetWeights,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ResetWeightsRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.Weights.SerializeToString,
+            ),
+            'ListEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEndpoints,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListEndpointsRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.EndpointsResponse.SerializeToString,
+            ),
+            'DrainEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainEndpoint,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.SerializeToString,
+            ),
+            'UndrainEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndrainEndpoint,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -482,6 +533,87 @@ class Breakwater:
             '/breakwater.v1.Breakwater/ResetWeights',
             breakwater_dot_v1_dot_breakwater__pb2.ResetWeightsRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.Weights.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListEndpoints',
+            breakwater_dot_v1_dot_breakwater__pb2.ListEndpointsRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.EndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/DrainEndpoint',
+            breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndrainEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/UndrainEndpoint',
+            breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
             options,
             channel_credentials,
             insecure,

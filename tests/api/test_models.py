@@ -20,6 +20,7 @@ from breakwater.controlplane.api import models
 from breakwater.controlplane.api.errors import ERRORS, HANDLED, refusal
 from breakwater.controlplane.api.grpc_service import to_message
 from breakwater.controlplane.api.models import (
+    EndpointsResponse,
     PoliciesResponse,
     ProxyStatus,
     StatusResponse,
@@ -43,6 +44,7 @@ RESPONSES: list[tuple[type[BaseModel], Any]] = [
     (StatusResponse, pb.GetStatusResponse),
     (PoliciesResponse, pb.ListPoliciesResponse),
     (Weights, pb.Weights),
+    (EndpointsResponse, pb.EndpointsResponse),
 ]
 
 HTTP_ONLY = {
@@ -71,7 +73,11 @@ def _compare(model: type[BaseModel], descriptor: Any, seen: list[str]) -> None:
     assert set(fields) - set(declared) == HTTP_ONLY.get(model.__name__, set()), model.__name__
     for name, proto_field in declared.items():
         message = proto_field.message_type
-        if message is None or message.GetOptions().map_entry or name == "connected_at":
+        if (
+            message is None
+            or message.GetOptions().map_entry
+            or message.full_name == "google.protobuf.Timestamp"
+        ):
             continue
         inner = _nested_model(fields[name].annotation)
         assert inner is not None, f"{model.__name__}.{name} is a message in the .proto"

@@ -21,6 +21,7 @@ from breakwater.controlplane.rollouts.driver import RolloutNotFound
 from breakwater.controlplane.rollouts.engine import CommandRefused
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
+from breakwater.translators.drains import DrainError, EndpointNotFound
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
 
@@ -78,6 +79,18 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             "weights refused (unknown backend, negative weight, zero sum) or a malformed request",
         ),
         _rule(RouteNotFound, 404, grpc.StatusCode.NOT_FOUND, "no such route or rule"),
+        _rule(
+            DrainError,
+            400,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the endpoint is not written as ADDRESS:PORT, or the request is malformed",
+        ),
+        _rule(
+            EndpointNotFound,
+            404,
+            grpc.StatusCode.NOT_FOUND,
+            "no such service, or the service has no such endpoint (the answer lists its endpoints)",
+        ),
         _rule(
             PolicyNotFound,
             404,

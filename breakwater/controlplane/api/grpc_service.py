@@ -162,6 +162,37 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             pb.Weights,
         )
 
+    async def ListEndpoints(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context, False, lambda: self.api.endpoints(request.service), pb.EndpointsResponse
+        )
+
+    async def DrainEndpoint(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            True,
+            lambda: self.api.drain(
+                request.service,
+                request.endpoint,
+                _optional(request, "expected_revision"),
+                _who(context),
+            ),
+            pb.ServiceEndpoint,
+        )
+
+    async def UndrainEndpoint(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            True,
+            lambda: self.api.undrain(
+                request.service,
+                request.endpoint,
+                _optional(request, "expected_revision"),
+                _who(context),
+            ),
+            pb.ServiceEndpoint,
+        )
+
 
 def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:
     """A hook for `XdsServer(services=...)`: serve the API on the same port as ADS."""

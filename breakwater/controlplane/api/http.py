@@ -1,4 +1,4 @@
-"""The admin port: health, readiness, metrics, status and the weights API over HTTP JSON.
+"""The admin port: health, readiness, metrics, status, the weights and drain API over HTTP JSON.
 
 Every answer is one of the API's models as JSON. Refusals are
 `{"error": sentence}` with the status the error table gives (400 for
@@ -16,14 +16,22 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
 
 from breakwater.controlplane.api.errors import HANDLED, refusal
-from breakwater.controlplane.api.models import ApiModel, Health, SetWeightsRequest, StoreStatus
+from breakwater.controlplane.api.models import (
+    ApiModel,
+    DrainRequest,
+    Health,
+    SetWeightsRequest,
+    StoreStatus,
+)
 from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.logs import log_request
 from breakwater.controlplane.state.history import HISTORY_LIMIT
+from breakwater.translators.drains import DrainError
 from breakwater.translators.overrides import WeightError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -89,6 +97,7 @@ def _optional_int(value: Any, name: str) -> int | None:
         raise WeightError(f"`{name}` must be a whole number, got {value!r}") from None
 
 
+_DRAIN = "/v1/services/{service}/endpoints/{endpoint}/drain"
 _WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 _BODY_FIELDS = SetWeightsRequest.accepted_fields()
 
@@ -137,6 +146,9 @@ class AdminApp:
                 web.get("/v1/routes/{route}/weights", self.get_weights),
                 web.put("/v1/routes/{route}/weights", self.set_weights),
                 web.delete("/v1/routes/{route}/weights", self.reset_weights),
+                web.get("/v1/services/{service}/endpoints", self.endpoints),
+                web.put(_DRAIN, self.drain),
+                web.delete(_DRAIN, self.undrain),
             ]
         )
 
@@ -231,6 +243,31 @@ class AdminApp:
             request.match_info["route"], rule, expected, _who(request)
         )
         return _json(result)
+
+    async def endpoints(self, request: web.Request) -> web.Response:
+        return _json(self.api.endpoints(request.match_info["service"]))
+
+    async def drain(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        try:
+            body = DrainRequest.model_validate_json(text or "{}")
+        except ValidationError as exc:
+            raise DrainError(
+                'the body must be empty or JSON like {"expectedRevision": 3}: '
+                + exc.errors()[0]["msg"]
+            ) from None
+        info = request.match_info
+        result = await self.api.drain(
+            info["service"], info["endpoint"], body.expected_revision, _who(request)
+        )
+        return _json(result)
+
+    async def undrain(self, request: web.Request) -> web.Response:
+        expected = _optional_int(request.query.get("expectedRevision"), "expectedRevision")
+        info = request.match_info
+        return _json(
+            await self.api.undrain(info["service"], info["endpoint"], expected, _who(request))
+        )
 
     async def changes(self, request: web.Request) -> web.Response:
         limit = _optional_int(request.query.get("limit"), "limit")

@@ -29,6 +29,7 @@ from breakwater.controlplane.state.weight_source import WeightSource
 
 if TYPE_CHECKING:
     from breakwater.controlplane.state.controller import DocumentStatus, RuleWeightsView
+    from breakwater.controlplane.state.drain_views import EndpointView
     from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
     from breakwater.translators.overrides import DroppedOverride
 
@@ -293,6 +294,57 @@ class ServiceHealth(ApiModel):
     p99_ms: float | None
 
 
+class ServiceEndpoint(SparseModel):
+    """One endpoint of a service, and whether it is drained (out of rotation, finishing its
+    requests)."""
+
+    service: str
+    endpoint: str
+    """ADDRESS:PORT (IPv6 as [ADDRESS]:PORT), as drain and undrain name it."""
+    in_service: bool
+    """The YAML lists it. A drain of an endpoint the files no longer list is kept but applies
+    to nothing until undrained (or until the endpoint is listed again)."""
+    drained: bool
+    """Sent to Envoy as DRAINING: no new requests, those in flight finish."""
+    drained_by: str | None = None
+    """Who drained it: `token@ADDRESS`, or `ADDRESS` without a token."""
+    drained_at: float | None = None
+    """Seconds since the epoch."""
+    revision: Revision
+    """The revision a compare-and-set drain or undrain names (0 when it is not drained)."""
+
+    @classmethod
+    def of(cls, view: EndpointView) -> ServiceEndpoint:
+        drain = view.drain
+        return cls(
+            service=view.service,
+            endpoint=view.endpoint,
+            in_service=view.in_service,
+            drained=drain is not None and view.in_service,
+            drained_by=None if drain is None else drain.by,
+            drained_at=None if drain is None else drain.at,
+            revision=view.revision,
+        )
+
+
+class EndpointsResponse(ApiModel):
+    """GET /v1/services/{service}/endpoints, ListEndpoints, `breakwater endpoints list`."""
+
+    service: str
+    endpoints: list[ServiceEndpoint]
+    """The YAML's endpoints in its order, then drains of endpoints it no longer lists."""
+
+
+class DrainRequest(ApiModel):
+    """The optional body of PUT /v1/services/{service}/endpoints/{endpoint}/drain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_revision: Revision | None = Field(default=None, alias="expectedRevision")
+    """When given, the drain succeeds only if the endpoint's drain is still at this revision
+    (0: it is not drained)."""
+
+
 class StatusResponse(ApiModel):
     """GET /v1/status, GetStatus, `breakwater status`."""
 
@@ -310,6 +362,8 @@ class StatusResponse(ApiModel):
     load_errors: list[str]
     """Why the policy directory is refused (the last good config serves meanwhile)."""
     dropped_overrides: list[DroppedOverrideStatus]
+    drained_endpoints: list[ServiceEndpoint] = []
+    """Every drain, with who made it; `drained` is false for one the YAML no longer fits."""
     services: list[ServiceHealth] = []
     """Each service and subset the proxies report on: hosts, ejected, rate, 5xx, p99."""
 

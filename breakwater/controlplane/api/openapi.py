@@ -19,11 +19,14 @@ from pydantic.json_schema import models_json_schema
 from breakwater.controlplane.api.errors import ERRORS
 from breakwater.controlplane.api.models import (
     ApiModel,
+    DrainRequest,
+    EndpointsResponse,
     ErrorResponse,
     Health,
     PoliciesResponse,
     PolicyStatus,
     Revision,
+    ServiceEndpoint,
     SetWeightsRequest,
     StatusResponse,
     Weights,
@@ -40,6 +43,7 @@ from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
+from breakwater.translators.drains import DrainError, EndpointNotFound
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
 _REF = "#/components/schemas/{model}"
@@ -88,6 +92,15 @@ _READ_WEIGHTS = (WeightError, RouteNotFound, NotReady)
 _WRITE_WEIGHTS = (*_READ_WEIGHTS, RevisionConflict, DrivenByRollout, StoreError)
 _WEIGHTS_OK = "the rule's effective weights"
 _WEIGHTS = "/v1/routes/{route}/weights"
+_SERVICE = Parameter("service", "path", {"type": "string"}, "the Service's name")
+_ENDPOINT = Parameter(
+    "endpoint",
+    "path",
+    {"type": "string"},
+    "ADDRESS:PORT as the Service lists it ([ADDRESS]:PORT for IPv6)",
+)
+_DRAIN = "/v1/services/{service}/endpoints/{endpoint}/drain"
+_WRITE_DRAIN = (DrainError, EndpointNotFound, NotReady, RevisionConflict, StoreError)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/openapi.json", "this document", None),
@@ -190,6 +203,41 @@ OPERATIONS: tuple[Operation, ...] = (
         ok=_WEIGHTS_OK,
         parameters=(_ROUTE, _RULE, _EXPECTED),
         refusals=_WRITE_WEIGHTS,
+    ),
+    Operation(
+        "get",
+        "/v1/services/{service}/endpoints",
+        "a service's endpoints, which are drained, by whom and when",
+        EndpointsResponse,
+        parameters=(_SERVICE,),
+        refusals=(EndpointNotFound, NotReady),
+    ),
+    Operation(
+        "put",
+        _DRAIN,
+        "drain an endpoint: Envoy sends it no new requests, those in flight finish (durable "
+        "before the answer); the body is optional",
+        ServiceEndpoint,
+        parameters=(_SERVICE, _ENDPOINT),
+        body=DrainRequest,
+        refusals=_WRITE_DRAIN,
+    ),
+    Operation(
+        "delete",
+        _DRAIN,
+        "undrain an endpoint: back in rotation (or forget the drain of one the YAML dropped)",
+        ServiceEndpoint,
+        parameters=(
+            _SERVICE,
+            _ENDPOINT,
+            Parameter(
+                "expectedRevision",
+                "query",
+                _REVISION,
+                "when given, the undrain succeeds only if the drain is still at this revision",
+            ),
+        ),
+        refusals=_WRITE_DRAIN,
     ),
 )
 

@@ -16,11 +16,13 @@ from pydantic import ValidationError
 
 from breakwater.controlplane.api.models import (
     DroppedOverrideStatus,
+    EndpointsResponse,
     PoliciesResponse,
     PolicyDocument,
     PolicyStatus,
     ProxyStatus,
     Replica,
+    ServiceEndpoint,
     StatusResponse,
     StoreStatus,
     Weights,
@@ -37,6 +39,7 @@ from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFou
 from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
 from breakwater.controlplane.rollouts.status import rollout_status, rollout_statuses
 from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
+from breakwater.controlplane.state.drain_views import EndpointView
 from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.routes import attached_routes, backends_of
@@ -88,6 +91,18 @@ class ControlPlaneApi:
             store_error=state.store_error,
             load_errors=[str(e) for e in state.load_errors],
             dropped_overrides=[DroppedOverrideStatus.of(d) for d in state.dropped],
+            drained_endpoints=[
+                ServiceEndpoint.of(
+                    EndpointView(
+                        service,
+                        endpoint,
+                        state.effective is not None
+                        and endpoint in state.effective.drained.get(service, frozenset()),
+                        drain,
+                    )
+                )
+                for (service, endpoint), drain in sorted(state.drains.items())
+            ],
             services=self.fleet.services() if self.fleet is not None else [],
         )
 
@@ -138,6 +153,22 @@ class ControlPlaneApi:
         return Weights.of(
             await self.controller.reset_weights(route, rule, expected_revision, who=who)
         )
+
+    def endpoints(self, service: str) -> EndpointsResponse:
+        views = self.controller.endpoints(service)
+        return EndpointsResponse(service=service, endpoints=[ServiceEndpoint.of(v) for v in views])
+
+    async def drain(
+        self, service: str, endpoint: str, expected_revision: int | None, who: str = "api"
+    ) -> ServiceEndpoint:
+        view = await self.controller.drain(service, endpoint, expected_revision, who=who)
+        return ServiceEndpoint.of(view)
+
+    async def undrain(
+        self, service: str, endpoint: str, expected_revision: int | None, who: str = "api"
+    ) -> ServiceEndpoint:
+        view = await self.controller.undrain(service, endpoint, expected_revision, who=who)
+        return ServiceEndpoint.of(view)
 
     async def changes(self, route: str | None, limit: int) -> ChangesResponse:
         found = await self.controller.history.read(route=route, limit=limit)

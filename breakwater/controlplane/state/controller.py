@@ -13,14 +13,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
 from breakwater.controlplane.state.sources import load_policy_files
-from breakwater.controlplane.state.store import RevisionConflict, Store, StoreError, WeightOverride
+from breakwater.controlplane.state.store import (
+    Drain,
+    RevisionConflict,
+    Store,
+    StoreError,
+    WeightOverride,
+)
 from breakwater.controlplane.state.weight_source import WeightSource
+from breakwater.translators.drains import (
+    EndpointNotFound,
+    applied_drains,
+    check_endpoint,
+    parse_endpoint,
+)
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.overrides import (
     DroppedOverride,
@@ -83,6 +97,8 @@ class PolicyState:
     """The (route, rule) overrides laid over the YAML in `effective`. A shared store keeps an
     override that no longer fits (another replica may read files it fits), so being in
     `overrides` is not being served."""
+    drains: dict[tuple[str, str], Drain] = field(default_factory=dict)
+    """(service, ADDRESS:PORT) → the drain written through the API, applied or not."""
     revision: int = 0
     documents: list[DocumentStatus] = field(default_factory=list)
     load_errors: list[PolicyError] = field(default_factory=list)
@@ -252,6 +268,7 @@ class PolicyController:
         async with self._lock:
             stored = await self.store.load()
             self.state.overrides = dict(stored.overrides)
+            self.state.drains = dict(stored.drains)
             self.state.revision = stored.revision
             self.rollouts = dict(stored.rollouts)
             if self.state.base is not None:
@@ -261,6 +278,7 @@ class PolicyController:
         base = self.state.base
         assert base is not None
         effective, dropped = lay_overrides(base, self.state.overrides.values())
+        effective = effective.with_drained(applied_drains(base, self.state.drains))
         dropped_now = {(d.route, d.rule) for d in dropped}
         for key in [(d.route, d.rule) for d in self.state.dropped]:
             if key in self.state.overrides and key not in dropped_now:
@@ -441,9 +459,69 @@ class PolicyController:
         )
         return after
 
+    # --- endpoint drains ---------------------------------------------------------
+
+    def endpoints(self, service: str) -> list[EndpointView]:
+        return endpoint_views(self._base(), self.state.drains, service)
+
+    def _endpoint(self, service: str, endpoint: str) -> EndpointView:
+        return next(v for v in self.endpoints(service) if v.endpoint == endpoint)
+
+    async def drain(
+        self, service: str, endpoint: str, expected_revision: int | None, *, who: str = "api"
+    ) -> EndpointView:
+        """Take an endpoint out of rotation: Envoy gets it as DRAINING once this returns."""
+        async with self._lock:
+            key = check_endpoint(self._base(), service, endpoint)
+            drain = Drain(service, key, who, time.time())
+            await self._write_drain(drain, self.store.put_drain(drain, expected_revision))
+        await self.history.record(
+            who, f"endpoint {key} of {service} drained", "serving", "draining"
+        )
+        return self._endpoint(service, key)
+
+    async def undrain(
+        self, service: str, endpoint: str, expected_revision: int | None, *, who: str = "api"
+    ) -> EndpointView:
+        """Put an endpoint back in rotation, or forget the drain of one the YAML no longer lists."""
+        async with self._lock:
+            key = parse_endpoint(endpoint)
+            if (service, key) not in self.state.drains:
+                key = check_endpoint(self._base(), service, key)
+            before = "draining" if (service, key) in self.state.drains else "serving"
+            await self._write_drain(
+                Drain(service, key, who, 0.0),
+                self.store.delete_drain(service, key, expected_revision),
+            )
+        await self.history.record(who, f"endpoint {key} of {service} undrained", before, "serving")
+        try:
+            return self._endpoint(service, key)
+        except (EndpointNotFound, StopIteration):  # the drain of an endpoint the YAML dropped
+            return EndpointView(service, key, False, None)
+
+    async def _write_drain(self, drain: Drain, write: Awaitable[Drain | int]) -> None:
+        """Run the store write (a put gives the Drain, a delete the revision), then serve its
+        result; the caller holds the lock."""
+        try:
+            stored = await write
+        except StoreError as exc:
+            self._store_failed(exc)
+            raise
+        self._store_ok()
+        key = (drain.service, drain.endpoint)
+        if isinstance(stored, Drain):
+            self.state.drains[key] = stored
+            revision = stored.revision
+        else:
+            self.state.drains.pop(key, None)
+            revision = stored
+        self.state.revision = max(self.state.revision, revision)
+        await self._publish(time.monotonic())
+
 
 __all__ = [
     "DrivenByRollout",
+    "EndpointView",
     "NotReady",
     "PolicyController",
     "PolicySubscriber",

@@ -1,4 +1,4 @@
-"""Durable state that the API writes: weight overrides on top of the YAML.
+"""Durable state that the API writes: weight overrides and endpoint drains on top of the YAML.
 
 The store is a small interface so that a distributed backend (etcd) can
 replace the embedded one. Revisions follow etcd's model: one counter for the
@@ -54,8 +54,26 @@ class WeightOverride:
 
 
 @dataclass(frozen=True)
+class Drain:
+    """One endpoint of a service taken out of rotation, who did it and when."""
+
+    service: str
+    endpoint: str
+    """`ADDRESS:PORT`, as `translators.endpoints.endpoint_key` spells it."""
+    by: str
+    at: float
+    """Unix time."""
+    revision: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}/{self.endpoint}"
+
+
+@dataclass(frozen=True)
 class StoreState:
     overrides: dict[tuple[str, int], WeightOverride] = field(default_factory=dict)
+    drains: dict[tuple[str, str], Drain] = field(default_factory=dict)
     revision: int = 0
     rollouts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Rollout name → its progress, as the rollout engine writes it (JSON)."""
@@ -81,6 +99,16 @@ class Store(Protocol):
         self, route: str, rule: int | None = None, expected_revision: int | None = None
     ) -> int: ...
 
+    async def put_drain(self, drain: Drain, expected_revision: int | None = None) -> Drain:
+        """Save a drain; with a revision, only if the endpoint's drain is still at it (0: none)."""
+        ...
+
+    async def delete_drain(
+        self, service: str, endpoint: str, expected_revision: int | None = None
+    ) -> int:
+        """Forget a drain (nothing to forget is no error); returns the state revision."""
+        ...
+
     async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
         """Save a rollout's progress; returns the new state revision."""
         ...
@@ -104,6 +132,14 @@ CREATE TABLE IF NOT EXISTS weights (
     weights TEXT NOT NULL,
     revision INTEGER NOT NULL,
     PRIMARY KEY (route, rule)
+);
+CREATE TABLE IF NOT EXISTS drains (
+    service TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at REAL NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (service, endpoint)
 );
 CREATE TABLE IF NOT EXISTS rollouts (name TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
@@ -199,6 +235,14 @@ class SqliteStore:
     async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
         return await asyncio.to_thread(self._put_rollout, name, state)
 
+    async def put_drain(self, drain: Drain, expected_revision: int | None = None) -> Drain:
+        return await asyncio.to_thread(self._put_drain, drain, expected_revision)
+
+    async def delete_drain(
+        self, service: str, endpoint: str, expected_revision: int | None = None
+    ) -> int:
+        return await asyncio.to_thread(self._delete_drain, service, endpoint, expected_revision)
+
     async def append_change(self, entry: dict[str, Any], keep: int) -> None:
         await asyncio.to_thread(self._append_change, entry, keep)
 
@@ -245,6 +289,9 @@ class SqliteStore:
                     "SELECT route, rule, weights, revision FROM weights"
                 ).fetchall()
                 rollout_rows = self._db.execute("SELECT name, state FROM rollouts").fetchall()
+                drain_rows = self._db.execute(
+                    "SELECT service, endpoint, by, at, revision FROM drains"
+                ).fetchall()
                 revision = self._revision()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
@@ -269,7 +316,41 @@ class SqliteStore:
                 raise StoreError(
                     f"the state file {self.path} holds an unreadable rollout {name}: {exc}"
                 ) from exc
-        return StoreState(overrides=overrides, revision=revision, rollouts=rollouts)
+        drains = {
+            (service, endpoint): Drain(service, endpoint, by, float(at), int(row_revision))
+            for service, endpoint, by, at, row_revision in drain_rows
+        }
+        return StoreState(overrides=overrides, drains=drains, revision=revision, rollouts=rollouts)
+
+    def _drain_revision(self, service: str, endpoint: str) -> int:
+        row = self._db.execute(
+            "SELECT revision FROM drains WHERE service = ? AND endpoint = ?", (service, endpoint)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _put_drain(self, drain: Drain, expected_revision: int | None) -> Drain:
+        with self._write():
+            current = self._drain_revision(drain.service, drain.endpoint)
+            self._check(drain.key, current, expected_revision)
+            revision = self._bump()
+            self._db.execute(
+                "INSERT OR REPLACE INTO drains (service, endpoint, by, at, revision) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (drain.service, drain.endpoint, drain.by, drain.at, revision),
+            )
+        return Drain(drain.service, drain.endpoint, drain.by, drain.at, revision)
+
+    def _delete_drain(self, service: str, endpoint: str, expected_revision: int | None) -> int:
+        with self._write():
+            current = self._drain_revision(service, endpoint)
+            self._check(f"{service}/{endpoint}", current, expected_revision)
+            if not current:
+                return self._revision()
+            revision = self._bump()
+            self._db.execute(
+                "DELETE FROM drains WHERE service = ? AND endpoint = ?", (service, endpoint)
+            )
+        return revision
 
     def _revision(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()

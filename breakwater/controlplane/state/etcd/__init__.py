@@ -6,6 +6,8 @@ prefix (default `/breakwater`):
     <prefix>/state/revision                  touched by every state write, in the same transaction
     <prefix>/state/weights/<route>/<rule>    {"route", "rule", "weights"}; its mod revision is the
                                              override's revision (what compare-and-set compares)
+    <prefix>/state/drains/<service>/<endpoint>  {"service", "endpoint", "by", "at"}; its mod
+                                             revision is the drain's revision, as for weights
     <prefix>/replicas/<id>                   one running replica, attached to its lease
 
 Revisions are etcd's. An override's revision is its key's `mod_revision`, so

@@ -22,6 +22,7 @@ from breakwater.controlplane.state.etcd.address import DEFAULT_PREFIX, EtcdAddre
 from breakwater.controlplane.state.etcd.connection import DEFAULT_TIMEOUT, EtcdConnection
 from breakwater.controlplane.state.etcd.watch import watch_revisions
 from breakwater.controlplane.state.store import (
+    Drain,
     RevisionConflict,
     StoreError,
     StoreState,
@@ -62,6 +63,7 @@ class EtcdStore:
         self._marker = (root + "state/revision").encode()
         self._weights_prefix = (root + "state/weights/").encode()
         self._rollouts_prefix = (root + "state/rollouts/").encode()
+        self._drains_prefix = (root + "state/drains/").encode()
         self._leaders_prefix = (root + "leaders/").encode()
         self._history_prefix = (root + "history/").encode()
         self._replicas_prefix = (root + "replicas/").encode()
@@ -119,6 +121,10 @@ class EtcdStore:
     def _weights_key(self, route: str, rule: int) -> bytes:
         return self._weights_prefix + f"{urllib.parse.quote(route, safe='')}/{rule}".encode()
 
+    def _drain_key(self, service: str, endpoint: str) -> bytes:
+        quoted = f"{urllib.parse.quote(service, safe='')}/{urllib.parse.quote(endpoint, safe='')}"
+        return self._drains_prefix + quoted.encode()
+
     def _route_prefix(self, route: str) -> bytes:
         return self._weights_prefix + f"{urllib.parse.quote(route, safe='')}/".encode()
 
@@ -144,10 +150,15 @@ class EtcdStore:
         )
         overrides: dict[tuple[str, int], WeightOverride] = {}
         rollouts: dict[str, dict[str, Any]] = {}
+        drains: dict[tuple[str, str], Drain] = {}
         revision = 0
         for kv in result:
             key = bytes(kv.key)
             revision = max(revision, int(kv.mod_revision))
+            if key.startswith(self._drains_prefix):
+                drain = self._drain_of(kv)
+                drains[(drain.service, drain.endpoint)] = drain
+                continue
             if key.startswith(self._rollouts_prefix):
                 name = urllib.parse.unquote(key[len(self._rollouts_prefix) :].decode())
                 rollouts[name] = _json_object(kv.value, key.decode(errors="replace"))
@@ -167,7 +178,62 @@ class EtcdStore:
             )
         self.read_revision = int(result.header.revision)
         self.own_revisions = {r for r in self.own_revisions if r > self.read_revision}
-        return StoreState(overrides=overrides, revision=revision, rollouts=rollouts)
+        return StoreState(overrides=overrides, drains=drains, revision=revision, rollouts=rollouts)
+
+    @staticmethod
+    def _drain_of(kv: Any) -> Drain:
+        name = bytes(kv.key).decode(errors="replace")
+        data = _json_object(kv.value, name)
+        service, endpoint, by, at = (data.get(k) for k in ("service", "endpoint", "by", "at"))
+        if not (isinstance(service, str) and isinstance(endpoint, str) and isinstance(by, str)):
+            raise StoreError(f"etcd key {name} does not name its service, endpoint and who")
+        if not isinstance(at, int | float):
+            raise StoreError(f"etcd key {name} holds no time")
+        return Drain(service, endpoint, by, float(at), int(kv.mod_revision))
+
+    async def put_drain(self, drain: Drain, expected_revision: int | None = None) -> Drain:
+        key = self._drain_key(drain.service, drain.endpoint)
+        value = json.dumps(
+            {"service": drain.service, "endpoint": drain.endpoint, "by": drain.by, "at": drain.at},
+            sort_keys=True,
+        ).encode()
+        revision = await self._compare_and_write(
+            key, expected_revision, f"save the drain of {drain.key}", drain.key, value
+        )
+        return Drain(drain.service, drain.endpoint, drain.by, drain.at, revision)
+
+    async def delete_drain(
+        self, service: str, endpoint: str, expected_revision: int | None = None
+    ) -> int:
+        key = self._drain_key(service, endpoint)
+        what = f"{service}/{endpoint}"
+        return await self._compare_and_write(
+            key, expected_revision, f"remove the drain of {what}", what, None
+        )
+
+    async def _compare_and_write(
+        self, key: bytes, expected: int | None, action: str, name: str, value: bytes | None
+    ) -> int:
+        """Put `value` at `key` (delete it when None) and touch the marker, in one transaction
+        that, with `expected`, requires the key's mod revision to still be it (0: absent)."""
+
+        async def write(client: Any) -> tuple[bool, list[Any]]:
+            tx = client.transactions
+            change = tx.delete(key) if value is None else tx.put(key, value)
+            result: tuple[bool, list[Any]] = await client.transaction(
+                compare=[] if expected is None else [tx.mod(key) == expected],
+                success=[change, self._marker_put(client)],
+                failure=[tx.get(key)],
+            )
+            return result
+
+        succeeded, responses = await self._connection.call(action, write)
+        if not succeeded:
+            assert expected is not None
+            raise RevisionConflict(name, expected, self._current_mod(responses))
+        revision = self._committed_revision(responses)
+        self.own_revisions.add(revision)
+        return revision
 
     async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
         key = self._rollouts_prefix + urllib.parse.quote(name, safe="").encode()
