@@ -16,6 +16,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from breakwater.translators.balancing import apply_load_balancer
 from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
 from breakwater.translators.endpoints import load_assignment_of
 from breakwater.translators.health import health_checks
@@ -151,6 +152,8 @@ def upstream_cluster(
     breakers = circuit_breakers(policy.bulkhead, budget)
     if breakers is not None:
         cluster.circuit_breakers.CopyFrom(breakers)
+
+    apply_load_balancer(cluster, policy.load_balancer)
 
     default_host = dns.name if dns is not None else service.name
     cluster.health_checks.extend(

@@ -5,7 +5,7 @@ close but not the same (per-host ejection, no half-open probe, a panic
 threshold that sends traffic to ejected hosts), so every line that differs
 says how. What each field becomes is stated by the translator slice that
 writes it (`outlier`, `bulkhead`, `retries`, `health`, `clusters`,
-`fallback` for policy fields; `faults`, `ratelimit`, `mirror`, `headers` for
+`fallback`, `balancing` for policy fields; `faults`, `ratelimit`, `mirror`, `headers` for
 what a route rule does to its traffic); this module puts those statements in
 order and answers for one service.
 """
@@ -20,6 +20,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from breakwater.translators import (
+    balancing,
     bulkhead,
     clusters,
     fallback,
@@ -74,6 +75,7 @@ MEANINGS: Meanings = _collect(
     clusters.EXPLAIN,
     health.EXPLAIN,
     fallback.EXPLAIN,
+    balancing.EXPLAIN,
 )
 """Every policy field a user can set that Envoy sees, with what it becomes there."""
 

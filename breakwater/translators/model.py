@@ -247,6 +247,59 @@ class Failover(Model):
     subset: Name | None = None
 
 
+LbPolicy = Literal["round-robin", "least-request", "random", "ring-hash", "maglev"]
+HASHING_POLICIES = frozenset({"ring-hash", "maglev"})
+SLOW_START_POLICIES = frozenset({"round-robin", "least-request"})
+
+
+class HashOn(Model):
+    """What ring-hash and maglev hash to pick a host: one request header, cookie or the client."""
+
+    header: str | None = Field(default=None, min_length=1)
+    cookie: str | None = Field(default=None, min_length=1)
+    source_ip: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> HashOn:
+        chosen = [self.header is not None, self.cookie is not None, bool(self.source_ip)]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one of `header`, `cookie` or `sourceIp: true`")
+        return self
+
+
+class SlowStart(Model):
+    """A new host's share grows over `window` instead of starting at its full weight."""
+
+    window: PositiveDuration
+    aggression: float | None = Field(default=None, gt=0, le=10)
+
+
+class LoadBalancer(Model):
+    policy: LbPolicy = "round-robin"
+    hash_on: HashOn | None = None
+    slow_start: SlowStart | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_policy(self) -> LoadBalancer:
+        hashing = self.policy in HASHING_POLICIES
+        if hashing and self.hash_on is None:
+            raise ValueError(
+                f"`{self.policy}` needs `hashOn` (header, cookie or sourceIp): without a key "
+                "Envoy hashes nothing and picks hosts at random"
+            )
+        if not hashing and self.hash_on is not None:
+            raise ValueError(
+                f"`hashOn` is for ring-hash and maglev; `{self.policy}` does not hash: "
+                "remove it or change `policy`"
+            )
+        if self.slow_start is not None and self.policy not in SLOW_START_POLICIES:
+            raise ValueError(
+                f"Envoy has slow start only for round-robin and least-request, not "
+                f"`{self.policy}`: remove `slowStart` or change `policy`"
+            )
+        return self
+
+
 class ResilienceSpec(Model):
     target_ref: TargetRef | None = None
     circuit_breaker: CircuitBreaker | None = None
@@ -256,6 +309,7 @@ class ResilienceSpec(Model):
     health_check: HealthCheck | None = None
     failover: Failover | None = None
     fallback: Fallback | None = None
+    load_balancer: LoadBalancer | None = None
 
 
 # --- Gateway -----------------------------------------------------------------

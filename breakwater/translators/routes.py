@@ -18,6 +18,7 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.balancing import hash_policies
 from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.fallback import custom_response
 from breakwater.translators.faults import http_fault
@@ -148,6 +149,14 @@ def rule_template(
     template = route_components_pb2.Route()
     if rule.redirect is None:
         template.route.CopyFrom(route_action(effective, rule, cluster_for))
+        # Ring-hash and maglev clusters hash what the route computes: each backend's key,
+        # after the sticky header (Envoy combines every hash policy of a route into one hash).
+        for policy in hash_policies(
+            policyset.effective_for_cluster(b.service, b.subset).spec.load_balancer
+            for b in rule.backends
+        ):
+            if policy not in template.route.hash_policy:
+                template.route.hash_policy.append(policy)
     apply_header_changes(template, rule.request_headers, rule.response_headers)
     filters = template.typed_per_filter_config
     if rule.rate_limit is not None:

@@ -374,6 +374,79 @@ CASES = [
         "metadata.name",
         ["not a valid name", "lowercase"],
     ),
+    (
+        "ring-hash-without-a-key",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          loadBalancer:
+            policy: ring-hash
+        """,
+        5,
+        "spec.loadBalancer",
+        ["needs `hashOn`", "at random"],
+    ),
+    (
+        "hash-key-on-least-request",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          loadBalancer:
+            policy: least-request
+            hashOn: {header: x-user}
+        """,
+        5,
+        "spec.loadBalancer",
+        ["`hashOn` is for ring-hash and maglev"],
+    ),
+    (
+        "two-hash-keys",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          loadBalancer:
+            policy: maglev
+            hashOn: {header: x-user, sourceIp: true}
+        """,
+        7,
+        "spec.loadBalancer.hashOn",
+        ["exactly one of `header`, `cookie` or `sourceIp: true`"],
+    ),
+    (
+        "slow-start-on-maglev",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          loadBalancer:
+            policy: random
+            slowStart: {window: 30s}
+        """,
+        5,
+        "spec.loadBalancer",
+        ["slow start only for round-robin and least-request"],
+    ),
+    (
+        "unknown-lb-policy",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          loadBalancer:
+            policy: least-conn
+        """,
+        6,
+        "spec.loadBalancer.policy",
+        ["least-request"],
+    ),
 ]
 
 

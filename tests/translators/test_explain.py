@@ -15,6 +15,7 @@ import pytest
 
 from breakwater.cli import main
 from breakwater.translators import (
+    balancing,
     bulkhead,
     clusters,
     fallback,
@@ -87,6 +88,7 @@ def test_each_field_is_explained_by_one_slice() -> None:
         clusters.EXPLAIN,
         health.EXPLAIN,
         fallback.EXPLAIN,
+        balancing.EXPLAIN,
     ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}
