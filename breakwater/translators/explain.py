@@ -4,7 +4,7 @@ Users arrive with Hystrix and Resilience4j numbers. Envoy's mechanisms are
 close but not the same (per-host ejection, no half-open probe, a panic
 threshold that sends traffic to ejected hosts), so every line that differs
 says how. What each field becomes is stated by the translator slice that
-writes it (`outlier`, `bulkhead`, `retries`, `health`, `clusters`,
+writes it (`outlier`, `admission`, `bulkhead`, `retries`, `health`, `clusters`,
 `fallback`, `balancing` for policy fields; `faults`, `ratelimit`, `mirror`, `headers` for
 what a route rule does to its traffic); this module puts those statements in
 order and answers for one service.
@@ -20,6 +20,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from breakwater.translators import (
+    admission,
     balancing,
     bulkhead,
     clusters,
@@ -70,6 +71,7 @@ def _collect(*slices: Meanings, model: type[BaseModel] = ResilienceSpec) -> Mean
 
 MEANINGS: Meanings = _collect(
     outlier.EXPLAIN,
+    admission.EXPLAIN,
     bulkhead.EXPLAIN,
     retries.EXPLAIN,
     clusters.EXPLAIN,

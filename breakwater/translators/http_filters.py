@@ -12,10 +12,14 @@ on when the gateway itself has a limit.
 The order is the order requests meet them: the rate limit first, so a
 refused request costs nothing more and a drill only works on admitted
 traffic; then faults; then the custom response filter, which acts on the
-way back; the router last.
+way back; then admission control (one filter per service-wide breaker, see
+`admission`), next to the router so that it counts the upstream's own
+answers; the router last.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from envoy.config.route.v3 import route_components_pb2
 from envoy.extensions.filters.http.custom_response.v3 import custom_response_pb2
@@ -39,8 +43,11 @@ CUSTOM_RESPONSE = "envoy.filters.http.custom_response"
 ROUTER = "envoy.filters.http.router"
 
 
-def http_filters(gateway: str, rate_limit: RateLimit | None) -> list[hcm_pb2.HttpFilter]:
-    """The chain of one gateway; `rate_limit` is the gateway's own limit, if it has one."""
+def http_filters(
+    gateway: str, rate_limit: RateLimit | None, before_router: Sequence[hcm_pb2.HttpFilter] = ()
+) -> list[hcm_pb2.HttpFilter]:
+    """The chain of one gateway; `rate_limit` is the gateway's own limit, if it has one, and
+    `before_router` the filters that must see the upstream's own answers (admission control)."""
     if rate_limit is not None:
         limiter = hcm_pb2.HttpFilter(
             name=LOCAL_RATE_LIMIT,
@@ -59,6 +66,7 @@ def http_filters(gateway: str, rate_limit: RateLimit | None) -> list[hcm_pb2.Htt
         limiter,
         _switched_off(FAULT, fault_pb2.HTTPFault()),
         _switched_off(CUSTOM_RESPONSE, custom_response_pb2.CustomResponse()),
+        *before_router,
         hcm_pb2.HttpFilter(name=ROUTER, typed_config=pack_any(router_pb2.Router())),
     ]
 

@@ -8,6 +8,8 @@ chain from the start (`http_filters`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -26,7 +28,10 @@ HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 
 
 def http_connection_manager(
-    policyset: PolicySet, gateway: str, rate_limit: RateLimit | None = None
+    policyset: PolicySet,
+    gateway: str,
+    rate_limit: RateLimit | None = None,
+    admission: Sequence[hcm_pb2.HttpFilter] = (),
 ) -> hcm_pb2.HttpConnectionManager:
     """Routes over RDS; tracing and access logs from the gateway's merged Telemetry."""
     telemetry = policyset.effective_telemetry(gateway).spec
@@ -35,7 +40,7 @@ def http_connection_manager(
         rds=hcm_pb2.Rds(
             config_source=ads_config_source(), route_config_name=route_config_name(gateway)
         ),
-        http_filters=http_filters(gateway, rate_limit),
+        http_filters=http_filters(gateway, rate_limit, admission),
         access_log=access_logs(policyset, gateway, telemetry),
     )
     tracing = hcm_tracing(policyset, gateway, telemetry)
@@ -44,8 +49,11 @@ def http_connection_manager(
     return manager
 
 
-def listener(policyset: PolicySet, gateway: Gateway) -> listener_pb2.Listener:
-    manager = http_connection_manager(policyset, gateway.name, gateway.spec.rate_limit)
+def listener(
+    policyset: PolicySet, gateway: Gateway, admission: Sequence[hcm_pb2.HttpFilter] = ()
+) -> listener_pb2.Listener:
+    """`admission`: the gateway's admission control filters (`admission.gateway_filters`)."""
+    manager = http_connection_manager(policyset, gateway.name, gateway.spec.rate_limit, admission)
     return listener_pb2.Listener(
         name=listener_name(gateway.name),
         address=socket_address(gateway.spec.address, gateway.spec.port),

@@ -148,6 +148,35 @@ class CircuitBreaker(Model):
     # hosts; a policy that says "eject a failing host" must be able to.
     max_ejection_percent: Percent = 100
     panic_threshold: Percent | None = None
+    # `scope: service`: the whole service's success rate, on each proxy, sheds load
+    # (Envoy's admission control); None keeps the per-host ejection above alone.
+    scope: Literal["host", "service"] | None = None
+    success_rate_threshold: Percent | None = None
+    window: PositiveDuration | None = None
+    minimum_request_rate: int | None = Field(default=None, ge=0)
+    max_rejection_percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _service_scope(self) -> CircuitBreaker:
+        service_fields = {
+            "successRateThreshold": self.success_rate_threshold,
+            "window": self.window,
+            "minimumRequestRate": self.minimum_request_rate,
+            "maxRejectionPercent": self.max_rejection_percent,
+        }
+        named = [name for name, value in service_fields.items() if value is not None]
+        if self.scope == "service" and self.success_rate_threshold is None:
+            raise ValueError(
+                "`scope: service` needs `successRateThreshold`: the success rate (percent) "
+                "under which Envoy starts rejecting requests"
+            )
+        if self.scope != "service" and named:
+            raise ValueError(
+                f"{', '.join(f'`{n}`' for n in named)} "
+                f"{'applies' if len(named) == 1 else 'apply'} to the whole service: add "
+                "`scope: service`, or remove it for per-host ejection only"
+            )
+        return self
 
 
 class Bulkhead(Model):

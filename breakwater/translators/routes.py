@@ -12,12 +12,13 @@ routes that list it, those routes taken in name order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.admission import gateway_filter_names, route_filter_configs
 from breakwater.translators.balancing import hash_policies
 from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.fallback import custom_response
@@ -138,7 +139,12 @@ def route_action(
 
 
 def rule_template(
-    policyset: PolicySet, route: str, rule_index: int, rule: RouteRule, cluster_for: ClusterNamer
+    policyset: PolicySet,
+    route: str,
+    rule_index: int,
+    rule: RouteRule,
+    cluster_for: ClusterNamer,
+    admission: Sequence[str] = (),
 ) -> route_components_pb2.Route:
     """What every Envoy route of a rule shares: its action or redirect, header changes, filters.
 
@@ -166,6 +172,8 @@ def rule_template(
         filters[FAULT].CopyFrom(switched_on(http_fault(rule.fault)))
     if effective.fallback is not None and rule.redirect is None:
         filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(effective.fallback)))
+    for name, config in route_filter_configs(policyset, route, rule_index, admission).items():
+        filters[name].CopyFrom(config)
     return template
 
 
@@ -191,12 +199,16 @@ def match_route(
 
 
 def rule_routes(
-    policyset: PolicySet, route: HTTPRoute, cluster_for: ClusterNamer
+    policyset: PolicySet,
+    route: HTTPRoute,
+    cluster_for: ClusterNamer,
+    admission: Sequence[str] = (),
 ) -> list[route_components_pb2.Route]:
-    """The Envoy routes of one HTTPRoute, in rule order, one per match."""
+    """The Envoy routes of one HTTPRoute, in rule order, one per match; `admission` names the
+    gateway's admission control filters."""
     out: list[route_components_pb2.Route] = []
     for rule_index, rule in enumerate(route.spec.rules):
-        template = rule_template(policyset, route.name, rule_index, rule, cluster_for)
+        template = rule_template(policyset, route.name, rule_index, rule, cluster_for, admission)
         matches: list[RouteMatch | None] = list(rule.matches) or [None]
         preview = policyset.previews.get((route.name, rule_index))
         for match_index, match in enumerate(matches):
@@ -224,25 +236,31 @@ def _preview_route(
 
 
 def virtual_hosts(
-    policyset: PolicySet, routes: list[HTTPRoute], cluster_for: ClusterNamer
+    policyset: PolicySet,
+    routes: list[HTTPRoute],
+    cluster_for: ClusterNamer,
+    admission: Sequence[str] = (),
 ) -> list[route_components_pb2.VirtualHost]:
     """One virtual host per HTTPRoute (validation keeps their hostnames apart on a gateway).
 
     Envoy matches hosts without regard to case and refuses duplicates that
     differ only in case, so hostnames are emitted lowercased.
     """
-    hosts = [virtual_host(policyset, route, cluster_for) for route in routes]
+    hosts = [virtual_host(policyset, route, cluster_for, admission) for route in routes]
     return sorted(hosts, key=lambda h: h.name)
 
 
 def virtual_host(
-    policyset: PolicySet, route: HTTPRoute, cluster_for: ClusterNamer
+    policyset: PolicySet,
+    route: HTTPRoute,
+    cluster_for: ClusterNamer,
+    admission: Sequence[str] = (),
 ) -> route_components_pb2.VirtualHost:
     """A route's limit sits on its virtual host: one bucket for every rule without its own."""
     host = route_components_pb2.VirtualHost(
         name=route.name,
         domains=list(dict.fromkeys(h.lower() for h in route.spec.hostnames)),
-        routes=rule_routes(policyset, route, cluster_for),
+        routes=rule_routes(policyset, route, cluster_for, admission),
     )
     if route.spec.rate_limit is not None:
         limit = local_rate_limit(route.spec.rate_limit, route_rate_limit_stat_prefix(route.name))
@@ -256,8 +274,8 @@ def route_configuration(
     """A gateway without routes gets an empty configuration: Envoy answers 404."""
     cluster_for = (policies or ClusterPolicies(policyset)).routed_cluster_name
     config = route_pb2.RouteConfiguration(name=route_config_name(gateway))
-    config.virtual_hosts.extend(
-        virtual_hosts(policyset, attached_routes(policyset, gateway), cluster_for)
-    )
+    attached = attached_routes(policyset, gateway)
+    admission = gateway_filter_names(policyset, [r.name for r in attached])
+    config.virtual_hosts.extend(virtual_hosts(policyset, attached, cluster_for, admission))
     apply_route_tracing(policyset, gateway, config)
     return config

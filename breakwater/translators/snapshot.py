@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from breakwater.translators.admission import gateway_filters
 from breakwater.translators.clusters import (
     ClusterPolicies,
     Target,
@@ -110,7 +111,14 @@ def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
     return {
         CLUSTER_TYPE: [],
         ENDPOINT_TYPE: [],
-        LISTENER_TYPE: [listener(policyset, policyset.gateways[name]) for name in gateways],
+        LISTENER_TYPE: [
+            listener(
+                policyset,
+                policyset.gateways[name],
+                gateway_filters(policyset, [r.name for r in attached_routes(policyset, name)]),
+            )
+            for name in gateways
+        ],
         ROUTE_TYPE: [route_configuration(policyset, name, policies) for name in gateways],
     }
 

@@ -434,6 +434,36 @@ CASES = [
         ["slow start only for round-robin and least-request"],
     ),
     (
+        "service-scope-without-a-threshold",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          circuitBreaker:
+            scope: service
+            window: 10s
+        """,
+        5,
+        "spec.circuitBreaker",
+        ["`scope: service` needs `successRateThreshold`"],
+    ),
+    (
+        "service-fields-without-service-scope",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: ResiliencePolicy
+        metadata: {name: p}
+        spec:
+          circuitBreaker:
+            consecutiveErrors: 5
+            successRateThreshold: 90
+        """,
+        5,
+        "spec.circuitBreaker",
+        ["`successRateThreshold` applies to the whole service: add `scope: service`"],
+    ),
+    (
         "unknown-lb-policy",
         """\
         apiVersion: breakwater.dev/v1alpha1

@@ -15,6 +15,7 @@ import pytest
 
 from breakwater.cli import main
 from breakwater.translators import (
+    admission,
     balancing,
     bulkhead,
     clusters,
@@ -83,6 +84,7 @@ def test_every_telemetry_field_envoy_sees_is_explained() -> None:
 def test_each_field_is_explained_by_one_slice() -> None:
     slices = [
         outlier.EXPLAIN,
+        admission.EXPLAIN,
         bulkhead.EXPLAIN,
         retries.EXPLAIN,
         clusters.EXPLAIN,
