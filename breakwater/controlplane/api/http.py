@@ -248,9 +248,9 @@ class AdminApp:
         return _json(self.api.endpoints(request.match_info["service"]))
 
     async def drain(self, request: web.Request) -> web.Response:
-        text = await request.text()
+        raw = await request.read()
         try:
-            body = DrainRequest.model_validate_json(text or "{}")
+            body = DrainRequest.model_validate_json(raw or b"{}")
         except ValidationError as exc:
             raise DrainError(
                 'the body must be empty or JSON like {"expectedRevision": 3}: '
