@@ -278,12 +278,16 @@ def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: 
             # Every request without a nonce asks for a fresh answer, which is never read.
             ask = discovery_request(CLUSTER_TYPE, ["x" * 200])
             deadline = time.monotonic() + 20
-            try:
-                while time.monotonic() < deadline:
-                    await asyncio.wait_for(call.write(ask), 1.0)
-                    blocked_after += 1
-            except TimeoutError:
-                pass  # held back: the server stopped reading, flow control did the rest
+            # A write that waits is left waiting, not cancelled: cancelling it would cancel
+            # the whole call, and the server would rightly forget the stream.
+            pending: asyncio.Future[None] | None = None
+            while time.monotonic() < deadline:
+                pending = asyncio.ensure_future(call.write(ask))
+                done, _ = await asyncio.wait({pending}, timeout=1.0)
+                if not done:
+                    break  # held back: the server stopped reading, flow control did the rest
+                pending.result()
+                blocked_after += 1
             else:
                 raise AssertionError(f"{blocked_after} requests in 20 s and never held back")
             (stream,) = [
@@ -295,6 +299,9 @@ def test_a_stream_that_never_reads_is_held_back_and_costs_bounded_memory(plane: 
             # Meanwhile every other proxy is served as usual.
             await asyncio.to_thread(plane.assert_bystander_unaffected)
             call.cancel()
+            if pending is not None:
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                    await pending
 
     run(scenario())
     print(f"a client that never reads was held back after {blocked_after} requests")
