@@ -9,6 +9,7 @@ import pytest
 
 from breakwater.cli import main
 from breakwater.translators.errors import PolicyError
+from tests.support.errors import assert_located
 from tests.support.policies import load_policy_dir
 
 SERVICE = """\
@@ -486,15 +487,7 @@ CASES = [
 def test_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str | None, words: list[str]
 ) -> None:
-    errors = _errors(tmp_path, text)
-    assert errors, "expected an error"
-    matching = [e for e in errors if e.field == field] if field else errors
-    assert matching, f"no error on {field}: {[str(e) for e in errors]}"
-    error = matching[0]
-    assert error.line == line, str(error)
-    for word in words:
-        assert word in str(error), str(error)
-    assert str(error).startswith(f"{error.file}:{line}: ")
+    assert_located(_errors(tmp_path, text), line, field, words)
 
 
 def test_all_errors_are_collected_not_just_the_first(tmp_path: Path) -> None:

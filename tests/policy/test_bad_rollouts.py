@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.policy.test_bad_files import SERVICE
+from tests.support.errors import assert_located
 from tests.support.policies import SplitRoute, load_policy_dir
 
 ROUTE = "---\n" + SplitRoute().yaml()
@@ -95,13 +96,7 @@ def test_a_rollout_that_cannot_run_is_located(
     (tmp_path / "bad.yaml").write_text(text)
     policyset, errors = load_policy_dir(tmp_path)
     assert policyset is None
-    errors = [e for e in errors if e.file.endswith("bad.yaml")]
-    matching = [e for e in errors if e.field == field] if field else errors
-    assert matching, [str(e) for e in errors]
-    error = matching[0]
-    for word in words:
-        assert word in str(error), str(error)
-    assert error.line == line, str(error)
+    assert_located([e for e in errors if e.file.endswith("bad.yaml")], line, field, words)
 
 
 def test_two_rollouts_on_one_rule_are_refused_on_the_second(tmp_path: Path) -> None:

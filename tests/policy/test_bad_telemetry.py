@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.policy.test_bad_files import SERVICE
+from tests.support.errors import assert_located
 from tests.support.policies import SplitRoute, load_policy_dir
 
 BASE = (
@@ -163,13 +164,7 @@ def test_telemetry_that_cannot_work_is_located(
     policyset, errors = load_policy_dir(tmp_path)
     assert policyset is None
     assert all(e.file.endswith("bad.yaml") for e in errors), [str(e) for e in errors]
-    matching = [e for e in errors if e.field == field]
-    assert matching, [str(e) for e in errors]
-    error = matching[0]
-    for word in words:
-        assert word in str(error), str(error)
-    assert error.line == line, str(error)
-    assert error.kind == "Telemetry"
+    assert assert_located(errors, line, field, words).kind == "Telemetry"
 
 
 def test_a_gateway_without_a_collector_blames_the_most_specific_telemetry_that_traces(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.policy.test_bad_files import _errors
+from tests.support.errors import assert_located
 from tests.translators.support import policyset_from_text
 
 ROUTE_HEAD = """\
@@ -314,14 +315,7 @@ CASES = [
 def test_toolbox_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str | None, words: list[str]
 ) -> None:
-    errors = _errors(tmp_path, text)
-    assert errors, "expected an error"
-    matching = [e for e in errors if e.field == field] if field else errors
-    assert matching, f"no error on {field}: {[str(e) for e in errors]}"
-    error = matching[0]
-    assert error.line == line, str(error)
-    for word in words:
-        assert word in str(error), str(error)
+    assert_located(_errors(tmp_path, text), line, field, words)
 
 
 def test_fallback_on_is_read_as_a_key_although_yaml_1_1_reads_on_as_true() -> None:
