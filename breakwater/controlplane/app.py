@@ -206,6 +206,7 @@ class ControlPlane:
         await self.rollouts.stop()
         await self.replicas.stop()
         await self._watcher.stop()
+        self.fleet.close_streams()
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
         if self._admin_runner is not None:

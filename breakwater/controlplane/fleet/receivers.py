@@ -18,6 +18,7 @@ streams name their node in the first request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -62,18 +63,30 @@ class _MetricsReceiver:
 
 
 class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[misc]
+    """Envoy's LRS streams: one per proxy, open for as long as the proxy runs.
+
+    Because Envoy never ends them, a stopping server would otherwise have to
+    cancel them after its grace period, and gRPC logs each such cancellation
+    as an unhandled error; `close` ends every stream with OK instead, and
+    Envoy reconnects to whichever replica is serving.
+    """
+
     def __init__(
         self, fleet: FleetStats, known: Callable[[], frozenset[str]], interval: float
     ) -> None:
         self._fleet = fleet
         self._known = known
         self._interval = interval
+        self._closing = asyncio.Event()
+
+    def close(self) -> None:
+        self._closing.set()
 
     async def StreamLoadStats(
         self, requests: AsyncIterator[Any], context: Context
     ) -> AsyncIterator[Any]:
         node: str | None = None
-        async for request in requests:
+        async for request in self._until_closed(requests):
             if node is None:
                 node = request.node.id or _node_of(context)
                 interval = duration_pb2.Duration()
@@ -87,6 +100,24 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
                 reports = from_lrs(request.cluster_stats, known=self._known())
                 self._fleet.ingest(node, time.monotonic(), reports)
 
+    async def _until_closed(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The stream's requests, ending early (and quietly) once `close` was called."""
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            while True:
+                received = asyncio.ensure_future(anext(requests))
+                await asyncio.wait((received, closing), return_when=asyncio.FIRST_COMPLETED)
+                if not received.done():
+                    received.cancel()
+                    return
+                try:
+                    request = received.result()
+                except StopAsyncIteration:
+                    return
+                yield request
+        finally:
+            closing.cancel()
+
 
 def _node_of(context: Context) -> str:
     for key, value in context.invocation_metadata() or ():
@@ -95,15 +126,28 @@ def _node_of(context: Context) -> str:
     return f"peer:{context.peer()}"
 
 
-def add_receivers(
-    fleet: FleetStats, known_clusters: Callable[[], frozenset[str]], *, load_interval: float
-) -> Callable[[grpc.aio.Server], None]:
-    """A hook for `XdsServer(services=...)`: both receivers on the xDS port."""
+class Receivers:
+    """Both receivers, added to an xDS server by `hook` and ended by `close`."""
 
-    def hook(server: grpc.aio.Server) -> None:
-        _MetricsReceiver(fleet, known_clusters).add_to_server(server)
-        lrs_pb2_grpc.add_LoadReportingServiceServicer_to_server(
-            _LoadReceiver(fleet, known_clusters, load_interval), server
-        )
+    def __init__(
+        self, fleet: FleetStats, known_clusters: Callable[[], frozenset[str]], load_interval: float
+    ) -> None:
+        self._fleet = fleet
+        self._known = known_clusters
+        self._load_interval = load_interval
+        self._load: _LoadReceiver | None = None
 
-    return hook
+    def hook(self, server: grpc.aio.Server) -> None:
+        """For `XdsServer(services=...)`: both receivers on the xDS port.
+
+        Called each time the xDS server starts; each start gets LRS streams
+        that the previous `close` has not ended.
+        """
+        _MetricsReceiver(self._fleet, self._known).add_to_server(server)
+        self._load = _LoadReceiver(self._fleet, self._known, self._load_interval)
+        lrs_pb2_grpc.add_LoadReportingServiceServicer_to_server(self._load, server)
+
+    def close(self) -> None:
+        """End the open LRS streams; called before the xDS server stops."""
+        if self._load is not None:
+            self._load.close()

@@ -17,7 +17,7 @@ from breakwater.controlplane.api.models import PolicyStatus, ServiceHealth
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.metrics import FleetCollector
-from breakwater.controlplane.fleet.receivers import add_receivers
+from breakwater.controlplane.fleet.receivers import Receivers
 from breakwater.controlplane.fleet.status import policy_statuses, service_health
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
@@ -38,6 +38,9 @@ class FleetReports(XdsObserver):
         self._cache = cache
         self._streams = streams
         self._policyset = policyset
+        self._receivers = Receivers(
+            self.stats, self.known_clusters, load_interval=self.options.load_report_interval
+        )
         self._known: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
         streams.add_observer(self)
 
@@ -64,9 +67,11 @@ class FleetReports(XdsObserver):
         )
 
     def server_hook(self) -> Callable[[grpc.aio.Server], None]:
-        return add_receivers(
-            self.stats, self.known_clusters, load_interval=self.options.load_report_interval
-        )
+        return self._receivers.hook
+
+    def close_streams(self) -> None:
+        """End the proxies' report streams, so a stopping xDS server has none to cancel."""
+        self._receivers.close()
 
     def collector(self) -> FleetCollector:
         return FleetCollector(self.stats, self._policyset, self._streams.streams, self.resources_of)
