@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock test lint format proto proto-check demo bench bench-quick clean
+.PHONY: install lock test lint format proto proto-check kubernetes kubernetes-check demo bench bench-quick clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -52,6 +52,14 @@ proto-check: $(STAMP)
 	$(call PROTOC,build/proto-check)
 	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/v1 breakwater/v1
 	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/otlp breakwater/otlp
+
+# deploy/kubernetes/crds.yaml and envoy-bootstrap.yaml, from the policy models and `breakwater bootstrap`.
+kubernetes: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.kubernetes
+
+# Fails when a checked-in generated manifest differs from what `make kubernetes` gives.
+kubernetes-check: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.kubernetes --check
 
 demo: $(STAMP)
 	$(BIN)/breakwater validate deploy/examples

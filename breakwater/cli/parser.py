@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from breakwater import defaults
+from breakwater.cli.formats import add_format_commands
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
 from breakwater.cli.remote import (
     cmd_endpoints,
@@ -292,4 +293,5 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(policies)
     policies.set_defaults(func=cmd_policies)
 
+    add_format_commands(sub)
     return parser

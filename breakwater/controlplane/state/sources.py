@@ -34,10 +34,22 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 
 
 def policy_files(path: Path) -> list[Path]:
-    """The YAML files a directory holds (sorted, so that loading is deterministic)."""
+    """The YAML files a directory holds (sorted, so that loading is deterministic).
+
+    Hidden files and directories are skipped: a Kubernetes ConfigMap volume
+    holds each file twice, as `name.yaml` and inside `..data/` (and the
+    timestamped directory it links to), and an editor's swap or backup
+    files start with a dot too.
+    """
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
 
 
 @dataclass(frozen=True)
