@@ -92,8 +92,8 @@ def cmd_import_istio(args: argparse.Namespace) -> int:
             raise CommandFailed(f"cannot read {name}: {error}") from None
     existing = _existing_documents(args.services) if args.services else []
     result = import_istio(sources, existing, args.gateway)
-    for error in result.errors:
-        print(error, file=sys.stderr)
+    for problem in result.errors:
+        print(problem, file=sys.stderr)
     if result.errors:
         noun = "error" if len(result.errors) == 1 else "errors"
         raise CommandFailed(f"{len(result.errors)} {noun}; nothing was written")
