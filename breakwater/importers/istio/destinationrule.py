@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from breakwater.importers.istio.checked import checked
 from breakwater.importers.istio.ledger import Ledger
 from breakwater.importers.istio.model import (
@@ -267,6 +269,59 @@ def _policy(name: str, service: str, subset: str | None, spec: dict[str, Any]) -
     }
 
 
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "bulkhead": Bulkhead,
+    "timeout": Timeout,
+    "circuitBreaker": CircuitBreaker,
+    "loadBalancer": LoadBalancer,
+}
+_SECTIONS = {
+    "bulkhead": "connectionPool",
+    "timeout": "connectionPool",
+    "circuitBreaker": "outlierDetection",
+    "loadBalancer": "loadBalancer",
+}
+
+
+def _overlaps(
+    service_spec: dict[str, Any],
+    subset_spec: dict[str, Any],
+    subset: str,
+    ledger: Ledger,
+    at: YamlPath,
+) -> None:
+    """Istio's subset policy replaces each section whole; Breakwater merges them field by field.
+
+    The subset then also inherits the fields its section leaves out, which
+    the note says; where that inheritance would make an invalid policy (a
+    subset that stops hashing under a rule that hashes) the section is left.
+    """
+    for key, section in _SECTIONS.items():
+        if key not in service_spec or key not in subset_spec:
+            continue
+        inherited = sorted(set(service_spec[key]) - set(subset_spec[key]))
+        merged = {**service_spec[key], **subset_spec[key]}
+        try:
+            _SECTION_MODELS[key].model_validate(merged)
+        except ValidationError as error:
+            del subset_spec[key]
+            message = str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+            ledger.left(
+                (*at, section),
+                f"in Istio it replaces the DestinationRule's {section} whole; Breakwater merges "
+                f"policies field by field, and with {', '.join(inherited)} inherited it "
+                f"would be invalid ({message})",
+                "give the subset every field of the section, or move the DestinationRule's "
+                "into the other subsets' policies",
+            )
+            continue
+        if inherited:
+            ledger.note(
+                f"subset {subset!r} also inherits {key} {', '.join(inherited)} from the rule's "
+                f"traffic policy (Istio would replace the whole {section} section)"
+            )
+
+
 def convert_destination_rule(rule: DestinationRule, ledger: Ledger) -> ConvertedRule:
     for key in ("apiVersion", "kind", ("metadata", "name"), ("metadata", "namespace")):
         ledger.took(*((key,) if isinstance(key, str) else key))
@@ -298,10 +353,11 @@ def convert_destination_rule(rule: DestinationRule, ledger: Ledger) -> Converted
     base = rule.metadata.name if is_name(rule.metadata.name) else to_name(rule.metadata.name)
     base = base or service
     out = ConvertedRule(service)
+    service_spec: dict[str, Any] = {}
     if rule.spec.traffic_policy is not None:
-        spec = _policy_spec(rule.spec.traffic_policy, ledger, ("spec", "trafficPolicy"))
-        if spec:
-            out.policies.append(_policy(base, service, None, spec))
+        service_spec = _policy_spec(rule.spec.traffic_policy, ledger, ("spec", "trafficPolicy"))
+        if service_spec:
+            out.policies.append(_policy(base, service, None, service_spec))
     for index, subset in enumerate(rule.spec.subsets):
         at: YamlPath = ("spec", "subsets", index)
         if not is_name(subset.name):
@@ -323,6 +379,7 @@ def convert_destination_rule(rule: DestinationRule, ledger: Ledger) -> Converted
         ledger.took(*at, "labels")
         if subset.traffic_policy is not None:
             spec = _policy_spec(subset.traffic_policy, ledger, (*at, "trafficPolicy"))
+            _overlaps(service_spec, spec, subset.name, ledger, (*at, "trafficPolicy"))
             if spec:
                 out.policies.append(
                     _policy(f"{base}-{subset.name}"[:63], service, subset.name, spec)

@@ -1,0 +1,211 @@
+"""DestinationRule → Service subsets and ResiliencePolicies; what the output needs; the command."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import yaml
+
+from breakwater.cli import main
+from tests.importers.istio import SERVICE, convert, left, to_app, virtual_service
+from tests.importers.test_istio_routes import GUIDE
+
+RULE = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: app-rules, namespace: shop, labels: {team: payments}}
+spec:
+  host: app-service.shop.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 100, connectTimeout: 2s, tcpKeepalive: {time: 7200s}}
+      http: {http1MaxPendingRequests: 10, http2MaxRequests: 50, maxRetries: 3, idleTimeout: 30s}
+    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, minHealthPercent: 50}
+    loadBalancer:
+      consistentHash: {httpCookie: {name: session, ttl: 0s}}
+    tls: {mode: ISTIO_MUTUAL}
+  subsets:
+  - name: stable
+    labels: {version: stable}
+  - name: canary
+    labels: {version: canary}
+    trafficPolicy:
+      loadBalancer: {simple: LEAST_REQUEST, warmupDurationSecs: 60s}
+      outlierDetection: {consecutiveGatewayErrors: 3, maxEjectionPercent: 100}
+"""
+
+
+def _policies(text: str) -> dict[str, dict[str, object]]:
+    result = convert(GUIDE, text, with_subsets=False)
+    assert result.errors == [], result.errors
+    return {p["metadata"]["name"]: p["spec"] for p in result.files["resilience.yaml"]}
+
+
+def test_traffic_policies_become_a_service_policy_and_a_subset_policy() -> None:
+    policies = _policies(RULE)
+    assert policies["app-rules"] == {
+        "targetRef": {"kind": "Service", "name": "app-service"},
+        "bulkhead": {
+            "maxConnections": 100,
+            "maxQueuedRequests": 10,
+            "maxConcurrentRequests": 50,
+            "maxConcurrentRetries": 3,
+        },
+        "timeout": {"connect": "2s"},
+        "circuitBreaker": {
+            "consecutiveErrors": 5,
+            "interval": "10s",
+            "openDuration": "30s",
+            "maxEjectionPercent": 10,
+            "panicThreshold": 50,
+        },
+        "loadBalancer": {"policy": "ring-hash", "hashOn": {"cookie": "session"}},
+    }
+    assert policies["app-rules-canary"] == {
+        "targetRef": {"kind": "Service", "name": "app-service", "subset": "canary"},
+        "circuitBreaker": {"consecutiveGatewayErrors": 3, "maxEjectionPercent": 100},
+    }
+
+
+def test_a_subset_section_that_would_inherit_into_an_invalid_policy_is_listed() -> None:
+    """Istio replaces the cookie hashing with least-request; Breakwater would keep the hash key."""
+    result = convert(GUIDE, RULE, with_subsets=False)
+    reason = left(result)["spec.subsets[1].trafficPolicy.loadBalancer"]
+    assert "with hashOn inherited it would be invalid" in reason
+    assert any("also inherits circuitBreaker" in str(note) for note in result.notes)
+
+
+def test_warmup_becomes_slow_start() -> None:
+    rule = RULE.replace(
+        "simple: LEAST_REQUEST, warmupDurationSecs: 60s",
+        "warmup: {duration: 60s, aggression: {value: 2}}",
+    )
+    rule = rule.replace(
+        "consistentHash: {httpCookie: {name: session, ttl: 0s}}", "simple: LEAST_REQUEST"
+    )
+    policies = _policies(rule)
+    assert policies["app-rules"]["loadBalancer"] == {"policy": "least-request"}
+    assert policies["app-rules-canary"]["loadBalancer"] == {
+        "slowStart": {"window": "60s", "aggression": 2},
+    }
+
+
+def test_destination_rule_fields_that_cannot_be_carried_are_listed() -> None:
+    result = convert(GUIDE, RULE, with_subsets=False)
+    reasons = left(result)
+    assert "TCP keepalive" in reasons["spec.trafficPolicy.connectionPool.tcp.tcpKeepalive"]
+    assert "stream's" in reasons["spec.trafficPolicy.connectionPool.http.idleTimeout"]
+    assert (
+        "does not set one"
+        in reasons["spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl"]
+    )
+    assert "upstream TLS" in reasons["spec.trafficPolicy.tls"]
+    assert "metadata is not carried" in reasons["metadata.labels"]
+    assert len(reasons) == 6, reasons
+
+
+def test_an_istio_default_that_differs_from_breakwaters_is_written_out() -> None:
+    result = convert(GUIDE, RULE, with_subsets=False)
+    assert any("Istio's 10 %" in str(note) for note in result.notes)
+
+
+def test_subsets_merge_into_the_given_service_and_without_it_the_import_says_what_to_give() -> None:
+    result = convert(GUIDE, services=False)
+    assert result.files["services.yaml"] == []
+    (error,) = result.errors
+    assert "Service 'app-service' needs endpoints for its subsets (canary, stable)" in error
+    assert "--services DIR" in error
+
+
+def test_a_host_without_subsets_becomes_a_dns_service() -> None:
+    text = virtual_service(
+        [{"route": [{"destination": {"host": "api.example.com", "port": {"number": 443}}}]}]
+    )
+    result = convert(text, services=False, with_subsets=False)
+    assert result.errors == []
+    (service,) = result.files["services.yaml"]
+    assert service["metadata"]["name"] == "api-example-com"
+    assert service["spec"] == {"dns": {"name": "api.example.com", "port": 443}}
+    assert any("DNS Service" in str(note) for note in result.notes)
+
+
+def test_documents_that_are_not_virtual_services_or_destination_rules_are_listed_whole() -> None:
+    gateway = (
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: public}\nspec: {}\n"
+    )
+    config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+    result = convert(GUIDE, gateway, config)
+    fields = {(x.document, x.field): x.reason for x in result.leftovers}
+    assert "only VirtualService and DestinationRule" in fields[("Gateway/public", "")]
+    assert "not an Istio networking document" in fields[("ConfigMap/x", "")]
+
+
+def test_an_invalid_istio_document_is_a_located_error() -> None:
+    text = virtual_service(
+        [
+            {
+                "route": [
+                    to_app("stable", 90),
+                    {"destination": {"host": "app-service"}, "weight": "lots"},
+                ]
+            }
+        ]
+    )
+    result = convert(text)
+    (error,) = result.errors
+    line = next(
+        i for i, text_line in enumerate(text.splitlines(), 1) if "weight: lots" in text_line
+    )
+    assert error.startswith(
+        f"input-0.yaml:{line}: VirtualService/app: spec.http[0].route[1].weight:"
+    )
+
+
+def test_the_command_writes_a_directory_that_validates_and_lists_what_it_left(
+    tmp_path: Path,
+) -> None:
+    services = tmp_path / "services"
+    services.mkdir()
+    (services / "app.yaml").write_text(yaml.safe_dump(SERVICE))
+    istio = tmp_path / "istio.yaml"
+    istio.write_text(GUIDE + "---\n" + RULE)
+    out = tmp_path / "imported"
+    stderr = io.StringIO()
+    with redirect_stderr(stderr):
+        code = main(["import", "istio", str(istio), "-o", str(out), "--services", str(services)])
+    assert code == 0, stderr.getvalue()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "gateways.yaml",
+        "resilience.yaml",
+        "routes.yaml",
+        "services.yaml",
+    ]
+    report = stderr.getvalue()
+    assert "could not carry over (6):" in report
+    assert (
+        f"{istio}:{RULE_LINE + GUIDE.count(chr(10)) + 1}: DestinationRule/app-rules: spec.trafficPolicy.tls:"
+        in report
+    )
+    stdout = io.StringIO()
+    with redirect_stdout(stdout):
+        assert main(["validate", str(out)]) == 0
+    assert "1 routes" in stdout.getvalue()
+
+
+RULE_LINE = RULE.splitlines().index("    tls: {mode: ISTIO_MUTUAL}") + 1
+
+
+def test_the_command_fails_with_nothing_written_when_the_output_would_not_validate(
+    tmp_path: Path,
+) -> None:
+    istio = tmp_path / "istio.yaml"
+    istio.write_text(GUIDE)
+    out = tmp_path / "imported"
+    stderr = io.StringIO()
+    with redirect_stderr(stderr):
+        assert main(["import", "istio", str(istio), "-o", str(out)]) == 1
+    assert not out.exists()
+    assert "needs endpoints for its subsets" in stderr.getvalue()
+    assert "nothing was written" in stderr.getvalue()
