@@ -6,6 +6,7 @@ import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
 import yaml
 
 from breakwater.cli import main
@@ -209,3 +210,77 @@ def test_the_command_fails_with_nothing_written_when_the_output_would_not_valida
     assert not out.exists()
     assert "needs endpoints for its subsets" in stderr.getvalue()
     assert "nothing was written" in stderr.getvalue()
+
+
+DESTINATION_RULE_LEFTOVERS = [
+    (
+        "loadBalancer: {simple: PASSTHROUGH}",
+        "spec.trafficPolicy.loadBalancer.simple",
+        "no Breakwater policy",
+    ),
+    (
+        "loadBalancer: {consistentHash: {httpQueryParameterName: user}}",
+        "spec.trafficPolicy.loadBalancer.consistentHash",
+        "a header, a cookie or the source IP only",
+    ),
+    (
+        "loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: true}}",
+        "spec.trafficPolicy.loadBalancer.localityLbSetting",
+        "not locality-aware",
+    ),
+    (
+        "outlierDetection: {consecutive5xxErrors: 5, splitExternalLocalOriginErrors: true}",
+        "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
+        "local-origin",
+    ),
+    (
+        "portLevelSettings: [{port: {number: 80}}]",
+        "spec.trafficPolicy.portLevelSettings",
+        "not per port",
+    ),
+    (
+        "connectionPool: {http: {maxRequestsPerConnection: 1}}",
+        "spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection",
+        "requests per upstream connection",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "field", "reason"),
+    DESTINATION_RULE_LEFTOVERS,
+    ids=[f for _, f, _ in DESTINATION_RULE_LEFTOVERS],
+)
+def test_traffic_policy_fields_that_cannot_be_carried_are_listed(
+    policy: str, field: str, reason: str
+) -> None:
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\n"
+        f"spec:\n  host: app-service\n  trafficPolicy:\n    {policy}\n"
+    )
+    result = convert(GUIDE, rule)
+    assert result.errors == []
+    assert reason in left(result)[field]
+
+
+@pytest.mark.parametrize(
+    ("hashing", "expected"),
+    [
+        ("{httpHeaderName: x-user}", {"policy": "ring-hash", "hashOn": {"header": "x-user"}}),
+        (
+            "{useSourceIp: true, maglev: {tableSize: 65537}}",
+            {"policy": "maglev", "hashOn": {"sourceIp": True}},
+        ),
+    ],
+)
+def test_consistent_hashing_becomes_ring_hash_or_maglev(
+    hashing: str, expected: dict[str, object]
+) -> None:
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\n"
+        f"spec:\n  host: app-service\n  trafficPolicy:\n    loadBalancer: {{consistentHash: {hashing}}}\n"
+    )
+    result = convert(GUIDE, rule)
+    assert result.errors == []
+    (policy,) = result.files["resilience.yaml"]
+    assert policy["spec"]["loadBalancer"] == expected

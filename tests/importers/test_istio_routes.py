@@ -347,3 +347,39 @@ def test_a_split_that_would_lose_a_destination_is_left_out_whole() -> None:
     assert len(route_of(result)["spec"]["rules"]) == 1
     assert "would take its share" in left(result)["spec.http[0]"]
     assert "wildcards" in left(result)["spec.http[0].route[1].destination.host"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "reason"),
+    [
+        ({"directResponse": {"status": 204}}, "spec.http[0].directResponse", "redirect"),
+        ({"delegate": {"name": "other"}}, "spec.http[0].delegate", "not delegated"),
+        (
+            {"fault": {"delay": {"exponentialDelay": "1s", "percentage": {"value": 1}}}},
+            "spec.http[0].fault.delay.exponentialDelay",
+            "fixed delays only",
+        ),
+        (
+            {"match": [{"uri": {"prefix": "/"}, "name": "all"}]},
+            "spec.http[0].match[0].name",
+            "names rules",
+        ),
+    ],
+)
+def test_more_route_fields_that_cannot_be_carried(
+    rule: dict[str, Any], field: str, reason: str
+) -> None:
+    result = convert(virtual_service([{"route": [to_app()], **rule}]))
+    assert reason in left(result)[field]
+
+
+def test_metadata_namespace_and_bookkeeping_are_listed_and_labels_kept() -> None:
+    text = virtual_service([{"route": [to_app()]}]).replace(
+        "  name: app\n",
+        "  name: app\n  namespace: shop\n  labels: {team: payments}\n  resourceVersion: '42'\n",
+    )
+    result = convert(text)
+    assert route_of(result)["metadata"] == {"name": "app", "labels": {"team": "payments"}}
+    reasons = left(result)
+    assert "no namespace" in reasons["metadata.namespace"]
+    assert "bookkeeping" in reasons["metadata.resourceVersion"]
