@@ -284,3 +284,18 @@ def test_consistent_hashing_becomes_ring_hash_or_maglev(
     assert result.errors == []
     (policy,) = result.files["resilience.yaml"]
     assert policy["spec"]["loadBalancer"] == expected
+
+
+def test_a_mirror_to_another_host_gets_its_service_and_a_given_services_port_is_noted() -> None:
+    route = {
+        "route": [
+            {"destination": {"host": "app-service", "subset": "stable", "port": {"number": 9090}}}
+        ],
+        "mirror": {"host": "shadow.shop.svc.cluster.local", "port": {"number": 8080}},
+    }
+    result = convert(virtual_service([route]))
+    assert result.errors == []
+    services = {s["metadata"]["name"]: s["spec"] for s in result.files["services.yaml"]}
+    assert services["shadow"] == {"dns": {"name": "shadow.shop.svc.cluster.local", "port": 80}}
+    assert "endpoints carry their ports" in left(result)["spec.http[0].mirror.port"]
+    assert any("port 9090 was not used" in str(note) for note in result.notes)

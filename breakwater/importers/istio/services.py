@@ -114,6 +114,15 @@ def assemble(
         have = existing_services.get(name)
         if have is not None:
             out.services.append(_merged(have, need.subsets_declared, out.notes))
+            if need.ports:
+                ports = ", ".join(str(p) for p in sorted(need.ports))
+                out.notes.append(
+                    Note(
+                        f"Service/{name}",
+                        f"Istio's destination port {ports} was not used: the endpoints of the "
+                        "Service given with --services carry their own ports",
+                    )
+                )
             continue
         wanted = need.subsets_used | {s["name"] for s in need.subsets_declared}
         if wanted:

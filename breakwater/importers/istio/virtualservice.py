@@ -316,8 +316,11 @@ def convert_rule(
         if fault is not None:
             rule["fault"] = fault
     mirror = actions.mirror(route, ledger, at)
+    mirrored: list[Target] = []
     if mirror is not None:
         rule["mirror"] = mirror
+        source = route.mirror or route.mirrors[0].destination
+        mirrored.append(Target(mirror["service"], mirror.get("subset"), source.host, None))
     _headers(route, rule, ledger, at)
     if "backends" not in rule and "redirect" not in rule:
         ledger.left(
@@ -328,7 +331,7 @@ def convert_rule(
         return None
     if checked(RouteRule, rule, ledger, at, "write the rule by hand") is None:
         return None
-    return rule, [t for _, t in backends]
+    return rule, [t for _, t in backends] + mirrored
 
 
 def convert_virtual_service(
