@@ -383,3 +383,13 @@ def test_metadata_namespace_and_bookkeeping_are_listed_and_labels_kept() -> None
     reasons = left(result)
     assert "no namespace" in reasons["metadata.namespace"]
     assert "bookkeeping" in reasons["metadata.resourceVersion"]
+
+
+def test_a_mirror_that_is_also_a_backend_is_listed_and_the_rule_kept() -> None:
+    result = convert(
+        virtual_service(
+            [{"route": [to_app("stable")], "mirror": {"host": "app-service", "subset": "stable"}}]
+        )
+    )
+    assert "mirror" not in rule_of(result)
+    assert "twice" in left(result)["spec.http[0].mirror"]

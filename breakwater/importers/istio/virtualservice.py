@@ -317,6 +317,16 @@ def convert_rule(
             rule["fault"] = fault
     mirror = actions.mirror(route, ledger, at)
     mirrored: list[Target] = []
+    if mirror is not None and any(
+        (b["service"], b.get("subset")) == (mirror["service"], mirror.get("subset"))
+        for b, _ in backends
+    ):
+        ledger.left(
+            (*at, "mirrors", 0) if route.mirror is None else (*at, "mirror"),
+            "the mirror is also a backend of the rule, so it would get those requests twice",
+            "mirror to another service or subset",
+        )
+        mirror = None
     if mirror is not None:
         rule["mirror"] = mirror
         source = route.mirror or route.mirrors[0].destination
