@@ -299,3 +299,69 @@ def test_a_mirror_to_another_host_gets_its_service_and_a_given_services_port_is_
     assert services["shadow"] == {"dns": {"name": "shadow.shop.svc.cluster.local", "port": 80}}
     assert "endpoints carry their ports" in left(result)["spec.http[0].mirror.port"]
     assert any("port 9090 was not used" in str(note) for note in result.notes)
+
+
+DESTINATION_RULE_SHAPES = [
+    ("  host: '*.shop.svc.cluster.local'\n", "spec.host", "wildcards cannot"),
+    ("  host: app-service\n  exportTo: ['.']\n", "spec.exportTo", "no namespaces"),
+    (
+        "  host: app-service\n  workloadSelector: {matchLabels: {app: a}}\n",
+        "spec.workloadSelector",
+        "no namespaces or workloads",
+    ),
+    (
+        "  host: app-service\n  subsets: [{name: Canary_1, labels: {v: c}}]\n",
+        "spec.subsets[0].name",
+        "not a valid Breakwater name",
+    ),
+    ("  host: app-service\n  subsets: [{name: bare}]\n", "spec.subsets[0]", "has none"),
+    (
+        "  host: app-service\n  trafficPolicy: {tunnel: {protocol: CONNECT}}\n",
+        "spec.trafficPolicy.tunnel",
+        "does not tunnel",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {proxyProtocol: {version: V1}}\n",
+        "spec.trafficPolicy.proxyProtocol",
+        "PROXY protocol",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {connectionPool: {tcp: {maxConnectionDuration: 1h, idleTimeout: 1m}}}\n",
+        "spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration",
+        "lifetimes",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}\n",
+        "spec.trafficPolicy.connectionPool.http.h2UpgradePolicy",
+        "`protocol`",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, minimumRingSize: 1024}}}\n",
+        "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize",
+        "default ring and table sizes",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: s, path: /}}}}\n",
+        "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.path",
+        "does not set one",
+    ),
+    (
+        "  host: app-service\n  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 5, interval: soon}}\n",
+        "spec.trafficPolicy.outlierDetection",
+        "is not a duration",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    DESTINATION_RULE_SHAPES,
+    ids=[f for _, f, _ in DESTINATION_RULE_SHAPES],
+)
+def test_destination_rule_shapes_that_cannot_be_carried(spec: str, field: str, reason: str) -> None:
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n"
+        + spec
+    )
+    result = convert(text, with_subsets=False)
+    assert reason in left(result)[field], left(result)

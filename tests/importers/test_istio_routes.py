@@ -393,3 +393,66 @@ def test_a_mirror_that_is_also_a_backend_is_listed_and_the_rule_kept() -> None:
     )
     assert "mirror" not in rule_of(result)
     assert "twice" in left(result)["spec.http[0].mirror"]
+
+
+ROUTE_SHAPES = [
+    (
+        {"fault": {"abort": {"percentage": {"value": 1}}}},
+        "spec.http[0].fault.abort",
+        "without `httpStatus`",
+    ),
+    (
+        {"fault": {"delay": {"percentage": {"value": 1}}}},
+        "spec.http[0].fault.delay",
+        "without `fixedDelay`",
+    ),
+    (
+        {"headers": {"request": {"append": {"x": "y"}}}},
+        "spec.http[0].headers.request.append",
+        "set, add and remove",
+    ),
+    ({"headers": {"upstream": {}}}, "spec.http[0].headers.upstream", "`request` and `response`"),
+    (
+        {"retries": {"attempts": 1, "backoff": "1s"}},
+        "spec.http[0].retries.backoff",
+        "does not know this retry field",
+    ),
+    (
+        {"mirror": {"host": "*.example.com"}},
+        "spec.http[0].mirror.host",
+        "cannot name a Breakwater Service",
+    ),
+    ({"timeout": "soon"}, "spec.http[0].timeout", "is not a duration"),
+    (
+        {"route": [{"destination": {"host": "app-service", "subset": "Canary_1"}}]},
+        "spec.http[0].route[0].destination.subset",
+        "not a valid Breakwater name",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "reason"), ROUTE_SHAPES, ids=[f for _, f, _ in ROUTE_SHAPES]
+)
+def test_route_shapes_that_cannot_be_carried(rule: dict[str, Any], field: str, reason: str) -> None:
+    result = convert(
+        virtual_service([{"route": [to_app("stable")], **rule}, {"route": [to_app()]}])
+    )
+    assert reason in left(result)[field], left(result)
+
+
+def test_a_rule_with_nothing_to_route_to_is_left_out() -> None:
+    result = convert(
+        virtual_service([{"match": [{"uri": {"prefix": "/a"}}]}, {"route": [to_app()]}])
+    )
+    assert len(route_of(result)["spec"]["rules"]) == 1
+    assert "neither routes nor redirects" in left(result)["spec.http[0]"]
+
+
+def test_a_virtual_service_tls_section_and_a_bad_gateway_name_are_listed() -> None:
+    text = virtual_service([{"route": [to_app()]}], tls=[{"match": []}], gateways=["ns/_"])
+    result = convert(text)
+    reasons = left(result)
+    assert "not TLS passthrough" in reasons["spec.tls"]
+    assert "cannot name a Breakwater Gateway" in reasons["spec.gateways[0]"]
+    assert route_of(result)["spec"]["gateways"] == ["edge"]
