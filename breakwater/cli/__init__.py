@@ -5,7 +5,8 @@ a traceback is a bug.
 
 The modules: `parser` (every command's arguments), `policies` (`validate`,
 `render`, `explain`), `serving` (`serve`, `bootstrap`), `remote` (the
-commands that ask a running server) and `common` (what they share).
+commands that ask a running server), `formats` (`import`, `schema`) and
+`common` (what they share).
 """
 
 from __future__ import annotations
