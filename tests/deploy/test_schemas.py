@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -161,3 +162,9 @@ def test_breakwater_schema_prints_one_schema_with_a_branch_per_kind() -> None:
     with redirect_stdout(out):
         assert main(["schema", "--crds"]) == 0
     assert out.getvalue() == (KUBERNETES_DIR / "crds.yaml").read_text()
+
+
+def test_breakwater_schema_writes_the_file_an_editor_reads(tmp_path: Path) -> None:
+    target = tmp_path / "breakwater.schema.json"
+    assert main(["schema", "-o", str(target)]) == 0
+    assert json.loads(target.read_text()) == json_schema()

@@ -365,3 +365,17 @@ def test_destination_rule_shapes_that_cannot_be_carried(spec: str, field: str, r
     )
     result = convert(text, with_subsets=False)
     assert reason in left(result)[field], left(result)
+
+
+def test_without_an_output_directory_the_documents_go_to_stdout_and_the_report_to_stderr(
+    tmp_path: Path,
+) -> None:
+    istio = tmp_path / "istio.yaml"
+    istio.write_text(virtual_service([{"route": [{"destination": {"host": "api.example.com"}}]}]))
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        assert main(["import", "istio", str(istio), "--gateway", "public"]) == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(stdout.getvalue())]
+    assert kinds == ["Service", "Gateway", "HTTPRoute"]
+    assert "written as a DNS Service" in stderr.getvalue()
+    assert "Gateway/public: written as a skeleton" in stderr.getvalue()
