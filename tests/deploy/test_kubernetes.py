@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from breakwater.cli.parser import build_parser
-from breakwater.controlplane.state.sources import load_policy_files
+from breakwater.controlplane.state.sources import fingerprint, load_policy_files
 from breakwater.devtools.kubernetes import BOOTSTRAP_ARGS
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
@@ -138,3 +138,15 @@ def test_a_configmap_volume_is_read_once_per_file(tmp_path: Path) -> None:
     files, loaded = load_policy_files(mount)
     assert loaded.errors == []
     assert sorted(files.texts) == sorted(policies)
+    # An update: the kubelet writes a new timestamped directory and swaps `..data` to it.
+    before = fingerprint(mount)
+    updated = mount / "..2026_12_01_00_01_00.000000000"
+    updated.mkdir()
+    for name, text in policies.items():
+        (updated / name).write_text(text.replace("port: 10000", "port: 10001"))
+    os.symlink(updated.name, mount / "..data_tmp")
+    os.replace(mount / "..data_tmp", mount / "..data")
+    assert fingerprint(mount) != before  # the watcher sees the change through the links
+    files, loaded = load_policy_files(mount)
+    assert loaded.policyset is not None
+    assert loaded.policyset.gateways["edge"].spec.port == 10001
