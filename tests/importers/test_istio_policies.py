@@ -66,7 +66,12 @@ def test_traffic_policies_become_a_service_policy_and_a_subset_policy() -> None:
     }
     assert policies["app-rules-canary"] == {
         "targetRef": {"kind": "Service", "name": "app-service", "subset": "canary"},
-        "circuitBreaker": {"consecutiveGatewayErrors": 3, "maxEjectionPercent": 100},
+        # Istio's subset section replaces the rule's whole, so its default 0 % is written again.
+        "circuitBreaker": {
+            "consecutiveGatewayErrors": 3,
+            "maxEjectionPercent": 100,
+            "panicThreshold": 0,
+        },
     }
 
 
@@ -107,9 +112,10 @@ def test_destination_rule_fields_that_cannot_be_carried_are_listed() -> None:
     assert len(reasons) == 6, reasons
 
 
-def test_an_istio_default_that_differs_from_breakwaters_is_written_out() -> None:
+def test_istio_defaults_that_differ_from_breakwaters_are_written_out() -> None:
     result = convert(GUIDE, RULE, with_subsets=False)
     assert any("Istio's 10 %" in str(note) for note in result.notes)
+    assert any("Istio's 0 % was written as panicThreshold" in str(note) for note in result.notes)
 
 
 def test_subsets_merge_into_the_given_service_and_without_it_the_import_says_what_to_give() -> None:

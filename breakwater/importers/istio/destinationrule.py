@@ -4,7 +4,8 @@ The rule's traffic policy becomes a ResiliencePolicy on the Service, and each
 subset's own traffic policy one on that subset (Breakwater merges them field
 by field, as Istio does). connectionPool becomes the bulkhead, outlierDetection
 the circuit breaker, loadBalancer the load balancer. Where Istio's defaults
-differ from Breakwater's (outlier detection ejects at most 10 % of hosts),
+differ from Breakwater's (outlier detection ejects at most 10 % of hosts,
+and has no panic mode),
 Istio's default is written out, so the import behaves as the mesh did.
 """
 
@@ -36,6 +37,9 @@ from breakwater.translators.model import (
 
 ISTIO_MAX_EJECTION_PERCENT = 10
 """Istio (Envoy) ejects at most this share of hosts unless told otherwise; Breakwater's default is 100."""
+
+ISTIO_MIN_HEALTH_PERCENT = 0
+"""Istio turns Envoy's panic mode off (0 %) under outlier detection unless told otherwise."""
 
 _SIMPLE_POLICIES = {
     "ROUND_ROBIN": "round-robin",
@@ -137,8 +141,16 @@ def _circuit_breaker(outlier: OutlierDetection, ledger: Ledger, at: YamlPath) ->
             f"outlierDetection without maxEjectionPercent: Istio's {ISTIO_MAX_EJECTION_PERCENT} % "
             "was written (it ejects nothing in a subset of fewer than 10 hosts)"
         )
-    if outlier.min_health_percent is not None:
-        breaker["panicThreshold"] = outlier.min_health_percent
+    breaker["panicThreshold"] = (
+        outlier.min_health_percent
+        if outlier.min_health_percent is not None
+        else ISTIO_MIN_HEALTH_PERCENT
+    )
+    if outlier.min_health_percent is None:
+        ledger.note(
+            f"outlierDetection without minHealthPercent: Istio's {ISTIO_MIN_HEALTH_PERCENT} % "
+            "was written as panicThreshold (no panic mode; Envoy's own default is 50 %)"
+        )
     for key in (
         "consecutiveErrors",
         "consecutive5xxErrors",
