@@ -130,6 +130,7 @@ class ControlPlane:
             store=self.replicas.store_status,
             fleet=self.fleet,
             rollouts=self.rollouts,
+            writes_need_token=config.security.token is not None,
         )
         self.xds = XdsServer(
             self.cache,

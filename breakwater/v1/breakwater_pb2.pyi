@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -48,7 +49,7 @@ class ProxyStatus(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services", "drained_endpoints")
+    __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services", "drained_endpoints", "writes_need_token")
     PROXIES_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATE_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +57,7 @@ class GetStatusResponse(_message.Message):
     DROPPED_OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     DRAINED_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    WRITES_NEED_TOKEN_FIELD_NUMBER: _ClassVar[int]
     proxies: _containers.RepeatedCompositeFieldContainer[ProxyStatus]
     config_version: str
     state_revision: int
@@ -63,7 +65,8 @@ class GetStatusResponse(_message.Message):
     dropped_overrides: _containers.RepeatedCompositeFieldContainer[DroppedOverride]
     services: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
     drained_endpoints: _containers.RepeatedCompositeFieldContainer[ServiceEndpoint]
-    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., drained_endpoints: _Optional[_Iterable[_Union[ServiceEndpoint, _Mapping]]] = ...) -> None: ...
+    writes_need_token: bool
+    def __init__(self, proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., config_version: _Optional[str] = ..., state_revision: _Optional[int] = ..., load_errors: _Optional[_Iterable[str]] = ..., dropped_overrides: _Optional[_Iterable[_Union[DroppedOverride, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., drained_endpoints: _Optional[_Iterable[_Union[ServiceEndpoint, _Mapping]]] = ..., writes_need_token: _Optional[bool] = ...) -> None: ...
 
 class ServiceHealth(_message.Message):
     __slots__ = ("service", "subset", "hosts", "hosts_healthy", "hosts_ejected", "requests_per_second", "error_percent", "p99_ms")
@@ -366,7 +369,7 @@ class RolloutCommandRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., command: _Optional[str] = ...) -> None: ...
 
 class RolloutStatus(_message.Message):
-    __slots__ = ("name", "route", "rule", "stable", "canary", "phase", "step", "steps", "canary_weight", "header_route", "awaiting_ack", "failed_intervals", "message", "last_analysis", "history")
+    __slots__ = ("name", "route", "rule", "stable", "canary", "phase", "step", "steps", "canary_weight", "header_route", "awaiting_ack", "failed_intervals", "message", "last_analysis", "history", "analyses")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
@@ -382,6 +385,7 @@ class RolloutStatus(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LAST_ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    ANALYSES_FIELD_NUMBER: _ClassVar[int]
     name: str
     route: str
     rule: int
@@ -397,7 +401,8 @@ class RolloutStatus(_message.Message):
     message: str
     last_analysis: RolloutAnalysis
     history: _containers.RepeatedCompositeFieldContainer[RolloutEvent]
-    def __init__(self, name: _Optional[str] = ..., route: _Optional[str] = ..., rule: _Optional[int] = ..., stable: _Optional[str] = ..., canary: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., steps: _Optional[int] = ..., canary_weight: _Optional[int] = ..., header_route: _Optional[bool] = ..., awaiting_ack: _Optional[bool] = ..., failed_intervals: _Optional[int] = ..., message: _Optional[str] = ..., last_analysis: _Optional[_Union[RolloutAnalysis, _Mapping]] = ..., history: _Optional[_Iterable[_Union[RolloutEvent, _Mapping]]] = ...) -> None: ...
+    analyses: _containers.RepeatedCompositeFieldContainer[RolloutAnalysis]
+    def __init__(self, name: _Optional[str] = ..., route: _Optional[str] = ..., rule: _Optional[int] = ..., stable: _Optional[str] = ..., canary: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., steps: _Optional[int] = ..., canary_weight: _Optional[int] = ..., header_route: _Optional[bool] = ..., awaiting_ack: _Optional[bool] = ..., failed_intervals: _Optional[int] = ..., message: _Optional[str] = ..., last_analysis: _Optional[_Union[RolloutAnalysis, _Mapping]] = ..., history: _Optional[_Iterable[_Union[RolloutEvent, _Mapping]]] = ..., analyses: _Optional[_Iterable[_Union[RolloutAnalysis, _Mapping]]] = ...) -> None: ...
 
 class RolloutAnalysis(_message.Message):
     __slots__ = ("at", "verdict", "reason", "canary_requests", "canary_error_percent", "canary_latency_ms", "stable_error_percent")
@@ -468,3 +473,89 @@ class ChangesResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[ChangeEntry]
     def __init__(self, events: _Optional[_Iterable[_Union[ChangeEntry, _Mapping]]] = ...) -> None: ...
+
+class ListRoutesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RoutesResponse(_message.Message):
+    __slots__ = ("routes",)
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    routes: _containers.RepeatedCompositeFieldContainer[RouteStatus]
+    def __init__(self, routes: _Optional[_Iterable[_Union[RouteStatus, _Mapping]]] = ...) -> None: ...
+
+class RouteStatus(_message.Message):
+    __slots__ = ("name", "gateways", "hostnames", "rules")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GATEWAYS_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAMES_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    gateways: _containers.RepeatedScalarFieldContainer[str]
+    hostnames: _containers.RepeatedScalarFieldContainer[str]
+    rules: _containers.RepeatedCompositeFieldContainer[RouteRuleStatus]
+    def __init__(self, name: _Optional[str] = ..., gateways: _Optional[_Iterable[str]] = ..., hostnames: _Optional[_Iterable[str]] = ..., rules: _Optional[_Iterable[_Union[RouteRuleStatus, _Mapping]]] = ...) -> None: ...
+
+class RouteRuleStatus(_message.Message):
+    __slots__ = ("index", "name", "backends", "source", "revision", "rollout")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    backends: _containers.RepeatedCompositeFieldContainer[RuleBackend]
+    source: str
+    revision: int
+    rollout: str
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., backends: _Optional[_Iterable[_Union[RuleBackend, _Mapping]]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., rollout: _Optional[str] = ...) -> None: ...
+
+class RuleBackend(_message.Message):
+    __slots__ = ("label", "service", "subset", "weight")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    service: str
+    subset: str
+    weight: int
+    def __init__(self, label: _Optional[str] = ..., service: _Optional[str] = ..., subset: _Optional[str] = ..., weight: _Optional[int] = ...) -> None: ...
+
+class ExplainServiceRequest(_message.Message):
+    __slots__ = ("service",)
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    def __init__(self, service: _Optional[str] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("service", "sections")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    SECTIONS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    sections: _containers.RepeatedCompositeFieldContainer[ExplainSectionStatus]
+    def __init__(self, service: _Optional[str] = ..., sections: _Optional[_Iterable[_Union[ExplainSectionStatus, _Mapping]]] = ...) -> None: ...
+
+class ExplainSectionStatus(_message.Message):
+    __slots__ = ("title", "settings")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    settings: _containers.RepeatedCompositeFieldContainer[ExplainedSettingStatus]
+    def __init__(self, title: _Optional[str] = ..., settings: _Optional[_Iterable[_Union[ExplainedSettingStatus, _Mapping]]] = ...) -> None: ...
+
+class ExplainedSettingStatus(_message.Message):
+    __slots__ = ("path", "value", "set_by", "envoy", "differs")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SET_BY_FIELD_NUMBER: _ClassVar[int]
+    ENVOY_FIELD_NUMBER: _ClassVar[int]
+    DIFFERS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    value: _struct_pb2.Value
+    set_by: str
+    envoy: str
+    differs: str
+    def __init__(self, path: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., set_by: _Optional[str] = ..., envoy: _Optional[str] = ..., differs: _Optional[str] = ...) -> None: ...

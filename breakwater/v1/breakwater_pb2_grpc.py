@@ -69,6 +69,16 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
                 _registered_method=True)
+        self.ListRoutes = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListRoutes',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListRoutesRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RoutesResponse.FromString,
+                _registered_method=True)
+        self.ExplainService = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ExplainService',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ExplainServiceRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ExplainResponse.FromString,
+                _registered_method=True)
         self.GetWeights = channel.unary_unary(
                 '/breakwater.v1.Breakwater/GetWeights',
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetWeightsRequest.SerializeToString,
@@ -147,6 +157,20 @@ class BreakwaterServicer:
 
     def RolloutCommand(self, request, context):
         """command: promote, pause, resume, abort or retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoutes(self, request, context):
+        """Every HTTPRoute served: each rule's backends, weights, source, revision and driving Rollout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainService(self, request, context):
+        """Each effective setting of a service, who set it, and what Envoy makes of it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +255,16 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.RolloutCommand,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.SerializeToString,
+            ),
+            'ListRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoutes,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListRoutesRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RoutesResponse.SerializeToString,
+            ),
+            'ExplainService': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainService,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ExplainServiceRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ExplainResponse.SerializeToString,
             ),
             'GetWeights': grpc.unary_unary_rpc_method_handler(
                     servicer.GetWeights,
@@ -452,6 +486,60 @@ class Breakwater:
             '/breakwater.v1.Breakwater/RolloutCommand',
             breakwater_dot_v1_dot_breakwater__pb2.RolloutCommandRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.RolloutStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListRoutes',
+            breakwater_dot_v1_dot_breakwater__pb2.ListRoutesRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RoutesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ExplainService',
+            breakwater_dot_v1_dot_breakwater__pb2.ExplainServiceRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -127,6 +127,14 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             pb.RolloutStatus,
         )
 
+    async def ListRoutes(self, request: Any, context: Context) -> Any:
+        return await self._answer(context, False, self.api.routes, pb.RoutesResponse)
+
+    async def ExplainService(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context, False, lambda: self.api.explain(request.service), pb.ExplainResponse
+        )
+
     async def GetWeights(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,

@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
+from breakwater.console import add_console_routes, is_console_path
 from breakwater.controlplane.api.errors import HANDLED, refusal
 from breakwater.controlplane.api.models import (
     ApiModel,
@@ -105,7 +106,7 @@ _BODY_FIELDS = SetWeightsRequest.accepted_fields()
 def _auth(security: SecurityConfig) -> Any:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in OPEN_PATHS:
+        if request.path not in OPEN_PATHS and not is_console_path(request.path):
             security.authorize(
                 request.headers.get("Authorization"), write=request.method in _WRITE_METHODS
             )
@@ -143,14 +144,17 @@ class AdminApp:
                 web.get("/v1/rollouts", self.list_rollouts),
                 web.get("/v1/rollouts/{name}", self.rollout),
                 web.post("/v1/rollouts/{name}/{command}", self.rollout_command),
+                web.get("/v1/routes", self.routes),
                 web.get("/v1/routes/{route}/weights", self.get_weights),
                 web.put("/v1/routes/{route}/weights", self.set_weights),
                 web.delete("/v1/routes/{route}/weights", self.reset_weights),
                 web.get("/v1/services/{service}/endpoints", self.endpoints),
+                web.get("/v1/services/{service}/explain", self.explain),
                 web.put(_DRAIN, self.drain),
                 web.delete(_DRAIN, self.undrain),
             ]
         )
+        add_console_routes(self.app)
 
     store_status: Callable[[], dict[str, Any]] | None = None
     """The state store's health. An unavailable store does not make the server unready: the
@@ -198,6 +202,12 @@ class AdminApp:
     async def rollout_command(self, request: web.Request) -> web.Response:
         info = request.match_info
         return _json(await self.api.rollout_command(info["name"], info["command"]))
+
+    async def routes(self, request: web.Request) -> web.Response:
+        return _json(self.api.routes())
+
+    async def explain(self, request: web.Request) -> web.Response:
+        return _json(self.api.explain(request.match_info["service"]))
 
     async def get_weights(self, request: web.Request) -> web.Response:
         rule = _optional_int(request.query.get("rule"), "rule")

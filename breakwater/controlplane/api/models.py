@@ -366,6 +366,9 @@ class StatusResponse(ApiModel):
     """Every drain, with who made it; `drained` is false for one the YAML no longer fits."""
     services: list[ServiceHealth] = []
     """Each service and subset the proxies report on: hosts, ejected, rate, 5xx, p99."""
+    writes_need_token: bool = False
+    """Writes need `Authorization: Bearer <token>`: the server has --token-file (the console
+    offers its write controls only once a token is entered)."""
 
 
 # --- /v1/policies ------------------------------------------------------------------------

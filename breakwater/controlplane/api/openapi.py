@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from breakwater.controlplane.api.errors import ERRORS
+from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
 from breakwater.controlplane.api.models import (
     ApiModel,
     DrainRequest,
@@ -178,6 +179,13 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/v1/routes",
+        "every HTTPRoute served, each rule with its backends, the weights Envoy is sent, where "
+        "they come from, the revision a write must name, and the Rollout driving it",
+        RoutesResponse,
+    ),
+    Operation(
+        "get",
         _WEIGHTS,
         "effective weights of a rule",
         Weights,
@@ -209,6 +217,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/services/{service}/endpoints",
         "a service's endpoints, which are drained, by whom and when",
         EndpointsResponse,
+        parameters=(_SERVICE,),
+        refusals=(EndpointNotFound, NotReady),
+    ),
+    Operation(
+        "get",
+        "/v1/services/{service}/explain",
+        "each effective setting of the service's clusters and of the route rules sending to it: "
+        "its value, who set it, the Envoy field it becomes and where Envoy's meaning differs",
+        ExplainResponse,
         parameters=(_SERVICE,),
         refusals=(EndpointNotFound, NotReady),
     ),

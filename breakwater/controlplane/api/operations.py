@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
+from breakwater.controlplane.api.config_views import explain_answer, route_statuses
 from breakwater.controlplane.api.models import (
     DroppedOverrideStatus,
     EndpointsResponse,
@@ -64,6 +66,8 @@ class ControlPlaneApi:
     fleet: FleetReports | None = None
     """What the proxies report: policy effects and service health."""
     rollouts: RolloutDriver | None = None
+    writes_need_token: bool = False
+    """The server has a token file, so every write needs it."""
 
     def list_rollouts(self) -> RolloutsResponse:
         return RolloutsResponse(rollouts=rollout_statuses(self.controller))
@@ -104,6 +108,7 @@ class ControlPlaneApi:
                 for (service, endpoint), drain in sorted(state.drains.items())
             ],
             services=self.fleet.services() if self.fleet is not None else [],
+            writes_need_token=self.writes_need_token,
         )
 
     def policy(self, name: str) -> PolicyStatus:
@@ -130,6 +135,12 @@ class ControlPlaneApi:
                 document = document.model_copy(update={"status": statuses[doc.name]})
             documents.append(document)
         return PoliciesResponse(policies=documents)
+
+    def routes(self) -> RoutesResponse:
+        return route_statuses(self.controller)
+
+    def explain(self, service: str) -> ExplainResponse:
+        return explain_answer(self.controller, service)
 
     def get_weights(self, route: str, rule: int | None) -> Weights:
         return Weights.of(self.controller.get_weights(route, rule))

@@ -54,6 +54,9 @@ class RolloutStatus(ApiModel):
     message: str
     last_analysis: RolloutAnalysis | None
     history: list[RolloutEvent]
+    analyses: list[RolloutAnalysis] = []
+    """The judgements of the last intervals, oldest first (at most 60): the canary's numbers
+    over time."""
 
 
 class RolloutsResponse(ApiModel):

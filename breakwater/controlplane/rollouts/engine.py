@@ -33,6 +33,8 @@ COMMANDS: tuple[Command, ...] = ("promote", "pause", "resume", "abort", "retry")
 Verdict = Literal["passed", "failed", "inconclusive"]
 
 HISTORY_LIMIT = 100
+ANALYSES_LIMIT = 60
+"""Judgements kept for the console's chart: at a 30 s interval, the last half hour."""
 
 
 class CommandRefused(ValueError):
@@ -110,11 +112,16 @@ class RolloutState:
     message: str = ""
     last_analysis: Judgement | None = None
     history: tuple[Event, ...] = field(default_factory=tuple)
+    analyses: tuple[Judgement, ...] = field(default_factory=tuple)
+    """The last judgements, oldest first (at most ANALYSES_LIMIT), so that one can see the
+    canary's numbers over time."""
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("last_analysis", "history")}
+        nested = ("last_analysis", "history", "analyses")
+        out = {k: v for k, v in self.__dict__.items() if k not in nested}
         out["last_analysis"] = self.last_analysis.to_json() if self.last_analysis else None
         out["history"] = [e.to_json() for e in self.history]
+        out["analyses"] = [j.to_json() for j in self.analyses]
         return out
 
     @classmethod
@@ -132,6 +139,7 @@ class RolloutState:
             message=str(data.get("message", "")),
             last_analysis=Judgement(**last) if last else None,
             history=tuple(Event(**e) for e in data.get("history", [])),
+            analyses=tuple(Judgement(**j) for j in data.get("analyses", [])),
         )
 
     @property
@@ -294,7 +302,11 @@ def advance(state: RolloutState, spec: RolloutSpec, seen: Observation) -> Rollou
         )
     if seen.sample is not None and state.canary_gets_traffic:
         verdict = judge(seen.sample, spec.analysis, now)
-        state = replace(state, last_analysis=verdict)
+        state = replace(
+            state,
+            last_analysis=verdict,
+            analyses=(*state.analyses, verdict)[-ANALYSES_LIMIT:],
+        )
         if verdict.verdict == "failed":
             failed = state.failed_intervals + 1
             state = replace(state, failed_intervals=failed)

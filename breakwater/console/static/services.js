@@ -1,0 +1,116 @@
+// Services: hosts healthy and ejected, error rate and latency as the proxies report them, which
+// policies apply and from which file, and `explain` for every effective setting.
+
+import { get, quote } from "./api.js";
+import { h, number, state, table } from "./dom.js";
+
+const explained = new Map(); // service → answer or {error}
+const open = new Set(); // services whose explain is unfolded
+
+export async function load(ctx) {
+  await Promise.all(
+    [...open].map(async (service) => {
+      try {
+        explained.set(service, await get(`/v1/services/${quote(service)}/explain`));
+      } catch (error) {
+        explained.set(service, { error: error.message });
+      }
+    }),
+  );
+}
+
+function healthRows(status, service) {
+  return status.services
+    .filter((s) => s.service === service)
+    .map((s) => [
+      s.subset ? `subset ${s.subset}` : "whole service",
+      s.hosts ?? "–",
+      s.hosts_healthy ?? "–",
+      s.hosts_ejected === null ? "–" : s.hosts_ejected > 0 ? state(String(s.hosts_ejected), "bad") : "0",
+      number(s.requests_per_second, "req/s"),
+      number(s.error_percent, "%"),
+      number(s.p99_ms, "ms", 0),
+    ]);
+}
+
+function explainTable(answer) {
+  if (!answer) return h("p", { class: "muted" }, "Reading…");
+  if (answer.error) return h("p", { class: "errors" }, answer.error);
+  return answer.sections.map((section) =>
+    h(
+      "section",
+      {},
+      h("h4", {}, section.title),
+      table(
+        null,
+        ["setting", "value", "set by", "Envoy field", "where Envoy differs"],
+        section.settings.map((s) => [
+          h("code", {}, s.path),
+          h("code", {}, JSON.stringify(s.value)),
+          s.set_by,
+          h("code", {}, s.envoy),
+          s.differs || "–",
+        ]),
+        "Nothing set: Envoy's defaults apply.",
+      ),
+    ),
+  );
+}
+
+export function render(ctx) {
+  const docs = ctx.policies.policies;
+  const services = docs.filter((d) => d.kind === "Service" && d.valid).map((d) => d.name).sort();
+  return h(
+    "div",
+    {},
+    h("h1", {}, "Services"),
+    h("p", { class: "muted" }, "Hosts, rates, 5xx share and p99 latency over the fleet's last window, as the proxies report them."),
+    services.length
+      ? services.map((service) => {
+          const applying = docs.filter(
+            (d) => d.kind !== "Service" && d.valid && d.services.includes(service),
+          );
+          const slug = service.replace(/[^A-Za-z0-9_-]/g, "_");
+          return h(
+            "article",
+            { class: "panel", "aria-labelledby": `service-${slug}` },
+            h("h2", { id: `service-${slug}` }, "Service ", h("code", {}, service)),
+            table(
+              null,
+              ["cluster", "hosts", "healthy", "ejected", "rate (req/s)", "5xx (%)", "p99 (ms)"],
+              healthRows(ctx.status, service),
+              "No proxy has reported on this service yet.",
+            ),
+            h("h3", {}, "What applies"),
+            table(
+              null,
+              ["document", "from", "proxies holding it"],
+              applying.map((d) => [
+                `${d.kind}/${d.name}`,
+                h("code", {}, `${d.file}:${d.line}`),
+                d.status
+                  ? `${d.status.proxies.applied} applied, ${d.status.proxies.pending} pending, ${d.status.proxies.rejected} rejected`
+                  : `${d.proxies.length} proxies`,
+              ]),
+              "No policy names this service: the fleet defaults apply.",
+            ),
+            h(
+              "details",
+              {
+                id: `explain-${slug}`,
+                open: open.has(service),
+                ontoggle: (e) => {
+                  if (e.target.open === open.has(service)) return;
+                  if (e.target.open) open.add(service);
+                  else open.delete(service);
+                  ctx.refresh(true);
+                },
+              },
+              h("summary", {}, `Explain every setting of ${service}`),
+              open.has(service) ? explainTable(explained.get(service)) : null,
+            ),
+          );
+        })
+      : h("p", { class: "empty" }, "No Service is served."),
+  );
+}
