@@ -24,6 +24,7 @@ from typing import Any, TypeVar, Unpack
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
@@ -122,6 +123,7 @@ class Mesh:
         self.envoys: list[EnvoyProcess] = []
         self._report_interval: float | None = None
         self._envoy_args: dict[int, Sequence[str]] = {}
+        self._token: str | None = None
 
     # --- building -------------------------------------------------------------
 
@@ -162,6 +164,7 @@ class Mesh:
         envoy_args: Mapping[int, Sequence[str]] | None = None,
         ready: Sequence[int] | None = None,
         gateway_spec: str = "",
+        security: SecurityConfig | None = None,
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -172,7 +175,8 @@ class Mesh:
         listeners with SO_REUSEPORT, so the kernel spreads connections over
         them). `report_interval` (seconds) sets how often they report their stats
         and load to the control plane. `gateway_spec` is more of the Gateway's
-        spec, indented two spaces (a gateway-wide `rateLimit`).
+        spec, indented two spaces (a gateway-wide `rateLimit`). `security` is the admin
+        API's (a token for writes).
         """
         (self.policy_dir / GATEWAY_FILE).write_text(
             gateway(self.gateway_port, GATEWAY, NODE_CLUSTER, gateway_spec)
@@ -181,11 +185,12 @@ class Mesh:
         endpoints = self._expected_endpoints()
         self._report_interval = report_interval
         self._envoy_args = dict(envoy_args or {})
+        self._token = None if security is None else security.token
         fleet = None
         if report_interval is not None:
             fleet = FleetOptions(load_report_interval=report_interval)
         self.control_plane = ControlPlaneThread(
-            self.policy_dir, self.state_dir, fleet=fleet
+            self.policy_dir, self.state_dir, fleet=fleet, security=security
         ).start()
         for index in range(envoys):
             self.envoys.append(self._start_envoy(index, report_interval))
@@ -312,8 +317,12 @@ class Mesh:
             watch_headers=watch_headers,
         )
 
-    def continuous(self, rate: float, *, max_duration: float = 20.0) -> ContinuousTraffic:
-        return ContinuousTraffic(self.url, rate=rate, timeout=2.0, max_duration=max_duration)
+    def continuous(
+        self, rate: float, *, max_duration: float = 20.0, path: PathArg = "/"
+    ) -> ContinuousTraffic:
+        return ContinuousTraffic(
+            self.url, rate=rate, path=path, timeout=2.0, max_duration=max_duration
+        )
 
     def stats(self, index: int = 0) -> dict[str, int]:
         """Envoy's counters and gauges by name.
@@ -392,10 +401,13 @@ class Mesh:
     # --- the control plane's admin API ------------------------------------------
 
     def admin_api_raw(self, method: str, path: str, body: Any = None) -> Any:
-        """The admin API's reply as it is, refusals included."""
+        """The admin API's reply as it is, refusals included (with the token, when it has one)."""
         if self.control_plane is None:
             raise RuntimeError("the mesh is not started")
-        return http(method, self.control_plane.admin_url + path, body, timeout=5.0)
+        headers = {} if self._token is None else {"Authorization": f"Bearer {self._token}"}
+        return http(
+            method, self.control_plane.admin_url + path, body, headers=headers, timeout=5.0
+        )
 
     def admin_api(self, method: str, path: str, body: Any = None) -> Any:
         reply = self.admin_api_raw(method, path, body)

@@ -16,6 +16,7 @@ let data = null; // the last answers read: {status, policies, routes, rollouts}
 let locked = null; // the sentence shown instead of the page when reads need a token
 let unreachableSince = null;
 let timer = null;
+let pressed = false; // a pointer is down: a redraw now would swallow the click
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,7 +33,8 @@ function notice(text, kind) {
 }
 
 function canWrite() {
-  return Boolean(data) && (!data.status.writes_need_token || Boolean(token()));
+  if (!data || unreachableSince !== null) return false;
+  return !data.status.writes_need_token || Boolean(token());
 }
 
 function showAccess() {
@@ -147,12 +149,14 @@ async function refresh(fetchAgain = false) {
 function schedule() {
   clearTimeout(timer);
   timer = setTimeout(async () => {
-    await refresh(true);
+    if (!pressed) await refresh(true);
     schedule();
   }, POLL_MS);
 }
 
 function start() {
+  document.addEventListener("pointerdown", () => { pressed = true; }, true);
+  document.addEventListener("pointerup", () => { setTimeout(() => { pressed = false; }, 0); }, true);
   $("token-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const field = $("token");

@@ -47,7 +47,7 @@ export function render({ status, policies }) {
           h(
             "section",
             { class: "panel", "aria-label": `group ${group}` },
-            h("h3", {}, "Group ", h("code", {}, group)),
+            h("h3", {}, `Node cluster ${members[0].node_cluster}`, " ", h("span", { class: "muted mono" }, `group ${group}`)),
             table(
               null,
               ["proxy", "state", "xDS", "gateways", "types", "connected"],

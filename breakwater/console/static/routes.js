@@ -20,6 +20,10 @@ function liveRate(services, backend) {
   return found ? found.requests_per_second : null;
 }
 
+function fieldId(slug, label) {
+  return `w-${slug}-${label}`.replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
 function shares(values) {
   const total = values.reduce((a, b) => a + b, 0);
   return values.map((v) => (total ? (100 * v) / total : 0));
@@ -39,13 +43,21 @@ function editor(route, rule, ctx) {
   const locked = !ctx.canWrite || rule.rollout !== null;
   const slug = `${route.name}-${rule.index}`.replace(/[^A-Za-z0-9_-]/g, "_");
 
-  // Typing or dragging records the value (a poll redraws the page meanwhile and must keep it);
-  // a committed change redraws at once, so the planned shares follow.
-  const changed = (label, value, redraw) => {
+  // A change is recorded and the planned shares follow in place: redrawing the form here would
+  // replace the button the user is about to click.
+  const changed = (label, value) => {
     const current = editing.get(id) || { weights: { ...shown.weights }, revision: shown.revision };
     current.weights[label] = Math.max(0, Math.round(Number(value) || 0));
     editing.set(id, current);
-    if (redraw) ctx.refresh();
+    const now = shares(rule.backends.map((b) => current.weights[b.label]));
+    rule.backends.forEach((b, i) => {
+      const cell = document.getElementById(`${fieldId(slug, b.label)}-planned`);
+      if (cell) cell.firstChild.textContent = `${number(now[i], "%")} `;
+      const bar = cell && cell.querySelector(".bar");
+      if (bar) bar.style.width = `${now[i] * 0.8}px`;
+    });
+    const discard = document.getElementById(`discard-${slug}`);
+    if (discard) discard.disabled = false;
   };
   const apply = (event) => {
     event.preventDefault();
@@ -102,7 +114,7 @@ function editor(route, rule, ctx) {
           h("th", { scope: "col", class: "num" }, "live (%)"),
         )),
         h("tbody", {}, rule.backends.map((b, i) => {
-          const field = `w-${slug}-${b.label}`.replace(/[^A-Za-z0-9_-]/g, "_");
+          const field = fieldId(slug, b.label);
           const value = shown.weights[b.label];
           return h("tr", {},
             h("th", { scope: "row" }, h("label", { for: field }, b.label), h("div", { class: "muted" }, b.subset ? `${b.service} subset ${b.subset}` : b.service)),
@@ -110,8 +122,10 @@ function editor(route, rule, ctx) {
               h("input", {
                 id: field, type: "number", min: 0, step: 1, value, disabled: locked,
                 name: b.label, "aria-describedby": `${slug}-hint`,
-                oninput: (e) => changed(b.label, e.target.value, false),
-                onchange: (e) => changed(b.label, e.target.value, true),
+                oninput: (e) => {
+                  document.getElementById(`${field}-range`).value = e.target.value;
+                  changed(b.label, e.target.value);
+                },
               }),
               " ",
               h("input", {
@@ -119,14 +133,13 @@ function editor(route, rule, ctx) {
                 disabled: locked, "aria-label": `${b.label} weight slider`,
                 oninput: (e) => {
                   document.getElementById(field).value = e.target.value;
-                  changed(b.label, e.target.value, false);
+                  changed(b.label, e.target.value);
                 },
-                onchange: (e) => changed(b.label, e.target.value, true),
               }),
             ),
-            h("td", { class: "num" }, number(planned[i], "%"), " ", h("span", { class: "bar", "data-width": planned[i] })),
+            h("td", { class: "num", id: `${field}-planned` }, `${number(planned[i], "%")} `, h("span", { class: "bar", "data-width": planned[i] })),
             h("td", { class: "num" }, rates[i] === null ? "–" : number(rates[i], "req/s")),
-            h("td", { class: "num" }, reported ? number(liveShares[i], "%") : "–", " ", reported ? h("span", { class: "bar live", "data-width": liveShares[i] }) : ""),
+            h("td", { class: "num", id: `${field}-live` }, reported ? number(liveShares[i], "%") : "–", " ", reported ? h("span", { class: "bar live", "data-width": liveShares[i] }) : ""),
           );
         })),
       ),

@@ -39,7 +39,7 @@ function explainTable(answer) {
   return answer.sections.map((section) =>
     h(
       "section",
-      {},
+      { "aria-label": section.title },
       h("h4", {}, section.title),
       table(
         null,
@@ -90,7 +90,7 @@ export function render(ctx) {
                 h("code", {}, `${d.file}:${d.line}`),
                 d.status
                   ? `${d.status.proxies.applied} applied, ${d.status.proxies.pending} pending, ${d.status.proxies.rejected} rejected`
-                  : `${d.proxies.length} proxies`,
+                  : `${d.proxies.length} ${d.proxies.length === 1 ? "proxy" : "proxies"}`,
               ]),
               "No policy names this service: the fleet defaults apply.",
             ),
