@@ -57,9 +57,7 @@ def add_console_routes(app: web.Application) -> None:
         if found is None:
             raise web.HTTPNotFound(text=f"the console has no file {name!r}")
         body, content_type = found
-        return web.Response(
-            body=body, content_type=content_type, charset="utf-8", headers=_HEADERS
-        )
+        return web.Response(body=body, content_type=content_type, charset="utf-8", headers=_HEADERS)
 
     async def page(request: web.Request) -> web.Response:
         return answer("index.html")

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from breakwater.client import ApiError, format_status
 from breakwater.controlplane.api import models
+from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
 from breakwater.controlplane.api.errors import ERRORS, HANDLED, refusal
 from breakwater.controlplane.api.grpc_service import to_message
 from breakwater.controlplane.api.models import (
@@ -45,6 +46,8 @@ RESPONSES: list[tuple[type[BaseModel], Any]] = [
     (PoliciesResponse, pb.ListPoliciesResponse),
     (Weights, pb.Weights),
     (EndpointsResponse, pb.EndpointsResponse),
+    (RoutesResponse, pb.RoutesResponse),
+    (ExplainResponse, pb.ExplainResponse),
 ]
 
 HTTP_ONLY = {
@@ -76,7 +79,7 @@ def _compare(model: type[BaseModel], descriptor: Any, seen: list[str]) -> None:
         if (
             message is None
             or message.GetOptions().map_entry
-            or message.full_name == "google.protobuf.Timestamp"
+            or message.full_name in ("google.protobuf.Timestamp", "google.protobuf.Value")
         ):
             continue
         inner = _nested_model(fields[name].annotation)

@@ -42,7 +42,7 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
     with BlockingAdsClient(plane.xds_port, "probe-1") as probe:
         probe.request(ROUTE_TYPE, [GATEWAY])
         probe.recv(10.0)
-        for path in ("/healthz", "/readyz", "/v1/status", "/v1/policies"):
+        for path in ("/healthz", "/readyz", "/v1/status", "/v1/policies", "/v1/routes"):
             _check(document, path, "get", http("GET", url + path))
         answers = [
             ("get", http("GET", weights_url(url))),
@@ -59,6 +59,11 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
         assert [reply.status for _, reply in answers] == [200, 404, 400, 200, 400, 200, 409]
         for method, reply in answers:
             _check(document, weights, method, reply)
+        explain = "/v1/services/{service}/explain"
+        for service, status in (("payments", 200), ("orders", 404)):
+            reply = http("GET", f"{url}/v1/services/{service}/explain")
+            assert reply.status == status
+            _check(document, explain, "get", reply)
 
         # A dropped override and a load error fill the rest of the status.
         policies.write_weights({"stable": 100})

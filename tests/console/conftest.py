@@ -74,6 +74,7 @@ spec:
 """HTTPRoute `payments`: rule 0 (`orders`, /orders) is driven by Rollout `orders`, rule 1
 (`split`, every other path) is the one the weight editor moves."""
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

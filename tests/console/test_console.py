@@ -33,7 +33,7 @@ def split_weights(mesh: Mesh) -> dict[str, Any]:
 
 
 def percent(text: str) -> float:
-    """`75.0 %` as 75.0; a cell without a number (`–`) as -1."""
+    """`75.0 %` as 75.0; a cell without a number (a dash) as -1."""
     found = re.match(r"([0-9.]+) %", text.strip())
     return float(found.group(1)) if found else -1.0
 
@@ -182,7 +182,9 @@ def test_an_endpoint_is_drained_from_the_console(page: Page, mesh: Mesh) -> None
     enter_token(page)
     orders = page.get_by_role("region", name="endpoints of orders")
     canary = mesh.upstreams["orders_canary"].port
-    orders.get_by_role("row").filter(has_text=f":{canary}").get_by_role("button", name="Drain").click()
+    orders.get_by_role("row").filter(has_text=f":{canary}").get_by_role(
+        "button", name="Drain"
+    ).click()
     expect(page.locator("#notice")).to_contain_text("Done: the drain of")
     drained = page.get_by_role("table").filter(has_text="Every drain")
     expect(drained).to_contain_text(f"127.0.0.1:{canary}")

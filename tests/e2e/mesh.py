@@ -405,9 +405,7 @@ class Mesh:
         if self.control_plane is None:
             raise RuntimeError("the mesh is not started")
         headers = {} if self._token is None else {"Authorization": f"Bearer {self._token}"}
-        return http(
-            method, self.control_plane.admin_url + path, body, headers=headers, timeout=5.0
-        )
+        return http(method, self.control_plane.admin_url + path, body, headers=headers, timeout=5.0)
 
     def admin_api(self, method: str, path: str, body: Any = None) -> Any:
         reply = self.admin_api_raw(method, path, body)

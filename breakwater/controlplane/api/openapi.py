@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from breakwater.controlplane.api.errors import ERRORS
 from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
+from breakwater.controlplane.api.errors import ERRORS
 from breakwater.controlplane.api.models import (
     ApiModel,
     DrainRequest,
