@@ -148,22 +148,28 @@ def test_services_show_health_what_applies_and_why(page: Page, mesh: Mesh) -> No
 def test_a_rollout_aborted_from_the_console_sends_traffic_back_to_stable(
     page: Page, mesh: Mesh
 ) -> None:
-    with mesh.continuous(rate=40, max_duration=40, path="/orders"):
-        mesh.wait_for(
-            lambda: mesh.admin_api("GET", "/v1/rollouts/orders")["phase"] == "Paused",
-            20.0,
-            "the rollout to pass its first step and pause",
-            interval=0.2,
-        )
-    before = mesh.send(200, concurrency=8, path="/orders")
-    assert before.by_subset["canary"] > 40, before.summary()
+    def rollout_status() -> dict[str, Any]:
+        answer: dict[str, Any] = mesh.admin_api("GET", "/v1/rollouts/orders")
+        return answer
 
     open_page(page, mesh, "rollouts")
     enter_token(page)
     rollout = page.get_by_role("article", name=re.compile("Rollout orders"))
-    expect(rollout).to_contain_text("Paused")
-    expect(rollout.locator("svg.chart").first).to_be_visible()
-    screenshot(page, "rollouts")
+    with mesh.continuous(rate=40, max_duration=40, path="/orders"):
+        mesh.wait_for(
+            lambda: (
+                rollout_status()["phase"] == "Paused" and len(rollout_status()["analyses"]) >= 4
+            ),
+            20.0,
+            "the rollout to pass its first step, pause, and judge a few more intervals",
+            interval=0.2,
+        )
+        expect(rollout).to_contain_text("Paused")
+        expect(rollout.locator("svg.chart circle").nth(3)).to_be_attached()
+        screenshot(page, "rollouts")
+    before = mesh.send(200, concurrency=8, path="/orders")
+    assert before.by_subset["canary"] > 40, before.summary()
+
     rollout.get_by_role("button", name="Abort").click()
     expect(page.locator("#notice")).to_contain_text("Done: Rollout orders written.")
     expect(rollout).to_contain_text("Aborted")

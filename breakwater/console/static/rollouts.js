@@ -22,6 +22,7 @@ function charts(rollout) {
   return h(
     "div",
     { class: "charts" },
+    h("figure", {},
     h("div", { class: "legend" },
       h("span", {}, h("span", { class: "key canary" }), "canary 5xx (%)"),
       h("span", {}, h("span", { class: "key stable" }), "stable 5xx (%)"),
@@ -32,22 +33,21 @@ function charts(rollout) {
       times,
       verdicts,
       series: [
-        { label: "canary 5xx", colour: "#b3261e", values: analyses.map((a) => a.canary_error_percent) },
         { label: "stable 5xx", colour: "#0b5cad", values: analyses.map((a) => a.stable_error_percent) },
+        { label: "canary 5xx", colour: "#b3261e", values: analyses.map((a) => a.canary_error_percent) },
       ],
-    }),
+    })),
     analyses.some((a) => a.canary_latency_ms !== null)
-      ? [
+      ? h("figure", {},
           h("div", { class: "legend" }, h("span", {}, h("span", { class: "key latency" }), "canary latency (ms) at the analysis percentile")),
           lineChart({
             title: `${rollout.name}: canary latency per analysis interval`,
             unit: "ms",
             times,
             verdicts,
-            height: 140,
             series: [{ label: "canary latency", colour: "#6b3fa0", values: analyses.map((a) => a.canary_latency_ms) }],
           }),
-        ]
+        )
       : null,
   );
 }
@@ -68,7 +68,7 @@ function panel(rollout, ctx) {
     h("p", { class: "muted" }, rollout.message),
     last
       ? h("p", {}, "Last analysis ", state(last.verdict), ` ${clock(last.at)}: ${last.reason} (`,
-          `${last.canary_requests} canary requests, canary 5xx ${number(last.canary_error_percent, "%")}, `,
+          `canary 5xx ${number(last.canary_error_percent, "%")}, `,
           `stable 5xx ${number(last.stable_error_percent, "%")}, latency ${number(last.canary_latency_ms, "ms", 0)})`)
       : null,
     h(
