@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from breakwater.controlplane.rollouts.engine import (
+    ANALYSES_LIMIT,
     CommandRefused,
     Observation,
     RolloutState,
@@ -85,6 +86,17 @@ def test_too_little_traffic_is_inconclusive_and_never_promotes() -> None:
     assert (state.step, state.phase) == (0, "Progressing")
     assert state.last_analysis is not None and state.last_analysis.verdict == "inconclusive"
     assert "fewer than minRequests 20" in state.last_analysis.reason
+
+
+def test_every_judgement_is_kept_for_the_chart_oldest_first_up_to_the_limit() -> None:
+    rollout = spec()
+    state = run(start(rollout, 0.0), rollout, Observation(1.0, acked=True))
+    judged = [float(at) for at in range(5, 5 * (ANALYSES_LIMIT + 10), 5)]
+    for at in judged:
+        state = advance(state, rollout, Observation(at, sample=healthy(requests=3)))
+    assert [j.at for j in state.analyses] == judged[-ANALYSES_LIMIT:]
+    assert state.analyses[-1] == state.last_analysis
+    assert RolloutState.from_json(state.to_json()) == state, "they survive a restart"
 
 
 def test_a_failing_canary_is_rolled_back_at_once_with_the_gate_and_the_numbers() -> None:
