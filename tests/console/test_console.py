@@ -228,3 +228,24 @@ def test_with_protected_reads_nothing_shows_without_the_token_and_a_stop_shows_a
     # What it last read stays on the page, said to be old by the banner.
     expect(main.get_by_role("heading", name=f"HTTPRoute {ROUTE}")).to_be_visible()
     screenshot(page, "unreachable")
+
+
+def test_a_value_being_typed_keeps_its_focus_and_value_across_refreshes(
+    page: Page, mesh: Mesh
+) -> None:
+    open_page(page, mesh, "routes")
+    enter_token(page)
+    field = page.get_by_role("form", name=f"weights of payments rule {SPLIT}").get_by_label(
+        "canary", exact=True
+    )
+    field.focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("33")
+    read = page.locator("#live").inner_text()
+    expect(page.locator("#live")).not_to_have_text(read, timeout=5_000)  # a poll redrew the page
+    expect(field).to_be_focused()
+    expect(field).to_have_value("33")
+    page.keyboard.press("Tab")
+    expect(page.locator(f"#w-payments-{SPLIT}-canary-range")).to_be_focused()
+    page.get_by_role("button", name="Discard changes").nth(SPLIT).press("Enter")
+    expect(field).to_have_value(str(split_weights(mesh)["weights"]["canary"]))

@@ -106,7 +106,7 @@ export function render(ctx) {
                   ctx.refresh(true);
                 },
               },
-              h("summary", {}, `Explain every setting of ${service}`),
+              h("summary", { id: `explain-${slug}-summary` }, `Explain every setting of ${service}`),
               open.has(service) ? explainTable(explained.get(service)) : null,
             ),
           );
