@@ -119,9 +119,11 @@ def _keep_error(errors: list[str], kind: str, text: str) -> None:
         errors.append(text)
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, *, top: bool = True) -> None:
+    """The viewport as a user sees it: from the top of the page, or where the test scrolled."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
+    if top:
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 

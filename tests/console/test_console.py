@@ -142,7 +142,10 @@ def test_services_show_health_what_applies_and_why(page: Page, mesh: Mesh) -> No
     explained = cluster.get_by_role("row").filter(has_text="circuitBreaker.failureRateThreshold")
     expect(explained).to_contain_text("ResiliencePolicy/payments-breaker")
     expect(explained).to_contain_text("failure_percentage_threshold")
+    expect(payments).to_contain_text("hosts ejected")
     screenshot(page, "services")
+    cluster.scroll_into_view_if_needed()
+    screenshot(page, "services-explain", top=False)
 
 
 def test_a_rollout_aborted_from_the_console_sends_traffic_back_to_stable(

@@ -22,11 +22,11 @@ function append(node, children) {
   }
 }
 
-export function table(caption, headers, rows, empty) {
+export function table(caption, headers, rows, empty, kind) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
   return h(
     "table",
-    {},
+    { class: kind },
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col", class: numeric(c) ? "num" : "" }, c)))),
     h("tbody", {}, rows.map((row) => h("tr", {}, row.map((cell, i) => h("td", { class: numeric(headers[i]) ? "num" : "" }, cell))))),

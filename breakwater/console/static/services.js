@@ -33,6 +33,19 @@ function healthRows(status, service) {
     ]);
 }
 
+// What a ResiliencePolicy does to this service's clusters now, summed over them.
+function doing(status, service) {
+  if (!status) return "–";
+  const effect = status.effect.filter((e) => e.service === service);
+  const sum = (field) => effect.reduce((total, e) => total + (e[field] || 0), 0);
+  const rejected = status.rejections.map((r) => h("div", { class: "errors" }, `rejected by ${r.node_id}: ${r.message}`));
+  return [
+    `${sum("hosts_ejected")} hosts ejected, ${number(sum("retries_per_second"), "retries/s")}, `,
+    `${sum("bulkhead_rejections_total")} bulkhead rejections, ${sum("timeouts_total")} timeouts since start`,
+    rejected,
+  ];
+}
+
 function explainTable(answer) {
   if (!answer) return h("p", { class: "muted" }, "Reading…");
   if (answer.error) return h("p", { class: "errors" }, answer.error);
@@ -46,12 +59,13 @@ function explainTable(answer) {
         ["setting", "value", "set by", "Envoy field", "where Envoy differs"],
         section.settings.map((s) => [
           h("code", {}, s.path),
-          h("code", {}, JSON.stringify(s.value)),
+          h("code", {}, typeof s.value === "string" ? s.value : JSON.stringify(s.value)),
           s.set_by,
           h("code", {}, s.envoy),
           s.differs || "–",
         ]),
         "Nothing set: Envoy's defaults apply.",
+        "explain",
       ),
     ),
   );
@@ -84,13 +98,14 @@ export function render(ctx) {
             h("h3", {}, "What applies"),
             table(
               null,
-              ["document", "from", "proxies holding it"],
+              ["document", "from", "proxies holding it", "doing now"],
               applying.map((d) => [
                 `${d.kind}/${d.name}`,
                 h("code", {}, `${d.file}:${d.line}`),
                 d.status
                   ? `${d.status.proxies.applied} applied, ${d.status.proxies.pending} pending, ${d.status.proxies.rejected} rejected`
                   : `${d.proxies.length} ${d.proxies.length === 1 ? "proxy" : "proxies"}`,
+                doing(d.status, service),
               ]),
               "No policy names this service: the fleet defaults apply.",
             ),
