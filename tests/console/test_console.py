@@ -58,6 +58,25 @@ def test_the_overview_lists_the_connected_proxy_as_synced(page: Page, mesh: Mesh
     screenshot(page, "overview")
 
 
+def test_the_overview_shows_a_policy_error_with_its_file_and_line(page: Page, mesh: Mesh) -> None:
+    broken = mesh.policy_dir / "broken.yaml"
+    broken.write_text(
+        "apiVersion: breakwater.dev/v1alpha1\nkind: Service\nmetadata: {name: broken}\n"
+        "spec:\n  endpoints:\n    - {address: 127.0.0.1, port: seventy}\n"
+    )
+    try:
+        open_page(page, mesh, "overview")
+        errors = page.get_by_role("list").filter(has_text="broken.yaml")
+        expect(errors).to_contain_text("broken.yaml:6", timeout=10_000)
+        expect(page.get_by_role("main")).to_contain_text(
+            "the last good configuration keeps serving"
+        )
+        screenshot(page, "overview-policy-error")
+    finally:
+        broken.unlink()
+    expect(page.get_by_text("Every policy file loads.")).to_be_visible(timeout=10_000)
+
+
 def test_without_the_token_every_write_control_is_disabled(page: Page, mesh: Mesh) -> None:
     open_page(page, mesh, "routes")
     expect(page.locator("#access")).to_have_text("Read-only: writes need the token.")

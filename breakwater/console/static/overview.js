@@ -24,7 +24,12 @@ export function render({ status, policies }) {
   const nacks = proxies.flatMap((p) =>
     p.types.filter((t) => t.nack_message).map((t) => ({ proxy: p, type: t })),
   );
-  const invalid = policies.policies.filter((p) => !p.valid);
+  // A refused directory lists each document's errors among its load errors: show each once.
+  const loadErrors = new Set(status.load_errors);
+  const invalid = policies.policies
+    .filter((p) => !p.valid)
+    .map((p) => ({ ...p, errors: p.errors.filter((e) => !loadErrors.has(e)) }))
+    .filter((p) => p.errors.length);
   const store = status.store;
   const cards = [
     ["Proxies synced", `${synced} of ${proxies.length}`],
@@ -47,7 +52,7 @@ export function render({ status, policies }) {
           h(
             "section",
             { class: "panel", "aria-label": `group ${group}` },
-            h("h3", {}, `Node cluster ${members[0].node_cluster}`, " ", h("span", { class: "muted mono" }, `group ${group}`)),
+            h("h3", {}, `Node cluster ${members[0].node_cluster}`, " ", h("span", { class: "muted mono" }, `cache key ${group}`)),
             table(
               null,
               ["proxy", "state", "xDS", "gateways", "types", "connected"],
