@@ -361,12 +361,16 @@ class GetRolloutRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RolloutCommandRequest(_message.Message):
-    __slots__ = ("name", "command")
+    __slots__ = ("name", "command", "expected_phase", "expected_step")
     NAME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_PHASE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STEP_FIELD_NUMBER: _ClassVar[int]
     name: str
     command: str
-    def __init__(self, name: _Optional[str] = ..., command: _Optional[str] = ...) -> None: ...
+    expected_phase: str
+    expected_step: int
+    def __init__(self, name: _Optional[str] = ..., command: _Optional[str] = ..., expected_phase: _Optional[str] = ..., expected_step: _Optional[int] = ...) -> None: ...
 
 class RolloutStatus(_message.Message):
     __slots__ = ("name", "route", "rule", "stable", "canary", "phase", "step", "steps", "canary_weight", "header_route", "awaiting_ack", "failed_intervals", "message", "last_analysis", "history", "analyses")

@@ -191,6 +191,16 @@ def test_a_rollout_aborted_from_the_console_sends_traffic_back_to_stable(
         screenshot(page, "rollouts")
     before = mesh.send(200, concurrency=8, path="/orders")
     assert before.by_subset["canary"] > 40, before.summary()
+    # A command names the phase and step it was given for: one meant for step 0 does nothing now.
+    stale = mesh.admin_api_raw(
+        "POST", "/v1/rollouts/orders/promote?expectedPhase=Progressing&expectedStep=0"
+    )
+    assert stale.status == 409, stale.text
+    assert stale.body["error"].startswith(
+        "Rollout 'orders' is Paused at step 1 now, not Progressing at step 0 as you read it"
+    )
+    assert mesh.admin_api_raw("POST", "/v1/rollouts/orders/promote?expectedPhase=x").status == 400
+    assert rollout_status()["phase"] == "Paused"
 
     rollout.get_by_role("button", name="Abort").click()
     expect(page.locator("#notice")).to_contain_text("Done: Rollout orders written.")

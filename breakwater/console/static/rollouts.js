@@ -83,7 +83,10 @@ function panel(rollout, ctx) {
           disabled: !ctx.canWrite || !phases.includes(rollout.phase),
           onclick: () =>
             ctx.write(`Rollout ${rollout.name}`, () =>
-              call("POST", `/v1/rollouts/${quote(rollout.name)}/${command}`),
+              call(
+                "POST",
+                `/v1/rollouts/${quote(rollout.name)}/${command}?expectedPhase=${rollout.phase}&expectedStep=${rollout.step}`,
+              ),
             ),
         }, label),
       ),

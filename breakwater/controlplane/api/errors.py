@@ -18,7 +18,7 @@ from breakwater.controlplane.api.models import ErrorResponse
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutNotFound
-from breakwater.controlplane.rollouts.engine import CommandRefused
+from breakwater.controlplane.rollouts.engine import CommandRefused, RolloutMoved
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.drains import DrainError, EndpointNotFound
@@ -110,6 +110,12 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             409,
             grpc.StatusCode.FAILED_PRECONDITION,
             "the command does not apply to the rollout in its phase; the answer says what does",
+        ),
+        _rule(
+            RolloutMoved,
+            409,
+            grpc.StatusCode.ABORTED,
+            "the rollout is no longer at the phase and step the command named; nothing was done",
         ),
         _rule(
             DrivenByRollout,

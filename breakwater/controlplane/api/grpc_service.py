@@ -123,7 +123,12 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         return await self._answer(
             context,
             True,
-            lambda: self.api.rollout_command(request.name, request.command),
+            lambda: self.api.rollout_command(
+                request.name,
+                request.command,
+                _optional(request, "expected_phase"),
+                _optional(request, "expected_step"),
+            ),
             pb.RolloutStatus,
         )
 

@@ -29,6 +29,7 @@ from breakwater.controlplane.api.models import (
 )
 from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.rollout_models import ROLLOUT_PHASES
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.logs import log_request
 from breakwater.controlplane.state.history import HISTORY_LIMIT
@@ -201,7 +202,13 @@ class AdminApp:
 
     async def rollout_command(self, request: web.Request) -> web.Response:
         info = request.match_info
-        return _json(await self.api.rollout_command(info["name"], info["command"]))
+        step = _optional_int(request.query.get("expectedStep"), "expectedStep")
+        phase = request.query.get("expectedPhase") or None
+        if phase is not None and phase not in ROLLOUT_PHASES:
+            raise WeightError(
+                f"`expectedPhase` must be one of {', '.join(ROLLOUT_PHASES)}, got {phase!r}"
+            )
+        return _json(await self.api.rollout_command(info["name"], info["command"], phase, step))
 
     async def routes(self, request: web.Request) -> web.Response:
         return _json(self.api.routes())

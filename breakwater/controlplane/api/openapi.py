@@ -33,6 +33,7 @@ from breakwater.controlplane.api.models import (
     Weights,
 )
 from breakwater.controlplane.api.rollout_models import (
+    ROLLOUT_PHASES,
     ChangesResponse,
     RolloutsResponse,
     RolloutStatus,
@@ -40,7 +41,7 @@ from breakwater.controlplane.api.rollout_models import (
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutNotFound
-from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
+from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused, RolloutMoved
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
@@ -174,8 +175,20 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(
             _ROLLOUT,
             Parameter("command", "path", {"type": "string", "enum": list(COMMANDS)}, "what to do"),
+            Parameter(
+                "expectedPhase",
+                "query",
+                {"type": "string", "enum": list(ROLLOUT_PHASES)},
+                "when given, the command runs only if the rollout is still in this phase",
+            ),
+            Parameter(
+                "expectedStep",
+                "query",
+                {"type": "integer", "minimum": 0},
+                "when given, the command runs only if the rollout is still at this step",
+            ),
         ),
-        refusals=(RolloutNotFound, CommandRefused, StoreError),
+        refusals=(RolloutNotFound, CommandRefused, RolloutMoved, WeightError, StoreError),
     ),
     Operation(
         "get",

@@ -38,7 +38,7 @@ from breakwater.controlplane.api.rollout_models import (
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFound
-from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused
+from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused, RolloutMoved
 from breakwater.controlplane.rollouts.status import rollout_status, rollout_statuses
 from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
 from breakwater.controlplane.state.drain_views import EndpointView
@@ -75,11 +75,31 @@ class ControlPlaneApi:
     def rollout(self, name: str) -> RolloutStatus:
         return rollout_status(self.controller, name)
 
-    async def rollout_command(self, name: str, what: str) -> RolloutStatus:
+    async def rollout_command(
+        self,
+        name: str,
+        what: str,
+        expected_phase: str | None = None,
+        expected_step: int | None = None,
+    ) -> RolloutStatus:
+        """Run a command; with an expected phase or step, only if the rollout is still there.
+
+        The check and the command's own read of the progress happen with no await between
+        them, so nothing on this event loop (the driver, a store watch) moves it meanwhile."""
         if what not in COMMANDS:
             raise CommandRefused(f"{what!r} is not a rollout command; use {', '.join(COMMANDS)}")
         if self.rollouts is None:
             raise RolloutNotFound("this server runs no rollouts")
+        if expected_phase is not None or expected_step is not None:
+            now = rollout_status(self.controller, name)
+            phase = expected_phase or now.phase
+            step = now.step if expected_step is None else expected_step
+            if (phase, step) != (now.phase, now.step):
+                raise RolloutMoved(
+                    f"Rollout {name!r} is {now.phase} at step {now.step} now, not {phase} at "
+                    f"step {step} as you read it: its analysis or someone else moved it, and "
+                    f"{what} was not done; read it again and decide"
+                )
         await self.rollouts.command(name, what)  # type: ignore[arg-type]
         return rollout_status(self.controller, name)
 

@@ -7,12 +7,13 @@ one reader holds; like `models`, it imports only Pydantic.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from breakwater.controlplane.api.models import ApiModel
 
 RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoted", "RolledBack", "Aborted"]
 """`Pending`: served but not started (waiting for its pre-rollout webhook or its driver)."""
+ROLLOUT_PHASES: tuple[str, ...] = get_args(RolloutPhase)
 
 
 class RolloutEvent(ApiModel):

@@ -41,6 +41,12 @@ class CommandRefused(ValueError):
     """The command does not apply to the rollout in its phase; the message says what does."""
 
 
+class RolloutMoved(Exception):
+    """A command named the phase and step it was given for, and the rollout is elsewhere now
+    (its analysis or another operator moved it): a promote meant for one step must not
+    finish the next."""
+
+
 @dataclass(frozen=True)
 class Sample:
     """The canary's and the stable's numbers over one window, as the fleet reported them."""
