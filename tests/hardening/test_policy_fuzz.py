@@ -263,16 +263,20 @@ def test_tags_that_construct_objects_are_refused(tmp_path: Path, tagged: str) ->
 
 
 def _bounded(run: Callable[[], Any], seconds: float, megabytes: float) -> Any:
-    """Run `run` and assert on its wall time and on the peak of Python allocations during it."""
+    """Run `run` and assert on the CPU time and the peak of Python allocations it took.
+
+    CPU time, not wall time: what is bounded is the work an input can cause,
+    and the wall clock also counts whatever else the machine is doing.
+    """
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         result = run()
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < seconds, f"took {elapsed:.2f} s"
+    assert elapsed < seconds, f"took {elapsed:.2f} s of CPU"
     assert peak < megabytes * 2**20, f"peak {peak / 2**20:.0f} MiB"
     return result
 
@@ -343,9 +347,9 @@ def test_deep_nesting_with_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
     """
     monkeypatch.setattr(yaml_reader, "SafeLoader", yaml.SafeLoader)
     for depth in (MAX_DEPTH + 1, 1500):
-        started = time.perf_counter()
+        started = time.process_time()
         documents, errors = read_documents("[" * depth + "]" * depth, FILE)
-        assert time.perf_counter() - started < 5.0
+        assert time.process_time() - started < 5.0
         assert documents == [] and len(errors) == 1, (depth, errors)
 
 
@@ -384,9 +388,9 @@ def test_a_file_of_the_maximum_size_is_read_in_bounded_time_and_memory(tmp_path:
         "import json, resource, sys, time\n"
         "from pathlib import Path\n"
         "from breakwater.controlplane.state.sources import load_policy_files\n"
-        "started = time.perf_counter()\n"
+        "started = time.process_time()\n"
         "_, loaded = load_policy_files(Path(sys.argv[1]))\n"
-        "print(json.dumps({'seconds': time.perf_counter() - started,\n"
+        "print(json.dumps({'seconds': time.process_time() - started,\n"
         "  'errors': len(loaded.errors), 'policyset': loaded.policyset is not None,\n"
         "  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
