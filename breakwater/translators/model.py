@@ -24,6 +24,7 @@ from breakwater.translators.model_parts import (
     Percent,
     Port,
     PositiveDuration,
+    Regex,
 )
 from breakwater.translators.traffic_model import (
     Fallback,
@@ -370,23 +371,36 @@ class GatewaySpec(Model):
 class PathMatch(Model):
     prefix: str | None = Field(default=None, pattern=r"^/")
     exact: str | None = Field(default=None, pattern=r"^/")
+    regex: Regex | None = None
+    """The whole path (without the query string) must match."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> PathMatch:
-        if (self.prefix is None) == (self.exact is None):
-            raise ValueError("give exactly one of `prefix` or `exact`")
+        if sum(v is not None for v in (self.prefix, self.exact, self.regex)) != 1:
+            raise ValueError("give exactly one of `prefix`, `exact` or `regex`")
         return self
 
 
 class QueryParamMatch(Model):
     name: str = Field(min_length=1)
-    value: str
+    value: str | None = None
+    regex: Regex | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> QueryParamMatch:
+        if (self.value is None) == (self.regex is None):
+            raise ValueError("give exactly one of `value` (exact match) or `regex`")
+        return self
+
+
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
 
 
 class RouteMatch(Model):
     path: PathMatch | None = None
     headers: list[HeaderMatch] = Field(default_factory=list)
     query_params: list[QueryParamMatch] = Field(default_factory=list)
+    method: HttpMethod | None = None
 
 
 class Backend(Model):
@@ -455,10 +469,10 @@ class RouteRule(Model):
             if modifier is None or modifier.prefix is None:
                 continue
             for index, match in enumerate(self.matches):
-                if match.path is not None and match.path.exact is not None:
+                if match.path is not None and match.path.prefix is None:
                     raise ValueError(
                         f"`{what}.path.prefix` replaces the path prefix a match matched, and "
-                        f"matches[{index}] matches an exact path; use `{what}.path.full`, or "
+                        f"matches[{index}] matches a whole path; use `{what}.path.full`, or "
                         "match with `path.prefix`"
                     )
         backends = {(b.service, b.subset) for b in self.backends}

@@ -57,17 +57,44 @@ class Model(BaseModel):
     )
 
 
+_RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\\[1-9]")
+"""Lookarounds and back-references: Python reads them, Envoy's RE2 refuses them."""
+
+
+def _check_regex(value: str) -> str:
+    """A pattern Envoy's RE2 takes (checked with Python's `re`, less the RE2-only refusals)."""
+    if _RE2_UNSUPPORTED.search(value):
+        raise ValueError(
+            f"{value!r} uses a lookaround or a back-reference, which Envoy's RE2 regular "
+            "expressions do not support; rewrite it without them"
+        )
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_check_regex)]
+"""A regular expression matched against the whole value (RE2, as Envoy's `safe_regex`)."""
+
+
 class HeaderMatch(Model):
     """A header a request must carry: route matches, rollout previews and fault drills use it."""
 
     name: str = Field(min_length=1)
     value: str | None = None
     present: bool | None = None
+    regex: Regex | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> HeaderMatch:
-        if (self.value is None) == (self.present is None):
-            raise ValueError("give exactly one of `value` (exact match) or `present: true|false`")
+        given = [self.value is not None, self.present is not None, self.regex is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of `value` (exact match), `regex` (the whole value matches) "
+                "or `present: true|false`"
+            )
         return self
 
 
@@ -80,4 +107,5 @@ __all__ = [
     "Percent",
     "Port",
     "PositiveDuration",
+    "Regex",
 ]

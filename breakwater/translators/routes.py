@@ -30,7 +30,7 @@ from breakwater.translators.http_filters import (
     LOCAL_RATE_LIMIT,
     switched_on,
 )
-from breakwater.translators.matchers import header_matcher
+from breakwater.translators.matchers import header_matcher, regex_matcher
 from breakwater.translators.mirror import mirror_policy
 from breakwater.translators.model import HTTPRoute, ResilienceSpec, RouteMatch, RouteRule
 from breakwater.translators.names import (
@@ -45,6 +45,9 @@ from breakwater.translators.retries import apply_timeout, retry_policy
 from breakwater.translators.telemetry import apply_route_tracing
 
 ClusterNamer = Callable[[str, str | None], str]
+
+METHOD_HEADER = ":method"
+"""Envoy matches the request method as this pseudo-header."""
 
 
 def attached_routes(policyset: PolicySet, gateway: str) -> list[HTTPRoute]:
@@ -80,15 +83,28 @@ def route_match(match: RouteMatch | None) -> route_components_pb2.RouteMatch:
         out.path = path.exact
     elif path is not None and path.prefix is not None:
         out.prefix = path.prefix
+    elif path is not None and path.regex is not None:
+        out.safe_regex.regex = path.regex
     else:
         out.prefix = "/"
     if match is None:
         return out
+    if match.method is not None:
+        out.headers.append(
+            route_components_pb2.HeaderMatcher(
+                name=METHOD_HEADER, string_match=string_pb2.StringMatcher(exact=match.method)
+            )
+        )
     out.headers.extend(header_matcher(header) for header in match.headers)
     for param in match.query_params:
         out.query_parameters.append(
             route_components_pb2.QueryParameterMatcher(
-                name=param.name, string_match=string_pb2.StringMatcher(exact=param.value)
+                name=param.name,
+                string_match=(
+                    string_pb2.StringMatcher(exact=param.value)
+                    if param.value is not None
+                    else regex_matcher(param.regex or "")
+                ),
             )
         )
     return out
