@@ -206,7 +206,7 @@ CASES = [
 """),
         7,
         "spec.rules[0]",
-        ["matches[1] matches an exact path", "rewrite.path.full"],
+        ["matches[1] matches a whole path", "rewrite.path.full"],
     ),
     (
         "rewrite-path-both-ways",
