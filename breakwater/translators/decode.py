@@ -14,8 +14,15 @@ from pydantic import BaseModel, ValidationError
 
 from breakwater.translators.documents import RawDocument, YamlPath, dotted
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.kinds import KINDS
+from breakwater.translators.gateway_api.model import (
+    DEFAULT_NAMESPACE,
+    GROUP,
+    GatewayApiDocument,
+)
+from breakwater.translators.kinds import DOCUMENT_KINDS, AnyDocument
 from breakwater.translators.model import API_VERSION, Document
+
+GATEWAY_API_PREFIX = GROUP + "/"
 
 
 def _model_at(model: type[BaseModel], loc: YamlPath) -> type[BaseModel] | None:
@@ -49,7 +56,8 @@ def _allowed_fields(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _describe(model_cls: type[Document], error: Any, loc: YamlPath) -> str:
+def describe_error(model_cls: type[BaseModel], error: Any, loc: YamlPath) -> str:
+    """One pydantic error as a sentence that says what is allowed."""
     kind = error["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model_cls, loc[:-1])
@@ -69,7 +77,19 @@ def _describe(model_cls: type[Document], error: Any, loc: YamlPath) -> str:
     return message
 
 
-def validate_document(raw: RawDocument) -> tuple[Document | None, list[PolicyError]]:
+def _written_name(data: dict[str, Any], api_version: Any) -> str | None:
+    """The name errors give the document: Gateway API objects go by `<namespace>.<name>`."""
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str):
+        return None
+    if isinstance(api_version, str) and api_version.startswith(GATEWAY_API_PREFIX):
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        return f"{namespace if isinstance(namespace, str) else DEFAULT_NAMESPACE}.{name}"
+    return name
+
+
+def validate_document(raw: RawDocument) -> tuple[AnyDocument | None, list[PolicyError]]:
     """The document as its kind's model, or every mistake in it (pydantic reports them all at once).
 
     apiVersion and kind are checked first and alone: without them there is
@@ -86,32 +106,35 @@ def validate_document(raw: RawDocument) -> tuple[Document | None, list[PolicyErr
             )
         ]
     kind = data.get("kind")
-    metadata = data.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    name_text = name if isinstance(name, str) else None
-    if data.get("apiVersion") != API_VERSION:
+    api_version = data.get("apiVersion")
+    name_text = _written_name(data, api_version)
+    versions = sorted({version for version, _ in DOCUMENT_KINDS})
+    if api_version not in versions:
         return None, [
             PolicyError(
                 raw.file,
                 raw.line_of(("apiVersion",)),
-                f"apiVersion {data.get('apiVersion')!r} is not supported; use {API_VERSION}",
+                f"apiVersion {api_version!r} is not supported; use {API_VERSION} (Breakwater's "
+                f"kinds) or one of {', '.join(v for v in versions if v != API_VERSION)} (the "
+                "Gateway API's)",
                 kind=kind if isinstance(kind, str) else None,
                 name=name_text,
                 field="apiVersion",
             )
         ]
-    if not isinstance(kind, str) or kind not in KINDS:
+    model_cls = DOCUMENT_KINDS.get((api_version, kind)) if isinstance(kind, str) else None
+    if model_cls is None:
+        known = [k for version, k in DOCUMENT_KINDS if version == api_version]
         return None, [
             PolicyError(
                 raw.file,
                 raw.line_of(("kind",)),
-                f"kind {kind!r} is not known; use one of {', '.join(KINDS)}",
+                f"kind {kind!r} is not known in {api_version}; use one of {', '.join(known)}",
                 field="kind",
             )
         ]
-    model_cls = KINDS[kind]
     try:
-        return model_cls.model_validate(data), []
+        document = model_cls.model_validate(data)
     except ValidationError as exc:
         errors = []
         for error in exc.errors():
@@ -120,13 +143,15 @@ def validate_document(raw: RawDocument) -> tuple[Document | None, list[PolicyErr
                 PolicyError(
                     raw.file,
                     raw.line_of(loc),
-                    _describe(model_cls, error, loc),
+                    describe_error(model_cls, error, loc),
                     kind=kind,
                     name=name_text,
                     field=dotted(loc) or None,
                 )
             )
         return None, errors
+    assert isinstance(document, Document | GatewayApiDocument)
+    return document, []
 
 
-__all__ = ["validate_document"]
+__all__ = ["describe_error", "validate_document"]

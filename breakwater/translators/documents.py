@@ -21,6 +21,27 @@ class SourceText:
     text: str
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What a document converted from another dialect (the Gateway API) was as written.
+
+    Errors about the converted document name the kind and the fields the
+    user wrote, not Breakwater's: `paths` maps each converted field to the
+    field it came from.
+    """
+
+    kind: str
+    paths: dict[YamlPath, YamlPath] = field(default_factory=dict)
+
+    def source_path(self, path: YamlPath) -> YamlPath:
+        """The written field of the deepest converted field on `path` that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.paths.get(path[:end])
+            if found is not None:
+                return found
+        return path
+
+
 @dataclass
 class RawDocument:
     """A YAML document before validation, with the line of each of its nodes."""
@@ -29,6 +50,16 @@ class RawDocument:
     line: int
     data: Any
     lines: dict[YamlPath, int] = field(default_factory=dict)
+    origin: Origin | None = None
+    """Set on a document converted from another dialect; None for one read as written."""
+
+    def kind_of(self, written: str) -> str:
+        """The kind to name in errors: the one the user wrote."""
+        return self.origin.kind if self.origin is not None else written
+
+    def field_of(self, path: YamlPath) -> str:
+        """A field as the user wrote it, for errors: `spec.rules[0].backendRefs[1].weight`."""
+        return dotted(self.origin.source_path(path) if self.origin is not None else path)
 
     def line_of(self, path: YamlPath) -> int:
         """The line of the deepest node on `path` that exists in the file."""
@@ -47,4 +78,4 @@ def dotted(path: YamlPath) -> str:
     return out
 
 
-__all__ = ["RawDocument", "SourceText", "YamlPath", "dotted"]
+__all__ = ["Origin", "RawDocument", "SourceText", "YamlPath", "dotted"]

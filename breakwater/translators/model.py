@@ -373,12 +373,24 @@ class PathMatch(Model):
     exact: str | None = Field(default=None, pattern=r"^/")
     regex: Regex | None = None
     """The whole path (without the query string) must match."""
+    segment_prefix: str | None = Field(default=None, pattern=r"^/")
+    """The path itself and every path below it, on `/` boundaries: `/api` takes `/api` and
+    `/api/x` but not `/apix` (the Gateway API's PathPrefix; a trailing `/` changes nothing)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> PathMatch:
-        if sum(v is not None for v in (self.prefix, self.exact, self.regex)) != 1:
-            raise ValueError("give exactly one of `prefix`, `exact` or `regex`")
+        given = (self.prefix, self.exact, self.regex, self.segment_prefix)
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of `prefix`, `exact`, `regex` or `segmentPrefix`")
         return self
+
+    def matched_prefix(self) -> str | None:
+        """What a prefix rewrite replaces: the prefix as matched (None for whole-path matches)."""
+        if self.prefix is not None:
+            return self.prefix
+        if self.segment_prefix is not None:
+            return self.segment_prefix.rstrip("/") or "/"
+        return None
 
 
 class QueryParamMatch(Model):
@@ -469,7 +481,7 @@ class RouteRule(Model):
             if modifier is None or modifier.prefix is None:
                 continue
             for index, match in enumerate(self.matches):
-                if match.path is not None and match.path.prefix is None:
+                if match.path is not None and match.path.matched_prefix() is None:
                     raise ValueError(
                         f"`{what}.path.prefix` replaces the path prefix a match matched, and "
                         f"matches[{index}] matches a whole path; use `{what}.path.full`, or "

@@ -11,7 +11,14 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
@@ -20,10 +27,18 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NAME_HELP = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
 
 
-def _check_name(value: str) -> str:
-    if len(value) > 63 or not _NAME.match(value):
-        raise ValueError(f"{value!r} is not a valid name: use {NAME_HELP}")
-    return value
+QUALIFIED_NAMES = "qualified_names"
+"""Validation context key: the document was converted from a namespaced dialect (the Gateway
+API), whose objects are named `<namespace>.<name>` so they never meet a Breakwater name."""
+_QUALIFIED = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+def _check_name(value: str, info: ValidationInfo) -> str:
+    if len(value) <= 63 and _NAME.match(value):
+        return value
+    if info.context and info.context.get(QUALIFIED_NAMES) and _QUALIFIED.match(value):
+        return value
+    raise ValueError(f"{value!r} is not a valid name: use {NAME_HELP}")
 
 
 def _check_percent(value: float) -> float:
@@ -100,6 +115,7 @@ class HeaderMatch(Model):
 
 __all__ = [
     "NAME_HELP",
+    "QUALIFIED_NAMES",
     "HeaderMatch",
     "HttpStatus",
     "Model",

@@ -9,11 +9,14 @@ here opens a file: the texts come from the policy sources
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from breakwater.translators.decode import validate_document
 from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
+from breakwater.translators.gateway_api.model import GatewayApiDocument
+from breakwater.translators.gateway_api.resolve import resolve_gateway_api
+from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.validate import build_policyset
@@ -28,7 +31,7 @@ class LoadedPolicies:
     """None as soon as there is one error: a PolicySet that is handed on is always whole and valid."""
     errors: list[PolicyError]
     """Every mistake, sorted by file and line."""
-    documents: list[tuple[Document, RawDocument]]
+    documents: list[tuple[AnyDocument, RawDocument]]
     """Every document that is valid on its own, in reading order, even when the set is refused."""
 
 
@@ -44,7 +47,7 @@ def policyset_from_texts(
     mistake, and are reported with the rest.
     """
     errors = list(unreadable)
-    documents: list[tuple[Document, RawDocument]] = []
+    documents: list[tuple[AnyDocument, RawDocument]] = []
     for source in texts.values():
         raws, read_errors = read_documents(source.text, source.path)
         errors.extend(read_errors)
@@ -55,8 +58,12 @@ def policyset_from_texts(
             errors.extend(doc_errors)
             if document is not None:
                 documents.append((document, raw))
-    policyset, cross_errors = build_policyset(documents)
-    all_errors = sorted(errors + cross_errors, key=lambda e: (e.file, e.line))
+    native = [(d, raw) for d, raw in documents if isinstance(d, Document)]
+    foreign = [(d, raw) for d, raw in documents if isinstance(d, GatewayApiDocument)]
+    converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
+    policyset, cross_errors = build_policyset(native + converted)
+    policyset = replace(policyset, gateway_api=gateway_api)
+    all_errors = sorted(errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line))
     return LoadedPolicies(None if all_errors else policyset, all_errors, documents)
 
 

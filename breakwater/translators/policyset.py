@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from breakwater.translators.gateway_api.status import GatewayApiState
 from breakwater.translators.model import (
     Gateway,
     HTTPRoute,
@@ -154,6 +155,8 @@ class PolicySet:
     telemetry: Mapping[str, Telemetry] = field(default_factory=dict)
     drained: DrainedEndpoints = field(default_factory=dict)
     """Endpoints sent to Envoy as DRAINING (never from the YAML itself: see `drains`)."""
+    gateway_api: GatewayApiState = field(default_factory=GatewayApiState)
+    """Which gateways and routes came from the Gateway API, and each such route's status."""
 
     def source_of(self, kind: str, name: str) -> SourceRef | None:
         return self.sources.get((kind, name))

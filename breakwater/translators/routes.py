@@ -23,6 +23,7 @@ from breakwater.translators.balancing import hash_policies
 from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.fallback import custom_response
 from breakwater.translators.faults import http_fault
+from breakwater.translators.gateway_api.ordering import METHOD_HEADER, merge_by_precedence
 from breakwater.translators.headers import apply_header_changes, apply_rewrite, redirect_action
 from breakwater.translators.http_filters import (
     CUSTOM_RESPONSE,
@@ -45,9 +46,6 @@ from breakwater.translators.retries import apply_timeout, retry_policy
 from breakwater.translators.telemetry import apply_route_tracing
 
 ClusterNamer = Callable[[str, str | None], str]
-
-METHOD_HEADER = ":method"
-"""Envoy matches the request method as this pseudo-header."""
 
 
 def attached_routes(policyset: PolicySet, gateway: str) -> list[HTTPRoute]:
@@ -85,6 +83,12 @@ def route_match(match: RouteMatch | None) -> route_components_pb2.RouteMatch:
         out.prefix = path.prefix
     elif path is not None and path.regex is not None:
         out.safe_regex.regex = path.regex
+    elif path is not None and path.segment_prefix is not None:
+        under = path.segment_prefix.rstrip("/")
+        if under:
+            out.path_separated_prefix = under
+        else:
+            out.prefix = "/"
     else:
         out.prefix = "/"
     if match is None:
@@ -195,9 +199,8 @@ def rule_template(
 
 def _matched_prefix(match: RouteMatch | None) -> str:
     """The path prefix a match matches; a match without a path matches under `/`."""
-    if match is not None and match.path is not None and match.path.prefix is not None:
-        return match.path.prefix
-    return "/"
+    matched = match.path.matched_prefix() if match is not None and match.path else None
+    return matched or "/"
 
 
 def match_route(
@@ -292,6 +295,9 @@ def route_configuration(
     config = route_pb2.RouteConfiguration(name=route_config_name(gateway))
     attached = attached_routes(policyset, gateway)
     admission = gateway_filter_names(policyset, [r.name for r in attached])
-    config.virtual_hosts.extend(virtual_hosts(policyset, attached, cluster_for, admission))
+    hosts = virtual_hosts(policyset, attached, cluster_for, admission)
+    if gateway in policyset.gateway_api.gateways:
+        hosts = merge_by_precedence(hosts, policyset.gateway_api.route_rank)
+    config.virtual_hosts.extend(hosts)
     apply_route_tracing(policyset, gateway, config)
     return config

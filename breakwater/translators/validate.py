@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from breakwater.translators.documents import RawDocument, YamlPath, dotted
+from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.durations import format_duration
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.model import (
@@ -46,9 +46,9 @@ class _Collector:
                 raw.file,
                 raw.line_of(path),
                 message,
-                kind=type(doc).__name__,
+                kind=raw.kind_of(type(doc).__name__),
                 name=doc.name,
-                field=dotted(path) or None,
+                field=raw.field_of(path) or None,
             )
         )
 
@@ -184,6 +184,8 @@ def build_policyset(
                     f"gateway {gateway!r} is not declared; declared gateways: {known}",
                 )
                 continue
+            if raw.origin is not None:
+                continue  # Gateway API routes share hostnames: merged by precedence
             for h_index, host in enumerate(route.spec.hostnames):
                 owner = hosts_by_gateway.setdefault((gateway, host.lower()), name)
                 if owner != name:

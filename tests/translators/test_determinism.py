@@ -42,6 +42,7 @@ def reversed_policyset(policyset: PolicySet) -> PolicySet:
         gateways=dict(reversed(list(policyset.gateways.items()))),
         routes=dict(reversed(list(policyset.routes.items()))),
         telemetry=dict(reversed(list(policyset.telemetry.items()))),
+        gateway_api=policyset.gateway_api,
     )
 
 
