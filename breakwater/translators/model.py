@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from breakwater.translators.durations import Duration
 from breakwater.translators.model_parts import (
     HeaderMatch,
     HttpStatus,
@@ -241,7 +242,8 @@ class Retry(Model):
 
 
 class Timeout(Model):
-    request: PositiveDuration | None = None
+    request: Duration | None = Field(default=None, ge=timedelta(0))
+    """`0s` turns the request timeout off (Envoy would otherwise answer 504 after 15 s)."""
     connect: PositiveDuration | None = None
     idle: PositiveDuration | None = None
 

@@ -90,7 +90,7 @@ def _check_effective(
     retry, timeout = spec.retry, spec.timeout
     if retry is None or retry.per_try_timeout is None or timeout is None or timeout.request is None:
         return
-    if retry.per_try_timeout > timeout.request:
+    if timeout.request and retry.per_try_timeout > timeout.request:
         setter = effective.provenance.get(("retry", "per_try_timeout"), "?")
         request_setter = effective.provenance.get(("timeout", "request"), "?")
         out.add(

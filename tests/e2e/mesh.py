@@ -119,6 +119,7 @@ class Mesh:
         self.state_dir.mkdir()
         self.upstreams: dict[str, UpstreamServer] = {}
         self.gateway_port = free_port()
+        self.listener = GATEWAY
         self.control_plane: ControlPlaneThread | None = None
         self.envoys: list[EnvoyProcess] = []
         self._report_interval: float | None = None
@@ -165,6 +166,8 @@ class Mesh:
         ready: Sequence[int] | None = None,
         gateway_spec: str = "",
         security: SecurityConfig | None = None,
+        gateway_document: str | None = None,
+        listener: str = GATEWAY,
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -176,10 +179,15 @@ class Mesh:
         them). `report_interval` (seconds) sets how often they report their stats
         and load to the control plane. `gateway_spec` is more of the Gateway's
         spec, indented two spaces (a gateway-wide `rateLimit`). `security` is the admin
-        API's (a token for writes).
+        API's (a token for writes). `gateway_document` replaces the Gateway document
+        altogether (a Gateway API one: `$gateway_port` becomes the mesh's port), and
+        `listener` names the Envoy listener it becomes.
         """
+        self.listener = listener
         (self.policy_dir / GATEWAY_FILE).write_text(
             gateway(self.gateway_port, GATEWAY, NODE_CLUSTER, gateway_spec)
+            if gateway_document is None
+            else string.Template(gateway_document).substitute(gateway_port=self.gateway_port)
         )
         self.write_policies(policies)
         endpoints = self._expected_endpoints()
@@ -261,9 +269,9 @@ class Mesh:
         return counts
 
     def _serving(self, envoy: EnvoyProcess, wanted: Mapping[str, tuple[int, int]]) -> bool:
-        if GATEWAY not in envoy.dynamic_names("listeners"):
+        if self.listener not in envoy.dynamic_names("listeners"):
             return False
-        if GATEWAY not in envoy.dynamic_names("routes"):
+        if self.listener not in envoy.dynamic_names("routes"):
             return False
         stats = self.stats(self.envoys.index(envoy))
         return all(

@@ -36,6 +36,9 @@ class Behavior:
 
     fail_fraction: float = 0.0
     fail_every: int = 0
+    fail_first: int = 0
+    """Fail the first this many requests counted since the last `reset_stats` (a backend that
+    recovers: retried requests succeed on the attempt after)."""
     fail_status: int = 503
     latency: float = 0.0
     first_attempt_delay: float = 0.0
@@ -52,7 +55,7 @@ class Behavior:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("fail_every", "reset_every"):
+        for name in ("fail_every", "fail_first", "reset_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 turns it off)")
         for name in ("latency", "first_attempt_delay"):
@@ -93,6 +96,7 @@ class BehaviorChanges(TypedDict, total=False):
 
     fail_fraction: float
     fail_every: int
+    fail_first: int
     fail_status: int
     latency: float
     first_attempt_delay: float
@@ -150,6 +154,7 @@ def _as_str_map(name: str, value: Any) -> dict[str, str]:
 _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "fail_fraction": _as_float,
     "fail_every": _as_int,
+    "fail_first": _as_int,
     "fail_status": _as_int,
     "latency": _as_float,
     "first_attempt_delay": _as_float,

@@ -150,7 +150,9 @@ class RequestPlanner:
             stats.in_flight += 1
             stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
             reset = _chosen(sequence, behavior.reset_every, behavior.reset_fraction, self._rng)
-            fail = _chosen(sequence, behavior.fail_every, behavior.fail_fraction, self._rng)
+            fail = sequence <= behavior.fail_first or _chosen(
+                sequence, behavior.fail_every, behavior.fail_fraction, self._rng
+            )
             delayed = self._first_sighting(headers, behavior)
             if delayed:
                 stats.delayed_first_attempts += 1

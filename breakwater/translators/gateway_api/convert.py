@@ -318,7 +318,7 @@ def _timeouts(
         if retry.backoff is not None:
             internal_retry["backoff"] = {"baseInterval": format_duration(retry.backoff)}
         mapped(("retry",), ("retry",))
-    if timeouts is not None and timeouts.backend_request is not None:
+    if timeouts is not None and timeouts.backend_request:  # 0s: no per-try timeout
         internal_retry.setdefault("attempts", 1)
         internal_retry["perTryTimeout"] = format_duration(timeouts.backend_request)
         mapped(("retry", "perTryTimeout"), ("timeouts", "backendRequest"))
