@@ -23,6 +23,7 @@ from breakwater.controlplane.api.models import (
     ApiModel,
     EndpointsResponse,
     PoliciesResponse,
+    PolicyDocument,
     PolicyStatus,
     Replica,
     ServiceEndpoint,
@@ -290,7 +291,28 @@ def format_policies(answer: Any) -> str:
         lines.extend(f"  {error}" for error in p.errors)
         for rejection in p.status.rejections if p.status is not None else []:
             lines.append(f"  {p.name} rejected by {rejection.node_id}: {rejection.message}")
+        lines.extend(_route_status_lines(p))
     return "\n".join(lines)
+
+
+def _route_status_lines(document: PolicyDocument) -> list[str]:
+    """A Gateway API route's conditions per parent, as `kubectl describe` would list them."""
+    status = document.route_status
+    if status is None:
+        return []
+    lines = []
+    for parent in status.parents:
+        where = f"{parent.namespace}/{parent.name}"
+        if parent.section_name is not None:
+            where += f" section {parent.section_name}"
+        if parent.port is not None:
+            where += f" port {parent.port}"
+        for condition in parent.conditions:
+            lines.append(
+                f"  {document.kind} {status.namespace}/{status.name} on Gateway {where}: "
+                f"{condition.type}={condition.status} ({condition.reason}): {condition.message}"
+            )
+    return lines
 
 
 def format_policy(answer: Any) -> str:

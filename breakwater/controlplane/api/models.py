@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from breakwater.controlplane.state.controller import DocumentStatus, RuleWeightsView
     from breakwater.controlplane.state.drain_views import EndpointView
     from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
+    from breakwater.translators.gateway_api.status import RouteStatus
     from breakwater.translators.overrides import DroppedOverride
 
 Weight = Annotated[int, Field(ge=0)]
@@ -374,6 +375,62 @@ class StatusResponse(ApiModel):
 # --- /v1/policies ------------------------------------------------------------------------
 
 
+class RouteCondition(ApiModel):
+    """One condition of a Gateway API route on one parent, with the Gateway API's reasons."""
+
+    type: Literal["Accepted", "ResolvedRefs"]
+    status: Literal["True", "False"]
+    reason: str
+    """Accepted: Accepted, NoMatchingParent, NotAllowedByListeners, NoMatchingListenerHostname,
+    UnsupportedValue. ResolvedRefs: ResolvedRefs, BackendNotFound, RefNotPermitted, InvalidKind."""
+    message: str
+
+
+class RouteParentStatus(ApiModel):
+    """The route's standing on one of its parentRefs (a Gateway, optionally one listener)."""
+
+    namespace: str
+    name: str
+    section_name: str | None = None
+    port: int | None = None
+    conditions: list[RouteCondition]
+
+
+class GatewayRouteStatus(ApiModel):
+    """What became of a Gateway API HTTPRoute or GRPCRoute, as its `status.parents` would say."""
+
+    kind: str
+    namespace: str
+    name: str
+    parents: list[RouteParentStatus]
+
+    @classmethod
+    def of(cls, status: RouteStatus) -> GatewayRouteStatus:
+        return cls(
+            kind=status.kind,
+            namespace=status.namespace,
+            name=status.name,
+            parents=[
+                RouteParentStatus(
+                    namespace=p.namespace,
+                    name=p.name,
+                    section_name=p.section_name,
+                    port=p.port,
+                    conditions=[
+                        RouteCondition(
+                            type=c.type,
+                            status="True" if c.status else "False",
+                            reason=c.reason,
+                            message=c.message,
+                        )
+                        for c in p.conditions
+                    ],
+                )
+                for p in status.parents
+            ],
+        )
+
+
 class PolicyDocument(ApiModel):
     """One document of the policy directory, valid or not, and what the served config does with it."""
 
@@ -389,6 +446,8 @@ class PolicyDocument(ApiModel):
     """The connected proxies whose config it is part of."""
     status: PolicyStatus | None = None
     """For a served ResiliencePolicy: who holds it and what it does (without `per_proxy`)."""
+    route_status: GatewayRouteStatus | None = None
+    """For a Gateway API route of the served set: Accepted and ResolvedRefs, per parent."""
 
     @classmethod
     def of(

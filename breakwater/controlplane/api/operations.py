@@ -19,6 +19,7 @@ from breakwater.controlplane.api.config_views import explain_answer, route_statu
 from breakwater.controlplane.api.models import (
     DroppedOverrideStatus,
     EndpointsResponse,
+    GatewayRouteStatus,
     PoliciesResponse,
     PolicyDocument,
     PolicyStatus,
@@ -148,11 +149,17 @@ class ControlPlaneApi:
             status.name: status.model_copy(update={"per_proxy": []})
             for status in (self.fleet.policies() if self.fleet is not None else [])
         }
+        routes = state.effective.gateway_api if state.effective is not None else None
         documents = []
         for doc in state.documents:
             document = reach.document(doc)
             if doc.kind == "ResiliencePolicy" and doc.name in statuses:
                 document = document.model_copy(update={"status": statuses[doc.name]})
+            route = routes.status_of(doc.kind, doc.name) if routes is not None else None
+            if route is not None:
+                document = document.model_copy(
+                    update={"route_status": GatewayRouteStatus.of(route)}
+                )
             documents.append(document)
         return PoliciesResponse(policies=documents)
 

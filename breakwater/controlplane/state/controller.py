@@ -36,6 +36,7 @@ from breakwater.translators.drains import (
     parse_endpoint,
 )
 from breakwater.translators.errors import PolicyError
+from breakwater.translators.kinds import kind_of
 from breakwater.translators.overrides import (
     DroppedOverride,
     WeightError,
@@ -144,12 +145,12 @@ def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
             by_doc.setdefault((error.kind, error.name), []).append(str(error))
     documents = [
         DocumentStatus(
-            kind=type(doc).__name__,
+            kind=kind_of(doc),
             name=doc.name,
             file=raw.file,
             line=raw.line,
-            valid=(type(doc).__name__, doc.name) not in by_doc,
-            errors=by_doc.get((type(doc).__name__, doc.name), []),
+            valid=(kind_of(doc), doc.name) not in by_doc,
+            errors=by_doc.get((kind_of(doc), doc.name), []),
         )
         for doc, raw in loaded.documents
     ]
