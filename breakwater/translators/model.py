@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
+from breakwater.translators.gateway_api.refs import service_ref
 from breakwater.translators.model_parts import (
     HeaderMatch,
     HttpStatus,
@@ -131,6 +132,11 @@ class TargetRef(Model):
     kind: Literal["Service"] = "Service"
     name: Name
     subset: Name | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kubernetes_form(cls, data: Any) -> Any:
+        return service_ref(data)
 
 
 class CircuitBreaker(Model):

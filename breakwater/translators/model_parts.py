@@ -54,6 +54,19 @@ def _check_positive_duration(value: timedelta) -> timedelta:
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
+
+
+def _check_ref_name(value: str) -> str:
+    if (len(value) <= 63 and _NAME.match(value)) or _QUALIFIED.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a valid name: use {NAME_HELP} (a Gateway API object is named "
+        "`<namespace>.<name>`, or referred to with `group`, `namespace` and `name`)"
+    )
+
+
+RefName = Annotated[str, AfterValidator(_check_ref_name)]
+"""The name in a reference, which may be a Gateway API object's `<namespace>.<name>`."""
 Percent = Annotated[float, AfterValidator(_check_percent)]
 PositiveDuration = Annotated[Duration, AfterValidator(_check_positive_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -123,5 +136,6 @@ __all__ = [
     "Percent",
     "Port",
     "PositiveDuration",
+    "RefName",
     "Regex",
 ]

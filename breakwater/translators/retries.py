@@ -38,7 +38,9 @@ EXPLAIN: Meanings = {
         "route.retry_policy.retry_back_off.max_interval"
     ),
     ("timeout", "request"): FieldMeaning(
-        "route.timeout", "covers all attempts, retries included; Envoy answers 504 when it expires"
+        "route.timeout",
+        "covers all attempts, retries included; Envoy answers 504 when it expires; 0s turns it "
+        "off (Envoy's default is 15s)",
     ),
     ("timeout", "idle"): FieldMeaning("route.idle_timeout"),
 }

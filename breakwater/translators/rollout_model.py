@@ -15,21 +15,28 @@ only weight step is 100, after a header stage and a pause.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
+from breakwater.translators.gateway_api.refs import gateway_api_ref
 from breakwater.translators.model import Document
-from breakwater.translators.model_parts import HeaderMatch, Model, Name, PositiveDuration
+from breakwater.translators.model_parts import HeaderMatch, Model, Name, PositiveDuration, RefName
 
 
 class RouteRef(Model):
-    name: Name
-    """The HTTPRoute."""
+    kind: Literal["HTTPRoute"] = "HTTPRoute"
+    name: RefName
+    """The HTTPRoute (a Gateway API route: `<namespace>.<name>`, or give `group` and `namespace`)."""
     rule: int | Name = 0
     """The rule: its index, or its `name`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gateway_api(cls, data: Any) -> Any:
+        return gateway_api_ref(data, {"HTTPRoute": "HTTPRoute", "GRPCRoute": "HTTPRoute"})
 
 
 class HeaderRoute(Model):

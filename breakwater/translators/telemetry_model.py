@@ -20,8 +20,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from breakwater.translators.gateway_api.refs import gateway_api_ref
 from breakwater.translators.model import Document
-from breakwater.translators.model_parts import Model, Name, Percent
+from breakwater.translators.model_parts import Model, Name, Percent, RefName
 
 ROUTE_NAME_TAG = "route_name"
 """The span tag Breakwater sets to the Envoy route's name (`payments/0/0`), as the access log's field."""
@@ -31,7 +32,14 @@ SINK_HELP = "stdout, stderr, {file: /absolute/path}, or {openTelemetry: {service
 
 class TelemetryTargetRef(Model):
     kind: Literal["Gateway", "HTTPRoute"]
-    name: Name
+    name: RefName
+    """A Gateway API object's is `<namespace>.<name>` (or give `group` and `namespace`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gateway_api(cls, data: Any) -> Any:
+        kinds = {"Gateway": "Gateway", "HTTPRoute": "HTTPRoute", "GRPCRoute": "HTTPRoute"}
+        return gateway_api_ref(data, kinds)
 
 
 class TracingCollector(Model):

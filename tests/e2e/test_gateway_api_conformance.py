@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from breakwater.client import format_policies
 from breakwater.devtools.ports import LOOPBACK
 from tests.e2e.gateway_api_conformance_routes import GATEWAY, LISTENER, ROUTES
 from tests.e2e.mesh import Mesh, service
@@ -598,3 +599,33 @@ def test_weights_split_the_traffic(mesh: Mesh) -> None:
         counts[json.loads(answer.body)["service"]] += 1
     assert counts[BACKENDS[2]] == 0
     assert 420 - 51 <= counts[BACKENDS[0]] <= 420 + 51, counts
+
+
+def test_each_route_reports_its_status_through_the_api_and_the_cli(mesh: Mesh) -> None:
+    """HTTPRouteReferenceGrant / InvalidCrossNamespaceBackendRef: the conditions the suite reads."""
+    answer = mesh.admin_api("GET", "/v1/policies")
+    documents = {(d["kind"], d["name"]): d for d in answer["policies"]}
+
+    def reasons(name: str) -> list[tuple[str, str, str]]:
+        status = documents[("HTTPRoute", name)]["route_status"]
+        return [
+            (c["type"], c["status"], c["reason"])
+            for parent in status["parents"]
+            for c in parent["conditions"]
+        ]
+
+    assert reasons("web.granted") == [
+        ("Accepted", "True", "Accepted"),
+        ("ResolvedRefs", "True", "ResolvedRefs"),
+    ]
+    assert reasons("shop.not-granted") == [
+        ("Accepted", "True", "Accepted"),
+        ("ResolvedRefs", "False", "RefNotPermitted"),
+    ]
+    assert documents[("HTTPRoute", "web.granted")]["proxies"] == [mesh.node_id(0)]
+    assert documents[("Gateway", "default.same-namespace")]["services"] == list(BACKENDS)
+    text = format_policies(answer)
+    assert (
+        "HTTPRoute shop/not-granted on Gateway default/same-namespace: "
+        "ResolvedRefs=False (RefNotPermitted)"
+    ) in text

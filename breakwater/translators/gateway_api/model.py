@@ -327,6 +327,16 @@ class HTTPRouteTimeouts(Model):
     request: GwDuration | None = None
     backend_request: GwDuration | None = None
 
+    @model_validator(mode="after")
+    def _backend_within_request(self) -> HTTPRouteTimeouts:
+        request, backend = self.request, self.backend_request
+        if request and backend and backend > request:
+            raise ValueError(
+                "`backendRequest` must not be longer than `request`, which covers every try of "
+                "the request; shorten it, or lengthen `request`"
+            )
+        return self
+
 
 class HTTPRouteRetry(Model):
     codes: list[Annotated[int, Field(ge=400, le=599)]] | None = None
@@ -342,6 +352,40 @@ class HTTPRouteRule(Model):
     backend_refs: list[HTTPBackendRef] = Field(default_factory=list, max_length=16)
     timeouts: HTTPRouteTimeouts | None = None
     retry: HTTPRouteRetry | None = None
+
+    @model_validator(mode="after")
+    def _filters_fit(self) -> HTTPRouteRule:
+        types = [f.type for f in self.filters]
+        redirects = "RequestRedirect" in types
+        if redirects and "URLRewrite" in types:
+            raise ValueError(
+                "a rule cannot have both RequestRedirect and URLRewrite: the redirect answers the "
+                "client, so nothing is forwarded to rewrite; keep one"
+            )
+        if not redirects and not self.backend_refs:
+            raise ValueError(
+                "give the rule `backendRefs` (where to send its requests) or a RequestRedirect "
+                "filter (where to send the client)"
+            )
+        if redirects and self.backend_refs:
+            raise ValueError(
+                "a rule with a RequestRedirect filter answers the client itself and sends nothing "
+                "to backendRefs; remove `backendRefs` or the redirect"
+            )
+        replaces_prefix = any(
+            m is not None and m.path is not None and m.path.type == "ReplacePrefixMatch"
+            for f in self.filters
+            for m in (f.request_redirect, f.url_rewrite)
+        )
+        if replaces_prefix:
+            for index, match in enumerate(self.matches):
+                if match.path is not None and match.path.type != "PathPrefix":
+                    raise ValueError(
+                        f"ReplacePrefixMatch replaces the prefix a PathPrefix match matched, and "
+                        f"matches[{index}] is a {match.path.type} match; use ReplaceFullPath, or "
+                        "match with PathPrefix"
+                    )
+        return self
 
 
 class HTTPRouteSpec(Model):
@@ -399,6 +443,12 @@ class GRPCRouteRule(Model):
     matches: list[GRPCRouteMatch] = Field(default_factory=list, max_length=64)
     filters: list[GRPCRouteFilter] = Field(default_factory=list, max_length=16)
     backend_refs: list[GRPCBackendRef] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _forwards(self) -> GRPCRouteRule:
+        if not self.backend_refs:
+            raise ValueError("give the rule `backendRefs`: the Services its calls go to")
+        return self
 
 
 class GRPCRouteSpec(Model):
