@@ -629,3 +629,24 @@ def test_each_route_reports_its_status_through_the_api_and_the_cli(mesh: Mesh) -
         "HTTPRoute shop/not-granted on Gateway default/same-namespace: "
         "ResolvedRefs=False (RefNotPermitted)"
     ) in text
+
+
+def test_the_weights_api_shifts_a_gateway_api_route(mesh: Mesh) -> None:
+    """Breakwater's own weights API on a Gateway API rule: all of it to the backend at 0."""
+    route = "default.weighted-backends"
+    mesh.set_weights(route, {BACKENDS[0]: 0, BACKENDS[1]: 0, BACKENDS[2]: 100})
+    try:
+        mesh.wait_for(
+            lambda: _served_by(mesh) == {BACKENDS[2]}, 5.0, "the weight change to reach Envoy"
+        )
+        assert all(_served_by(mesh) == {BACKENDS[2]} for _ in range(5))
+    finally:
+        mesh.admin_api("DELETE", f"/v1/routes/{route}/weights?rule=0")
+
+
+def _served_by(mesh: Mesh) -> set[str]:
+    answers = [
+        exchange("GET", (LOOPBACK, mesh.gateway_port), "/", host="weight.conformance")
+        for _ in range(10)
+    ]
+    return {json.loads(a.body)["service"] for a in answers}
