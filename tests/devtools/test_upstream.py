@@ -63,6 +63,17 @@ def test_failure_status_is_configurable(upstream: UpstreamServer) -> None:
     assert result.by_status == {500: 10}
 
 
+def test_failing_the_first_requests_recovers_after_them(upstream: UpstreamServer) -> None:
+    upstream.configure(fail_first=3, fail_status=500)
+
+    result = send_requests(upstream.url, 5)
+    upstream.reset_stats()  # the count starts again
+    again = send_requests(upstream.url, 4)
+
+    assert [r.status for r in result.records] == [500, 500, 500, 200, 200]
+    assert [r.status for r in again.records] == [500, 500, 500, 200]
+
+
 def test_fraction_failing_is_near_the_fraction_and_reproducible_with_a_seed(
     upstream: UpstreamServer,
 ) -> None:

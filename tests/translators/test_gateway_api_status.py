@@ -70,6 +70,13 @@ ACCEPTED_CASES = [
         ["'nowhere'"],
     ),
     (
+        "  parentRefs: [{group: '', kind: Service, name: payments}]\n" + BACKEND,
+        "default",
+        "HTTPRoute",
+        "UnsupportedValue",
+        ["Gateways only"],
+    ),
+    (
         "  parentRefs: [{name: edge, sectionName: admin}]\n" + BACKEND,
         "default",
         "HTTPRoute",

@@ -59,6 +59,7 @@ from breakwater.translators.gateway_api.status import (
     NOT_ALLOWED_BY_LISTENERS,
     REF_NOT_PERMITTED,
     RESOLVED_REFS,
+    UNSUPPORTED_VALUE,
     Condition,
     GatewayApiState,
     ParentStatus,
@@ -209,7 +210,7 @@ def _attach(
     namespace = ref.namespace or route.namespace
     if ref.group != GROUP or ref.kind != "Gateway":
         return _refused(
-            NO_MATCHING_PARENT,
+            UNSUPPORTED_VALUE,
             f"parentRef {ref.group}/{ref.kind} is not a Gateway; Breakwater attaches routes to "
             f"{GROUP} Gateways only",
         )
