@@ -16,7 +16,13 @@ from envoy.config.route.v3 import route_components_pb2
 from envoy.type.matcher.v3 import regex_pb2
 
 from breakwater.translators.meanings import FieldMeaning, Meanings
-from breakwater.translators.traffic_model import HeaderChanges, PathModifier, Redirect, Rewrite
+from breakwater.translators.traffic_model import (
+    DirectResponse,
+    HeaderChanges,
+    PathModifier,
+    Redirect,
+    Rewrite,
+)
 
 _REDIRECT_CODES: dict[int, route_components_pb2.RedirectAction.RedirectResponseCode.ValueType] = {
     301: route_components_pb2.RedirectAction.MOVED_PERMANENTLY,
@@ -78,6 +84,10 @@ EXPLAIN: Meanings = {
         "original path travels in x-envoy-original-path",
     ),
     ("rewrite", "host"): FieldMeaning("route.route.host_rewrite_literal"),
+    ("direct_response", "status"): FieldMeaning(
+        "route.direct_response.status", "Envoy answers itself; nothing reaches a backend"
+    ),
+    ("direct_response", "body"): FieldMeaning("route.direct_response.body.inline_string"),
 }
 """What `breakwater explain` says about the fields translated here (paths under a rule)."""
 
@@ -175,6 +185,13 @@ def _rewrite_path(
         target.prefix_rewrite = prefix
     if regex is not None:
         target.regex_rewrite.CopyFrom(regex)
+
+
+def direct_response(answer: DirectResponse) -> route_components_pb2.DirectResponseAction:
+    action = route_components_pb2.DirectResponseAction(status=answer.status)
+    if answer.body is not None:
+        action.body.inline_string = answer.body
+    return action
 
 
 def redirect_action(redirect: Redirect, matched_prefix: str) -> route_components_pb2.RedirectAction:

@@ -29,6 +29,7 @@ from breakwater.translators.model_parts import (
     Regex,
 )
 from breakwater.translators.traffic_model import (
+    DirectResponse,
     Fallback,
     Fault,
     HeaderChanges,
@@ -460,27 +461,37 @@ class RouteRule(Model):
     request_headers: HeaderChanges | None = None
     response_headers: HeaderChanges | None = None
     redirect: Redirect | None = None
+    direct_response: DirectResponse | None = None
     rewrite: Rewrite | None = None
     fallback: Fallback | None = None
 
+    def answers_itself(self) -> str | None:
+        """`redirect` or `directResponse` when the rule answers the client without forwarding."""
+        if self.redirect is not None:
+            return "redirect"
+        return "directResponse" if self.direct_response is not None else None
+
     @model_validator(mode="after")
     def _forwards_or_redirects(self) -> RouteRule:
-        if self.redirect is None and not self.backends:
+        answer = self.answers_itself()
+        if answer is None and not self.backends:
             raise ValueError(
-                "give `backends` (where to send the requests) or `redirect` (where to send "
-                "the client)"
+                "give `backends` (where to send the requests), `redirect` (where to send "
+                "the client) or `directResponse` (what to answer)"
             )
-        if self.redirect is not None:
+        if self.redirect is not None and self.direct_response is not None:
+            raise ValueError("give `redirect` or `directResponse`, not both")
+        if answer is not None:
             if self.backends:
                 raise ValueError(
-                    "a rule with `redirect` answers the client itself and sends nothing to "
-                    "backends; remove `backends` or `redirect`"
+                    f"a rule with `{answer}` answers the client itself and sends nothing to "
+                    f"backends; remove `backends` or `{answer}`"
                 )
             for field in _FORWARDING_FIELDS:
                 if getattr(self, field) is not None:
                     raise ValueError(
                         f"`{to_camel(field)}` shapes what is sent to the backends, and a rule "
-                        "with `redirect` sends nothing; remove it or the redirect"
+                        f"with `{answer}` sends nothing; remove it or the {answer}"
                     )
         for what, modifier in (
             ("rewrite", self.rewrite.path if self.rewrite else None),

@@ -24,7 +24,12 @@ from breakwater.translators.clusters import ClusterPolicies, Target
 from breakwater.translators.fallback import custom_response
 from breakwater.translators.faults import http_fault
 from breakwater.translators.gateway_api.ordering import METHOD_HEADER, merge_by_precedence
-from breakwater.translators.headers import apply_header_changes, apply_rewrite, redirect_action
+from breakwater.translators.headers import (
+    apply_header_changes,
+    apply_rewrite,
+    direct_response,
+    redirect_action,
+)
 from breakwater.translators.http_filters import (
     CUSTOM_RESPONSE,
     FAULT,
@@ -173,7 +178,9 @@ def rule_template(
     """
     effective = policyset.effective_for_rule(route, rule_index).spec
     template = route_components_pb2.Route()
-    if rule.redirect is None:
+    if rule.direct_response is not None:
+        template.direct_response.CopyFrom(direct_response(rule.direct_response))
+    elif rule.redirect is None:
         template.route.CopyFrom(route_action(effective, rule, cluster_for))
         # Ring-hash and maglev clusters hash what the route computes: each backend's key,
         # after the sticky header (Envoy combines every hash policy of a route into one hash).
@@ -190,7 +197,7 @@ def rule_template(
         filters[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
     if rule.fault is not None:
         filters[FAULT].CopyFrom(switched_on(http_fault(rule.fault)))
-    if effective.fallback is not None and rule.redirect is None:
+    if effective.fallback is not None and rule.answers_itself() is None:
         filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(effective.fallback)))
     for name, config in route_filter_configs(policyset, route, rule_index, admission).items():
         filters[name].CopyFrom(config)

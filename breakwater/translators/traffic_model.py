@@ -240,6 +240,14 @@ class Redirect(Model):
     """Gateway API's default; Envoy's own would be 301."""
 
 
+class DirectResponse(Model):
+    """Answer every request of the rule with this status (and body), forwarding nothing: what a
+    Gateway API rule whose backends all fail to resolve does (500), or a maintenance page."""
+
+    status: HttpStatus
+    body: str | None = None
+
+
 class Rewrite(Model):
     """Change the request on its way to the backend: Gateway API's URLRewrite."""
 

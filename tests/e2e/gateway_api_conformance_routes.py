@@ -409,6 +409,30 @@ spec:
 """
 )
 
+UNRESOLVED = (
+    _route(
+        "omitted-backendrefs",
+        "omitted.conformance",
+        f"""\
+    - matches: [{{path: {{type: PathPrefix, value: /forward}}}}]
+      backendRefs: {V1}
+    - matches: [{{path: {{type: PathPrefix, value: /omitted-no-forward}}}}]
+    - matches: [{{path: {{type: PathPrefix, value: /empty-no-forward}}}}]
+      backendRefs: []
+""",
+    )
+    + _route(
+        "nonexistent-backend",
+        "nonexistent.conformance",
+        "    - backendRefs: [{name: does-not-exist, port: 8080}]\n",
+    )
+    + _route(
+        "unknown-kind",
+        "unknown-kind.conformance",
+        "    - backendRefs: [{group: unknownkind.example.com, kind: NonExistent, name: x}]\n",
+    )
+)
+
 ROUTES = "".join(
     [
         MATCHING,
@@ -427,5 +451,6 @@ ROUTES = "".join(
         TIMEOUTS,
         RETRIES,
         CROSS_NAMESPACE,
+        UNRESOLVED,
     ]
 )

@@ -488,13 +488,19 @@ def _mirror_timeouts_retries() -> list[Case]:
     ]
 
 
-def _reference_grants() -> list[Case]:
+def _references() -> list[Case]:
+    o = "omitted.conformance"
+    t = "HTTPRouteOmittedBackendRefs"
     return [
         Case("HTTPRouteReferenceGrant", "granted.conformance", "/", backend=BACKENDS[0]),
-        # The suite wants a 500 here; Breakwater leaves the rule out: see the README.
         Case(
-            "HTTPRouteInvalidCrossNamespaceBackendRef", "not-granted.conformance", "/", status=404
+            "HTTPRouteInvalidCrossNamespaceBackendRef", "not-granted.conformance", "/", status=500
         ),
+        Case("HTTPRouteInvalidNonexistentBackendRef", "nonexistent.conformance", "/", status=500),
+        Case("HTTPRouteInvalidBackendRefUnknownKind", "unknown-kind.conformance", "/", status=500),
+        Case(t, o, "/forward", backend=BACKENDS[0]),
+        Case(t, o, "/omitted-no-forward", status=500),
+        Case(t, o, "/empty-no-forward", status=500),
     ]
 
 
@@ -511,7 +517,7 @@ CASES = [
     *_redirects(),
     *_rewrites(),
     *_mirror_timeouts_retries(),
-    *_reference_grants(),
+    *_references(),
 ]
 
 
@@ -622,6 +628,8 @@ def test_each_route_reports_its_status_through_the_api_and_the_cli(mesh: Mesh) -
         ("Accepted", "True", "Accepted"),
         ("ResolvedRefs", "False", "RefNotPermitted"),
     ]
+    assert reasons("default.nonexistent-backend")[1] == ("ResolvedRefs", "False", "BackendNotFound")
+    assert reasons("default.unknown-kind")[1] == ("ResolvedRefs", "False", "InvalidKind")
     assert documents[("HTTPRoute", "web.granted")]["proxies"] == [mesh.node_id(0)]
     assert documents[("Gateway", "default.same-namespace")]["services"] == list(BACKENDS)
     text = format_policies(answer)

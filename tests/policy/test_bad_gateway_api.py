@@ -92,11 +92,14 @@ CASES = [
         ["needs `requestHeaderModifier`"],
     ),
     (
-        "rule-that-neither-forwards-nor-redirects",
-        rule("- matches: [{path: {type: Exact, value: /x}}]"),
+        "redirect-beside-backends",
+        rule(
+            "- backendRefs: [{name: payments}]\n"
+            "  filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}]"
+        ),
         7,
         "spec.rules[0]",
-        ["`backendRefs`", "RequestRedirect"],
+        ["RequestRedirect", "remove `backendRefs` or the redirect"],
     ),
     (
         "prefix-replacement-of-an-exact-match",

@@ -160,10 +160,14 @@ def test_resolved_refs_says_which_backend_is_missing(
     )
     for word in words:
         assert word in resolved.message
-    rules = policyset.routes["default.r"].spec.rules
-    # What did not resolve is left out; the rest of the route is served.
-    assert [b.subset for b in rules[-1].backends] == ["stable"]
-    assert len(rules) == (2 if reason == "ResolvedRefs" else 1)
+    first, second = policyset.routes["default.r"].spec.rules
+    # A rule left with no backend answers 500 itself; the rest of the route is served.
+    assert [b.subset for b in second.backends] == ["stable"]
+    if reason == "ResolvedRefs":
+        assert [b.service for b in first.backends] == ["payments"]
+    else:
+        assert first.backends == []
+        assert first.direct_response is not None and first.direct_response.status == 500
 
 
 def test_a_reference_grant_lets_a_route_reach_across_namespaces() -> None:

@@ -42,6 +42,10 @@ NODE_CLUSTER_ANNOTATION = "breakwater.dev/node-cluster"
 NODE_METADATA_PREFIX = "breakwater.dev/node-metadata."
 """`breakwater.dev/node-metadata.<key>: <value>`: the proxies' `node.metadata` must hold it."""
 
+NO_BACKEND_STATUS = 500
+"""The Gateway API's answer for a rule with no backend to forward to."""
+FORWARDING = ("retry", "timeout", "mirror", "requestHeaders", "rewrite")
+"""Converted rule fields that only mean something when the rule forwards."""
 RETRY_ON_CODES = ("retriable-status-codes", "connect-failure", "refused-stream", "reset")
 """What a Gateway API retry with `codes` retries on: those codes, and connections that failed."""
 
@@ -158,18 +162,11 @@ def convert_route(
 ) -> tuple[HTTPRoute | None, RawDocument, list[PolicyError]]:
     """An HTTPRoute or GRPCRoute as Breakwater's HTTPRoute on the Gateways that accepted it.
 
-    A rule whose every backendRef failed to resolve is left out (its status
-    says why), so the rules Breakwater serves may be fewer than written;
-    their line and field still point at the rule as written.
+    A rule with no backendRef that resolved (or none at all) answers 500 by
+    itself, as the Gateway API asks; its status says which references failed.
     """
     out = _Converted(raw)
-    rules: list[dict[str, Any]] = []
-    for r_index, rule in enumerate(doc.spec.rules):
-        converted = _rule(out, doc, r_index, rule, resolution, len(rules))
-        if converted is not None:
-            rules.append(converted)
-    if not rules:
-        return None, raw, out.errors
+    rules = [_rule(out, doc, index, rule, resolution) for index, rule in enumerate(doc.spec.rules)]
     data = {
         "apiVersion": API_VERSION,
         "kind": "HTTPRoute",
@@ -195,12 +192,11 @@ def _rule(
     r_index: int,
     rule: Any,
     resolution: RouteResolution,
-    at: int,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
+    """One rule, at the same index inside as written."""
     written: YamlPath = ("spec", "rules", r_index)
-    internal: YamlPath = ("spec", "rules", at)
     mapped: Callable[[YamlPath, YamlPath], None] = lambda i, w: out.came_from(  # noqa: E731
-        (*internal, *i), (*written, *w)
+        (*written, *i), (*written, *w)
     )
     mapped((), ())
     converted: dict[str, Any] = {}
@@ -226,8 +222,6 @@ def _rule(
             backend["subset"] = target[1]
         backends.append(backend)
     redirects = any(f.type == "RequestRedirect" for f in rule.filters)
-    if rule.backend_refs and not backends and not redirects:
-        return None
     if backends:
         converted["backends"] = backends
     mapped(("backends",), ("backendRefs",))
@@ -243,6 +237,13 @@ def _rule(
         for m_index in range(len(matches)):
             mapped(("matches", m_index), ("matches", m_index))
     _filters(out, doc, r_index, rule.filters, converted, resolution, mapped)
+    if not backends and not redirects:
+        # Nothing to forward to (none given, or none resolved): the Gateway API answers 500,
+        # and what would shape the forwarded request has nothing to shape.
+        for forwarding in FORWARDING:
+            converted.pop(forwarding, None)
+        converted["directResponse"] = {"status": NO_BACKEND_STATUS}
+        mapped(("directResponse",), ("backendRefs",))
     return converted
 
 

@@ -362,11 +362,6 @@ class HTTPRouteRule(Model):
                 "a rule cannot have both RequestRedirect and URLRewrite: the redirect answers the "
                 "client, so nothing is forwarded to rewrite; keep one"
             )
-        if not redirects and not self.backend_refs:
-            raise ValueError(
-                "give the rule `backendRefs` (where to send its requests) or a RequestRedirect "
-                "filter (where to send the client)"
-            )
         if redirects and self.backend_refs:
             raise ValueError(
                 "a rule with a RequestRedirect filter answers the client itself and sends nothing "
