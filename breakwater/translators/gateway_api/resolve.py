@@ -43,7 +43,9 @@ from breakwater.translators.gateway_api.model import (
     BackendObjectReference,
     GatewayApiDocument,
     GatewayDocument,
+    GRPCRouteDocument,
     GRPCRouteRule,
+    HTTPRouteDocument,
     HTTPRouteRule,
     Listener,
     ParentReference,
@@ -130,9 +132,8 @@ def resolve_gateway_api(
                 converted.append((gateway, gateway_raw))
         elif isinstance(doc, ReferenceGrantDocument):
             index.grants.setdefault(doc.namespace, []).append(doc)
-        else:
-            assert doc.kind in ("HTTPRoute", "GRPCRoute")
-            routes.append((doc, raw))  # type: ignore[arg-type]
+        elif isinstance(doc, HTTPRouteDocument | GRPCRouteDocument):
+            routes.append((doc, raw))
     statuses: dict[str, RouteStatus] = {}
     for route, raw in routes:
         resolution, status = _resolve_route(index, route)
