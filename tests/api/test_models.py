@@ -54,6 +54,7 @@ HTTP_ONLY = {
     "StatusResponse": {"replicas", "store", "policy_version", "store_error"},
     "ProxyStatus": {"gateways", "peer", "synced"},
     "TypeSyncState": {"type", "resources", "target_version", "sends", "nacks"},
+    "PolicyDocument": {"route_status"},
 }
 """What GetStatus does not carry (yet): a field added to a model goes into the .proto or here."""
 
