@@ -130,7 +130,12 @@ class ServiceSpec(Model):
 
 
 class TargetRef(Model):
-    kind: Literal["Service"] = "Service"
+    group: Literal["", "breakwater.dev"] | None = None
+    """Kubernetes' way to name a Service (`""`), or a ServiceSubset (`breakwater.dev`)."""
+    kind: Literal["Service", "ServiceSubset"] = "Service"
+    """`ServiceSubset` names `<service>.<subset>` (read into `name` and `subset`)."""
+    namespace: Literal["default"] | None = None
+    """Breakwater's Services are in `default`."""
     name: Name
     subset: Name | None = None
 

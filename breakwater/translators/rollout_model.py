@@ -27,7 +27,11 @@ from breakwater.translators.model_parts import HeaderMatch, Model, Name, Positiv
 
 
 class RouteRef(Model):
-    kind: Literal["HTTPRoute"] = "HTTPRoute"
+    group: Literal["breakwater.dev", "gateway.networking.k8s.io"] | None = None
+    """`gateway.networking.k8s.io` for a Gateway API route (read into `name`)."""
+    kind: Literal["HTTPRoute", "GRPCRoute"] = "HTTPRoute"
+    namespace: str | None = None
+    """A Gateway API route's namespace (read into `name`; `default` when left out)."""
     name: RefName
     """The HTTPRoute (a Gateway API route: `<namespace>.<name>`, or give `group` and `namespace`)."""
     rule: int | Name = 0
@@ -36,7 +40,7 @@ class RouteRef(Model):
     @model_validator(mode="before")
     @classmethod
     def _gateway_api(cls, data: Any) -> Any:
-        return gateway_api_ref(data, {"HTTPRoute": "HTTPRoute", "GRPCRoute": "HTTPRoute"})
+        return gateway_api_ref(data, {"HTTPRoute": "HTTPRoute", "GRPCRoute": "GRPCRoute"})
 
 
 class HeaderRoute(Model):

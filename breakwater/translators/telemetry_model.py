@@ -31,7 +31,12 @@ SINK_HELP = "stdout, stderr, {file: /absolute/path}, or {openTelemetry: {service
 
 
 class TelemetryTargetRef(Model):
-    kind: Literal["Gateway", "HTTPRoute"]
+    group: Literal["breakwater.dev", "gateway.networking.k8s.io"] | None = None
+    """`gateway.networking.k8s.io` for a Gateway API object (read into `name`)."""
+    kind: Literal["Gateway", "HTTPRoute", "GRPCRoute"]
+    """A GRPCRoute is read as the HTTPRoute it is inside Breakwater."""
+    namespace: str | None = None
+    """A Gateway API object's namespace (read into `name`; `default` when left out)."""
     name: RefName
     """A Gateway API object's is `<namespace>.<name>` (or give `group` and `namespace`)."""
 

@@ -3,7 +3,10 @@
 `targetRef: {group: gateway.networking.k8s.io, kind: HTTPRoute, name: shop, namespace: web}`
 means the route Breakwater calls `web.shop`; these before-validators turn
 such a reference into the internal form (`kind`, `name`), so the rest of
-Breakwater reads one form only. Breakwater's Services are in `default`, and
+Breakwater reads one form only. The models declare `group` and `namespace`
+(so the JSON Schema and the CRDs list them), and the validators consume them:
+once read they are None, and validating a dumped reference again changes
+nothing. Breakwater's Services are in `default`, and
 can be named as the core group's `Service` or as a `breakwater.dev`
 `ServiceSubset` (`<service>.<subset>`), as in a backendRef.
 """
@@ -34,8 +37,12 @@ def gateway_api_ref(data: Any, kinds: Mapping[str, str]) -> Any:
     if not isinstance(data, dict):
         return data
     group = data.get("group")
-    if group == BREAKWATER_GROUP and data.get("namespace") is None:
-        return {k: v for k, v in data.items() if k != "group"}
+    if group in (None, BREAKWATER_GROUP) and data.get("namespace") is None:
+        out = {k: v for k, v in data.items() if k not in _REFERENCE_FIELDS}
+        kind = out.get("kind")
+        if isinstance(kind, str) and kind in kinds:
+            out["kind"] = kinds[kind]
+        return out
     if group != GROUP:
         return data
     kind = data.get("kind")
@@ -53,10 +60,10 @@ def gateway_api_ref(data: Any, kinds: Mapping[str, str]) -> Any:
 def service_ref(data: Any) -> Any:
     """A Service named the Kubernetes way (`group: ""`, `namespace: default`) or as a
     `breakwater.dev` ServiceSubset → `{kind: Service, name, subset}`."""
-    if not isinstance(data, dict) or "group" not in data:
+    if not isinstance(data, dict) or (data.get("group") is None and "namespace" not in data):
         return data
     group, kind = data.get("group"), data.get("kind", "Service")
-    namespace = data.get("namespace", DEFAULT_NAMESPACE)
+    namespace = data.get("namespace") or DEFAULT_NAMESPACE
     if namespace != DEFAULT_NAMESPACE:
         raise ValueError(
             f"Breakwater's Services are in namespace {DEFAULT_NAMESPACE!r}, not {namespace!r}"
@@ -67,7 +74,7 @@ def service_ref(data: Any) -> Any:
         if not subset:
             raise ValueError("a ServiceSubset is named `<service>.<subset>`")
         return {**out, "kind": "Service", "name": service, "subset": subset}
-    if (group, kind) in ((CORE_GROUP, "Service"), (BREAKWATER_GROUP, "Service")):
+    if (group, kind) in ((CORE_GROUP, "Service"), (BREAKWATER_GROUP, "Service"), (None, "Service")):
         return out
     raise ValueError(
         f'a ResiliencePolicy targets Services: group "" kind Service, or group '
