@@ -238,7 +238,8 @@ def test_a_full_disk_refuses_writes_clearly_and_serving_goes_on(mesh: Mesh) -> N
             weights = http("GET", f"{server.admin_url}/v1/routes/payments/weights")
             assert (weights.status, weights.body["weights"]) == (200, {"stable": 80, "canary": 20})
             assert envoy_route_weights(envoy) == {STABLE: 80, CANARY: 20}
-            assert proxy_synced(server.admin_url, "full-disk")
+            # Envoy shows a route before its ACK has reached the server; wait for the ACK.
+            wait_until(lambda: proxy_synced(server.admin_url, "full-disk"), 5, "proxy synced")
             assert all(_traffic_ok(mesh.policies.url()) for _ in range(20))
             # Status and metrics say why.
             status = http("GET", f"{server.admin_url}/v1/status").body
