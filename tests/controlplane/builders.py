@@ -121,11 +121,18 @@ def snapshot(
     route: str = "ingress-routes",
     header: tuple[str, str] | None = None,
     extra_listeners: Sequence[Any] = (),
+    connect_timeouts_ms: Mapping[str, int] | None = None,
 ) -> Snapshot:
-    """A complete config: one EDS cluster per backend, one listener, one route config."""
+    """A complete config: one EDS cluster per backend, one listener, one route config.
+
+    ``connect_timeouts_ms`` changes some clusters (and nothing else) by their connect timeout.
+    """
+    timeouts = connect_timeouts_ms or {}
     return Snapshot.from_messages(
         {
-            CLUSTER_TYPE: [eds_cluster(name) for name in backends],
+            CLUSTER_TYPE: [
+                eds_cluster(name, connect_timeout_ms=timeouts.get(name, 500)) for name in backends
+            ],
             ENDPOINT_TYPE: [load_assignment(name, ports) for name, ports in backends.items()],
             LISTENER_TYPE: [http_listener(listener, listener_port, route), *extra_listeners],
             ROUTE_TYPE: [weighted_routes(route, weights, header=header)],

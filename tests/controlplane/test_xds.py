@@ -524,3 +524,82 @@ async def test_server_restarts_on_the_same_port():
     await xds.stop(0)
     assert await xds.start() == port
     await xds.stop(0)
+
+
+# -- asking again -------------------------------------------------------------
+
+
+async def test_sotw_request_repeating_an_acked_nonce_is_answered(server):
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client() as client:
+        got = await sync_all(server, client)
+        eds: object = got[ENDPOINT_TYPE]
+        # Envoy warming a changed cluster asks again with the version and nonce it holds.
+        await client.ack(eds, ["a", "b"])
+        again = await client.recv()
+        assert again.type_url == ENDPOINT_TYPE
+        assert again.version_info == eds.version_info  # type: ignore[attr-defined]
+        assert again.nonce != eds.nonce  # type: ignore[attr-defined]
+        assert names_of(again) == {"a", "b"}
+        # Its ACK is an ACK: nothing more is sent.
+        await client.ack(again, ["a", "b"])
+        await client.silence()
+        await until(synced(server))
+
+
+async def test_sotw_new_names_are_answered_even_when_the_version_stays(server):
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client() as client:
+        await client.request(ENDPOINT_TYPE, ["a"])
+        first = await client.recv()
+        await client.ack(first, ["a"])
+        await until(lambda: server.type_status(ENDPOINT_TYPE).acked_version != "")
+        # A name the snapshot lacks leaves the selection, and so its version, as it was.
+        await client.ack(first, ["a", "missing"])
+        second = await client.recv()
+        assert second.version_info == first.version_info
+        assert names_of(second) == {"a"}
+
+
+async def test_sotw_repeated_nack_is_not_answered(server):
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client() as client:
+        await client.request(CLUSTER_TYPE)
+        bad = await client.recv()
+        await client.nack(bad, "broken")
+        await until(lambda: server.type_status(CLUSTER_TYPE).nacks == 1)
+        await client.nack(bad, "broken")
+        await client.silence()
+
+
+async def test_delta_changed_cluster_is_followed_by_its_endpoints(server):
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client(delta=True) as client:
+        await client.delta_request(CLUSTER_TYPE)
+        cds = await client.recv()
+        await client.delta_ack(cds)
+        await client.delta_request(ENDPOINT_TYPE, ["a", "b"])
+        eds = await client.recv()
+        await client.delta_ack(eds)
+        await until(lambda: server.type_status(ENDPOINT_TYPE).acked_version != "")
+
+        server.cache.set_snapshot("edge", config("ab", connect_timeouts_ms={"a": 900}))
+        changed = await client.recv()
+        assert (changed.type_url, names_of(changed)) == (CLUSTER_TYPE, {"a"})
+        # Envoy does not subscribe again to endpoints it holds, but the new cluster
+        # waits for them: they follow, unchanged.
+        endpoints = await client.recv()
+        assert (endpoints.type_url, names_of(endpoints)) == (ENDPOINT_TYPE, {"a"})
+        await client.delta_ack(changed)
+        await client.delta_ack(endpoints)
+        await client.silence()
+
+
+async def test_delta_subscribing_again_sends_again(server):
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client(delta=True) as client:
+        await client.delta_request(ENDPOINT_TYPE, ["a", "b"])
+        first = await client.recv()
+        await client.delta_request(ENDPOINT_TYPE, ["a"], nonce=first.nonce)
+        again = await client.recv()
+        assert names_of(again) == {"a"}

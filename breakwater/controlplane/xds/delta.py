@@ -9,8 +9,11 @@ it already holds; those that match the snapshot are not sent again.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 from .resources import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
     WILDCARD_TYPES,
     Resource,
     Selection,
@@ -42,8 +45,12 @@ class DeltaStream(Stream):
         for name in request.resource_names_subscribe:
             if name == "*":
                 state.wildcard = True
-            else:
-                names.add(name)
+                continue
+            names.add(name)
+            # Subscribing to a name again asks for it again (a changed cluster warming
+            # wants its endpoints): forget it was sent, so the next response carries it.
+            sent.pop(name, None)
+            state.absent.discard(name)
         for name in request.resource_names_unsubscribe:
             if name == "*":
                 state.wildcard = False
@@ -99,6 +106,8 @@ class DeltaStream(Stream):
         if not (updated or removed or absent or state.reply_due):
             return None
         nonce = self._next_nonce()
+        if state.type_url == CLUSTER_TYPE:
+            self._resend_endpoints_of(resource for resource in updated if resource.name in sent)
         for resource in updated:
             sent[resource.name] = resource
             state.foreign.pop(resource.name, None)
@@ -119,6 +128,21 @@ class DeltaStream(Stream):
         state.expect(nonce, Inflight(desired.version, tuple(updated), tuple(removed)))
         self._record_send(state, desired.version, nonce, len(updated) + len(removed))
         return body
+
+    def _resend_endpoints_of(self, changed: Iterable[Resource]) -> None:
+        """Have the endpoints of changed clusters sent again, after the clusters.
+
+        Envoy warms a changed cluster as a new one that waits for its endpoints,
+        but over Delta it does not subscribe again to names it already has: without
+        a fresh copy the cluster would warm only at Envoy's initial fetch timeout.
+        """
+        eds = self.types.get(ENDPOINT_TYPE)
+        if eds is None:
+            return
+        sent, _ = self._own(eds)
+        for cluster in changed:
+            for name in cluster.refs_of(ENDPOINT_TYPE):
+                sent.pop(name, None)
 
     @staticmethod
     def _adopt_foreign(

@@ -29,17 +29,25 @@ class SotwStream(Stream):
         if nonce and state.sends and nonce != state.sent_nonce:
             return  # answers a response that has since been superseded
         wildcard, names = split_wildcard(request.resource_names)
+        before = (state.wildcard, state.names)
         if type_url in WILDCARD_TYPES:
             state.wildcard = wildcard or (not names and (first or state.wildcard))
         state.names = self.registry.intern_names(names)
+        if (state.wildcard, state.names) != before:
+            state.reply_due = True  # a new subscription is answered, whatever the version
         if not nonce or not state.sends:
             state.reply_due = True
         elif is_nack(request):
             if state.nacked_nonce != nonce:
                 message = str(request.error_detail.message)
                 self._record_nack(state, state.sent_version, nonce, message)
-        elif state.acked_version != state.sent_version or state.acked is not state.sent:
+        elif state.awaiting_ack:
             self._record_ack(state, state.sent_version, state.sent)
+        elif state.nacked_nonce != nonce:
+            # The response this nonce names was acknowledged already, so the proxy asks
+            # again for what it holds: a changed cluster or listener warming wants its
+            # endpoints or routes, and waits for them until its initial fetch timeout.
+            state.reply_due = True
 
     def _respond(self, state: Subscription, desired: Selection, snapshot: Snapshot) -> bytes | None:
         if not state.reply_due and desired.version == state.sent_version:

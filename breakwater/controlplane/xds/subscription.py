@@ -54,6 +54,7 @@ class Subscription:
         "acked",
         "acked_at",
         "acked_version",
+        "awaiting_ack",
         "foreign",
         "held_since",
         "inflight",
@@ -96,6 +97,9 @@ class Subscription:
         self.nacks = 0
         self.nacked_nonce = ""
         self.reply_due = True
+        # State of the World: the last response is not yet ACKed or NACKed, so a
+        # request with its nonce answers it (afterwards it asks for it again).
+        self.awaiting_ack = False
         # Since when (monotonic) a listener or route update waits for its clusters.
         self.held_since: float | None = None
         # Delta only: versions the proxy reported that no snapshot resource
@@ -113,11 +117,13 @@ class Subscription:
         self.sent_at = time.time()
         self.sends += 1
         self.reply_due = False
+        self.awaiting_ack = True
 
     def record_ack(self, version: str, acked: Mapping[str, Resource]) -> None:
         self.acked = acked
         self.acked_version = version
         self.acked_at = time.time()
+        self.awaiting_ack = False
 
     def record_nack(self, version: str, nonce: str, message: str) -> None:
         """Remember the rejection; ``nacked_nonce`` keeps the state ``nacked`` until a new send."""
@@ -126,6 +132,7 @@ class Subscription:
         self.nack_at = time.time()
         self.nacks += 1
         self.nacked_nonce = nonce
+        self.awaiting_ack = False
 
     def expect(self, nonce: str, inflight: Inflight) -> None:
         """Remember a Delta response until the request answering ``nonce`` arrives."""
