@@ -1,0 +1,1 @@
+"""Reference control planes (go-control-plane, java-control-plane) serving Breakwater's resources."""
