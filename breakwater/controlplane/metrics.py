@@ -146,6 +146,10 @@ class _StateCollector(Collector):
         return sync
 
 
+_PER_TYPE_LIMIT = 64
+"""Counter children remembered by type URL; any further type is looked up each time."""
+
+
 class Metrics(XdsObserver, PolicySubscriber):
     """Counters fed by xDS and policy events, plus the change-to-ACK latency of every change."""
 
@@ -191,18 +195,29 @@ class Metrics(XdsObserver, PolicySubscriber):
         self.registry.register(_StateCollector(streams, policy_state, config_version, per_proxy))
         self._pending: list[tuple[float, frozenset[Hashable]]] = []
         self._check: asyncio.TimerHandle | None = None
+        self._per_type: dict[tuple[Counter, str], Counter] = {}
 
     # --- xDS events ------------------------------------------------------
 
+    def _of_type(self, counter: Counter, type_url: str) -> Counter:
+        """The counter's child for a type URL, looked up once: a push to 10 000 streams
+        counts 10 000 sends, and ``labels()`` takes a lock and builds a key every time."""
+        child = self._per_type.get((counter, type_url))
+        if child is None:
+            child = counter.labels(short_name(type_url))
+            if len(self._per_type) < _PER_TYPE_LIMIT:  # type URLs come from the proxies
+                self._per_type[(counter, type_url)] = child
+        return child
+
     def on_send(self, node: Node, type_url: str, version: str, resources: int) -> None:
-        self.pushes.labels(short_name(type_url)).inc()
+        self._of_type(self.pushes, type_url).inc()
 
     def on_ack(self, node: Node, type_url: str, version: str) -> None:
-        self.acks.labels(short_name(type_url)).inc()
+        self._of_type(self.acks, type_url).inc()
         self._schedule_check()
 
     def on_nack(self, node: Node, type_url: str, version: str, message: str) -> None:
-        self.nacks.labels(short_name(type_url)).inc()
+        self._of_type(self.nacks, type_url).inc()
 
     def on_disconnect(self, stream: StreamStatus) -> None:
         self._schedule_check()

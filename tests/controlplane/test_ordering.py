@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 import pytest
 
 from breakwater.controlplane.xds.ordering import (
+    SharedVerdicts,
     Subscriptions,
     hold_back,
     keep,
@@ -234,3 +235,35 @@ def test_a_route_the_proxy_only_was_sent_keeps_nothing() -> None:
     }
 
     assert kept_clusters(types, after) == frozenset()
+
+
+def test_shared_verdicts_answer_as_ready_does_per_acked_mapping() -> None:
+    snapshot = config({"a": 50, "b": 50})
+    route = snapshot.resources(ROUTE_TYPE)[ROUTE]
+    verdicts = SharedVerdicts(limit=2)
+    waiting = proxy(snapshot, clusters=["a"], endpoints=["a"])
+    done = proxy(snapshot, clusters=["a", "b"], endpoints=["a", "b"])
+    # Streams holding the same ACKed mappings share one answer.
+    twin = dict(waiting)
+
+    assert not verdicts.ready(route, waiting, snapshot)
+    assert not verdicts.ready(route, twin, snapshot)
+    assert len(verdicts) == 1
+    assert verdicts.ready(route, done, snapshot)
+    assert len(verdicts) == 2
+    # The oldest answer is forgotten past the limit, and worked out again when asked.
+    assert verdicts.ready(
+        route, proxy(snapshot, clusters=["a", "b"], endpoints=["a", "b"]), snapshot
+    )
+    assert len(verdicts) == 2
+    assert not verdicts.ready(route, waiting, snapshot)
+    held = hold_back(
+        waiting[ROUTE_TYPE],
+        waiting,
+        route_selection(snapshot),
+        snapshot,
+        now=0.0,
+        timeout=TIMEOUT,
+        verdicts=verdicts,
+    )
+    assert dict(held.held) == {ROUTE: None}

@@ -219,6 +219,17 @@ class Resource:
     """``DiscoveryResponse.resources`` entry, ready to concatenate."""
     delta_entry: bytes = field(default=b"", repr=False)
     """``DeltaDiscoveryResponse.resources`` entry (a discovery ``Resource``)."""
+    _refs_by_type: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """``refs`` grouped by type once: the ordering rules ask for them on every push."""
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[str]] = {}
+        for kind, name in sorted(self.refs):
+            grouped.setdefault(kind, []).append(name)
+        by_type = MappingProxyType({kind: tuple(names) for kind, names in grouped.items()})
+        object.__setattr__(self, "_refs_by_type", by_type)
 
     @classmethod
     def from_message(cls, message: Message) -> Resource:
@@ -248,8 +259,9 @@ class Resource:
         packed.ParseFromString(self.any_bytes)
         return packed
 
-    def refs_of(self, type_url: str) -> Iterator[str]:
-        return (name for kind, name in self.refs if kind == type_url)
+    def refs_of(self, type_url: str) -> tuple[str, ...]:
+        """Names of the ``type_url`` resources this one points at, sorted."""
+        return self._refs_by_type.get(type_url, ())
 
 
 def version_of(resources: Mapping[str, Resource]) -> str:

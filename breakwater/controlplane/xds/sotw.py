@@ -8,14 +8,20 @@ is built once for all of them; only the nonce is appended per stream.
 
 from __future__ import annotations
 
+from .ordering import SharedVerdicts
 from .resources import WILDCARD_TYPES, Selection, Snapshot, encode_str_field
 from .status import Mode
 from .stream import Stream
 from .subscription import Request, Subscription, is_nack, split_wildcard
 
+_VERDICTS = SharedVerdicts()
+"""One memory of make-before-break verdicts for every SotW stream of the process: it is keyed
+by snapshot version and by the shared ACKed mappings, so groups never see each other's."""
+
 
 class SotwStream(Stream):
     mode: Mode = "sotw"
+    verdicts = _VERDICTS
 
     def handle(self, request: Request) -> None:
         type_url = str(request.type_url)

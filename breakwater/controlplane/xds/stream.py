@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Hashable, Mapping
 
-from .ordering import HELD_TYPES, hold_back, keep, kept_clusters, with_changes
+from .ordering import HELD_TYPES, SharedVerdicts, hold_back, keep, kept_clusters, with_changes
 from .resources import Resource, Selection, Snapshot, order_types, short_name
 from .source import Node
 from .status import Mode, StreamRegistry, StreamStatus
@@ -41,6 +41,8 @@ class Stream:
     """What one ADS stream knows; subclasses speak SotW or Delta."""
 
     mode: Mode
+    verdicts: SharedVerdicts | None = None
+    """Where the ordering verdicts of streams with shared, frozen ACKed mappings are kept."""
 
     def __init__(
         self, stream_id: int, peer: str, registry: StreamRegistry, ordering_timeout: float
@@ -160,6 +162,7 @@ class Stream:
             snapshot,
             now=time.monotonic(),
             timeout=self.ordering_timeout,
+            verdicts=self.verdicts,
         )
         state.held_since = hold.since
         if hold.wait is not None:
