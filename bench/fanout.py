@@ -21,13 +21,22 @@ Run one size: ``python -m bench.fanout --streams 1000``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench import proc
-from bench.loadgen import FleetConfig, FleetProcesses, Mode, default_processes
+from bench.loadgen import (
+    AdsServer,
+    ChangeHook,
+    FleetConfig,
+    FleetProcesses,
+    Mode,
+    default_processes,
+)
 from bench.policies import service_name, write_policies
 from bench.profile import Recording
 from bench.server import BreakwaterServer
@@ -36,6 +45,40 @@ ROOT = Path(__file__).resolve().parents[1]
 FANOUT_SERVICES = 20
 ROUTE = service_name(0)
 WEIGHTS = [(50, 50), (80, 20), (60, 40), (90, 10)]
+"""The weights of push i are ``WEIGHTS[i % 4]``; the last one is the starting state again."""
+ServerKind = Literal["breakwater", "go", "java"]
+
+
+@contextlib.contextmanager
+def open_server(
+    kind: ServerKind, workdir: Path, *, launcher: list[str] | None = None
+) -> Iterator[tuple[AdsServer, ChangeHook]]:
+    """A started server serving the fan-out resources, and how to make it publish change i.
+
+    Breakwater translates the fan-out policy set and gets each change as a weight
+    write through its API; a peer serves what Breakwater served, recorded before and
+    after each change (``bench.peers.resources``), and switches on its publish hook.
+    """
+    policies = write_policies(workdir / "fanout-policies", FANOUT_SERVICES)
+    if kind == "breakwater":
+        with BreakwaterServer(policies, workdir / "server", launcher=launcher) as server:
+
+            def write_weights(index: int) -> None:
+                stable, canary = WEIGHTS[index % len(WEIGHTS)]
+                server.set_weights(ROUTE, {"stable": stable, "canary": canary})
+
+            yield server, write_weights
+        return
+    from bench.peers.resources import recorded
+    from bench.peers.servers import PeerServer
+
+    snapshots = recorded(workdir.parent / "peer-snapshots")
+    with PeerServer(kind, snapshots, workdir) as peer:
+
+        def publish(index: int) -> None:
+            peer.publish(index % len(WEIGHTS) + 1)
+
+        yield peer, publish
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,16 +106,18 @@ def run_size(
     settle_timeout: float = 30.0,
     launcher: list[str] | None = None,
     profile: bool = False,
+    server_kind: ServerKind = "breakwater",
 ) -> dict[str, Any]:
-    policies = write_policies(workdir / "fanout-policies", FANOUT_SERVICES)
-    server_dir = workdir / f"fanout-{mode}-{streams}"
+    prefix = "fanout" if server_kind == "breakwater" else f"fanout-{server_kind}"
+    server_dir = workdir / f"{prefix}-{mode}-{streams}"
     result: dict[str, Any] = {
+        "server": server_kind,
         "streams": streams,
         "mode": mode,
         "services": FANOUT_SERVICES,
         "processes": default_processes(streams),
     }
-    with BreakwaterServer(policies, server_dir, launcher=launcher) as server:
+    with open_server(server_kind, server_dir, launcher=launcher) as (server, change):
         time.sleep(1.0)
         probe_config = FleetConfig(server.xds_target, 1, mode=mode, node_prefix="probe")
         with FleetProcesses(probe_config, 1) as probe:
@@ -103,7 +148,8 @@ def run_size(
                 )
                 result["idle_cpu_per_s"] = proc.cpu_rate([server.pid], idle_seconds)
                 result["idle_seconds"] = idle_seconds
-                hist_before = histogram_totals(server)
+                breakwater = server if isinstance(server, BreakwaterServer) else None
+                hist_before = histogram_totals(breakwater) if breakwater else (0.0, 0.0)
                 latencies: list[float] = []
                 push_rows: list[dict[str, Any]] = []
                 client_cpu_before = proc.tree_cpu_seconds(fleet.pids)
@@ -111,11 +157,10 @@ def run_size(
                     Recording(server.pid, 15.0, server_dir / "push.raw") if profile else None
                 )
                 for index in range(pushes):
-                    stable, canary = WEIGHTS[index % len(WEIGHTS)]
                     fleet.mark()
                     cpu_start = server.cpu_seconds()
                     started = time.monotonic()
-                    server.set_weights(ROUTE, {"stable": stable, "canary": canary})
+                    change(index)
                     times, missing = fleet.wait_changed(change_timeout)
                     cpu_end = server.cpu_seconds()
                     ended = time.monotonic()
@@ -140,7 +185,7 @@ def run_size(
                 client_cpu = proc.tree_cpu_seconds(fleet.pids) - client_cpu_before
                 if recording is not None:
                     result["profile_push"] = recording.finish()
-                hist_after = histogram_totals(server)
+                hist_after = histogram_totals(breakwater) if breakwater else (0.0, 0.0)
                 result["pushes"] = push_rows
                 result["missing"] = sum(p["missing"] for p in push_rows)
                 if latencies:
@@ -191,8 +236,11 @@ def cold_connect(
     return result
 
 
-def command_for(streams: int, mode: Mode, pushes: int) -> str:
-    return f".venv/bin/python -m bench.fanout --streams {streams} --mode {mode} --pushes {pushes}"
+def command_for(streams: int, mode: Mode, pushes: int, server: ServerKind = "breakwater") -> str:
+    command = (
+        f".venv/bin/python -m bench.fanout --streams {streams} --mode {mode} --pushes {pushes}"
+    )
+    return command if server == "breakwater" else f"{command} --server {server}"
 
 
 def main() -> None:
@@ -203,6 +251,12 @@ def main() -> None:
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--profile", action="store_true", help="py-spy the server")
+    parser.add_argument(
+        "--server",
+        choices=["breakwater", "go", "java"],
+        default="breakwater",
+        help="the ADS server to drive: Breakwater, or a peer built by `make bench`",
+    )
     parser.add_argument(
         "--cold", action="store_true", help="only connect, to a server that just started"
     )
@@ -217,6 +271,7 @@ def main() -> None:
         pushes=args.pushes,
         connect_timeout=args.connect_timeout,
         profile=args.profile,
+        server_kind=args.server,
     )
     print(json.dumps(result))
 

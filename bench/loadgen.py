@@ -1,7 +1,8 @@
 """Simulated Envoy proxies: many ADS streams (State of the World or Delta) from a few processes.
 
-Each simulated proxy subscribes the way Envoy does: CDS and LDS as wildcards
-first, then EDS for the EDS clusters it was given and RDS for the route
+Each simulated proxy subscribes the way Envoy does: its node in every request
+(Envoy's default, ``set_node_on_first_message_only: false``; java-control-plane
+places a request by the node it carries), CDS and LDS as wildcards first, then EDS for the EDS clusters it was given and RDS for the route
 configuration names its listeners point at. It ACKs every response (SotW:
 ``version_info`` and ``response_nonce`` echoed; Delta: the nonce) and
 records when each RDS version arrived, which is what a weight change moves.
@@ -24,9 +25,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import grpc
 from envoy.config.cluster.v3 import cluster_pb2
@@ -55,6 +56,26 @@ DELTA_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggr
 USER_AGENT = "envoy"
 MAX_MESSAGE = 64 * 1024 * 1024
 EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009 (missing from the type stubs)
+
+
+class AdsServer(Protocol):
+    """What a benchmark needs of any ADS server it drives: Breakwater or a peer."""
+
+    @property
+    def xds_target(self) -> str:
+        """HOST:PORT of its ADS port."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def cpu_seconds(self) -> float: ...
+
+    def rss_bytes(self) -> int: ...
+
+
+ChangeHook = Callable[[int], None]
+"""Makes a server publish the scenario's change number ``i`` (for Breakwater an API weight
+write, for a peer its publish hook): each server gets the same change its own way."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +167,7 @@ class SimProxy:
         )
         call = self.call = method()
         await call.write(discovery_pb2.DiscoveryRequest(node=self.node, type_url=CDS))
-        await call.write(discovery_pb2.DiscoveryRequest(type_url=LDS))
+        await call.write(discovery_pb2.DiscoveryRequest(node=self.node, type_url=LDS))
         while True:
             response: Any = await call.read()
             if response is EOF:
@@ -161,6 +182,7 @@ class SimProxy:
                 await self._sotw_follow(call, RDS, rds_names([r.value for r in response.resources]))
             await call.write(
                 discovery_pb2.DiscoveryRequest(
+                    node=self.node,
                     type_url=type_url,
                     version_info=version,
                     response_nonce=nonce,
@@ -176,6 +198,7 @@ class SimProxy:
         self.subscribed[type_url] = names
         await call.write(
             discovery_pb2.DiscoveryRequest(
+                node=self.node,
                 type_url=type_url,
                 version_info=self.acked.get(type_url, ""),
                 response_nonce=self.nonces.get(type_url, ""),
@@ -194,7 +217,7 @@ class SimProxy:
         call = self.call = method()
         held: dict[str, dict[str, bytes]] = {t: {} for t in ALL_TYPES}
         await call.write(discovery_pb2.DeltaDiscoveryRequest(node=self.node, type_url=CDS))
-        await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=LDS))
+        await call.write(discovery_pb2.DeltaDiscoveryRequest(node=self.node, type_url=LDS))
         while True:
             response: Any = await call.read()
             if response is EOF:
@@ -207,7 +230,7 @@ class SimProxy:
                 mine.pop(name, None)
             await call.write(
                 discovery_pb2.DeltaDiscoveryRequest(
-                    type_url=type_url, response_nonce=response.nonce
+                    node=self.node, type_url=type_url, response_nonce=response.nonce
                 )
             )
             if type_url == CDS:
@@ -223,6 +246,7 @@ class SimProxy:
         self.subscribed[type_url] = names
         await call.write(
             discovery_pb2.DeltaDiscoveryRequest(
+                node=self.node,
                 type_url=type_url,
                 resource_names_subscribe=sorted(names - before),
                 resource_names_unsubscribe=sorted(before - names),

@@ -37,7 +37,9 @@ Held = dict[str, list[bytes]]
 """Encoded ``Any`` resources by type URL."""
 
 
-async def _record(target: str, changes: list[tuple[int, int]], server: BreakwaterServer) -> list[Held]:
+async def _record(
+    target: str, changes: list[tuple[int, int]], server: BreakwaterServer
+) -> list[Held]:
     """What one SotW stream holds at the start and after each weight change."""
     states: list[Held] = []
     async with grpc.aio.insecure_channel(target) as channel:
@@ -99,8 +101,15 @@ def write_snapshot(path: Path, held: Held) -> None:
     path.write_text("".join(lines))
 
 
+def recorded(out: Path) -> Path:
+    """``out``, holding the snapshots; recorded now unless an earlier run left them there."""
+    if not all((out / f"snapshot-{i}.txt").exists() for i in range(len(WEIGHTS) + 1)):
+        dump(out)
+    return out
+
+
 def dump(out: Path) -> list[Path]:
-    """Write ``snapshot-0.txt`` … into ``out`` (once; kept while the policy set is the same)."""
+    """Write ``snapshot-0.txt`` … into ``out``, from a Breakwater serving the fan-out set."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"snapshot-{i}.txt" for i in range(len(WEIGHTS) + 1)]
     policies = write_policies(out / "policies", FANOUT_SERVICES)
