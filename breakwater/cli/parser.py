@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from breakwater import defaults
+from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
 from breakwater.cli.remote import (
@@ -91,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--output", choices=["table", "json"], default="table")
     explain.set_defaults(func=cmd_explain)
+
+    diff = sub.add_parser(
+        "diff",
+        help="what a candidate policy directory would change, per node group, on a server",
+        description="Compare the resources DIR would give each node group with what the "
+        "server at --server serves now. Exit 0: no change; 1: changes; 2: DIR is invalid "
+        "or the server cannot be asked.",
+    )
+    diff.add_argument("directory")
+    _client_options(diff)
+    diff.set_defaults(func=cmd_diff)
 
     bootstrap = sub.add_parser(
         "bootstrap", help="print an Envoy bootstrap that points at the server"

@@ -26,15 +26,16 @@ def _load_or_report(directory: str) -> PolicySet | None:
 
     _, loaded = load_policy_files(Path(directory))
     if loaded.policyset is None:
-        _print_errors(loaded.errors)
+        print_errors(loaded.errors)
     return loaded.policyset
 
 
-def _print_errors(errors: list[PolicyError]) -> None:
+def print_errors(errors: list[PolicyError], outcome: str = "nothing was applied") -> None:
+    """Every located error, one a line, then what happened and what to do next."""
     for error in errors:
         print(error, file=sys.stderr)
     noun = "error" if len(errors) == 1 else "errors"
-    print(f"{len(errors)} {noun}; nothing was applied. Fix them and run again.", file=sys.stderr)
+    print(f"{len(errors)} {noun}; {outcome}. Fix them and run again.", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -27,9 +27,10 @@ from aiohttp import web
 
 from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
-from breakwater.controlplane.api.models import ProxyStatus
+from breakwater.controlplane.api.models import ProxyStatus, SnapshotsResponse
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.api.served import served_groups
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.metrics import Metrics
@@ -131,6 +132,7 @@ class ControlPlane:
             fleet=self.fleet,
             rollouts=self.rollouts,
             writes_need_token=config.security.token is not None,
+            snapshots=self.served,
         )
         self.xds = XdsServer(
             self.cache,
@@ -160,6 +162,9 @@ class ControlPlane:
         """One version for everything served: a hash over every group's snapshot version."""
         versions = sorted(str(s.version) for _, s in self.cache)
         return content_hash(*(v.encode() for v in versions)) if versions else ""
+
+    def served(self) -> SnapshotsResponse:
+        return SnapshotsResponse(groups=served_groups(self.cache, self.reconciler.gateways_of))
 
     def proxies(self) -> list[ProxyStatus]:
         return [

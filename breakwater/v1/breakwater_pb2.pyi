@@ -107,6 +107,49 @@ class DroppedOverride(_message.Message):
     reason: str
     def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., weights: _Optional[_Mapping[str, int]] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class ListSnapshotsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServedResource(_message.Message):
+    __slots__ = ("type", "name", "version", "config")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    name: str
+    version: str
+    config: _struct_pb2.Struct
+    def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ServedGroup(_message.Message):
+    __slots__ = ("node_cluster", "node_metadata", "gateways", "version", "resources")
+    class NodeMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    NODE_METADATA_FIELD_NUMBER: _ClassVar[int]
+    GATEWAYS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    node_cluster: str
+    node_metadata: _containers.ScalarMap[str, str]
+    gateways: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    resources: _containers.RepeatedCompositeFieldContainer[ServedResource]
+    def __init__(self, node_cluster: _Optional[str] = ..., node_metadata: _Optional[_Mapping[str, str]] = ..., gateways: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[ServedResource, _Mapping]]] = ...) -> None: ...
+
+class SnapshotsResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[ServedGroup]
+    def __init__(self, groups: _Optional[_Iterable[_Union[ServedGroup, _Mapping]]] = ...) -> None: ...
+
 class ListPoliciesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

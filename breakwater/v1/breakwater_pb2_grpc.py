@@ -44,6 +44,11 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.FromString,
                 _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListSnapshots',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.SnapshotsResponse.FromString,
+                _registered_method=True)
         self.GetPolicy = channel.unary_unary(
                 '/breakwater.v1.Breakwater/GetPolicy',
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.GetPolicyRequest.SerializeToString,
@@ -123,6 +128,13 @@ class BreakwaterServicer:
 
     def ListPolicies(self, request, context):
         """Every policy document: valid or not, its errors, what it applies to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """What every node group is served, resource by resource (what `breakwater diff` compares).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,6 +242,11 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.ListPolicies,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.SnapshotsResponse.SerializeToString,
             ),
             'GetPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPolicy,
@@ -351,6 +368,33 @@ class Breakwater:
             '/breakwater.v1.Breakwater/ListPolicies',
             breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.ListPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListSnapshots',
+            breakwater_dot_v1_dot_breakwater__pb2.ListSnapshotsRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.SnapshotsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,6 +95,9 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
     async def GetStatus(self, request: Any, context: Context) -> Any:
         return await self._answer(context, False, self.api.status, pb.GetStatusResponse)
 
+    async def ListSnapshots(self, request: Any, context: Context) -> Any:
+        return await self._answer(context, False, self.api.served, pb.SnapshotsResponse)
+
     async def ListPolicies(self, request: Any, context: Context) -> Any:
         return await self._answer(context, False, self.api.policies, pb.ListPoliciesResponse)
 

@@ -139,6 +139,7 @@ class AdminApp:
                 web.get("/metrics", self.metrics),
                 web.get("/openapi.json", self.openapi),
                 web.get("/v1/status", self.status),
+                web.get("/v1/snapshots", self.snapshots),
                 web.get("/v1/policies", self.policies),
                 web.get("/v1/policies/{name}", self.policy),
                 web.get("/v1/events", self.changes),
@@ -187,6 +188,9 @@ class AdminApp:
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.api.status())
+
+    async def snapshots(self, request: web.Request) -> web.Response:
+        return _json(self.api.served())
 
     async def policies(self, request: web.Request) -> web.Response:
         return _json(self.api.policies())

@@ -471,6 +471,41 @@ class PoliciesResponse(ApiModel):
     policies: list[PolicyDocument]
 
 
+# --- /v1/snapshots ----------------------------------------------------------------------------
+
+
+class ServedResource(ApiModel):
+    """One Envoy resource as a node group's proxies are served it."""
+
+    type: str
+    """cds, eds, lds or rds (the type URL's last part for any other type)."""
+    name: str
+    version: str
+    """A hash of the encoded resource: equal versions, equal bytes."""
+    config: dict[str, Any]
+    """The resource in proto3 JSON with snake_case names, as `breakwater render` prints it."""
+
+
+class ServedGroup(ApiModel):
+    """The snapshot of one node group: the proxies that say the same about themselves."""
+
+    node_cluster: str
+    node_metadata: dict[str, str]
+    """The string metadata a nodeSelector can match, as the proxies send it."""
+    gateways: list[str]
+    """The gateways whose listeners and routes the group is served."""
+    version: str
+    resources: list[ServedResource]
+    """Sorted by type (push order) and name."""
+
+
+class SnapshotsResponse(ApiModel):
+    """GET /v1/snapshots, ListSnapshots, `breakwater diff`."""
+
+    groups: list[ServedGroup]
+    """Every node group a proxy has connected for, sorted by node cluster and metadata."""
+
+
 # --- weights -------------------------------------------------------------------------------
 
 

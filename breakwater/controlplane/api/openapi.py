@@ -29,6 +29,7 @@ from breakwater.controlplane.api.models import (
     Revision,
     ServiceEndpoint,
     SetWeightsRequest,
+    SnapshotsResponse,
     StatusResponse,
     Weights,
 )
@@ -120,6 +121,13 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/status", "connected proxies and their sync state per xDS type", StatusResponse
+    ),
+    Operation(
+        "get",
+        "/v1/snapshots",
+        "what every node group is served: its gateways and each Envoy resource as JSON "
+        "(what `breakwater diff` compares a candidate directory with)",
+        SnapshotsResponse,
     ),
     Operation(
         "get",

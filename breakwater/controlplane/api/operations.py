@@ -26,6 +26,7 @@ from breakwater.controlplane.api.models import (
     ProxyStatus,
     Replica,
     ServiceEndpoint,
+    SnapshotsResponse,
     StatusResponse,
     StoreStatus,
     Weights,
@@ -69,6 +70,12 @@ class ControlPlaneApi:
     rollouts: RolloutDriver | None = None
     writes_need_token: bool = False
     """The server has a token file, so every write needs it."""
+    snapshots: Callable[[], SnapshotsResponse] | None = None
+    """What every node group is served, resource by resource."""
+
+    def served(self) -> SnapshotsResponse:
+        """The snapshot of every node group, for `breakwater diff`."""
+        return self.snapshots() if self.snapshots is not None else SnapshotsResponse(groups=[])
 
     def list_rollouts(self) -> RolloutsResponse:
         return RolloutsResponse(rollouts=rollout_statuses(self.controller))

@@ -1,0 +1,178 @@
+"""`breakwater diff` against a real `breakwater serve` with a proxy connected."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakwater.cli import main
+from breakwater.devtools.adminclient import http
+from breakwater.devtools.serve import ServeProcess
+from breakwater.devtools.waiting import wait_until
+from breakwater.xds_types import CLUSTER_TYPE
+from tests.support.ads import BlockingAdsClient
+from tests.support.policies import NODE_CLUSTER, PolicyDir, SplitRoute
+
+ORDERS = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: orders}
+spec:
+  protocol: http
+  endpoints:
+    - {address: 127.0.0.1, port: 19999}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: HTTPRoute
+metadata: {name: orders}
+spec:
+  gateways: [edge]
+  hostnames: ["orders.example"]
+  rules:
+    - backends:
+        - {service: orders}
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, PolicyDir]]:
+    """A server on the usual policies, with one proxy of node cluster `edge` connected."""
+    root = tmp_path_factory.mktemp("diff")
+    policies = PolicyDir.create(root / "policies")
+    server = ServeProcess(policies.path, root / "state", root / "serve.log").start()
+    proxy = BlockingAdsClient(server.xds_port, "proxy-1", NODE_CLUSTER)
+    try:
+        proxy.request(CLUSTER_TYPE)
+        proxy.recv(10)
+        wait_until(
+            lambda: http("GET", f"{server.admin_url}/v1/snapshots").body["groups"],
+            10,
+            "the proxy's group to be served",
+        )
+        yield server, policies
+    finally:
+        proxy.close()
+        server.stop()
+
+
+def candidate(served: tuple[ServeProcess, PolicyDir], tmp_path: Path) -> PolicyDir:
+    """A copy of the served directory, to change."""
+    _, policies = served
+    shutil.copytree(policies.path, tmp_path / "candidate")
+    return PolicyDir(
+        tmp_path / "candidate",
+        policies.stable_port,
+        policies.canary_port,
+        policies.gateway_ports,
+        policies.routes,
+    )
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_diff(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    """`breakwater diff ARGS` through the command's own entry point, in this process."""
+    code = main(["diff", *args])
+    out, err = capsys.readouterr()
+    return Result(code, out, err)
+
+
+def diff(
+    served: tuple[ServeProcess, PolicyDir],
+    capsys: pytest.CaptureFixture[str],
+    directory: Path,
+    *extra: str,
+) -> Result:
+    server, _ = served
+    return run_diff(capsys, str(directory), "--server", server.admin_url, *extra)
+
+
+def changes(result: Result) -> dict[tuple[str, str], dict[str, Any]]:
+    (group,) = json.loads(result.stdout)
+    assert group["node_cluster"] == NODE_CLUSTER
+    return {(c["type"], c["name"]): c for c in group["changes"]}
+
+
+def test_the_served_directory_changes_nothing(served, tmp_path, capsys):
+    result = diff(served, capsys, candidate(served, tmp_path).path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"node cluster {NODE_CLUSTER!r}: no change"
+
+
+def test_a_changed_weight_is_one_changed_field(served, tmp_path, capsys):
+    policies = candidate(served, tmp_path)
+    policies.write_weights({"stable": 50, "canary": 50})
+
+    result = diff(served, capsys, policies.path, "--output", "json")
+
+    assert result.returncode == 1, result.stderr
+    found = changes(result)
+    assert set(found) == {("rds", "edge")}
+    fields = {f["path"]: (f["before"], f["after"]) for f in found[("rds", "edge")]["fields"]}
+    assert set(fields.values()) == {(90, 50), (10, 50)}
+    prefix = "virtual_hosts[payments].routes[payments/0/0].route.weighted_clusters.clusters["
+    assert all(path.startswith(prefix) for path in fields), fields
+
+
+def test_an_added_service_adds_its_cluster_and_endpoints(served, tmp_path, capsys):
+    policies = candidate(served, tmp_path)
+    (policies.path / "orders.yaml").write_text(ORDERS)
+
+    result = diff(served, capsys, policies.path, "--output", "json")
+
+    assert result.returncode == 1, result.stderr
+    found = changes(result)
+    assert found[("cds", "orders")]["change"] == "added"
+    assert found[("eds", "orders")]["change"] == "added"
+    assert found[("rds", "edge")]["change"] == "changed"
+    fields = found[("rds", "edge")]["fields"]
+    assert {f["path"] for f in fields} == {"virtual_hosts[orders]"}
+    assert fields[0]["before_absent"] and fields[0]["after"]["domains"] == ["orders.example"]
+    assert not any(c["change"] == "removed" for c in found.values())
+
+
+def test_a_removed_route_removes_what_only_it_used(served, tmp_path, capsys):
+    policies = candidate(served, tmp_path)
+    policies.replace(policies.routes_file, "")
+
+    result = diff(served, capsys, policies.path, "--output", "json")
+
+    assert result.returncode == 1, result.stderr
+    found = changes(result)
+    removed = {key for key, c in found.items() if c["change"] == "removed"}
+    assert {("cds", "payments|stable"), ("cds", "payments|canary")} <= removed
+    assert found[("rds", "edge")]["change"] == "changed"
+    text = diff(served, capsys, policies.path).stdout
+    assert "- cds payments|stable (removed)" in text
+    assert "      virtual_hosts: [{" in text and text.endswith("-> (absent)\n")
+
+
+def test_an_invalid_directory_is_exit_2_with_located_errors(served, tmp_path, capsys):
+    policies = candidate(served, tmp_path)
+    policies.replace(policies.routes_file, SplitRoute(weights={"stable": 90, "canary": -1}).yaml())
+
+    result = diff(served, capsys, policies.path)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "routes.yaml:13" in result.stderr
+    assert "nothing was compared" in result.stderr
+
+
+def test_a_server_that_does_not_answer_is_exit_2(tmp_path, capsys):
+    policies = PolicyDir.create(tmp_path / "policies")
+    result = run_diff(capsys, str(policies.path), "--server", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
