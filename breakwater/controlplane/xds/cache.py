@@ -6,18 +6,17 @@ injects ``node_group`` and translates once per group. A push costs one
 its own schedule what, if anything, it has to send.
 
 All methods must be called from the event loop thread that runs the xDS
-server (``asyncio.Event`` is not thread-safe).
+server (``Wakeable`` is not thread-safe).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Hashable, Iterator
 from typing import TypeAlias
 
 from .resources import Snapshot
-from .source import Node
+from .source import Node, Wakeable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class SnapshotCache:
     def __init__(self, node_group: NodeGroup = node_cluster) -> None:
         self._node_group = node_group
         self._snapshots: dict[Hashable, Snapshot] = {}
-        self._watchers: dict[Hashable, set[asyncio.Event]] = {}
+        self._watchers: dict[Hashable, set[Wakeable]] = {}
         self._generations: dict[Hashable, int] = {}
 
     def group_of(self, node: Node) -> Hashable:
@@ -91,7 +90,7 @@ class SnapshotCache:
     def groups(self) -> list[Hashable]:
         return list(self._snapshots)
 
-    def watch(self, group: Hashable, event: asyncio.Event) -> None:
+    def watch(self, group: Hashable, event: Wakeable) -> None:
         """Have ``event`` set whenever the group's snapshot changes.
 
         If the group already has a snapshot the event is set at once, so a
@@ -101,7 +100,7 @@ class SnapshotCache:
         if group in self._snapshots:
             event.set()
 
-    def unwatch(self, group: Hashable, event: asyncio.Event) -> None:
+    def unwatch(self, group: Hashable, event: Wakeable) -> None:
         watchers = self._watchers.get(group)
         if watchers is None:
             return

@@ -109,7 +109,7 @@ class AdsServicer:
                 await stream.wake.wait()
                 stream.wake.clear()
                 while stream.inbox:
-                    request = stream.inbox.popleft()
+                    request = stream.inbox.pop(0)
                     if stream.node is None:
                         await self._identify(stream, request, context)
                     try:

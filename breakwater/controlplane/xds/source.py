@@ -9,7 +9,6 @@ consistency checks, generations) and lets tests or another cache stand in;
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Hashable
 from typing import Any, Protocol, TypeAlias
 
@@ -17,6 +16,13 @@ from .resources import Snapshot
 
 Node: TypeAlias = Any
 """An ``envoy.config.core.v3.Node`` message (the generated classes carry no types)."""
+
+
+class Wakeable(Protocol):
+    """What a stream hands the cache to be woken by: an ``asyncio.Event`` or anything with
+    ``set()``, called from the event loop."""
+
+    def set(self) -> None: ...
 
 
 class SnapshotSource(Protocol):
@@ -28,11 +34,11 @@ class SnapshotSource(Protocol):
     def get_snapshot(self, group: Hashable) -> Snapshot | None:
         """The group's current snapshot; ``None`` while it has none (nothing is sent)."""
 
-    def watch(self, group: Hashable, event: asyncio.Event) -> None:
+    def watch(self, group: Hashable, event: Wakeable) -> None:
         """Set ``event`` on every change of the group's snapshot, and at once if it has one."""
 
-    def unwatch(self, group: Hashable, event: asyncio.Event) -> None:
+    def unwatch(self, group: Hashable, event: Wakeable) -> None:
         """Stop setting ``event``; the stream that owned it has ended."""
 
 
-__all__ = ["Node", "SnapshotSource"]
+__all__ = ["Node", "SnapshotSource", "Wakeable"]

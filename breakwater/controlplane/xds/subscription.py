@@ -26,6 +26,27 @@ _INFLIGHT_LIMIT = 32
 make the stream remember more (the oldest is forgotten, and its ACK then ignored)."""
 
 
+class _Unused(dict):  # type: ignore[type-arg]
+    """The Delta-only mapping of a State of the World subscription: empty, and never written."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        raise TypeError("a State of the World subscription keeps no Delta state")
+
+
+class _UnusedSet(set):  # type: ignore[type-arg]
+    """The Delta-only set of a State of the World subscription: empty, and never written."""
+
+    def add(self, item: object) -> None:
+        raise TypeError("a State of the World subscription keeps no Delta state")
+
+    def update(self, *items: object) -> None:
+        raise TypeError("a State of the World subscription keeps no Delta state")
+
+
+_NOT_DELTA_MAP: dict[str, str] = _Unused()
+_NOT_DELTA_SET: set[str] = _UnusedSet()
+
+
 @dataclass(frozen=True, slots=True)
 class Inflight:
     """A Delta response awaiting its ACK: applied to ``acked`` only once the proxy accepts it."""
@@ -33,6 +54,9 @@ class Inflight:
     version: str
     updated: tuple[Resource, ...]
     removed: tuple[str, ...]
+
+
+_NOT_DELTA_INFLIGHT: dict[str, Inflight] = _Unused()
 
 
 def is_nack(request: Request) -> bool:
@@ -75,7 +99,7 @@ class Subscription:
         "wildcard",
     )
 
-    def __init__(self, type_url: str) -> None:
+    def __init__(self, type_url: str, *, delta: bool = False) -> None:
         self.type_url = type_url
         self.wildcard = False
         self.names: frozenset[str] = frozenset()
@@ -103,10 +127,12 @@ class Subscription:
         # Since when (monotonic) a listener or route update waits for its clusters.
         self.held_since: float | None = None
         # Delta only: versions the proxy reported that no snapshot resource
-        # matched, responses awaiting ACK, names reported as not existing.
-        self.foreign: dict[str, str] = {}
-        self.inflight: dict[str, Inflight] = {}
-        self.absent: set[str] = set()
+        # matched, responses awaiting ACK, names reported as not existing. A State
+        # of the World subscription never touches them and shares empty ones: at
+        # 10 000 streams of four types, their own would be 14 MB of empty containers.
+        self.foreign: dict[str, str] = {} if delta else _NOT_DELTA_MAP
+        self.inflight: dict[str, Inflight] = {} if delta else _NOT_DELTA_INFLIGHT
+        self.absent: set[str] = set() if delta else _NOT_DELTA_SET
 
     def subscribed(self, name: str) -> bool:
         return self.wildcard or name in self.names
