@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock test lint format proto proto-check kubernetes kubernetes-check demo bench bench-quick clean
+.PHONY: install lock test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -65,7 +65,16 @@ demo: $(STAMP)
 	$(BIN)/breakwater validate deploy/examples
 	$(BIN)/python -m breakwater.devtools.demo
 
-bench: $(STAMP)
+# The reference servers of bench/peers, built only here (make test needs neither Go nor
+# Java); a toolchain that is missing leaves its peer out of the comparison.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+peers:
+	@if [ -x "$(GO)" ]; then cd bench/peers/go && $(GO) build -o ../../../build/peer-go .; \
+	else echo "no Go toolchain: the go-control-plane peer is left out"; fi
+	@if command -v mvn >/dev/null 2>&1; then cd bench/peers/java && mvn -q -B package; \
+	else echo "no Maven: the java-control-plane peer is left out"; fi
+
+bench: $(STAMP) peers
 	$(BIN)/python -m bench.run
 
 bench-quick: $(STAMP)

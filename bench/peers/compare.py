@@ -1,0 +1,113 @@
+"""Breakwater, go-control-plane and java-control-plane under one load generator, in one run.
+
+For each fleet size the three servers are driven one after the other by
+``bench.fanout.run_size`` (the same simulated proxies, the same resources,
+the same change: a weight write through Breakwater's API, the peer's
+publish hook for the others), and the figures are set side by side:
+change → ACK p50/p99, CPU seconds per push, idle memory per stream.
+
+A peer that ``make bench`` did not build is reported as such and skipped.
+
+Run: ``python -m bench.peers.compare`` (prints JSON; ``bench.run`` renders it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import fanout
+from bench.peers.servers import peer_command
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = (1000, 10000)
+SERVERS: tuple[fanout.ServerKind, ...] = ("breakwater", "go", "java")
+
+
+def run(workdir: Path, sizes: tuple[int, ...] = SIZES, pushes: int = 3) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for streams in sizes:
+        for server in SERVERS:
+            if server != "breakwater" and peer_command(server) is None:
+                rows.append({"server": server, "streams": streams, "failed": "not built"})
+                continue
+            try:
+                rows.append(
+                    fanout.run_size(
+                        streams,
+                        workdir,
+                        pushes=pushes,
+                        connect_timeout=150.0,
+                        server_kind=server,
+                        profile=server == "breakwater" and streams == max(sizes),
+                    )
+                )
+            except Exception as exc:  # one server failing leaves the others' figures
+                rows.append({"server": server, "streams": streams, "failed": repr(exc)})
+    return rows
+
+
+def _ratio(peer: float | None, ours: float | None) -> str:
+    if not peer or not ours:
+        return "—"
+    return f"{peer / ours:.2f}"
+
+
+def section(rows: list[dict[str, Any]]) -> list[str]:
+    """The BENCHMARKS.md section: one row per server and size, ratios against Breakwater."""
+    out = [
+        "## Side by side: go-control-plane and java-control-plane",
+        "",
+        "The same load generator (`bench/loadgen.py`, SotW, every proxy in node cluster",
+        "`edge`) against three servers holding the same resources: Breakwater",
+        f"translating the fan-out policy set ({fanout.FANOUT_SERVICES} services), and two",
+        "minimal peers (`bench/peers/go`: go-control-plane's `SnapshotCache` and ADS server;",
+        "`bench/peers/java`: java-control-plane's `SimpleCache` and `V3DiscoveryServer`)",
+        "serving what Breakwater served, recorded from it before and after each weight",
+        "change (`bench/peers/resources.py`). A push is the same weight change for all:",
+        "an API write for Breakwater (durable store, debounce, translation included),",
+        "the publish hook for a peer (a prepared snapshot, nothing to translate). Ratios",
+        "are peer / Breakwater: above 1, Breakwater is ahead.",
+        "",
+        "| streams | server | synced | change → ACK p50 s | p99 s | CPU s / push | idle KiB / stream "
+        "| p99 ratio | CPU ratio | idle ratio | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ours = {r["streams"]: r for r in rows if r.get("server") == "breakwater" and "failed" not in r}
+    for row in rows:
+        streams = row["streams"]
+        command = fanout.command_for(streams, "sotw", 3, row["server"])
+        if "failed" in row:
+            out.append(
+                f"| {streams} | {row['server']} | — | — | — | — | — | — | — | — | "
+                f"failed: {row['failed'][:80]} |"
+            )
+            continue
+        base = ours.get(streams, {})
+        idle = row.get("idle_kib_per_stream")
+        out.append(
+            f"| {streams} | {row['server']} | {row['connect']['synced']} "
+            f"| {row.get('p50_s', float('nan')):.3f} | {row.get('p99_s', float('nan')):.3f} "
+            f"| {row['cpu_per_push_s']:.2f} | {idle if idle is None else f'{idle:.1f}'} "
+            f"| {_ratio(row.get('p99_s'), base.get('p99_s'))} "
+            f"| {_ratio(row['cpu_per_push_s'], base.get('cpu_per_push_s'))} "
+            f"| {_ratio(idle, base.get('idle_kib_per_stream'))} | `{command}` |"
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--streams", type=int, action="append", help="fleet sizes (repeatable)")
+    parser.add_argument("--pushes", type=int, default=3)
+    args = parser.parse_args()
+    rows = run(args.workdir, tuple(args.streams or SIZES), args.pushes)
+    print(json.dumps(rows))
+    print("\n".join(section(rows)))
+
+
+if __name__ == "__main__":
+    main()
