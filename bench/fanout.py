@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,6 +237,13 @@ def cold_connect(
     return result
 
 
+UVLOOP_LAUNCHER = (
+    "import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+    "from breakwater.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+"""``breakwater`` with uvloop's event loop in place of asyncio's (``--event-loop uvloop``)."""
+
+
 def command_for(streams: int, mode: Mode, pushes: int, server: ServerKind = "breakwater") -> str:
     command = (
         f".venv/bin/python -m bench.fanout --streams {streams} --mode {mode} --pushes {pushes}"
@@ -251,6 +259,12 @@ def main() -> None:
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--profile", action="store_true", help="py-spy the server")
+    parser.add_argument(
+        "--event-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the event loop Breakwater's serve runs on (uvloop must be installed)",
+    )
     parser.add_argument(
         "--server",
         choices=["breakwater", "go", "java"],
@@ -272,6 +286,7 @@ def main() -> None:
         connect_timeout=args.connect_timeout,
         profile=args.profile,
         server_kind=args.server,
+        launcher=[sys.executable, "-c", UVLOOP_LAUNCHER] if args.event_loop == "uvloop" else None,
     )
     print(json.dumps(result))
 

@@ -1,12 +1,14 @@
 """The `breakwater` command: validate, render and explain policies, print bootstraps, serve.
 
-Every command exits 0 on success and 1 with sentences on stderr otherwise;
+Every command exits 0 on success and 1 with sentences on stderr otherwise
+(`diff` says more: 1 when something would change, 2 when it cannot compare);
 a traceback is a bug.
 
 The modules: `parser` (every command's arguments), `policies` (`validate`,
 `render`, `explain`), `serving` (`serve`, `bootstrap`), `remote` (the
-commands that ask a running server), `formats` (`import`, `schema`) and
-`common` (what they share).
+commands that ask a running server), `formats` (`import`, `schema`), `diff`
+(a candidate directory against what a server serves) and `common` (what they
+share).
 """
 
 from __future__ import annotations

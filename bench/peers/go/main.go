@@ -9,9 +9,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"hash"
 	"log"
 	"net"
 	"net/http"
@@ -42,13 +45,17 @@ type byCluster struct{}
 
 func (byCluster) ID(node *core.Node) string { return node.GetCluster() }
 
-func load(path string, version string) (*cachev3.Snapshot, error) {
+// load reads one snapshot file. Each type gets its own version, a hash of its
+// resources' bytes, as Breakwater versions them: a change to the routes alone
+// then sends RDS alone, instead of every type under one snapshot-wide version.
+func load(path string) (*cachev3.Snapshot, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
 	resources := map[string][]types.Resource{}
+	digests := map[string]hash.Hash{}
 	scanner := bufio.NewScanner(file)
 	scanner.Buffer(make([]byte, 1<<20), 64<<20)
 	for scanner.Scan() {
@@ -69,11 +76,24 @@ func load(path string, version string) (*cachev3.Snapshot, error) {
 			return nil, fmt.Errorf("%s: %s: %w", path, typeURL, err)
 		}
 		resources[typeURL] = append(resources[typeURL], message)
+		if digests[typeURL] == nil {
+			digests[typeURL] = sha256.New()
+		}
+		digests[typeURL].Write(raw)
 	}
 	if err := scanner.Err(); err != nil {
 		return nil, err
 	}
-	return cachev3.NewSnapshot(version, resources)
+	snapshot := &cachev3.Snapshot{}
+	for typeURL, items := range resources {
+		kind := cachev3.GetResponseType(typeURL)
+		if kind == types.UnknownType {
+			return nil, fmt.Errorf("%s: unknown resource type %s", path, typeURL)
+		}
+		version := hex.EncodeToString(digests[typeURL].Sum(nil))[:16]
+		snapshot.Resources[kind] = cachev3.NewResources(version, items)
+	}
+	return snapshot, nil
 }
 
 func main() {
@@ -90,7 +110,7 @@ func main() {
 	snapshots := make([]*cachev3.Snapshot, len(paths))
 	for index := range paths {
 		path := filepath.Join(*dir, fmt.Sprintf("snapshot-%d.txt", index))
-		snapshot, err := load(path, strconv.Itoa(index+1))
+		snapshot, err := load(path)
 		if err != nil {
 			log.Fatal(err)
 		}

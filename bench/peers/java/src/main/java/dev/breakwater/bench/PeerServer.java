@@ -16,9 +16,14 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -30,7 +35,12 @@ import java.util.concurrent.TimeUnit;
 public final class PeerServer {
   private PeerServer() {}
 
-  static Snapshot load(Path path, String version) throws IOException {
+  /**
+   * One snapshot file. Each type gets its own version, a hash of its resources' bytes, as
+   * Breakwater versions them: a change to the routes alone then sends RDS alone.
+   */
+  static Snapshot load(Path path) throws IOException, NoSuchAlgorithmException {
+    Map<String, MessageDigest> digests = new HashMap<>();
     List<Cluster> clusters = new ArrayList<>();
     List<ClusterLoadAssignment> endpoints = new ArrayList<>();
     List<Listener> listeners = new ArrayList<>();
@@ -40,7 +50,14 @@ public final class PeerServer {
       if (tab < 0) {
         continue;
       }
-      Any packed = Any.parseFrom(Base64.getDecoder().decode(line.substring(tab + 1)));
+      byte[] raw = Base64.getDecoder().decode(line.substring(tab + 1));
+      Any packed = Any.parseFrom(raw);
+      MessageDigest digest = digests.get(packed.getTypeUrl());
+      if (digest == null) {
+        digest = MessageDigest.getInstance("SHA-256");
+        digests.put(packed.getTypeUrl(), digest);
+      }
+      digest.update(raw);
       if (packed.is(Cluster.class)) {
         clusters.add(packed.unpack(Cluster.class));
       } else if (packed.is(ClusterLoadAssignment.class)) {
@@ -51,7 +68,22 @@ public final class PeerServer {
         routes.add(packed.unpack(RouteConfiguration.class));
       }
     }
-    return Snapshot.create(clusters, endpoints, listeners, routes, List.of(), version);
+    return Snapshot.create(
+        clusters,
+        version(digests, "envoy.config.cluster.v3.Cluster"),
+        endpoints,
+        version(digests, "envoy.config.endpoint.v3.ClusterLoadAssignment"),
+        listeners,
+        version(digests, "envoy.config.listener.v3.Listener"),
+        routes,
+        version(digests, "envoy.config.route.v3.RouteConfiguration"),
+        List.of(),
+        "none");
+  }
+
+  static String version(Map<String, MessageDigest> digests, String type) {
+    MessageDigest digest = digests.get("type.googleapis.com/" + type);
+    return digest == null ? "empty" : HexFormat.of().formatHex(digest.digest()).substring(0, 16);
   }
 
   public static void main(String[] args) throws Exception {
@@ -70,7 +102,7 @@ public final class PeerServer {
     }
     List<Snapshot> snapshots = new ArrayList<>();
     for (int index = 0; Files.exists(dir.resolve("snapshot-" + index + ".txt")); index++) {
-      snapshots.add(load(dir.resolve("snapshot-" + index + ".txt"), Integer.toString(index + 1)));
+      snapshots.add(load(dir.resolve("snapshot-" + index + ".txt")));
     }
     if (snapshots.isEmpty()) {
       throw new IllegalStateException("no snapshot-N.txt in " + dir);
