@@ -267,3 +267,19 @@ def test_shared_verdicts_answer_as_ready_does_per_acked_mapping() -> None:
         verdicts=verdicts,
     )
     assert dict(held.held) == {ROUTE: None}
+
+
+def test_shared_verdicts_keep_clusters_as_kept_clusters_does() -> None:
+    before = config({"a": 50, "b": 50})
+    after = config({"a": 100})
+    verdicts = SharedVerdicts()
+    still_routed = proxy(before, clusters=["a", "b"], endpoints=["a", "b"], routes=before)
+    moved_on = proxy(before, clusters=["a", "b"], endpoints=["a", "b"], routes=after)
+
+    assert verdicts.kept(still_routed, after) == {"b"}
+    assert verdicts.kept(dict(still_routed), after) == {"b"}  # the same mappings: remembered
+    assert len(verdicts) == 1
+    # Other ACKed routes are another question.
+    assert verdicts.kept(moved_on, after) == frozenset()
+    assert len(verdicts) == 2
+    assert verdicts.kept({}, after) == frozenset()

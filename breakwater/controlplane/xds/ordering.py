@@ -116,7 +116,8 @@ def keep(
 
 
 class SharedVerdicts:
-    """:func:`ready` answers remembered for streams whose ACKed mappings are shared and frozen.
+    """:func:`ready` and :func:`kept_clusters` answers remembered for streams whose sent and
+    ACKed mappings are shared and frozen.
 
     State of the World streams of one group that ACKed the same responses hold
     the very same ``acked`` mappings (the snapshot's selections, never
@@ -132,7 +133,7 @@ class SharedVerdicts:
 
     def __init__(self, limit: int = 256) -> None:
         self._limit = limit
-        self._entries: OrderedDict[Hashable, tuple[bool, tuple[object, ...]]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[object, tuple[object, ...]]] = OrderedDict()
 
     def ready(self, resource: Resource, types: Subscriptions, snapshot: Snapshot) -> bool:
         cds = types.get(CLUSTER_TYPE)
@@ -150,12 +151,34 @@ class SharedVerdicts:
         )
         found = self._entries.get(key)
         if found is not None:
-            return found[0]
+            return bool(found[0])
         verdict = ready(resource, types, snapshot)
-        self._entries[key] = (verdict, (cds.acked, eds_acked))
+        self._remember(key, verdict, (cds.acked, eds_acked))
+        return verdict
+
+    def kept(self, types: Subscriptions, snapshot: Snapshot) -> frozenset[str]:
+        """:func:`kept_clusters`, remembered per snapshot, sent clusters and ACKed routes."""
+        cds = types.get(CLUSTER_TYPE)
+        if cds is None:
+            return frozenset()
+        held: list[object] = [cds.sent]
+        key: list[Hashable] = ["kept", snapshot.version, id(cds.sent)]
+        for type_url in (LISTENER_TYPE, ROUTE_TYPE):
+            state = types.get(type_url)
+            if state is not None:
+                held.append(state.acked)
+                key += [type_url, id(state.acked), state.wildcard, state.names]
+        found = self._entries.get(tuple(key))
+        if found is not None and isinstance(found[0], frozenset):
+            return found[0]
+        kept = kept_clusters(types, snapshot)
+        self._remember(tuple(key), kept, tuple(held))
+        return kept
+
+    def _remember(self, key: Hashable, verdict: object, held: tuple[object, ...]) -> None:
+        self._entries[key] = (verdict, held)
         if len(self._entries) > self._limit:
             self._entries.popitem(last=False)
-        return verdict
 
     def __len__(self) -> int:
         return len(self._entries)

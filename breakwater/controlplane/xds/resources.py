@@ -13,6 +13,7 @@ the cache uses it to refuse snapshots with dangling references.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,10 +62,21 @@ def short_name(type_url: str) -> str:
     return SHORT_NAMES.get(type_url, type_url.rsplit(".", 1)[-1])
 
 
+_RANK: Mapping[str, int] = MappingProxyType({t: i for i, t in enumerate(PUSH_ORDER)})
+
+
+@functools.lru_cache(maxsize=256)
+def _in_push_order(type_urls: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(type_urls, key=lambda t: (_RANK.get(t, len(_RANK)), t)))
+
+
 def order_types(type_urls: Iterable[str]) -> list[str]:
-    """Sort type URLs by push order; types outside CDS/EDS/LDS/RDS go last."""
-    rank = {t: i for i, t in enumerate(PUSH_ORDER)}
-    return sorted(set(type_urls), key=lambda t: (rank.get(t, len(rank)), t))
+    """Sort type URLs by push order; types outside CDS/EDS/LDS/RDS go last.
+
+    Every stream asks this on every wake-up, nearly always for the same four
+    types, so the order of each set of types is worked out once.
+    """
+    return list(_in_push_order(frozenset(type_urls)))
 
 
 # -- protobuf wire encoding -------------------------------------------------

@@ -157,7 +157,10 @@ class Stream:
     def evaluate(self, snapshot: Snapshot) -> list[bytes]:
         """Responses due now, in make-before-break order."""
         self.evaluated = snapshot.version
-        kept = kept_clusters(self.types, snapshot)
+        if self.verdicts is not None:
+            kept = self.verdicts.kept(self.types, snapshot)
+        else:
+            kept = kept_clusters(self.types, snapshot)
         out: list[bytes] = []
         for type_url in order_types(self.types):
             state = self.types[type_url]
