@@ -28,3 +28,8 @@ DEBOUNCE_QUIET = 0.1
 
 DEBOUNCE_CAP = 1.0
 """Seconds at most from the first change of a burst to its push, however long the burst goes on."""
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+EVENT_LOOP = "uvloop"
+"""The event loop `serve` runs on: uvloop's measured faster at fan-out (BENCHMARKS.md, "Fan-out,
+issue 14"); `--event-loop asyncio` is the standard library's."""

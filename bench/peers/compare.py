@@ -95,6 +95,31 @@ def section(rows: list[dict[str, Any]]) -> list[str]:
             f"| {_ratio(row['cpu_per_push_s'], base.get('cpu_per_push_s'))} "
             f"| {_ratio(idle, base.get('idle_kib_per_stream'))} | `{command}` |"
         )
+    largest = ours.get(max(ours)) if ours else None
+    out += [
+        "",
+        "Where a peer is ahead, what Breakwater's figure holds that the peer's does not:",
+        "the API write, its durable store write, the 100 ms debounce quiet period and the",
+        "translation of the changed route (a peer swaps in a prepared snapshot). And how",
+        "the work is spread: go-control-plane answers each stream on its own goroutine and",
+        "java-control-plane on Netty's event loops and an executor, both on every core;",
+        "Breakwater serves every stream from one Python event loop, on one core.",
+    ]
+    if largest is not None and largest.get("profile_push"):
+        out += [
+            "",
+            f"Breakwater's push profile at {largest['streams']} streams (py-spy, all samples):",
+            "",
+            "```",
+            *(f"{share * 100:5.1f}%  {frame}" for share, frame in largest["profile_push"][:16]),
+            "```",
+            "",
+            "`Handle._run` is everything the event loop runs, and most of it is its own",
+            "share: gRPC's Cython/C-core work of sending each response and reading each",
+            "ACK, which py-spy cannot see as Python frames. Of the Python left, waking the",
+            "group's streams (`SnapshotCache._wake` → `Signal.set`) and each stream's",
+            "`evaluate` (now version comparisons and remembered verdicts) are the largest.",
+        ]
     return out
 
 

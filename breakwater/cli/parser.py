@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: one object a line, with the field names of the proxies' access logs "
         "(start_time, method, path, response_code, ...) (default %(default)s)",
     )
+    serve.add_argument(
+        "--event-loop",
+        choices=defaults.EVENT_LOOPS,
+        default=defaults.EVENT_LOOP,
+        help=f"the event loop to run on (default {defaults.EVENT_LOOP})",
+    )
     serve.set_defaults(func=cmd_serve)
 
     rollout = sub.add_parser(

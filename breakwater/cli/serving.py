@@ -8,6 +8,7 @@ addresses, TLS files and fleet reporting that `serve` listens with are what
 from __future__ import annotations
 
 import argparse
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def default_state_dir() -> str:
     from platformdirs import user_data_dir
 
     return user_data_dir("breakwater")
+
+
+def run_event_loop(main: Coroutine[Any, Any, None], name: str) -> None:
+    """Run `main` to the end on the event loop called `name` (`uvloop` or `asyncio`)."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise CommandFailed(
+                "uvloop is not installed here; install it or run with --event-loop asyncio"
+            ) from None
+        uvloop.run(main)
+        return
+    import asyncio
+
+    asyncio.run(main)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -120,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         await run(config, stop)
 
     try:
-        asyncio.run(main_loop())
+        run_event_loop(main_loop(), args.event_loop)
     except (StoreError, SecurityError) as exc:
         raise CommandFailed(str(exc)) from None
     except OSError as exc:
