@@ -300,6 +300,7 @@ class Demo:
             f"over at least {self.pace.min_requests} canary requests, else roll back.\n"
             f"At {BREAK_AT} % the demo breaks the canary on purpose. Follow it from another terminal:\n"
             f"  .venv/bin/breakwater rollout status {ROLLOUT} --server {self.admin_url}\n"
+            f"or in a browser, on the console: {self.admin_url}/#rollouts\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
