@@ -12,10 +12,18 @@ a new PolicySet rebuilds every known group after the debounce, and a group
 that appears (its first proxy identified itself) is built on the next turn
 of the event loop, without waiting for the debounce, so that proxy gets its
 config at once.
+
+Translation never runs on the event loop: each build translates (and checks
+for dangling references) in a worker thread, and only publishing the
+finished snapshots to the cache, a few dictionary writes, happens on the
+loop. Builds take one lock, each reads the PolicySet current when it starts,
+and publish in the order they started, so a build of new groups and a
+rebuild never publish an older PolicySet over a newer one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -96,6 +104,9 @@ class Reconciler(PolicySubscriber):
         self.translations = 0
         self.route_only_translations = 0
         self._upstreams: dict[frozenset[str], _Upstreams] = {}
+        self._building = asyncio.Lock()
+        """One build at a time: the memo of upstreams is not shared between threads, and
+        snapshots are published in the order their PolicySets arrived."""
         self.last_error: str | None = None
 
     def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
@@ -145,12 +156,12 @@ class Reconciler(PolicySubscriber):
     async def _build_new_groups(self) -> None:
         """A connection was answered with nothing yet; give each new group its snapshot."""
         if self._new:
-            self._build(set(self._new), time.monotonic())
+            await self._build(set(self._new), time.monotonic())
 
     async def _rebuild(self) -> None:
         changed_at = self._changed_at or time.monotonic()
         self._changed_at = 0.0
-        self._build(set(self.cache.groups()) | self._new, changed_at)
+        await self._build(set(self.cache.groups()) | self._new, changed_at)
 
     def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
         """Translate a gateway set once per PolicySet; when only routes changed, keep the clusters.
@@ -191,30 +202,46 @@ class Reconciler(PolicySubscriber):
         )
         return snapshot
 
-    def _build(self, keys: set[Hashable], changed_at: float) -> None:
+    def _translate_groups(
+        self, policyset: PolicySet, keys: list[Hashable]
+    ) -> dict[Hashable, tuple[Snapshot, list[str]]]:
+        """Each group's snapshot and its dangling references; runs in the worker thread."""
+        checked: dict[int, list[str]] = {}
+        out: dict[Hashable, tuple[Snapshot, list[str]]] = {}
+        for key in keys:
+            cluster, metadata = key  # type: ignore[misc]
+            gateways = node_group(policyset, cluster, dict(metadata))
+            snapshot = self._snapshot_for(policyset, gateways)
+            if id(snapshot) not in checked:
+                checked[id(snapshot)] = snapshot.problems()
+            out[key] = (snapshot, checked[id(snapshot)])
+        return out
+
+    async def _build(self, keys: set[Hashable], changed_at: float) -> None:
         """Put the current PolicySet's snapshot of each group in the cache.
 
         A new group stays new until that succeeds, so a group whose snapshot
         was refused is tried again with the next PolicySet.
         """
-        policyset = self.policyset
-        if policyset is None:
-            return
-        published: dict[Hashable, Snapshot] = {}
-        for key in keys:
-            gateways = self.gateways_of(key)  # type: ignore[arg-type]
-            snapshot = self._snapshot_for(policyset, gateways)
-            try:
-                if self.cache.set_snapshot(key, snapshot):
+        async with self._building:
+            policyset = self.policyset
+            if policyset is None:
+                return
+            built_from = self._policyset_changed_at
+            built = await asyncio.to_thread(self._translate_groups, policyset, list(keys))
+            published: dict[Hashable, Snapshot] = {}
+            for key, (snapshot, problems) in built.items():
+                if problems:
+                    self.last_error = str(SnapshotError(key, problems))
+                    log.error("not publishing an inconsistent snapshot: %s", self.last_error)
+                    continue
+                if self.cache.set_snapshot(key, snapshot, check=False):
                     published[key] = snapshot
-                self.built_from[key] = self._policyset_changed_at
+                self.built_from[key] = built_from
                 self._new.discard(key)
                 self.last_error = None
-            except SnapshotError as exc:
-                self.last_error = str(exc)
-                log.error("not publishing an inconsistent snapshot: %s", exc)
-        if published and self._on_published is not None:
-            self._on_published(changed_at, published)
+            if published and self._on_published is not None:
+                self._on_published(changed_at, published)
 
 
 class NewGroups(XdsObserver):
