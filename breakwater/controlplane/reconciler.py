@@ -209,8 +209,8 @@ class Reconciler(PolicySubscriber):
         checked: dict[int, list[str]] = {}
         out: dict[Hashable, tuple[Snapshot, list[str]]] = {}
         for key in keys:
-            cluster, metadata = key  # type: ignore[misc]
-            gateways = node_group(policyset, cluster, dict(metadata))
+            group: GroupKey = key  # type: ignore[assignment]
+            gateways = node_group(policyset, group[0], dict(group[1]))
             snapshot = self._snapshot_for(policyset, gateways)
             if id(snapshot) not in checked:
                 checked[id(snapshot)] = snapshot.problems()
