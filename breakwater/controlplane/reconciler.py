@@ -27,42 +27,22 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from breakwater.controlplane.debounce import Debouncer
+from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
-from breakwater.controlplane.xds.resources import Resource, Snapshot
+from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
-from breakwater.translators.model import ResiliencePolicy, Service
-from breakwater.translators.policyset import DrainedEndpoints, PolicySet
-from breakwater.translators.snapshot import (
-    backend_targets,
-    node_group,
-    translate,
-    translate_routing,
-)
-from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.snapshot import node_group
 
 log = logging.getLogger(__name__)
 
 GroupKey = tuple[str, tuple[tuple[str, str], ...]]
-_UPSTREAM_MEMO_LIMIT = 256
-
-
-@dataclass(frozen=True)
-class _Upstreams:
-    """What a gateway set was last translated from, and the snapshot that holds the result."""
-
-    policyset: PolicySet
-    services: Mapping[str, Service]
-    policies: Mapping[str, ResiliencePolicy]
-    drained: DrainedEndpoints
-    backends: tuple[tuple[str, str | None], ...]
-    snapshot: Snapshot
 
 
 def group_key(node: Any) -> GroupKey:
@@ -102,12 +82,20 @@ class Reconciler(PolicySubscriber):
         self._new_groups = Debouncer(self._build_new_groups, quiet=0.0, cap=0.0)
         self._on_published = on_published
         self.translations = 0
-        self.route_only_translations = 0
-        self._upstreams: dict[frozenset[str], _Upstreams] = {}
+        """Snapshots of gateway sets built (each from cached pieces where it could)."""
+        self._builder = SnapshotBuilder()
+        self._built_for: PolicySet | None = None
+        self._built: dict[frozenset[str], Snapshot] = {}
+        """The snapshot of each gateway set translated from `_built_for`."""
         self._building = asyncio.Lock()
-        """One build at a time: the memo of upstreams is not shared between threads, and
+        """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
         self.last_error: str | None = None
+
+    @property
+    def pieces_translated(self) -> int:
+        """Resources and virtual hosts translated so far; every other piece came from the cache."""
+        return self._builder.built
 
     def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
         """Take a new PolicySet; known groups follow after the debounce quiet period.
@@ -164,42 +152,14 @@ class Reconciler(PolicySubscriber):
         await self._build(set(self.cache.groups()) | self._new, changed_at)
 
     def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
-        """Translate a gateway set once per PolicySet; when only routes changed, keep the clusters.
-
-        API weight overrides replace routes only: the services and policies of
-        the new PolicySet are the very same objects, so identity says that the
-        clusters and endpoints (and their encoded bytes) are still exact. Drains
-        change endpoints, so they are compared too (by value: a small mapping).
-        """
-        previous = self._upstreams.get(gateways)
-        if previous is not None and previous.policyset is policyset:
-            return previous.snapshot  # another group with the same gateways, or a new proxy
-        backends = backend_targets(policyset, gateways)
-        if (
-            previous is not None
-            and previous.services is policyset.services
-            and previous.policies is policyset.policies
-            and previous.drained == policyset.drained
-            and previous.backends == backends
-        ):
-            routing = translate_routing(policyset, gateways)
-            snapshot = Snapshot(
-                {
-                    CLUSTER_TYPE: previous.snapshot.resources(CLUSTER_TYPE).values(),
-                    ENDPOINT_TYPE: previous.snapshot.resources(ENDPOINT_TYPE).values(),
-                    LISTENER_TYPE: [Resource.from_message(m) for m in routing[LISTENER_TYPE]],
-                    ROUTE_TYPE: [Resource.from_message(m) for m in routing[ROUTE_TYPE]],
-                }
-            )
-            self.route_only_translations += 1
-        else:
-            snapshot = _translated(policyset, gateways)
+        """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
+        if policyset is not self._built_for:
+            self._built_for, self._built = policyset, {}
+            self._builder.next_generation()
+        snapshot = self._built.get(gateways)
+        if snapshot is None:
+            snapshot = self._built[gateways] = _translated(self._builder, policyset, gateways)
             self.translations += 1
-        if len(self._upstreams) >= _UPSTREAM_MEMO_LIMIT and gateways not in self._upstreams:
-            self._upstreams.clear()
-        self._upstreams[gateways] = _Upstreams(
-            policyset, policyset.services, policyset.policies, policyset.drained, backends, snapshot
-        )
         return snapshot
 
     def _translate_groups(
@@ -259,7 +219,9 @@ class NewGroups(XdsObserver):
         self._reconciler.group_appeared(stream.group)
 
 
-def _translated(policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+def _translated(
+    builder: SnapshotBuilder, policyset: PolicySet, gateways: frozenset[str]
+) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -270,7 +232,7 @@ def _translated(policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Snapshot.from_messages(translate(policyset, gateways))
+        return builder.snapshot(policyset, gateways)
     finally:
         if enabled:
             gc.enable()

@@ -4,6 +4,14 @@
 here, so a policy set that one of them accepts, all of them accept. Nothing
 here opens a file: the texts come from the policy sources
 (`breakwater.controlplane.state.sources`), or straight from a test.
+
+A `PolicyReader` remembers what each file's text decoded to, with the text
+it was decoded from, so a reload parses and decodes only
+the files whose bytes changed; the documents of the others are the very
+objects read before, which lets the cross-document merges (see
+`PolicySet`) and the translators' caches recognise them by identity. A
+one-shot `policyset_from_texts` is a reader used once: both give the same
+result for the same texts.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from breakwater.translators.gateway_api.model import GatewayApiDocument
 from breakwater.translators.gateway_api.resolve import resolve_gateway_api
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import MergeMemo, PolicySet
 from breakwater.translators.validate import build_policyset
 from breakwater.translators.yaml_reader import read_documents
 
@@ -35,36 +43,82 @@ class LoadedPolicies:
     """Every document that is valid on its own, in reading order, even when the set is refused."""
 
 
+@dataclass(frozen=True)
+class _DecodedFile:
+    """One file's text read and each of its documents decoded on its own."""
+
+    text: str
+    errors: list[PolicyError]
+    documents: list[tuple[AnyDocument, RawDocument]]
+
+
+def _decode_file(source: SourceText) -> _DecodedFile:
+    raws, errors = read_documents(source.text, source.path)
+    documents: list[tuple[AnyDocument, RawDocument]] = []
+    for raw in raws:
+        if raw.data is None:  # an empty document, as between two `---`
+            continue
+        document, doc_errors = validate_document(raw)
+        errors.extend(doc_errors)
+        if document is not None:
+            documents.append((document, raw))
+    return _DecodedFile(source.text, errors, documents)
+
+
+class PolicyReader:
+    """Reads policy texts again and again, re-decoding only the files whose text changed.
+
+    Not thread-safe: one reader belongs to one caller (the controller reads
+    under its lock).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, _DecodedFile] = {}
+        """Name → what its last text decoded to; files gone from the texts are forgotten."""
+        self._merges = MergeMemo()
+        self.decoded_files = 0
+        """Files parsed and decoded so far (the rest came from the cache)."""
+
+    def read(
+        self, texts: Mapping[str, SourceText], unreadable: Iterable[PolicyError] = ()
+    ) -> LoadedPolicies:
+        """Read, decode and check every document of `texts`, in the mapping's order.
+
+        `texts` is keyed by each file's name relative to the policy directory;
+        the order matters because the first of two documents with one name is
+        the one the error about the second points back to. `unreadable` are the
+        files the source could not read: they refuse the set like any other
+        mistake, and are reported with the rest.
+        """
+        errors = list(unreadable)
+        documents: list[tuple[AnyDocument, RawDocument]] = []
+        files: dict[str, _DecodedFile] = {}
+        for name, source in texts.items():
+            key = f"{name}\0{source.path}"
+            decoded = self._files.get(key)
+            if decoded is None or decoded.text != source.text:
+                decoded = _decode_file(source)
+                self.decoded_files += 1
+            files[key] = decoded
+            errors.extend(decoded.errors)
+            documents.extend(decoded.documents)
+        self._files = files
+        native = [(d, raw) for d, raw in documents if isinstance(d, Document)]
+        foreign = [(d, raw) for d, raw in documents if isinstance(d, GatewayApiDocument)]
+        converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
+        self._merges = self._merges.next_generation()
+        policyset, cross_errors = build_policyset(native + converted, self._merges)
+        policyset = replace(policyset, gateway_api=gateway_api)
+        policyset.__dict__["_merged"] = self._merges
+        all_errors = sorted(errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line))
+        return LoadedPolicies(None if all_errors else policyset, all_errors, documents)
+
+
 def policyset_from_texts(
     texts: Mapping[str, SourceText], unreadable: Iterable[PolicyError] = ()
 ) -> LoadedPolicies:
-    """Read, decode and check every document of `texts`, in the mapping's order.
-
-    `texts` is keyed by each file's name relative to the policy directory;
-    the order matters because the first of two documents with one name is
-    the one the error about the second points back to. `unreadable` are the
-    files the source could not read: they refuse the set like any other
-    mistake, and are reported with the rest.
-    """
-    errors = list(unreadable)
-    documents: list[tuple[AnyDocument, RawDocument]] = []
-    for source in texts.values():
-        raws, read_errors = read_documents(source.text, source.path)
-        errors.extend(read_errors)
-        for raw in raws:
-            if raw.data is None:  # an empty document, as between two `---`
-                continue
-            document, doc_errors = validate_document(raw)
-            errors.extend(doc_errors)
-            if document is not None:
-                documents.append((document, raw))
-    native = [(d, raw) for d, raw in documents if isinstance(d, Document)]
-    foreign = [(d, raw) for d, raw in documents if isinstance(d, GatewayApiDocument)]
-    converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
-    policyset, cross_errors = build_policyset(native + converted)
-    policyset = replace(policyset, gateway_api=gateway_api)
-    all_errors = sorted(errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line))
-    return LoadedPolicies(None if all_errors else policyset, all_errors, documents)
+    """`PolicyReader.read` once, with nothing remembered from an earlier read."""
+    return PolicyReader().read(texts, unreadable)
 
 
-__all__ = ["LoadedPolicies", "SourceText", "policyset_from_texts"]
+__all__ = ["LoadedPolicies", "PolicyReader", "SourceText", "policyset_from_texts"]

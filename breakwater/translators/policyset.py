@@ -139,6 +139,44 @@ def rule_override(rule: RouteRule) -> dict[str, Any]:
     return patch
 
 
+_MergeKey = tuple[tuple[str, int], ...]
+
+
+class MergeMemo:
+    """Effective policies merged so far, found again by the very layer objects they came from.
+
+    A merge depends only on its layers, and a layer is an immutable document
+    part (a policy's spec, or the rule whose own settings go on top), so the
+    key is each layer's name and object identity: a reload whose policy
+    files did not change finds every merge done, an edited policy only
+    misses the merges it is a layer of. Each entry keeps its layers alive,
+    so an identity in a key can never be reused by another object while the
+    entry exists. One generation serves one PolicySet (and the sets laid
+    over it); the next generation keeps only what the one before used.
+    """
+
+    def __init__(
+        self, earlier: dict[_MergeKey, tuple[tuple[object, ...], Effective]] | None = None
+    ):
+        self._earlier = earlier or {}
+        self._used: dict[_MergeKey, tuple[tuple[object, ...], Effective]] = {}
+
+    def next_generation(self) -> MergeMemo:
+        """A memo for the next PolicySet that remembers what this one merged."""
+        return MergeMemo(dict(self._used or self._earlier))
+
+    def merge(
+        self, layers: list[tuple[str, ResilienceSpec | dict[str, Any]]], sources: list[object]
+    ) -> Effective:
+        """`merge_layers(layers)`; `sources[i]` is the immutable object layer i was taken from."""
+        key = tuple((who, id(source)) for (who, _), source in zip(layers, sources, strict=True))
+        found = self._used.get(key) or self._earlier.get(key)
+        if found is None:
+            found = (tuple(sources), merge_layers(layers))
+        self._used[key] = found
+        return found[1]
+
+
 @dataclass(frozen=True)
 class PolicySet:
     """Everything that was valid at one moment; translators read only this."""
@@ -212,20 +250,14 @@ class PolicySet:
         return changed
 
     @cached_property
-    def _merged(self) -> dict[tuple[str, ...], Effective]:
-        """Merges already done, keyed by the names of their layers (a PolicySet never changes)."""
-        return {}
-
-    def _merge(self, layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> Effective:
-        key = tuple(who for who, _ in layers)
-        found = self._merged.get(key)
-        if found is None:
-            found = self._merged[key] = merge_layers(layers)
-        return found
+    def _merged(self) -> MergeMemo:
+        """Merges already done; `build_policyset` hands in one that remembers the last set's."""
+        return MergeMemo()
 
     def effective_for_cluster(self, service: str, subset: str | None = None) -> Effective:
         """The policy that shapes the Envoy cluster of a service (or of one of its subsets)."""
-        return self._merge(list(self._policy_layers(service, subset)))
+        layers = self._policy_layers(service, subset)
+        return self._merged.merge(list(layers), [spec for _, spec in layers])
 
     def effective_for_rule(self, route: str, rule_index: int) -> Effective:
         """The policy that shapes one route rule: retries, timeouts and fallbacks live on Envoy routes.
@@ -240,13 +272,14 @@ class PolicySet:
         targets = {(b.service, b.subset) for b in rule.backends}
         service = next(iter(services)) if len(services) == 1 else None
         subset = next(iter(targets))[1] if len(targets) == 1 else None
-        layers: list[tuple[str, ResilienceSpec | dict[str, Any]]] = list(
-            self._policy_layers(service, subset)
-        )
+        policy_layers = self._policy_layers(service, subset)
+        layers: list[tuple[str, ResilienceSpec | dict[str, Any]]] = list(policy_layers)
+        sources: list[object] = [spec for _, spec in policy_layers]
         override = rule_override(rule)
         if override:
             layers.append((f"HTTPRoute/{route} rule {rule_index}", override))
-        return self._merge(layers)
+            sources.append(rule)
+        return self._merged.merge(layers, sources)
 
     def telemetry_layers(
         self, gateway: str, route: str | None = None

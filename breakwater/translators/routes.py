@@ -294,6 +294,34 @@ def virtual_host(
     return host
 
 
+def virtual_host_inputs(
+    policyset: PolicySet,
+    route: HTTPRoute,
+    cluster_for: ClusterNamer,
+    admission: Sequence[str] = (),
+) -> list[object]:
+    """Everything `virtual_host` reads besides the PolicySet's fixed parts, for a cache key.
+
+    The route itself, the effective policy of each rule and of each backend
+    (their identity: merges are memoized per set of layer objects, see
+    `MergeMemo`), the cluster each backend is routed to (a failover target
+    that appears or goes changes it), the rule's rollout preview and the
+    gateway's admission filters. Two calls that return the same objects and
+    values build byte-identical virtual hosts; keep this in step with
+    `virtual_host` and what it calls.
+    """
+    inputs: list[object] = [route, tuple(admission)]
+    for index, rule in enumerate(route.spec.rules):
+        inputs.append(policyset.effective_for_rule(route.name, index))
+        for backend in rule.backends:
+            inputs.append(cluster_for(backend.service, backend.subset))
+            inputs.append(policyset.effective_for_cluster(backend.service, backend.subset))
+        preview = policyset.previews.get((route.name, index))
+        if preview is not None:
+            inputs += [preview, cluster_for(preview.service, preview.subset)]
+    return inputs
+
+
 def route_configuration(
     policyset: PolicySet, gateway: str, policies: ClusterPolicies | None = None
 ) -> route_pb2.RouteConfiguration:

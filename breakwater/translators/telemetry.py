@@ -248,24 +248,39 @@ def route_tracing(tracing: Tracing) -> route_components_pb2.Tracing:
     return out
 
 
+def traced_routes(policyset: PolicySet) -> frozenset[str]:
+    """The HTTPRoutes that some Telemetry targets: only their routes can carry their own tracing."""
+    return frozenset(
+        spec.target_ref.name
+        for spec in (t.spec for t in policyset.telemetry.values())
+        if spec.target_ref is not None and spec.target_ref.kind == "HTTPRoute"
+    )
+
+
+def route_tracing_of(
+    policyset: PolicySet, gateway: str, route: str, traced: frozenset[str]
+) -> route_components_pb2.Tracing | None:
+    """The tracing every Envoy route of an HTTPRoute gets on a gateway that traces, if any;
+    `traced` is `traced_routes(policyset)`."""
+    if route not in traced:
+        return None
+    spec = policyset.effective_telemetry(gateway, route).spec
+    if tracing_collector(policyset, spec) is None or spec.tracing is None:
+        return None
+    return route_tracing(spec.tracing)
+
+
 def apply_route_tracing(
     policyset: PolicySet, gateway: str, config: route_pb2.RouteConfiguration
 ) -> None:
     """Give the routes of each HTTPRoute that has its own Telemetry their tracing, on a gateway that traces."""
-    targeted = {
-        spec.target_ref.name
-        for spec in (t.spec for t in policyset.telemetry.values())
-        if spec.target_ref is not None and spec.target_ref.kind == "HTTPRoute"
-    }
-    if not targeted:
+    traced = traced_routes(policyset)
+    if not traced:
         return
     for host in config.virtual_hosts:
-        if host.name not in targeted:
+        tracing = route_tracing_of(policyset, gateway, host.name, traced)
+        if tracing is None:
             continue
-        spec = policyset.effective_telemetry(gateway, host.name).spec
-        if tracing_collector(policyset, spec) is None or spec.tracing is None:
-            continue
-        tracing = route_tracing(spec.tracing)
         for route in host.routes:
             route.tracing.CopyFrom(tracing)
 

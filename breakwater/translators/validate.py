@@ -26,6 +26,7 @@ from breakwater.translators.model import (
 from breakwater.translators.policyset import (
     Effective,
     FieldPath,
+    MergeMemo,
     PolicySet,
     SourceRef,
     rule_override,
@@ -104,8 +105,10 @@ def _check_effective(
 
 
 def build_policyset(
-    documents: Sequence[tuple[Document, RawDocument]],
+    documents: Sequence[tuple[Document, RawDocument]], merges: MergeMemo | None = None
 ) -> tuple[PolicySet, list[PolicyError]]:
+    """The PolicySet of `documents` and every cross-document mistake; `merges` are the
+    effective policies an earlier set merged, to reuse where the layers are the same."""
     out = _Collector()
     services: dict[str, Service] = {}
     policies: dict[str, ResiliencePolicy] = {}
@@ -232,6 +235,8 @@ def build_policyset(
         rollouts=rollouts,
         telemetry=telemetry,
     )
+    if merges is not None:
+        policyset.__dict__["_merged"] = merges
     check_telemetry(out.add, policyset, raws)
     if out.errors:
         return policyset, out.errors

@@ -1,4 +1,4 @@
-"""The reconciler translates once per gateway set, and a weight change only re-translates routes.
+"""The reconciler translates once per gateway set, and a weight change re-translates one virtual host.
 
 A node group that appears is the reconciler's own step: the xDS identify hook
 only queues it, and the proxy is still answered at once.
@@ -48,6 +48,7 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
     await reconciler.flush()
     first = cache.get_snapshot(KEY)
     assert first is not None and reconciler.translations == 1
+    pieces = reconciler.pieces_translated
 
     shifted, dropped = apply_overrides(
         base, [_Weights("payments", 1, {"stable": 50, "canary": 50})]
@@ -57,7 +58,8 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
     await reconciler.flush()
     second = cache.get_snapshot(KEY)
     assert second is not None and second.version != first.version
-    assert reconciler.route_only_translations == 1 and reconciler.translations == 1
+    assert reconciler.translations == 2
+    assert reconciler.pieces_translated == pieces + 1  # the virtual host of `payments`
     for type_url in (CLUSTER_TYPE, ENDPOINT_TYPE):
         for name, resource in second.resources(type_url).items():
             assert resource is first.resources(type_url)[name]  # the very same encoded bytes
@@ -65,17 +67,22 @@ async def test_weight_change_reuses_clusters_and_matches_a_full_translation() ->
     gateways = reconciler.gateways_of(KEY)
     full = Snapshot.from_messages(translate(shifted, gateways))
     assert full.version == second.version
+    for type_url in full.type_urls:
+        assert {n: r.any_bytes for n, r in full.resources(type_url).items()} == {
+            n: r.any_bytes for n, r in second.resources(type_url).items()
+        }
 
 
-async def test_a_file_change_translates_everything_again() -> None:
+async def test_documents_read_again_from_scratch_are_translated_again() -> None:
     cache = SnapshotCache(group_key)
     reconciler = Reconciler(cache, quiet=0.0, cap=0.0)
     reconciler.on_policies(_examples(), 0.0)
     reconciler.group_appeared(KEY)
     await reconciler.flush()
-    reconciler.on_policies(_examples(), 0.0)  # a reload: new objects, even if equal
+    pieces = reconciler.pieces_translated
+    reconciler.on_policies(_examples(), 0.0)  # no shared reader: new objects, even if equal
     await reconciler.flush()
-    assert reconciler.translations == 2 and reconciler.route_only_translations == 0
+    assert reconciler.translations == 2 and reconciler.pieces_translated == 2 * pieces
 
 
 def test_group_key_reads_only_string_metadata() -> None:
@@ -94,7 +101,7 @@ async def test_proxies_of_new_groups_with_the_same_gateways_share_one_snapshot()
     await reconciler.flush()
     snapshots = {id(cache.get_snapshot(key)) for key in keys}
     assert len(snapshots) == 1
-    assert reconciler.translations == 1 and reconciler.route_only_translations == 0
+    assert reconciler.translations == 1
 
 
 class _SeenInHook(XdsObserver):
@@ -135,7 +142,7 @@ async def test_a_new_group_is_built_by_the_reconciler_not_in_the_identify_hook()
             (("edge", (("pod", "edge-0"),)), 1, True),
         ]
         # ... and the step translated the gateway set once; every group holds that snapshot.
-        assert reconciler.translations == 1 and reconciler.route_only_translations == 0
+        assert reconciler.translations == 1
         first, *others = (cache.get_snapshot(("edge", (("pod", f"edge-{i}"),))) for i in range(3))
         assert first is not None and all(other is first for other in others)
     finally:

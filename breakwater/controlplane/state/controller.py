@@ -45,7 +45,7 @@ from breakwater.translators.overrides import (
     rule_labels,
 )
 from breakwater.translators.overrides import apply_overrides as lay_overrides
-from breakwater.translators.pipeline import LoadedPolicies
+from breakwater.translators.pipeline import LoadedPolicies, PolicyReader
 from breakwater.translators.policyset import PolicySet, PreviewRoute
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.validate_rollouts import rule_index_of
@@ -223,6 +223,8 @@ class PolicyController:
         """Each rollout's progress as last read from or written to the store."""
         self._subscribers: list[PolicySubscriber] = []
         self._lock = asyncio.Lock()
+        self._reader = PolicyReader()
+        """Remembers each file's decoded documents: a reload decodes only the files that changed."""
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
@@ -231,7 +233,7 @@ class PolicyController:
     # --- reading files -----------------------------------------------------
 
     def _read(self) -> tuple[PolicySet | None, list[PolicyError], list[DocumentStatus], str]:
-        files, loaded = load_policy_files(self.directory)
+        files, loaded = load_policy_files(self.directory, self._reader)
         return loaded.policyset, loaded.errors, _statuses(loaded), files.version
 
     async def reload(self) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from breakwater.translators.documents import SourceText
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.pipeline import LoadedPolicies, policyset_from_texts
+from breakwater.translators.pipeline import LoadedPolicies, PolicyReader
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,15 @@ def read_policy_files(path: Path) -> PolicyFiles:
     return PolicyFiles(texts, errors, _policy_version(contents))
 
 
-def load_policy_files(path: Path) -> tuple[PolicyFiles, LoadedPolicies]:
-    """Read the policy files once and put their texts through the translators' one pipeline."""
+def load_policy_files(
+    path: Path, reader: PolicyReader | None = None
+) -> tuple[PolicyFiles, LoadedPolicies]:
+    """Read the policy files once and put their texts through the translators' one pipeline.
+
+    A `reader` kept from one load to the next decodes only the files whose text changed.
+    """
     files = read_policy_files(path)
-    return files, policyset_from_texts(files.texts, files.errors)
+    return files, (reader or PolicyReader()).read(files.texts, files.errors)
 
 
 def fingerprint(directory: Path) -> Fingerprint:

@@ -245,13 +245,19 @@ class Resource:
 
     @classmethod
     def from_message(cls, message: Message) -> Resource:
-        type_url = type_url_of(message)
-        name = resource_name(message)
+        return cls.from_encoded(
+            type_url_of(message),
+            resource_name(message),
+            message.SerializeToString(deterministic=True),
+            references(message),
+        )
+
+    @classmethod
+    def from_encoded(cls, type_url: str, name: str, value: bytes, refs: frozenset[Ref]) -> Resource:
+        """From a message already serialized (deterministically), e.g. assembled from encoded parts."""
         if not name:
             raise ValueError(f"{short_name(type_url)} resource without a name")
-        packed = any_pb2.Any(
-            type_url=type_url, value=message.SerializeToString(deterministic=True)
-        ).SerializeToString(deterministic=True)
+        packed = any_pb2.Any(type_url=type_url, value=value).SerializeToString(deterministic=True)
         version = content_hash(packed)
         discovery_resource = (
             encode_str_field(1, version) + encode_bytes_field(2, packed) + encode_str_field(3, name)
@@ -261,7 +267,7 @@ class Resource:
             name=name,
             version=version,
             any_bytes=packed,
-            refs=references(message),
+            refs=refs,
             sotw_entry=encode_bytes_field(2, packed),
             delta_entry=encode_bytes_field(2, discovery_resource),
         )
