@@ -171,7 +171,7 @@ class SnapshotBuilder:
     ) -> tuple[Hashable, Message, Resource]:
         """The plain cluster of a target: it reads only the service and its effective policy."""
         found, spec = policyset.services[service], policies.spec(service, subset)
-        key = _key("cluster", found, subset, spec)
+        key = ("cluster", _Same(found), subset, _Same(spec))
         message, resource = self._get(
             key, lambda: _with_resource(upstream_cluster(found, subset, spec))
         )
@@ -191,7 +191,7 @@ class SnapshotBuilder:
         drained = policyset.drained.get(service, frozenset())
         found = policyset.services[service]
         return self._get(
-            _key("endpoints", found, subset, drained),
+            ("endpoints", _Same(found), subset, drained),
             lambda: Resource.from_message(load_assignment(found, subset, drained)),
         )
 

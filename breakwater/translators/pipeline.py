@@ -52,7 +52,11 @@ class _DecodedFile:
     documents: list[tuple[AnyDocument, RawDocument]]
 
 
-def _decode_file(source: SourceText) -> _DecodedFile:
+def _decode_file(source: SourceText, before: _DecodedFile | None) -> _DecodedFile:
+    """Decode every document of a file; one equal to a document the file held `before` is
+    that very object, so an edit of one document of a large file leaves the others'
+    translations cached (a document carries no line numbers: those stay in its RawDocument)."""
+    earlier = {(type(d), d.name): d for d, _ in before.documents} if before is not None else {}
     raws, errors = read_documents(source.text, source.path)
     documents: list[tuple[AnyDocument, RawDocument]] = []
     for raw in raws:
@@ -61,7 +65,8 @@ def _decode_file(source: SourceText) -> _DecodedFile:
         document, doc_errors = validate_document(raw)
         errors.extend(doc_errors)
         if document is not None:
-            documents.append((document, raw))
+            same = earlier.get((type(document), document.name))
+            documents.append((same if same == document else document, raw))
     return _DecodedFile(source.text, errors, documents)
 
 
@@ -97,7 +102,7 @@ class PolicyReader:
             key = f"{name}\0{source.path}"
             decoded = self._files.get(key)
             if decoded is None or decoded.text != source.text:
-                decoded = _decode_file(source)
+                decoded = _decode_file(source, decoded)
                 self.decoded_files += 1
             files[key] = decoded
             errors.extend(decoded.errors)

@@ -27,6 +27,8 @@ from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
+Target = tuple[str, str | None]
+"""A (service, subset) pair: one level of policy, one plain cluster."""
 Provenance = dict[FieldPath, str]
 """Effective field (snake_case path under the spec) → who set it, e.g. `ResiliencePolicy/payments-retry`."""
 DrainedEndpoints = Mapping[str, frozenset[str]]
@@ -229,25 +231,36 @@ class PolicySet:
 
         Only weights may differ: they never enter a merge, so the memo of
         effective policies carries over instead of being rebuilt per write.
+        The rules' effective policies are looked up again (by their layers),
+        since a rule is now another object.
         """
-        changed = replace(self, routes=routes)
-        changed.__dict__["_merged"] = self._merged
-        changed.__dict__["_layers_by_target"] = self._layers_by_target
-        return changed
+        return self._sharing(replace(self, routes=routes), rules=False)
 
     def with_previews(self, previews: Mapping[tuple[str, int], PreviewRoute]) -> PolicySet:
         """The same set with rollout header routes laid over rules; merges done so far still hold."""
-        changed = replace(self, previews=previews)
-        changed.__dict__["_merged"] = self._merged
-        changed.__dict__["_layers_by_target"] = self._layers_by_target
-        return changed
+        return self._sharing(replace(self, previews=previews), rules=True)
 
     def with_drained(self, drained: DrainedEndpoints) -> PolicySet:
         """The same set with other endpoints drained; merges done so far still hold."""
-        changed = replace(self, drained=drained)
-        changed.__dict__["_merged"] = self._merged
-        changed.__dict__["_layers_by_target"] = self._layers_by_target
+        return self._sharing(replace(self, drained=drained), rules=True)
+
+    def _sharing(self, changed: PolicySet, *, rules: bool) -> PolicySet:
+        """`changed` (this set with other routes, previews or drains) with this set's memos."""
+        for memo in ("_merged", "_layers_by_target", "_cluster_levels"):
+            changed.__dict__[memo] = getattr(self, memo)
+        if rules:
+            changed.__dict__["_rule_levels"] = self._rule_levels
         return changed
+
+    @cached_property
+    def _cluster_levels(self) -> dict[Target, Effective]:
+        """(service, subset) → its effective policy, as asked of this set (and the sets laid over it)."""
+        return {}
+
+    @cached_property
+    def _rule_levels(self) -> dict[tuple[str, int], Effective]:
+        """(route, rule) → its effective policy, as asked of this set."""
+        return {}
 
     @cached_property
     def _merged(self) -> MergeMemo:
@@ -256,8 +269,12 @@ class PolicySet:
 
     def effective_for_cluster(self, service: str, subset: str | None = None) -> Effective:
         """The policy that shapes the Envoy cluster of a service (or of one of its subsets)."""
-        layers = self._policy_layers(service, subset)
-        return self._merged.merge(list(layers), [spec for _, spec in layers])
+        found = self._cluster_levels.get((service, subset))
+        if found is None:
+            layers = self._policy_layers(service, subset)
+            found = self._merged.merge(list(layers), [spec for _, spec in layers])
+            self._cluster_levels[(service, subset)] = found
+        return found
 
     def effective_for_rule(self, route: str, rule_index: int) -> Effective:
         """The policy that shapes one route rule: retries, timeouts and fallbacks live on Envoy routes.
@@ -267,6 +284,14 @@ class PolicySet:
         service's; a rule with one backend takes its subset's too. The rule's own
         `retry`/`timeout`/`fallback` override all of them.
         """
+        found = self._rule_levels.get((route, rule_index))
+        if found is None:
+            found = self._rule_levels[(route, rule_index)] = self._effective_for_rule(
+                route, rule_index
+            )
+        return found
+
+    def _effective_for_rule(self, route: str, rule_index: int) -> Effective:
         rule = self.routes[route].spec.rules[rule_index]
         services = {b.service for b in rule.backends}
         targets = {(b.service, b.subset) for b in rule.backends}
