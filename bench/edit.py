@@ -1,0 +1,301 @@
+"""Edit benchmark: how long a policy change in a mesh of N services takes to reach a proxy.
+
+The policy directory is `bench/policies.py`'s shape (one gateway, N services,
+each with a breaker, bulkhead, retry, health check and a 90/10 route). One
+simulated Envoy holds one ADS stream (State of the World: CDS and LDS as
+wildcards, then EDS and RDS for what they name, every response ACKed), and a
+separate process polls `/healthz` every 50 ms, so a control plane that stops
+answering while it works shows up as a long poll. Measured, in one run:
+
+* start: `breakwater serve` spawned until `/readyz` answers (the first proxy can
+  be served), and until that proxy holds its first complete config;
+* file edit: one weight changed in one file until the proxy holds the new route;
+* API write: one weight written through the admin API until the proxy holds it;
+* the longest `/healthz` answer during each, and the server's RSS at the end.
+
+`python -m bench.edit --services N` prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds_names, rds_names
+from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
+from bench.profile import Recording
+from bench.server import BreakwaterServer
+from breakwater.devtools.adminclient import http
+
+ROOT = Path(__file__).resolve().parents[1]
+POLL_INTERVAL = 0.05
+TIMEOUT = 120.0
+FILE_ROUTE = service_name(0)
+"""The route whose weights the file edit changes (90/10 → 80/20)."""
+API_ROUTE = service_name(1)
+"""The route whose weights the API write changes (90/10 → 70/30)."""
+
+Poll = tuple[float, float]
+"""(sent, answered) monotonic times of one /healthz poll; CLOCK_MONOTONIC is system-wide."""
+
+
+def _poll_health(url: str, stop: Connection) -> None:
+    """Poll `url` every POLL_INTERVAL until told to stop; send back every (sent, answered)."""
+    polls: list[Poll] = []
+    next_at = time.monotonic()
+    while not stop.poll(max(0.0, next_at - time.monotonic())):
+        sent = time.monotonic()
+        with contextlib.suppress(OSError):  # a refused poll ends too; its time is what counts
+            http("GET", url, timeout=30)
+        polls.append((sent, time.monotonic()))
+        next_at = sent + POLL_INTERVAL
+    stop.send(polls)
+
+
+def longest_stall(polls: list[Poll], start: float, end: float) -> float:
+    """The longest poll that was in flight at some moment in [start, end]."""
+    return max((done - sent for sent, done in polls if done >= start and sent <= end), default=0.0)
+
+
+class Proxy:
+    """One ADS stream subscribed like Envoy; remembers when each route's weights arrived."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.synced = asyncio.Event()
+        self.acked: set[str] = set()
+        self.subscribed: dict[str, list[str]] = {}
+        self.routes: route_pb2.RouteConfiguration | None = None
+        self.changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
+        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
+            method: Any = channel.stream_stream(
+                SOTW_METHOD,
+                request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+                response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+            )
+            call = method()
+            node = base_pb2.Node(id="bench-edit", cluster=NODE_CLUSTER, user_agent_name="envoy")
+            await call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=CDS))
+            await call.write(discovery_pb2.DiscoveryRequest(type_url=LDS))
+            while True:
+                response: Any = await call.read()
+                if response is EOF:
+                    return
+                values = [r.value for r in response.resources]
+                if response.type_url == CDS:
+                    await self._follow(call, EDS, sorted(eds_names(values)))
+                elif response.type_url == LDS:
+                    await self._follow(call, RDS, sorted(rds_names(values)))
+                elif response.type_url == RDS and values:
+                    self.routes = route_pb2.RouteConfiguration.FromString(values[0])
+                    self.changed.set()
+                await call.write(
+                    discovery_pb2.DiscoveryRequest(
+                        type_url=response.type_url,
+                        version_info=response.version_info,
+                        response_nonce=response.nonce,
+                        resource_names=self.subscribed.get(response.type_url, []),
+                    )
+                )
+                self.acked.add(response.type_url)
+                if self.acked >= {CDS, EDS, LDS, RDS}:
+                    self.synced.set()
+
+    async def _follow(self, call: Any, type_url: str, names: list[str]) -> None:
+        if self.subscribed.get(type_url) != names:
+            self.subscribed[type_url] = names
+            await call.write(
+                discovery_pb2.DiscoveryRequest(type_url=type_url, resource_names=names)
+            )
+
+    def weights(self, route: str) -> tuple[int, ...]:
+        """The weights of the route's first Envoy route, as the proxy holds them."""
+        if self.routes is None:
+            return ()
+        for host in self.routes.virtual_hosts:
+            if host.name == route:
+                clusters = host.routes[0].route.weighted_clusters.clusters
+                return tuple(c.weight.value for c in clusters)
+        return ()
+
+    async def until(self, check: Callable[[], bool], timeout: float = TIMEOUT) -> float:
+        """Wait until `check()` holds after an RDS update; returns when it first did."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            self.changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the proxy never received the change")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+        return time.monotonic()
+
+
+def _edit_weights(path: Path, route: str, before: str, after: str) -> None:
+    """Change one route's backends line in place (the file keeps every other byte)."""
+    text = path.read_text()
+    marker = f"{{service: {route}, subset: stable, weight: {before.split('/')[0]}}}"
+    first, second = after.split("/")
+    old_second = before.split("/")[1]
+    replaced = text.replace(marker, f"{{service: {route}, subset: stable, weight: {first}}}", 1)
+    replaced = replaced.replace(
+        f"{{service: {route}, subset: canary, weight: {old_second}}}",
+        f"{{service: {route}, subset: canary, weight: {second}}}",
+        1,
+    )
+    if replaced == text:
+        raise RuntimeError(f"route {route} not found in {path}")
+    path.write_text(replaced)
+
+
+async def _scenario(
+    server: BreakwaterServer, directory: Path, spawned: float, profile: Path | None
+) -> dict[str, Any]:
+    proxy = Proxy(server.xds_target)
+    proxy.task = asyncio.create_task(proxy.run())
+    try:
+        await asyncio.wait_for(proxy.synced.wait(), TIMEOUT)
+        first_config = time.monotonic()
+        recording = None if profile is None else Recording(server.pid, 8.0, profile)
+        await asyncio.sleep(0.5 if recording is not None else 0.0)
+
+        edited = time.monotonic()
+        _edit_weights(directory / f"services-{0:05d}.yaml", FILE_ROUTE, "90/10", "80/20")
+        file_done = await proxy.until(lambda: proxy.weights(FILE_ROUTE) == (80, 20))
+
+        await asyncio.sleep(1.0)  # let the server settle after the edit
+        written = time.monotonic()
+        await asyncio.to_thread(server.set_weights, API_ROUTE, {"stable": 70, "canary": 30})
+        api_done = await proxy.until(lambda: proxy.weights(API_ROUTE) == (70, 30))
+        top = [] if recording is None else await asyncio.to_thread(recording.finish)
+        return {
+            "profile": [f"{share:6.1%} {frame}" for share, frame in top],
+            "first_config_s": first_config - spawned,
+            "file_edit": (edited, file_done),
+            "api_write": (written, api_done),
+        }
+    finally:
+        proxy.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            await proxy.task
+
+
+def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[str, Any]:
+    """One run; with `profile`, py-spy records the server from just before the file edit."""
+    directory = write_policies(workdir / f"edit-policies-{services}", services)
+    server = BreakwaterServer(directory, workdir / f"edit-server-{services}", log_level="info")
+    server.log_path.unlink(missing_ok=True)  # the stage lines reported are this run's
+    here, there = multiprocessing.Pipe()
+    poller = multiprocessing.Process(
+        target=_poll_health, args=(server.admin_url + "/healthz", there), daemon=True
+    )
+    starting = threading.Thread(target=server.start, kwargs={"timeout": TIMEOUT * 2})
+    try:
+        spawned = time.monotonic()
+        starting.start()
+        while True:
+            try:
+                if http("GET", server.admin_url + "/readyz", timeout=5).status == 200:
+                    break
+            except OSError:
+                pass
+            if not starting.is_alive() and server.process is None:
+                raise RuntimeError("breakwater serve did not start")
+            time.sleep(0.02)
+        ready = time.monotonic()
+        starting.join()
+        poller.start()
+        time.sleep(0.5)  # a baseline of polls before anything changes
+        result = asyncio.run(_scenario(server, directory, spawned, profile))
+        time.sleep(0.3)
+        here.send("stop")
+        polls: list[Poll] = here.recv()
+        edit_start, edit_end = result["file_edit"]
+        api_start, api_end = result["api_write"]
+        return {
+            "services": services,
+            "start_s": ready - spawned,
+            "first_config_s": result["first_config_s"],
+            "file_edit_s": edit_end - edit_start,
+            "file_edit_stall_s": longest_stall(polls, edit_start, edit_end),
+            "api_write_s": api_end - api_start,
+            "api_write_stall_s": longest_stall(polls, api_start, api_end),
+            "idle_poll_s": longest_stall(polls, polls[0][0], polls[0][0] + 0.4) if polls else 0.0,
+            "rss_mib": server.rss_bytes() / 2**20,
+            "files": -(-services // FILE_CHUNK) + 1,
+            "profile": result["profile"],
+            "log": _stage_lines(server),
+        }
+    finally:
+        if poller.is_alive():
+            poller.terminate()
+        server.stop()
+
+
+def _stage_lines(server: BreakwaterServer) -> list[str]:
+    """The server's own account of where start and each change spent their time."""
+    try:
+        lines = server.log_path.read_text().splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if " in " in line and ("read" in line or "translat" in line)][
+        -8:
+    ]
+
+
+def command_for(services: int) -> str:
+    return f".venv/bin/python -m bench.edit --services {services}"
+
+
+def run_isolated(services: int, workdir: Path, timeout: float = 900) -> dict[str, Any]:
+    """`measure` in a fresh interpreter, as `make bench` runs it."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "bench.edit",
+        "--services",
+        str(services),
+        "--workdir",
+        str(workdir),
+    ]
+    out = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--profile", type=Path, help="record the server with py-spy during the edits, to this file"
+    )
+    args = parser.parse_args()
+    print(json.dumps(measure(args.services, args.workdir, args.profile)))
+
+
+if __name__ == "__main__":
+    main()
