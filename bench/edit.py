@@ -261,6 +261,87 @@ def _stage_lines(server: BreakwaterServer) -> list[str]:
     ]
 
 
+TARGETS: dict[int, dict[str, float]] = {
+    10000: {
+        "start_s": 3.0,
+        "file_edit_s": 1.0,
+        "file_edit_stall_s": 0.1,
+        "api_write_s": 0.3,
+        "api_write_stall_s": 0.1,
+        "rss_mib": 400.0,
+    },
+    1000: {"file_edit_s": 0.3},
+}
+"""Issue 14's targets, by mesh size."""
+
+BEFORE: dict[int, dict[str, float]] = {
+    10000: {
+        "start_s": 14.1,
+        "first_config_s": 16.7,
+        "file_edit_s": 19.4,
+        "file_edit_stall_s": 4.0,
+        "api_write_s": 2.2,
+        "api_write_stall_s": 2.0,
+        "rss_mib": 836.0,
+    },
+    1000: {"file_edit_s": 2.4, "api_write_s": 0.22},
+}
+"""The same figures before incremental translation, as issue 14 measured them."""
+
+FIGURES = (
+    ("start_s", "serve start → first proxy can be served (s)"),
+    ("first_config_s", "serve start → the proxy holds its first config (s)"),
+    ("file_edit_s", "one weight changed in one file → the proxy holds it (s)"),
+    ("file_edit_stall_s", "longest /healthz answer during that edit (s)"),
+    ("api_write_s", "weight written through the API → the proxy holds it (s)"),
+    ("api_write_stall_s", "longest /healthz answer during that write (s)"),
+    ("rss_mib", "server RSS at the end (MiB)"),
+)
+
+
+def render_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The BENCHMARKS.md section of `make bench` for these runs (one per mesh size)."""
+    out = [
+        "## Policy edits in a large mesh",
+        "",
+        "`bench/policies.py`'s shape (one gateway, N services, each with a breaker, bulkhead,",
+        "retry, health check and a 90/10 route) served by `breakwater serve` in its own",
+        "process; one simulated Envoy on one ADS stream (SotW, subscribing as Envoy does);",
+        "`/healthz` polled every 50 ms from another process. Watcher poll 0.25 s and",
+        "debounce 0.1 s are part of the file-edit figure.",
+        "",
+    ]
+    for row in rows:
+        if "failed" in row:
+            out += [f"{row.get('services', '?')} services: failed: {row['failed']}", ""]
+            continue
+        services = row["services"]
+        targets, before = TARGETS.get(services, {}), BEFORE.get(services, {})
+        out += [
+            f"{services} services (`{command_for(services)}`):",
+            "",
+            "| | before (issue 14) | now | target | verdict |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for key, label in FIGURES:
+            value, target = row.get(key), targets.get(key)
+            verdict = "—"
+            if target is not None and value is not None:
+                verdict = (
+                    "met" if value < target else f"**missed** ({value / target:.1f}x the target)"
+                )
+            old = before.get(key)
+            out.append(
+                f"| {label} | {'—' if old is None else f'{old:g}'} | "
+                f"{'—' if value is None else f'{value:.3f}'} | "
+                f"{'—' if target is None else f'< {target:g}'} | {verdict} |"
+            )
+        out.append("")
+        if row.get("log"):
+            out += ["The server's log of that run:", "", "```", *row["log"], "```", ""]
+    return out
+
+
 def command_for(services: int) -> str:
     return f".venv/bin/python -m bench.edit --services {services}"
 

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import envoys, fanout, fleet, proc, sovereign, translate
+from bench import edit, envoys, fanout, fleet, proc, sovereign, translate
 from bench.peers import compare
 from breakwater.defaults import DEBOUNCE_QUIET
 
@@ -35,6 +35,7 @@ COLD_SIZES = (1000, 10000)
 SOVEREIGN_SIZES = (1000, 5000, 10000)
 ENVOYS = 10
 FLEET_PROXIES = (1000,)
+EDIT_SIZES = (1000, 10000)
 
 TARGET_TRANSLATE_S = 1.0
 TARGET_FLOOR_RATIO = 5.0
@@ -108,6 +109,9 @@ def full() -> dict[str, Any]:
     results["translate"] = [
         attempt(f"translate {n} services", partial(translate.run_isolated, n, WORKDIR, 3))
         for n in TRANSLATE_SIZES
+    ]
+    results["edit"] = [
+        attempt(f"edit {n} services", partial(edit.run_isolated, n, WORKDIR)) for n in EDIT_SIZES
     ]
     results["fanout"] = [
         attempt(
@@ -255,6 +259,8 @@ def render(results: dict[str, Any]) -> str:
         + ".",
         "",
     ]
+
+    out += edit.render_section(results.get("edit", []))
 
     # fan-out
     out += [

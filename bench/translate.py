@@ -95,7 +95,7 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
     group = node_group(policyset, NODE_CLUSTER, {})
 
     merging = Stopwatch()
-    policyset_module.merge_layers = merging.wrap(policyset_module.merge_layers)  # type: ignore[assignment]
+    policyset_module.merge_layers = merging.wrap(policyset_module.merge_layers)
 
     runs: list[dict[str, float]] = []
     kept: list[Any] = []  # the snapshot being served while the next is built
@@ -130,6 +130,8 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         floors.append(time.perf_counter() - started)
     floor = min(floors)
 
+    incremental = _incremental(policyset, group, kept[1])
+
     def median(key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
@@ -150,7 +152,35 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         "ratio": total / floor if floor else float("inf"),
         "repeats": repeats,
         "runs": runs,
+        **incremental,
     }
+
+
+class _Weights:
+    def __init__(self, route: str, weights: dict[str, int]) -> None:
+        self.route, self.rule, self.weights = route, 0, weights
+
+
+def _incremental(policyset: Any, group: frozenset[str], full: Any) -> dict[str, float]:
+    """What the server's snapshot builder costs: a first build (start), and a rebuild after
+    one route's weights changed (an API write), each checked byte-identical to `translate`."""
+    from bench.policies import service_name
+    from breakwater.controlplane.reconciler import _translated
+    from breakwater.controlplane.snapshots import SnapshotBuilder
+    from breakwater.translators.overrides import apply_overrides
+
+    builder = SnapshotBuilder()
+    fresh = dataclasses.replace(policyset)
+    started = time.perf_counter()
+    first = _translated(builder, fresh, group)
+    cold = time.perf_counter() - started
+    if first.version != full.version:
+        raise RuntimeError("the snapshot builder disagrees with translate()")
+    shifted, _ = apply_overrides(fresh, [_Weights(service_name(0), {"stable": 50, "canary": 50})])
+    builder.next_generation()
+    started = time.perf_counter()
+    _translated(builder, shifted, group)
+    return {"builder_cold_s": cold, "builder_one_route_s": time.perf_counter() - started}
 
 
 def run_isolated(

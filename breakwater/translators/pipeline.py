@@ -16,9 +16,8 @@ result for the same texts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from breakwater.translators.decode import validate_document
 from breakwater.translators.documents import RawDocument, SourceText
@@ -67,21 +66,23 @@ def _decode_file(source: SourceText, before: _DecodedFile | None) -> _DecodedFil
         errors.extend(doc_errors)
         if document is not None:
             same = earlier.get((type(document), document.name))
+            # The YAML data is decoded now; only the lines are read again (by errors), and
+            # a mesh's worth of parsed YAML would double what the server holds.
+            raw.data = None
             documents.append((same if same == document else document, raw))
     return _DecodedFile(source.text, errors, documents)
 
 
 @dataclass(frozen=True)
-class ReadCost:
-    """Where the last read spent its time, for the log."""
+class DecodedTexts:
+    """Every document of the texts decoded on its own: the first half of a read."""
 
+    errors: list[PolicyError]
+    documents: list[tuple[AnyDocument, RawDocument]]
     files: int
     decoded: int
-    """Files parsed and decoded again (their text changed, or they are new)."""
-    decode_s: float
-    """Parsing (the C YAML parser) and decoding each document on its own."""
-    check_s: float
-    """Cross-document checks and merges."""
+    """Files parsed and decoded again (their text changed, or they are new); the others'
+    documents came from the reader's cache."""
 
 
 class PolicyReader:
@@ -97,7 +98,6 @@ class PolicyReader:
         self._merges = MergeMemo()
         self.decoded_files = 0
         """Files parsed and decoded so far (the rest came from the cache)."""
-        self.last_cost = ReadCost(0, 0, 0.0, 0.0)
 
     def read(
         self, texts: Mapping[str, SourceText], unreadable: Iterable[PolicyError] = ()
@@ -110,7 +110,12 @@ class PolicyReader:
         files the source could not read: they refuse the set like any other
         mistake, and are reported with the rest.
         """
-        started = time.perf_counter()
+        return self.check(self.decode(texts, unreadable))
+
+    def decode(
+        self, texts: Mapping[str, SourceText], unreadable: Iterable[PolicyError] = ()
+    ) -> DecodedTexts:
+        """The first half of `read`: parse and decode the files whose text changed."""
         decoded_before = self.decoded_files
         errors = list(unreadable)
         documents: list[tuple[AnyDocument, RawDocument]] = []
@@ -125,22 +130,22 @@ class PolicyReader:
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)
         self._files = files
-        native = [(d, raw) for d, raw in documents if isinstance(d, Document)]
-        foreign = [(d, raw) for d, raw in documents if isinstance(d, GatewayApiDocument)]
+        return DecodedTexts(errors, documents, len(files), self.decoded_files - decoded_before)
+
+    def check(self, decoded: DecodedTexts) -> LoadedPolicies:
+        """The second half of `read`: the checks across documents, merges reused where the
+        layers are the objects an earlier read merged. Gateway API documents are converted
+        into Breakwater's kinds first (new objects on every read)."""
+        native = [(d, raw) for d, raw in decoded.documents if isinstance(d, Document)]
+        foreign = [(d, raw) for d, raw in decoded.documents if isinstance(d, GatewayApiDocument)]
         converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
         self._merges = self._merges.next_generation()
-        checking = time.perf_counter()
         policyset, cross_errors = build_policyset(native + converted, self._merges)
-        policyset = replace(policyset, gateway_api=gateway_api)
-        policyset.__dict__["_merged"] = self._merges
-        self.last_cost = ReadCost(
-            len(files),
-            self.decoded_files - decoded_before,
-            checking - started,
-            time.perf_counter() - checking,
+        policyset = policyset.with_gateway_api(gateway_api)
+        all_errors = sorted(
+            decoded.errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line)
         )
-        all_errors = sorted(errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line))
-        return LoadedPolicies(None if all_errors else policyset, all_errors, documents)
+        return LoadedPolicies(None if all_errors else policyset, all_errors, decoded.documents)
 
 
 def policyset_from_texts(
@@ -150,4 +155,4 @@ def policyset_from_texts(
     return PolicyReader().read(texts, unreadable)
 
 
-__all__ = ["LoadedPolicies", "PolicyReader", "ReadCost", "SourceText", "policyset_from_texts"]
+__all__ = ["DecodedTexts", "LoadedPolicies", "PolicyReader", "SourceText", "policyset_from_texts"]

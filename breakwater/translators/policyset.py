@@ -244,6 +244,10 @@ class PolicySet:
         """The same set with other endpoints drained; merges done so far still hold."""
         return self._sharing(replace(self, drained=drained), rules=True)
 
+    def with_gateway_api(self, state: GatewayApiState) -> PolicySet:
+        """The same set with the status of its Gateway API documents; merges done so far hold."""
+        return self._sharing(replace(self, gateway_api=state), rules=True)
+
     def _sharing(self, changed: PolicySet, *, rules: bool) -> PolicySet:
         """`changed` (this set with other routes, previews or drains) with this set's memos."""
         for memo in ("_merged", "_layers_by_target", "_cluster_levels"):

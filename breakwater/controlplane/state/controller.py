@@ -20,7 +20,7 @@ from typing import Any
 
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
-from breakwater.controlplane.state.sources import load_policy_files
+from breakwater.controlplane.state.sources import read_policy_files
 from breakwater.controlplane.state.store import (
     Drain,
     RevisionConflict,
@@ -234,16 +234,20 @@ class PolicyController:
 
     def _read(self) -> tuple[PolicySet | None, list[PolicyError], list[DocumentStatus], str]:
         started = time.perf_counter()
-        files, loaded = load_policy_files(self.directory, self._reader)
-        cost = self._reader.last_cost
+        files = read_policy_files(self.directory)
+        read = time.perf_counter()
+        decoded = self._reader.decode(files.texts, files.errors)
+        checking = time.perf_counter()
+        loaded = self._reader.check(decoded)
         log.info(
-            "policy files read in %.3f s: %d files, %d of them parsed and decoded in %.3f s "
-            "(the others unchanged), cross-document checks %.3f s",
+            "policy files read in %.3f s: %d files read in %.3f s, %d of them parsed and "
+            "decoded in %.3f s (the others unchanged), cross-document checks %.3f s",
             time.perf_counter() - started,
-            cost.files,
-            cost.decoded,
-            cost.decode_s,
-            cost.check_s,
+            decoded.files,
+            read - started,
+            decoded.decoded,
+            checking - read,
+            time.perf_counter() - checking,
         )
         return loaded.policyset, loaded.errors, _statuses(loaded), files.version
 
