@@ -5,10 +5,10 @@ here, so a policy set that one of them accepts, all of them accept. Nothing
 here opens a file: the texts come from the policy sources
 (`breakwater.controlplane.state.sources`), or straight from a test.
 
-A `PolicyReader` remembers what each file's text decoded to, with the text
-it was decoded from, so a reload parses and decodes only
-the files whose bytes changed; the documents of the others are the very
-objects read before, which lets the cross-document merges (see
+A `PolicyReader` remembers what each file's text decoded to, piece by piece
+between its `---` lines (`decoded_files`), so a reload parses and decodes
+only the documents whose text changed; the others are the very objects
+read before, which lets the cross-document merges (see
 `PolicySet`) and the translators' caches recognise them by identity. A
 one-shot `policyset_from_texts` is a reader used once: both give the same
 result for the same texts.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from breakwater.translators.decode import validate_document
+from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.gateway_api.model import GatewayApiDocument
@@ -28,7 +28,6 @@ from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
 from breakwater.translators.validate import build_policyset
-from breakwater.translators.yaml_reader import read_documents
 
 
 @dataclass(frozen=True)
@@ -41,36 +40,6 @@ class LoadedPolicies:
     """Every mistake, sorted by file and line."""
     documents: list[tuple[AnyDocument, RawDocument]]
     """Every document that is valid on its own, in reading order, even when the set is refused."""
-
-
-@dataclass(frozen=True)
-class _DecodedFile:
-    """One file's text read and each of its documents decoded on its own."""
-
-    text: str
-    errors: list[PolicyError]
-    documents: list[tuple[AnyDocument, RawDocument]]
-
-
-def _decode_file(source: SourceText, before: _DecodedFile | None) -> _DecodedFile:
-    """Decode every document of a file; one equal to a document the file held `before` is
-    that very object, so an edit of one document of a large file leaves the others'
-    translations cached (a document carries no line numbers: those stay in its RawDocument)."""
-    earlier = {(type(d), d.name): d for d, _ in before.documents} if before is not None else {}
-    raws, errors = read_documents(source.text, source.path)
-    documents: list[tuple[AnyDocument, RawDocument]] = []
-    for raw in raws:
-        if raw.data is None:  # an empty document, as between two `---`
-            continue
-        document, doc_errors = validate_document(raw)
-        errors.extend(doc_errors)
-        if document is not None:
-            same = earlier.get((type(document), document.name))
-            # The YAML data is decoded now; only the lines are read again (by errors), and
-            # a mesh's worth of parsed YAML would double what the server holds.
-            raw.data = None
-            documents.append((same if same == document else document, raw))
-    return _DecodedFile(source.text, errors, documents)
 
 
 @dataclass(frozen=True)
@@ -93,7 +62,7 @@ class PolicyReader:
     """
 
     def __init__(self) -> None:
-        self._files: dict[str, _DecodedFile] = {}
+        self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
         self.decoded_files = 0
@@ -119,12 +88,12 @@ class PolicyReader:
         decoded_before = self.decoded_files
         errors = list(unreadable)
         documents: list[tuple[AnyDocument, RawDocument]] = []
-        files: dict[str, _DecodedFile] = {}
+        files: dict[str, DecodedFile] = {}
         for name, source in texts.items():
             key = f"{name}\0{source.path}"
             decoded = self._files.get(key)
             if decoded is None or decoded.text != source.text:
-                decoded = _decode_file(source, decoded)
+                decoded = decode_file(source, decoded)
                 self.decoded_files += 1
             files[key] = decoded
             errors.extend(decoded.errors)

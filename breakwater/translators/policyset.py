@@ -158,14 +158,28 @@ class MergeMemo:
     """
 
     def __init__(
-        self, earlier: dict[_MergeKey, tuple[tuple[object, ...], Effective]] | None = None
+        self,
+        earlier: dict[_MergeKey, tuple[tuple[object, ...], Effective]] | None = None,
+        passed: dict[int, Effective] | None = None,
     ):
         self._earlier = earlier or {}
         self._used: dict[_MergeKey, tuple[tuple[object, ...], Effective]] = {}
+        self._passed = passed or {}
+        """id → merged policies that passed the checks on merged policies (which look at
+        nothing else), so a reload checks only the merges that are new."""
 
     def next_generation(self) -> MergeMemo:
         """A memo for the next PolicySet that remembers what this one merged."""
-        return MergeMemo(dict(self._used or self._earlier))
+        kept = dict(self._used or self._earlier)
+        alive = {id(effective) for _, effective in kept.values()}
+        return MergeMemo(kept, {k: v for k, v in self._passed.items() if k in alive})
+
+    def checked(self, effective: Effective) -> bool:
+        """Whether `effective` passed the checks of merged policies before."""
+        return self._passed.get(id(effective)) is effective
+
+    def passed(self, effective: Effective) -> None:
+        self._passed[id(effective)] = effective
 
     def merge(
         self, layers: list[tuple[str, ResilienceSpec | dict[str, Any]]], sources: list[object]

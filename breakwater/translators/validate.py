@@ -249,13 +249,12 @@ def build_policyset(
             except ValidationError as exc:
                 _report_merge(out, policyset, raws, exc, name, subset, None, where)
                 continue
-            _report_on_setter(
-                out,
-                policyset,
-                effective,
-                raws,
-                where,
-            )
+            if merges is not None and merges.checked(effective):
+                continue
+            found = len(out.errors)
+            _report_on_setter(out, policyset, effective, raws, where)
+            if merges is not None and len(out.errors) == found:
+                merges.passed(effective)
     for name, route in routes.items():
         raw = raws[("HTTPRoute", name)]
         for r_index, rule in enumerate(route.spec.rules):
@@ -272,9 +271,14 @@ def build_policyset(
                     out, policyset, raws, exc, one_service, one_subset, target, f"rule {r_index}"
                 )
                 continue
+            if merges is not None and merges.checked(effective):
+                continue
+            found = len(out.errors)
             _check_effective(
                 out, effective, route, raw, ("spec", "rules", r_index), f"rule {r_index}"
             )
+            if merges is not None and len(out.errors) == found:
+                merges.passed(effective)
     return policyset, _unique(out.errors)
 
 

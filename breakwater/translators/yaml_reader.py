@@ -117,9 +117,22 @@ def read_documents(text: str, file: str) -> tuple[list[RawDocument], list[Policy
     Expanded nodes are counted across the whole file, so many small documents
     that each expand just under the per-document cap are stopped too.
     """
+    documents, errors, _ = read_documents_counted(text, file)
+    return documents, errors
+
+
+def file_node_budget(text: str) -> int:
+    """Nodes a whole file may expand to, its documents together."""
+    return MAX_NODES_PER_DOCUMENT + len(text)
+
+
+def read_documents_counted(
+    text: str, file: str
+) -> tuple[list[RawDocument], list[PolicyError], int]:
+    """`read_documents`, and how many nodes of the file's budget the documents used."""
     documents: list[RawDocument] = []
     errors: list[PolicyError] = []
-    file_budget = MAX_NODES_PER_DOCUMENT + len(text)
+    file_budget = start_budget = file_node_budget(text)
     loader = SafeLoader(text)
     try:
         while loader.check_node():
@@ -210,7 +223,38 @@ def read_documents(text: str, file: str) -> tuple[list[RawDocument], list[Policy
         errors.append(PolicyError(file, 1, f"YAML error: {exc}"))
     finally:
         loader.dispose()
-    return documents, errors
+    return documents, errors, start_budget - file_budget
 
 
-__all__ = ["MAX_DEPTH", "MAX_NODES_PER_DOCUMENT", "read_documents"]
+def split_documents(text: str) -> list[tuple[int, str]] | None:
+    """The file's text cut at its `---` lines: (index of the first line, text) per piece.
+
+    Each piece parses on its own to the documents the whole file holds there
+    (YAML documents share nothing: an anchor, a tag or a key never reaches
+    across `---`), so a piece whose text did not change need not be parsed
+    again. None when cutting might not be exact: a directive (`%`), an
+    explicit end (`...`), or anything after `---` on its line.
+    """
+    pieces: list[tuple[int, str]] = []
+    lines = text.split("\n")
+    start = 0
+    for index, line in enumerate(lines):
+        if line.startswith(("%", "...")):
+            return None
+        if line.startswith("---"):
+            if line.rstrip() != "---":
+                return None
+            pieces.append((start, "\n".join(lines[start:index])))
+            start = index + 1
+    pieces.append((start, "\n".join(lines[start:])))
+    return pieces
+
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES_PER_DOCUMENT",
+    "file_node_budget",
+    "read_documents",
+    "read_documents_counted",
+    "split_documents",
+]

@@ -1,0 +1,129 @@
+"""One policy file's text → its documents, each decoded on its own; reusing what did not change.
+
+A file is cut at its `---` lines and each piece is parsed and decoded on its
+own, so an edit of one document of a 500-service file parses one document,
+not 1 500. What a piece decoded to is kept with the piece's text and the
+line it starts on (its errors and lines are the file's own), so the next
+read of the file finds every unchanged piece. Whenever cutting might not
+give exactly what reading the whole file gives (YAML that does not parse,
+or any other complaint of the reader, or a file whose pieces together
+expand to more nodes than one file may), the whole file is read as one, so
+every error is the one reading the file whole reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from breakwater.translators.decode import validate_document
+from breakwater.translators.documents import RawDocument, SourceText
+from breakwater.translators.errors import PolicyError
+from breakwater.translators.kinds import AnyDocument
+from breakwater.translators.yaml_reader import (
+    file_node_budget,
+    read_documents,
+    read_documents_counted,
+    split_documents,
+)
+
+Decoded = list[tuple[AnyDocument, RawDocument]]
+PieceKey = tuple[int, str]
+"""(index of the piece's first line in the file, the piece's text)."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    errors: list[PolicyError]
+    documents: Decoded
+    nodes: int
+
+
+@dataclass(frozen=True)
+class DecodedFile:
+    """One file's text read and each of its documents decoded on its own."""
+
+    text: str
+    errors: list[PolicyError]
+    documents: Decoded
+    pieces: Mapping[PieceKey, _Piece] = field(default_factory=dict)
+    """What each piece decoded to; empty when the file was read whole."""
+
+
+def decode_file(source: SourceText, before: DecodedFile | None) -> DecodedFile:
+    """Decode every document of a file, reusing the pieces it had `before` where unchanged.
+
+    A document equal to one the file held before is that very object, so the
+    translations cached for it stay valid (a document carries no line numbers:
+    those stay in its RawDocument).
+    """
+    earlier = {(type(d), d.name): d for d, _ in before.documents} if before is not None else {}
+    pieces = split_documents(source.text)
+    if pieces is not None and len(pieces) > 1:
+        found = _decode_pieces(source, pieces, before, earlier)
+        if found is not None:
+            return found
+    raws, errors = read_documents(source.text, source.path)
+    return DecodedFile(source.text, errors, _decoded(raws, errors, earlier))
+
+
+def _decode_pieces(
+    source: SourceText,
+    pieces: list[PieceKey],
+    before: DecodedFile | None,
+    earlier: dict[tuple[type, str], AnyDocument],
+) -> DecodedFile | None:
+    """The file from its pieces; None when it has to be read whole."""
+    kept = before.pieces if before is not None else {}
+    decoded: dict[PieceKey, _Piece] = {}
+    errors: list[PolicyError] = []
+    documents: Decoded = []
+    budget = file_node_budget(source.text)
+    for key in pieces:
+        piece = kept.get(key)
+        if piece is None:
+            piece = _decode_piece(source.path, *key, earlier)
+            if piece is None:
+                return None
+        budget -= piece.nodes
+        if budget < 0:
+            return None
+        decoded[key] = piece
+        errors += piece.errors
+        documents += piece.documents
+    return DecodedFile(source.text, errors, documents, decoded)
+
+
+def _decode_piece(
+    file: str, start: int, text: str, earlier: dict[tuple[type, str], AnyDocument]
+) -> _Piece | None:
+    raws, read_errors, nodes = read_documents_counted(text, file)
+    if read_errors:
+        return None
+    for raw in raws:
+        raw.line += start
+        raw.lines = {path: line + start for path, line in raw.lines.items()}
+    errors: list[PolicyError] = []
+    return _Piece(errors, _decoded(raws, errors, earlier), nodes)
+
+
+def _decoded(
+    raws: list[RawDocument], errors: list[PolicyError], earlier: dict[tuple[type, str], AnyDocument]
+) -> Decoded:
+    """Validate each document on its own; its errors go to `errors`."""
+    documents: Decoded = []
+    for raw in raws:
+        if raw.data is None:  # an empty document, as between two `---`
+            continue
+        document, doc_errors = validate_document(raw)
+        errors.extend(doc_errors)
+        if document is not None:
+            same = earlier.get((type(document), document.name))
+            # The YAML data is decoded now; only the lines are read again (by errors), and
+            # a mesh's worth of parsed YAML would double what the server holds.
+            raw.data = None
+            documents.append((same if same == document else document, raw))
+    return documents
+
+
+__all__ = ["DecodedFile", "decode_file"]
