@@ -33,3 +33,7 @@ EVENT_LOOPS = ("uvloop", "asyncio")
 EVENT_LOOP = "uvloop"
 """The event loop `serve` runs on: uvloop's measured faster at fan-out (BENCHMARKS.md, "Fan-out,
 issue 14"); `--event-loop asyncio` is the standard library's."""
+
+POLICY_POLL_INTERVAL = 0.1
+"""Seconds between two looks at the policy directory's file names, sizes and times (a few
+stat calls; reading happens only on a change)."""

@@ -46,7 +46,14 @@ from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
 from breakwater.controlplane.xds.server import XdsServer
 from breakwater.controlplane.xds.status import StreamRegistry
-from breakwater.defaults import ADMIN_PORT, DEBOUNCE_CAP, DEBOUNCE_QUIET, HOST, XDS_PORT
+from breakwater.defaults import (
+    ADMIN_PORT,
+    DEBOUNCE_CAP,
+    DEBOUNCE_QUIET,
+    HOST,
+    POLICY_POLL_INTERVAL,
+    XDS_PORT,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,7 @@ class ServeConfig:
     admin_port: int = ADMIN_PORT
     debounce_quiet: float = DEBOUNCE_QUIET
     debounce_cap: float = DEBOUNCE_CAP
-    poll_interval: float = 0.25
+    poll_interval: float = POLICY_POLL_INTERVAL
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
     store_url: str | None = None
     """etcd://host:port[,host:port...]/prefix: state shared by several replicas (state_dir unused)."""

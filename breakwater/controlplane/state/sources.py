@@ -5,7 +5,7 @@ file only once per change: the texts handed to the translators and the
 policy version that replicas compare come from the same bytes, so a version
 can never describe other files than the ones that were parsed.
 
-Polling (a few times a second) instead of inotify keeps watching working on
+Polling (ten times a second) instead of inotify keeps watching working on
 ConfigMap mounts, where files change through symlink swaps that inotify
 watchers often miss, and needs no extra dependency. A change is only a
 signal; reading and validating the files is the controller's job.
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from breakwater.defaults import POLICY_POLL_INTERVAL
 from breakwater.translators.documents import SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader
@@ -145,7 +146,7 @@ class DirectoryWatcher:
         self,
         directory: Path,
         on_change: Callable[[], Awaitable[object]],
-        poll_interval: float = 0.25,
+        poll_interval: float = POLICY_POLL_INTERVAL,
     ) -> None:
         self._directory = directory
         self._on_change = on_change
