@@ -1,8 +1,8 @@
 """One policy file's text → its documents, each decoded on its own; reusing what did not change.
 
-A file is cut at its `---` lines and each piece is parsed and decoded on its
-own, so an edit of one document of a 500-service file parses one document,
-not 1 500. What a piece decoded to is kept with the piece's text and the
+A file is cut at its `---` lines; after an edit each changed piece is parsed
+and decoded on its own, so an edit of one document of a 500-service file
+parses one document, not 1 500. What a piece decoded to is kept with the piece's text and the
 line it starts on (its errors and lines are the file's own), so the next
 read of the file finds every unchanged piece. Whenever cutting might not
 give exactly what reading the whole file gives (YAML that does not parse,
@@ -50,21 +50,49 @@ class DecodedFile:
     """What each piece decoded to; empty when the file was read whole."""
 
 
+PIECES_PARSED_ALONE = 64
+"""At most this many changed pieces are parsed one by one; more, and reading the whole
+file at once (one parser for all its documents) is quicker."""
+
+
 def decode_file(source: SourceText, before: DecodedFile | None) -> DecodedFile:
     """Decode every document of a file, reusing the pieces it had `before` where unchanged.
 
     A document equal to one the file held before is that very object, so the
     translations cached for it stay valid (a document carries no line numbers:
-    those stay in its RawDocument).
+    those stay in its RawDocument). A file read whole (the first time, or when
+    much of it changed) is cut into pieces afterwards, for the next read.
     """
     earlier = {(type(d), d.name): d for d, _ in before.documents} if before is not None else {}
     pieces = split_documents(source.text)
-    if pieces is not None and len(pieces) > 1:
-        found = _decode_pieces(source, pieces, before, earlier)
-        if found is not None:
-            return found
+    if pieces is not None and len(pieces) > 1 and before is not None and before.pieces:
+        changed = sum(1 for key in pieces if key not in before.pieces)
+        if changed <= PIECES_PARSED_ALONE:
+            found = _decode_pieces(source, pieces, before, earlier)
+            if found is not None:
+                return found
     raws, errors = read_documents(source.text, source.path)
-    return DecodedFile(source.text, errors, _decoded(raws, errors, earlier))
+    documents = _decoded(raws, errors, earlier)
+    cut = _cut(pieces, documents) if pieces is not None and len(pieces) > 1 and not errors else {}
+    return DecodedFile(source.text, errors, documents, cut)
+
+
+def _cut(pieces: list[PieceKey], documents: Decoded) -> dict[PieceKey, _Piece]:
+    """The documents of a file read whole (without a single error), by the piece they are in.
+
+    A document's nodes are the entries of its lines (one per node visited, which is
+    what the file's budget counts).
+    """
+    out: dict[PieceKey, _Piece] = {}
+    taken = 0
+    for index, key in enumerate(pieces):
+        end = pieces[index + 1][0] if index + 1 < len(pieces) else None
+        first = taken
+        while taken < len(documents) and (end is None or documents[taken][1].line <= end):
+            taken += 1
+        mine = documents[first:taken]
+        out[key] = _Piece([], mine, sum(len(raw.lines) for _, raw in mine))
+    return out
 
 
 def _decode_pieces(

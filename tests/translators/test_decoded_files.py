@@ -61,9 +61,11 @@ def _variants(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pieces_read_as_the_whole_file(path: Path) -> None:
+    original = decode_file(SourceText(str(path), path.read_text()), None)
     for text in _variants(path.read_text()):
         source = SourceText(str(path), text)
         assert _pieces(decode_file(source, None)) == _whole(source)
+        assert _pieces(decode_file(source, original)) == _whole(source)
 
 
 def test_an_edit_rereads_one_piece_and_keeps_the_other_objects() -> None:
