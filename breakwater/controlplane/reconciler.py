@@ -173,7 +173,7 @@ class Reconciler(PolicySubscriber):
             gateways = node_group(policyset, group[0], dict(group[1]))
             snapshot = self._snapshot_for(policyset, gateways)
             if id(snapshot) not in checked:
-                checked[id(snapshot)] = snapshot.problems()
+                checked[id(snapshot)] = _dangling(snapshot)
             out[key] = (snapshot, checked[id(snapshot)])
         return out
 
@@ -226,6 +226,17 @@ class NewGroups(XdsObserver):
 
     def on_connect(self, stream: StreamStatus) -> None:
         self._reconciler.group_appeared(stream.group)
+
+
+def _dangling(snapshot: Snapshot) -> list[str]:
+    """`snapshot.problems()`, which sorts every resource and reference to word them, only
+    once a quick look found a reference to a resource that is not there."""
+    for type_url in snapshot.type_urls:
+        for resource in snapshot.resources(type_url).values():
+            for ref_type, ref_name in resource.refs:
+                if ref_name not in snapshot.resources(ref_type):
+                    return snapshot.problems()
+    return []
 
 
 def _translated(
