@@ -39,6 +39,7 @@ from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds
 from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
 from bench.profile import Recording
 from bench.server import BreakwaterServer
+from breakwater.defaults import DEBOUNCE_QUIET, POLICY_POLL_INTERVAL
 from breakwater.devtools.adminclient import http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,8 +308,9 @@ def render_section(rows: list[dict[str, Any]]) -> list[str]:
         "`bench/policies.py`'s shape (one gateway, N services, each with a breaker, bulkhead,",
         "retry, health check and a 90/10 route) served by `breakwater serve` in its own",
         "process; one simulated Envoy on one ADS stream (SotW, subscribing as Envoy does);",
-        "`/healthz` polled every 50 ms from another process. Watcher poll 0.25 s and",
-        "debounce 0.1 s are part of the file-edit figure.",
+        "`/healthz` polled every 50 ms from another process. The directory watcher's",
+        f"poll ({POLICY_POLL_INTERVAL:g} s) and the debounce ({DEBOUNCE_QUIET:g} s quiet) are part of",
+        "the file-edit figure; the debounce is part of the API-write figure.",
         "",
     ]
     for row in rows:

@@ -23,7 +23,8 @@ set. Not thread-safe: the reconciler builds one snapshot at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
@@ -39,14 +40,16 @@ from breakwater.controlplane.xds.resources import (
 from breakwater.translators.admission import gateway_filter_names, gateway_filters
 from breakwater.translators.clusters import (
     ClusterPolicies,
+    Target,
     failover_cluster,
     reachable_targets,
     upstream_cluster,
 )
 from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
+from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.names import cluster_name, failover_cluster_name, route_config_name
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import DrainedEndpoints, PolicySet
 from breakwater.translators.routes import attached_routes, virtual_host, virtual_host_inputs
 from breakwater.translators.snapshot import backend_targets
 from breakwater.translators.telemetry import route_tracing_of, traced_routes
@@ -94,12 +97,30 @@ class _EncodedHost:
         self.refs = references(route_pb2.RouteConfiguration(virtual_hosts=[host]))
 
 
+@dataclass(frozen=True)
+class _Upstreams:
+    """A gateway set's clusters and endpoints, and what they were made from."""
+
+    services: Mapping[str, Service]
+    policies: Mapping[str, ResiliencePolicy]
+    drained: DrainedEndpoints
+    backends: tuple[Target, ...]
+    clusters: list[Resource]
+    endpoints: list[Resource]
+    keys: list[Hashable]
+    """The cache entries of those resources."""
+
+
 class SnapshotBuilder:
     """Snapshots of gateway sets, from cached pieces wherever their inputs are the same objects."""
 
     def __init__(self) -> None:
         self._earlier: dict[Hashable, object] = {}
         self._now: dict[Hashable, object] = {}
+        self._upstreams: dict[frozenset[str], _Upstreams] = {}
+        """Each gateway set's last clusters and endpoints; only the sets built in the last
+        generation are kept."""
+        self._groups: set[frozenset[str]] = set()
         self.built = 0
         """Pieces (resources, virtual hosts) translated so far; the rest came from the cache."""
 
@@ -107,6 +128,8 @@ class SnapshotBuilder:
         """Start a build: pieces the last build did not use are dropped after this one."""
         if self._now:
             self._earlier, self._now = self._now, {}
+            self._upstreams = {g: u for g, u in self._upstreams.items() if g in self._groups}
+            self._groups = set()
 
     def _get(self, key: Hashable, make: Callable[[], T]) -> T:
         found = self._now.get(key)
@@ -122,30 +145,10 @@ class SnapshotBuilder:
         """What `Snapshot.from_messages(translate(policyset, group))` gives, from cached pieces."""
         policies = ClusterPolicies(policyset)
         gateways = sorted(name for name in group if name in policyset.gateways)
-        plain, aggregates = reachable_targets(
-            policyset, backend_targets(policyset, gateways), policies
-        )
-        clusters: list[Resource] = []
-        primaries: dict[str, tuple[Hashable, Message]] = {}
-        for service, subset in plain:
-            key, message, resource = self._cluster(policyset, policies, service, subset)
-            clusters.append(resource)
-            primaries[cluster_name(service, subset)] = (key, message)
-        for primary, target in aggregates:
-            primary_key, primary_message = primaries[cluster_name(*primary)]
-            clusters.append(
-                self._aggregate(
-                    primary_key,
-                    primary_message,
-                    cluster_name(*target),
-                    failover_cluster_name(*primary),
-                )
-            )
-        endpoints = [
-            self._endpoints(policyset, service, subset)
-            for service, subset in plain
-            if policyset.services[service].spec.dns is None
-        ]
+        backends = backend_targets(policyset, gateways)
+        upstreams = self._same_upstreams(policyset, group, backends)
+        if upstreams is None:
+            upstreams = self._upstreams_of(policyset, policies, group, backends)
         listeners = [
             Resource.from_message(
                 listener(
@@ -159,12 +162,82 @@ class SnapshotBuilder:
         routes = [self._route_configuration(policyset, name, policies) for name in gateways]
         return Snapshot(
             {
-                CLUSTER_TYPE: clusters,
-                ENDPOINT_TYPE: endpoints,
+                CLUSTER_TYPE: upstreams.clusters,
+                ENDPOINT_TYPE: upstreams.endpoints,
                 LISTENER_TYPE: listeners,
                 ROUTE_TYPE: routes,
             }
         )
+
+    def _same_upstreams(
+        self, policyset: PolicySet, group: frozenset[str], backends: tuple[Target, ...]
+    ) -> _Upstreams | None:
+        """The clusters and endpoints the group got last time, if nothing they read changed.
+
+        A weight written through the API changes routes only: the new set holds the
+        very same services and policies (`PolicySet.with_routes`), so the clusters and
+        endpoints need not even be looked up, one by one, in the cache.
+        """
+        last = self._upstreams.get(group)
+        if (
+            last is None
+            or last.services is not policyset.services
+            or last.policies is not policyset.policies
+            or last.drained != policyset.drained
+            or last.backends != backends
+        ):
+            return None
+        for key in last.keys:  # still in use: keep them for the next generation
+            if key not in self._now and key in self._earlier:
+                self._now[key] = self._earlier[key]
+        self._groups.add(group)
+        return last
+
+    def _upstreams_of(
+        self,
+        policyset: PolicySet,
+        policies: ClusterPolicies,
+        group: frozenset[str],
+        backends: tuple[Target, ...],
+    ) -> _Upstreams:
+        """Every cluster and endpoint assignment the group's routes reach, piece by piece."""
+        plain, aggregates = reachable_targets(policyset, backends, policies)
+        clusters: list[Resource] = []
+        keys: list[Hashable] = []
+        primaries: dict[str, tuple[Hashable, Message]] = {}
+        for service, subset in plain:
+            key, message, resource = self._cluster(policyset, policies, service, subset)
+            clusters.append(resource)
+            keys.append(key)
+            primaries[cluster_name(service, subset)] = (key, message)
+        for primary, target in aggregates:
+            primary_key, primary_message = primaries[cluster_name(*primary)]
+            key = ("aggregate", primary_key, cluster_name(*target), failover_cluster_name(*primary))
+            clusters.append(self._aggregate(key, primary_message))
+            keys.append(key)
+        endpoints: list[Resource] = []
+        for service, subset in plain:
+            if policyset.services[service].spec.dns is None:
+                key = (
+                    "endpoints",
+                    _Same(policyset.services[service]),
+                    subset,
+                    policyset.drained.get(service, frozenset()),
+                )
+                endpoints.append(self._endpoints(key, policyset, service, subset))
+                keys.append(key)
+        found = _Upstreams(
+            policyset.services,
+            policyset.policies,
+            policyset.drained,
+            backends,
+            clusters,
+            endpoints,
+            keys,
+        )
+        self._upstreams[group] = found
+        self._groups.add(group)
+        return found
 
     def _cluster(
         self, policyset: PolicySet, policies: ClusterPolicies, service: str, subset: str | None
@@ -177,22 +250,21 @@ class SnapshotBuilder:
         )
         return key, message, resource
 
-    def _aggregate(
-        self, primary_key: Hashable, primary: Message, target: str, name: str
-    ) -> Resource:
+    def _aggregate(self, key: tuple[Hashable, ...], primary: Message) -> Resource:
         """A failover aggregate: made from its primary cluster and its target's name."""
+        _, _, target, name = key
         _, resource = self._get(
-            ("aggregate", primary_key, target, name),
-            lambda: _with_resource(failover_cluster(primary, target, name)),
+            key,
+            lambda: _with_resource(failover_cluster(primary, target, name)),  # type: ignore[arg-type]
         )
         return resource
 
-    def _endpoints(self, policyset: PolicySet, service: str, subset: str | None) -> Resource:
-        drained = policyset.drained.get(service, frozenset())
-        found = policyset.services[service]
+    def _endpoints(
+        self, key: tuple[Hashable, ...], policyset: PolicySet, service: str, subset: str | None
+    ) -> Resource:
+        found, drained = policyset.services[service], policyset.drained.get(service, frozenset())
         return self._get(
-            ("endpoints", _Same(found), subset, drained),
-            lambda: Resource.from_message(load_assignment(found, subset, drained)),
+            key, lambda: Resource.from_message(load_assignment(found, subset, drained))
         )
 
     def _route_configuration(

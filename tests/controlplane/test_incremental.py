@@ -19,12 +19,13 @@ from collections.abc import Callable
 import pytest
 
 from breakwater.controlplane.snapshots import SnapshotBuilder
-from breakwater.controlplane.xds.resources import Snapshot
+from breakwater.controlplane.xds.resources import Resource, Snapshot
 from breakwater.translators.documents import SourceText
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import node_group, translate
+from breakwater.translators.snapshot import node_group, translate, translate_routing
+from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 SERVICES = 200
 PER_FILE = 25
@@ -121,6 +122,9 @@ class Mesh:
             int(n)
             for n in re.findall(r"kind: Service\nmetadata: \{name: svc-(\d+)\}", self.files[name])
         ]
+
+    def services(self) -> list[int]:
+        return [i for name in sorted(self.files) for i in self._services_in(name)]
 
     def change_weight(self) -> str:
         name = self._service_file()
@@ -256,9 +260,33 @@ def test_random_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
             served = _served(incremental, mesh.overrides)
             group = node_group(served, "edge", {})
             builder.next_generation()
+            built = builder.snapshot(served, group)
             _same_snapshot(
-                builder.snapshot(served, group),
+                built,
                 Snapshot.from_messages(translate(_served(full, mesh.overrides), group)),
                 step,
+            )
+            # A weight written through the API on top: the same services and policies, so
+            # the clusters and endpoints just checked are taken as they are, and only the
+            # routing is translated again in full to compare.
+            route = f"svc-{rng.choice(mesh.services()):04d}"
+            written = _served(full, [*mesh.overrides, (route, {"stable": 1, "canary": 99})])
+            routing = translate_routing(written, group)
+            builder.next_generation()
+            _same_snapshot(
+                builder.snapshot(
+                    _served(incremental, [*mesh.overrides, (route, {"stable": 1, "canary": 99})]),
+                    group,
+                ),
+                Snapshot(
+                    {
+                        **{t: built.resources(t).values() for t in (CLUSTER_TYPE, ENDPOINT_TYPE)},
+                        **{
+                            t: map(Resource.from_message, routing[t])
+                            for t in (LISTENER_TYPE, ROUTE_TYPE)
+                        },
+                    }
+                ),
+                f"{step} → API weights of {route}",
             )
     assert reader.decoded_files < len(mesh.files) + 2 * len(order)  # the others were reused
