@@ -37,7 +37,7 @@ from breakwater.controlplane.xds.resources import (
     encode_bytes_field,
     references,
 )
-from breakwater.translators.admission import gateway_filter_names, gateway_filters
+from breakwater.translators.admission import gateway_filters
 from breakwater.translators.clusters import (
     ClusterPolicies,
     Target,
@@ -47,7 +47,7 @@ from breakwater.translators.clusters import (
 )
 from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
-from breakwater.translators.model import ResiliencePolicy, Service
+from breakwater.translators.model import HTTPRoute, ResiliencePolicy, Service
 from breakwater.translators.names import cluster_name, failover_cluster_name, route_config_name
 from breakwater.translators.policyset import DrainedEndpoints, PolicySet
 from breakwater.translators.routes import attached_routes, virtual_host, virtual_host_inputs
@@ -149,17 +149,19 @@ class SnapshotBuilder:
         upstreams = self._same_upstreams(policyset, group, backends)
         if upstreams is None:
             upstreams = self._upstreams_of(policyset, policies, group, backends)
-        listeners = [
-            Resource.from_message(
-                listener(
-                    policyset,
-                    policyset.gateways[name],
-                    gateway_filters(policyset, [r.name for r in attached_routes(policyset, name)]),
+        listeners: list[Resource] = []
+        routes: list[Resource] = []
+        for name in gateways:
+            attached = attached_routes(policyset, name)
+            admission = gateway_filters(policyset, [r.name for r in attached])
+            listeners.append(
+                Resource.from_message(listener(policyset, policyset.gateways[name], admission))
+            )
+            routes.append(
+                self._route_configuration(
+                    policyset, name, policies, attached, [f.name for f in admission]
                 )
             )
-            for name in gateways
-        ]
-        routes = [self._route_configuration(policyset, name, policies) for name in gateways]
         return Snapshot(
             {
                 CLUSTER_TYPE: upstreams.clusters,
@@ -268,7 +270,12 @@ class SnapshotBuilder:
         )
 
     def _route_configuration(
-        self, policyset: PolicySet, gateway: str, policies: ClusterPolicies
+        self,
+        policyset: PolicySet,
+        gateway: str,
+        policies: ClusterPolicies,
+        attached: list[HTTPRoute],
+        admission: list[str],
     ) -> Resource:
         """The gateway's RouteConfiguration, joined from its virtual hosts' encoded entries.
 
@@ -277,11 +284,9 @@ class SnapshotBuilder:
         name order is exactly its deterministic serialization.
         """
         cluster_for = policies.routed_cluster_name
-        attached = attached_routes(policyset, gateway)
-        admission = gateway_filter_names(policyset, [r.name for r in attached])
         traced = traced_routes(policyset)
         hosts: list[_EncodedHost] = []
-        for route in sorted(attached, key=lambda r: r.name):
+        for route in attached:  # by name, as `attached_routes` gives them
             tracing = route_tracing_of(policyset, gateway, route.name, traced)
             inputs = virtual_host_inputs(policyset, route, cluster_for, admission)
             traced_bytes = b"" if tracing is None else tracing.SerializeToString(deterministic=True)

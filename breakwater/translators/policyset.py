@@ -245,8 +245,8 @@ class PolicySet:
 
         Only weights may differ: they never enter a merge, so the memo of
         effective policies carries over instead of being rebuilt per write.
-        The rules' effective policies are looked up again (by their layers),
-        since a rule is now another object.
+        The rules of a route that is another object are looked up again (by
+        their layers).
         """
         return self._sharing(replace(self, routes=routes), rules=False)
 
@@ -268,6 +268,12 @@ class PolicySet:
             changed.__dict__[memo] = getattr(self, memo)
         if rules:
             changed.__dict__["_rule_levels"] = self._rule_levels
+        else:  # the rules of routes that are the same objects keep their effective policies
+            changed.__dict__["_rule_levels"] = {
+                (route, index): effective
+                for (route, index), effective in self._rule_levels.items()
+                if changed.routes.get(route) is self.routes.get(route)
+            }
         return changed
 
     @cached_property
