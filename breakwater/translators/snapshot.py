@@ -101,10 +101,9 @@ def backend_targets(policyset: PolicySet, group: Iterable[str]) -> tuple[Target,
 def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
     """Only the listeners and route configurations of `translate`, clusters left empty.
 
-    A weight change touches nothing else: when the services, the policies and
-    the set of backends are unchanged, the clusters and endpoints translated
-    before are still exact, and re-translating thousands of them would only
-    delay the push.
+    All a weight change can alter: when the services, the policies and the set
+    of backends are unchanged, the clusters and endpoints translated before are
+    still exact (the server's snapshot builder takes them whole then).
     """
     gateways = sorted(name for name in set(group) if name in policyset.gateways)
     policies = ClusterPolicies(policyset)
