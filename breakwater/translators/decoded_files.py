@@ -147,9 +147,6 @@ def _decoded(
         errors.extend(doc_errors)
         if document is not None:
             same = earlier.get((type(document), document.name))
-            # The YAML data is decoded now; only the lines are read again (by errors), and
-            # a mesh's worth of parsed YAML would double what the server holds.
-            raw.data = None
             documents.append((same if same == document else document, raw))
     return documents
 

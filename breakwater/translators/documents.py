@@ -49,7 +49,6 @@ class RawDocument:
     file: str
     line: int
     data: Any
-    """The YAML as read; None for an empty document, and once the policy reader decoded it."""
     lines: dict[YamlPath, int] = field(default_factory=dict)
     origin: Origin | None = None
     """Set on a document converted from another dialect; None for one read as written."""
