@@ -50,7 +50,12 @@ from breakwater.translators.listeners import listener
 from breakwater.translators.model import HTTPRoute, ResiliencePolicy, Service
 from breakwater.translators.names import cluster_name, failover_cluster_name, route_config_name
 from breakwater.translators.policyset import DrainedEndpoints, PolicySet
-from breakwater.translators.routes import attached_routes, virtual_host, virtual_host_inputs
+from breakwater.translators.routes import (
+    attached_routes,
+    route_configuration,
+    virtual_host,
+    virtual_host_inputs,
+)
 from breakwater.translators.snapshot import backend_targets
 from breakwater.translators.telemetry import route_tracing_of, traced_routes
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
@@ -283,6 +288,11 @@ class SnapshotBuilder:
         hosts (field 2), so the name's encoding followed by the hosts' entries in
         name order is exactly its deterministic serialization.
         """
+        if gateway in policyset.gateway_api.gateways:
+            # Gateway API routes share virtual hosts by hostname, merged in the Gateway API's
+            # precedence across routes: the configuration is translated whole (its documents
+            # are converted anew on every read, so no piece of it could be found again).
+            return Resource.from_message(route_configuration(policyset, gateway, policies))
         cluster_for = policies.routed_cluster_name
         traced = traced_routes(policyset)
         hosts: list[_EncodedHost] = []
