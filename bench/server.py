@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-from bench import proc
+from bench.served import ServedProcess
 from breakwater.devtools.adminclient import http
 from breakwater.devtools.ports import LOOPBACK, free_ports
-from tests.support.proc import rss_bytes
 from tests.support.prometheus import metric_sum
 
 
-class BreakwaterServer:
+class BreakwaterServer(ServedProcess):
     """A control plane serving ``policy_dir``; state in ``state_dir``; log in ``workdir``."""
+
+    name = "breakwater serve"
 
     def __init__(
         self,
@@ -36,7 +34,7 @@ class BreakwaterServer:
         self.xds_port, self.admin_port = free_ports(2)
         self.log_level = log_level
         self.launcher = launcher
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__()
 
     @property
     def admin_url(self) -> str:
@@ -46,12 +44,7 @@ class BreakwaterServer:
     def xds_target(self) -> str:
         return f"{LOOPBACK}:{self.xds_port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None, "not started"
-        return self.process.pid
-
-    def start(self, timeout: float = 120.0) -> BreakwaterServer:
+    def start(self, timeout: float = 120.0) -> Self:
         """Start with an empty state store (no weight overrides from earlier runs)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -71,28 +64,11 @@ class BreakwaterServer:
             "--log-level",
             self.log_level,
         ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"breakwater serve exited: {self.log_tail()}")
-            try:
-                if http("GET", self.admin_url + "/readyz", timeout=2).status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"breakwater serve not ready after {timeout}s: {self.log_tail()}")
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.launch(
+            command,
+            lambda: http("GET", self.admin_url + "/readyz", timeout=2).status == 200,
+            timeout,
+        )
 
     def set_weights(self, route: str, weights: dict[str, int]) -> None:
         reply = http("PUT", f"{self.admin_url}/v1/routes/{route}/weights", {"weights": weights})
@@ -109,32 +85,3 @@ class BreakwaterServer:
     def metric_sum(self, name: str) -> float:
         """The sum of every sample called `name` in /metrics, whatever its labels."""
         return metric_sum(http("GET", self.admin_url + "/metrics", timeout=60).text, name)
-
-    def cpu_seconds(self) -> float:
-        return proc.cpu_seconds(self.pid)
-
-    def rss_bytes(self) -> int:
-        return rss_bytes(self.pid)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def __enter__(self) -> BreakwaterServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
