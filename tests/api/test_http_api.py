@@ -407,9 +407,10 @@ def test_an_override_whose_backend_left_the_yaml_is_dropped(
         "source": "yaml",
         "revision": 0,
     }
-    # Gone from the store too (a new revision records the removal) ...
+    # Gone from the store too (a new revision records the removal): the drop is served
+    # and reported first, and the store write follows it ...
+    wait_until(lambda: _status(plane)["state_revision"] == revision + 1, 10, "the removal stored")
     assert _stored_overrides(state_dir) == []
-    assert _status(plane)["state_revision"] == revision + 1
     assert scrape(url, "breakwater_dropped_overrides_total") == 1
     assert scrape(url, "breakwater_dropped_overrides_reported") == 1
     assert scrape(url, "breakwater_route_backend_weight", backend="stable", source="yaml") == 100
