@@ -353,7 +353,7 @@ def render(results: dict[str, Any]) -> str:
     # sovereign
     out += fleet_section(results)
     if results.get("peers"):
-        out += ["", *compare.section(results["peers"])]
+        out += ["", *compare.section(results["peers"]), ""]
     out += sovereign_section(results)
     out += targets_section(results)
     out += findings_section(results)
