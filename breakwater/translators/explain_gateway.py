@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from breakwater.translators import telemetry
+from breakwater.translators import telemetry, tls
 from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.explain import (
     ExplainedSetting,
@@ -28,7 +28,7 @@ from breakwater.translators.explain import (
     _value_at,
 )
 from breakwater.translators.meanings import Meanings
-from breakwater.translators.model import HTTPRoute
+from breakwater.translators.model import GatewaySpec, HTTPRoute
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import EffectiveTelemetry, FieldPath, PolicySet, Provenance
 from breakwater.translators.ratelimit import effective_rate_limits
@@ -39,6 +39,8 @@ from breakwater.translators.telemetry_model import TelemetrySpec
 
 TELEMETRY_MEANINGS: Meanings = _collect(telemetry.EXPLAIN, model=TelemetrySpec)
 """Every Telemetry field Envoy sees, with what it becomes there."""
+LISTENER_MEANINGS: Meanings = _collect(tls.EXPLAIN, model=GatewaySpec)
+"""The gateway's own fields that shape its listener beyond address and port (its `tls`)."""
 
 BY_ENTRY: frozenset[FieldPath] = frozenset({("tracing", "tags"), ("access_log", "fields")})
 """Fields that merge entry by entry (tags by name, log fields by field name): one line each."""
@@ -159,15 +161,26 @@ def explain_flags(policyset: PolicySet, gateway: str) -> list[ExplainedSetting]:
     return settings
 
 
+def explain_listener(policyset: PolicySet, gateway: str) -> list[ExplainedSetting]:
+    """The gateway's TLS termination, field by field, set by the Gateway itself."""
+    spec = policyset.gateways[gateway].spec
+    return _explained(LISTENER_MEANINGS, spec, lambda _: f"Gateway/{gateway}")
+
+
 def explain_gateway(policyset: PolicySet, gateway: str) -> list[ExplainSection]:
-    """The gateway's Telemetry, its routes' own, and what each response flag in its log means."""
+    """The gateway's TLS (when it has some), its Telemetry, its routes' own, and what each
+    response flag in its log means."""
     effective = policyset.effective_telemetry(gateway)
-    sections = [
+    sections = []
+    listener = explain_listener(policyset, gateway)
+    if listener:
+        sections.append(ExplainSection(f"listener of gateway {gateway}", listener))
+    sections.append(
         ExplainSection(
             f"Telemetry of gateway {gateway}",
             explain_telemetry(effective),
         )
-    ]
+    )
     for route in attached_routes(policyset, gateway):
         layers = policyset.telemetry_layers(gateway, route.name)
         if not any(

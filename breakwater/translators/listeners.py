@@ -1,4 +1,5 @@
-"""Gateway → Listener with an HTTP connection manager that takes its routes over RDS.
+"""Gateway → Listener with an HTTP connection manager that takes its routes over RDS,
+behind TLS when the gateway has `tls` (`tls.transport_socket`).
 
 Routes come over RDS rather than inline so that a weight change re-sends one
 RouteConfiguration and leaves the listener, and its open connections, alone.
@@ -22,6 +23,7 @@ from breakwater.translators.model import Gateway
 from breakwater.translators.names import listener_name, route_config_name
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.telemetry import access_logs, hcm_tracing
+from breakwater.translators.tls import transport_socket
 from breakwater.translators.traffic_model import RateLimit
 
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
@@ -54,16 +56,17 @@ def listener(
 ) -> listener_pb2.Listener:
     """`admission`: the gateway's admission control filters (`admission.gateway_filters`)."""
     manager = http_connection_manager(policyset, gateway.name, gateway.spec.rate_limit, admission)
+    chain = listener_components_pb2.FilterChain(
+        filters=[
+            listener_components_pb2.Filter(
+                name=HTTP_CONNECTION_MANAGER, typed_config=pack_any(manager)
+            )
+        ]
+    )
+    if gateway.spec.tls is not None:
+        chain.transport_socket.CopyFrom(transport_socket(gateway.spec.tls))
     return listener_pb2.Listener(
         name=listener_name(gateway.name),
         address=socket_address(gateway.spec.address, gateway.spec.port),
-        filter_chains=[
-            listener_components_pb2.FilterChain(
-                filters=[
-                    listener_components_pb2.Filter(
-                        name=HTTP_CONNECTION_MANAGER, typed_config=pack_any(manager)
-                    )
-                ]
-            )
-        ],
+        filter_chains=[chain],
     )

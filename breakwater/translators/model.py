@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
@@ -371,10 +371,39 @@ class NodeSelector(Model):
         return all(node_metadata.get(k) == v for k, v in self.metadata.items())
 
 
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(
+            f"{value!r} is not an absolute path; give the file's absolute path on the Envoy "
+            "host (Envoy reads it, Breakwater does not)"
+        )
+    return value
+
+
+HostPath = Annotated[str, Field(min_length=1), AfterValidator(_absolute_path)]
+"""A file on the Envoy host, by absolute path: Envoy opens it, the control plane never does."""
+
+
+class GatewayTls(Model):
+    """TLS termination: the certificate Envoy presents, as files on the Envoy host.
+
+    Both files are required together. Envoy reads them itself (and again when
+    they change on disk); Breakwater only names them, so no key material
+    passes through the control plane.
+    """
+
+    certificate_chain: HostPath
+    """PEM certificate chain, the server's certificate first."""
+    private_key: HostPath
+    """PEM private key of that certificate."""
+
+
 class GatewaySpec(Model):
     address: str = "0.0.0.0"
     port: Port
     node_selector: NodeSelector | None = None
+    tls: GatewayTls | None = None
+    """Terminate TLS on the listener (HTTPS); without it the listener speaks plain HTTP."""
     rate_limit: RateLimit | None = None
     """One bucket for every request the gateway takes that no route or rule limits itself."""
 

@@ -42,6 +42,13 @@ NODE_CLUSTER_ANNOTATION = "breakwater.dev/node-cluster"
 NODE_METADATA_PREFIX = "breakwater.dev/node-metadata."
 """`breakwater.dev/node-metadata.<key>: <value>`: the proxies' `node.metadata` must hold it."""
 
+CERTIFICATE_CHAIN_OPTION = "breakwater.dev/certificate-chain"
+"""A listener's `tls.options` key: the PEM certificate chain, an absolute path on the Envoy host."""
+PRIVATE_KEY_OPTION = "breakwater.dev/private-key"
+"""A listener's `tls.options` key: the PEM private key, an absolute path on the Envoy host."""
+TLS_OPTIONS = {CERTIFICATE_CHAIN_OPTION: "certificateChain", PRIVATE_KEY_OPTION: "privateKey"}
+"""Each `tls.options` key Breakwater reads → the field of its own Gateway `tls` it fills."""
+
 NO_BACKEND_STATUS = 500
 """The Gateway API's answer for a rule with no backend to forward to."""
 FORWARDING = ("retry", "timeout", "mirror", "requestHeaders", "rewrite")
@@ -129,6 +136,9 @@ def convert_gateway(
     if doc.spec.addresses:
         spec["address"] = doc.spec.addresses[0].value
         out.came_from(("spec", "address"), ("spec", "addresses", 0, "value"))
+    tls = _gateway_tls(doc, out)
+    if tls is not None:
+        spec["tls"] = tls
     selector: dict[str, Any] = {}
     annotations = doc.metadata.annotations
     if NODE_CLUSTER_ANNOTATION in annotations:
@@ -152,6 +162,107 @@ def convert_gateway(
     gateway, converted = out.document(Gateway, data, "Gateway", doc.name)
     assert gateway is None or isinstance(gateway, Gateway)
     return gateway, converted, out.errors
+
+
+def _gateway_tls(doc: GatewayDocument, out: _Converted) -> dict[str, str] | None:
+    """The one `tls` of the Gateway's one Envoy listener, from its HTTPS listeners' options.
+
+    Breakwater reads no Kubernetes Secret: `certificateRefs` are accepted and
+    not read, and the certificate Envoy loads is named by path in `tls.options`.
+    """
+    found: dict[str, str] | None = None
+    first: int | None = None
+    for index, listener in enumerate(doc.spec.listeners):
+        at: YamlPath = ("spec", "listeners", index)
+        if listener.protocol == "HTTP":
+            if listener.tls is not None:
+                out.refuse(
+                    "Gateway",
+                    doc.name,
+                    (*at, "tls"),
+                    "`tls` is for a listener with `protocol: HTTPS`; remove it, or make the "
+                    "listener HTTPS",
+                )
+            continue
+        if listener.tls is None:
+            out.refuse(
+                "Gateway",
+                doc.name,
+                (*at, "protocol"),
+                "an HTTPS listener needs `tls` with `options` naming the certificate files on "
+                f"the Envoy host: {CERTIFICATE_CHAIN_OPTION} and {PRIVATE_KEY_OPTION} "
+                "(absolute paths; Breakwater reads no Secret, so certificateRefs alone do not do)",
+            )
+            continue
+        if listener.tls.mode == "Passthrough":
+            out.refuse(
+                "Gateway",
+                doc.name,
+                (*at, "tls", "mode"),
+                "Breakwater terminates TLS and does not pass it through (a TLSRoute's job): use "
+                f"`mode: Terminate` (the default) with tls.options {CERTIFICATE_CHAIN_OPTION} and "
+                f"{PRIVATE_KEY_OPTION}, or give the backend its own port outside this Gateway",
+            )
+            continue
+        files = _tls_options(doc, out, index)
+        if files is None:
+            continue
+        if found is None:
+            found, first = files, index
+            for option, field_name in TLS_OPTIONS.items():
+                out.came_from(("spec", "tls", field_name), (*at, "tls", "options", option))
+            out.came_from(("spec", "tls"), (*at, "tls"))
+        elif files != found:
+            out.refuse(
+                "Gateway",
+                doc.name,
+                (*at, "tls", "options"),
+                f"listener {listener.name!r} names other certificate files than listener "
+                f"{doc.spec.listeners[first or 0].name!r}; a Breakwater gateway is one Envoy "
+                "listener with one certificate: give each certificate its own Gateway and port",
+            )
+    protocols = {listener.protocol for listener in doc.spec.listeners}
+    if len(protocols) > 1:
+        out.refuse(
+            "Gateway",
+            doc.name,
+            ("spec", "listeners"),
+            "the listeners mix HTTP and HTTPS on one port; a Breakwater gateway is one Envoy "
+            "listener on one port: give the HTTP listeners their own Gateway and port",
+        )
+    return found
+
+
+def _tls_options(doc: GatewayDocument, out: _Converted, index: int) -> dict[str, str] | None:
+    """The certificate files an HTTPS listener names, or None (and an error) without both."""
+    listener = doc.spec.listeners[index]
+    assert listener.tls is not None
+    options = listener.tls.options
+    at: YamlPath = ("spec", "listeners", index, "tls")
+    allowed = f"{CERTIFICATE_CHAIN_OPTION} and {PRIVATE_KEY_OPTION}"
+    for key in sorted(options):
+        if key not in TLS_OPTIONS:
+            out.refuse(
+                "Gateway",
+                doc.name,
+                (*at, "options", key),
+                f"unknown tls option {key!r}; Breakwater reads {allowed} (absolute paths of the "
+                "certificate chain and private key on the Envoy host)",
+            )
+    missing = [key for key in TLS_OPTIONS if key not in options]
+    if missing:
+        out.refuse(
+            "Gateway",
+            doc.name,
+            (*at, "options") if options else at,
+            f"tls.options lacks {' and '.join(missing)}; an HTTPS listener names both {allowed}: "
+            "absolute paths of the PEM certificate chain and private key on the Envoy host "
+            "(Breakwater reads no Secret, so certificateRefs are not read)",
+        )
+        return None
+    if len(options) != len(TLS_OPTIONS):
+        return None
+    return {field_name: options[key] for key, field_name in TLS_OPTIONS.items()}
 
 
 # --- routes --------------------------------------------------------------------------------------

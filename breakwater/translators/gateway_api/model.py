@@ -62,11 +62,30 @@ class AllowedRoutes(Model):
     kinds: list[RouteGroupKind] | None = None
 
 
+class SecretObjectReference(Model):
+    """A certificate Secret as the Gateway API names it; Breakwater reads no Secret (see
+    `ListenerTLSConfig.certificate_refs`)."""
+
+    group: str = CORE_GROUP
+    kind: str = "Secret"
+    name: ObjectName
+    namespace: Namespace | None = None
+
+
+class ListenerTLSConfig(Model):
+    mode: Literal["Terminate", "Passthrough"] = "Terminate"
+    certificate_refs: list[SecretObjectReference] = Field(default_factory=list, max_length=64)
+    """Accepted and not read: Breakwater cannot read Kubernetes Secrets, so the files Envoy
+    loads are named in `options` (`convert.CERTIFICATE_CHAIN_OPTION`, `PRIVATE_KEY_OPTION`)."""
+    options: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
 class Listener(Model):
     name: SectionName
     hostname: Hostname | None = None
     port: Port
-    protocol: Literal["HTTP"]
+    protocol: Literal["HTTP", "HTTPS"]
+    tls: ListenerTLSConfig | None = None
     allowed_routes: AllowedRoutes = Field(default_factory=AllowedRoutes)
 
 
@@ -186,6 +205,7 @@ __all__ = [
     "HTTPRouteMatch",
     "HTTPRouteRule",
     "Listener",
+    "ListenerTLSConfig",
     "ParentReference",
     "ReferenceGrantDocument",
     "RouteDocument",
