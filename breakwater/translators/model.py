@@ -387,9 +387,8 @@ HostPath = Annotated[str, Field(min_length=1), AfterValidator(_absolute_path)]
 class GatewayTls(Model):
     """TLS termination: the certificate Envoy presents, as files on the Envoy host.
 
-    Both files are required together. Envoy reads them itself (and again when
-    they change on disk); Breakwater only names them, so no key material
-    passes through the control plane.
+    Both files are required together. Envoy reads them itself; Breakwater
+    only names them, so no key material passes through the control plane.
     """
 
     certificate_chain: HostPath

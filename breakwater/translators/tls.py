@@ -1,9 +1,8 @@
 """Gateway `tls` → the listener's transport socket: Envoy terminates TLS itself.
 
 The certificate and key are files on the Envoy host, named by path
-(`DataSource.filename`): Envoy reads them, and reads them again when they
-change, so a renewed certificate needs no new configuration and no key
-material passes through the control plane. ALPN offers HTTP/2 first, then
+(`DataSource.filename`): Envoy reads them when it builds the listener, so no
+key material passes through the control plane. ALPN offers HTTP/2 first, then
 HTTP/1.1; the connection manager speaks whichever the client chose.
 """
 
@@ -26,9 +25,9 @@ EXPLAIN: Meanings = {
         "(DownstreamTlsContext) common_tls_context.tls_certificates[0].certificate_chain.filename; "
         "alpn_protocols h2, http/1.1",
         "Envoy reads the file on its own host, not the control plane: a path that does not exist "
-        "there makes Envoy reject the listener (the control plane's config is still valid); "
-        "Envoy watches the file and picks up a renewed certificate by itself; the listener then "
-        "speaks TLS only, so a plain-HTTP request to its port fails",
+        "there makes Envoy reject the listener (the control plane's config is still valid); Envoy "
+        "reads it when it builds the listener; the listener then speaks TLS only, so a "
+        "plain-HTTP request to its port fails",
     ),
     ("tls", "private_key"): FieldMeaning(
         "DownstreamTlsContext common_tls_context.tls_certificates[0].private_key.filename",

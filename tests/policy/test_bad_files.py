@@ -312,6 +312,35 @@ CASES = [
         ["YAML syntax error"],
     ),
     (
+        "tls-relative-path",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: Gateway
+        metadata: {name: inner}
+        spec:
+          port: 8443
+          tls: {certificateChain: certs/inner.pem, privateKey: /etc/tls/inner.key}
+        """,
+        6,
+        "spec.tls.certificateChain",
+        ["'certs/inner.pem' is not an absolute path", "Envoy host"],
+    ),
+    (
+        "tls-key-without-chain",
+        """\
+        apiVersion: breakwater.dev/v1alpha1
+        kind: Gateway
+        metadata: {name: inner}
+        spec:
+          port: 8443
+          tls:
+            privateKey: /etc/tls/inner.key
+        """,
+        6,
+        "spec.tls.certificateChain",
+        ["required"],
+    ),
+    (
         "duplicate-key",
         """\
         apiVersion: breakwater.dev/v1alpha1

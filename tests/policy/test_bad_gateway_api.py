@@ -37,6 +37,18 @@ spec:
 """An HTTPRoute up to its rules; a case's rule starts on line 7."""
 
 
+CHAIN = "breakwater.dev/certificate-chain"
+KEY = "breakwater.dev/private-key"
+
+
+def https_gateway(listeners: str) -> str:
+    """A Gateway named `tls` with the given listeners (YAML, indented four); they start on line 7."""
+    return (
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: tls}\nspec:\n"
+        "  gatewayClassName: breakwater\n  listeners:\n" + listeners + "\n"
+    )
+
+
 def rule(text: str) -> str:
     return ROUTE_HEAD + "".join(f"    {line}\n" for line in text.strip("\n").split("\n"))
 
@@ -172,19 +184,86 @@ spec:
         ["ports 8080, 8081", "its own Gateway"],
     ),
     (
-        "https-listener",
-        """\
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: tls}
-spec:
-  gatewayClassName: breakwater
-  listeners:
-    - {name: a, port: 8443, protocol: HTTPS}
-""",
+        "https-listener-without-tls",
+        https_gateway("    - {name: a, port: 8443, protocol: HTTPS}"),
         7,
         "spec.listeners[0].protocol",
-        ["'HTTPS' is not allowed", "'HTTP'"],
+        ["needs `tls`", CHAIN, KEY, "absolute paths"],
+    ),
+    (
+        "https-listener-with-certificate-refs-only",
+        https_gateway(
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n"
+            "      tls: {certificateRefs: [{name: cert}]}"
+        ),
+        10,
+        "spec.listeners[0].tls",
+        ["lacks", CHAIN, KEY, "certificateRefs are not read"],
+    ),
+    (
+        "https-listener-missing-the-key",
+        https_gateway(
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n      tls:\n"
+            "        options: {breakwater.dev/certificate-chain: /etc/tls/a.pem}"
+        ),
+        11,
+        "spec.listeners[0].tls.options",
+        [f"lacks {KEY}", "absolute paths"],
+    ),
+    (
+        "https-listener-relative-path",
+        https_gateway(
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n      tls:\n        options:\n"
+            "          breakwater.dev/certificate-chain: /etc/tls/a.pem\n"
+            "          breakwater.dev/private-key: tls/a.key"
+        ),
+        13,
+        "spec.listeners[0].tls.options.breakwater.dev/private-key",
+        ["'tls/a.key' is not an absolute path", "Envoy host"],
+    ),
+    (
+        "https-listener-unknown-option",
+        https_gateway(
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n      tls:\n        options:\n"
+            "          breakwater.dev/certificate-chain: /etc/tls/a.pem\n"
+            "          breakwater.dev/private-key: /etc/tls/a.key\n"
+            "          breakwater.dev/min-version: '1.3'"
+        ),
+        14,
+        "spec.listeners[0].tls.options.breakwater.dev/min-version",
+        ["unknown tls option", CHAIN, KEY],
+    ),
+    (
+        "tls-passthrough",
+        https_gateway(
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n      tls:\n"
+            "        mode: Passthrough"
+        ),
+        11,
+        "spec.listeners[0].tls.mode",
+        ["does not pass it through", "mode: Terminate", CHAIN],
+    ),
+    (
+        "http-and-https-on-one-port",
+        https_gateway(
+            "    - {name: plain, port: 8443, protocol: HTTP}\n"
+            "    - name: a\n      port: 8443\n      protocol: HTTPS\n      tls:\n        options:\n"
+            "          breakwater.dev/certificate-chain: /etc/tls/a.pem\n"
+            "          breakwater.dev/private-key: /etc/tls/a.key"
+        ),
+        6,
+        "spec.listeners",
+        ["mix HTTP and HTTPS", "their own Gateway"],
+    ),
+    (
+        "tls-on-an-http-listener",
+        https_gateway(
+            "    - name: a\n      port: 8080\n      protocol: HTTP\n      tls:\n"
+            "        mode: Terminate"
+        ),
+        10,
+        "spec.listeners[0].tls",
+        ["`tls` is for a listener with `protocol: HTTPS`"],
     ),
     (
         "namespaced-name-given-twice",

@@ -29,9 +29,14 @@ from breakwater.translators import (
     retries,
 )
 from breakwater.translators.explain import MEANINGS, RULE_MEANINGS, _collect
-from breakwater.translators.explain_gateway import TELEMETRY_MEANINGS
+from breakwater.translators.explain_gateway import (
+    LISTENER_MEANINGS,
+    TELEMETRY_MEANINGS,
+    explain_gateway,
+)
 from breakwater.translators.meanings import FieldMeaning
 from breakwater.translators.telemetry_model import AccessLog, Tracing
+from tests.translators.support import load_case
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
 EXPECTED = Path(__file__).parent / "explain"
@@ -123,3 +128,26 @@ def test_meanings_follow_the_model_order_not_the_slice_order() -> None:
         ("retry", "budget", "percent")
     )
     assert paths.index(("timeout", "request")) + 1 == paths.index(("timeout", "connect"))
+
+
+def test_a_gateway_with_tls_explains_its_certificate_files() -> None:
+    """Each `tls` field, set by the Gateway, with the DownstreamTlsContext field it becomes."""
+    policyset = load_case("gateway_tls")
+    for gateway, chain in [("edge", "/etc/envoy/tls/edge.pem"), ("default.shop", None)]:
+        sections = explain_gateway(policyset, gateway)
+        assert sections[0].title == f"listener of gateway {gateway}"
+        by_path = {s.path: s for s in sections[0].settings}
+        assert list(by_path) == ["tls.certificateChain", "tls.privateKey"]
+        assert by_path["tls.certificateChain"].set_by == f"Gateway/{gateway}"
+        assert "certificate_chain.filename" in by_path["tls.certificateChain"].envoy
+        assert "h2, http/1.1" in by_path["tls.certificateChain"].envoy
+        assert "private_key.filename" in by_path["tls.privateKey"].envoy
+        if chain is not None:
+            assert by_path["tls.certificateChain"].value == chain
+    assert all(
+        not s.title.startswith("listener") for s in explain_gateway(load_case("fault"), "edge")
+    )
+
+
+def test_every_tls_field_is_explained() -> None:
+    assert set(LISTENER_MEANINGS) == {("tls", "certificate_chain"), ("tls", "private_key")}
