@@ -77,7 +77,9 @@ def test_https_reaches_the_upstream_and_plain_http_does_not(mesh: Mesh, tmp_path
         context.wrap_socket(raw, server_hostname=HOST) as tls,
     ):
         assert tls.selected_alpn_protocol() == "h2"
-        assert tls.getpeercert()["subjectAltName"] == (("DNS", HOST),)
+        peer = tls.getpeercert()
+        assert peer is not None
+        assert peer["subjectAltName"] == (("DNS", HOST),)
 
     context.set_alpn_protocols(["http/1.1"])
     connection = http.client.HTTPConnection(LOOPBACK, mesh.gateway_port, timeout=5)

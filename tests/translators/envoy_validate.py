@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
-
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -73,7 +72,9 @@ Certificate = tuple[str, str]
 """Paths of a PEM certificate chain and its private key."""
 
 
-def _local_certificate(chain: listener_components_pb2.FilterChain, certificate: Certificate) -> None:
+def _local_certificate(
+    chain: listener_components_pb2.FilterChain, certificate: Certificate
+) -> None:
     """The chain's TLS, reading `certificate` instead of files on some Envoy host."""
     context = tls_pb2.DownstreamTlsContext()
     if not chain.transport_socket.typed_config.Unpack(context):
