@@ -256,6 +256,20 @@ spec:
         ["mix HTTP and HTTPS", "their own Gateway"],
     ),
     (
+        "https-listeners-with-two-certificates",
+        https_gateway(
+            "".join(
+                f"    - name: {n}\n      port: 8443\n      protocol: HTTPS\n      tls:\n"
+                f"        options:\n          {CHAIN}: /etc/tls/{n}.pem\n"
+                f"          {KEY}: /etc/tls/{n}.key\n"
+                for n in ("a", "b")
+            ).rstrip("\n")
+        ),
+        18,
+        "spec.listeners[1].tls.options",
+        ["listener 'b' names other certificate files than listener 'a'", "one certificate"],
+    ),
+    (
         "tls-on-an-http-listener",
         https_gateway(
             "    - name: a\n      port: 8080\n      protocol: HTTP\n      tls:\n"

@@ -171,7 +171,7 @@ def _gateway_tls(doc: GatewayDocument, out: _Converted) -> dict[str, str] | None
     not read, and the certificate Envoy loads is named by path in `tls.options`.
     """
     found: dict[str, str] | None = None
-    first: int | None = None
+    first = ""
     for index, listener in enumerate(doc.spec.listeners):
         at: YamlPath = ("spec", "listeners", index)
         if listener.protocol == "HTTP":
@@ -208,7 +208,7 @@ def _gateway_tls(doc: GatewayDocument, out: _Converted) -> dict[str, str] | None
         if files is None:
             continue
         if found is None:
-            found, first = files, index
+            found, first = files, listener.name
             for option, field_name in TLS_OPTIONS.items():
                 out.came_from(("spec", "tls", field_name), (*at, "tls", "options", option))
             out.came_from(("spec", "tls"), (*at, "tls"))
@@ -218,7 +218,7 @@ def _gateway_tls(doc: GatewayDocument, out: _Converted) -> dict[str, str] | None
                 doc.name,
                 (*at, "tls", "options"),
                 f"listener {listener.name!r} names other certificate files than listener "
-                f"{doc.spec.listeners[first or 0].name!r}; a Breakwater gateway is one Envoy "
+                f"{first!r}; a Breakwater gateway is one Envoy "
                 "listener with one certificate: give each certificate its own Gateway and port",
             )
     protocols = {listener.protocol for listener in doc.spec.listeners}
