@@ -47,9 +47,10 @@ from breakwater.translators.clusters import (
 )
 from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.listeners import listener
-from breakwater.translators.model import HTTPRoute, ResiliencePolicy, Service
+from breakwater.translators.model import ResiliencePolicy, Service
 from breakwater.translators.names import cluster_name, failover_cluster_name, route_config_name
 from breakwater.translators.policyset import DrainedEndpoints, PolicySet
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.routes import (
     attached_routes,
     route_configuration,

@@ -35,8 +35,9 @@ from breakwater.translators import (
 )
 from breakwater.translators.durations import format_duration
 from breakwater.translators.meanings import Meanings
-from breakwater.translators.model import ResilienceSpec, RouteRule
+from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import Effective, FieldPath, PolicySet, Provenance
+from breakwater.translators.route_model import RouteRule
 
 
 def _fields(model: type[BaseModel], prefix: FieldPath = ()) -> Iterator[FieldPath]:

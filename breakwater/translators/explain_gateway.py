@@ -28,11 +28,12 @@ from breakwater.translators.explain import (
     _value_at,
 )
 from breakwater.translators.meanings import Meanings
-from breakwater.translators.model import GatewaySpec, HTTPRoute
+from breakwater.translators.model import GatewaySpec
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import EffectiveTelemetry, FieldPath, PolicySet, Provenance
 from breakwater.translators.ratelimit import effective_rate_limits
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.routes import attached_routes
 from breakwater.translators.snapshot import backend_targets
 from breakwater.translators.telemetry_model import TelemetrySpec

@@ -19,15 +19,9 @@ from breakwater.translators.gateway_api.model import (
     HTTPRouteDocument,
     ReferenceGrantDocument,
 )
-from breakwater.translators.model import (
-    API_VERSION,
-    Document,
-    Gateway,
-    HTTPRoute,
-    ResiliencePolicy,
-    Service,
-)
+from breakwater.translators.model import API_VERSION, Document, Gateway, ResiliencePolicy, Service
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
 
 KINDS: dict[str, type[Document]] = {

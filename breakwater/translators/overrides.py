@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from breakwater.translators.model import HTTPRoute, RouteRule
 from breakwater.translators.policyset import PolicySet, backend_label
+from breakwater.translators.route_model import HTTPRoute, RouteRule
 
 
 class RuleWeights(Protocol):

@@ -14,16 +14,10 @@ from functools import cached_property
 from typing import Any
 
 from breakwater.translators.gateway_api.status import GatewayApiState
-from breakwater.translators.model import (
-    Gateway,
-    HTTPRoute,
-    ResiliencePolicy,
-    ResilienceSpec,
-    RouteRule,
-    Service,
-)
+from breakwater.translators.model import Gateway, ResiliencePolicy, ResilienceSpec, Service
 from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.route_model import HTTPRoute, RouteRule
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]

@@ -19,7 +19,8 @@ from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import wrappers_pb2
 
 from breakwater.translators.meanings import FieldMeaning, Meanings
-from breakwater.translators.model import Gateway, HTTPRoute
+from breakwater.translators.model import Gateway
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.traffic_model import RateLimit
 
 RETRY_AFTER = "retry-after"

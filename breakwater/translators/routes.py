@@ -38,7 +38,7 @@ from breakwater.translators.http_filters import (
 )
 from breakwater.translators.matchers import header_matcher, regex_matcher
 from breakwater.translators.mirror import mirror_policy
-from breakwater.translators.model import HTTPRoute, ResilienceSpec, RouteMatch, RouteRule
+from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.names import (
     route_config_name,
     route_name,
@@ -48,6 +48,7 @@ from breakwater.translators.names import (
 from breakwater.translators.policyset import PolicySet, PreviewRoute
 from breakwater.translators.ratelimit import local_rate_limit
 from breakwater.translators.retries import apply_timeout, retry_policy
+from breakwater.translators.route_model import HTTPRoute, RouteMatch, RouteRule
 from breakwater.translators.telemetry import apply_route_tracing
 
 ClusterNamer = Callable[[str, str | None], str]

@@ -16,13 +16,7 @@ from pydantic.alias_generators import to_camel
 from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.durations import format_duration
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.model import (
-    Document,
-    Gateway,
-    HTTPRoute,
-    ResiliencePolicy,
-    Service,
-)
+from breakwater.translators.model import Document, Gateway, ResiliencePolicy, Service
 from breakwater.translators.policyset import (
     Effective,
     FieldPath,
@@ -32,6 +26,7 @@ from breakwater.translators.policyset import (
     rule_override,
 )
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.validate_rollouts import check_rollouts
 from breakwater.translators.validate_telemetry import check_telemetry

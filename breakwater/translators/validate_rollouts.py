@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from breakwater.translators.documents import RawDocument, YamlPath
-from breakwater.translators.model import Document, HTTPRoute
+from breakwater.translators.model import Document
 from breakwater.translators.overrides import rule_labels
 from breakwater.translators.rollout_model import Rollout
+from breakwater.translators.route_model import HTTPRoute
 
 Report = Callable[[Document, RawDocument, YamlPath, str], None]
 

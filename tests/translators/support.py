@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from breakwater.translators.decode import validate_document
-from breakwater.translators.model import Gateway, HTTPRoute, ResiliencePolicy, Service
+from breakwater.translators.model import Gateway, ResiliencePolicy, Service
 from breakwater.translators.pipeline import SourceText, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.snapshot import CONFIG_DUMP_KEYS
 from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.yaml_reader import read_documents

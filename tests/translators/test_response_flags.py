@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 from breakwater.translators.explain import _fields
-from breakwater.translators.model import ResilienceSpec, RouteRule
+from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import FieldPath
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
+from breakwater.translators.route_model import RouteRule
 
 README = Path(__file__).parents[2] / "README.md"
 FLAG_ROW = re.compile(r"^\| `([A-Z]+)` \|")

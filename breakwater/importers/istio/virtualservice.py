@@ -24,7 +24,8 @@ from breakwater.importers.istio.names import (
     to_name,
 )
 from breakwater.translators.documents import YamlPath
-from breakwater.translators.model import API_VERSION, RouteRule
+from breakwater.translators.model import API_VERSION
+from breakwater.translators.route_model import RouteRule
 
 _RULE_FIELD_REASONS = {
     "corsPolicy": ("Breakwater has no CORS policy yet", "answer CORS in the backend"),

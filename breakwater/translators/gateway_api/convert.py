@@ -34,8 +34,9 @@ from breakwater.translators.gateway_api.model import (
     HTTPRouteRule,
     RouteDocument,
 )
-from breakwater.translators.model import API_VERSION, Document, Gateway, HTTPRoute
+from breakwater.translators.model import API_VERSION, Document, Gateway
 from breakwater.translators.model_parts import QUALIFIED_NAMES
+from breakwater.translators.route_model import HTTPRoute
 
 NODE_CLUSTER_ANNOTATION = "breakwater.dev/node-cluster"
 """A Gateway's proxies: those whose `node.cluster` is this (Breakwater's `nodeSelector.cluster`)."""
