@@ -262,9 +262,14 @@ def test_webhooks_gate_the_promotion_hear_every_event_and_can_ask_for_a_rollback
             assert status(mesh)["step"] == 0, "no promotion while the webhook says no"
             hooks.status["confirm-promotion"] = 200
             wait_phase(mesh, "Promoted", 15.0)
+        # The Promoted event is posted after the phase changed: wait for it to arrive.
+        mesh.wait_for(
+            lambda: [c for c in hooks.calls if c["type"] == "event"][-1]["phase"] == "Promoted",
+            5.0,
+            "the Promoted event",
+        )
         events = [c for c in hooks.calls if c["type"] == "event"]
         assert any("holds on every proxy" in e["message"] for e in events), events
-        assert events[-1]["phase"] == "Promoted", events[-1]
 
         refused = mesh.admin_api_raw("POST", "/v1/rollouts/payments/retry")
         assert refused.status == 409 and "Promoted" in refused.text, refused.text

@@ -103,12 +103,15 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
     async def _until_closed(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """The stream's requests, ending early (and quietly) once `close` was called."""
         closing = asyncio.ensure_future(self._closing.wait())
+        received: asyncio.Future[Any] | None = None
         try:
             while True:
                 received = asyncio.ensure_future(anext(requests))
+                # A read left behind (the stream closed or this generator was dropped) may
+                # still end with the stream's StopAsyncIteration: nobody would retrieve it.
+                received.add_done_callback(_retrieved)
                 await asyncio.wait((received, closing), return_when=asyncio.FIRST_COMPLETED)
                 if not received.done():
-                    received.cancel()
                     return
                 try:
                     request = received.result()
@@ -117,6 +120,13 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
                 yield request
         finally:
             closing.cancel()
+            if received is not None:
+                received.cancel()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _node_of(context: Context) -> str:
