@@ -22,14 +22,13 @@ from pydantic import ValidationError
 from breakwater.controlplane.api.models import (
     ApiModel,
     EndpointsResponse,
-    PoliciesResponse,
-    PolicyDocument,
     PolicyStatus,
     Replica,
     ServiceEndpoint,
     StatusResponse,
     Weights,
 )
+from breakwater.controlplane.api.policy_models import PoliciesResponse, PolicyDocument
 from breakwater.controlplane.api.rollout_models import (
     ChangesResponse,
     RolloutsResponse,

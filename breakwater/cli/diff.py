@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from breakwater.cli.common import CommandFailed
 
 if TYPE_CHECKING:
-    from breakwater.controlplane.api.models import ServedGroup
+    from breakwater.controlplane.api.policy_models import ServedGroup
     from breakwater.translators.policyset import PolicySet
 
 NO_CHANGE, CHANGES, CANNOT_COMPARE = 0, 1, 2
@@ -200,7 +200,7 @@ def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
 def cmd_diff(args: argparse.Namespace) -> int:
     from breakwater.cli.policies import print_errors
     from breakwater.cli.remote import client_call
-    from breakwater.controlplane.api.models import SnapshotsResponse
+    from breakwater.controlplane.api.policy_models import SnapshotsResponse
     from breakwater.controlplane.state.sources import load_policy_files
 
     _, loaded = load_policy_files(Path(args.directory))

@@ -28,8 +28,9 @@ from aiohttp import web
 
 from breakwater.controlplane.api.grpc_service import add_to_server
 from breakwater.controlplane.api.http import AdminApp, start_admin
-from breakwater.controlplane.api.models import ProxyStatus, SnapshotsResponse
+from breakwater.controlplane.api.models import ProxyStatus
 from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.policy_models import SnapshotsResponse
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.served import served_groups
 from breakwater.controlplane.fleet.contract import FleetOptions

@@ -22,13 +22,13 @@ from breakwater.controlplane.api.errors import ERRORS, HANDLED, refusal
 from breakwater.controlplane.api.grpc_service import to_message
 from breakwater.controlplane.api.models import (
     EndpointsResponse,
-    PoliciesResponse,
     ProxyStatus,
     StatusResponse,
     StoreStatus,
     Weights,
 )
 from breakwater.controlplane.api.operations import ControlPlaneApi
+from breakwater.controlplane.api.policy_models import PoliciesResponse
 from breakwater.controlplane.api.security import UNAUTHORIZED, Unauthorized
 from breakwater.controlplane.state.controller import NotReady, PolicyController
 from breakwater.controlplane.state.store import RevisionConflict, SqliteStore, StoreError

@@ -24,15 +24,14 @@ from breakwater.controlplane.api.models import (
     EndpointsResponse,
     ErrorResponse,
     Health,
-    PoliciesResponse,
     PolicyStatus,
     Revision,
     ServiceEndpoint,
     SetWeightsRequest,
-    SnapshotsResponse,
     StatusResponse,
     Weights,
 )
+from breakwater.controlplane.api.policy_models import PoliciesResponse, SnapshotsResponse
 from breakwater.controlplane.api.rollout_models import (
     ROLLOUT_PHASES,
     ChangesResponse,

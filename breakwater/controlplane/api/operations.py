@@ -19,17 +19,19 @@ from breakwater.controlplane.api.config_views import explain_answer, route_statu
 from breakwater.controlplane.api.models import (
     DroppedOverrideStatus,
     EndpointsResponse,
-    GatewayRouteStatus,
-    PoliciesResponse,
-    PolicyDocument,
     PolicyStatus,
     ProxyStatus,
     Replica,
     ServiceEndpoint,
-    SnapshotsResponse,
     StatusResponse,
     StoreStatus,
     Weights,
+)
+from breakwater.controlplane.api.policy_models import (
+    GatewayRouteStatus,
+    PoliciesResponse,
+    PolicyDocument,
+    SnapshotsResponse,
 )
 from breakwater.controlplane.api.rollout_models import (
     ChangeEntry,

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from breakwater.controlplane.api.models import ServedGroup, ServedResource
+from breakwater.controlplane.api.policy_models import ServedGroup, ServedResource
 from breakwater.controlplane.xds.resources import Resource, Snapshot, short_name
 
 
