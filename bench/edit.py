@@ -35,6 +35,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
+from bench import proc
 from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds_names, rds_names
 from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
 from bench.profile import Recording
@@ -373,23 +374,8 @@ def command_for(services: int) -> str:
 
 def run_isolated(services: int, workdir: Path, timeout: float = 900) -> dict[str, Any]:
     """`measure` in a fresh interpreter, as `make bench` runs it."""
-    import subprocess
-    import sys
-
-    command = [
-        sys.executable,
-        "-m",
-        "bench.edit",
-        "--services",
-        str(services),
-        "--workdir",
-        str(workdir),
-    ]
-    out = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    arguments = ["--services", str(services), "--workdir", str(workdir)]
+    return proc.run_module_json("bench.edit", arguments, timeout)
 
 
 def main() -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tests.support.proc import rss_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -119,3 +124,18 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+def run_module_json(module: str, arguments: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``python -m module arguments`` in a fresh interpreter and read the JSON object it
+    prints as its last line: each size then measures on a heap of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -19,14 +19,13 @@ import dataclasses
 import gc
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench import proc
 from bench.policies import NODE_CLUSTER, write_policies
 
 T = TypeVar("T")
@@ -187,22 +186,8 @@ def run_isolated(
     services: int, workdir: Path, repeats: int, timeout: float = 600
 ) -> dict[str, Any]:
     """``measure`` in a fresh interpreter, so sizes do not share a heap."""
-    command = [
-        sys.executable,
-        "-m",
-        "bench.translate",
-        "--services",
-        str(services),
-        "--repeats",
-        str(repeats),
-        "--workdir",
-        str(workdir),
-    ]
-    out = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    arguments = ["--services", str(services), "--repeats", str(repeats), "--workdir", str(workdir)]
+    return proc.run_module_json("bench.translate", arguments, timeout)
 
 
 def command_for(services: int, repeats: int) -> str:
