@@ -270,6 +270,9 @@ def test_a_value_being_typed_keeps_its_focus_and_value_across_refreshes(
     field = page.get_by_role("form", name=f"weights of payments rule {SPLIT}").get_by_label(
         "canary", exact=True
     )
+    # The field is disabled until the console has read the server again with the token: focusing
+    # a disabled field does nothing, and the keys would go nowhere.
+    expect(field).to_be_editable()
     field.focus()
     page.keyboard.press("Control+A")
     page.keyboard.type("33")
