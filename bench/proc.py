@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.support.proc import rss_bytes
-
 ROOT = Path(__file__).resolve().parents[1]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -77,16 +75,6 @@ def tree_cpu_seconds(pids: Iterable[int]) -> float:
     for pid in pids:
         try:
             total += cpu_seconds(pid)
-        except OSError:
-            continue
-    return total
-
-
-def tree_rss_bytes(pids: Iterable[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += rss_bytes(pid)
         except OSError:
             continue
     return total

@@ -206,9 +206,6 @@ class PolicySet:
     gateway_api: GatewayApiState = field(default_factory=GatewayApiState)
     """Which gateways and routes came from the Gateway API, and each such route's status."""
 
-    def source_of(self, kind: str, name: str) -> SourceRef | None:
-        return self.sources.get((kind, name))
-
     @cached_property
     def _layers_by_target(
         self,

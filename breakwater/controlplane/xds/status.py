@@ -146,9 +146,6 @@ class StreamRegistry:
     def add_observer(self, observer: XdsObserver) -> None:
         self._observers.append(observer)
 
-    def remove_observer(self, observer: XdsObserver) -> None:
-        self._observers.remove(observer)
-
     def streams(self) -> list[StreamStatus]:
         """Identified streams, oldest first."""
         return [s.status() for s in self._streams.values() if s.node is not None]

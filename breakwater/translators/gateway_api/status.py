@@ -53,10 +53,6 @@ class RouteStatus:
     """As written; Breakwater and Envoy call the route `<namespace>.<name>`."""
     parents: tuple[ParentStatus, ...]
 
-    @property
-    def internal_name(self) -> str:
-        return f"{self.namespace}.{self.name}"
-
 
 @dataclass(frozen=True)
 class GatewayApiState:
