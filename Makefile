@@ -3,20 +3,31 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
 .PHONY: install lock test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# $(1): the extras to install into the venv, which is made first when it is missing.
+define venv_with
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[$(1)]'
+endef
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	$(call venv_with,test)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# What `make demo` needs, and nothing of the test toolchain (`make install` has it all too).
+$(DEMO_STAMP): pyproject.toml $(CONSTRAINTS)
+	$(call venv_with,demo)
+	touch $(DEMO_STAMP)
 
 # Resolves pyproject.toml's ranges afresh in a scratch venv and writes the result; run
 # `make test` afterwards and commit constraints.txt only if it passes.
@@ -65,9 +76,10 @@ kubernetes: $(STAMP)
 kubernetes-check: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.kubernetes --check
 
-demo: $(STAMP)
+# DEMO_ARGS=--free-ports when 18000, 18001 or 10000 are taken.
+demo: $(DEMO_STAMP)
 	$(BIN)/breakwater validate deploy/examples
-	$(BIN)/python -m breakwater.devtools.demo
+	$(BIN)/python -m breakwater.devtools.demo $(DEMO_ARGS)
 
 # The reference servers of bench/peers, built only here (make test needs neither Go nor
 # Java); a toolchain that is missing leaves its peer out of the comparison.

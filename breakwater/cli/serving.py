@@ -81,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.listen import CannotListen
     from breakwater.controlplane.logs import configure_logging
     from breakwater.controlplane.state.store import StoreError
     from breakwater.controlplane.xds.options import XdsServerOptions
@@ -140,6 +141,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         run_event_loop(main_loop(), args.event_loop)
     except (StoreError, SecurityError) as exc:
         raise CommandFailed(str(exc)) from None
-    except OSError as exc:
-        raise CommandFailed(f"cannot listen: {exc}; is another server on that port?") from None
+    except CannotListen as exc:
+        raise CommandFailed(str(exc)) from None
     return 0

@@ -14,9 +14,14 @@ reads the rollout from GET /v1/rollouts/payments, the answer
 `breakwater rollout status` prints. Once the canary holds 50 %, the demo
 makes it answer 40 % of its requests with a 503; the next analysis fails the
 success-rate gate, the rollout rolls back on its own, and the bars go back
-to all-stable. The demo then prints the rollout's history and stops, about
-half a minute after it started; `--fast` tells the same story quicker (for
-its test), `--free-ports` runs it beside another one.
+to all-stable, about half a minute after it started.
+
+Then it is the user's turn: the traffic goes on, and single keys break or
+fix the canary and promote, pause, abort or retry the rollout (see
+`demo_keys`), until `q` or Ctrl-C stops everything. A key pressed during the
+story ends the story there. `--once` stops after the story, with the
+rollout's history (its test uses it, with `--fast`, which tells the same
+story quicker); `--free-ports` runs it beside another one.
 """
 
 from __future__ import annotations
@@ -33,124 +38,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import yaml
-
 from breakwater.client import ApiError, call, format_rollout, read_answer
 from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.fleet.contract import FleetOptions
+from breakwater.controlplane.listen import in_use
 from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.demo_keys import Action, KeyReader, menu
+from breakwater.devtools.demo_policies import (
+    EXAMPLES,
+    FAST,
+    GATEWAY,
+    GATEWAY_PORT,
+    NORMAL,
+    REPORT_SECONDS,
+    ROLLOUT,
+    UPSTREAMS,
+    Pace,
+    step_names,
+    write_policies,
+)
 from breakwater.devtools.envoy import EnvoyProcess
-from breakwater.devtools.ports import free_port
+from breakwater.devtools.ports import LOOPBACK, free_port
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
-from breakwater.translators.rollout_model import Rollout
-from breakwater.translators.yaml_reader import read_documents
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
-GATEWAY = "edge"
-GATEWAY_PORT = 10000
-"""The edge gateway's port in deploy/examples."""
-UPSTREAMS = (("stable", 18081), ("canary", 18082))
-"""Subset and port of each payments instance, as deploy/examples declares them."""
-ROLLOUT = "payments"
 BAR_WIDTH = 30
-REPORT_SECONDS = 1.0
-"""How often Envoy flushes its stats and load reports: the analysis judges what they say."""
 BREAK_AT = 50
 """The canary weight at which the demo breaks the canary."""
 FAIL_FRACTION = 0.4
-STEPS = (20, 30, 50, 100)
-"""The canary's weight steps. The first is not the examples' own 10 %: a step that leaves the
-route's configuration as it is brings no new push for the proxies to acknowledge, so the
-rollout would wait at it."""
-
-
-@dataclass(frozen=True)
-class Pace:
-    """How fast the story is told; the steps and the break are the same at every pace."""
-
-    analysis_interval: float
-    """Seconds between judgements; each step lasts at least one."""
-    pause: float
-    """Seconds of each pause step after a weight step."""
-    min_requests: int
-    """Canary responses an interval needs to be judged at all."""
-    requests: int
-    """Requests per round; with the interval, enough for `min_requests` at the first step."""
-    round_interval: float
-    after_rollback: int
-    """Rounds drawn once every proxy took the rollback, to show the split back on stable."""
-    deadline: float
-    """Seconds the rollout may take to roll back before the demo gives up and says so."""
-
-
-NORMAL = Pace(3.0, 3.0, 20, 400, 1.0, 3, 90.0)
-FAST = Pace(2.0, 1.0, 10, 200, 0.3, 2, 60.0)
-
-
-def rollout_document(pace: Pace) -> str:
-    """The Rollout the demo applies: short steps, so the whole walk fits in a minute."""
-    pause = f"    - pause: {{duration: {round(pace.pause * 1000)}ms}}\n"
-    steps = pause.join(f"    - setWeight: {weight}\n" for weight in STEPS)
-    return (
-        "apiVersion: breakwater.dev/v1alpha1\n"
-        "kind: Rollout\n"
-        f"metadata: {{name: {ROLLOUT}}}\n"
-        "spec:\n"
-        "  routeRef: {name: payments, rule: split}\n"
-        "  stable: stable\n"
-        "  canary: canary\n"
-        "  steps:\n"
-        f"{steps}"
-        "  analysis:\n"
-        f"    interval: {round(pace.analysis_interval * 1000)}ms\n"
-        f"    minRequests: {pace.min_requests}\n"
-        "    failureLimit: 1\n"
-        "    successRate: {min: 95}\n"
-    )
-
-
-def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
-    """The examples as the demo runs them, plus the Rollout, into `target`.
-
-    A copy, so that deploy/examples (which the golden tests read) stays as it
-    is. Two things differ: the upstream and gateway ports are replaced by
-    `ports` (free ones when the fixed ones are taken), and no policy fails
-    over. The examples' canary fails over to the fallback service once its
-    only host is ejected, and the analysis judges what the canary's traffic
-    got: the fallback's answers would hide the broken canary the demo wants
-    the rollout to catch.
-    """
-    for source in sorted(EXAMPLES.glob("*.yaml")):
-        # Read as `serve` reads them: PyYAML's own loader would turn a key such as
-        # `fallback.on` into `true`, and the copy would no longer be the examples.
-        raws, _ = read_documents(source.read_text(), str(source))
-        documents = [raw.data for raw in raws if raw.data is not None]
-        for document in documents:
-            spec = document.get("spec", {})
-            if document.get("kind") == "Service":
-                for endpoint in spec.get("endpoints", []):
-                    endpoint["port"] = ports.get(endpoint["port"], endpoint["port"])
-            elif document.get("kind") == "Gateway" and "port" in spec:
-                spec["port"] = ports.get(spec["port"], spec["port"])
-            elif document.get("kind") == "ResiliencePolicy":
-                spec.pop("failover", None)
-        (target / source.name).write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    (target / "rollout.yaml").write_text(rollout_document(pace))
-
-
-def step_names(pace: Pace) -> list[str]:
-    """Each step of the Rollout as the control plane plans it, to name it on screen.
-
-    Numbered from 0 on screen, as the rollout's own events number them.
-    """
-    plan = Rollout.model_validate(yaml.safe_load(rollout_document(pace))).spec.plan()
-    return [
-        f"setWeight {step.set_weight}" if step.set_weight is not None else f"pause {pace.pause:g} s"
-        for step in plan
-    ]
 
 
 class _Stop(Exception):
@@ -245,6 +162,8 @@ class Demo:
         self._canary_seen = (0, 0)
         self._events_shown = 0
         self._steps = step_names(pace)
+        self._took_over = False
+        """Whether the user pressed a key: the story then leaves the canary to them."""
 
     # --- the servers --------------------------------------------------------------
 
@@ -329,14 +248,28 @@ class Demo:
     def rollout(self) -> RolloutStatus:
         return read_answer(RolloutStatus, call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}"))
 
-    def run(self) -> Outcome:
+    def run(self, keys: KeyReader | None = None) -> Outcome:
+        """The story, then (with `keys`) the user's turn until they quit."""
+        told = self._tell_story(keys)
+        if keys is None:
+            self.outcome.code = 0 if told else 1
+            return self.outcome
+        self._play(keys)
+        self.outcome.code = 0
+        return self.outcome
+
+    def _tell_story(self, keys: KeyReader | None) -> bool:
+        """Rounds until the rollback shows; False when the rollout did something else.
+
+        With `keys`, a key pressed meanwhile ends the story there (True): the user took over.
+        """
         deadline = time.monotonic() + self.pace.deadline
         rolled_back_rounds = 0
         for number in itertools.count(1):
             status = self._round(number)
             if status.phase in ("Promoted", "Aborted", "Paused"):
                 print(f"\nthe rollout ended up {status.phase}, not rolled back: {status.message}")
-                return self.outcome
+                return False
             if status.phase == "RolledBack" and not status.awaiting_ack:
                 if rolled_back_rounds == 0:
                     self._say_rolled_back(status)
@@ -350,16 +283,64 @@ class Demo:
                     f"\nthe rollout did not roll back within {self.pace.deadline:g} s; "
                     f"it is {status.phase} at step {status.step}: {status.message}"
                 )
-                return self.outcome
-            time.sleep(self.pace.round_interval)
+                return False
+            if keys is None:
+                time.sleep(self.pace.round_interval)
+                continue
+            action = keys.wait(self.pace.round_interval)
+            if action is not None:
+                print("\n>>> You took over: the story stops here.", flush=True)
+                self._took_over = True
+                self._act(action)
+                return True
         print(f"\n$ breakwater rollout status {ROLLOUT}")
         print(format_rollout(call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}")), flush=True)
-        self.outcome.code = 0
-        return self.outcome
+        return True
+
+    def _play(self, keys: KeyReader) -> None:
+        """Rounds of traffic, a key acted on between them, until `q` (or Ctrl-C)."""
+        print(
+            "\nYour turn. The traffic goes on; press a key (no Enter needed):\n"
+            f"{menu()}\n"
+            f"The console shows the same rollout: {self.admin_url}/#rollouts\n",
+            flush=True,
+        )
+        number = len(self.outcome.rounds)
+        while True:
+            action = keys.wait(self.pace.round_interval)
+            if action == "quit":
+                return
+            if action is not None:
+                self._took_over = True
+                self._act(action)
+            number += 1
+            self._round(number)
+
+    def _act(self, action: Action) -> None:
+        """What a key does, said on screen; a command the rollout refuses says why."""
+        if action == "break":
+            self.upstreams["canary"].configure(fail_fraction=FAIL_FRACTION)
+            print(f">>> the canary now answers {FAIL_FRACTION * 100:g} % of its requests with 503")
+            return
+        if action == "fix":
+            self.upstreams["canary"].configure(fail_fraction=0.0)
+            print(">>> the canary is fixed: it answers every request")
+            return
+        command: str = action
+        if action == "pause" and self.rollout().phase == "Paused":
+            command = "resume"
+        try:
+            answer = call(self.admin_url, "POST", f"/v1/rollouts/{ROLLOUT}/{command}", {})
+        except ApiError as exc:
+            print(f">>> {command}: refused: {exc}", flush=True)
+            return
+        status = read_answer(RolloutStatus, answer)
+        print(f">>> {command}: the rollout is {status.phase}: {status.message}", flush=True)
 
     def _ready_to_break(self, status: RolloutStatus) -> bool:
         return (
-            status.phase == "Progressing"
+            not self._took_over
+            and status.phase == "Progressing"
             and status.canary_weight >= BREAK_AT
             and not status.awaiting_ack
         )
@@ -432,8 +413,34 @@ class Demo:
         return f"(canary: {failed - before_failed} of {stats.requests - before_requests} tries 503)"
 
 
-def run(pace: Pace, *, fixed_ports: bool = True) -> Outcome:
-    """Start everything, tell the story, stop everything; the outcome says what was shown."""
+FIXED_PORTS = {
+    XDS_PORT: "the control plane's xDS port",
+    ADMIN_PORT: "the control plane's admin API",
+    GATEWAY_PORT: "the edge gateway's port",
+    ENVOY_ADMIN_PORT: "Envoy's admin port",
+    **{port: f"the payments {subset} upstream's port" for subset, port in UPSTREAMS},
+}
+"""The ports the demo uses unless `--free-ports`, and what each is for."""
+FREE_PORTS_HINT = "`make demo DEMO_ARGS=--free-ports` (or `--free-ports`)"
+
+
+def taken_port() -> str | None:
+    """A sentence about the first of the demo's fixed ports that another program holds."""
+    for port, role in FIXED_PORTS.items():
+        if in_use(LOOPBACK, port):
+            return (
+                f"port {port} ({role}) is in use by another program: stop it, or run the demo "
+                f"on free ports with {FREE_PORTS_HINT}"
+            )
+    return None
+
+
+def run(pace: Pace, *, fixed_ports: bool = True, keys: KeyReader | None = None) -> Outcome:
+    """Start everything, tell the story (and with `keys`, let the user play), stop everything;
+    the outcome says what was shown."""
+    if fixed_ports and (taken := taken_port()) is not None:
+        print(f"demo not started: {taken}", file=sys.stderr, flush=True)
+        return Outcome()
     with tempfile.TemporaryDirectory(prefix="breakwater-demo-") as scratch:
         policy_dir, state_dir = Path(scratch) / "policies", Path(scratch) / "state"
         policy_dir.mkdir()
@@ -441,7 +448,7 @@ def run(pace: Pace, *, fixed_ports: bool = True) -> Outcome:
         demo = Demo(pace, policy_dir, state_dir, fixed_ports=fixed_ports)
         try:
             demo.start()
-            return demo.run()
+            return demo.run(keys)
         except _Stop:
             print("\nstopping...", flush=True)
             demo.outcome.code = 0
@@ -450,7 +457,7 @@ def run(pace: Pace, *, fixed_ports: bool = True) -> Outcome:
             print(f"demo failed: {exc}", file=sys.stderr)
             return demo.outcome
         except OSError as exc:
-            hint = " (--free-ports runs the demo on free ones)" if fixed_ports else ""
+            hint = f"; {FREE_PORTS_HINT} runs the demo on free ports" if fixed_ports else ""
             print(f"demo failed: {exc}{hint}", file=sys.stderr)
             return demo.outcome
         finally:
@@ -468,9 +475,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="pick free ports instead of deploy/examples' (when 18000, 18001 or 10000 are taken)",
     )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="stop once the story is told, instead of handing the keys to you",
+    )
     args = parser.parse_args(argv)
+    pace = FAST if args.fast else NORMAL
     with _stop_on_signals():
-        return run(FAST if args.fast else NORMAL, fixed_ports=not args.free_ports).code
+        if args.once:
+            return run(pace, fixed_ports=not args.free_ports).code
+        reader = KeyReader()
+        with reader.reading():
+            return run(pace, fixed_ports=not args.free_ports, keys=reader).code
 
 
 if __name__ == "__main__":

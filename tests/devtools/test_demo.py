@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools import demo
+from breakwater.devtools import demo, demo_policies
 from tests.support.policies import load_policy_dir
 
 
 def test_the_policies_the_demo_serves_are_valid_and_carry_its_rollout(tmp_path: Path) -> None:
-    demo.write_policies(tmp_path, {18081: 41001, 18082: 41002, 10000: 41000}, demo.FAST)
+    demo_policies.write_policies(tmp_path, {18081: 41001, 18082: 41002, 10000: 41000}, demo_policies.FAST)
     policyset, errors = load_policy_dir(tmp_path)
     assert policyset is not None, errors
     assert not errors
@@ -27,7 +27,7 @@ def test_the_policies_the_demo_serves_are_valid_and_carry_its_rollout(tmp_path: 
 def test_the_rollout_advances_then_rolls_back_when_the_canary_breaks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    outcome = demo.run(demo.FAST, fixed_ports=False)
+    outcome = demo.run(demo_policies.FAST, fixed_ports=False)
     shown = capsys.readouterr().out
     assert outcome.code == 0, shown
 
@@ -46,7 +46,7 @@ def test_the_rollout_advances_then_rolls_back_when_the_canary_breaks(
     before = [r for r in outcome.rounds if r.number <= outcome.broke_at_round]
     assert before[-1].rollout.canary_weight == 50
     assert before[-1].shares.get("canary", 0.0) > 0.35, before[-1]
-    for after in outcome.rounds[-demo.FAST.after_rollback :]:
+    for after in outcome.rounds[-demo_policies.FAST.after_rollback :]:
         assert after.shares == {"stable": 1.0}, after
         assert after.ok == after.total, after
 

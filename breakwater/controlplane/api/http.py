@@ -31,6 +31,7 @@ from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.rollout_models import ROLLOUT_PHASES
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.listen import CannotListen
 from breakwater.controlplane.logs import log_request
 from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.translators.drains import DrainError
@@ -307,5 +308,9 @@ async def start_admin(app: AdminApp, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app.app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=app.security.admin_ssl_context())
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise CannotListen("the admin API", host, port, "--admin-address") from None
     return runner

@@ -19,6 +19,8 @@ from typing import Any, TypeAlias
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
+from breakwater.controlplane.listen import CannotListen, in_use
+
 from .delta import DeltaStream
 from .options import ORDERING_TIMEOUT, XdsServerOptions
 from .sotw import SotwStream
@@ -220,12 +222,17 @@ class XdsServer:
         # A restarted server keeps the port it had, so proxies find it again.
         wanted = self.requested_port or self.port
         address = f"{host}:{wanted}"
-        if self.credentials is None:
-            port = server.add_insecure_port(address)
-        else:
-            port = server.add_secure_port(address, self.credentials)
+        if in_use(self.host, wanted):
+            raise CannotListen("xDS", self.host, wanted, "--xds-address")
+        try:
+            if self.credentials is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, self.credentials)
+        except RuntimeError:  # gRPC's word for any failed bind
+            port = 0
         if port == 0:
-            raise OSError(f"cannot bind xDS server to {self.host}:{wanted}")
+            raise CannotListen("xDS", self.host, wanted, "--xds-address")
         await server.start()
         self._server = server
         self.port = port
