@@ -12,7 +12,9 @@ from tests.support.policies import load_policy_dir
 
 
 def test_the_policies_the_demo_serves_are_valid_and_carry_its_rollout(tmp_path: Path) -> None:
-    demo_policies.write_policies(tmp_path, {18081: 41001, 18082: 41002, 10000: 41000}, demo_policies.FAST)
+    demo_policies.write_policies(
+        tmp_path, {18081: 41001, 18082: 41002, 10000: 41000}, demo_policies.FAST
+    )
     policyset, errors = load_policy_dir(tmp_path)
     assert policyset is not None, errors
     assert not errors

@@ -51,7 +51,9 @@ def test_the_keys_break_fix_retry_promote_and_abort_and_ctrl_c_leaves_nothing_ru
         terminal.press("p")
         terminal.wait_for(">>> promote: the rollout is Progressing: step", 10, after=mark)
         terminal.press("b")
-        terminal.wait_for(">>> the canary now answers 40 % of its requests with 503", 10, after=mark)
+        terminal.wait_for(
+            ">>> the canary now answers 40 % of its requests with 503", 10, after=mark
+        )
         terminal.press("a")
         terminal.wait_for(">>> abort: the rollout is Aborted", 10, after=mark)
         assert rollout_phase(admin_url) == "Aborted"
