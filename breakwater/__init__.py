@@ -1,3 +1,6 @@
 """Breakwater: an xDS control plane for Envoy that speaks resilience policies."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("breakwater")
+"""As installed, from pyproject.toml: the one place the version is written."""

@@ -34,8 +34,11 @@ from breakwater.controlplane.api.rollout_models import (
     RolloutsResponse,
     RolloutStatus,
 )
+from breakwater.defaults import ADMIN_PORT, HOST
 
-DEFAULT_SERVER = "http://127.0.0.1:18001"
+DEFAULT_SERVER = f"http://{HOST}:{ADMIN_PORT}"
+SERVER_ENV = "BREAKWATER_SERVER"
+"""Where the CLI's commands send their calls when --server is not given."""
 
 
 class ApiError(Exception):
@@ -78,7 +81,7 @@ def call(
         reason = getattr(exc, "reason", exc)
         raise ApiError(
             f"cannot reach the Breakwater admin API at {server}: {reason}. "
-            "Is `breakwater serve` running? Point --server at its admin port."
+            "Is `breakwater serve` running? Point --server (or $BREAKWATER_SERVER) at its admin port."
         ) from None
 
 

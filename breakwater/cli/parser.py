@@ -8,8 +8,9 @@ modules that own them, so the help never disagrees with what runs.
 from __future__ import annotations
 
 import argparse
+import os
 
-from breakwater import defaults
+from breakwater import __version__, defaults
 from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
@@ -42,10 +43,12 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
-    from breakwater.client import DEFAULT_SERVER
+    from breakwater.client import DEFAULT_SERVER, SERVER_ENV
 
     parser.add_argument(
-        "--server", default=DEFAULT_SERVER, help=f"admin API URL (default {DEFAULT_SERVER})"
+        "--server",
+        default=os.environ.get(SERVER_ENV, DEFAULT_SERVER),
+        help=f"admin API URL (default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
     )
     parser.add_argument("--output", choices=["table", "json"], default="table")
     parser.add_argument(
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="breakwater",
         description="An xDS control plane for Envoy driven by resilience policies.",
     )
+    parser.add_argument("--version", action="version", version=f"breakwater {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     validate = sub.add_parser("validate", help="check a policy directory and list every mistake")

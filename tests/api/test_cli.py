@@ -15,6 +15,25 @@ def test_the_command_is_installed() -> None:
     assert BREAKWATER.is_file(), f"{BREAKWATER} is missing: install the package into the venv"
 
 
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    done = run_cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"breakwater {version('breakwater')}"
+
+
+def test_the_server_can_come_from_the_environment(plane: ControlPlaneThread) -> None:
+    done = run_cli("weights", "get", "payments", env={"BREAKWATER_SERVER": plane.admin_url})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("route payments rule 0"), done.stdout
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    refused = run_cli("status", env={"BREAKWATER_SERVER": unreachable})
+    assert refused.returncode == 1
+    assert f"cannot reach the Breakwater admin API at {unreachable}" in refused.stderr
+    assert "$BREAKWATER_SERVER" in refused.stderr
+
+
 def test_weights_set_prints_a_table(plane: ControlPlaneThread) -> None:
     done = run_cli(
         "weights", "set", "payments", "stable=75", "canary=25", "--server", plane.admin_url
