@@ -35,8 +35,9 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.served import served_groups
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.service import FleetReports
+from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.metrics import Metrics
-from breakwater.controlplane.reconciler import NewGroups, Reconciler, group_key
+from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController

@@ -22,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from breakwater.controlplane.groups import group_label
 from breakwater.controlplane.state.controller import PolicyState, PolicySubscriber
 from breakwater.controlplane.xds.resources import Snapshot, short_name
 from breakwater.controlplane.xds.source import Node
@@ -56,7 +57,7 @@ class _StateCollector(Collector):
         by_group: dict[tuple[str, str, str], int] = {}
         for stream in streams:
             for status in stream.types.values():
-                key = (str(stream.group), status.short_name, status.state)
+                key = (group_label(stream.group), status.short_name, status.state)
                 by_group[key] = by_group.get(key, 0) + 1
         proxies = GaugeMetricFamily(
             "breakwater_proxies",

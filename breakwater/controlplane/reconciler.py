@@ -28,9 +28,9 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
 
 from breakwater.controlplane.debounce import Debouncer
+from breakwater.controlplane.groups import GroupKey
 from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
@@ -41,18 +41,6 @@ from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group
 
 log = logging.getLogger(__name__)
-
-GroupKey = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def group_key(node: Any) -> GroupKey:
-    """(node.cluster, sorted string metadata): everything a nodeSelector can look at."""
-    metadata: list[tuple[str, str]] = []
-    if node.HasField("metadata"):
-        for key, value in node.metadata.fields.items():
-            if value.WhichOneof("kind") == "string_value":
-                metadata.append((key, value.string_value))
-    return (str(node.cluster), tuple(sorted(metadata)))
 
 
 class Reconciler(PolicySubscriber):

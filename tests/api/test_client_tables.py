@@ -35,7 +35,7 @@ PROXY = {
     "node_id": "edge-1",
     "node_cluster": "edge",
     "protocol": "delta",
-    "group": "('edge', ())",
+    "group": "edge",
     "gateways": ["edge"],
     "peer": "ipv4:127.0.0.1:5000",
     "connected_at": 1796151619.25,

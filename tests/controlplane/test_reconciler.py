@@ -12,7 +12,8 @@ from pathlib import Path
 
 from envoy.config.core.v3 import base_pb2
 
-from breakwater.controlplane.reconciler import NewGroups, Reconciler, group_key
+from breakwater.controlplane.groups import group_key, group_label
+from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.server import XdsServer
@@ -89,6 +90,13 @@ def test_group_key_reads_only_string_metadata() -> None:
     node = base_pb2.Node(id="a", cluster="edge")
     node.metadata.update({"region": "eu-west", "replicas": 3})
     assert group_key(node) == ("edge", (("region", "eu-west"),))
+
+
+def test_a_group_reads_as_its_node_cluster_and_metadata() -> None:
+    assert group_label(("edge", ())) == "edge"
+    assert (
+        group_label(("edge", (("region", "eu"), ("tier", "gold")))) == "edge (region=eu, tier=gold)"
+    )
 
 
 async def test_proxies_of_new_groups_with_the_same_gateways_share_one_snapshot() -> None:

@@ -52,7 +52,7 @@ export function render({ status, policies }) {
           h(
             "section",
             { class: "panel", "aria-label": `group ${group}` },
-            h("h3", {}, `Node cluster ${members[0].node_cluster}`, " ", h("span", { class: "muted mono" }, `cache key ${group}`)),
+            h("h3", {}, `Group ${group}`, " ", h("span", { class: "muted" }, `node cluster ${members[0].node_cluster}`)),
             table(
               null,
               ["proxy", "state", "xDS", "gateways", "types", "connected"],

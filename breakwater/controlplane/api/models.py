@@ -25,6 +25,7 @@ from pydantic import (
     model_serializer,
 )
 
+from breakwater.controlplane.groups import group_label
 from breakwater.controlplane.state.weight_source import WeightSource
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class ProxyStatus(ApiModel):
             node_id=stream.node_id,
             node_cluster=stream.node_cluster,
             protocol=stream.mode,
-            group=str(stream.group),
+            group=group_label(stream.group),
             gateways=sorted(gateways),
             peer=stream.peer,
             connected_at=stream.connected_at,

@@ -38,10 +38,6 @@ def served_resources(snapshot: Snapshot) -> list[ServedResource]:
     ]
 
 
-GroupKey = tuple[str, tuple[tuple[str, str], ...]]
-"""(node.cluster, sorted string metadata), as the reconciler keys groups."""
-
-
 def served_groups(
     snapshots: Iterable[tuple[Hashable, Snapshot]], gateways_of: Callable[[Any], frozenset[str]]
 ) -> list[ServedGroup]:

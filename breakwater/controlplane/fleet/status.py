@@ -30,6 +30,7 @@ from breakwater.controlplane.api.models import (
     ServiceHealth,
 )
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
+from breakwater.controlplane.groups import group_label
 from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import PolicySet
@@ -174,7 +175,10 @@ def policy_statuses(
             state, message = _policy_state(stream, scope, types, clusters | route_configs)
             per_proxy.append(
                 ProxyPolicy(
-                    node_id=stream.node_id, group=str(stream.group), state=state, message=message
+                    node_id=stream.node_id,
+                    group=group_label(stream.group),
+                    state=state,
+                    message=message,
                 )
             )
         counts: dict[PolicyProxyState, int] = dict.fromkeys(POLICY_PROXY_STATES, 0)
