@@ -277,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     w_set.add_argument(
         "--expected-revision", type=int, help="refuse the write if someone changed it since"
     )
+    w_set.add_argument(
+        "--relative",
+        action="store_true",
+        help="weights are shares of their sum (Envoy's meaning), not percentages adding up to 100",
+    )
     _client_options(w_set)
     w_set.set_defaults(func=cmd_weights_set)
     w_reset = weights_sub.add_parser("reset", help="drop the override: the YAML weights apply")

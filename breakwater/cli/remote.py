@@ -51,10 +51,25 @@ def _parse_weights(pairs: Sequence[str]) -> dict[str, int]:
     return weights
 
 
+def _check_percentages(weights: dict[str, int]) -> None:
+    """Weights that do not add up to 100 are most often a typo; `--relative` says they are not."""
+    total = sum(weights.values())
+    if total == 100 or total <= 0:
+        return  # a total of 0 is the server's to refuse, in its own words
+    shares = ", ".join(f"{label} {weight / total * 100:.1f} %" for label, weight in weights.items())
+    raise CommandFailed(
+        f"the weights add up to {total}, not 100: give weights that add up to 100, or pass "
+        f"--relative to send them as they are ({shares})"
+    )
+
+
 def cmd_weights_set(args: argparse.Namespace) -> int:
     from breakwater.client import format_weights, weights_path
 
-    body: dict[str, Any] = {"weights": _parse_weights(args.weights)}
+    weights = _parse_weights(args.weights)
+    if not args.relative:
+        _check_percentages(weights)
+    body: dict[str, Any] = {"weights": weights}
     if args.rule is not None:
         body["rule"] = args.rule
     if args.expected_revision is not None:

@@ -34,6 +34,20 @@ def test_the_server_can_come_from_the_environment(plane: ControlPlaneThread) -> 
     assert "$BREAKWATER_SERVER" in refused.stderr
 
 
+def test_weights_that_do_not_add_up_to_100_need_relative(plane: ControlPlaneThread) -> None:
+    server = ("--server", plane.admin_url)
+    typo = run_cli("weights", "set", "payments", "stable=75", "canary=20", *server)
+    assert typo.returncode == 1
+    assert typo.stderr.strip() == (
+        "error: the weights add up to 95, not 100: give weights that add up to 100, or pass "
+        "--relative to send them as they are (stable 78.9 %, canary 21.1 %)"
+    )
+    assert http("GET", weights_url(plane.admin_url)).body["source"] == "yaml"
+    meant = run_cli("weights", "set", "payments", "stable=3", "canary=1", "--relative", *server)
+    assert meant.returncode == 0, meant.stderr
+    assert http("GET", weights_url(plane.admin_url)).body["weights"] == {"stable": 3, "canary": 1}
+
+
 def test_weights_set_prints_a_table(plane: ControlPlaneThread) -> None:
     done = run_cli(
         "weights", "set", "payments", "stable=75", "canary=25", "--server", plane.admin_url
@@ -73,7 +87,7 @@ def test_weights_get_set_reset_as_json(plane: ControlPlaneThread) -> None:
     assert body["revision"] == 1
 
     stale = run_cli(
-        "weights", "set", "payments", "stable=1", "canary=1", "--expected-revision", "0", *server
+        "weights", "set", "payments", "stable=50", "canary=50", "--expected-revision", "0", *server
     )
     assert stale.returncode == 1
     assert stale.stdout == ""
