@@ -176,6 +176,7 @@ def _report_json(report: ClusterReport) -> dict[str, Any]:
         },
     }
     if latency is not None and latency.count:
+        # The sum to the microsecond: it only ever serves as a mean.
         encoded["l"] = [
             round(latency.total, 3),
             [[i, n] for i, n in enumerate(latency.counts) if n],
@@ -189,7 +190,7 @@ def _report_of(document: dict[str, Any]) -> ClusterReport:
     latency = None
     if "l" in document:
         total, sparse = document["l"]
-        bounds = tuple(float(b) for b in document.get("lb", LATENCY_BUCKETS_MS))
+        bounds = tuple(float(b) for b in document["lb"]) if "lb" in document else LATENCY_BUCKETS_MS
         counts = [0] * (len(bounds) + 1)
         for index, count in sparse:
             counts[int(index)] += int(count)
@@ -321,7 +322,7 @@ class FleetView(FleetStats):
         span = self.window if seconds is None else min(seconds, self.window)
         wall_now = now + (time.time() - time.monotonic())
         since = wall_now - span
-        for peer in self.peers.live(time.monotonic()):
+        for peer in self.peers.live(now):
             for second, reports in peer.buckets.items():
                 middle = second + BUCKET_SECONDS / 2
                 if not since <= middle or second > wall_now:
@@ -332,17 +333,17 @@ class FleetView(FleetStats):
 
     def hosts(self, cluster: str, now: float) -> HostView | None:
         mine = self.local.hosts(cluster, now)
-        theirs = [p.share.hosts.get(cluster) for p in self.peers.live(time.monotonic())]
+        theirs = [p.share.hosts.get(cluster) for p in self.peers.live(now)]
         return merge_hosts([v for v in (mine, *theirs) if v is not None])
 
     def clusters_with_hosts(self, now: float) -> set[str]:
         found = set(self.local.clusters_with_hosts(now))
-        for peer in self.peers.live(time.monotonic()):
+        for peer in self.peers.live(now):
             found.update(peer.share.hosts)
         return found
 
     def totals(self) -> Mapping[str, ClusterTotals]:
-        peers = self.peers.live(time.monotonic())
+        peers = self.peers.live(time.monotonic())  # totals are asked for without a time
         if not peers:
             return self.local.totals()
         summed: dict[str, ClusterTotals] = {}
