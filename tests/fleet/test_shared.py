@@ -12,10 +12,13 @@ import time
 import zlib
 from pathlib import Path
 
+import pytest
+
 from breakwater.controlplane.fleet.aggregate import ClusterTotals, FleetStats, HostView
 from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, FleetOptions
 from breakwater.controlplane.fleet.reports import ClusterReport, EndpointLoad, Histogram
 from breakwater.controlplane.fleet.shared import (
+    MAX_JSON_BYTES,
     SHARE_SECONDS,
     FleetView,
     PeerShares,
@@ -174,3 +177,13 @@ def test_a_replica_records_its_windows_by_the_wall_clock_second() -> None:
     share = local.share(time.monotonic(), time.time())
     counted = sum(r[CANARY].responses["2xx"] for r in share.buckets.values())
     assert counted == 7
+
+
+def test_a_share_that_is_not_one_is_refused_with_a_reason() -> None:
+    for raw, reason in [
+        (b"plain text", "not a fleet share"),
+        (zlib.compress(b'{"v": 99}'), "another format version"),
+        (zlib.compress(b" " * (MAX_JSON_BYTES + 1)), "inflates past"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            Share.decode(raw)

@@ -49,6 +49,9 @@ SHARE_SECONDS = 3
 up to two publishes (one a second) loses nothing, and a bucket is republished after it closed."""
 FORMAT = 1
 """The share's format version: a reader skips shares of a version it does not know."""
+MAX_JSON_BYTES = 16 * 1024 * 1024
+"""A share that inflates past this is refused: a forged key cannot make readers allocate more
+(100 busy clusters take about 100 KB)."""
 
 Buckets = dict[int, dict[str, ClusterReport]]
 """Wall-clock second → cluster → what arrived in that second."""
@@ -132,7 +135,11 @@ class Share:
     def decode(cls, raw: bytes) -> Share:
         """Raises ValueError when the bytes are not a share this version can read."""
         try:
-            document = json.loads(zlib.decompress(raw))
+            inflate = zlib.decompressobj()
+            text = inflate.decompress(raw, MAX_JSON_BYTES)
+            if inflate.unconsumed_tail:
+                raise ValueError(f"it inflates past {MAX_JSON_BYTES} bytes")
+            document = json.loads(text)
         except (zlib.error, ValueError) as exc:
             raise ValueError(f"not a fleet share: {exc}") from exc
         if not isinstance(document, dict) or document.get("v") != FORMAT:
