@@ -281,11 +281,14 @@ class PeerShares:
             for second in [s for s in known.buckets if s < oldest]:
                 del known.buckets[second]
 
+    def held(self, peer: str, revision: int) -> Share | None:
+        """The share already held for this peer at this revision, so it need not be decoded
+        again; None when the peer's key moved on."""
+        known = self._peers.get(peer)
+        return known.share if known is not None and known.seen_revision == revision else None
+
     def live(self, now: float) -> list[_Peer]:
         return [p for p in self._peers.values() if now - p.seen_at <= self.stale_after]
-
-    def peers(self, now: float) -> list[str]:
-        return sorted(name for name, p in self._peers.items() if p in self.live(now))
 
 
 class FleetView(FleetStats):

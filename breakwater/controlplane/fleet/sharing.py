@@ -128,6 +128,10 @@ class FleetSharing:
         for peer, (revision, raw) in found.items():
             if peer == me:
                 continue  # counted first-hand already
+            held = self._peers.held(peer, revision)
+            if held is not None:
+                shares[peer] = (revision, held)
+                continue
             try:
                 shares[peer] = (revision, Share.decode(raw))
             except ValueError as exc:
