@@ -35,6 +35,7 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.served import served_groups
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.service import FleetReports
+from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import NewGroups, Reconciler
@@ -119,13 +120,22 @@ class ControlPlane:
             replica_id=config.replica_id,
         )
         self.metrics.registry.register(self.replicas.collector())
+        # With several replicas each judges the whole fleet: its own reports and its peers'.
+        self.sharing = FleetSharing(
+            self.store, config.fleet, lambda: self.replicas.id, lambda: self.replicas.lease
+        )
         self.fleet = FleetReports(
-            self.cache, self.streams, lambda: self.controller.state.effective, config.fleet
+            self.cache,
+            self.streams,
+            lambda: self.controller.state.effective,
+            config.fleet,
+            stats=self.sharing.local,
+            view=self.sharing.view,
         )
         self.metrics.registry.register(self.fleet.collector())
         self.rollouts = RolloutDriver(
             self.controller,
-            self.fleet.stats,
+            self.fleet.view,
             self.streams.streams,
             self.fleet.resources_of,
             lambda group: self.reconciler.built_from.get(group, 0.0),
@@ -216,6 +226,7 @@ class ControlPlane:
             advertised_address(self.config.admin_host, self.admin_port),
         )
         self._watcher.start()
+        self.sharing.start()
         self.rollouts.start()
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
@@ -228,6 +239,7 @@ class ControlPlane:
 
     async def stop(self, grace: float = 1.0) -> None:
         await self.rollouts.stop()
+        await self.sharing.stop()
         await self.replicas.stop()
         await self._watcher.stop()
         self.fleet.close_streams()

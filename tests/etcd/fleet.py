@@ -11,7 +11,7 @@ one. Every process started here is stopped by `Fleet.close`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +32,39 @@ FLEET_ROUTE = SplitRoute(gateways=GATEWAYS, weights={"stable": 100, "canary": 0}
 
 
 def fleet_policies(
-    directory: Path, stable_port: int | None = None, canary_port: int | None = None
+    directory: Path,
+    stable_port: int | None = None,
+    canary_port: int | None = None,
+    gateways: tuple[str, ...] = GATEWAYS,
 ) -> PolicyDir:
     """The fleet's policies in a new directory; upstream ports left out are unused ones, for
-    tests that send no traffic."""
-    return PolicyDir.create(
-        directory, stable_port, canary_port, gateways=GATEWAYS, routes=[FLEET_ROUTE]
+    tests that send no traffic. The route is on every one of `gateways`."""
+    route = (
+        FLEET_ROUTE
+        if gateways == GATEWAYS
+        else SplitRoute(gateways=gateways, weights=FLEET_ROUTE.weights)
     )
+    return PolicyDir.create(directory, stable_port, canary_port, gateways=gateways, routes=[route])
 
 
 class ReplicaProcess(ServeProcess):
     """`breakwater serve --state etcd://...` as a subprocess on its own loopback ports."""
 
-    def __init__(self, name: str, policy_dir: Path, state: str, workdir: Path) -> None:
-        super().__init__(policy_dir, state, workdir / f"replica-{name}.log", name=f"replica {name}")
+    def __init__(
+        self,
+        name: str,
+        policy_dir: Path,
+        state: str,
+        workdir: Path,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            policy_dir,
+            state,
+            workdir / f"replica-{name}.log",
+            name=f"replica {name}",
+            extra_args=extra_args,
+        )
 
     # --- admin API -------------------------------------------------------
 
@@ -80,6 +99,13 @@ class ReplicaProcess(ServeProcess):
         result: dict[str, Any] = body
         return result
 
+    def rollout_status(self, name: str) -> dict[str, Any]:
+        """The rollout's status as this replica answers it."""
+        code, body = self.get(f"/v1/rollouts/{name}")
+        assert code == 200, body
+        result: dict[str, Any] = body
+        return result
+
     def metrics(self) -> str:
         """The whole of `/metrics`, for `tests.support.prometheus.metric`."""
         return metrics_text(self.admin_url, timeout=5.0)
@@ -92,24 +118,31 @@ class ReplicaProcess(ServeProcess):
 
 
 class Fleet:
-    def __init__(self, workdir: Path, etcd: EtcdServer) -> None:
+    def __init__(
+        self, workdir: Path, etcd: EtcdServer, gateways: tuple[str, ...] = GATEWAYS
+    ) -> None:
         self.workdir = workdir
         self.etcd = etcd
         self.state = etcd.url("fleet")
         self.stable = UpstreamServer(service="payments", subset="stable", instance="stable").start()
         self.canary = UpstreamServer(service="payments", subset="canary", instance="canary").start()
-        self.policies = fleet_policies(workdir / "policies", self.stable.port, self.canary.port)
+        self.policies = fleet_policies(
+            workdir / "policies", self.stable.port, self.canary.port, gateways
+        )
         self.replicas: list[ReplicaProcess] = []
         self.envoys: list[EnvoyProcess] = []
 
-    def replica(self, name: str) -> ReplicaProcess:
+    def replica(self, name: str, extra_args: Sequence[str] = ()) -> ReplicaProcess:
         """A replica with its ports chosen, not started yet."""
-        replica = ReplicaProcess(name, self.policies.path, self.state, self.workdir)
+        replica = ReplicaProcess(name, self.policies.path, self.state, self.workdir, extra_args)
         self.replicas.append(replica)
         return replica
 
-    def envoy(self, gateway: str, xds: list[ReplicaProcess], node_id: str) -> EnvoyProcess:
-        """A started Envoy for one gateway, its xds_cluster listing these replicas in order."""
+    def envoy(
+        self, gateway: str, xds: list[ReplicaProcess], node_id: str, **bootstrap: Any
+    ) -> EnvoyProcess:
+        """A started Envoy for one gateway, its xds_cluster listing these replicas in order;
+        `bootstrap` holds further options of `render_bootstrap` (the stats flush interval)."""
         envoy = envoy_for(
             [replica.xds_port for replica in xds],
             node_id,
@@ -117,6 +150,7 @@ class Fleet:
             cluster=gateway,
             log_level="warn",
             connect_timeout="0.25s",
+            **bootstrap,
         )
         self.envoys.append(envoy)
         envoy.start()

@@ -32,9 +32,19 @@ class FleetReports(XdsObserver):
         streams: StreamRegistry,
         policyset: Callable[[], PolicySet | None],
         options: FleetOptions | None = None,
+        stats: FleetStats | None = None,
+        view: FleetStats | None = None,
     ) -> None:
         self.options = options or FleetOptions()
-        self.stats = FleetStats(window=self.options.window, stale_after=self.options.stale_after)
+        self.stats = (
+            stats
+            if stats is not None
+            else FleetStats(window=self.options.window, stale_after=self.options.stale_after)
+        )
+        """What this replica's proxies reported: the metrics export it."""
+        self.view = view if view is not None else self.stats
+        """What status judges the fleet by: with several replicas, the whole fleet's numbers
+        (`fleet.sharing`), of which `stats` is this replica's share."""
         self._cache = cache
         self._streams = streams
         self._policyset = policyset
@@ -84,7 +94,7 @@ class FleetReports(XdsObserver):
             policyset,
             self._streams.streams(),
             self.resources_of,
-            self.stats,
+            self.view,
             time.monotonic(),
             names=names,
         )
@@ -93,4 +103,4 @@ class FleetReports(XdsObserver):
         policyset = self._policyset()
         if policyset is None:
             return []
-        return service_health(policyset, self.stats, time.monotonic())
+        return service_health(policyset, self.view, time.monotonic())

@@ -102,6 +102,12 @@ class Replicas:
     def etcd(self) -> EtcdStore | None:
         return self.store if isinstance(self.store, EtcdStore) else None
 
+    @property
+    def lease(self) -> int | None:
+        """The registration lease, while this replica holds one: what else it keeps in etcd
+        for as long as it lives goes under it."""
+        return self._lease
+
     async def claim(self, what: str) -> bool:
         """Whether this replica is the one to do `what` (drive one rollout, say).
 

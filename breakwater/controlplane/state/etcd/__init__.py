@@ -9,6 +9,8 @@ prefix (default `/breakwater`):
     <prefix>/state/drains/<service>/<endpoint>  {"service", "endpoint", "by", "at"}; its mod
                                              revision is the drain's revision, as for weights
     <prefix>/replicas/<id>                   one running replica, attached to its lease
+    <prefix>/fleet/<id>                      that replica's share of the fleet's reports
+                                             (`fleet.shared`), attached to the same lease
 
 Revisions are etcd's. An override's revision is its key's `mod_revision`, so
 compare-and-set is a transaction comparing that mod revision (0: the key must

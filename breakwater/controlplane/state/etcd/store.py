@@ -67,6 +67,7 @@ class EtcdStore:
         self._leaders_prefix = (root + "leaders/").encode()
         self._history_prefix = (root + "history/").encode()
         self._replicas_prefix = (root + "replicas/").encode()
+        self._fleet_prefix = (root + "fleet/").encode()
         self._connection = EtcdConnection(
             self.address.endpoints, timeout=timeout, state_read=lambda: bool(self.read_revision)
         )
@@ -433,6 +434,28 @@ class EtcdStore:
             except StoreError as exc:
                 log.warning("ignoring a replica registration: %s", exc)
         return replicas
+
+    # --- each replica's share of the fleet's reports ------------------------------------
+
+    async def put_fleet_share(self, replica_id: str, share: bytes, lease_id: int) -> None:
+        """This replica's share, under its registration lease: it leaves with the replica."""
+        key = self._fleet_prefix + urllib.parse.quote(replica_id, safe="").encode()
+        await self._connection.call(
+            "publish this replica's fleet share", lambda c: c.put(key, share, lease=lease_id)
+        )
+
+    async def fleet_shares(self) -> dict[str, tuple[int, bytes]]:
+        """Every replica's share: replica id → (its key's mod revision, the bytes)."""
+        result = await self._connection.call(
+            "read the fleet shares", lambda c: c.get_prefix(self._fleet_prefix)
+        )
+        return {
+            urllib.parse.unquote(bytes(kv.key)[len(self._fleet_prefix) :].decode()): (
+                int(kv.mod_revision),
+                bytes(kv.value),
+            )
+            for kv in result
+        }
 
 
 async def _delete(client: Any, *, key: bytes) -> Any:
