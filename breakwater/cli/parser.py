@@ -166,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
     serve.add_argument(
+        "--admin-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the admin API answers to besides its own addresses (a load "
+        "balancer's or ingress's); repeat it for several. Other names are refused, against "
+        "DNS rebinding",
+    )
+    serve.add_argument(
         "--debounce-quiet",
         type=float,
         default=defaults.DEBOUNCE_QUIET,

@@ -96,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             tls_cert=Path(args.tls_cert) if args.tls_cert else None,
             tls_key=Path(args.tls_key) if args.tls_key else None,
             tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+            admin_hosts=tuple(args.admin_host),
         )
         security.check_startup(xds_host, admin_host)
     except SecurityError as exc:
