@@ -149,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where API writes are kept: a directory (embedded SQLite; default: the user data "
         "directory), or an etcd cluster shared by several replicas",
     )
+    serve.add_argument("--etcd-ca", metavar="FILE", help="PEM CA that signed etcd's certificate")
+    serve.add_argument(
+        "--etcd-cert", metavar="FILE", help="PEM client certificate for etcd's --client-cert-auth"
+    )
+    serve.add_argument("--etcd-key", metavar="FILE", help="PEM private key of --etcd-cert")
+    serve.add_argument("--etcd-user", metavar="USER", help="etcd user to authenticate as")
+    serve.add_argument(
+        "--etcd-password-file",
+        metavar="FILE",
+        help="file holding --etcd-user's password, readable by its owner only (chmod 600)",
+    )
     serve.add_argument(
         "--xds-address",
         type=_address,

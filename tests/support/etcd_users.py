@@ -27,7 +27,7 @@ class EtcdUsers:
             self.args += ["--cert", str(client.cert), "--key", str(client.key)]
         self.root_password: str | None = None
 
-    def run(self, *command: str) -> str:
+    def run(self, *command: str, stdin: str | None = None) -> str:
         user = [] if self.root_password is None else [f"--user=root:{self.root_password}"]
         done = subprocess.run(
             [self.etcdctl, *self.args, *user, *command],
@@ -35,12 +35,15 @@ class EtcdUsers:
             text=True,
             timeout=20,
             check=False,
+            input=stdin,
         )
         assert done.returncode == 0, f"etcdctl {' '.join(command)}: {done.stderr}{done.stdout}"
         return done.stdout
 
     def enable_auth(self, root_password: str) -> None:
-        self.run("user", "add", "root", f"--new-user-password={root_password}", "--interactive=false")
+        self.run(
+            "user", "add", "root", f"--new-user-password={root_password}", "--interactive=false"
+        )
         self.run("auth", "enable")
         self.root_password = root_password
 
@@ -52,4 +55,4 @@ class EtcdUsers:
         self.run("user", "grant-role", user, user)
 
     def change_password(self, user: str, password: str) -> None:
-        self.run("user", "passwd", user, f"--new-user-password={password}", "--interactive=false")
+        self.run("user", "passwd", user, "--interactive=false", stdin=password + "\n")
