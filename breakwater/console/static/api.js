@@ -19,7 +19,10 @@ export function setToken(value) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
+// A write always goes as JSON ({} when it carries nothing): the server refuses any other type,
+// so that no web form of another site can write.
 export async function call(method, path, body) {
+  if (body === undefined && method !== "GET" && method !== "HEAD") body = {};
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const held = token();

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from breakwater.controlplane.api.browsers import ForeignOrigin, MisdirectedHost, NotJson
 from breakwater.controlplane.api.models import ErrorResponse
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
@@ -71,6 +72,25 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             "a token is needed: for writes once the server has --token-file, for reads too "
             "with --protect-reads",
             http_headers={"WWW-Authenticate": "Bearer"},
+        ),
+        _rule(
+            MisdirectedHost,
+            421,
+            grpc.StatusCode.PERMISSION_DENIED,
+            "the Host header names neither this server's address nor a name given with "
+            "--admin-host (DNS rebinding guard)",
+        ),
+        _rule(
+            ForeignOrigin,
+            403,
+            grpc.StatusCode.PERMISSION_DENIED,
+            "the Origin header names another site than this server's own",
+        ),
+        _rule(
+            NotJson,
+            415,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "a write was not sent as Content-Type: application/json",
         ),
         _rule(
             WeightError,

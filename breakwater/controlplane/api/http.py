@@ -4,7 +4,9 @@ Every answer is one of the API's models as JSON. Refusals are
 `{"error": sentence}` with the status the error table gives (400 for
 weights a file would also be refused for, 404 for an unknown route or rule,
 409 for a stale revision with the current one, 503 when the store cannot
-take the write or no policy set is loaded yet, 401 without a needed token).
+take the write or no policy set is loaded yet, 401 without a needed token). Before any of
+that, `browsers` keeps other sites' web pages out: 421 for a Host this port does not answer
+to, 403 for another Origin, 415 for a write that is not JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import ValidationError
 
 from breakwater.console import add_console_routes, is_console_path
+from breakwater.controlplane.api.browsers import WRITE_METHODS, BrowserGuard
 from breakwater.controlplane.api.errors import HANDLED, refusal
 from breakwater.controlplane.api.models import (
     ApiModel,
@@ -85,7 +88,7 @@ async def _request_log(request: web.Request, handler: Handler) -> web.StreamResp
             started=started,
             user_agent=request.headers.get("User-Agent"),
             request_id=request.headers.get("X-Request-Id"),
-            write=request.method in _WRITE_METHODS,
+            write=request.method in WRITE_METHODS,
         )
 
 
@@ -101,7 +104,6 @@ def _optional_int(value: Any, name: str) -> int | None:
 
 
 _DRAIN = "/v1/services/{service}/endpoints/{endpoint}/drain"
-_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 _BODY_FIELDS = SetWeightsRequest.accepted_fields()
 
 
@@ -110,11 +112,28 @@ def _auth(security: SecurityConfig) -> Any:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in OPEN_PATHS and not is_console_path(request.path):
             security.authorize(
-                request.headers.get("Authorization"), write=request.method in _WRITE_METHODS
+                request.headers.get("Authorization"), write=request.method in WRITE_METHODS
             )
         return await handler(request)
 
     return check
+
+
+def _browsers(guard: BrowserGuard) -> tuple[Any, Any]:
+    """Host and Origin are checked before the token, the type of a write after it (a write
+    without the token hears about the token first)."""
+
+    @web.middleware
+    async def site(request: web.Request, handler: Handler) -> web.StreamResponse:
+        guard.check_site(request)
+        return await handler(request)
+
+    @web.middleware
+    async def json_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+        guard.check_json(request)
+        return await handler(request)
+
+    return site, json_writes
 
 
 class AdminApp:
@@ -129,8 +148,10 @@ class AdminApp:
         self.registry = registry
         self.readiness = readiness
         self.security = security or SecurityConfig()
+        self.guard = BrowserGuard(self.security.admin_hosts)
+        site, json_writes = _browsers(self.guard)
         self.app = web.Application(
-            middlewares=[_request_log, _errors, _auth(self.security)],
+            middlewares=[_request_log, _errors, site, _auth(self.security), json_writes],
             client_max_size=1024 * 1024,
         )
         self.app.add_routes(
@@ -305,6 +326,7 @@ def _who(request: web.Request) -> str:
 
 
 async def start_admin(app: AdminApp, host: str, port: int) -> web.AppRunner:
+    app.guard.listen_on(host)
     runner = web.AppRunner(app.app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=app.security.admin_ssl_context())

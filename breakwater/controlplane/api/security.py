@@ -62,6 +62,8 @@ class SecurityConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    admin_hosts: tuple[str, ...] = ()
+    """Host names the admin port answers to besides its own addresses (`--admin-host`)."""
 
     def check_startup(self, xds_host: str, admin_host: str) -> list[str]:
         """Refuse settings that would expose writes; return warnings worth logging."""

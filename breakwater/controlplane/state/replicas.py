@@ -38,7 +38,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from breakwater.controlplane.state.controller import PolicyController
-from breakwater.controlplane.state.etcd import EtcdStore, StoreCompacted, is_etcd_url
+from breakwater.controlplane.state.etcd import EtcdAccess, EtcdStore, StoreCompacted, is_etcd_url
 from breakwater.controlplane.state.store import SqliteStore, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,13 @@ RETRY = 0.5
 _WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 
 
-def open_store(state_dir: Path, store_url: str | None = None) -> Store:
-    """The store `--state` names: an etcd URL, or else a directory for the embedded SQLite file."""
+def open_store(
+    state_dir: Path, store_url: str | None = None, etcd_access: EtcdAccess | None = None
+) -> Store:
+    """The store `--state` names: an etcd URL (reached with `etcd_access`), or else a directory
+    for the embedded SQLite file."""
     if store_url is not None and is_etcd_url(store_url):
-        return EtcdStore.from_url(store_url)
+        return EtcdStore.from_url(store_url, access=etcd_access)
     if store_url is not None:
         state_dir = Path(store_url)
     return SqliteStore(state_dir)

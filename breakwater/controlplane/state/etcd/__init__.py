@@ -20,11 +20,12 @@ mod revision of `state/revision`. The header revision of a plain read is not
 used because replica registrations move etcd's revision too, and two
 replicas holding the same overrides must report the same revision.
 
-The modules: `address` (the URL), `connection` (the client, the endpoints
+The modules: `address` (the URL), `access` (TLS and a user), `connection` (the client, the endpoints
 in turn, and whether etcd answers), `store` (`EtcdStore`: keys,
 transactions, leases) and `watch` (other replicas' writes, as revisions).
 """
 
+from breakwater.controlplane.state.etcd.access import EtcdAccess
 from breakwater.controlplane.state.etcd.address import (
     DEFAULT_PORT,
     DEFAULT_PREFIX,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_TIMEOUT",
     "SCHEME",
+    "EtcdAccess",
     "EtcdAddress",
     "EtcdStore",
     "StoreCompacted",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import aetcd  # type: ignore[import-untyped]
 
+from breakwater.controlplane.state.etcd.access import EtcdAccess
 from breakwater.controlplane.state.store import StoreError
 
 # The whole etcd backend logs under the package's name, whichever module speaks.
@@ -61,8 +62,10 @@ class EtcdConnection:
         *,
         timeout: float,
         state_read: Callable[[], bool],
+        access: EtcdAccess | None = None,
     ) -> None:
         self.endpoints = endpoints
+        self.access = access or EtcdAccess()
         self.timeout = timeout
         self._state_read = state_read
         self._client: Any = None
@@ -87,9 +90,7 @@ class EtcdConnection:
         if self._client is None:
             host, port = self.endpoints[self._endpoint % len(self.endpoints)]
             # aetcd's timeout is the gRPC deadline of each call (a float works).
-            self._client = aetcd.Client(
-                host=host, port=port, timeout=self.timeout, options=dict(_CHANNEL_OPTIONS)
-            )
+            self._client = self.access.client(host, port, self.timeout, dict(_CHANNEL_OPTIONS))
         return self._client
 
     def _mark_ok(self) -> None:
@@ -106,7 +107,10 @@ class EtcdConnection:
     def failure(self, client: Any, action: str, exc: BaseException) -> StoreError:
         """Record that etcd failed; drop the connection so the next call dials afresh (next endpoint)."""
         endpoint = self.endpoint
-        if isinstance(exc, aetcd.ConnectionTimeoutError | aetcd.WatchTimeoutError | TimeoutError):
+        refused = self.access.explain(endpoint, exc)  # TLS or a user refused: what to fix
+        if refused is not None:
+            detail = refused
+        elif isinstance(exc, aetcd.ConnectionTimeoutError | aetcd.WatchTimeoutError | TimeoutError):
             detail = (
                 f"etcd at {endpoint} did not answer within {self.timeout:g} s (no quorum, or a "
                 "network partition?)"
@@ -115,7 +119,7 @@ class EtcdConnection:
             reason = str(exc).strip() or "connection closed"
             detail = f"etcd at {endpoint} is unreachable ({reason})"
         message = f"cannot {action}: {detail}"
-        if isinstance(exc, _REQUEST_ERRORS):
+        if isinstance(exc, _REQUEST_ERRORS) and refused is None:
             return StoreError(f"cannot {action}: etcd refused the request: {exc}")
         if self.available:
             if self._state_read():

@@ -18,6 +18,7 @@ from typing import Any
 
 import aetcd  # type: ignore[import-untyped]
 
+from breakwater.controlplane.state.etcd.access import EtcdAccess
 from breakwater.controlplane.state.etcd.address import DEFAULT_PREFIX, EtcdAddress, parse_etcd_url
 from breakwater.controlplane.state.etcd.connection import DEFAULT_TIMEOUT, EtcdConnection
 from breakwater.controlplane.state.etcd.watch import watch_revisions
@@ -54,6 +55,7 @@ class EtcdStore:
         prefix: str = DEFAULT_PREFIX,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        access: EtcdAccess | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
@@ -69,7 +71,10 @@ class EtcdStore:
         self._replicas_prefix = (root + "replicas/").encode()
         self._fleet_prefix = (root + "fleet/").encode()
         self._connection = EtcdConnection(
-            self.address.endpoints, timeout=timeout, state_read=lambda: bool(self.read_revision)
+            self.address.endpoints,
+            timeout=timeout,
+            state_read=lambda: bool(self.read_revision),
+            access=access,
         )
         self.read_revision = 0
         """etcd's revision when the last successful `load` read the state: it holds everything up to it."""
@@ -77,12 +82,14 @@ class EtcdStore:
         """Revisions of the state writes made through this store, so a watcher can tell them apart."""
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> EtcdStore:
+    def from_url(
+        cls, url: str, *, timeout: float = DEFAULT_TIMEOUT, access: EtcdAccess | None = None
+    ) -> EtcdStore:
         try:
             address = parse_etcd_url(url)
         except ValueError as exc:
             raise StoreError(str(exc)) from None
-        return cls(address.endpoints, address.prefix, timeout=timeout)
+        return cls(address.endpoints, address.prefix, timeout=timeout, access=access)
 
     def describe(self) -> str:
         return str(self.address)
