@@ -15,9 +15,9 @@ from tests.api.cli import run_cli
 BOOTSTRAP = ("bootstrap", "--node-id", "edge-1", "--node-cluster", "edge", "--format", "json")
 
 
-@pytest.mark.parametrize("value", ["1", "5 seconds", "-1s", ""])
+@pytest.mark.parametrize("value", ["1", "5 seconds", "-1s", "", "10m"])
 def test_a_flush_interval_without_a_unit_is_a_clear_error(value: str) -> None:
-    result = run_cli(*BOOTSTRAP, "--stats-flush-interval", value)
+    result = run_cli(*BOOTSTRAP, f"--stats-flush-interval={value}")
     assert result.returncode == 2, result.stdout
     assert "--stats-flush-interval" in result.stderr
     assert "5s" in result.stderr, result.stderr
