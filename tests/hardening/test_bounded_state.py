@@ -23,7 +23,7 @@ from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import CLUSTER_TYPE
-from tests.support.ads import BlockingAdsClient
+from tests.support.ads import AdsClient, BlockingAdsClient
 from tests.support.policies import PolicyDir
 
 GRACE = 0.5
@@ -39,19 +39,24 @@ def plane(tmp_path: Path) -> Iterator[ControlPlaneThread]:
         yield thread
 
 
-def visit(port: int, node_id: str, metadata: dict[str, str]) -> None:
-    """A short ADS call: identify with this metadata, take the clusters, leave."""
-    with BlockingAdsClient(port, node_id) as proxy:
-        for key, value in metadata.items():
-            proxy.client.node.metadata.fields[key].CopyFrom(struct_pb2.Value(string_value=value))
-        proxy.request(CLUSTER_TYPE)
-        assert proxy.recv(5.0).type_url == CLUSTER_TYPE
+def visit(port: int, *visitors: str) -> None:
+    """Short ADS calls, one after the other: each identifies with its own metadata
+    (`pod: NAME`), takes the clusters and leaves."""
+
+    async def visits() -> None:
+        for name in visitors:
+            async with AdsClient(port, name) as proxy:
+                proxy.node.metadata.fields["pod"].CopyFrom(struct_pb2.Value(string_value=name))
+                await proxy.request(CLUSTER_TYPE)
+                assert (await proxy.recv(5.0)).type_url == CLUSTER_TYPE
+
+    asyncio.run(visits())
 
 
 def snapshot_groups(thread: ControlPlaneThread) -> int:
     reply = http("GET", f"{thread.admin_url}/v1/snapshots")
     assert reply.status == 200, reply.text
-    return len(reply.json()["groups"])
+    return len(reply.body["groups"])
 
 
 def test_node_groups_nobody_watches_are_dropped_after_a_grace(
@@ -62,8 +67,7 @@ def test_node_groups_nobody_watches_are_dropped_after_a_grace(
     with BlockingAdsClient(plane.xds_port, "stays") as stays:
         stays.request(CLUSTER_TYPE)
         stays.recv(5.0)
-        for n in range(60):
-            visit(plane.xds_port, f"visitor-{n}", {"pod": f"visitor-{n}"})
+        visit(plane.xds_port, *(f"visitor-{n}" for n in range(60)))
         assert len(cache.groups()) >= 2
         wait_until(lambda: len(cache.groups()) == 1, 10, "only the watched group left")
         assert snapshot_groups(plane) == 1
@@ -76,11 +80,11 @@ def test_a_proxy_that_reconnects_within_the_grace_is_answered_at_once(
 ) -> None:
     assert plane.plane is not None
     cache = plane.plane.cache
-    visit(plane.xds_port, "comes-back", {"pod": "comes-back"})
+    visit(plane.xds_port, "comes-back")
     (group,) = cache.groups()
     built = plane.plane.reconciler.translations
     started = time.monotonic()
-    visit(plane.xds_port, "comes-back", {"pod": "comes-back"})
+    visit(plane.xds_port, "comes-back")
     assert time.monotonic() - started < GRACE
     assert cache.get_snapshot(group) is not None
     assert plane.plane.reconciler.translations == built, "the group was built again"
