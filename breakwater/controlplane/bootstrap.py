@@ -47,6 +47,8 @@ def stats_flush_interval(text: str) -> str:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(value)
     return str(duration.ToJsonString())
+
+
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 

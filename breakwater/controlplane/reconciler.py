@@ -38,12 +38,12 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from breakwater.controlplane.debounce import Debouncer
+from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
-from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group

@@ -37,11 +37,13 @@ RETRY = "cluster.upstream_rq_retry"
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlaneThread]:
     workdir = tmp_path_factory.mktemp("bounded-reports")
     policies = PolicyDir.create(workdir / "policies")
-    with ControlPlaneThread(policies.path, workdir / "state") as thread:
-        with BlockingAdsClient(thread.xds_port, "watcher") as proxy:
-            proxy.request(CLUSTER_TYPE)
-            proxy.recv(5.0)  # its group is built: the payments clusters are served
-            yield thread
+    with (
+        ControlPlaneThread(policies.path, workdir / "state") as thread,
+        BlockingAdsClient(thread.xds_port, "watcher") as proxy,
+    ):
+        proxy.request(CLUSTER_TYPE)
+        proxy.recv(5.0)  # its group is built: the payments clusters are served
+        yield thread
 
 
 def retries(plane: ControlPlaneThread) -> float:
@@ -165,7 +167,10 @@ def endpoint_loads(plane: ControlPlaneThread) -> int:
     ids=["too many endpoints", "a negative interval", "an impossible count"],
 )
 def test_an_impossible_load_report_is_refused_whole(
-    plane: ControlPlaneThread, request_: Any, words: tuple[str, ...], caplog: pytest.LogCaptureFixture
+    plane: ControlPlaneThread,
+    request_: Any,
+    words: tuple[str, ...],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     before = endpoint_loads(plane)
     assert_refused(send_load_reports(plane.xds_port, [request_]), *words)

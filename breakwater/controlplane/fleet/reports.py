@@ -24,6 +24,7 @@ nothing was handed on, nothing of that report counts.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -208,7 +209,7 @@ def _histogram(point: Any, what: str) -> Histogram:
             "has one count per bound and one for +Inf."
         )
     if any(not math.isfinite(b) for b in bounds) or any(
-        a >= b for a, b in zip(bounds, bounds[1:], strict=False)
+        a >= b for a, b in itertools.pairwise(bounds)
     ):
         raise ReportError(f"{what} has bounds that are not finite and increasing: {bounds!r}.")
     total = sum(counts)
