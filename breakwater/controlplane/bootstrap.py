@@ -29,6 +29,7 @@ from breakwater.controlplane.fleet.contract import (
 from breakwater.translators.durations import parse_duration
 
 XDS_CLUSTER = "xds_cluster"
+HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 STATS_FLUSH_MIN = timedelta(milliseconds=1)
 STATS_FLUSH_BELOW = timedelta(minutes=5)
 """Envoy refuses a `stats_flush_interval` under 1 ms or of 5 minutes or more."""
@@ -48,8 +49,6 @@ def stats_flush_interval(text: str) -> str:
     duration.FromTimedelta(value)
     return str(duration.ToJsonString())
 
-
-HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def _is_ip(host: str) -> bool:
