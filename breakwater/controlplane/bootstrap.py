@@ -50,7 +50,6 @@ def stats_flush_interval(text: str) -> str:
     return str(duration.ToJsonString())
 
 
-
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
