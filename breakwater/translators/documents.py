@@ -53,12 +53,12 @@ class RawDocument:
     """The line of each node as written. A node that an alias repeats is listed where it
     was first written and where each alias stands, never again for what lies under it:
     aliases can make a small text stand for a million nodes."""
+    origin: Origin | None = None
+    """Set on a document converted from another dialect; None for one read as written."""
     aliases: dict[YamlPath, YamlPath] = field(default_factory=dict)
     """Where an alias stands → the path of the node it repeats, to find lines under it."""
     nodes: int = 0
     """How many nodes the document holds once its aliases are expanded."""
-    origin: Origin | None = None
-    """Set on a document converted from another dialect; None for one read as written."""
 
     def kind_of(self, written: str) -> str:
         """The kind to name in errors: the one the user wrote."""

@@ -69,10 +69,10 @@ def _index_lines(
     once, where the alias stands, with the path it was first met at (`RawDocument.aliases`);
     what lies under it is not walked again."""
     raw.lines[path] = node.start_mark.line + 1
-    seen = first_seen.get(id(node))
-    if seen is not None:
+    first = first_seen.get(id(node))
+    if first is not None:
         if path:
-            raw.aliases[path] = seen
+            raw.aliases[path] = first
         return
     first_seen[id(node)] = path
     if isinstance(node, yaml.MappingNode):
@@ -94,13 +94,13 @@ def _index_lines(
 
 
 def _duplicate_keys(
-    node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath, int]], seen: set[int]
+    node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath, int]], visited: set[int]
 ) -> None:
     """Keys written twice in one mapping; a mapping reached again through an alias is not
     looked at twice."""
-    if id(node) in seen:
+    if id(node) in visited:
         return
-    seen.add(id(node))
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -108,10 +108,10 @@ def _duplicate_keys(
                 if key_node.value in seen:
                     found.append(((*path, key_node.value), key_node.start_mark.line + 1))
                 seen.add(key_node.value)
-                _duplicate_keys(value_node, (*path, key_node.value), found, seen)
+                _duplicate_keys(value_node, (*path, key_node.value), found, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _duplicate_keys(item, (*path, index), found, seen)
+            _duplicate_keys(item, (*path, index), found, visited)
 
 
 def _unreadable_scalar_line(loader: Any, node: yaml.Node) -> int | None:
@@ -280,8 +280,8 @@ def split_documents(text: str) -> list[tuple[int, str]] | None:
 
 __all__ = [
     "MAX_DEPTH",
-    "MAX_NODES_PER_DOCUMENT",
     "MAX_NODES_PER_DIRECTORY",
+    "MAX_NODES_PER_DOCUMENT",
     "read_documents",
     "read_documents_counted",
     "split_documents",
