@@ -35,6 +35,15 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _flush_interval(text: str) -> str:
+    from breakwater.controlplane.bootstrap import stats_flush_interval
+
+    try:
+        return stats_flush_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -138,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument(
         "--stats-flush-interval",
         default=DEFAULT_STATS_FLUSH_INTERVAL,
+        type=_flush_interval,
         metavar="DURATION",
         help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
     )

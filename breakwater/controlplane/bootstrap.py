@@ -16,16 +16,38 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from google.protobuf import duration_pb2
 
 from breakwater.controlplane.fleet.contract import (
     DEFAULT_STATS_FLUSH_INTERVAL,
     LATENCY_BUCKETS_MS,
     NODE_HEADER,
 )
+from breakwater.translators.durations import parse_duration
 
 XDS_CLUSTER = "xds_cluster"
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+STATS_FLUSH_MIN = timedelta(milliseconds=1)
+STATS_FLUSH_BELOW = timedelta(minutes=5)
+"""Envoy refuses a `stats_flush_interval` under 1 ms or of 5 minutes or more."""
+
+
+def stats_flush_interval(text: str) -> str:
+    """A flush interval as users write durations everywhere in Breakwater (`5s`, `250ms`), as
+    Envoy's JSON wants it (`5s`, `0.250s`). A bare number is refused: Envoy would refuse the
+    bootstrap, and only once the proxy starts."""
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; give the unit, e.g. 5s") from None
+    if not STATS_FLUSH_MIN <= value < STATS_FLUSH_BELOW:
+        raise ValueError(f"{text!r} is outside what Envoy takes; give 1ms to under 5m, e.g. 5s")
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(value)
+    return str(duration.ToJsonString())
 
 
 def _is_ip(host: str) -> bool:

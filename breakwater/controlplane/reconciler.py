@@ -13,6 +13,13 @@ that appears (its first proxy identified itself) is built on the next turn
 of the event loop, without waiting for the debounce, so that proxy gets its
 config at once.
 
+A group whose last stream ended is dropped after `NODE_GROUP_GRACE_SECONDS`
+(its snapshot, and its place in every rebuild): group keys come from what
+proxies say about themselves, so without this anyone who reaches the xDS
+port could make the control plane hold and rebuild any number of groups.
+Within the grace a proxy that reconnects is answered at once, from the
+snapshot already built.
+
 Translation never runs on the event loop: each build translates (and checks
 for dangling references) in a worker thread, and only publishing the
 finished snapshots to the cache, a few dictionary writes, happens on the
@@ -31,6 +38,7 @@ from collections.abc import Callable, Hashable
 
 from breakwater.controlplane.debounce import Debouncer
 from breakwater.controlplane.groups import GroupKey
+from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
@@ -53,8 +61,13 @@ class Reconciler(PolicySubscriber):
         quiet: float = DEBOUNCE_QUIET,
         cap: float = DEBOUNCE_CAP,
         on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
+        group_grace: float = NODE_GROUP_GRACE_SECONDS,
     ) -> None:
         self.cache = cache
+        self.group_grace = group_grace
+        """Seconds a group nobody watches keeps its snapshot."""
+        self._leaving: dict[Hashable, asyncio.TimerHandle] = {}
+        """Groups whose last stream ended → the timer that drops them."""
         self.policyset: PolicySet | None = None
         self._policyset_changed_at = 0.0
         self.built_from: dict[Hashable, float] = {}
@@ -108,11 +121,33 @@ class Reconciler(PolicySubscriber):
         known group costs a dictionary lookup, and translation never runs in
         the hook.
         """
+        leaving = self._leaving.pop(key, None)
+        if leaving is not None:
+            leaving.cancel()
         if key in self._new or self.cache.get_snapshot(key) is not None:
             return
         self._new.add(key)
         if self.policyset is not None:
             self._new_groups.signal()
+
+    def group_left(self, key: Hashable) -> None:
+        """A stream of the group ended; once none watches it, drop it after the grace."""
+        if self.cache.watcher_count(key) > 0:
+            return
+        leaving = self._leaving.pop(key, None)
+        if leaving is not None:
+            leaving.cancel()
+        loop = asyncio.get_running_loop()
+        self._leaving[key] = loop.call_later(self.group_grace, self._drop_if_unwatched, key)
+
+    def _drop_if_unwatched(self, key: Hashable) -> None:
+        self._leaving.pop(key, None)
+        if self.cache.watcher_count(key) > 0:
+            return
+        self.cache.clear_snapshot(key)
+        self.built_from.pop(key, None)
+        self._new.discard(key)
+        log.debug("dropped node group %r: no proxy watched it for %g s", key, self.group_grace)
 
     def gateways_of(self, key: GroupKey) -> frozenset[str]:
         if self.policyset is None:
@@ -126,6 +161,9 @@ class Reconciler(PolicySubscriber):
         await self._debouncer.flush()
 
     async def close(self) -> None:
+        for leaving in self._leaving.values():
+            leaving.cancel()
+        self._leaving.clear()
         await self._new_groups.close()
         await self._debouncer.close()
 
@@ -188,6 +226,8 @@ class Reconciler(PolicySubscriber):
             )
             published: dict[Hashable, Snapshot] = {}
             for key, (snapshot, problems) in built.items():
+                if key not in self._new and self.cache.get_snapshot(key) is None:
+                    continue  # dropped while it was being built: nobody watches it
                 if problems:
                     self.last_error = str(SnapshotError(key, problems))
                     log.error("not publishing an inconsistent snapshot: %s", self.last_error)
@@ -202,7 +242,8 @@ class Reconciler(PolicySubscriber):
 
 
 class NewGroups(XdsObserver):
-    """Tells the reconciler of each stream's group when the stream identifies its node.
+    """Tells the reconciler of each stream's group when the stream identifies its node, and
+    when it ends (so that a group nobody watches any more can be dropped).
 
     The hook runs inside that stream's identify step, which must stay quick:
     it only queues the key, and the reconciler builds the snapshot as its own
@@ -214,6 +255,9 @@ class NewGroups(XdsObserver):
 
     def on_connect(self, stream: StreamStatus) -> None:
         self._reconciler.group_appeared(stream.group)
+
+    def on_disconnect(self, stream: StreamStatus) -> None:
+        self._reconciler.group_left(stream.group)
 
 
 def _dangling(snapshot: Snapshot) -> list[str]:

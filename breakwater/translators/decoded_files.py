@@ -7,8 +7,8 @@ line it starts on (its errors and lines are the file's own), so the next
 read of the file finds every unchanged piece. Whenever cutting might not
 give exactly what reading the whole file gives (YAML that does not parse,
 or any other complaint of the reader, or a file whose pieces together
-expand to more nodes than one file may), the whole file is read as one, so
-every error is the one reading the file whole reports.
+expand to more nodes than are left of the directory's budget), the whole file
+is read as one, so every error is the one reading the file whole reports.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.yaml_reader import (
-    file_node_budget,
-    read_documents,
+    MAX_NODES_PER_DIRECTORY,
     read_documents_counted,
     split_documents,
 )
@@ -48,6 +47,21 @@ class DecodedFile:
     documents: Decoded
     pieces: Mapping[PieceKey, _Piece] = field(default_factory=dict)
     """What each piece decoded to; empty when the file was read whole."""
+    nodes: int = 0
+    """Nodes its documents hold once aliases are expanded: what it took of the budget."""
+    budget: int = MAX_NODES_PER_DIRECTORY
+    """The budget it was read with; when `nodes` did not fit, its errors say so."""
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the file went over what was left of the directory's budget."""
+        return any(error.message.startswith(BUDGET_ERROR) for error in self.errors)
+
+    def fits(self, text: str, budget: int) -> bool:
+        """Whether reading `text` with `budget` would give what this read gave."""
+        if self.text != text:
+            return False
+        return budget == self.budget if self.over_budget else self.nodes <= budget
 
 
 PIECES_PARSED_ALONE = 64
@@ -55,8 +69,16 @@ PIECES_PARSED_ALONE = 64
 file at once (one parser for all its documents) is quicker."""
 
 
-def decode_file(source: SourceText, before: DecodedFile | None) -> DecodedFile:
+BUDGET_ERROR = "the policy directory has more than"
+"""How the reader's error about the directory's node budget begins."""
+
+
+def decode_file(
+    source: SourceText, before: DecodedFile | None, budget: int = MAX_NODES_PER_DIRECTORY
+) -> DecodedFile:
     """Decode every document of a file, reusing the pieces it had `before` where unchanged.
+
+    `budget` is what is left of the directory's nodes once the files before it took theirs.
 
     A document equal to one the file held before is that very object, so the
     translations cached for it stay valid (a document carries no line numbers:
@@ -68,20 +90,20 @@ def decode_file(source: SourceText, before: DecodedFile | None) -> DecodedFile:
     if pieces is not None and len(pieces) > 1 and before is not None and before.pieces:
         changed = sum(1 for key in pieces if key not in before.pieces)
         if changed <= PIECES_PARSED_ALONE:
-            found = _decode_pieces(source, pieces, before, earlier)
+            found = _decode_pieces(source, pieces, before, earlier, budget)
             if found is not None:
                 return found
-    raws, errors = read_documents(source.text, source.path)
+    raws, errors, nodes = read_documents_counted(source.text, source.path, budget)
     documents = _decoded(raws, errors, earlier)
     cut = _cut(pieces, documents) if pieces is not None and len(pieces) > 1 and not errors else {}
-    return DecodedFile(source.text, errors, documents, cut)
+    return DecodedFile(source.text, errors, documents, cut, nodes, budget)
 
 
 def _cut(pieces: list[PieceKey], documents: Decoded) -> dict[PieceKey, _Piece]:
     """The documents of a file read whole (without a single error), by the piece they are in.
 
-    A document's nodes are the entries of its lines (one per node visited, which is
-    what the file's budget counts).
+    A piece's nodes are its documents' nodes once aliases are expanded, which is what
+    the budget counts.
     """
     out: dict[PieceKey, _Piece] = {}
     taken = 0
@@ -91,7 +113,7 @@ def _cut(pieces: list[PieceKey], documents: Decoded) -> dict[PieceKey, _Piece]:
         while taken < len(documents) and (end is None or documents[taken][1].line <= end):
             taken += 1
         mine = documents[first:taken]
-        out[key] = _Piece([], mine, sum(len(raw.lines) for _, raw in mine))
+        out[key] = _Piece([], mine, sum(raw.nodes for _, raw in mine))
     return out
 
 
@@ -100,26 +122,27 @@ def _decode_pieces(
     pieces: list[PieceKey],
     before: DecodedFile | None,
     earlier: dict[tuple[type, str], AnyDocument],
+    budget: int,
 ) -> DecodedFile | None:
     """The file from its pieces; None when it has to be read whole."""
     kept = before.pieces if before is not None else {}
     decoded: dict[PieceKey, _Piece] = {}
     errors: list[PolicyError] = []
     documents: Decoded = []
-    budget = file_node_budget(source.text)
+    left = budget
     for key in pieces:
         piece = kept.get(key)
         if piece is None:
             piece = _decode_piece(source.path, *key, earlier)
             if piece is None:
                 return None
-        budget -= piece.nodes
-        if budget < 0:
+        left -= piece.nodes
+        if left < 0:
             return None
         decoded[key] = piece
         errors += piece.errors
         documents += piece.documents
-    return DecodedFile(source.text, errors, documents, decoded)
+    return DecodedFile(source.text, errors, documents, decoded, budget - left, budget)
 
 
 def _decode_piece(

@@ -50,8 +50,15 @@ class RawDocument:
     line: int
     data: Any
     lines: dict[YamlPath, int] = field(default_factory=dict)
+    """The line of each node as written. A node that an alias repeats is listed where it
+    was first written and where each alias stands, never again for what lies under it:
+    aliases can make a small text stand for a million nodes."""
     origin: Origin | None = None
     """Set on a document converted from another dialect; None for one read as written."""
+    aliases: dict[YamlPath, YamlPath] = field(default_factory=dict)
+    """Where an alias stands → the path of the node it repeats, to find lines under it."""
+    nodes: int = 0
+    """How many nodes the document holds once its aliases are expanded."""
 
     def kind_of(self, written: str) -> str:
         """The kind to name in errors: the one the user wrote."""
@@ -62,12 +69,23 @@ class RawDocument:
         return dotted(self.origin.source_path(path) if self.origin is not None else path)
 
     def line_of(self, path: YamlPath) -> int:
-        """The line of the deepest node on `path` that exists in the file."""
+        """The line of the deepest node on `path` that exists in the file; under an alias,
+        the line of the node it repeats, as written."""
         for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
+            prefix = path[:end]
+            if end < len(path) and prefix in self.aliases:
+                return self.line_of(self.aliases[prefix] + path[end:])
+            line = self.lines.get(prefix)
             if line is not None:
                 return line
         return self.line
+
+    def has(self, path: YamlPath) -> bool:
+        """Whether the document has a node at `path` (through aliases too)."""
+        for end in range(len(path), 0, -1):
+            if end < len(path) and path[:end] in self.aliases:
+                return self.has(self.aliases[path[:end]] + path[end:])
+        return path in self.lines
 
 
 def dotted(path: YamlPath) -> str:

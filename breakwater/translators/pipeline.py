@@ -28,6 +28,7 @@ from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
 from breakwater.translators.validate import build_policyset
+from breakwater.translators.yaml_reader import MAX_NODES_PER_DIRECTORY
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,16 @@ class PolicyReader:
         errors = list(unreadable)
         documents: list[tuple[AnyDocument, RawDocument]] = []
         files: dict[str, DecodedFile] = {}
+        budget = MAX_NODES_PER_DIRECTORY  # one for every file together
         for name, source in texts.items():
+            if budget < 0:
+                break  # the files after the one that went over the budget are not read
             key = f"{name}\0{source.path}"
             decoded = self._files.get(key)
-            if decoded is None or decoded.text != source.text:
-                decoded = decode_file(source, decoded)
+            if decoded is None or not decoded.fits(source.text, budget):
+                decoded = decode_file(source, decoded, budget)
                 self.decoded_files += 1
+            budget = -1 if decoded.over_budget else budget - decoded.nodes
             files[key] = decoded
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)

@@ -28,12 +28,11 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 MAX_NODES_PER_DOCUMENT = 100_000
+MAX_NODES_PER_DIRECTORY = 2_000_000
+"""Nodes, once aliases are expanded, that all the files of a policy directory may hold
+together: 10 000 services (the largest directory measured) are 850 000."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a policy needs about ten levels."""
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class _TooDeep(Exception):
@@ -41,15 +40,41 @@ class _TooDeep(Exception):
         self.line = line
 
 
-def _index_lines(
-    node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], budget: list[int]
-) -> None:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge
-    if len(path) >= MAX_DEPTH:  # the root is level 1
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], level: int = 1) -> int:
+    """Nodes `node` stands for once aliases are expanded, each distinct node worked out once,
+    so that a billion laughs costs what its text costs to count."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if level > MAX_DEPTH:  # the root is level 1; a recursive alias ends here too
         raise _TooDeep(node.start_mark.line + 1)
-    lines[path] = node.start_mark.line + 1
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        for _, value_node in node.value:
+            size += _expanded_size(value_node, sizes, level + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _expanded_size(item, sizes, level + 1)
+    sizes[id(node)] = size
+    return size
+
+
+def _index_lines(
+    node: yaml.Node,
+    path: YamlPath,
+    raw: RawDocument,
+    first_seen: dict[int, YamlPath],
+) -> None:
+    """The line of every node as written: a node met again through an alias is recorded
+    once, where the alias stands, with the path it was first met at (`RawDocument.aliases`);
+    what lies under it is not walked again."""
+    raw.lines[path] = node.start_mark.line + 1
+    first = first_seen.get(id(node))
+    if first is not None:
+        if path:
+            raw.aliases[path] = first
+        return
+    first_seen[id(node)] = path
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (
@@ -61,14 +86,21 @@ def _index_lines(
                 # YAML 1.1 reads a bare `on`, `yes`, `off` or `no` as a boolean, but a key
                 # in a policy is always a name (`fallback.on`, a label), never a truth value.
                 key_node.tag = _STR_TAG
-            _index_lines(value_node, (*path, key), lines, budget)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*path, key), raw, first_seen)
+            raw.lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), lines, budget)
+            _index_lines(item, (*path, index), raw, first_seen)
 
 
-def _duplicate_keys(node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath, int]]) -> None:
+def _duplicate_keys(
+    node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath, int]], visited: set[int]
+) -> None:
+    """Keys written twice in one mapping; a mapping reached again through an alias is not
+    looked at twice."""
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -76,10 +108,10 @@ def _duplicate_keys(node: yaml.Node, path: YamlPath, found: list[tuple[YamlPath,
                 if key_node.value in seen:
                     found.append(((*path, key_node.value), key_node.start_mark.line + 1))
                 seen.add(key_node.value)
-                _duplicate_keys(value_node, (*path, key_node.value), found)
+                _duplicate_keys(value_node, (*path, key_node.value), found, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _duplicate_keys(item, (*path, index), found)
+            _duplicate_keys(item, (*path, index), found, visited)
 
 
 def _unreadable_scalar_line(loader: Any, node: yaml.Node) -> int | None:
@@ -110,29 +142,27 @@ def _reset_constructor(loader: Any) -> None:
     loader.deep_construct = False
 
 
-def read_documents(text: str, file: str) -> tuple[list[RawDocument], list[PolicyError]]:
+def read_documents(
+    text: str, file: str, budget: int = MAX_NODES_PER_DIRECTORY
+) -> tuple[list[RawDocument], list[PolicyError]]:
     """Split a file into documents; YAML syntax errors and unsafe tags become located errors.
 
     Never raises for any text: whatever cannot be read is an error with its line.
-    Expanded nodes are counted across the whole file, so many small documents
-    that each expand just under the per-document cap are stopped too.
+    `budget` is what is left of the directory's nodes (all of it for a file read alone);
+    expanded nodes are counted across documents, so many small documents that each
+    expand just under the per-document cap are stopped too.
     """
-    documents, errors, _ = read_documents_counted(text, file)
+    documents, errors, _ = read_documents_counted(text, file, budget)
     return documents, errors
 
 
-def file_node_budget(text: str) -> int:
-    """Nodes a whole file may expand to, its documents together."""
-    return MAX_NODES_PER_DOCUMENT + len(text)
-
-
 def read_documents_counted(
-    text: str, file: str
+    text: str, file: str, budget: int = MAX_NODES_PER_DIRECTORY
 ) -> tuple[list[RawDocument], list[PolicyError], int]:
-    """`read_documents`, and how many nodes of the file's budget the documents used."""
+    """`read_documents`, and how many nodes of the budget the documents used."""
     documents: list[RawDocument] = []
     errors: list[PolicyError] = []
-    file_budget = start_budget = file_node_budget(text)
+    remaining = budget
     loader = SafeLoader(text)
     try:
         while loader.check_node():
@@ -140,32 +170,8 @@ def read_documents_counted(
             if node is None:
                 continue
             raw = RawDocument(file=file, line=node.start_mark.line + 1, data=None)
-            allowance = min(MAX_NODES_PER_DOCUMENT, file_budget)
-            budget = [allowance]
             try:
-                _index_lines(node, (), raw.lines, budget)
-            except _TooLarge:
-                if allowance < MAX_NODES_PER_DOCUMENT:
-                    errors.append(
-                        PolicyError(
-                            file,
-                            raw.line,
-                            "the file has more nodes, once anchors are expanded, than "
-                            f"{MAX_NODES_PER_DOCUMENT} plus one per byte; the rest of it was "
-                            "not read",
-                        )
-                    )
-                    break
-                errors.append(
-                    PolicyError(
-                        file,
-                        raw.line,
-                        f"document has more than {MAX_NODES_PER_DOCUMENT} nodes once anchors are "
-                        "expanded; split it or remove the aliases",
-                    )
-                )
-                file_budget -= allowance
-                continue
+                raw.nodes = _expanded_size(node, {})
             except _TooDeep as exc:
                 errors.append(
                     PolicyError(
@@ -175,11 +181,33 @@ def read_documents_counted(
                         "a policy needs far fewer",
                     )
                 )
-                file_budget -= allowance - budget[0]
                 continue
-            file_budget -= allowance - budget[0]
+            if raw.nodes > MAX_NODES_PER_DOCUMENT:
+                errors.append(
+                    PolicyError(
+                        file,
+                        raw.line,
+                        f"document has more than {MAX_NODES_PER_DOCUMENT} nodes once anchors are "
+                        "expanded; split it or remove the aliases",
+                    )
+                )
+                continue
+            if raw.nodes > remaining:
+                errors.append(
+                    PolicyError(
+                        file,
+                        raw.line,
+                        f"the policy directory has more than {MAX_NODES_PER_DIRECTORY} nodes, "
+                        f"once anchors are expanded, counting every file; {file} goes over "
+                        "it here, and neither the rest of it nor the files after it were "
+                        "read. Remove aliases or move policies to another directory.",
+                    )
+                )
+                break
+            remaining -= raw.nodes
+            _index_lines(node, (), raw, {})
             duplicates: list[tuple[YamlPath, int]] = []
-            _duplicate_keys(node, (), duplicates)
+            _duplicate_keys(node, (), duplicates, set())
             for dup_path, dup_line in duplicates:
                 errors.append(
                     PolicyError(
@@ -223,7 +251,7 @@ def read_documents_counted(
         errors.append(PolicyError(file, 1, f"YAML error: {exc}"))
     finally:
         loader.dispose()
-    return documents, errors, start_budget - file_budget
+    return documents, errors, budget - remaining
 
 
 def split_documents(text: str) -> list[tuple[int, str]] | None:
@@ -252,8 +280,8 @@ def split_documents(text: str) -> list[tuple[int, str]] | None:
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_NODES_PER_DIRECTORY",
     "MAX_NODES_PER_DOCUMENT",
-    "file_node_budget",
     "read_documents",
     "read_documents_counted",
     "split_documents",

@@ -30,7 +30,12 @@ from breakwater.translators import yaml_reader
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group, translate
-from breakwater.translators.yaml_reader import MAX_DEPTH, MAX_NODES_PER_DOCUMENT, read_documents
+from breakwater.translators.yaml_reader import (
+    MAX_DEPTH,
+    MAX_NODES_PER_DIRECTORY,
+    MAX_NODES_PER_DOCUMENT,
+    read_documents,
+)
 from tests.support.policies import load_policy_dir
 
 EXAMPLES = Path(__file__).parents[2] / "deploy" / "examples"
@@ -300,13 +305,14 @@ def test_anchors_that_expand_are_stopped(levels: int, width: int) -> None:
     assert f"more than {MAX_NODES_PER_DOCUMENT} nodes" in errors[0].message
 
 
-def test_many_documents_that_each_expand_just_under_the_cap_are_stopped_per_file() -> None:
-    """Each document stays under the per-document cap; the file as a whole does not."""
+def test_many_documents_that_each_expand_just_under_the_cap_are_stopped_by_the_budget() -> None:
+    """Each document stays under the per-document cap; together they do not fit the
+    directory's budget (a file read alone has all of it)."""
     one = "---\n" + HEADER + _laughs(5, 9)  # 9**5 = 59 049 nodes once expanded
     text = one * 300  # 108 kB of text, 17 million nodes if each were expanded
     documents, errors = _bounded(lambda: read_documents(text, FILE), 5.0, 300)
-    assert len(documents) < 5
-    assert any("the rest of it was not read" in e.message for e in errors), errors[-3:]
+    assert len(documents) <= MAX_NODES_PER_DIRECTORY // 59_049
+    assert any(f"more than {MAX_NODES_PER_DIRECTORY} nodes" in e.message for e in errors)
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 990, 999, 1000, 1001, 100_000])

@@ -16,6 +16,11 @@ Three kinds of number, three ways of adding them up:
 * **Recent windows** (rates, 5xx share, latency percentiles, per-endpoint
   load) come from a bounded ring of each proxy's last reports: at most
   `window` seconds of them.
+
+A proxy's entry expires once its last report is older than both `window`
+and `stale_after`, when it adds to nothing any more: reports come from
+whoever reaches the port (an OTLP call needs no xDS stream), so waiting
+for a stream to end would keep the entries of senders that never had one.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 
 from breakwater.controlplane.fleet.contract import DEFAULT_WINDOW_SECONDS, LATENCY_BUCKETS_MS
 from breakwater.controlplane.fleet.reports import ClusterReport, Histogram
+from breakwater.controlplane.limits import FLEET_EXPIRY_SWEEP_SECONDS
 
 
 @dataclass
@@ -84,12 +90,14 @@ class FleetStats:
         self._proxies: dict[str, _Proxy] = {}
         self._totals: dict[str, ClusterTotals] = {}
         self.reports_received = 0
+        self._swept_at = float("-inf")
 
     # -- in -----------------------------------------------------------------
 
     def ingest(self, node_id: str, now: float, reports: Mapping[str, ClusterReport]) -> None:
         """Add one flush of one proxy."""
         self.reports_received += 1
+        self.expire(now)
         proxy = self._proxies.get(node_id)
         if proxy is None:
             proxy = self._proxies[node_id] = _Proxy(last_seen=now)
@@ -104,6 +112,16 @@ class FleetStats:
     def forget(self, node_id: str) -> None:
         """The proxy is gone: its gauges and recent reports stop counting; totals stay."""
         self._proxies.pop(node_id, None)
+
+    def expire(self, now: float) -> None:
+        """Forget the proxies whose last report counts nowhere any more. Looks at most once
+        per `FLEET_EXPIRY_SWEEP_SECONDS`, so a flush does not cost a walk over every proxy."""
+        if now - self._swept_at < FLEET_EXPIRY_SWEEP_SECONDS:
+            return
+        self._swept_at = now
+        oldest = now - max(self.window, self.stale_after)
+        for node in [n for n, proxy in self._proxies.items() if proxy.last_seen < oldest]:
+            del self._proxies[node]
 
     def retain_clusters(self, clusters: frozenset[str]) -> None:
         """Drop what is known of clusters the control plane no longer serves."""
@@ -172,6 +190,7 @@ class FleetStats:
         return summed
 
     def proxy_count(self) -> int:
+        """Proxies whose entries are held (expired ones are forgotten as time passes)."""
         return len(self._proxies)
 
 

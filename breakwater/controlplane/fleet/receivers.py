@@ -30,7 +30,7 @@ from google.protobuf import duration_pb2
 
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import NODE_HEADER
-from breakwater.controlplane.fleet.reports import from_lrs, from_otlp
+from breakwater.controlplane.fleet.reports import ReportError, from_lrs, from_otlp
 from breakwater.otlp.v1 import metrics_pb2 as otlp
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,11 @@ class _MetricsReceiver:
 
     async def Export(self, request: Any, context: Context) -> Any:
         node = _node_of(context)
-        self._fleet.ingest(node, time.monotonic(), from_otlp(request, known=self._known()))
+        try:
+            reports = from_otlp(request, known=self._known())
+        except ReportError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self._fleet.ingest(node, time.monotonic(), reports)
         return otlp.ExportMetricsServiceResponse()
 
 
@@ -97,7 +101,10 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
                     report_endpoint_granularity=True,
                 )
             if request.cluster_stats:
-                reports = from_lrs(request.cluster_stats, known=self._known())
+                try:
+                    reports = from_lrs(request.cluster_stats, known=self._known())
+                except ReportError as exc:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 self._fleet.ingest(node, time.monotonic(), reports)
 
     async def _until_closed(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -14,15 +14,37 @@ Envoy reports in two ways, and both arrive here as the same record:
 Only clusters Breakwater generated are kept (a service or a subset); the
 `xds_cluster` and anything an operator added by hand are not ours to count.
 Nothing here does I/O: the receivers hand decoded messages in.
+
+A report is checked whole before any of it is returned: a negative or
+non-finite number, a code class Envoy does not have, a histogram whose
+buckets do not fit its bounds or whose sum cannot be, too many endpoints.
+Any of these raises `ReportError` with a sentence for the sender, and since
+nothing was handed on, nothing of that report counts.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from breakwater.controlplane.limits import (
+    MAX_ENDPOINTS_PER_REPORT,
+    MAX_REPORTED_VALUE,
+    RESPONSE_CODE_CLASSES,
+)
 from breakwater.translators.names import FAILOVER_SUFFIX, parse_cluster_name
+
+
+class ReportError(ValueError):
+    """A report no Envoy would send; the message is the sentence the sender gets back."""
+
+
+SUM_SLACK = 1.1
+"""Envoy's histogram sum and buckets both come from its approximate histogram: the sum may
+exceed what the buckets' upper bounds allow by this factor before it is impossible."""
 
 COUNTERS: Mapping[str, str] = {
     "cluster.upstream_rq_retry": "retries",
@@ -161,10 +183,48 @@ def _attributes(point: Any) -> dict[str, str]:
     return {kv.key: kv.value.string_value for kv in point.attributes}
 
 
-def _number(point: Any) -> int:
+def _count(value: float, what: str) -> int:
+    """A reported number as a count, refused when no proxy could have sent it."""
+    if not math.isfinite(value) or value < 0 or value > MAX_REPORTED_VALUE:
+        raise ReportError(
+            f"{what} is {value!r}; a count is a whole number from 0 to {MAX_REPORTED_VALUE}. "
+            "Send the report as Envoy's stats sink does, with report_counters_as_deltas."
+        )
+    return int(value)
+
+
+def _number(point: Any, what: str) -> int:
     if point.WhichOneof("value") == "as_double":
-        return int(point.as_double)
-    return int(point.as_int)
+        return _count(point.as_double, what)
+    return _count(point.as_int, what)
+
+
+def _histogram(point: Any, what: str) -> Histogram:
+    """A histogram data point as a `Histogram`, refused when it cannot describe real requests."""
+    bounds = tuple(point.explicit_bounds)
+    counts = tuple(_count(c, f"a bucket of {what}") for c in point.bucket_counts)
+    if len(counts) != len(bounds) + 1:
+        raise ReportError(
+            f"{what} has {len(counts)} bucket counts for {len(bounds)} bounds; a histogram "
+            "has one count per bound and one for +Inf."
+        )
+    if any(not math.isfinite(b) for b in bounds) or any(
+        a >= b for a, b in itertools.pairwise(bounds)
+    ):
+        raise ReportError(f"{what} has bounds that are not finite and increasing: {bounds!r}.")
+    total = sum(counts)
+    if point.count != total:
+        raise ReportError(
+            f"{what} says {point.count} requests but its buckets hold {total}; send both from "
+            "the same histogram."
+        )
+    most = sum(c * upper for c, upper in zip(counts, bounds, strict=False)) * SUM_SLACK
+    if not math.isfinite(point.sum) or point.sum < 0 or (counts[-1] == 0 and point.sum > most):
+        raise ReportError(
+            f"{what} has a sum of {point.sum!r} ms, which {total} requests in its buckets "
+            "cannot add up to."
+        )
+    return Histogram(bounds, counts, point.sum)
 
 
 def from_otlp(request: Any, *, known: frozenset[str] | None = None) -> dict[str, ClusterReport]:
@@ -194,34 +254,44 @@ def from_otlp(request: Any, *, known: frozenset[str] | None = None) -> dict[str,
 
 
 def _read_metric(metric: Any, report_of: Any) -> None:
+    """Add one metric's points to their reports; every point is checked, ours or not."""
     name = metric.name
     kind = metric.WhichOneof("data")
     if kind == "sum" and (name in COUNTERS or name in RESPONSE_CLASSES):
         routed = name in RESPONSE_CLASSES or COUNTERS.get(name) in ROUTED
         for point in metric.sum.data_points:
             report, attributes = report_of(point, routed)
-            if report is None:
-                continue
-            value = _number(point)
+            what = f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}"
+            value = _number(point, what)
             if name in COUNTERS:
-                key = COUNTERS[name]
-                report.counters[key] = report.counters.get(key, 0) + value
-            else:
-                code_class = f"{attributes.get(CODE_CLASS_ATTRIBUTE, '?')}xx"
+                if report is not None:
+                    key = COUNTERS[name]
+                    report.counters[key] = report.counters.get(key, 0) + value
+                continue
+            digit = attributes.get(CODE_CLASS_ATTRIBUTE, "")
+            if digit not in RESPONSE_CODE_CLASSES:
+                raise ReportError(
+                    f"{what} has the response code class {digit[:20]!r}; Envoy's classes are "
+                    "1 to 5."
+                )
+            if report is not None:
+                code_class = f"{digit}xx"
                 report.responses[code_class] = report.responses.get(code_class, 0) + value
     elif kind == "gauge" and name in GAUGES:
         for point in metric.gauge.data_points:
-            report, _ = report_of(point, False)
+            report, attributes = report_of(point, False)
+            value = _number(point, f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}")
             if report is not None:
-                report.gauges[GAUGES[name]] = _number(point)
+                report.gauges[GAUGES[name]] = value
     elif kind == "histogram" and name == LATENCY_HISTOGRAM:
         for point in metric.histogram.data_points:
-            report, _ = report_of(point, True)
-            if report is None or not point.bucket_counts:
+            report, attributes = report_of(point, True)
+            if not point.bucket_counts and not point.explicit_bounds and not point.count:
                 continue
-            histogram = Histogram(
-                tuple(point.explicit_bounds), tuple(int(c) for c in point.bucket_counts), point.sum
-            )
+            what = f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}"
+            histogram = _histogram(point, what)
+            if report is None:
+                continue
             report.latency = histogram if report.latency is None else report.latency.add(histogram)
 
 
@@ -230,18 +300,31 @@ def from_lrs(
 ) -> dict[str, ClusterReport]:
     """The cluster reports in one LRS `LoadStatsRequest`'s `cluster_stats`."""
     reports: dict[str, ClusterReport] = {}
+    endpoints = 0
     for stats in cluster_stats:
         cluster = stats.cluster_name
-        if (known is not None and cluster not in known) or not is_breakwater_cluster(cluster):
-            continue
-        report = reports.setdefault(cluster, ClusterReport())
+        interval = stats.load_report_interval
+        if interval.seconds < 0 or interval.nanos < 0:
+            raise ReportError(
+                f"the load report of cluster {cluster!r} covers a negative interval; an "
+                "interval is the time since the last report."
+            )
+        endpoints += sum(len(loc.upstream_endpoint_stats) for loc in stats.upstream_locality_stats)
+        if endpoints > MAX_ENDPOINTS_PER_REPORT:
+            raise ReportError(
+                f"the load report lists more than {MAX_ENDPOINTS_PER_REPORT} endpoints; report "
+                "fewer per request."
+            )
+        ours = (known is None or cluster in known) and is_breakwater_cluster(cluster)
+        report = reports.setdefault(cluster, ClusterReport()) if ours else ClusterReport()
         for locality in stats.upstream_locality_stats:
             for endpoint in locality.upstream_endpoint_stats:
                 socket = endpoint.address.socket_address
                 address = f"{socket.address}:{socket.port_value}"
+                what = f"the requests of endpoint {address} of cluster {cluster!r}"
                 load = report.endpoints.setdefault(address, EndpointLoad())
-                load.succeeded += endpoint.total_successful_requests
-                load.failed += endpoint.total_error_requests
-                load.issued += endpoint.total_issued_requests
-                load.in_flight = endpoint.total_requests_in_progress
+                load.succeeded += _count(endpoint.total_successful_requests, what)
+                load.failed += _count(endpoint.total_error_requests, what)
+                load.issued += _count(endpoint.total_issued_requests, what)
+                load.in_flight = _count(endpoint.total_requests_in_progress, what)
     return reports

@@ -87,6 +87,10 @@ def _text(content: bytes) -> str:
 def read_policy_files(path: Path) -> PolicyFiles:
     """List the policy files once and read each once.
 
+    A file that is a link resolving outside the directory is refused: whoever may write
+    the directory must not make the server read (and echo in errors) any file it can.
+    A ConfigMap mount's links (`name.yaml` → `..data/name.yaml`) stay inside.
+
     At most one byte more than MAX_FILE_BYTES is read of any file, which is
     enough to refuse it: a huge file costs no more than a small one.
     """
@@ -97,8 +101,19 @@ def read_policy_files(path: Path) -> PolicyFiles:
     texts: dict[str, SourceText] = {}
     errors: list[PolicyError] = []
     contents: list[tuple[str, bytes]] = []
+    root = path.resolve()
     for file in policy_files(path):
         name = str(file.relative_to(path)) if directory else ""
+        if directory and not file.resolve().is_relative_to(root):
+            errors.append(
+                PolicyError(
+                    str(file),
+                    1,
+                    "is a link to a file outside the policy directory, which is not read; "
+                    "copy the file into the directory or link to one inside it.",
+                )
+            )
+            continue
         try:
             with file.open("rb") as handle:
                 content = handle.read(MAX_FILE_BYTES + 1)

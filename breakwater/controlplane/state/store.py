@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -161,7 +162,11 @@ class SqliteStore:
     def __init__(self, directory: Path) -> None:
         self.path = directory / self.FILENAME
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            # Owner only: the file says who changed what (SQLite gives its WAL and shared
+            # memory files the database file's mode).
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # if it cannot be made, SQLite says why below
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout=5000")
             check = self._db.execute("PRAGMA quick_check").fetchone()

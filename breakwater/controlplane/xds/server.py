@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
+from breakwater.controlplane.limits import MAX_NODE_METADATA_BYTES
 from breakwater.controlplane.listen import CannotListen, in_use
 
 from .delta import DeltaStream
@@ -146,6 +147,14 @@ class AdsServicer:
         if not request.HasField("node") or not request.node.id:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "first request carries no node id"
+            )
+        metadata_bytes = request.node.metadata.ByteSize()
+        if metadata_bytes > MAX_NODE_METADATA_BYTES:
+            # The metadata becomes part of the node group's key, held while the group is served.
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the node's metadata is {metadata_bytes} bytes, more than the "
+                f"{MAX_NODE_METADATA_BYTES} allowed; give the proxy less node metadata.",
             )
         try:
             group = self.cache.group_of(request.node)

@@ -85,7 +85,7 @@ class Ledger:
 
     def present(self, *path: str | int) -> bool:
         """Whether the input has a node at `path` (a field left out is not walked)."""
-        return tuple(path) in self.raw.lines
+        return self.raw.has(tuple(path))
 
     def close(self) -> None:
         """List every leaf of the input that was neither carried over nor left with a reason."""

@@ -1,0 +1,34 @@
+"""How much a client may make the control plane hold: every such limit, in one place.
+
+A proxy (or anything that can reach the xDS port) decides what it reports
+and what it says about itself; without these bounds it would decide how much
+memory the control plane keeps and how many series `/metrics` exports.
+docs/security.md ("Bounded reports and state") lists them for operators.
+This module imports nothing, so the CLI and the docs tests can read it cheaply.
+"""
+
+from __future__ import annotations
+
+MAX_NODE_METADATA_BYTES = 16 * 1024
+"""Encoded size of a node's `metadata` an xDS stream may announce. Node metadata is part of
+the node group key, kept for as long as the group is served; Envoy's own is a few hundred
+bytes."""
+
+MAX_ENDPOINTS_PER_REPORT = 10_000
+"""Endpoints one load report (LRS) may list, over all its clusters. Each is kept for the
+report window; a cluster of Breakwater's has as many endpoints as its Service lists."""
+
+MAX_REPORTED_VALUE = 2**53
+"""The largest count or gauge a report may carry (one flush, one interval). Above it a
+double cannot hold the sum exactly, and no proxy serves that many requests in seconds."""
+
+RESPONSE_CODE_CLASSES = frozenset({"1", "2", "3", "4", "5"})
+"""The code classes Envoy's `upstream_rq_xx` has: one series each, never more."""
+
+NODE_GROUP_GRACE_SECONDS = 30.0
+"""How long a node group's snapshot stays after its last stream ended: a proxy that
+reconnects within it is answered at once, from the snapshot already built."""
+
+FLEET_EXPIRY_SWEEP_SECONDS = 1.0
+"""How often, at most, the fleet's entries are looked over for proxies that stopped reporting
+(each entry expires once its last report is older than the report window)."""
