@@ -3,6 +3,7 @@ proxies beyond loopback, and the bootstrap that carries a proxy's token."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_a_token_file_without_tokens_is_refused(tmp_path: Path) -> None:
         load_proxy_tokens(path)
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o606, 0o664])
 def test_token_files_others_can_read_are_refused_as_ssh_refuses_keys(
     tmp_path: Path, mode: int
 ) -> None:
@@ -79,6 +80,20 @@ def test_token_files_others_can_read_are_refused_as_ssh_refuses_keys(
     admin.chmod(0o400)
     assert load_proxy_tokens(proxies).allows(EDGE_A, "edge-a")
     assert load_token(admin) == "admin-token-0123456789"
+
+
+def test_a_token_file_may_be_shared_with_its_group_only_when_root_owns_it(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL's rule for its key, and what Kubernetes gives a pod's `fsGroup`:
+    root:GROUP 0440. Owned by anyone else, group access is refused too."""
+    proxies = token_file(tmp_path / "proxies", {EDGE_A: "edge-a"})
+    proxies.chmod(0o440)
+    if os.getuid() == 0:
+        assert load_proxy_tokens(proxies).allows(EDGE_A, "edge-a")
+        os.chown(proxies, 12345, -1)
+    with pytest.raises(SecurityError, match=f"chmod 600 {proxies}"):
+        load_proxy_tokens(proxies)
 
 
 def test_proxies_beyond_loopback_need_credentials(tmp_path: Path) -> None:
