@@ -19,6 +19,7 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.waiting import wait_until
+from breakwater.otlp.v1 import metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
 from tests.fleet.otlp import export as otlp_export
 from tests.support.ads import AdsClient, BlockingAdsClient
@@ -118,7 +119,7 @@ def refused(call: object) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def stable_report(count: int) -> object:
+def stable_report(count: int) -> metrics_pb2.ExportMetricsServiceRequest:
     return otlp_export(STABLE, responses={"2": count})
 
 
@@ -233,8 +234,8 @@ def test_reports_count_only_from_the_credential_that_holds_the_nodes_stream(
     with grpc.insecure_channel(f"{LOOPBACK}:{port}") as channel:
 
         def gone() -> bool:
-            return refused(lambda: export(channel, stable_report(1), "edge-a-1", bearer(EDGE_A))) == (
-                PERMISSION_DENIED
-            )
+            return refused(
+                lambda: export(channel, stable_report(1), "edge-a-1", bearer(EDGE_A))
+            ) == (PERMISSION_DENIED)
 
         wait_until(gone, 5, "reports of a disconnected proxy to be refused")

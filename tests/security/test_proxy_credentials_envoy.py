@@ -27,7 +27,7 @@ from tests.fleet.otlp import export as otlp_export
 from tests.support.ads import BlockingAdsClient
 from tests.support.credentials import SERVER_NAME, TestCa, secure_channel, token_file
 from tests.support.envoy import envoy_for
-from tests.support.policies import DELTA_NODE_CLUSTER, NODE_CLUSTER, STABLE, PolicyDir
+from tests.support.policies import DELTA_NODE_CLUSTER, NODE_CLUSTER, STABLE, PolicyDir, SplitRoute
 from tests.support.prometheus import metric_sum
 from tests.support.reports import export
 
@@ -66,7 +66,11 @@ def upstreams() -> Iterator[tuple[UpstreamServer, UpstreamServer]]:
 def policies(tmp_path: Path, upstreams: tuple[UpstreamServer, UpstreamServer]) -> PolicyDir:
     stable, canary = upstreams
     return PolicyDir.create(
-        tmp_path / "policies", stable.port, canary.port, gateways=("edge", "edge-delta")
+        tmp_path / "policies",
+        stable.port,
+        canary.port,
+        gateways=(NODE_CLUSTER, DELTA_NODE_CLUSTER),
+        routes=(SplitRoute(gateways=(NODE_CLUSTER, DELTA_NODE_CLUSTER)),),
     )
 
 
@@ -159,7 +163,7 @@ def test_an_envoy_with_a_certificate_syncs_counts_and_no_other_certificate_repor
         )
         admin = Admin(control, ca.client_context())
         with envoy:
-            syncs_and_counts(envoy, admin, policies.url("edge-delta"), "edge-cert-1")
+            syncs_and_counts(envoy, admin, policies.url(DELTA_NODE_CLUSTER), "edge-cert-1")
             # Another proxy of the same node cluster, with its own certificate.
             sibling = ca.proxy("edge-cert-2", DELTA_NODE_CLUSTER)
             with secure_channel(control.xds_port, ca, sibling) as channel:
@@ -181,21 +185,20 @@ def test_an_unauthenticated_client_cannot_hold_up_a_rollout(
     admin = Admin(control, None)
     try:
         envoy = envoy_for(control.xds_port, "edge-1", tmp_path / "envoy", proxy_token=TOKEN)
-        with envoy:
-            # A client that would subscribe to the route and never acknowledge it, which
-            # would hold every step until it did, is refused before it counts as a proxy.
-            with BlockingAdsClient(control.xds_port, "intruder", NODE_CLUSTER) as intruder:
-                intruder.request(ROUTE_TYPE, ["edge"])
-                with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    intruder.recv(timeout=5)
-                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-                assert "--proxy-token-file" in (refused.value.details() or "")
+        # A client that would subscribe to the route and never acknowledge it, which
+        # would hold every step until it did, is refused before it counts as a proxy.
+        with envoy, BlockingAdsClient(control.xds_port, "intruder", NODE_CLUSTER) as intruder:
+            intruder.request(ROUTE_TYPE, ["edge"])
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                intruder.recv(timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "--proxy-token-file" in (refused.value.details() or "")
 
-                def held() -> bool:
-                    history = admin.get("/v1/rollouts/payments").body.get("history", [])
-                    return any(e["message"] == "step 0 holds on every proxy" for e in history)
+            def held() -> bool:
+                history = admin.get("/v1/rollouts/payments").body.get("history", [])
+                return any(e["message"] == "step 0 holds on every proxy" for e in history)
 
-                wait_until(held, 15, "step 0 to hold on every proxy")
-                assert [p["node_id"] for p in admin.proxies()] == ["edge-1"]
+            wait_until(held, 15, "step 0 to hold on every proxy")
+            assert [p["node_id"] for p in admin.proxies()] == ["edge-1"]
     finally:
         control.stop()

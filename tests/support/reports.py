@@ -36,7 +36,9 @@ def export(
     call(request, metadata=((NODE_HEADER, node_id), *metadata), timeout=5)
 
 
-def cluster_load(cluster: str, address: str, port: int, succeeded: int) -> object:
+def cluster_load(
+    cluster: str, address: str, port: int, succeeded: int
+) -> load_report_pb2.ClusterStats:
     """LRS stats of one cluster: `succeeded` requests to one endpoint."""
     stats = load_report_pb2.ClusterStats(cluster_name=cluster)
     endpoint = stats.upstream_locality_stats.add().upstream_endpoint_stats.add()
@@ -51,7 +53,7 @@ def load_report(
     channel: grpc.Channel,
     node_id: str,
     node_cluster: str,
-    stats: Sequence[object],
+    stats: Sequence[load_report_pb2.ClusterStats],
     metadata: Metadata = (),
 ) -> None:
     """An LRS stream as Envoy opens it (the node first), one report of `stats`, then the end."""

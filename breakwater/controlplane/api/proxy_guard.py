@@ -190,7 +190,7 @@ class ProxyGuard(XdsObserver):
                 node = value
         self._reporter(node, self._credential(context, authorization))
 
-    def interceptor(self) -> grpc.aio.ServerInterceptor:
+    def interceptor(self) -> grpc.aio.ServerInterceptor:  # type: ignore[type-arg]
         """Wraps the report receivers (OTLP `Export`, LRS) in these checks."""
         return _ReportGuard(self)
 
@@ -244,7 +244,7 @@ class ProxyGuard(XdsObserver):
         )
 
 
-class _ReportGuard(grpc.aio.ServerInterceptor):
+class _ReportGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Puts the guard in front of the report methods; every other method passes untouched.
 
     A wrapped handler is kept per method for as long as the server hands out the same

@@ -194,7 +194,7 @@ class XdsServer:
         services: Sequence[ServerHook] = (),
         credentials: grpc.ServerCredentials | None = None,
         admit: Admission | None = None,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     ) -> None:
         self.cache = cache
         self.interceptors = tuple(interceptors)
@@ -271,9 +271,9 @@ class XdsServer:
 
 __all__ = [
     "DELTA_METHOD",
-    "Admission",
     "SERVICE_NAME",
     "SOTW_METHOD",
+    "Admission",
     "AdsServicer",
     "ServerHook",
     "XdsServer",
