@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import edit, envoys, fanout, fleet, proc, sovereign, translate
+from bench import auth, edit, envoys, fanout, fleet, proc, sovereign, translate
 from bench.peers import compare
 from breakwater.defaults import DEBOUNCE_QUIET
 
@@ -150,6 +150,8 @@ def full() -> dict[str, Any]:
         attempt(f"fleet reports from {n} proxies", partial(fleet.run, n, WORKDIR))
         for n in FLEET_PROXIES
     ]
+    costs = attempt("proxy credentials, 1000 proxies", partial(auth.run, 1000, WORKDIR))
+    results["auth"] = costs if isinstance(costs, list) else []
     peers = attempt(
         "Breakwater, go-control-plane, java-control-plane", partial(compare.run, WORKDIR)
     )
@@ -352,6 +354,7 @@ def render(results: dict[str, Any]) -> str:
 
     # sovereign
     out += fleet_section(results)
+    out += auth.section(results.get("auth", []))
     if results.get("peers"):
         out += ["", *compare.section(results["peers"]), ""]
     out += sovereign_section(results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -25,8 +26,11 @@ class BreakwaterServer(ServedProcess):
         *,
         log_level: str = "warning",
         launcher: list[str] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
-        """``launcher`` replaces the ``breakwater`` executable (e.g. ``[python, script]``)."""
+        """``launcher`` replaces the ``breakwater`` executable (e.g. ``[python, script]``);
+        ``extra_args`` go after `serve`'s own (a token file)."""
+        self.extra_args = tuple(extra_args)
         self.policy_dir = policy_dir
         self.workdir = workdir
         self.state_dir = workdir / "state"
@@ -63,6 +67,7 @@ class BreakwaterServer(ServedProcess):
             str(self.admin_port),
             "--log-level",
             self.log_level,
+            *self.extra_args,
         ]
         return self.launch(
             command,

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
     bootstrap.add_argument("--tls-server-name", help="SNI and name to verify (default: none)")
     bootstrap.add_argument(
+        "--proxy-token-file",
+        metavar="FILE",
+        help="the server's proxy token file: the token of --node-cluster (or of a `*` line) "
+        "goes on every call to the control plane",
+    )
+    bootstrap.add_argument(
         "--no-fleet-reports",
         action="store_true",
         help="do not send the proxy's stats and load reports to the control plane",
@@ -243,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.add_argument(
         "--tls-client-ca", help="PEM CA: the xDS port then demands client certificates it signed"
+    )
+    serve.add_argument(
+        "--proxy-token-file",
+        metavar="FILE",
+        help="`TOKEN NODE_CLUSTER` lines (`*`: any cluster): proxies must send one of these "
+        "tokens, and may claim only its node cluster",
+    )
+    serve.add_argument(
+        "--insecure-anonymous-proxies",
+        action="store_true",
+        help="let proxies without a credential fetch config and report on a non-loopback "
+        "xDS address",
     )
     serve.add_argument(
         "--load-report-interval",

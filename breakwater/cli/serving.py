@@ -34,6 +34,18 @@ def _bootstrap_tls(args: argparse.Namespace) -> Any:
     )
 
 
+def _proxy_token(args: argparse.Namespace) -> str | None:
+    from breakwater.controlplane.api.credentials import token_for_cluster
+    from breakwater.controlplane.api.security import SecurityError
+
+    if not args.proxy_token_file:
+        return None
+    try:
+        return token_for_cluster(Path(args.proxy_token_file), args.node_cluster)
+    except SecurityError as exc:
+        raise CommandFailed(str(exc)) from None
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from breakwater.controlplane.bootstrap import render_bootstrap
 
@@ -48,6 +60,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         tls=_bootstrap_tls(args),
         fleet_reports=not args.no_fleet_reports,
         stats_flush_interval=args.stats_flush_interval,
+        proxy_token=_proxy_token(args),
     )
     print(dump(bootstrap, args.format), end="")
     return 0
@@ -79,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from breakwater.controlplane.api.credentials import load_proxy_tokens
     from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
     from breakwater.controlplane.listen import CannotListen
@@ -98,6 +112,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             tls_key=Path(args.tls_key) if args.tls_key else None,
             tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
             admin_hosts=tuple(args.admin_host),
+            proxy_tokens=load_proxy_tokens(Path(args.proxy_token_file))
+            if args.proxy_token_file
+            else None,
+            insecure_anonymous_proxies=args.insecure_anonymous_proxies,
         )
         security.check_startup(xds_host, admin_host)
     except SecurityError as exc:

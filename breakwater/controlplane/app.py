@@ -159,6 +159,10 @@ class ControlPlane:
             writes_need_token=config.security.token is not None,
             snapshots=self.served,
         )
+        # Proxy credentials: checked when a stream names its node, and around each report.
+        self.proxy_guard = config.security.proxy_guard()
+        if self.proxy_guard is not None:
+            self.streams.add_observer(self.proxy_guard)
         self.xds = XdsServer(
             self.cache,
             host=config.xds_host,
@@ -167,6 +171,8 @@ class ControlPlane:
             options=config.xds_options,
             services=[add_to_server(self.api, config.security), self.fleet.server_hook()],
             credentials=config.security.grpc_credentials(),
+            admit=None if self.proxy_guard is None else self.proxy_guard.admit,
+            interceptors=() if self.proxy_guard is None else [self.proxy_guard.interceptor()],
         )
         self.admin = AdminApp(
             self.api, self.metrics.registry, self.not_ready_reason, config.security

@@ -111,6 +111,7 @@ def render_bootstrap(
     reconnect_max_interval: str = "3s",
     fleet_reports: bool = True,
     stats_flush_interval: str = DEFAULT_STATS_FLUSH_INTERVAL,
+    proxy_token: str | None = None,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -121,7 +122,9 @@ def render_bootstrap(
     reopen the xDS stream: with Envoy's own cap of 30 s, a proxy could take
     up to 30 s to come back after a long control plane outage.
     ``fleet_reports`` sends the proxy's stats and load reports to the control
-    plane every ``stats_flush_interval``.
+    plane every ``stats_flush_interval``. ``proxy_token`` goes as
+    ``authorization: Bearer`` metadata on every call to the control plane (ADS,
+    stats, load reports): the bootstrap then holds a secret.
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -133,6 +136,7 @@ def render_bootstrap(
         if not host or not 0 < port < 65536:
             raise ValueError(f"bad xDS server address {host!r}:{port}")
 
+    credentials = [] if proxy_token is None else [_bearer(proxy_token)]
     ads_source: dict[str, Any] = {"ads": {}, "resource_api_version": "V3"}
     if initial_fetch_timeout is not None:
         ads_source["initial_fetch_timeout"] = initial_fetch_timeout
@@ -156,7 +160,8 @@ def render_bootstrap(
                                     "max_interval": reconnect_max_interval,
                                 }
                             },
-                        }
+                        },
+                        **({"initial_metadata": credentials} if credentials else {}),
                     }
                 ],
                 "set_node_on_first_message_only": True,
@@ -199,12 +204,21 @@ def render_bootstrap(
     if tls is not None:
         bootstrap["static_resources"]["clusters"][0]["transport_socket"] = tls.transport_socket()
     if fleet_reports:
-        bootstrap.update(_fleet_reports(node_id, stats_flush_interval))
+        bootstrap.update(_fleet_reports(node_id, stats_flush_interval, credentials))
     return bootstrap
 
 
-def _fleet_reports(node_id: str, flush_interval: str) -> dict[str, Any]:
+def _bearer(token: str) -> dict[str, str]:
+    return {"key": "authorization", "value": f"Bearer {token}"}
+
+
+def _fleet_reports(
+    node_id: str, flush_interval: str, credentials: list[dict[str, str]]
+) -> dict[str, Any]:
     """Stats sink, finer latency buckets and LRS, all to the control plane's cluster."""
+    lrs: dict[str, Any] = {"envoy_grpc": {"cluster_name": XDS_CLUSTER}}
+    if credentials:
+        lrs["initial_metadata"] = credentials
     return {
         "stats_flush_interval": flush_interval,
         "stats_config": {
@@ -219,7 +233,7 @@ def _fleet_reports(node_id: str, flush_interval: str) -> dict[str, Any]:
                     "@type": "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig",
                     "grpc_service": {
                         "envoy_grpc": {"cluster_name": XDS_CLUSTER},
-                        "initial_metadata": [{"key": NODE_HEADER, "value": node_id}],
+                        "initial_metadata": [{"key": NODE_HEADER, "value": node_id}, *credentials],
                     },
                     "report_counters_as_deltas": True,
                     "report_histograms_as_deltas": True,
@@ -230,7 +244,7 @@ def _fleet_reports(node_id: str, flush_interval: str) -> dict[str, Any]:
             "load_stats_config": {
                 "api_type": "GRPC",
                 "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+                "grpc_services": [lrs],
             }
         },
     }

@@ -11,7 +11,6 @@ from typing import Any
 
 import grpc
 import pytest
-import trustme
 
 from breakwater.controlplane.api.security import SecurityConfig, SecurityError
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
@@ -20,6 +19,7 @@ from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import free_port
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
+from tests.support.credentials import TestCa
 from tests.support.http import http_json
 
 TOKEN = "s3cret-token-of-enough-length"
@@ -75,9 +75,12 @@ def _request(
 def test_startup_refuses_exposed_writes_without_token() -> None:
     with pytest.raises(SecurityError, match="--token-file"):
         SecurityConfig().check_startup("0.0.0.0", "127.0.0.1")
-    warnings = SecurityConfig(insecure_allow_writes=True).check_startup("0.0.0.0", "127.0.0.1")
-    assert any("anyone who reaches" in w for w in warnings)
-    assert SecurityConfig(token=TOKEN).check_startup("0.0.0.0", "0.0.0.0")
+    warnings = SecurityConfig(
+        insecure_allow_writes=True, insecure_anonymous_proxies=True
+    ).check_startup("0.0.0.0", "127.0.0.1")
+    assert any("can change traffic" in w for w in warnings)
+    exposed = SecurityConfig(token=TOKEN, insecure_anonymous_proxies=True)
+    assert exposed.check_startup("0.0.0.0", "0.0.0.0")
     assert SecurityConfig().check_startup("127.0.0.1", "::1") == []
 
 
@@ -147,28 +150,21 @@ def test_protected_reads_keep_probes_open(tmp_path: Path, policy_dir: Path) -> N
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Iterator[dict[str, Path]]:
-    ca = trustme.CA()
-    other_ca = trustme.CA()
-    server = ca.issue_cert("localhost", "127.0.0.1")
-    proxy = ca.issue_cert("edge-1.proxies.example")
-    rogue = other_ca.issue_cert("edge-1.proxies.example")
-    files = {
-        "ca": tmp_path / "ca.pem",
-        "server_cert": tmp_path / "server.pem",
-        "server_key": tmp_path / "server.key",
-        "proxy_cert": tmp_path / "proxy.pem",
-        "proxy_key": tmp_path / "proxy.key",
-        "rogue_cert": tmp_path / "rogue.pem",
-        "rogue_key": tmp_path / "rogue.key",
+    """A CA, the server's certificate, a proxy's (naming its node cluster, as mTLS asks)
+    and a rogue one from another CA."""
+    ca = TestCa(tmp_path / "ca")
+    server = ca.server()
+    proxy = ca.proxy("edge-1", "edge")
+    rogue = TestCa(tmp_path / "other-ca").proxy("edge-1", "edge")
+    yield {
+        "ca": ca.cert,
+        "server_cert": server.cert,
+        "server_key": server.key,
+        "proxy_cert": proxy.cert,
+        "proxy_key": proxy.key,
+        "rogue_cert": rogue.cert,
+        "rogue_key": rogue.key,
     }
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    server.private_key_pem.write_to_path(str(files["server_key"]))
-    server.cert_chain_pems[0].write_to_path(str(files["server_cert"]))
-    proxy.private_key_pem.write_to_path(str(files["proxy_key"]))
-    proxy.cert_chain_pems[0].write_to_path(str(files["proxy_cert"]))
-    rogue.private_key_pem.write_to_path(str(files["rogue_key"]))
-    rogue.cert_chain_pems[0].write_to_path(str(files["rogue_cert"]))
-    yield files
 
 
 def _grpc_status(port: int, pki: dict[str, Path], cert: str | None) -> grpc.StatusCode | None:

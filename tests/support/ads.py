@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import grpc
@@ -90,6 +90,7 @@ class AdsClient:
     `target` is a port on loopback (the client opens its own channel and closes it) or
     a channel the test holds, to put several streams on one HTTP/2 connection. The node
     goes with the first request, as Envoy sends it; `node` may be changed before that.
+    `metadata` goes with the call (a proxy token).
     """
 
     def __init__(
@@ -99,10 +100,12 @@ class AdsClient:
         cluster: str = NODE_CLUSTER,
         *,
         delta: bool = False,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.target = target
         self.node = proxy_node(node_id, cluster)
         self.delta = delta
+        self.metadata = tuple(metadata)
         self.responses: asyncio.Queue[Any] = asyncio.Queue()
         self._first = True
 
@@ -113,7 +116,9 @@ class AdsClient:
             self.channel = self.target
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
         self.call = (
-            stub.DeltaAggregatedResources() if self.delta else stub.StreamAggregatedResources()
+            stub.DeltaAggregatedResources(metadata=self.metadata)
+            if self.delta
+            else stub.StreamAggregatedResources(metadata=self.metadata)
         )
         self._reader = asyncio.create_task(self._read())
         return self
@@ -203,13 +208,20 @@ class BlockingAdsClient:
     """An `AdsClient` (State of the World) on an event loop thread of its own, for tests
     that are plain functions while the control plane serves from another thread."""
 
-    def __init__(self, port: int, node_id: str = "proxy-1", cluster: str = NODE_CLUSTER) -> None:
+    def __init__(
+        self,
+        port: int,
+        node_id: str = "proxy-1",
+        cluster: str = NODE_CLUSTER,
+        *,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="ads-client", daemon=True
         )
         self._thread.start()
-        self.client = AdsClient(port, node_id, cluster)
+        self.client = AdsClient(port, node_id, cluster, metadata=metadata)
         self._run(self.client.__aenter__())
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:

@@ -11,6 +11,12 @@ The rules, in one place:
 - TLS on the xDS and admin ports with a certificate and key; with a client
   CA, the xDS port demands a client certificate from that CA (mTLS), so only
   proxies holding one can fetch config.
+- Proxy credentials (a proxy token file, or client certificates naming a node
+  cluster) decide which node cluster a proxy may claim; see
+  `credentials` and `proxy_guard`. Listening beyond loopback without them
+  refuses to start unless the operator says `--insecure-anonymous-proxies`.
+- Files holding secrets that group or others may read are refused, as ssh
+  refuses such keys: a token anyone on the host can read is nobody's.
 """
 
 from __future__ import annotations
@@ -18,14 +24,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import ssl
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
+
+if TYPE_CHECKING:
+    from breakwater.controlplane.api.credentials import ProxyTokens
+    from breakwater.controlplane.api.proxy_guard import ProxyGuard
 
 
 class SecurityError(Exception):
     """A security setting that cannot work; the message says how to fix it."""
+
+
+MIN_TOKEN_LENGTH = 16
+TOKEN_ADVICE = "for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -35,12 +51,33 @@ def _read(path: Path, what: str) -> bytes:
         raise SecurityError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
 
 
-def load_token(path: Path) -> str:
-    token = _read(path, "token file").decode("utf-8", errors="replace").strip()
-    if len(token) < 16:
+def read_secret(path: Path, what: str) -> bytes:
+    """A file of secrets, refused when group or others may read or write it.
+
+    As ssh does with private keys. One exception, PostgreSQL's for its key: a
+    file owned by root may be shared with its group (mode 0640 or 0440), which is
+    how Kubernetes mounts a Secret for a pod's `fsGroup`.
+    """
+    try:
+        mode = path.stat().st_mode
+        owner = path.stat().st_uid
+    except OSError as exc:
+        raise SecurityError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+    shared = stat.S_IMODE(mode) & (0o007 if owner == 0 else 0o077)
+    if shared and stat.S_ISREG(mode):
         raise SecurityError(
-            f"the token in {path} is {len(token)} characters long; use at least 16 "
-            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            f"the {what} {path} has mode {stat.S_IMODE(mode):o}, so others on this host can "
+            f"read or change it; run `chmod 600 {path}` (as ssh refuses such keys)"
+        )
+    return _read(path, what)
+
+
+def load_token(path: Path) -> str:
+    token = read_secret(path, "token file").decode("utf-8", errors="replace").strip()
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise SecurityError(
+            f"the token in {path} is {len(token)} characters long; use at least "
+            f"{MIN_TOKEN_LENGTH} ({TOKEN_ADVICE})"
         )
     return token
 
@@ -64,6 +101,21 @@ class SecurityConfig:
     tls_client_ca: Path | None = None
     admin_hosts: tuple[str, ...] = ()
     """Host names the admin port answers to besides its own addresses (`--admin-host`)."""
+    proxy_tokens: ProxyTokens | None = None
+    insecure_anonymous_proxies: bool = False
+
+    @property
+    def proxy_credentials(self) -> bool:
+        """Whether proxies must prove which node cluster they are (a token or a certificate)."""
+        return self.proxy_tokens is not None or self.tls_client_ca is not None
+
+    def proxy_guard(self) -> ProxyGuard | None:
+        """What checks each proxy's credential on the xDS port; None when none is asked."""
+        from breakwater.controlplane.api.proxy_guard import ProxyGuard
+
+        if not self.proxy_credentials:
+            return None
+        return ProxyGuard(self.proxy_tokens, certificates=self.tls_client_ca is not None)
 
     def check_startup(self, xds_host: str, admin_host: str) -> list[str]:
         """Refuse settings that would expose writes; return warnings worth logging."""
@@ -88,6 +140,18 @@ class SecurityConfig:
                 )
             warnings.append(
                 f"--insecure-allow-writes: anyone who reaches {', '.join(exposed)} can change traffic"
+            )
+        if not is_loopback(xds_host) and not self.proxy_credentials:
+            if not self.insecure_anonymous_proxies:
+                raise SecurityError(
+                    f"listening on {xds_host} without proxy credentials would let anyone who "
+                    "reaches the xDS port fetch config and report as any proxy, and so steer "
+                    "rollouts; give --proxy-token-file FILE or --tls-client-ca CA.pem, or "
+                    "listen on 127.0.0.1, or accept the risk with --insecure-anonymous-proxies"
+                )
+            warnings.append(
+                f"--insecure-anonymous-proxies: anyone who reaches {xds_host} can fetch config "
+                "and report as any proxy"
             )
         if exposed and self.tls_cert is None:
             warnings.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -38,6 +38,11 @@ DELTA_METHOD = "DeltaAggregatedResources"
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, bytes]"
 
+Admission = Callable[[int, Any, Any], Awaitable[None]]
+"""Called with the stream id, the node and the call's context when a stream names its node,
+before it counts as a proxy; it refuses the node by ending the call (`context.abort`). What
+a node may claim is the hook's business: the server knows none of it."""
+
 
 class AdsServicer:
     """``AggregatedDiscoveryService`` over ``grpc.aio``.
@@ -52,9 +57,11 @@ class AdsServicer:
         registry: StreamRegistry | None = None,
         *,
         ordering_timeout: float = ORDERING_TIMEOUT,
+        admit: Admission | None = None,
     ) -> None:
         self.cache = cache
         self.ordering_timeout = ordering_timeout
+        self.admit = admit
         self.registry = registry if registry is not None else StreamRegistry()
         self._ids = itertools.count(1)
 
@@ -162,6 +169,8 @@ class AdsServicer:
         except Exception as exc:
             log.exception("cannot place node %s in a group", request.node.id)
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"no node group: {exc}")
+        if self.admit is not None:
+            await self.admit(stream.stream_id, request.node, context)
         stream.node = request.node
         stream.group = group
         self.cache.watch(group, stream.wake)
@@ -181,7 +190,8 @@ ServerHook = Callable[[grpc.aio.Server], None]
 class XdsServer:
     """A started-on-demand ``grpc.aio`` server carrying ADS (and whatever else is added).
 
-    ``services`` lets other gRPC services (Breakwater's own API) share the port.
+    ``services`` lets other gRPC services (Breakwater's own API) share the port;
+    ``admit`` is the servicer's identify hook and ``interceptors`` wrap every service.
     """
 
     def __init__(
@@ -194,13 +204,18 @@ class XdsServer:
         options: XdsServerOptions | None = None,
         services: Sequence[ServerHook] = (),
         credentials: grpc.ServerCredentials | None = None,
+        admit: Admission | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     ) -> None:
         self.cache = cache
+        self.interceptors = tuple(interceptors)
         self.credentials = credentials
         self.host = host
         self.requested_port = port
         self.options = options or XdsServerOptions()
-        self.servicer = AdsServicer(cache, registry, ordering_timeout=self.options.ordering_timeout)
+        self.servicer = AdsServicer(
+            cache, registry, ordering_timeout=self.options.ordering_timeout, admit=admit
+        )
         self._services = tuple(services)
         self._server: grpc.aio.Server | None = None
         self.port = 0
@@ -223,7 +238,9 @@ class XdsServer:
         """Bind and serve; returns the bound port (useful with ``port=0``)."""
         if self._server is not None:
             return self.port
-        server = grpc.aio.server(options=self.options.grpc_options())
+        server = grpc.aio.server(
+            options=self.options.grpc_options(), interceptors=self.interceptors or None
+        )
         self.servicer.add_to_server(server)
         for hook in self._services:
             hook(server)
@@ -272,6 +289,7 @@ __all__ = [
     "DELTA_METHOD",
     "SERVICE_NAME",
     "SOTW_METHOD",
+    "Admission",
     "AdsServicer",
     "ServerHook",
     "XdsServer",
