@@ -24,12 +24,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import ssl
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+
+from breakwater.controlplane import secret_files
+from breakwater.controlplane.secret_files import SecretFileError
 
 if TYPE_CHECKING:
     from breakwater.controlplane.api.credentials import ProxyTokens
@@ -52,24 +54,11 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def read_secret(path: Path, what: str) -> bytes:
-    """A file of secrets, refused when group or others may read or write it.
-
-    As ssh does with private keys. One exception, PostgreSQL's for its key: a
-    file owned by root may be shared with its group (mode 0640 or 0440), which is
-    how Kubernetes mounts a Secret for a pod's `fsGroup`.
-    """
+    """A secret file (see `secret_files`), its refusal as a `SecurityError`."""
     try:
-        mode = path.stat().st_mode
-        owner = path.stat().st_uid
-    except OSError as exc:
-        raise SecurityError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-    shared = stat.S_IMODE(mode) & (0o007 if owner == 0 else 0o077)
-    if shared and stat.S_ISREG(mode):
-        raise SecurityError(
-            f"the {what} {path} has mode {stat.S_IMODE(mode):o}, so others on this host can "
-            f"read or change it; run `chmod 600 {path}` (as ssh refuses such keys)"
-        )
-    return _read(path, what)
+        return secret_files.read_secret(path, what)
+    except SecretFileError as exc:
+        raise SecurityError(str(exc)) from None
 
 
 def load_token(path: Path) -> str:

@@ -25,6 +25,7 @@ import aetcd  # type: ignore[import-untyped]
 import grpc
 from aetcd import rpc  # type: ignore[import-untyped]
 
+from breakwater.controlplane.secret_files import SecretFileError, read_secret
 from breakwater.controlplane.state.store import StoreError
 
 
@@ -36,19 +37,12 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def read_password(path: Path) -> str:
-    """The password in `path`, which group and others must not be able to read."""
+    """The password in `path`, a secret file (see `secret_files`)."""
     try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise StoreError(
-            f"cannot read the etcd password file {path}: {exc.strerror or exc}"
-        ) from None
-    if mode & 0o077:
-        raise StoreError(
-            f"the etcd password file {path} can be read by other users (mode {mode & 0o777:o}); "
-            f"make it the owner's only: chmod 600 {path}"
-        )
-    password = _read(path, "etcd password file").decode("utf-8", errors="replace").strip("\r\n")
+        raw = read_secret(path, "etcd password file")
+    except SecretFileError as exc:
+        raise StoreError(str(exc)) from None
+    password = raw.decode("utf-8", errors="replace").strip("\r\n")
     if not password:
         raise StoreError(f"the etcd password file {path} is empty; write the user's password in it")
     return password
