@@ -36,7 +36,7 @@ def _bootstrap_tls(args: argparse.Namespace) -> Any:
 
 def _proxy_token(args: argparse.Namespace) -> str | None:
     from breakwater.controlplane.api.credentials import token_for_cluster
-    from breakwater.controlplane.api.security import SecurityError
+    from breakwater.controlplane.api.token_files import SecurityError
 
     if not args.proxy_token_file:
         return None
@@ -93,7 +93,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
     from breakwater.controlplane.api.credentials import load_proxy_tokens
-    from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
+    from breakwater.controlplane.api.security import SecurityConfig
+    from breakwater.controlplane.api.token_files import SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
     from breakwater.controlplane.listen import CannotListen
     from breakwater.controlplane.logs import configure_logging

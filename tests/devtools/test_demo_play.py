@@ -50,15 +50,17 @@ def test_the_keys_break_fix_retry_promote_and_abort_and_ctrl_c_leaves_nothing_ru
         terminal.wait_for(">>> resume: the rollout is Progressing", 10, after=mark)
         terminal.press("p")
         terminal.wait_for(">>> promote: the rollout is Progressing: step", 10, after=mark)
-        terminal.press("b")
-        terminal.wait_for(
-            ">>> the canary now answers 40 % of its requests with 503", 10, after=mark
-        )
         terminal.press("a")
         terminal.wait_for(">>> abort: the rollout is Aborted", 10, after=mark)
         assert rollout_phase(admin_url) == "Aborted"
         terminal.press("a")  # the rollout says why it cannot be aborted twice
         terminal.wait_for(">>> abort: refused:", 10, after=mark)
+        # Broken while aborted: nothing to roll back, the canary gets no traffic.
+        terminal.press("b")
+        terminal.wait_for(
+            ">>> the canary now answers 40 % of its requests with 503", 10, after=mark
+        )
+        assert rollout_phase(admin_url) == "Aborted"
 
         terminal.press("C-c")
         terminal.wait_for("demo stopped: Envoy, the control plane and the upstreams are down.", 30)

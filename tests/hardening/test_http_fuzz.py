@@ -116,7 +116,10 @@ def test_hostile_bodies_are_answered_4xx(running: ControlPlaneThread, body: byte
 def test_a_body_over_the_size_limit_is_413(running: ControlPlaneThread, tmp_path: Path) -> None:
     body = b'{"weights": {"stable": 50, "canary": 50}}' + b" " * (2 * 1024 * 1024)
     request = urllib.request.Request(
-        f"{running.admin_url}/v1/routes/{ROUTE}/weights", data=body, method="PUT"
+        f"{running.admin_url}/v1/routes/{ROUTE}/weights",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

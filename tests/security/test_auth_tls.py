@@ -12,7 +12,8 @@ from typing import Any
 import grpc
 import pytest
 
-from breakwater.controlplane.api.security import SecurityConfig, SecurityError
+from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.api.token_files import SecurityError
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess

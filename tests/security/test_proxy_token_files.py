@@ -13,7 +13,8 @@ import yaml
 
 from breakwater import cli
 from breakwater.controlplane.api.credentials import load_proxy_tokens
-from breakwater.controlplane.api.security import SecurityConfig, SecurityError, load_token
+from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.api.token_files import SecurityError, load_token
 from breakwater.devtools.ports import free_port
 from tests.support.credentials import token_file, write_secret
 from tests.support.policies import PolicyDir

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from breakwater.controlplane.api.security import (
+from breakwater.controlplane.api.token_files import (
     MIN_TOKEN_LENGTH,
     TOKEN_ADVICE,
     SecurityError,

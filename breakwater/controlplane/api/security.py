@@ -30,20 +30,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from breakwater.controlplane import secret_files
-from breakwater.controlplane.secret_files import SecretFileError
+from breakwater.controlplane.api.token_files import SecurityError
 
 if TYPE_CHECKING:
     from breakwater.controlplane.api.credentials import ProxyTokens
     from breakwater.controlplane.api.proxy_guard import ProxyGuard
-
-
-class SecurityError(Exception):
-    """A security setting that cannot work; the message says how to fix it."""
-
-
-MIN_TOKEN_LENGTH = 16
-TOKEN_ADVICE = "for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -51,24 +42,6 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SecurityError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
-
-
-def read_secret(path: Path, what: str) -> bytes:
-    """A secret file (see `secret_files`), its refusal as a `SecurityError`."""
-    try:
-        return secret_files.read_secret(path, what)
-    except SecretFileError as exc:
-        raise SecurityError(str(exc)) from None
-
-
-def load_token(path: Path) -> str:
-    token = read_secret(path, "token file").decode("utf-8", errors="replace").strip()
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise SecurityError(
-            f"the token in {path} is {len(token)} characters long; use at least "
-            f"{MIN_TOKEN_LENGTH} ({TOKEN_ADVICE})"
-        )
-    return token
 
 
 def is_loopback(host: str) -> bool:
