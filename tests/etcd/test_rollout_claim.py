@@ -56,12 +56,8 @@ async def _replica(controller: PolicyController, name: str) -> Replicas:
 @pytest.fixture
 async def two(tmp_path: Path, etcd: EtcdServer) -> AsyncIterator[tuple[Any, ...]]:
     async with (
-        rollout_controller(
-            tmp_path / "a", YAML, store=EtcdStore.from_url(etcd.url(PREFIX))
-        ) as a,
-        rollout_controller(
-            tmp_path / "b", YAML, store=EtcdStore.from_url(etcd.url(PREFIX))
-        ) as b,
+        rollout_controller(tmp_path / "a", YAML, store=EtcdStore.from_url(etcd.url(PREFIX))) as a,
+        rollout_controller(tmp_path / "b", YAML, store=EtcdStore.from_url(etcd.url(PREFIX))) as b,
     ):
         replicas_a, replicas_b = await _replica(a, "a"), await _replica(b, "b")
         try:

@@ -85,6 +85,5 @@ def rollout_yaml(name: str = "payments", route: str = "payments", **spec: str) -
     return (
         "apiVersion: breakwater.dev/v1alpha1\nkind: Rollout\n"
         f"metadata: {{name: {name}}}\nspec:\n"
-        f"  routeRef: {{name: {route}, rule: split}}\n  stable: stable\n  canary: canary\n"
-        + lines
+        f"  routeRef: {{name: {route}, rule: split}}\n  stable: stable\n  canary: canary\n" + lines
     )
