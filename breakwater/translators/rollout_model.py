@@ -14,7 +14,7 @@ only weight step is 100, after a header stage and a pause.
 
 from __future__ import annotations
 
-import urllib.parse
+import re
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -99,6 +99,10 @@ class Analysis(Model):
 
 
 WEBHOOK_SCHEMES = ("http", "https")
+_URL = re.compile(
+    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):)?(?://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*))?"
+)
+"""RFC 3986's scheme and host (the translators do no I/O, so no urllib here)."""
 MAX_WEBHOOK_TIMEOUT = timedelta(seconds=30)
 """As Kubernetes admission webhooks (`timeoutSeconds` at most 30): a hook that needs
 longer holds its rollout longer than an analysis interval is worth."""
@@ -113,13 +117,14 @@ class Webhook(Model):
     @field_validator("url")
     @classmethod
     def _http_only(cls, url: str) -> str:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme.lower() not in WEBHOOK_SCHEMES:
+        parts = _URL.match(url)
+        scheme = (parts.group("scheme") if parts else None) or ""
+        if scheme.lower() not in WEBHOOK_SCHEMES:
             raise ValueError(
-                f"a webhook URL must be http or https, not {parts.scheme or 'without a scheme'!r}"
-                "; give the hook's http(s)://HOST/PATH"
+                f"a webhook URL must be http or https, not {scheme or 'without a scheme'!r}; "
+                "give the hook's http(s)://HOST/PATH"
             )
-        if not parts.hostname:
+        if parts is None or not (parts.group("host") or "").strip("[]"):
             raise ValueError("the webhook URL names no host; give it as http(s)://HOST/PATH")
         return url
 

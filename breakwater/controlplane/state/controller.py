@@ -20,11 +20,7 @@ from typing import Any
 
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
-from breakwater.controlplane.state.rollout_rules import (
-    DRIVING_PHASES,
-    driving_rollout,
-    rollout_previews,
-)
+from breakwater.controlplane.state.rollout_rules import driving_rollout, rollout_previews
 from breakwater.controlplane.state.sources import read_policy_files
 from breakwater.controlplane.state.store import (
     Drain,
@@ -510,7 +506,6 @@ class PolicyController:
 
 
 __all__ = [
-    "DRIVING_PHASES",
     "DrivenByRollout",
     "EndpointView",
     "NotReady",
