@@ -164,6 +164,8 @@ class RolloutDriver:
         self._notifying: dict[str, asyncio.Task[None]] = {}
         """Rollout → the task posting its latest events (each waits for the one before)."""
         self._hooks = webhooks.Webhooks(webhook_allow)
+        self._not_started: dict[str, str] = {}
+        """Rollout → why its pre-rollout hook holds it (logged when that changes)."""
         self.analyses = Counter(
             "breakwater_rollout_analysis",
             "Analysis intervals judged, by rollout and result (passed, failed, inconclusive).",
@@ -211,7 +213,8 @@ class RolloutDriver:
             await asyncio.sleep(self._tick)
 
     def _forget(self, name: str) -> None:
-        for memo in (self._applied, self._judged_at, self._claims, self._taken_up):
+        memos = (self._applied, self._judged_at, self._claims, self._taken_up, self._not_started)
+        for memo in memos:
             memo.pop(name, None)
         self._hooks.forget(name)
 
@@ -266,8 +269,13 @@ class RolloutDriver:
         if data is None or data.get("spec") != digest:
             every = rollout.spec.analysis.interval.total_seconds()
             hooks = rollout.spec.webhooks
-            if await self._hooks.all_pass(hooks, "pre-rollout", payload, every) is not None:
+            held = await self._hooks.all_pass(hooks, "pre-rollout", payload, every)
+            if held is not None:
+                if self._not_started.get(name) != held:
+                    log.warning("rollout %s is not started: %s", name, held)
+                self._not_started[name] = held
                 return
+            self._not_started.pop(name, None)
             state = start(rollout.spec, now)
             if data is not None:
                 log.info("rollout %s: the Rollout changed, starting again", name)
