@@ -137,7 +137,7 @@ async def test_a_pending_hook_is_called_at_most_once_per_analysis_interval(
     calls = [c.at for c in hooks.calls_to("/pre")]
     assert 1 <= len(calls) <= 3, len(calls)
     gaps = [b - a for a, b in itertools.pairwise(calls)]
-    assert all(gap >= 0.95 for gap in gaps), gaps
+    assert all(gap >= 0.8 for gap in gaps), gaps  # arrivals: the calls left 1 s apart
 
 
 async def test_a_slow_hook_holds_only_its_own_rollout(tmp_path: Path) -> None:
