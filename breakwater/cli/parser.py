@@ -238,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file", help="file holding the bearer token that writes (and protected reads) need"
     )
     serve.add_argument(
+        "--webhook-allow",
+        action="append",
+        metavar="HOST",
+        help="a host Rollout webhooks may call; repeat it for several. When given, hooks to "
+        "other hosts are not called (default: any host)",
+    )
+    serve.add_argument(
         "--protect-reads", action="store_true", help="reads need the token too (probes stay open)"
     )
     serve.add_argument(

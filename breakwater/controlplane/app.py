@@ -85,6 +85,8 @@ class ServeConfig:
     fleet: FleetOptions = field(default_factory=FleetOptions)
     per_proxy_metrics: bool = False
     """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
+    webhook_allow: tuple[str, ...] = ()
+    """Hosts Rollout webhooks may call (`--webhook-allow`); empty: any."""
 
 
 class ControlPlane:
@@ -146,6 +148,7 @@ class ControlPlane:
             lambda group: self.reconciler.built_from.get(group, 0.0),
             self.replicas.claim,
             self.metrics.registry,
+            webhook_allow=config.webhook_allow,
         )
         self.metrics.registry.register(RolloutCollector(lambda: rollout_statuses(self.controller)))
         self.api = ControlPlaneApi(

@@ -14,10 +14,11 @@ only weight step is 100, after a header stage and a pause.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
@@ -97,10 +98,47 @@ class Analysis(Model):
     """Canary 5xx % minus stable 5xx %, in percentage points."""
 
 
+WEBHOOK_SCHEMES = ("http", "https")
+_URL = re.compile(
+    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):)?(?://(?:[^@/?#]*@)?(?P<host>\[[^\]]*\]|[^:/?#]*))?"
+)
+"""RFC 3986's scheme and host (the translators do no I/O, so no urllib here)."""
+MAX_WEBHOOK_TIMEOUT = timedelta(seconds=30)
+"""As Kubernetes admission webhooks (`timeoutSeconds` at most 30): a hook that needs
+longer holds its rollout longer than an analysis interval is worth."""
+
+
 class Webhook(Model):
     type: Literal["pre-rollout", "confirm-promotion", "rollback", "event"]
     url: str
+    """An http or https URL; where it may point is limited by `serve --webhook-allow`."""
     timeout: PositiveDuration = timedelta(seconds=5)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        parts = _URL.match(url)
+        scheme = (parts.group("scheme") if parts else None) or ""
+        if scheme.lower() not in WEBHOOK_SCHEMES:
+            raise ValueError(
+                f"a webhook URL must be http or https, not {scheme or 'without a scheme'!r}; "
+                "give the hook's http(s)://HOST/PATH"
+            )
+        if parts is None or not (parts.group("host") or "").strip("[]"):
+            raise ValueError("the webhook URL names no host; give it as http(s)://HOST/PATH")
+        return url
+
+    @field_validator("timeout")
+    @classmethod
+    def _at_most_30_s(cls, timeout: timedelta) -> timedelta:
+        limit = MAX_WEBHOOK_TIMEOUT.total_seconds()
+        if timeout > MAX_WEBHOOK_TIMEOUT:
+            raise ValueError(
+                f"a webhook timeout is at most {limit:g} s, not {timeout.total_seconds():g} s; "
+                "a hook that needs longer should answer at once and be asked again (each "
+                "analysis interval)"
+            )
+        return timeout
 
 
 class RolloutSpec(Model):

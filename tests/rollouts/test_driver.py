@@ -8,48 +8,22 @@ from collections.abc import AsyncIterator, Hashable
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.rollouts import driver as driver_module
-from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.state.controller import PolicyController
-from breakwater.controlplane.state.store import SqliteStore
 from breakwater.controlplane.xds.status import StreamStatus, SyncState, TypeStatus
 from breakwater.xds_types import ROUTE_TYPE
-from tests.support.policies import PolicyDir, SplitRoute
+from tests.support.rollouts import GROUP, rollout_controller, rollout_driver, rollout_yaml
 
-GROUP: Hashable = ("edge", ())
-
-ROLLOUT_YAML = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Rollout
-metadata: {name: payments}
-spec:
-  routeRef: {name: payments, rule: split}
-  stable: stable
-  canary: canary
-  steps:
-    - setWeight: 10
-    - setWeight: 100
-  analysis: {interval: 1m, minRequests: 10}
-"""
+ROLLOUT_YAML = rollout_yaml(
+    steps="[{setWeight: 10}, {setWeight: 100}]", analysis="{interval: 1m, minRequests: 10}"
+)
 
 
 @pytest.fixture
 async def controller(tmp_path: Path) -> AsyncIterator[PolicyController]:
-    policies = PolicyDir.create(
-        tmp_path / "policies", routes=[SplitRoute(weights={"stable": 100, "canary": 0})]
-    )
-    policies.replace(policies.path / "rollouts.yaml", ROLLOUT_YAML)
-    store = SqliteStore(tmp_path / "state")
-    built = PolicyController(policies.path, store)
-    await built.load_store()
-    assert await built.reload()
-    try:
+    async with rollout_controller(tmp_path, ROLLOUT_YAML) as built:
         yield built
-    finally:
-        await store.close()
 
 
 def _stream(state: SyncState) -> StreamStatus:
@@ -62,33 +36,10 @@ def _stream(state: SyncState) -> StreamStatus:
     )
 
 
-def _driver(
-    controller: PolicyController,
-    streams: list[StreamStatus],
-    built_from: dict[Hashable, float] | None = None,
-) -> RolloutDriver:
-    """A driver that always holds the claim; `built_from` stands in for the reconciler's
-    record of which change each group's snapshot was built from."""
-    built = {} if built_from is None else built_from
-
-    async def claim(what: str) -> bool:
-        return True
-
-    return RolloutDriver(
-        controller,
-        FleetStats(),
-        lambda: streams,
-        lambda group: (frozenset(), frozenset({"edge"}) if group == GROUP else frozenset()),
-        lambda group: built.get(group, 0.0),
-        claim,
-        CollectorRegistry(),
-    )
-
-
 async def test_no_proxy_connected_is_no_ack_until_they_had_time_to_reconnect(
     controller: PolicyController, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    driver = _driver(controller, [])
+    driver = rollout_driver(controller, [])
     for _ in range(4):
         await driver.turn()
     state = driver.progress("payments")
@@ -109,7 +60,7 @@ async def test_a_proxy_back_and_synced_acknowledges_the_step_at_once(
 ) -> None:
     streams: list[StreamStatus] = []
     built_from: dict[Hashable, float] = {}
-    driver = _driver(controller, streams, built_from)
+    driver = rollout_driver(controller, streams, built_from)
     await driver.turn()  # started: step 0 asks for 10 %
     await driver.turn()  # the weights are written
     streams.append(_stream("stale"))

@@ -235,6 +235,9 @@ class BlockingAdsClient:
     def ack(self, response: Any, names: Iterable[str] = ()) -> None:
         self._run(self.client.ack(response, names))
 
+    def nack(self, response: Any, message: str, names: Iterable[str] = ()) -> None:
+        self._run(self.client.nack(response, message, names))
+
     def recv(self, timeout: float = 2.0) -> Any:
         return self._run(self.client.recv(timeout))
 

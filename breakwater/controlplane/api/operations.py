@@ -95,12 +95,16 @@ class ControlPlaneApi:
         """Run a command; with an expected phase or step, only if the rollout is still there.
 
         The check and the command's own read of the progress happen with no await between
-        them, so nothing on this event loop (the driver, a store watch) moves it meanwhile."""
+        them, and the command is saved compare-and-set: when the progress moved before it was
+        saved, the driver checks and computes it again."""
         if what not in COMMANDS:
             raise CommandRefused(f"{what!r} is not a rollout command; use {', '.join(COMMANDS)}")
         if self.rollouts is None:
             raise RolloutNotFound("this server runs no rollouts")
-        if expected_phase is not None or expected_step is not None:
+
+        def check() -> None:
+            if expected_phase is None and expected_step is None:
+                return
             now = rollout_status(self.controller, name)
             phase = expected_phase or now.phase
             step = now.step if expected_step is None else expected_step
@@ -110,7 +114,8 @@ class ControlPlaneApi:
                     f"step {step} as you read it: its analysis or someone else moved it, and "
                     f"{what} was not done; read it again and decide"
                 )
-        await self.rollouts.command(name, what)  # type: ignore[arg-type]
+
+        await self.rollouts.command(name, what, check)  # type: ignore[arg-type]
         return rollout_status(self.controller, name)
 
     def status(self) -> StatusResponse:

@@ -12,23 +12,30 @@ Each turn (a few times a second), for each rollout this replica drives:
    acknowledged a configuration built after that write (or rejected it), the
    canary's and the stable's numbers from the fleet once an analysis
    interval has passed, and the webhooks.
-4. The engine's answer is saved; each new event is logged and posted to the
-   `event` webhooks.
+4. The engine's answer is saved, compare-and-set against the revision of the
+   progress read in step 1: an operator's command that landed meanwhile (while
+   a webhook took its time, say) wins, and the turn is dropped; the next one
+   starts from the command. Each new event is logged and posted to the `event`
+   webhooks in the background.
+
+Each rollout is driven by a task of its own, so a slow webhook holds only its
+own rollout.
 
 With several replicas on etcd, one replica drives each rollout: the one that
 holds its claim (under the replica's lease). The others still serve the
 header route and weights it writes, and answer commands by writing the
-progress the driver then follows.
+progress the driver then follows. The driver's writes carry the claim: once
+it is lost (the lease expired, another replica took it) they are refused,
+even mid-turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +47,7 @@ from breakwater.controlplane.rollouts.engine import (
     TERMINAL,
     Command,
     Observation,
+    RolloutMoved,
     RolloutState,
     Sample,
     advance,
@@ -47,7 +55,7 @@ from breakwater.controlplane.rollouts.engine import (
     start,
 )
 from breakwater.controlplane.state.controller import PolicyController
-from breakwater.controlplane.state.store import StoreError
+from breakwater.controlplane.state.store import ClaimLost, RevisionConflict, StoreError
 from breakwater.controlplane.xds.status import StreamStatus
 from breakwater.translators.names import cluster_name, route_config_name
 from breakwater.translators.overrides import rule_labels
@@ -68,6 +76,8 @@ which no proxy serving the route means that none has reconnected yet, not that t
 Until then a step is not acknowledged: the proxies still run what they held before, and the
 analysis must not judge that as the new step. `breakwater bootstrap` has proxies retry at
 most 3 s apart."""
+COMMAND_ATTEMPTS = 3
+"""Times a command is computed afresh when the progress moved under it before it was saved."""
 ResourcesOf = Callable[[Hashable], tuple[frozenset[str], frozenset[str]]]
 """A group's cluster and route-configuration names (see `FleetReports.resources_of`)."""
 
@@ -133,6 +143,7 @@ class RolloutDriver:
         registry: CollectorRegistry,
         *,
         tick: float = TICK_SECONDS,
+        webhook_allow: Collection[str] = (),
     ) -> None:
         self._controller = controller
         self._fleet = fleet
@@ -148,6 +159,13 @@ class RolloutDriver:
         self._taken_up: dict[str, float] = {}
         """Rollout → monotonic time this process last began driving it."""
         self._task: asyncio.Task[None] | None = None
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        """Rollout → the task that drives it."""
+        self._notifying: dict[str, asyncio.Task[None]] = {}
+        """Rollout → the task posting its latest events (each waits for the one before)."""
+        self._hooks = webhooks.Webhooks(webhook_allow)
+        self._not_started: dict[str, str] = {}
+        """Rollout → why its pre-rollout hook holds it (logged when that changes)."""
         self.analyses = Counter(
             "breakwater_rollout_analysis",
             "Analysis intervals judged, by rollout and result (passed, failed, inconclusive).",
@@ -161,21 +179,44 @@ class RolloutDriver:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        tasks = [t for t in (self._task, *self._drivers.values(), *self._notifying.values()) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._drivers.clear()
+        self._notifying.clear()
 
     async def _run(self) -> None:
+        """Keep one task per served rollout: started when it appears, stopped when it goes."""
+        while True:
+            policyset = self._controller.state.base
+            names = set(policyset.rollouts) if policyset is not None else set()
+            loop = asyncio.get_running_loop()
+            for name in sorted(names - set(self._drivers)):
+                self._drivers[name] = loop.create_task(
+                    self._drive_forever(name), name=f"breakwater-rollout-{name}"
+                )
+            for name in set(self._drivers) - names:
+                self._drivers.pop(name).cancel()
+                self._forget(name)
+            await asyncio.sleep(self._tick)
+
+    async def _drive_forever(self, name: str) -> None:
         while True:
             try:
-                await self.turn()
+                await self.turn_of(name)
             except StoreError as exc:
-                log.error("rollouts wait for the state store: %s", exc)
+                log.error("rollout %s waits for the state store: %s", name, exc)
             except Exception:
-                log.exception("a rollout turn failed; trying again")
+                log.exception("a turn of rollout %s failed; trying again", name)
             await asyncio.sleep(self._tick)
+
+    def _forget(self, name: str) -> None:
+        memos = (self._applied, self._judged_at, self._claims, self._taken_up, self._not_started)
+        for memo in memos:
+            memo.pop(name, None)
+        self._hooks.forget(name)
 
     # --- one turn ------------------------------------------------------------------
 
@@ -186,15 +227,25 @@ class RolloutDriver:
         return RolloutState.from_json(data)
 
     async def turn(self) -> None:
+        """One turn of every rollout, one after the other (running, each has its own task)."""
         policyset = self._controller.state.base
-        if policyset is None:
+        for name in sorted(policyset.rollouts) if policyset is not None else []:
+            await self.turn_of(name)
+
+    async def turn_of(self, name: str) -> None:
+        policyset = self._controller.state.base
+        rollout = policyset.rollouts.get(name) if policyset is not None else None
+        if policyset is None or rollout is None:
             return
-        for name, rollout in sorted(policyset.rollouts.items()):
-            if await self._holds(name):
-                self._taken_up.setdefault(name, time.monotonic())
-                await self._drive(policyset, name, rollout)
-            else:
-                self._taken_up.pop(name, None)
+        if not await self._holds(name):
+            self._taken_up.pop(name, None)
+            return
+        self._taken_up.setdefault(name, time.monotonic())
+        try:
+            await self._drive(policyset, name, rollout)
+        except ClaimLost as exc:
+            self._claims.pop(name, None)  # ask the store again next turn
+            log.warning("rollout %s: %s; this replica's turn is dropped", name, exc)
 
     async def _holds(self, name: str) -> bool:
         """Whether this replica drives the rollout, asking the store at most once a second."""
@@ -210,24 +261,33 @@ class RolloutDriver:
         if target is None:
             return
         data = self._controller.rollouts.get(name)
+        revision = self._controller.rollout_revisions.get(name, 0)
         digest = spec_hash(rollout)
         now = time.time()
         payload = {"rollout": name, "route": target.route, "rule": target.rule}
+        claim = f"rollout/{name}"
         if data is None or data.get("spec") != digest:
-            held = await webhooks.all_pass(rollout.spec.webhooks, "pre-rollout", payload)
+            every = rollout.spec.analysis.interval.total_seconds()
+            hooks = rollout.spec.webhooks
+            held = await self._hooks.all_pass(hooks, "pre-rollout", payload, every)
             if held is not None:
+                if self._not_started.get(name) != held:
+                    log.warning("rollout %s is not started: %s", name, held)
+                self._not_started[name] = held
                 return
+            self._not_started.pop(name, None)
             state = start(rollout.spec, now)
             if data is not None:
                 log.info("rollout %s: the Rollout changed, starting again", name)
-            await self._save(name, rollout, digest, state, None)
+            await self._save(name, rollout, digest, state, None, revision, claim)
             return
         state = RolloutState.from_json(data)
         await self._make_so(name, rollout, target, state)
         seen = await self._observe(name, rollout, target, state, now, payload)
         after = advance(state, rollout.spec, seen)
-        if after != state:
-            await self._save(name, rollout, digest, after, state)
+        if after != state and await self._save(
+            name, rollout, digest, after, state, revision, claim
+        ):
             await self._make_so(name, rollout, target, after)  # a rollback leaves at once
 
     async def _make_so(
@@ -293,13 +353,17 @@ class RolloutDriver:
             self._judged_at[name] = now
             sample = self._sample(rollout, target, interval)
             if state.canary_gets_traffic:
-                rollback = await webhooks.any_pass(rollout.spec.webhooks, "rollback", payload)
+                rollback = await self._hooks.any_pass(
+                    rollout.spec.webhooks, "rollback", payload, interval
+                )
         hold = None
         plan = rollout.spec.plan()
         upcoming = plan[state.step + 1] if state.step + 1 < len(plan) else None
         final = upcoming is None or upcoming.set_weight == 100
         if final and not state.awaiting_ack and state.phase == "Progressing":
-            hold = await webhooks.all_pass(rollout.spec.webhooks, "confirm-promotion", payload)
+            hold = await self._hooks.all_pass(
+                rollout.spec.webhooks, "confirm-promotion", payload, interval
+            )
         return Observation(
             now, acked=acked, rejected=rejected, sample=sample, hold=hold, rollback=rollback
         )
@@ -326,12 +390,26 @@ class RolloutDriver:
         digest: str,
         state: RolloutState,
         before: RolloutState | None,
-    ) -> None:
+        revision: int,
+        claim: str | None,
+    ) -> bool:
+        """Save the progress if it is still at `revision` (and, with `claim`, while this replica
+        holds it); False when it moved meanwhile, and nothing of this turn is kept."""
+        try:
+            await self._controller.put_rollout(
+                name, {**state.to_json(), "spec": digest}, revision, claim
+            )
+        except RevisionConflict:
+            log.info(
+                "rollout %s: its progress changed while this turn ran (a command?); the turn "
+                "is dropped and the next one starts from what was saved",
+                name,
+            )
+            return False
         if state.last_analysis is not None and (
             before is None or state.last_analysis != before.last_analysis
         ):
             self.analyses.labels(name, state.last_analysis.verdict).inc()
-        await self._controller.put_rollout(name, {**state.to_json(), "spec": digest})
         new_events = state.history[len(before.history) :] if before is not None else state.history
         for event in new_events:
             log.info(
@@ -346,7 +424,22 @@ class RolloutDriver:
                 route=rollout.spec.route_ref.name,
                 rule=self._rule_index(rollout),
             )
-            await webhooks.notify(rollout.spec.webhooks, {"rollout": name, **event.to_json()})
+        if new_events and any(hook.type == "event" for hook in rollout.spec.webhooks):
+            self._notify(name, rollout, [{"rollout": name, **e.to_json()} for e in new_events])
+        return True
+
+    def _notify(self, name: str, rollout: Rollout, events: list[dict[str, Any]]) -> None:
+        """Post the events in the background (a slow hook holds neither the turn nor an
+        operator's command), in order: after the ones posted before."""
+        previous = self._notifying.get(name)
+
+        async def post() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            for event in events:
+                await self._hooks.notify(rollout.spec.webhooks, event)
+
+        self._notifying[name] = asyncio.get_running_loop().create_task(post())
 
     def _rule_index(self, rollout: Rollout) -> int | None:
         policyset = self._controller.state.base
@@ -355,19 +448,35 @@ class RolloutDriver:
 
     # --- commands ----------------------------------------------------------------------
 
-    async def command(self, name: str, what: Command) -> RolloutState:
-        """An operator's command, on whichever replica got it; the driver follows the result."""
-        policyset = self._controller.state.base
-        rollout = policyset.rollouts.get(name) if policyset is not None else None
-        state = self.progress(name)
-        if rollout is None or state is None:
-            raise RolloutNotFound(
-                f"there is no Rollout named {name!r} in progress; `breakwater rollout status` "
-                "lists them"
-            )
-        after = command(state, rollout.spec, what, time.time())
-        await self._save(name, rollout, spec_hash(rollout), after, state)
-        return after
+    async def command(
+        self, name: str, what: Command, check: Callable[[], None] | None = None
+    ) -> RolloutState:
+        """An operator's command, on whichever replica got it; the driver follows the result.
+
+        Saved compare-and-set like the driver's turns: when the progress moved between reading
+        it and saving, the command is computed again from the new progress (and `check`, which
+        raises when the rollout is no longer where the operator saw it, runs again)."""
+        for _ in range(COMMAND_ATTEMPTS):
+            policyset = self._controller.state.base
+            rollout = policyset.rollouts.get(name) if policyset is not None else None
+            state = self.progress(name)
+            revision = self._controller.rollout_revisions.get(name, 0)
+            if rollout is None or state is None:
+                raise RolloutNotFound(
+                    f"there is no Rollout named {name!r} in progress; `breakwater rollout "
+                    "status` lists them"
+                )
+            if check is not None:
+                check()
+            after = command(state, rollout.spec, what, time.time())
+            if await self._save(name, rollout, spec_hash(rollout), after, state, revision, None):
+                return after
+            if self._controller.store.shared:
+                await self._controller.load_store()  # what another replica wrote
+        raise RolloutMoved(
+            f"Rollout {name!r} kept moving while {what} was being saved, and {what} was not "
+            "done; read it again and decide"
+        )
 
 
 class RolloutNotFound(LookupError):

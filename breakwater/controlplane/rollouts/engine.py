@@ -33,6 +33,10 @@ COMMANDS: tuple[Command, ...] = ("promote", "pause", "resume", "abort", "retry")
 Verdict = Literal["passed", "failed", "inconclusive"]
 
 HISTORY_LIMIT = 100
+MESSAGE_LIMIT = 1024
+"""Characters of an event message that are kept. Some carry text from outside (a proxy's
+NACK, whose node id and message any xDS client chooses); the progress lives in the state
+store, where an etcd request carries at most 1.5 MiB."""
 ANALYSES_LIMIT = 60
 """Judgements kept for the console's chart: at a 30 s interval, the last half hour."""
 
@@ -153,7 +157,14 @@ class RolloutState:
         return self.canary_weight > 0 or self.header_route
 
 
+def bounded(message: str) -> str:
+    """At most MESSAGE_LIMIT characters, an ellipsis ending one that was cut."""
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
 def _event(state: RolloutState, now: float, message: str, **changes: Any) -> RolloutState:
+    """Every message of the progress comes through here, so every one is bounded."""
+    message = bounded(message)
     changed = replace(state, **changes, message=message)
     event = Event(now, changed.phase, changed.step, changed.canary_weight, message)
     return replace(changed, history=(*state.history, event)[-HISTORY_LIMIT:])
@@ -324,7 +335,7 @@ def advance(state: RolloutState, spec: RolloutSpec, seen: Observation) -> Rollou
         return state
     if _step_done(state, plan[state.step], now):
         if seen.hold is not None:
-            if state.message != seen.hold:
+            if state.message != bounded(seen.hold):
                 state = _event(state, now, seen.hold)
             return state
         return _enter(state, plan, state.step + 1, now)

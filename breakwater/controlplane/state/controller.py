@@ -20,6 +20,7 @@ from typing import Any
 
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
+from breakwater.controlplane.state.rollout_rules import driving_rollout, rollout_previews
 from breakwater.controlplane.state.sources import read_policy_files
 from breakwater.controlplane.state.store import (
     Drain,
@@ -46,9 +47,7 @@ from breakwater.translators.overrides import (
 )
 from breakwater.translators.overrides import apply_overrides as lay_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader
-from breakwater.translators.policyset import PolicySet, PreviewRoute
-from breakwater.translators.rollout_model import Rollout
-from breakwater.translators.validate_rollouts import rule_index_of
+from breakwater.translators.policyset import PolicySet
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +61,6 @@ class NotReady(Exception):
 
 class DrivenByRollout(Exception):
     """A Rollout drives this rule's weights; the message names it and says what to do."""
-
-
-DRIVING_PHASES = frozenset({"Progressing", "Paused"})
-"""Phases in which a rollout owns its rule's weights."""
 
 
 @dataclass(frozen=True)
@@ -172,45 +167,6 @@ def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
     return documents
 
 
-def _rule_of(policyset: PolicySet, rollout: Rollout) -> tuple[str, int] | None:
-    route = policyset.routes.get(rollout.spec.route_ref.name)
-    if route is None:
-        return None
-    index = rule_index_of(route, rollout.spec.route_ref.rule)
-    return None if index is None else (route.name, index)
-
-
-def driving_rollout(
-    policyset: PolicySet, progress: dict[str, dict[str, Any]], route: str, index: int
-) -> str | None:
-    """The rollout that owns a rule's weights now, if one does."""
-    for name, rollout in policyset.rollouts.items():
-        if progress.get(name, {}).get("phase") in DRIVING_PHASES and _rule_of(
-            policyset, rollout
-        ) == (route, index):
-            return name
-    return None
-
-
-def rollout_previews(
-    policyset: PolicySet, progress: dict[str, dict[str, Any]]
-) -> dict[tuple[str, int], PreviewRoute]:
-    """The header routes of the rollouts whose progress has theirs on."""
-    previews: dict[tuple[str, int], PreviewRoute] = {}
-    for name, rollout in policyset.rollouts.items():
-        rule = _rule_of(policyset, rollout)
-        header = next((s.set_header_route for s in rollout.spec.plan() if s.set_header_route), None)
-        if rule is None or header is None or not progress.get(name, {}).get("header_route"):
-            continue
-        http_rule = policyset.routes[rule[0]].spec.rules[rule[1]]
-        for label, backend in zip(rule_labels(http_rule), http_rule.backends, strict=True):
-            if label == rollout.spec.canary:
-                previews[rule] = PreviewRoute(
-                    tuple(header.headers), backend.service, backend.subset
-                )
-    return previews
-
-
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
@@ -221,6 +177,8 @@ class PolicyController:
         self.history = History(store)
         self.rollouts: dict[str, dict[str, Any]] = {}
         """Each rollout's progress as last read from or written to the store."""
+        self.rollout_revisions: dict[str, int] = {}
+        """The store's revision of each progress in `rollouts` (compare-and-set compares it)."""
         self._subscribers: list[PolicySubscriber] = []
         self._lock = asyncio.Lock()
         self._reader = PolicyReader()
@@ -289,6 +247,7 @@ class PolicyController:
             self.state.drains = dict(stored.drains)
             self.state.revision = stored.revision
             self.rollouts = dict(stored.rollouts)
+            self.rollout_revisions = dict(stored.rollout_revisions)
             if self.state.base is not None:
                 await self._publish(time.monotonic())
 
@@ -391,17 +350,25 @@ class PolicyController:
                 "the weights"
             )
 
-    async def put_rollout(self, name: str, progress: dict[str, Any]) -> None:
-        """Save a rollout's progress; a header route it turns on or off is served at once."""
+    async def put_rollout(
+        self,
+        name: str,
+        progress: dict[str, Any],
+        expected_revision: int | None = None,
+        claim: str | None = None,
+    ) -> None:
+        """Save a rollout's progress (see `Store.put_rollout`); a header route it turns on or off
+        is served at once."""
         async with self._lock:
             try:
-                revision = await self.store.put_rollout(name, progress)
+                revision = await self.store.put_rollout(name, progress, expected_revision, claim)
             except StoreError as exc:
                 self._store_failed(exc)
                 raise
             self._store_ok()
             before = self.rollouts.get(name, {})
             self.rollouts[name] = progress
+            self.rollout_revisions[name] = revision
             self.state.revision = max(self.state.revision, revision)
             if self.state.base is not None and before.get("header_route") != progress.get(
                 "header_route"
@@ -426,8 +393,9 @@ class PolicyController:
             before = self.get_weights(route, index)
             try:
                 stored = await self.store.put_weights(
-                    route, index, dict(weights), expected_revision
-                )
+                    route, index, dict(weights), expected_revision,
+                    f"rollout/{by_rollout}" if by_rollout else None,  # only while it drives
+                )  # fmt: skip
             except StoreError as exc:
                 self._store_failed(exc)
                 raise
@@ -547,4 +515,5 @@ __all__ = [
     "RuleWeightsView",
     "StoreError",
     "WeightError",
+    "driving_rollout",
 ]

@@ -40,6 +40,17 @@ class RevisionConflict(Exception):
         self.current = current
 
 
+class ClaimLost(Exception):
+    """A write made for a claim (driving one rollout) that this replica no longer holds."""
+
+    def __init__(self, claim: str) -> None:
+        super().__init__(
+            f"this replica no longer holds {claim}; another replica drives it now, or will "
+            "once it claims it"
+        )
+        self.claim = claim
+
+
 @dataclass(frozen=True)
 class WeightOverride:
     """Weights for one HTTPRoute rule, keyed by backend label (subset, or service when it has none)."""
@@ -78,6 +89,8 @@ class StoreState:
     revision: int = 0
     rollouts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Rollout name → its progress, as the rollout engine writes it (JSON)."""
+    rollout_revisions: dict[str, int] = field(default_factory=dict)
+    """Rollout name → the revision of its progress, what a compare-and-set compares."""
 
 
 class Store(Protocol):
@@ -93,8 +106,15 @@ class Store(Protocol):
     async def load(self) -> StoreState: ...
 
     async def put_weights(
-        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
-    ) -> WeightOverride: ...
+        self,
+        route: str,
+        rule: int,
+        weights: dict[str, int],
+        expected_revision: int | None = None,
+        claim: str | None = None,
+    ) -> WeightOverride:
+        """With `claim`, only while this replica holds it (else `ClaimLost`)."""
+        ...
 
     async def delete_weights(
         self, route: str, rule: int | None = None, expected_revision: int | None = None
@@ -110,8 +130,15 @@ class Store(Protocol):
         """Forget a drain (nothing to forget is no error); returns the state revision."""
         ...
 
-    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
-        """Save a rollout's progress; returns the new state revision."""
+    async def put_rollout(
+        self,
+        name: str,
+        state: dict[str, Any],
+        expected_revision: int | None = None,
+        claim: str | None = None,
+    ) -> int:
+        """Save a rollout's progress; with a revision, only if its progress is still at it (0:
+        none); with `claim`, only while this replica holds it. Returns the new revision."""
         ...
 
     async def append_change(self, entry: dict[str, Any], keep: int) -> None:
@@ -142,7 +169,9 @@ CREATE TABLE IF NOT EXISTS drains (
     revision INTEGER NOT NULL,
     PRIMARY KEY (service, endpoint)
 );
-CREATE TABLE IF NOT EXISTS rollouts (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts (
+    name TEXT PRIMARY KEY, state TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
@@ -176,6 +205,11 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(rollouts)")}
+            if "revision" not in columns:  # a file written before progress was compare-and-set
+                self._db.execute(
+                    "ALTER TABLE rollouts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"
+                )
         except sqlite3.Error as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CANNOT_WRITE:
                 raise StoreError(
@@ -228,8 +262,14 @@ class SqliteStore:
         return await asyncio.to_thread(self._load)
 
     async def put_weights(
-        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+        self,
+        route: str,
+        rule: int,
+        weights: dict[str, int],
+        expected_revision: int | None = None,
+        claim: str | None = None,
     ) -> WeightOverride:
+        # One process on its own file holds every claim.
         return await asyncio.to_thread(self._put_weights, route, rule, weights, expected_revision)
 
     async def delete_weights(
@@ -237,8 +277,14 @@ class SqliteStore:
     ) -> int:
         return await asyncio.to_thread(self._delete_weights, route, rule, expected_revision)
 
-    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
-        return await asyncio.to_thread(self._put_rollout, name, state)
+    async def put_rollout(
+        self,
+        name: str,
+        state: dict[str, Any],
+        expected_revision: int | None = None,
+        claim: str | None = None,
+    ) -> int:
+        return await asyncio.to_thread(self._put_rollout, name, state, expected_revision)
 
     async def put_drain(self, drain: Drain, expected_revision: int | None = None) -> Drain:
         return await asyncio.to_thread(self._put_drain, drain, expected_revision)
@@ -278,12 +324,16 @@ class SqliteStore:
                 raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
         return [json.loads(row[0]) for row in reversed(rows)]
 
-    def _put_rollout(self, name: str, state: dict[str, Any]) -> int:
+    def _put_rollout(self, name: str, state: dict[str, Any], expected: int | None) -> int:
         with self._write():
+            row = self._db.execute(
+                "SELECT revision FROM rollouts WHERE name = ?", (name,)
+            ).fetchone()
+            self._check(f"rollout {name}", row[0] if row else 0, expected)
             revision = self._bump()
             self._db.execute(
-                "INSERT OR REPLACE INTO rollouts (name, state) VALUES (?, ?)",
-                (name, json.dumps(state, sort_keys=True)),
+                "INSERT OR REPLACE INTO rollouts (name, state, revision) VALUES (?, ?, ?)",
+                (name, json.dumps(state, sort_keys=True), revision),
             )
         return revision
 
@@ -293,7 +343,9 @@ class SqliteStore:
                 rows = self._db.execute(
                     "SELECT route, rule, weights, revision FROM weights"
                 ).fetchall()
-                rollout_rows = self._db.execute("SELECT name, state FROM rollouts").fetchall()
+                rollout_rows = self._db.execute(
+                    "SELECT name, state, revision FROM rollouts"
+                ).fetchall()
                 drain_rows = self._db.execute(
                     "SELECT service, endpoint, by, at, revision FROM drains"
                 ).fetchall()
@@ -314,7 +366,9 @@ class SqliteStore:
                 route, rule, {str(k): int(v) for k, v in parsed.items()}, row_revision
             )
         rollouts: dict[str, dict[str, Any]] = {}
-        for name, text in rollout_rows:
+        rollout_revisions: dict[str, int] = {}
+        for name, text, rollout_revision in rollout_rows:
+            rollout_revisions[name] = int(rollout_revision)
             try:
                 rollouts[name] = json.loads(text)
             except ValueError as exc:
@@ -325,7 +379,7 @@ class SqliteStore:
             (service, endpoint): Drain(service, endpoint, by, float(at), int(row_revision))
             for service, endpoint, by, at, row_revision in drain_rows
         }
-        return StoreState(overrides=overrides, drains=drains, revision=revision, rollouts=rollouts)
+        return StoreState(overrides, drains, revision, rollouts, rollout_revisions)
 
     def _drain_revision(self, service: str, endpoint: str) -> int:
         row = self._db.execute(

@@ -23,6 +23,7 @@ from breakwater.controlplane.state.etcd.address import DEFAULT_PREFIX, EtcdAddre
 from breakwater.controlplane.state.etcd.connection import DEFAULT_TIMEOUT, EtcdConnection
 from breakwater.controlplane.state.etcd.watch import watch_revisions
 from breakwater.controlplane.state.store import (
+    ClaimLost,
     Drain,
     RevisionConflict,
     StoreError,
@@ -32,6 +33,14 @@ from breakwater.controlplane.state.store import (
 
 # The whole etcd backend logs under the package's name, whichever module speaks.
 log = logging.getLogger(__name__.rpartition(".")[0])
+
+
+class _LeaseIs(aetcd.transactions.BaseCompare):  # type: ignore[misc]
+    """Compares a key's lease (a missing key has lease 0): aetcd has no such compare."""
+
+    def build_compare(self, compare: Any) -> None:
+        compare.target = aetcd.rpc.Compare.LEASE
+        compare.lease = int(self.value)
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -80,6 +89,8 @@ class EtcdStore:
         """etcd's revision when the last successful `load` read the state: it holds everything up to it."""
         self.own_revisions: set[int] = set()
         """Revisions of the state writes made through this store, so a watcher can tell them apart."""
+        self._held: dict[str, int] = {}
+        """What this store last found it holds a claim on → the lease the claim key lives under."""
 
     @classmethod
     def from_url(
@@ -133,6 +144,30 @@ class EtcdStore:
         quoted = f"{urllib.parse.quote(service, safe='')}/{urllib.parse.quote(endpoint, safe='')}"
         return self._drains_prefix + quoted.encode()
 
+    def _leader_key(self, what: str) -> bytes:
+        return self._leaders_prefix + urllib.parse.quote(what, safe="").encode()
+
+    def _claim_held(self, client: Any, claim: str | None) -> list[Any]:
+        """The compare that a write for `claim` needs: its key still under the lease it was
+        claimed with. Expired, revoked or taken by another replica, the write is not made."""
+        if claim is None:
+            return []
+        lease = self._held.get(claim)
+        if lease is None:
+            raise ClaimLost(claim)
+        compare: Any = _LeaseIs(self._leader_key(claim)) == lease
+        return [compare]
+
+    def _lost(self, claim: str | None, responses: list[Any]) -> bool:
+        """Whether a failed write failed on its claim (its second read: the claim key)."""
+        if claim is None:
+            return False
+        found = responses[1] if len(responses) > 1 else []
+        if any(int(kv.lease) == self._held.get(claim) for _, kv in found):
+            return False
+        self._held.pop(claim, None)
+        return True
+
     def _route_prefix(self, route: str) -> bytes:
         return self._weights_prefix + f"{urllib.parse.quote(route, safe='')}/".encode()
 
@@ -158,6 +193,7 @@ class EtcdStore:
         )
         overrides: dict[tuple[str, int], WeightOverride] = {}
         rollouts: dict[str, dict[str, Any]] = {}
+        rollout_revisions: dict[str, int] = {}
         drains: dict[tuple[str, str], Drain] = {}
         revision = 0
         for kv in result:
@@ -170,6 +206,7 @@ class EtcdStore:
             if key.startswith(self._rollouts_prefix):
                 name = urllib.parse.unquote(key[len(self._rollouts_prefix) :].decode())
                 rollouts[name] = _json_object(kv.value, key.decode(errors="replace"))
+                rollout_revisions[name] = int(kv.mod_revision)
                 continue
             if key == self._marker or not key.startswith(self._weights_prefix):
                 continue
@@ -186,7 +223,7 @@ class EtcdStore:
             )
         self.read_revision = int(result.header.revision)
         self.own_revisions = {r for r in self.own_revisions if r > self.read_revision}
-        return StoreState(overrides=overrides, drains=drains, revision=revision, rollouts=rollouts)
+        return StoreState(overrides, drains, revision, rollouts, rollout_revisions)
 
     @staticmethod
     def _drain_of(kv: Any) -> Drain:
@@ -243,18 +280,51 @@ class EtcdStore:
         self.own_revisions.add(revision)
         return revision
 
-    async def put_rollout(self, name: str, state: dict[str, Any]) -> int:
+    async def put_rollout(
+        self,
+        name: str,
+        state: dict[str, Any],
+        expected_revision: int | None = None,
+        claim: str | None = None,
+    ) -> int:
         key = self._rollouts_prefix + urllib.parse.quote(name, safe="").encode()
         value = json.dumps(state, sort_keys=True).encode()
+        return await self._guarded_put(
+            key, value, expected_revision, claim, f"save the progress of rollout {name}",
+            f"rollout {name}",
+        )  # fmt: skip
+
+    async def _guarded_put(
+        self,
+        key: bytes,
+        value: bytes,
+        expected: int | None,
+        claim: str | None,
+        action: str,
+        name: str,
+    ) -> int:
+        """Put `value` and touch the marker in one transaction that, with `expected`, needs the
+        key's mod revision to be it, and with `claim`, needs this replica to hold the claim."""
 
         async def write(client: Any) -> tuple[bool, list[Any]]:
             tx = client.transactions
+            compare = [] if expected is None else [tx.mod(key) == expected]
+            compare += self._claim_held(client, claim)
+            failure = [tx.get(key)]
+            if claim is not None:
+                failure.append(tx.get(self._leader_key(claim)))
             result: tuple[bool, list[Any]] = await client.transaction(
-                compare=[], success=[tx.put(key, value), self._marker_put(client)], failure=[]
-            )
+                compare=compare, success=[tx.put(key, value), self._marker_put(client)],
+                failure=failure,
+            )  # fmt: skip
             return result
 
-        _, responses = await self._connection.call(f"save the progress of rollout {name}", write)
+        succeeded, responses = await self._connection.call(action, write)
+        if not succeeded:
+            if self._lost(claim, responses):
+                raise ClaimLost(claim or "")
+            assert expected is not None
+            raise RevisionConflict(name, expected, self._current_mod(responses))
         revision = self._committed_revision(responses)
         self.own_revisions.add(revision)
         return revision
@@ -285,7 +355,7 @@ class EtcdStore:
         The claim lives as long as the lease (the replica's registration lease), so a replica
         that dies gives it up within the lease's time to live.
         """
-        key = self._leaders_prefix + urllib.parse.quote(what, safe="").encode()
+        key = self._leader_key(what)
 
         async def write(client: Any) -> tuple[bool, list[Any]]:
             tx = client.transactions
@@ -298,38 +368,32 @@ class EtcdStore:
 
         succeeded, responses = await self._connection.call(f"claim {what}", write)
         if succeeded:
+            self._held[what] = lease_id
             return holder
         found = responses[0] if responses else []
-        return next((bytes(value).decode() for value, _ in found), holder)
+        current = next(((bytes(value).decode(), int(kv.lease)) for value, kv in found), None)
+        if current is not None and current[0] == holder:
+            self._held[what] = current[1]
+            return holder
+        self._held.pop(what, None)
+        return current[0] if current is not None else holder
 
     async def put_weights(
-        self, route: str, rule: int, weights: dict[str, int], expected_revision: int | None = None
+        self,
+        route: str,
+        rule: int,
+        weights: dict[str, int],
+        expected_revision: int | None = None,
+        claim: str | None = None,
     ) -> WeightOverride:
         key = self._weights_key(route, rule)
         value = json.dumps(
             {"route": route, "rule": rule, "weights": weights}, sort_keys=True
         ).encode()
-
-        async def write(client: Any) -> tuple[bool, list[Any]]:
-            tx = client.transactions
-            compare = [] if expected_revision is None else [tx.mod(key) == expected_revision]
-            result: tuple[bool, list[Any]] = await client.transaction(
-                compare=compare,
-                success=[tx.put(key, value), self._marker_put(client)],
-                failure=[tx.get(key)],
-            )
-            return result
-
-        succeeded, responses = await self._connection.call(
-            f"save the weights of {route}/{rule}", write
-        )
-        if not succeeded:
-            assert expected_revision is not None
-            raise RevisionConflict(
-                f"{route}/{rule}", expected_revision, self._current_mod(responses)
-            )
-        revision = self._committed_revision(responses)
-        self.own_revisions.add(revision)
+        revision = await self._guarded_put(
+            key, value, expected_revision, claim, f"save the weights of {route}/{rule}",
+            f"{route}/{rule}",
+        )  # fmt: skip
         return WeightOverride(route, rule, dict(weights), revision)
 
     async def delete_weights(
