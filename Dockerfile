@@ -17,4 +17,7 @@ USER 10001:10001
 # xDS and the gRPC API; the HTTP admin API (probes, metrics, console).
 EXPOSE 18000 18001
 ENTRYPOINT ["breakwater"]
-CMD ["serve", "--config", "/etc/breakwater/policies", "--xds-address", "0.0.0.0:18000", "--admin-address", "0.0.0.0:18001"]
+# Listening beyond loopback needs the admin token and the proxies' credentials: mount the
+# policies, a token file and a proxy token file (owner-readable, see docs/security.md) there,
+# or give your own arguments.
+CMD ["serve", "--config", "/etc/breakwater/policies", "--xds-address", "0.0.0.0:18000", "--admin-address", "0.0.0.0:18001", "--token-file", "/etc/breakwater/token/token", "--proxy-token-file", "/etc/breakwater/proxy-tokens/tokens"]
