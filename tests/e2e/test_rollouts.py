@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from tests.e2e.mesh import Mesh, payments_split, resilience_policy
+from tests.support.policies import rollout_document
 from tests.support.prometheus import metric, metrics_text
 
 FLUSH = 1.0
@@ -17,34 +18,17 @@ FLUSH = 1.0
 SERVICE_AND_ROUTE = payments_split({"stable": 100, "canary": 0})
 
 
-def rollout_document(steps: str, analysis: str = "") -> str:
-    """A Rollout of the payments split rule with these steps and a quick analysis."""
-    return (
-        """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Rollout
-metadata: {name: payments}
-spec:
-  routeRef: {name: payments, rule: split}
-  stable: stable
-  canary: canary
-  steps:
-"""
-        + steps
-        + """\
+QUICK_ANALYSIS = """\
   analysis:
     interval: 2s
     minRequests: 10
     failureLimit: 1
     successRate: {min: 95}
 """
-        + analysis
-    )
 
 
 def rollout(steps: str, analysis: str = "") -> str:
-    return SERVICE_AND_ROUTE + rollout_document(steps, analysis)
+    return SERVICE_AND_ROUTE + rollout_document(steps, QUICK_ANALYSIS + analysis)
 
 
 def status(mesh: Mesh) -> dict[str, Any]:
@@ -301,7 +285,7 @@ def test_a_step_that_changes_no_weight_still_counts_and_a_canary_with_failover_i
         + resilience_policy(
             "canary-failover", "  failover: {to: payments, subset: stable}\n"
         ).replace("{name: payments}", "{name: payments, subset: canary}")
-        + rollout_document("    - setWeight: 10\n    - setWeight: 100\n")
+        + rollout_document("    - setWeight: 10\n    - setWeight: 100\n", QUICK_ANALYSIS)
     )
     start(mesh, policies)
     with mesh.continuous(rate=60, max_duration=40):

@@ -24,25 +24,13 @@ from breakwater.devtools.waiting import wait_until
 from tests.api.cli import run_cli
 from tests.support.addresses import own_address
 from tests.support.http import exchange
-from tests.support.policies import PolicyDir
+from tests.support.policies import PolicyDir, rollout_document
 
-ROLLOUT = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Rollout
-metadata: {name: payments}
-spec:
-  routeRef: {name: payments, rule: split}
-  stable: stable
-  canary: canary
-  steps:
-    - setWeight: 20
-    - pause: {duration: 1h}
-  analysis:
-    interval: 60s
-    minRequests: 10
-    failureLimit: 1
-    successRate: {min: 95}
-"""
+ROLLOUT = rollout_document(
+    "    - setWeight: 20\n    - pause: {duration: 1h}\n",
+    "  analysis:\n    interval: 60s\n    minRequests: 10\n    failureLimit: 1\n"
+    "    successRate: {min: 95}\n",
+)
 TOKEN = "cross-site-test-token-0123456789"
 EVIL = "https://evil.example"
 

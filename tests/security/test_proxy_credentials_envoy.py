@@ -27,7 +27,14 @@ from tests.fleet.otlp import export as otlp_export
 from tests.support.ads import BlockingAdsClient
 from tests.support.credentials import SERVER_NAME, TestCa, secure_channel, token_file
 from tests.support.envoy import envoy_for
-from tests.support.policies import DELTA_NODE_CLUSTER, NODE_CLUSTER, STABLE, PolicyDir, SplitRoute
+from tests.support.policies import (
+    DELTA_NODE_CLUSTER,
+    NODE_CLUSTER,
+    STABLE,
+    PolicyDir,
+    SplitRoute,
+    rollout_document,
+)
 from tests.support.prometheus import metric_sum
 from tests.support.reports import export
 
@@ -36,19 +43,7 @@ FLUSH = 1.0
 REPORTED = FLUSH * 2 + 6
 """How long a report may take to count: a flush, the next, and slack for a busy machine."""
 
-ROLLOUT = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Rollout
-metadata: {name: payments}
-spec:
-  routeRef: {name: payments, rule: split}
-  stable: stable
-  canary: canary
-  steps:
-    - setWeight: 20
-    - pause: {}
-"""
+ROLLOUT = rollout_document("    - setWeight: 20\n    - pause: {}\n")
 
 
 @pytest.fixture

@@ -81,6 +81,17 @@ def gateway(port: int, name: str = GATEWAY, cluster: str | None = None, spec: st
     return text + spec
 
 
+def rollout_document(steps: str, analysis: str = "") -> str:
+    """Rollout `payments` of the `split` rule of HTTPRoute payments (stable to canary), with
+    these steps (YAML list items, indented four spaces) and an optional `analysis:` block
+    (indented two)."""
+    return (
+        "---\napiVersion: breakwater.dev/v1alpha1\nkind: Rollout\nmetadata: {name: payments}\n"
+        "spec:\n  routeRef: {name: payments, rule: split}\n  stable: stable\n  canary: canary\n"
+        "  steps:\n" + steps + analysis
+    )
+
+
 SPLIT_ROUTE_YAML = """\
 apiVersion: breakwater.dev/v1alpha1
 kind: HTTPRoute
