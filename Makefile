@@ -76,6 +76,17 @@ kubernetes: $(STAMP)
 kubernetes-check: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.kubernetes --check
 
+# The documentation site (docs/, mkdocs.yml) into build/site: fails when docs/reference/ is
+# stale, a link leaves the repository, or mkdocs finds a broken link (strict mode).
+# `make docs-pages` rewrites docs/reference/ from the code.
+.PHONY: docs docs-pages
+docs: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.docs --check
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+docs-pages: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.docs
+
 # DEMO_ARGS=--free-ports when 18000, 18001 or 10000 are taken.
 demo: $(DEMO_STAMP)
 	$(BIN)/breakwater validate deploy/examples

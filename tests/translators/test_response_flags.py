@@ -1,4 +1,4 @@
-"""The README's response flag table says what `response_flags.RESPONSE_FLAGS` says, row for row,
+"""The response flag table of docs/how-to/telemetry.md says what `response_flags.RESPONSE_FLAGS` says, row for row,
 and every field a flag names is a field of ResiliencePolicy or of a route rule."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from breakwater.translators.policyset import FieldPath
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.route_model import RouteRule
 
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "how-to" / "telemetry.md"
 FLAG_ROW = re.compile(r"^\| `([A-Z]+)` \|")
 
 
@@ -24,16 +24,16 @@ def _camel(path: FieldPath) -> str:
     return ".".join(one(p) for p in path)
 
 
-def readme_row(flag: ResponseFlag) -> str:
+def page_row(flag: ResponseFlag) -> str:
     paths = (*flag.fields, *flag.rule_fields)
     fields = ", ".join(f"`{_camel(path)}`" for path in paths) or "—"
     where = {"cluster": "`upstream_cluster`", "route": "`route_name`", None: "—"}[flag.level]
     return f"| `{flag.code}` | {flag.envoy_name} | {flag.meaning} | {fields} | {where} |"
 
 
-def test_the_readme_table_is_the_module_s_table() -> None:
-    rows = [line for line in README.read_text().splitlines() if FLAG_ROW.match(line)]
-    assert rows == [readme_row(flag) for flag in RESPONSE_FLAGS]
+def test_the_page_s_table_is_the_module_s_table() -> None:
+    rows = [line for line in PAGE.read_text().splitlines() if FLAG_ROW.match(line)]
+    assert rows == [page_row(flag) for flag in RESPONSE_FLAGS]
 
 
 def test_each_flag_names_fields_that_exist_and_where_to_read_them() -> None:

@@ -2,7 +2,8 @@
 
 A backend that can be killed and started again like a real one: the
 behaviour comes from flags, the first line printed names the address, and
-it serves until SIGINT or SIGTERM.
+it serves until SIGINT or SIGTERM. `--policies DIR` starts every HTTP
+upstream a policy directory names instead, each on its own port.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.upstream.behavior import Behavior
+from breakwater.devtools.upstream.policies import endpoints_of
 from breakwater.devtools.upstream.server import Upstream
 
 
@@ -22,6 +25,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m breakwater.devtools.upstream",
         description="An HTTP upstream that names itself in every response and fails on request.",
+    )
+    parser.add_argument(
+        "--policies",
+        metavar="DIR",
+        type=Path,
+        help="start one upstream for each endpoint of every HTTP Service in this policy "
+        "directory, on its address and port (--host, --port, --service, --subset and "
+        "--instance are then taken from the directory)",
     )
     parser.add_argument("--host", default=LOOPBACK)
     parser.add_argument("--port", type=int, default=0, help="0 lets the kernel choose")
@@ -39,18 +50,39 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve_until_signalled(upstream: Upstream) -> None:
-    await upstream.start()
-    # Whoever started the process reads this line to learn the port it asked 0 for.
-    print(f"upstream {upstream.instance} listening on {upstream.url}", flush=True)
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopped.set)
+async def _serve_until_signalled(upstreams: list[Upstream]) -> None:
+    started: list[Upstream] = []
     try:
+        for upstream in upstreams:
+            await upstream.start()
+            started.append(upstream)
+            # Whoever started the process reads this line to learn the port it asked 0 for.
+            print(f"upstream {upstream.instance} listening on {upstream.url}", flush=True)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopped.set)
         await stopped.wait()
     finally:
-        await upstream.stop()
+        for upstream in started:
+            await upstream.stop()
+
+
+def _from_policies(directory: Path, behavior: Behavior) -> list[Upstream]:
+    endpoints, skipped = endpoints_of(directory)
+    for service in skipped:
+        print(f"left out {service.service}: {service.reason}", flush=True)
+    return [
+        Upstream(
+            service=endpoint.service,
+            subset=endpoint.subset,
+            instance=endpoint.instance,
+            host=endpoint.address,
+            port=endpoint.port,
+            behavior=behavior,
+        )
+        for endpoint in endpoints
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,13 +101,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    upstream = Upstream(
-        service=args.service,
-        subset=args.subset,
-        instance=args.instance,
-        host=args.host,
-        port=args.port,
-        behavior=behavior,
-    )
-    asyncio.run(_serve_until_signalled(upstream))
+    if args.policies is not None:
+        if not args.policies.is_dir():
+            print(f"error: {args.policies} is not a directory", file=sys.stderr)
+            return 2
+        upstreams = _from_policies(args.policies, behavior)
+        if not upstreams:
+            print(f"error: {args.policies} has no HTTP Service with endpoints", file=sys.stderr)
+            return 2
+    else:
+        upstreams = [
+            Upstream(
+                service=args.service,
+                subset=args.subset,
+                instance=args.instance,
+                host=args.host,
+                port=args.port,
+                behavior=behavior,
+            )
+        ]
+    try:
+        asyncio.run(_serve_until_signalled(upstreams))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
