@@ -29,6 +29,9 @@ PUBLIC_SITES = (
 )
 """Hosts a page may link to: the projects Breakwater works with or is built with."""
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+"""A link to a server the reader runs on their own machine (the console) leaves nothing."""
+
 _FENCE = re.compile(r"^(```|~~~)")
 _INLINE_CODE = re.compile(r"`+[^`]*`+")
 _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<(https?://[^>\s]+)>|href=\"([^\"]+)\"")
@@ -56,7 +59,7 @@ def problems(root: Path, files: list[Path]) -> list[str]:
             where = f"{path.relative_to(root)}:{line}: {target}"
             parts = urlsplit(target)
             if parts.scheme in ("http", "https"):
-                if parts.hostname not in PUBLIC_SITES:
+                if parts.hostname not in (*PUBLIC_SITES, *LOOPBACK_HOSTS):
                     found.append(f"{where}: links outside the repository to a site not in PUBLIC_SITES")
                 continue
             if parts.scheme == "mailto" or parts.scheme:
