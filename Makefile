@@ -82,7 +82,7 @@ kubernetes-check: $(STAMP)
 .PHONY: docs docs-pages
 docs: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.docs --check
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 docs-pages: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.docs

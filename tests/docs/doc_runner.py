@@ -19,6 +19,7 @@ the first broken promise, with the servers' logs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -136,10 +137,8 @@ class Runner:
                     break
                 time.sleep(0.05)
             else:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(group, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def run_page(steps: list[Step], workdir: Path) -> list[str]:

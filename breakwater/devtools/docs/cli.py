@@ -48,7 +48,14 @@ def cli_page() -> str:
     parser = build_parser()
     body: list[str] = ["```text", _neutral(_help(parser)).rstrip(), "```", ""]
     for command in _subcommands(parser):
-        body += [f"## `{command.prog}`", "", "```text", _neutral(_help(command)).rstrip(), "```", ""]
+        body += [
+            f"## `{command.prog}`",
+            "",
+            "```text",
+            _neutral(_help(command)).rstrip(),
+            "```",
+            "",
+        ]
     return page(
         "Command line",
         "Every command's `--help`, as `breakwater` prints it. Commands that ask a running server "

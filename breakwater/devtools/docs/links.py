@@ -34,7 +34,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 _FENCE = re.compile(r"^(```|~~~)")
 _INLINE_CODE = re.compile(r"`+[^`]*`+")
-_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<(https?://[^>\s]+)>|href=\"([^\"]+)\"")
+_LINK = re.compile(
+    r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<(https?://[^>\s]+)>|href=\"([^\"]+)\""
+)
 
 
 def _targets(text: str) -> Iterator[tuple[int, str]]:
@@ -60,7 +62,9 @@ def problems(root: Path, files: list[Path]) -> list[str]:
             parts = urlsplit(target)
             if parts.scheme in ("http", "https"):
                 if parts.hostname not in (*PUBLIC_SITES, *LOOPBACK_HOSTS):
-                    found.append(f"{where}: links outside the repository to a site not in PUBLIC_SITES")
+                    found.append(
+                        f"{where}: links outside the repository to a site not in PUBLIC_SITES"
+                    )
                 continue
             if parts.scheme == "mailto" or parts.scheme:
                 found.append(f"{where}: only relative links and public project sites")

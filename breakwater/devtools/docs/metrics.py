@@ -48,7 +48,9 @@ def collect() -> list[tuple[Metric, tuple[str, ...]]]:
             found = []
             for metric in registry.collect():
                 own = getattr(metric, "_labelnames", None)
-                found.append((metric, tuple(own) if own is not None else labels.get(metric.name, ())))
+                found.append(
+                    (metric, tuple(own) if own is not None else labels.get(metric.name, ()))
+                )
         finally:
             asyncio.run(plane.store.close())
     return sorted(found, key=lambda pair: pair[0].name)

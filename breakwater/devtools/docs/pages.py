@@ -49,7 +49,12 @@ def check(target: Path = REFERENCE_DIR) -> list[str]:
         if current != text:
             diff = list(
                 difflib.unified_diff(
-                    current.splitlines(), text.splitlines(), str(path), "generated", lineterm="", n=1
+                    current.splitlines(),
+                    text.splitlines(),
+                    str(path),
+                    "generated",
+                    lineterm="",
+                    n=1,
                 )
             )
             found.append(f"{path} is stale:\n" + "\n".join(diff[:40]))

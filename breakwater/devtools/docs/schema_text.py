@@ -60,7 +60,9 @@ def type_text(schema: dict[str, Any], prefix: str = DEFS) -> str:
     if "enum" in schema:
         return " | ".join(json.dumps(value) for value in schema["enum"])
     if "anyOf" in schema or "oneOf" in schema:
-        return " or ".join(type_text(option, prefix) for option in schema.get("anyOf") or schema["oneOf"])
+        return " or ".join(
+            type_text(option, prefix) for option in schema.get("anyOf") or schema["oneOf"]
+        )
     kind = schema.get("type")
     if kind == "array":
         return f"list of {type_text(schema.get('items', {}), prefix)}" + _bounds(schema)
