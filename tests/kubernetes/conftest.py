@@ -1,5 +1,5 @@
 """A real kube-apiserver (and its etcd) for the session, with Breakwater's and the Gateway API's
-CRDs installed, and clients for its admin and its restricted user.
+CRDs installed, clients for its admin and its restricted user, and an upstream in a pod network.
 
 Starting the server and serving the CRDs takes seconds, so it happens once per session
 (once per xdist worker that runs a test needing it); each test works in namespaces of
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from lightkube import AsyncClient, Client, KubeConfig
@@ -19,6 +20,8 @@ from lightkube.resources.core_v1 import Namespace
 from tests.etcd.etcd_server import EtcdServer
 from tests.support.kube_apiserver import KubeApiServer
 from tests.support.kube_crds import install, session_manifests
+from tests.support.netns import pod_network
+from tests.support.pods import PodUpstream
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,12 @@ def kube_namespace(kube_admin: Client) -> Iterator[str]:
         yield name
     finally:
         kube_admin.delete(Namespace, name)
+
+
+@pytest.fixture
+def pod_upstream(tmp_path: Path) -> Iterator[PodUpstream]:
+    """A real upstream (`payments`, instance `pod-1`) in a pod network of its own, at a
+    10.213.N.2 address an EndpointSlice accepts; the process, the namespace and the veth
+    pair are gone after the test, whether it passed or not."""
+    with pod_network() as network, PodUpstream(network, tmp_path, "pod-1", "payments") as pod:
+        yield pod

@@ -87,7 +87,18 @@ def _create(namespace: str, host_interface: str, subnet: ipaddress.IPv4Network) 
     pod_interface = "eth0"
     prefix = subnet.prefixlen
     _ip("netns", "add", namespace)
-    _ip("link", "add", host_interface, "type", "veth", "peer", "name", pod_interface, "netns", namespace)
+    _ip(
+        "link",
+        "add",
+        host_interface,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        pod_interface,
+        "netns",
+        namespace,
+    )
     _ip("addr", "add", f"{network.host_address}/{prefix}", "dev", host_interface)
     _ip("link", "set", host_interface, "up")
     _ip("-n", namespace, "addr", "add", f"{network.pod_address}/{prefix}", "dev", pod_interface)
