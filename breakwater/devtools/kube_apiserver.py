@@ -238,11 +238,11 @@ def ensure(go_path: str | None) -> None:
             build_apiserver(go)
         caches = _size(go.caches)
         go.clean()
-        elapsed = time.monotonic() - started
+        minutes, seconds = divmod(round(time.monotonic() - started), 60)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         print(
-            f"kube-apiserver {KUBERNETES_VERSION} built in {elapsed / 60:.0f} min "
-            f"{elapsed % 60:.0f} s (largest process {_gigabytes(peak)}; Go caches "
+            f"kube-apiserver {KUBERNETES_VERSION} built in {minutes} min {seconds} s "
+            f"(largest process {_gigabytes(peak)}; Go caches "
             f"{_gigabytes(caches)}, now deleted): {apiserver_binary()} "
             f"({apiserver_binary().stat().st_size / 1e6:.0f} MB)"
         )
