@@ -25,7 +25,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from breakwater.devtools.kube_apiserver import BUILD_COMMAND, KUBERNETES_VERSION, apiserver_binary
+from breakwater.devtools.kube_apiserver import (
+    BUILD_COMMAND,
+    BUILD_COST,
+    KUBERNETES_VERSION,
+    apiserver_binary,
+)
 from breakwater.devtools.ports import LOOPBACK, free_port
 from breakwater.devtools.process import LoggedProcess
 from tests.support.certificates import Authority
@@ -52,8 +57,8 @@ def find_kube_apiserver() -> Path:
         return binary
     pytest.fail(
         f"these tests need a real kube-apiserver {KUBERNETES_VERSION}, which is not built yet: "
-        f"run `{BUILD_COMMAND}` once (it builds it into {binary.parent}, about 6 minutes; "
-        "`make test` does it first)",
+        f"run `{BUILD_COMMAND}` once (`make test` does it first): it builds it into "
+        f"{binary.parent}, which takes {BUILD_COST}",
         pytrace=False,
     )
 
