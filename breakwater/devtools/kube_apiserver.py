@@ -220,6 +220,17 @@ def _gigabytes(size: float) -> str:
     return f"{size / 1e9:.1f} GB"
 
 
+def _report(started: float, caches: int) -> None:
+    """What the build cost, for the README and for whoever waited."""
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(
+        f"kube-apiserver {KUBERNETES_VERSION} built in {minutes} min {seconds} s "
+        f"(largest process {_gigabytes(peak)}; Go caches {_gigabytes(caches)}, now deleted): "
+        f"{apiserver_binary()} ({apiserver_binary().stat().st_size / 1e6:.0f} MB)"
+    )
+
+
 def ensure(go_path: str | None) -> None:
     """Build or fetch whatever is missing from the cache, saying what the first time cost."""
     if apiserver_binary().exists() and gateway_crds_dir().is_dir():
@@ -230,26 +241,18 @@ def ensure(go_path: str | None) -> None:
         go = GoRun(find_go(go_path), cache_root() / f"go-caches-{KUBERNETES_VERSION}")
         for stale in cache_root().glob(".staged-*"):  # left by a build that was killed
             shutil.rmtree(stale, ignore_errors=True)
-        print(
-            f"Building kube-apiserver {KUBERNETES_VERSION} into {apiserver_dir()}, once per "
-            f"machine: {BUILD_COST} (the Go caches are deleted afterwards)...",
-            flush=True,
-        )
-        started = time.monotonic()
         if not gateway_crds_dir().is_dir():
             fetch_gateway_crds(go)
         if not apiserver_binary().exists():
+            print(
+                f"Building kube-apiserver {KUBERNETES_VERSION} into {apiserver_dir()}, once per "
+                f"machine: {BUILD_COST} (the Go caches are deleted afterwards)...",
+                flush=True,
+            )
+            started = time.monotonic()
             build_apiserver(go)
-        caches = _size(go.caches)
+            _report(started, _size(go.caches))
         go.clean()
-        minutes, seconds = divmod(round(time.monotonic() - started), 60)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        print(
-            f"kube-apiserver {KUBERNETES_VERSION} built in {minutes} min {seconds} s "
-            f"(largest process {_gigabytes(peak)}; Go caches "
-            f"{_gigabytes(caches)}, now deleted): {apiserver_binary()} "
-            f"({apiserver_binary().stat().st_size / 1e6:.0f} MB)"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure(args.go)
     except RuntimeError as error:
-        print(f"{error}\nNothing was installed; run {BUILD_COMMAND} again.", file=sys.stderr)
+        print(
+            f"{error}\nNothing was installed; run `{BUILD_COMMAND}` again (what Go downloaded "
+            f"is kept in {cache_root()} until a build succeeds).",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -168,7 +168,8 @@ async def test_services_slices_and_gateway_api_objects_are_listed_then_watched(
 
     slices = kube_client.list(EndpointSlice, namespace=kube_namespace)
     listed = [s async for s in slices]
-    routes = [r async for r in kube_client.list(HTTPRoute, namespace=kube_namespace)]
+    route_list = kube_client.list(HTTPRoute, namespace=kube_namespace)
+    routes = [r async for r in route_list]
     gateways = [g async for g in kube_client.list(Gateway, namespace=kube_namespace)]
     assert [[e.addresses for e in s.endpoints or []] for s in listed] == [[[POD_ADDRESS]]]
     assert [r["spec"]["parentRefs"][0]["name"] for r in routes] == ["edge"]
@@ -178,6 +179,9 @@ async def test_services_slices_and_gateway_api_objects_are_listed_then_watched(
     await kube_client.replace(changed)
     await kube_client.delete(EndpointSlice, "payments-abcde", namespace=kube_namespace)
 
+    routes[0]["spec"]["rules"][0]["matches"][0]["path"]["value"] = "/checkout"
+    await kube_client.replace(routes[0])  # as listed: a custom resource is replaced at a version
+
     watch = kube_client.watch(
         EndpointSlice, namespace=kube_namespace, resource_version=slices.resourceVersion
     )
@@ -186,6 +190,13 @@ async def test_services_slices_and_gateway_api_objects_are_listed_then_watched(
         ("MODIFIED", [POD_ADDRESS, str(POD_SUBNETS[3])]),
         ("DELETED", [POD_ADDRESS, str(POD_SUBNETS[3])]),
     ]
+    route_watch = kube_client.watch(
+        HTTPRoute, namespace=kube_namespace, resource_version=route_list.resourceVersion
+    )
+    route_events = await _first(route_watch, 1)
+    paths = [r["spec"]["rules"][0]["matches"][0]["path"]["value"] for _, r in route_events]
+    assert [kind for kind, _ in route_events] == ["MODIFIED"]
+    assert paths == ["/checkout"]
 
 
 async def _first(stream: AsyncIterable[tuple[str, Any]], count: int) -> list[tuple[str, Any]]:
