@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
+.PHONY: install lock kube-apiserver test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
 
 # $(1): the extras to install into the venv, which is made first when it is missing.
 define venv_with
@@ -44,7 +44,16 @@ lock:
 # each at a time, keeping module-scoped meshes whole) halve the wall time on two cores.
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+# Go, for kube-apiserver and the bench peers.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+# The real kube-apiserver of tests/kubernetes and the Gateway API CRDs, built from the Go
+# module proxy once per machine into ~/.cache/breakwater (XDG_CACHE_HOME), outside the clone
+# so that every clone finds it; does nothing once they are there.
+kube-apiserver: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.kube_apiserver --go "$(GO)"
+
+test: $(STAMP) kube-apiserver
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
@@ -92,9 +101,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/breakwater validate deploy/examples
 	$(BIN)/python -m breakwater.devtools.demo $(DEMO_ARGS)
 
-# The reference servers of bench/peers, built only here (make test needs neither Go nor
-# Java); a toolchain that is missing leaves its peer out of the comparison.
-GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# The reference servers of bench/peers, built only here (make test needs no Java, and Go
+# only for kube-apiserver); a toolchain that is missing leaves its peer out of the comparison.
 peers:
 	@if [ -x "$(GO)" ]; then cd bench/peers/go && $(GO) build -o ../../../build/peer-go .; \
 	else echo "no Go toolchain: the go-control-plane peer is left out"; fi

@@ -1,0 +1,52 @@
+"""A real upstream process running as a pod would: inside a pod network, at the pod's address.
+
+It is `python -m breakwater.devtools.upstream`, started through `ip netns exec`, so it
+binds the pod's address and nothing on the host's interfaces; its first line names the
+port the kernel gave it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Self
+
+from breakwater.devtools.process import LoggedProcess
+from tests.support.netns import PodNetwork
+
+
+class PodUpstream(LoggedProcess):
+    """The upstream `instance` of `service`, in `network`; `address` and `port` once started."""
+
+    def __init__(self, network: PodNetwork, workdir: Path, instance: str, service: str) -> None:
+        super().__init__(workdir / f"{instance}.log")
+        self.network = network
+        self.instance = instance
+        self.service = service
+        self.port: int | None = None
+
+    @property
+    def address(self) -> str:
+        return self.network.pod_address
+
+    def start(self, timeout: float = 15.0) -> Self:
+        command = [sys.executable, "-m", "breakwater.devtools.upstream"]
+        command += ["--host", self.address, "--instance", self.instance, "--service", self.service]
+        process = self.spawn(self.network.run_in(command))
+        listening = re.compile(rf"listening on http://{re.escape(self.address)}:(\d+)")
+        deadline = time.monotonic() + timeout
+        while self.port is None:
+            if process.poll() is not None:
+                raise RuntimeError(f"the pod's upstream exited:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"the pod's upstream did not start:\n{self.log_tail()}")
+            found = listening.search(self.log_path.read_text() if self.log_path.exists() else "")
+            self.port = int(found.group(1)) if found else None
+            time.sleep(0.05)
+        return self
+
+
+__all__ = ["PodUpstream"]
