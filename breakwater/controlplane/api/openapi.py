@@ -41,7 +41,8 @@ from breakwater.controlplane.api.rollout_models import (
 from breakwater.controlplane.api.security import Unauthorized
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutNotFound
-from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused, RolloutMoved
+from breakwater.controlplane.rollouts.engine import CommandRefused, RolloutMoved
+from breakwater.controlplane.rollouts.phases import COMMANDS
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
 from breakwater.controlplane.state.history import HISTORY_LIMIT
 from breakwater.controlplane.state.store import RevisionConflict, StoreError

@@ -44,8 +44,6 @@ from prometheus_client import CollectorRegistry, Counter
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
 from breakwater.controlplane.rollouts import webhooks
 from breakwater.controlplane.rollouts.engine import (
-    TERMINAL,
-    Command,
     Observation,
     RolloutMoved,
     RolloutState,
@@ -54,6 +52,7 @@ from breakwater.controlplane.rollouts.engine import (
     command,
     start,
 )
+from breakwater.controlplane.rollouts.phases import TERMINAL, Command
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.store import ClaimLost, RevisionConflict, StoreError
 from breakwater.controlplane.xds.status import StreamStatus
