@@ -40,8 +40,8 @@ from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds
 from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
 from bench.profile import Recording
 from bench.server import BreakwaterServer
+from breakwater.client import http
 from breakwater.defaults import DEBOUNCE_QUIET, POLICY_POLL_INTERVAL
-from breakwater.devtools.adminclient import http
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_INTERVAL = 0.05

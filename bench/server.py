@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from bench.served import ServedProcess
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.ports import LOOPBACK, free_ports
 from tests.support.prometheus import metric_sum
 

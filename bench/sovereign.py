@@ -211,7 +211,7 @@ class SovereignServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        from breakwater.devtools.adminclient import http
+        from breakwater.client import http
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Self
 
 from bench.served import ServedProcess
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.ports import LOOPBACK, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]

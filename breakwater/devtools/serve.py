@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
-from .adminclient import http
+from breakwater.client import http
+
 from .ports import LOOPBACK, free_ports
 from .process import LoggedProcess
 from .waiting import WaitTimeout, wait_until

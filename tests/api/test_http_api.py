@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from breakwater.client import http
 from breakwater.console import is_console_path
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import ROUTE_TYPE

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from breakwater.client import http
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
@@ -23,7 +24,6 @@ from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.support.admin import weights_url
 from tests.support.envoy import envoy_for
-from tests.support.http import http_json
 from tests.support.policies import ROUTE, PolicyDir, SplitRoute
 from tests.support.prometheus import metrics_text
 
@@ -69,7 +69,8 @@ class ReplicaProcess(ServeProcess):
     # --- admin API -------------------------------------------------------
 
     def get(self, path: str) -> tuple[int, Any]:
-        code, _, body = http_json("GET", self.admin_url + path)
+        reply = http("GET", self.admin_url + path)
+        code, body = reply.status, reply.body
         return code, body
 
     def status(self) -> dict[str, Any]:
@@ -90,7 +91,8 @@ class ReplicaProcess(ServeProcess):
         body: dict[str, Any] = {"weights": dict(weights)}
         if expected_revision is not None:
             body["expectedRevision"] = expected_revision
-        code, _, answer = http_json("PUT", weights_url(self.admin_url), body)
+        reply = http("PUT", weights_url(self.admin_url), body)
+        code, answer = reply.status, reply.body
         return code, answer
 
     def weights(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer

@@ -22,10 +22,10 @@ import grpc
 import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from breakwater.client import http
 from breakwater.controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 from breakwater.controlplane.xds.status import StreamRegistry
 from breakwater.controlplane.xds.stream import INBOX_LIMIT, Stream
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK

@@ -138,7 +138,7 @@ def test_calls_without_a_credential_are_unauthenticated(token_plane: ControlPlan
 
 
 def token_plane_status(plane: ControlPlaneThread) -> list[dict[str, object]]:
-    from breakwater.devtools.adminclient import http
+    from breakwater.client import http
 
     proxies: list[dict[str, object]] = http("GET", f"{plane.admin_url}/v1/status").body["proxies"]
     return proxies

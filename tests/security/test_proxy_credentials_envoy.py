@@ -12,11 +12,11 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.client import http
 from breakwater.controlplane.api.credentials import load_proxy_tokens
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.bootstrap import XdsTls
 from breakwater.controlplane.fleet.contract import FleetOptions
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import send_requests

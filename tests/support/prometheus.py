@@ -11,7 +11,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 
 
 def samples(text: str, name: str, **labels: str) -> list[Sample]:
