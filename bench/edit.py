@@ -171,7 +171,7 @@ def _edit_weights(path: Path, route: str, before: str, after: str) -> None:
 async def _scenario(
     server: BreakwaterServer, directory: Path, spawned: float, profile: Path | None
 ) -> dict[str, Any]:
-    proxy = Proxy(server.xds_target)
+    proxy = Proxy(server.xds_address)
     proxy.task = asyncio.create_task(proxy.run())
     try:
         await asyncio.wait_for(proxy.synced.wait(), TIMEOUT)
@@ -219,7 +219,7 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
                     break
             except OSError:
                 pass
-            if not starting.is_alive() and server.process is None:
+            if not starting.is_alive() and not server.running:
                 raise RuntimeError("breakwater serve did not start")
             time.sleep(0.02)
         ready = time.monotonic()

@@ -17,6 +17,7 @@ from typing import Any
 
 from breakwater.client import http
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.prometheus import metrics_text
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
 from breakwater.devtools.upstream import UpstreamServer
@@ -25,7 +26,6 @@ from tests.etcd.etcd_server import EtcdServer
 from tests.support.admin import weights_url
 from tests.support.envoy import envoy_for
 from tests.support.policies import ROUTE, PolicyDir, SplitRoute
-from tests.support.prometheus import metrics_text
 
 GATEWAYS = ("edge-a", "edge-b")
 FLEET_ROUTE = SplitRoute(gateways=GATEWAYS, weights={"stable": 100, "canary": 0})

@@ -9,10 +9,10 @@ from typing import Any
 from breakwater.cli.tables import format_status
 from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.prometheus import metric, metrics_text
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.etcd.fleet import fleet_policies
-from tests.support.prometheus import metric, metrics_text
 
 
 def _get(plane: ControlPlaneThread, path: str) -> Any:

@@ -19,6 +19,7 @@ from breakwater.controlplane.bootstrap import XdsTls
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.prometheus import metric_sum
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
@@ -35,7 +36,6 @@ from tests.support.policies import (
     SplitRoute,
     rollout_document,
 )
-from tests.support.prometheus import metric_sum
 from tests.support.reports import export
 
 TOKEN = "edge-proxy-token-0123456789"
