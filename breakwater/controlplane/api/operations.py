@@ -46,7 +46,8 @@ from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFou
 from breakwater.controlplane.rollouts.engine import CommandRefused, RolloutMoved
 from breakwater.controlplane.rollouts.phases import COMMANDS
 from breakwater.controlplane.rollouts.status import rollout_status, rollout_statuses
-from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
+from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView
 from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
