@@ -109,7 +109,7 @@ class ReplicaProcess(ServeProcess):
         return result
 
     def metrics(self) -> str:
-        """The whole of `/metrics`, for `tests.support.prometheus.metric`."""
+        """The whole of `/metrics`, for `breakwater.devtools.prometheus.metric`."""
         return metrics_text(self.admin_url, timeout=5.0)
 
     def store(self) -> dict[str, Any]:
