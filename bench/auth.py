@@ -155,7 +155,7 @@ def run_mode(
     with BreakwaterServer(policy_dir, workdir / "auth-server", extra_args=extra) as server:
         result = asyncio.run(
             _drive(
-                server.xds_target,
+                server.xds_address,
                 proxies,
                 names,
                 interval,

@@ -40,8 +40,8 @@ from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds
 from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
 from bench.profile import Recording
 from bench.server import BreakwaterServer
+from breakwater.client import http
 from breakwater.defaults import DEBOUNCE_QUIET, POLICY_POLL_INTERVAL
-from breakwater.devtools.adminclient import http
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_INTERVAL = 0.05
@@ -171,7 +171,7 @@ def _edit_weights(path: Path, route: str, before: str, after: str) -> None:
 async def _scenario(
     server: BreakwaterServer, directory: Path, spawned: float, profile: Path | None
 ) -> dict[str, Any]:
-    proxy = Proxy(server.xds_target)
+    proxy = Proxy(server.xds_address)
     proxy.task = asyncio.create_task(proxy.run())
     try:
         await asyncio.wait_for(proxy.synced.wait(), TIMEOUT)
@@ -219,7 +219,7 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
                     break
             except OSError:
                 pass
-            if not starting.is_alive() and server.process is None:
+            if not starting.is_alive() and not server.running:
                 raise RuntimeError("breakwater serve did not start")
             time.sleep(0.02)
         ready = time.monotonic()

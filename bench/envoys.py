@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fanout import FANOUT_SERVICES, ROUTE, WEIGHTS, histogram_totals, percentile
+from bench.fanout import histogram_totals, percentile
 from bench.policies import NODE_CLUSTER, write_policies
+from bench.scenario import FANOUT_SERVICES, ROUTE, WEIGHTS
 from bench.server import BreakwaterServer
 from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.memory import rss_bytes
 from breakwater.devtools.ports import LOOPBACK, free_ports
-from tests.support.proc import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,15 +38,14 @@ from bench.loadgen import (
     Mode,
     default_processes,
 )
-from bench.policies import service_name, write_policies
+from bench.peers.resources import recorded
+from bench.peers.servers import PeerServer
+from bench.policies import write_policies
 from bench.profile import Recording
+from bench.scenario import FANOUT_SERVICES, ROUTE, WEIGHTS
 from bench.server import BreakwaterServer
 
 ROOT = Path(__file__).resolve().parents[1]
-FANOUT_SERVICES = 20
-ROUTE = service_name(0)
-WEIGHTS = [(50, 50), (80, 20), (60, 40), (90, 10)]
-"""The weights of push i are ``WEIGHTS[i % 4]``; the last one is the starting state again."""
 ServerKind = Literal["breakwater", "go", "java"]
 
 
@@ -70,9 +69,6 @@ def open_server(
 
             yield server, write_weights
         return
-    from bench.peers.resources import recorded
-    from bench.peers.servers import PeerServer
-
     snapshots = recorded(workdir.parent / "peer-snapshots")
     with PeerServer(kind, snapshots, workdir) as peer:
 
@@ -120,13 +116,13 @@ def run_size(
     }
     with open_server(server_kind, server_dir, launcher=launcher) as (server, change):
         time.sleep(1.0)
-        probe_config = FleetConfig(server.xds_target, 1, mode=mode, node_prefix="probe")
+        probe_config = FleetConfig(server.xds_address, 1, mode=mode, node_prefix="probe")
         with FleetProcesses(probe_config, 1) as probe:
             probe.start(30)
             time.sleep(1.0)
             rss_before = server.rss_bytes()
             cpu_before = server.cpu_seconds()
-            config = FleetConfig(server.xds_target, streams, mode=mode)
+            config = FleetConfig(server.xds_address, streams, mode=mode)
             recording = (
                 Recording(server.pid, min(30.0, connect_timeout), server_dir / "connect.raw")
                 if profile
@@ -227,7 +223,7 @@ def cold_connect(
     with BreakwaterServer(policies, server_dir, launcher=launcher) as server:
         time.sleep(1.0)
         cpu_before = server.cpu_seconds()
-        config = FleetConfig(server.xds_target, streams, mode=mode)
+        config = FleetConfig(server.xds_address, streams, mode=mode)
         with FleetProcesses(config, default_processes(streams)) as fleet:
             connect = fleet.start(timeout)
             result["connect"] = connect

@@ -33,9 +33,9 @@ from bench.policies import NODE_CLUSTER, service_name, write_policies
 from bench.server import BreakwaterServer
 from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, NODE_HEADER
 from breakwater.controlplane.fleet.receivers import OTLP_METRICS_SERVICE
+from breakwater.devtools.memory import rss_bytes
 from breakwater.otlp.v1 import common_pb2, metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
-from tests.support.proc import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT = f"/{OTLP_METRICS_SERVICE}/Export"
@@ -200,7 +200,7 @@ def run(
     names = [service_name(i) for i in range(clusters)]
     with BreakwaterServer(policy_dir, workdir / "fleet-server") as server:
         result = asyncio.run(
-            _drive(server.xds_target, proxies, names, interval, duration, server.pid)
+            _drive(server.xds_address, proxies, names, interval, duration, server.pid)
         )
         result["server_counted_reports"] = server.metric_sum("breakwater_fleet_reports_total")
     return result

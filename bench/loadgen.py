@@ -62,7 +62,7 @@ class AdsServer(Protocol):
     """What a benchmark needs of any ADS server it drives: Breakwater or a peer."""
 
     @property
-    def xds_target(self) -> str:
+    def xds_address(self) -> str:
         """HOST:PORT of its ADS port."""
 
     @property

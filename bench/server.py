@@ -1,23 +1,21 @@
-"""`breakwater serve` in its own process, so that its CPU and memory can be measured alone."""
+"""`breakwater serve` under benchmark: `breakwater.devtools.serve` with serve's own debounce
+and log level, an empty state store at each start, and what the benchmarks read from it."""
 
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from bench.served import ServedProcess
-from breakwater.devtools.adminclient import http
-from breakwater.devtools.ports import LOOPBACK, free_ports
-from tests.support.prometheus import metric_sum
+from bench.served import STOP_WAIT, cpu_seconds
+from breakwater.client import call, http
+from breakwater.devtools.prometheus import metric_sum
+from breakwater.devtools.serve import ServeProcess
 
 
-class BreakwaterServer(ServedProcess):
-    """A control plane serving ``policy_dir``; state in ``state_dir``; log in ``workdir``."""
-
-    name = "breakwater serve"
+class BreakwaterServer(ServeProcess):
+    """A control plane serving ``policy_dir``; state in ``workdir/state``; log in ``workdir``."""
 
     def __init__(
         self,
@@ -28,63 +26,39 @@ class BreakwaterServer(ServedProcess):
         launcher: list[str] | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
-        """``launcher`` replaces the ``breakwater`` executable (e.g. ``[python, script]``);
+        """``launcher`` replaces ``python -m breakwater.cli`` (e.g. ``[python, script]``);
         ``extra_args`` go after `serve`'s own (a token file)."""
-        self.extra_args = tuple(extra_args)
         self.policy_dir = policy_dir
         self.workdir = workdir
         self.state_dir = workdir / "state"
-        self.log_path = workdir / "breakwater.log"
-        self.xds_port, self.admin_port = free_ports(2)
-        self.log_level = log_level
-        self.launcher = launcher
-        super().__init__()
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
-
-    @property
-    def xds_target(self) -> str:
-        return f"{LOOPBACK}:{self.xds_port}"
+        super().__init__(
+            policy_dir,
+            self.state_dir,
+            workdir / "breakwater.log",
+            launcher=launcher,
+            debounce=None,
+            log_level=log_level,
+            extra_args=extra_args,
+        )
 
     def start(self, timeout: float = 120.0) -> Self:
         """Start with an empty state store (no weight overrides from earlier runs)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        binary = Path(sys.executable).with_name("breakwater")
-        command = [
-            *(self.launcher or [str(binary)]),
-            "serve",
-            "-c",
-            str(self.policy_dir),
-            "--state",
-            str(self.state_dir),
-            "--xds-port",
-            str(self.xds_port),
-            "--admin-port",
-            str(self.admin_port),
-            "--log-level",
-            self.log_level,
-            *self.extra_args,
-        ]
-        return self.launch(
-            command,
-            lambda: http("GET", self.admin_url + "/readyz", timeout=2).status == 200,
-            timeout,
-        )
+        return super().start(timeout)
+
+    def stop(self, timeout: float = STOP_WAIT) -> None:
+        super().stop(timeout)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self)
 
     def set_weights(self, route: str, weights: dict[str, int]) -> None:
-        reply = http("PUT", f"{self.admin_url}/v1/routes/{route}/weights", {"weights": weights})
-        if reply.status != 200:
-            raise RuntimeError(f"weights PUT answered {reply.status}: {reply.text[:300]!r}")
+        call(self.admin_url, "set_weights", {"route": route}, {"weights": weights})
 
     def status(self) -> dict[str, Any]:
-        reply = http("GET", self.admin_url + "/v1/status", timeout=60)
-        if reply.status != 200:
-            raise RuntimeError(f"/v1/status answered {reply.status}")
-        result: dict[str, Any] = reply.body
+        result: dict[str, Any] = call(self.admin_url, "status", timeout=60)
         return result
 
     def metric_sum(self, name: str) -> float:

@@ -45,8 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import proc
-from bench.fanout import FANOUT_SERVICES, WEIGHTS, percentile
+from bench.fanout import percentile
 from bench.policies import NODE_CLUSTER, service_name, write_policies
+from bench.scenario import FANOUT_SERVICES, WEIGHTS
 from bench.workers import WorkerPool
 from breakwater.devtools.ports import free_port
 
@@ -211,7 +212,7 @@ class SovereignServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        from breakwater.devtools.adminclient import http
+        from breakwater.client import http
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

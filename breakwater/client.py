@@ -1,149 +1,160 @@
-"""The CLI's side of the admin API: HTTP JSON calls and tables for people.
+"""The one client of the admin API: for the CLI, the demo, the benchmarks and the tests.
 
-HTTP goes through the standard library (no event loop); answers are read
-back into the API's own models before a table is drawn, so the CLI prints
-the fields the server defines and nothing it has to guess. Only Pydantic
-comes with the models: `breakwater status` does not load the policy code.
+`http` sends one request and keeps whatever comes back (status, headers, the body
+as JSON when it is JSON, its text): tests and tools that look at refusals use it.
+`call` runs one operation of the operations table (`controlplane/api/table.py`)
+by name: the path and query come from the table, a refusal or an unreachable
+server becomes an `ApiError` with a sentence for people. `read_answer` reads an
+answer back into the API's model. HTTP goes through the standard library (no
+event loop), and only Pydantic comes with the models and the table:
+`breakwater status` does not load the policy code.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from breakwater.controlplane.api.models import (
-    ApiModel,
-    EndpointsResponse,
-    PolicyStatus,
-    Replica,
-    ServiceEndpoint,
-    StatusResponse,
-    Weights,
-)
-from breakwater.controlplane.api.policy_models import PoliciesResponse, PolicyDocument
-from breakwater.controlplane.api.rollout_models import (
-    ChangesResponse,
-    RolloutsResponse,
-    RolloutStatus,
-)
+from breakwater.controlplane.api.models import ApiModel
+from breakwater.controlplane.api.table import BY_NAME
 from breakwater.defaults import ADMIN_PORT, HOST
 
 DEFAULT_SERVER = f"http://{HOST}:{ADMIN_PORT}"
 SERVER_ENV = "BREAKWATER_SERVER"
 """Where the CLI's commands send their calls when --server is not given."""
+TOKEN_ENV = "BREAKWATER_TOKEN"
 
 
 class ApiError(Exception):
     """The server refused or could not be reached; the message is for people."""
 
 
-TOKEN_ENV = "BREAKWATER_TOKEN"
+@dataclass(frozen=True)
+class Reply:
+    """One answer: its status, its body parsed as JSON (None when it is not JSON), its text."""
+
+    status: int
+    body: Any
+    text: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Lower-cased names; a header sent twice keeps its last value."""
+
+
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+    timeout: float = 10.0,
+) -> Reply:
+    """One request; a JSON `body` is encoded, `raw` bytes are sent as they are, and the
+    request says it is JSON unless `headers` say otherwise.
+
+    An error status is an answer like any other; only a failure to get one
+    (refused, timed out) raises, as `OSError`.
+    """
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            status, answer, payload = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            status, answer, payload = exc.code, exc.headers, exc.read()
+    text = payload.decode(errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    return Reply(status, parsed, text, {name.lower(): value for name, value in answer.items()})
+
+
+def path_of(operation: str, params: Mapping[str, object] | None = None) -> tuple[str, str]:
+    """The method and the path (with its query) of one operation of the table."""
+    op = BY_NAME[operation]
+    given = {k: v for k, v in (params or {}).items() if v is not None}
+    unknown = set(given) - {p.name for p in op.parameters}
+    if unknown:
+        raise TypeError(f"{operation} takes no parameter {', '.join(sorted(unknown))}")
+    path = op.path
+    query = {}
+    for parameter in op.parameters:
+        if parameter.name not in given:
+            if parameter.where == "path":
+                raise TypeError(f"{operation} needs its parameter {parameter.name}")
+            continue
+        value = str(given[parameter.name])
+        if parameter.where == "path":
+            path = path.replace("{" + parameter.name + "}", urllib.parse.quote(value, safe=""))
+        else:
+            query[parameter.name] = value
+    suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+    return op.method.upper(), path + suffix
 
 
 def call(
     server: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    timeout: float = 10.0,
+    operation: str,
+    params: Mapping[str, object] | None = None,
+    body: ApiModel | Mapping[str, Any] | None = None,
     *,
     token: str | None = None,
     ca_file: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
-    """One API call; the token comes from `token` or the BREAKWATER_TOKEN environment variable.
+    """Run one operation and return its JSON answer; the token comes from `token` or the
+    BREAKWATER_TOKEN environment variable.
 
     A write always carries a JSON body (`{}` when it needs none): the server refuses writes of
     any other type, so that no web form of another site can make one."""
-    if body is None and method not in ("GET", "HEAD"):
-        body = {}
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    method, path = path_of(operation, params)
+    if isinstance(body, ApiModel):
+        sent: Any = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    elif body is None and method not in ("GET", "HEAD"):
+        sent = {}
+    else:
+        sent = None if body is None else dict(body)
+    headers = {"Accept": "application/json"}
     token = token or os.environ.get(TOKEN_ENV)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        server.rstrip("/") + path, data=data, method=method, headers=headers
-    )
     context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("error", exc.reason)
-        except (ValueError, AttributeError):
-            detail = exc.reason
-        raise ApiError(f"{method} {path}: {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
+        reply = http(
+            method,
+            server.rstrip("/") + path,
+            sent,
+            headers=headers,
+            context=context,
+            timeout=timeout,
+        )
+    except OSError as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiError(
             f"cannot reach the Breakwater admin API at {server}: {reason}. "
             "Is `breakwater serve` running? Point --server (or $BREAKWATER_SERVER) at its admin port."
         ) from None
-
-
-def weights_path(route: str, rule: int | None, expected_revision: int | None = None) -> str:
-    query = {}
-    if rule is not None:
-        query["rule"] = str(rule)
-    if expected_revision is not None:
-        query["expectedRevision"] = str(expected_revision)
-    suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
-    return f"/v1/routes/{urllib.parse.quote(route, safe='')}/weights{suffix}"
-
-
-def endpoints_path(
-    service: str, endpoint: str | None = None, expected_revision: int | None = None
-) -> str:
-    """The list of a service's endpoints, or the drain of one of them."""
-    path = f"/v1/services/{urllib.parse.quote(service, safe='')}/endpoints"
-    if endpoint is None:
-        return path
-    query = "" if expected_revision is None else f"?expectedRevision={expected_revision}"
-    return f"{path}/{urllib.parse.quote(endpoint, safe='')}/drain{query}"
-
-
-def _endpoint_row(endpoint: ServiceEndpoint) -> list[str]:
-    if endpoint.drained:
-        state = "DRAINING"
-    elif endpoint.drained_by is not None:
-        state = "drain kept (not in the YAML)"
-    else:
-        state = "serving"
-    by = "-" if endpoint.drained_by is None else endpoint.drained_by
-    at = "-" if endpoint.drained_at is None else _clock(endpoint.drained_at)
-    return [endpoint.endpoint, state, by, at, str(endpoint.revision)]
-
-
-_ENDPOINT_HEADERS = ["endpoint", "state", "drained by", "since (UTC)", "revision"]
-
-
-def format_endpoints(answer: Any) -> str:
-    result = read_answer(EndpointsResponse, answer)
-    rows = [_endpoint_row(e) for e in result.endpoints]
-    return f"service {result.service}\n" + table(_ENDPOINT_HEADERS, rows)
-
-
-def format_endpoint(answer: Any) -> str:
-    result = read_answer(ServiceEndpoint, answer)
-    return f"service {result.service}\n" + table(_ENDPOINT_HEADERS, [_endpoint_row(result)])
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    for row in cells:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+    if reply.status >= 400:
+        detail = reply.body.get("error") if isinstance(reply.body, dict) else None
+        raise ApiError(f"{method} {path}: {reply.status}: {detail or reply.text or 'no answer'}")
+    return reply.body
 
 
 A = TypeVar("A", bound=ApiModel)
@@ -160,286 +171,3 @@ def read_answer(model: type[A], answer: Any) -> A:
             f"the server's answer is not a {model.__name__}: {where}: {first['msg']}. "
             "Is --server the admin port of a Breakwater of the same version?"
         ) from None
-
-
-def format_weights(answer: Any) -> str:
-    result = read_answer(Weights, answer)
-    total = sum(result.weights.values()) or 1
-    rows = [
-        [label, weight, f"{100 * weight / total:.1f}%"] for label, weight in result.weights.items()
-    ]
-    head = (
-        f"route {result.route} rule {result.rule} "
-        f"(from {result.source}, revision {result.revision})"
-    )
-    return head + "\n" + table(["backend", "weight", "share"], rows)
-
-
-def format_status(answer: Any) -> str:
-    result = read_answer(StatusResponse, answer)
-    rows = [
-        [
-            proxy.node_id,
-            proxy.node_cluster,
-            proxy.protocol,
-            state.type,
-            state.state,
-            state.sent_version or "-",
-            state.acked_version or "-",
-            state.nack_message,
-        ]
-        for proxy in result.proxies
-        for state in proxy.types
-    ]
-    lines = [
-        f"config version {result.config_version}, policy version {result.policy_version}, "
-        f"state revision {result.state_revision}, {len(result.proxies)} proxies"
-    ]
-    if rows:
-        lines.append(
-            table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
-        )
-    lines.extend(_format_services(result))
-    lines.extend(_format_replicas(result))
-    for error in result.load_errors:
-        lines.append(f"policy error (last good config still serving): {error}")
-    for dropped in result.dropped_overrides:
-        lines.append(f"dropped override {dropped.route} rule {dropped.rule}: {dropped.reason}")
-    for drain in result.drained_endpoints:
-        since = "" if drain.drained_at is None else f" since {_clock(drain.drained_at)} UTC"
-        kept = "" if drain.drained else " (kept: the YAML no longer lists it)"
-        lines.append(
-            f"drained endpoint {drain.service} {drain.endpoint} by {drain.drained_by}{since}{kept}"
-        )
-    return "\n".join(lines)
-
-
-def _format_replicas(result: StatusResponse) -> list[str]:
-    """The store's health, and every replica with what it serves (`*` marks a skew from this one)."""
-    lines: list[str] = []
-    store = result.store
-    if not store.available:
-        lines.append(
-            f"store {store.backend or '?'} UNAVAILABLE: {store.error or 'no answer'}; "
-            "writes are refused, the last state read keeps serving"
-        )
-    replicas = result.replicas
-    shared = (store.backend or "").startswith("etcd://")
-    if not replicas or (len(replicas) == 1 and not shared):
-        return lines  # one process on its own store: the header line says it all
-    mine = next((r for r in replicas if r.is_self), None)
-    rows = [_replica_row(replica, mine) for replica in replicas]
-    noun = "replica" if len(replicas) == 1 else "replicas"
-    lines.append(f"{len(replicas)} control plane {noun}:")
-    lines.append(table(["replica", "xds", "admin", "policy", "revision", "proxies"], rows))
-    return lines
-
-
-def _replica_row(replica: Replica, mine: Replica | None) -> list[str]:
-    policy = replica.policy_version or "-"
-    revision = str(replica.state_revision)
-    if not replica.is_self:
-        if mine is None or replica.policy_version != mine.policy_version:
-            policy += " *"
-        if mine is None or replica.state_revision != mine.state_revision:
-            revision += " *"
-    return [
-        replica.id + (" (this)" if replica.is_self else ""),
-        replica.xds_address or "-",
-        replica.admin_address or "-",
-        policy,
-        revision,
-        ",".join(replica.proxies) or "-",
-    ]
-
-
-def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def _live_columns(status: PolicyStatus | None) -> list[str]:
-    """APPLIED, EJECTED, RETRIES/s, 5XX %, P99 of one policy, over the clusters it shapes."""
-    if status is None:
-        return ["-"] * 5
-    proxies = status.proxies
-    held = sum(proxies.values())
-    effect = status.effect
-    reporting = [e for e in effect if e.proxies_reporting or e.requests_per_second]
-    rate = sum(e.requests_per_second for e in effect)
-    errors = sum(e.requests_per_second * (e.error_percent or 0.0) for e in effect)
-    p99s = [e.p99_ms for e in effect if e.p99_ms is not None]
-    applied = f"{proxies['applied']}/{held}" + ("!" if proxies["rejected"] else "")
-    return [
-        applied,
-        str(sum(e.hosts_ejected or 0 for e in reporting)) if reporting else "-",
-        _number(sum(e.retries_per_second for e in effect)) if reporting else "-",
-        _number(errors / rate if rate else None, "%"),
-        _number(max(p99s) if p99s else None, "ms", 0),
-    ]
-
-
-def format_policies(answer: Any) -> str:
-    result = read_answer(PoliciesResponse, answer)
-    rows = [
-        [
-            p.kind,
-            p.name,
-            "valid" if p.valid else "INVALID",
-            *_live_columns(p.status),
-            ",".join(p.services) or "-",
-            ",".join(p.proxies) or "-",
-            f"{p.file}:{p.line}",
-        ]
-        for p in result.policies
-    ]
-    headers = ["kind", "name", "state", "applied", "ejected", "retries/s", "5xx %", "p99"]
-    lines = [table([*headers, "services", "proxies", "source"], rows)]
-    for p in result.policies:
-        lines.extend(f"  {error}" for error in p.errors)
-        for rejection in p.status.rejections if p.status is not None else []:
-            lines.append(f"  {p.name} rejected by {rejection.node_id}: {rejection.message}")
-        lines.extend(_route_status_lines(p))
-    return "\n".join(lines)
-
-
-def _route_status_lines(document: PolicyDocument) -> list[str]:
-    """A Gateway API route's conditions per parent, as `kubectl describe` would list them."""
-    status = document.route_status
-    if status is None:
-        return []
-    lines = []
-    for parent in status.parents:
-        where = f"{parent.namespace}/{parent.name}"
-        if parent.section_name is not None:
-            where += f" section {parent.section_name}"
-        if parent.port is not None:
-            where += f" port {parent.port}"
-        for condition in parent.conditions:
-            lines.append(
-                f"  {document.kind} {status.namespace}/{status.name} on Gateway {where}: "
-                f"{condition.type}={condition.status} ({condition.reason}): {condition.message}"
-            )
-    return lines
-
-
-def format_policy(answer: Any) -> str:
-    """`breakwater policies NAME`: scope, who holds it, and what it does per cluster."""
-    status = read_answer(PolicyStatus, answer)
-    proxies = status.proxies
-    lines = [
-        f"ResiliencePolicy {status.name} (target: {status.target})",
-        f"  clusters: {', '.join(status.clusters) or '-'}",
-        f"  route configurations: {', '.join(status.route_configs) or '-'}",
-        f"  proxies: {proxies['applied']} applied, {proxies['pending']} pending, "
-        f"{proxies['rejected']} rejected",
-    ]
-    lines.extend(f"    rejected by {r.node_id}: {r.message}" for r in status.rejections)
-    rows = []
-    for e in status.effect:
-        limit = e.concurrency_limit
-        rows.append(
-            [
-                e.cluster,
-                "-" if e.hosts is None else f"{e.hosts_healthy}/{e.hosts}",
-                "-" if e.hosts_ejected is None else str(e.hosts_ejected),
-                str(e.ejections_total),
-                f"{e.retries_total} ({_number(e.retries_per_second)}/s)",
-                str(e.bulkhead_rejections_total),
-                f"{e.busiest_proxy_active}/{limit}" if limit else str(e.requests_active),
-                str(e.timeouts_total),
-                _number(e.requests_per_second, "/s"),
-                _number(e.error_percent, "%"),
-                " ".join(_number(v, "", 0) for v in (e.p50_ms, e.p95_ms, e.p99_ms)) + " ms",
-            ]
-        )
-    if rows:
-        headers = ["cluster", "healthy", "ejected", "ejections", "retries", "bulkhead rejected"]
-        headers += ["active/limit", "timeouts", "requests", "5xx", "p50 p95 p99"]
-        lines.append(table(headers, rows))
-        window = status.effect[0].window_seconds
-        lines.append(f"rates, 5xx and latency over the last {window:.0f} s; totals since start")
-    for e in status.effect:
-        for load in e.endpoints:
-            lines.append(
-                f"  {e.cluster} {load.address}: {load.succeeded} ok, {load.failed} failed, "
-                f"{load.in_flight} in flight (load reports, last {e.window_seconds:.0f} s)"
-            )
-    return "\n".join(lines)
-
-
-def _format_services(result: StatusResponse) -> list[str]:
-    rows = [
-        [
-            h.service if h.subset is None else f"{h.service}|{h.subset}",
-            "-" if h.hosts is None else f"{h.hosts_healthy}/{h.hosts}",
-            "-" if h.hosts_ejected is None else str(h.hosts_ejected),
-            _number(h.requests_per_second, "/s"),
-            _number(h.error_percent, "%"),
-            _number(h.p99_ms, "ms", 0),
-        ]
-        for h in result.services
-    ]
-    if not rows:
-        return []
-    return [table(["service", "healthy", "ejected", "requests", "5xx", "p99"], rows)]
-
-
-def format_rollouts(answer: Any) -> str:
-    result = read_answer(RolloutsResponse, answer)
-    rows = [
-        [
-            r.name,
-            f"{r.route}/{r.rule}",
-            r.phase,
-            f"{min(r.step + 1, r.steps)}/{r.steps}",
-            f"{r.canary_weight} %" + (" +header" if r.header_route else ""),
-            r.last_analysis.verdict if r.last_analysis else "-",
-            r.message,
-        ]
-        for r in result.rollouts
-    ]
-    return table(["rollout", "rule", "phase", "step", "canary", "analysis", "last event"], rows)
-
-
-def format_rollout(answer: Any) -> str:
-    r = read_answer(RolloutStatus, answer)
-    lines = [
-        f"Rollout {r.name}: HTTPRoute {r.route} rule {r.rule}, {r.stable} -> {r.canary}",
-        f"  phase {r.phase}, step {min(r.step + 1, r.steps)} of {r.steps}, canary {r.canary_weight} %"
-        + (", header route on" if r.header_route else "")
-        + (", waiting for every proxy to acknowledge" if r.awaiting_ack else ""),
-        f"  {r.message}",
-    ]
-    if r.last_analysis is not None:
-        a = r.last_analysis
-        lines.append(f"  last analysis: {a.verdict}: {a.reason}")
-    if r.history:
-        lines.append(
-            table(
-                ["time", "phase", "step", "canary", "event"],
-                [
-                    [_clock(e.at), e.phase, str(e.step), f"{e.canary_weight} %", e.message]
-                    for e in r.history[-20:]
-                ],
-            )
-        )
-    return "\n".join(lines)
-
-
-def _clock(at: float) -> str:
-    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_history(answer: Any) -> str:
-    result = read_answer(ChangesResponse, answer)
-    rows = [
-        [
-            _clock(c.at),
-            c.who,
-            "-" if c.route is None else f"{c.route}" + ("" if c.rule is None else f"/{c.rule}"),
-            c.what,
-            f"{c.before} -> {c.after}",
-        ]
-        for c in result.events
-    ]
-    return table(["time (UTC)", "who", "route", "what", "before -> after"], rows)

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import fanout
+from bench import fanout, scenario
 from bench.peers.servers import peer_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def section(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "The same load generator (`bench/loadgen.py`, SotW, every proxy in node cluster",
         "`edge`) against three servers holding the same resources: Breakwater",
-        f"translating the fan-out policy set ({fanout.FANOUT_SERVICES} services), and two",
+        f"translating the fan-out policy set ({scenario.FANOUT_SERVICES} services), and two",
         "minimal peers (`bench/peers/go`: go-control-plane's `SnapshotCache` and ADS server;",
         "`bench/peers/java`: java-control-plane's `SimpleCache` and `V3DiscoveryServer`)",
         "serving what Breakwater served, recorded from it before and after each weight",

@@ -10,7 +10,7 @@ re-rendered by hand.
 Each state goes to ``snapshot-N.txt``: one line per resource, its type URL,
 a tab, and the base64 of its encoded ``google.protobuf.Any``. Snapshot 0 is
 the starting state; snapshot ``i + 1`` follows the i-th entry of
-``bench.fanout.WEIGHTS``.
+``bench.scenario.WEIGHTS``.
 
 Run: ``python -m bench.peers.resources --out build/bench/peers``.
 """
@@ -27,9 +27,9 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from bench.fanout import FANOUT_SERVICES, ROUTE, WEIGHTS
 from bench.loadgen import ALL_TYPES, CDS, EDS, EOF, LDS, RDS, SOTW_METHOD, eds_names, rds_names
 from bench.policies import NODE_CLUSTER, write_policies
+from bench.scenario import FANOUT_SERVICES, ROUTE, WEIGHTS
 from bench.server import BreakwaterServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def dump(out: Path) -> list[Path]:
     paths = [out / f"snapshot-{i}.txt" for i in range(len(WEIGHTS) + 1)]
     policies = write_policies(out / "policies", FANOUT_SERVICES)
     with BreakwaterServer(policies, out / "server") as server:
-        states = asyncio.run(_record(server.xds_target, list(WEIGHTS), server))
+        states = asyncio.run(_record(server.xds_address, list(WEIGHTS), server))
     for path, held in zip(paths, states, strict=True):
         write_snapshot(path, held)
     return paths

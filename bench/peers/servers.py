@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Self
 
 from bench.served import ServedProcess
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.ports import LOOPBACK, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,13 +42,12 @@ class PeerServer(ServedProcess):
         self.kind = kind
         self.snapshots = snapshots
         self.workdir = workdir
-        self.log_path = workdir / f"peer-{kind}.log"
         self.xds_port, self.hook_port = free_ports(2)
         self.name = f"{kind} peer"
-        super().__init__()
+        super().__init__(workdir / f"peer-{kind}.log")
 
     @property
-    def xds_target(self) -> str:
+    def xds_address(self) -> str:
         return f"{LOOPBACK}:{self.xds_port}"
 
     def start(self, timeout: float = 60.0) -> Self:
@@ -56,7 +55,7 @@ class PeerServer(ServedProcess):
         if command is None:
             raise FileNotFoundError(f"the {self.kind} peer is not built; run `make bench`")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        arguments = ["-ads", self.xds_target, "-http", f"{LOOPBACK}:{self.hook_port}"]
+        arguments = ["-ads", self.xds_address, "-http", f"{LOOPBACK}:{self.hook_port}"]
         ready_url = f"http://{LOOPBACK}:{self.hook_port}/ready"
         return self.launch(
             [*command, *arguments, "-dir", str(self.snapshots)],

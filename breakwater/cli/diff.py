@@ -208,7 +208,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print_errors(loaded.errors, "nothing was compared")
         return CANNOT_COMPARE
     try:
-        served = SnapshotsResponse.model_validate(client_call(args, "GET", "/v1/snapshots"))
+        served = SnapshotsResponse.model_validate(client_call(args, "snapshots"))
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return CANNOT_COMPARE

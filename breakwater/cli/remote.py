@@ -15,11 +15,17 @@ from typing import Any
 from breakwater.cli.common import CommandFailed, parse_pairs
 
 
-def client_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+def client_call(
+    args: argparse.Namespace,
+    operation: str,
+    params: dict[str, object] | None = None,
+    body: dict[str, Any] | None = None,
+) -> Any:
+    """One operation of the admin API (by its name in the operations table), or a sentence."""
     from breakwater.client import ApiError, call
 
     try:
-        return call(args.server, method, path, body, token=args.token, ca_file=args.ca)
+        return call(args.server, operation, params, body, token=args.token, ca_file=args.ca)
     except ApiError as exc:
         raise CommandFailed(str(exc)) from None
 
@@ -35,9 +41,9 @@ def show(args: argparse.Namespace, result: Any, formatter: Any) -> int:
 
 
 def cmd_weights_get(args: argparse.Namespace) -> int:
-    from breakwater.client import format_weights, weights_path
+    from breakwater.cli.tables import format_weights
 
-    result = client_call(args, "GET", weights_path(args.route, args.rule))
+    result = client_call(args, "get_weights", {"route": args.route, "rule": args.rule})
     return show(args, result, format_weights)
 
 
@@ -64,7 +70,7 @@ def _check_percentages(weights: dict[str, int]) -> None:
 
 
 def cmd_weights_set(args: argparse.Namespace) -> int:
-    from breakwater.client import format_weights, weights_path
+    from breakwater.cli.tables import format_weights
 
     weights = _parse_weights(args.weights)
     if not args.relative:
@@ -74,46 +80,44 @@ def cmd_weights_set(args: argparse.Namespace) -> int:
         body["rule"] = args.rule
     if args.expected_revision is not None:
         body["expectedRevision"] = args.expected_revision
-    result = client_call(args, "PUT", weights_path(args.route, None), body)
+    result = client_call(args, "set_weights", {"route": args.route}, body)
     return show(args, result, format_weights)
 
 
 def cmd_weights_reset(args: argparse.Namespace) -> int:
-    from breakwater.client import format_weights, weights_path
+    from breakwater.cli.tables import format_weights
 
-    path = weights_path(args.route, args.rule, args.expected_revision)
-    return show(args, client_call(args, "DELETE", path), format_weights)
+    params = {"route": args.route, "rule": args.rule, "expectedRevision": args.expected_revision}
+    return show(args, client_call(args, "reset_weights", params), format_weights)
 
 
 def cmd_endpoints(args: argparse.Namespace) -> int:
-    from breakwater.client import endpoints_path, format_endpoint, format_endpoints
+    from breakwater.cli.tables import format_endpoint, format_endpoints
 
+    service = {"service": args.service}
     if args.action == "list":
-        return show(args, client_call(args, "GET", endpoints_path(args.service)), format_endpoints)
+        return show(args, client_call(args, "endpoints", service), format_endpoints)
     if args.endpoint is None:
         raise CommandFailed(f"`endpoints {args.action}` needs the endpoint: ADDRESS:PORT")
     if args.action == "drain":
         body = (
             {} if args.expected_revision is None else {"expectedRevision": args.expected_revision}
         )
-        path = endpoints_path(args.service, args.endpoint)
-        return show(args, client_call(args, "PUT", path, body), format_endpoint)
-    path = endpoints_path(args.service, args.endpoint, args.expected_revision)
-    return show(args, client_call(args, "DELETE", path), format_endpoint)
+        params = {**service, "endpoint": args.endpoint}
+        return show(args, client_call(args, "drain", params, body), format_endpoint)
+    params = {**service, "endpoint": args.endpoint, "expectedRevision": args.expected_revision}
+    return show(args, client_call(args, "undrain", params), format_endpoint)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from breakwater.client import format_status
+    from breakwater.cli.tables import format_status
 
-    return show(args, client_call(args, "GET", "/v1/status"), format_status)
+    return show(args, client_call(args, "status"), format_status)
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from urllib.parse import quote
-
-    from breakwater.client import format_policies, format_policy
+    from breakwater.cli.tables import format_policies, format_policy
 
     if args.name:
-        path = f"/v1/policies/{quote(args.name, safe='')}"
-        return show(args, client_call(args, "GET", path), format_policy)
-    return show(args, client_call(args, "GET", "/v1/policies"), format_policies)
+        return show(args, client_call(args, "policy", {"name": args.name}), format_policy)
+    return show(args, client_call(args, "policies"), format_policies)

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from breakwater.client import ApiError, call, format_rollout, read_answer
+from breakwater.cli.tables import format_rollout
+from breakwater.client import ApiError, call, read_answer
 from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.fleet.contract import FleetOptions
@@ -246,7 +247,7 @@ class Demo:
     # --- the story ----------------------------------------------------------------
 
     def rollout(self) -> RolloutStatus:
-        return read_answer(RolloutStatus, call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}"))
+        return read_answer(RolloutStatus, call(self.admin_url, "rollout", {"name": ROLLOUT}))
 
     def run(self, keys: KeyReader | None = None) -> Outcome:
         """The story, then (with `keys`) the user's turn until they quit."""
@@ -294,7 +295,7 @@ class Demo:
                 self._act(action)
                 return True
         print(f"\n$ breakwater rollout status {ROLLOUT}")
-        print(format_rollout(call(self.admin_url, "GET", f"/v1/rollouts/{ROLLOUT}")), flush=True)
+        print(format_rollout(call(self.admin_url, "rollout", {"name": ROLLOUT})), flush=True)
         return True
 
     def _play(self, keys: KeyReader) -> None:
@@ -330,7 +331,7 @@ class Demo:
         if action == "pause" and self.rollout().phase == "Paused":
             command = "resume"
         try:
-            answer = call(self.admin_url, "POST", f"/v1/rollouts/{ROLLOUT}/{command}", {})
+            answer = call(self.admin_url, "rollout_command", {"name": ROLLOUT, "command": command})
         except ApiError as exc:
             print(f">>> {command}: refused: {exc}", flush=True)
             return

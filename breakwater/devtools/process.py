@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from .memory import rss_bytes
+
 
 class LoggedProcess:
     """One process at a time: `start` it (subclasses say how), `stop` it, `kill9` it."""
@@ -54,6 +56,10 @@ class LoggedProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def rss_bytes(self) -> int:
+        """The process's resident memory now."""
+        return rss_bytes(self.pid)
 
     def kill9(self) -> int:
         """SIGKILL to the process group: no shutdown code runs, as in a crash or an OOM kill."""

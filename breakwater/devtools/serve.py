@@ -1,8 +1,9 @@
 """`breakwater serve` as a subprocess on fixed loopback ports, its output in a log file.
 
-For tests and benchmarks that need a real process: one they can `kill -9`,
-start again on the same ports, or run under lowered resource limits (the log
-is written by this process, so a file size limit on the server spares it).
+The one way the tests and the benchmarks (`bench/server.py`) run a real server:
+one they can `kill -9`, start again on the same ports, run under lowered
+resource limits (the log is written by this process, so a file size limit on
+the server spares it) or measure alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
-from .adminclient import http
+from breakwater.client import http
+
 from .ports import LOOPBACK, free_ports
 from .process import LoggedProcess
 from .waiting import WaitTimeout, wait_until
@@ -30,6 +32,9 @@ class ServeProcess(LoggedProcess):
 
     Ports left out are picked free. `state` is a state directory or a store URL
     (`etcd://...`). `preexec_fn` runs in the child before `exec` (resource limits).
+    `launcher` replaces `python -m breakwater.cli` (a profiler around it); `debounce`
+    (quiet, cap) is short by default so that tests do not wait, None for serve's own;
+    `log_level` None is serve's own.
     """
 
     def __init__(
@@ -43,6 +48,9 @@ class ServeProcess(LoggedProcess):
         extra_args: Sequence[str] = (),
         preexec_fn: Callable[[], None] | None = None,
         name: str = "breakwater serve",
+        launcher: Sequence[str] | None = None,
+        debounce: tuple[float, float] | None = (0.02, 0.2),
+        log_level: str | None = None,
     ) -> None:
         super().__init__(log_path, preexec_fn=preexec_fn)
         picked = iter(free_ports(2))
@@ -50,9 +58,7 @@ class ServeProcess(LoggedProcess):
         self.admin_port = admin_port or next(picked)
         self.name = name
         self.command = [
-            sys.executable,
-            "-m",
-            "breakwater.cli",
+            *(launcher or (sys.executable, "-m", "breakwater.cli")),
             "serve",
             "-c",
             os.fspath(policy_dir),
@@ -62,10 +68,9 @@ class ServeProcess(LoggedProcess):
             self.xds_address,
             "--admin-address",
             f"{LOOPBACK}:{self.admin_port}",
-            "--debounce-quiet",
-            "0.02",
-            "--debounce-cap",
-            "0.2",
+            *(() if debounce is None else ("--debounce-quiet", str(debounce[0]))),
+            *(() if debounce is None else ("--debounce-cap", str(debounce[1]))),
+            *(() if log_level is None else ("--log-level", log_level)),
             *extra_args,
         ]
 

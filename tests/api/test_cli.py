@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import free_port
 from tests.api.cli import BREAKWATER, run_cli

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from breakwater.client import format_policies, format_status, format_weights
+from breakwater.cli.tables import format_policies, format_status, format_weights
 
 
 def _type(

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from tests.support.admin import weights_url
 

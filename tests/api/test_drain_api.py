@@ -15,7 +15,7 @@ import grpc
 import pytest
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.waiting import wait_until

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_ports

@@ -9,6 +9,7 @@ import pytest
 
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.prometheus import scrape
 from breakwater.devtools.traffic import ContinuousTraffic, TrafficResult, send_requests
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
@@ -16,7 +17,6 @@ from tests.api.cli import run_cli
 from tests.support.admin import proxy_synced
 from tests.support.envoy import envoy_for, envoy_route_weights
 from tests.support.policies import PolicyDir
-from tests.support.prometheus import scrape
 
 REQUESTS = 2000
 TOLERANCE = 0.05  # absolute share: 10 % expected means 5 % to 15 % accepted

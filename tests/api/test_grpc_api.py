@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.v1 import breakwater_pb2 as pb

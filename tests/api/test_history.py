@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 
+from breakwater.client import http
 from breakwater.controlplane.state.store import SqliteStore
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.v1 import breakwater_pb2 as pb

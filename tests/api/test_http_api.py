@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
+from breakwater.client import http
 from breakwater.console import is_console_path
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.prometheus import scrape
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import ROUTE_TYPE
 from tests.support.admin import weights_url
 from tests.support.ads import BlockingAdsClient, route_weights
 from tests.support.policies import GATEWAY, PolicyDir
-from tests.support.prometheus import scrape
 
 YAML_WEIGHTS = {"stable": 90, "canary": 10}
 

@@ -15,7 +15,8 @@ import grpc
 import pytest
 from pydantic import BaseModel
 
-from breakwater.client import ApiError, format_status
+from breakwater.cli.tables import format_status
+from breakwater.client import ApiError
 from breakwater.controlplane.api import models
 from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
 from breakwater.controlplane.api.errors import ERRORS, HANDLED, refusal

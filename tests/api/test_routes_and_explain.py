@@ -12,9 +12,9 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.client import http
 from breakwater.console import CONSOLE_PREFIX
 from breakwater.controlplane.api.security import SecurityConfig
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.waiting import wait_until

@@ -13,8 +13,8 @@ from typing import Any
 
 import jsonschema_rs  # comes with schemathesis
 
+from breakwater.client import Reply, http
 from breakwater.controlplane.api.security import SecurityConfig
-from breakwater.devtools.adminclient import Reply, http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import ROUTE_TYPE

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from breakwater.cli import main
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import CLUSTER_TYPE

@@ -10,8 +10,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from breakwater.client import http
 from breakwater.controlplane.api.security import SecurityConfig
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from tests.console.conftest import TOKEN, enter_token, screenshot
 from tests.e2e.mesh import NODE_ID, Mesh

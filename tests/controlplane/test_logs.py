@@ -8,8 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+from breakwater.client import http
 from breakwater.controlplane.logs import JsonFormatter, envoy_time
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
 from breakwater.log_fields import ACCESS_LOG_FIELDS

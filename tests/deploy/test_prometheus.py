@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

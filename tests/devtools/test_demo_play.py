@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rollout_phase(admin_url: str) -> str:
-    phase: str = call(admin_url, "GET", "/v1/rollouts/payments")["phase"]
+    phase: str = call(admin_url, "rollout", {"name": "payments"})["phase"]
     return phase
 
 

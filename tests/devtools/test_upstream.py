@@ -10,14 +10,15 @@ import time
 
 import pytest
 
+from breakwater.client import http
 from breakwater.devtools.ports import free_port, free_ports
 from breakwater.devtools.traffic import ErrorKind, TrafficResult, asend_requests, send_requests
 from breakwater.devtools.upstream import Behavior, Upstream, UpstreamServer
-from tests.support.http import http_json
 
 
 def test_every_response_names_its_instance(upstream: UpstreamServer) -> None:
-    status, headers, body = http_json("GET", upstream.url + "/pay?x=1")
+    reply = http("GET", upstream.url + "/pay?x=1")
+    status, headers, body = reply.status, reply.headers, reply.body
 
     assert status == 200
     assert headers["x-instance"] == "payments-canary-0"
@@ -36,7 +37,8 @@ def test_default_instance_name_is_unique_per_port() -> None:
     ):
         assert first.instance == f"orders-stable-{first.port}"
         assert first.instance != second.instance
-        _, headers, _ = http_json("GET", second.url)
+        reply = http("GET", second.url)
+        headers = reply.headers
         assert headers["x-instance"] == second.instance
 
 
@@ -145,17 +147,18 @@ def test_a_reset_wins_over_a_failure_on_the_same_request(upstream: UpstreamServe
 
 def test_health_toggles_from_python_and_over_http(upstream: UpstreamServer) -> None:
     upstream.configure(fail_every=1)  # faults do not reach /health
-    assert http_json("GET", upstream.url + "/health")[0] == 200
+    assert http("GET", upstream.url + "/health").status == 200
 
     upstream.configure(healthy=False)
-    status, headers, body = http_json("GET", upstream.url + "/health")
+    reply = http("GET", upstream.url + "/health")
+    status, headers, body = reply.status, reply.headers, reply.body
     assert (status, body["status"]) == (503, "failing")
     assert headers["x-instance"] == "payments-canary-0"
 
-    assert http_json("POST", upstream.url + "/__control", {"healthy": True})[0] == 200
-    assert http_json("GET", upstream.url + "/health")[0] == 200
-    assert http_json("POST", upstream.url + "/__control", {"healthy": False})[0] == 200
-    assert http_json("GET", upstream.url + "/health")[0] == 503
+    assert http("POST", upstream.url + "/__control", {"healthy": True}).status == 200
+    assert http("GET", upstream.url + "/health").status == 200
+    assert http("POST", upstream.url + "/__control", {"healthy": False}).status == 200
+    assert http("GET", upstream.url + "/health").status == 503
 
     stats = upstream.stats()
     assert stats.health_checks == 4
@@ -163,27 +166,32 @@ def test_health_toggles_from_python_and_over_http(upstream: UpstreamServer) -> N
 
 
 def test_control_endpoint_merges_replaces_and_rejects(upstream: UpstreamServer) -> None:
-    status, _, state = http_json("POST", upstream.url + "/__control", {"fail_every": 3})
+    reply = http("POST", upstream.url + "/__control", {"fail_every": 3})
+    status, state = reply.status, reply.body
     assert status == 200
     assert state["behavior"]["fail_every"] == 3
 
-    status, _, state = http_json("POST", upstream.url + "/__control", {"latency": 0.01})
+    reply = http("POST", upstream.url + "/__control", {"latency": 0.01})
+    status, state = reply.status, reply.body
     assert state["behavior"]["fail_every"] == 3, "a POST keeps the fields it does not name"
     assert state["behavior"]["latency"] == 0.01
 
     for bad in ({"fail_evry": 2}, {"fail_every": "2"}, {"fail_fraction": 2.0}, [1]):
-        status, _, body = http_json("POST", upstream.url + "/__control", bad)
+        reply = http("POST", upstream.url + "/__control", bad)
+        status, body = reply.status, reply.body
         assert status == 400, bad
         assert body["error"]
     assert upstream.behavior.fail_every == 3, "a rejected change leaves the behaviour alone"
 
-    status, _, state = http_json("PUT", upstream.url + "/__control", {"healthy": False})
+    reply = http("PUT", upstream.url + "/__control", {"healthy": False})
+    status, state = reply.status, reply.body
     assert status == 200
     assert upstream.behavior == Behavior(healthy=False)
 
     # The control endpoint is not subject to faults and not counted.
     upstream.configure(fail_every=1)
-    status, _, state = http_json("GET", upstream.url + "/__control")
+    reply = http("GET", upstream.url + "/__control")
+    status, state = reply.status, reply.body
     assert status == 200
     assert state["instance"] == "payments-canary-0"
     assert state["stats"]["requests"] == 0
@@ -193,7 +201,8 @@ def test_counters_reset_over_http_restart_the_sequence(upstream: UpstreamServer)
     upstream.configure(fail_every=2)
     assert send_requests(upstream.url, 3).by_status == {200: 2, 503: 1}
 
-    status, _, state = http_json("POST", upstream.url + "/__control/reset")
+    reply = http("POST", upstream.url + "/__control/reset")
+    status, state = reply.status, reply.body
 
     assert status == 200
     assert state["stats"]["requests"] == 0
@@ -205,13 +214,14 @@ def test_counters_reset_over_http_restart_the_sequence(upstream: UpstreamServer)
 def test_requests_are_kept_as_they_arrived_and_forgotten_on_reset(
     upstream: UpstreamServer,
 ) -> None:
-    http_json("GET", upstream.url + "/health")
-    http_json("GET", upstream.url + "/pay?x=1", headers={"X-Drill": "true"})
+    http("GET", upstream.url + "/health")
+    http("GET", upstream.url + "/pay?x=1", headers={"X-Drill": "true"})
 
     seen = upstream.seen()
     assert [(r.method, r.path) for r in seen] == [("GET", "/pay?x=1")]
     assert seen[0].headers["x-drill"] == "true"
-    _, _, state = http_json("GET", upstream.url + "/__control")
+    reply = http("GET", upstream.url + "/__control")
+    state = reply.body
     assert state["seen"][0]["path"] == "/pay?x=1"
 
     upstream.reset_stats()
@@ -221,7 +231,8 @@ def test_requests_are_kept_as_they_arrived_and_forgotten_on_reset(
 def test_response_headers_are_added(upstream: UpstreamServer) -> None:
     upstream.configure(response_headers={"x-envoy-overloaded": "true"})
 
-    _, headers, _ = http_json("GET", upstream.url)
+    reply = http("GET", upstream.url)
+    headers = reply.headers
 
     assert headers["x-envoy-overloaded"] == "true"
 

@@ -24,9 +24,9 @@ from typing import Any, TypeVar, Unpack
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from breakwater.client import http
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.fleet.contract import FleetOptions
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyError, EnvoyProcess
 from breakwater.devtools.ports import LOOPBACK, free_port

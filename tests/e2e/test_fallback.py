@@ -10,8 +10,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from breakwater.client import http
 from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, resilience_policy, service
-from tests.support.http import http_json
 
 BODY = {"success": False, "message": "Service temporarily unavailable"}
 FALLBACK = """\
@@ -33,7 +33,8 @@ HEALTH_CHECK = """\
 
 
 def get(mesh: Mesh, path: str = "/") -> tuple[int, dict[str, str], Any]:
-    return http_json("GET", mesh.url + path)
+    reply = http("GET", mesh.url + path)
+    return reply.status, dict(reply.headers), reply.body
 
 
 def test_with_every_instance_down_each_request_gets_the_fallback(mesh: Mesh) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from breakwater import cli
+from breakwater.devtools.prometheus import metric, metric_sum, metrics_text
 from tests.e2e.mesh import PAYMENTS_ROUTE, Mesh, payments_split, resilience_policy, service
-from tests.support.prometheus import metric, metric_sum, metrics_text
 
 FLUSH = 1.0
 """Seconds between two reports of each Envoy in these tests (5 s by default)."""

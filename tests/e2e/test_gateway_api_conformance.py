@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from breakwater.client import format_policies
+from breakwater.cli.tables import format_policies
 from breakwater.devtools.ports import LOOPBACK
 from tests.e2e.gateway_api_conformance_routes import GATEWAY, LISTENER, ROUTES
 from tests.e2e.mesh import Mesh, service

@@ -9,9 +9,9 @@ import threading
 import time
 from typing import Any
 
+from breakwater.devtools.prometheus import metric, metrics_text
 from tests.e2e.mesh import Mesh, payments_split, resilience_policy
 from tests.support.policies import rollout_document
-from tests.support.prometheus import metric, metrics_text
 
 FLUSH = 1.0
 

@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from breakwater.client import http
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.prometheus import metrics_text
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
 from breakwater.devtools.upstream import UpstreamServer
@@ -23,9 +25,7 @@ from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.support.admin import weights_url
 from tests.support.envoy import envoy_for
-from tests.support.http import http_json
 from tests.support.policies import ROUTE, PolicyDir, SplitRoute
-from tests.support.prometheus import metrics_text
 
 GATEWAYS = ("edge-a", "edge-b")
 FLEET_ROUTE = SplitRoute(gateways=GATEWAYS, weights={"stable": 100, "canary": 0})
@@ -69,7 +69,8 @@ class ReplicaProcess(ServeProcess):
     # --- admin API -------------------------------------------------------
 
     def get(self, path: str) -> tuple[int, Any]:
-        code, _, body = http_json("GET", self.admin_url + path)
+        reply = http("GET", self.admin_url + path)
+        code, body = reply.status, reply.body
         return code, body
 
     def status(self) -> dict[str, Any]:
@@ -90,7 +91,8 @@ class ReplicaProcess(ServeProcess):
         body: dict[str, Any] = {"weights": dict(weights)}
         if expected_revision is not None:
             body["expectedRevision"] = expected_revision
-        code, _, answer = http_json("PUT", weights_url(self.admin_url), body)
+        reply = http("PUT", weights_url(self.admin_url), body)
+        code, answer = reply.status, reply.body
         return code, answer
 
     def weights(self) -> dict[str, Any]:
@@ -107,7 +109,7 @@ class ReplicaProcess(ServeProcess):
         return result
 
     def metrics(self) -> str:
-        """The whole of `/metrics`, for `tests.support.prometheus.metric`."""
+        """The whole of `/metrics`, for `breakwater.devtools.prometheus.metric`."""
         return metrics_text(self.admin_url, timeout=5.0)
 
     def store(self) -> dict[str, Any]:

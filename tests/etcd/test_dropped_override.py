@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.prometheus import metric, metrics_text
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.support.admin import weights_url
 from tests.support.policies import PolicyDir
-from tests.support.prometheus import metric, metrics_text
 
 
 def _sources(admin_url: str) -> dict[str, tuple[str, float]]:

@@ -9,27 +9,28 @@ from typing import Any
 
 import aetcd  # type: ignore[import-untyped]
 
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.etcd.fleet import fleet_policies
 from tests.etcd.gate import TcpGate
 from tests.support.admin import weights_url
-from tests.support.http import http_json
 
 
 def _put(plane: ControlPlaneThread, stable: int, canary: int) -> tuple[int, Any]:
-    code, _, body = http_json(
+    reply = http(
         "PUT",
         weights_url(plane.admin_url),
         {"weights": {"stable": stable, "canary": canary}},
         timeout=10.0,
     )
-    return code, body
+    return reply.status, reply.body
 
 
 def _status(plane: ControlPlaneThread) -> dict[str, Any]:
-    code, _, body = http_json("GET", plane.admin_url + "/v1/status")
+    reply = http("GET", plane.admin_url + "/v1/status")
+    code, body = reply.status, reply.body
     assert code == 200, body
     result: dict[str, Any] = body
     return result
@@ -89,7 +90,8 @@ def test_partitioned_replica_refuses_writes_then_catches_up(
         gate.heal()
         wait_until(lambda: _status(a)["state_revision"] == last, 8.0, "a catching up")
         assert _status(a)["store"]["available"] is True
-        code, _, weights = http_json("GET", weights_url(a.admin_url))
+        reply = http("GET", weights_url(a.admin_url))
+        code, weights = reply.status, reply.body
         assert weights["weights"] == {"stable": 70, "canary": 30}
         wait_until(lambda: len(_status(b)["replicas"]) == 2, 5.0, "a registered again")
         code, body = _put(a, 0, 100)

@@ -10,9 +10,9 @@ import time
 from functools import partial
 from typing import Any
 
+from breakwater.devtools.prometheus import metric
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.fleet import Fleet, ReplicaProcess
-from tests.support.prometheus import metric
 
 ALL_STABLE = {"stable": 100, "canary": 0}
 ALL_CANARY = {"stable": 0, "canary": 100}

@@ -6,17 +6,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from breakwater.client import format_status
+from breakwater.cli.tables import format_status
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.prometheus import metric, metrics_text
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer
 from tests.etcd.fleet import fleet_policies
-from tests.support.http import http_json
-from tests.support.prometheus import metric, metrics_text
 
 
 def _get(plane: ControlPlaneThread, path: str) -> Any:
-    code, _, body = http_json("GET", plane.admin_url + path)
+    reply = http("GET", plane.admin_url + path)
+    code, body = reply.status, reply.body
     assert code == 200, body
     return body
 

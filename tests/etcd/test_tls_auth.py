@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
 from tests.etcd.etcd_server import EtcdServer

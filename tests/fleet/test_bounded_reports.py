@@ -22,12 +22,12 @@ from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.limits import MAX_ENDPOINTS_PER_REPORT, MAX_NODE_METADATA_BYTES
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
+from breakwater.devtools.prometheus import metric_sum, metrics_text, samples
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import CLUSTER_TYPE
 from tests.fleet.otlp import export
 from tests.support.ads import BlockingAdsClient, discovery_request, proxy_node
 from tests.support.policies import STABLE, PolicyDir
-from tests.support.prometheus import metric_sum, metrics_text, samples
 from tests.support.reports import export_metrics, send_load_reports
 
 RETRY = "cluster.upstream_rq_retry"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from google.protobuf import struct_pb2
 
+from breakwater.client import http
 from breakwater.controlplane.state.store import SqliteStore
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import CLUSTER_TYPE

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
+from breakwater.devtools.prometheus import scrape
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic
 from breakwater.devtools.upstream import UpstreamServer
@@ -29,7 +30,6 @@ from tests.hardening.policies import DELTA_GATEWAY, ROUTES, hardening_policies
 from tests.support.admin import proxy_synced, put_weights
 from tests.support.envoy import envoy_for, envoy_route_weights
 from tests.support.policies import CANARY, STABLE, PolicyDir
-from tests.support.prometheus import scrape
 
 OUTAGE_SECONDS = 30.0
 """How long the control plane stays down while traffic flows (the requirement)."""

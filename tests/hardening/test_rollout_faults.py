@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from breakwater.client import http
 from breakwater.controlplane.rollouts.driver import RECONNECT_GRACE
 from breakwater.controlplane.state.store import SqliteStore, StoreState
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests

@@ -22,12 +22,13 @@ import grpc
 import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from breakwater.client import http
 from breakwater.controlplane.xds.resources import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 from breakwater.controlplane.xds.status import StreamRegistry
 from breakwater.controlplane.xds.stream import INBOX_LIMIT, Stream
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.memory import rss_bytes, settled_rss_bytes
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
@@ -41,7 +42,6 @@ from tests.support.ads import (
 )
 from tests.support.envoy import envoy_for, envoy_route_weights
 from tests.support.policies import CANARY, STABLE
-from tests.support.proc import rss_bytes, settled_rss_bytes
 
 BYSTANDER = "bystander"
 READ_TIMEOUT = 5.0

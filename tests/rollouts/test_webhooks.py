@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.rollouts import driver as driver_module
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import rollout_status
@@ -111,7 +112,7 @@ async def test_the_reply_body_is_never_published(tmp_path: Path) -> None:
                 await _message_once(controller, driver, "answered 503")
             finally:
                 await driver.stop()
-            published = rollout_status(controller, "payments").model_dump_json()
+            published = RolloutStatus.of(rollout_status(controller, "payments")).model_dump_json()
             stored = (tmp_path / "state" / "breakwater.sqlite3").read_bytes()
     assert SECRET not in published, published
     assert SECRET.encode() not in stored

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.client import http
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.token_files import SecurityError
 from breakwater.controlplane.bootstrap import XdsTls, render_bootstrap
@@ -21,7 +22,6 @@ from breakwater.devtools.ports import free_port
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 from tests.support.credentials import TestCa
-from tests.support.http import http_json
 
 TOKEN = "s3cret-token-of-enough-length"
 POLICIES = """\
@@ -69,7 +69,8 @@ def _request(
     context: ssl.SSLContext | None = None,
 ) -> tuple[int, Any]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    status, _, answer = http_json(method, url, body, headers=headers, context=context)
+    reply = http(method, url, body, headers=headers, context=context)
+    status, answer = reply.status, reply.body
     return status, answer
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import free_port
 from breakwater.devtools.serve import ServeProcess

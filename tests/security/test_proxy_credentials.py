@@ -18,6 +18,7 @@ from breakwater.controlplane.api.credentials import load_proxy_tokens
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
+from breakwater.devtools.prometheus import metric_sum, metrics_text
 from breakwater.devtools.waiting import wait_until
 from breakwater.otlp.v1 import metrics_pb2
 from breakwater.xds_types import CLUSTER_TYPE
@@ -32,7 +33,6 @@ from tests.support.credentials import (
     token_file,
 )
 from tests.support.policies import STABLE, PolicyDir, SplitRoute
-from tests.support.prometheus import metric_sum, metrics_text
 from tests.support.reports import cluster_load, export, load_report
 
 EDGE_A = "edge-a-token-0123456789"
@@ -138,7 +138,7 @@ def test_calls_without_a_credential_are_unauthenticated(token_plane: ControlPlan
 
 
 def token_plane_status(plane: ControlPlaneThread) -> list[dict[str, object]]:
-    from breakwater.devtools.adminclient import http
+    from breakwater.client import http
 
     proxies: list[dict[str, object]] = http("GET", f"{plane.admin_url}/v1/status").body["proxies"]
     return proxies

@@ -12,13 +12,14 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.client import http
 from breakwater.controlplane.api.credentials import load_proxy_tokens
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.bootstrap import XdsTls
 from breakwater.controlplane.fleet.contract import FleetOptions
-from breakwater.devtools.adminclient import http
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.prometheus import metric_sum
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
 from breakwater.devtools.waiting import wait_until
@@ -35,7 +36,6 @@ from tests.support.policies import (
     SplitRoute,
     rollout_document,
 )
-from tests.support.prometheus import metric_sum
 from tests.support.reports import export
 
 TOKEN = "edge-proxy-token-0123456789"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from breakwater.devtools.adminclient import Reply, http
+from breakwater.client import Reply, http, path_of
 from tests.support.policies import ROUTE
 
 
 def weights_url(admin_url: str, route: str = ROUTE) -> str:
-    return f"{admin_url}/v1/routes/{route}/weights"
+    """The weights of a route, at the path the operations table gives them."""
+    return admin_url + path_of("get_weights", {"route": route})[1]
 
 
 def put_weights(

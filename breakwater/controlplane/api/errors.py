@@ -26,6 +26,11 @@ from breakwater.translators.drains import DrainError, EndpointNotFound
 from breakwater.translators.overrides import RouteNotFound, WeightError
 
 
+class BadRequest(ValueError):
+    """A parameter or body the operation does not take: not a whole number, not JSON, an unknown
+    field. What the request asks for is judged by the operation's own errors."""
+
+
 def _sentence(exc: Exception) -> ErrorResponse:
     return ErrorResponse(error=str(exc))
 
@@ -93,17 +98,23 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             "a write was not sent as Content-Type: application/json",
         ),
         _rule(
+            BadRequest,
+            400,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "a malformed request: a parameter or body that is not what the operation takes",
+        ),
+        _rule(
             WeightError,
             400,
             grpc.StatusCode.INVALID_ARGUMENT,
-            "weights refused (unknown backend, negative weight, zero sum) or a malformed request",
+            "weights refused (unknown backend, negative weight, zero sum)",
         ),
         _rule(RouteNotFound, 404, grpc.StatusCode.NOT_FOUND, "no such route or rule"),
         _rule(
             DrainError,
             400,
             grpc.StatusCode.INVALID_ARGUMENT,
-            "the endpoint is not written as ADDRESS:PORT, or the request is malformed",
+            "the endpoint is not written as ADDRESS:PORT",
         ),
         _rule(
             EndpointNotFound,

@@ -23,6 +23,7 @@ from breakwater.controlplane.api.errors import HANDLED, refusal
 from breakwater.controlplane.api.models import ApiModel
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.api.table import BY_GRPC
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 
@@ -76,15 +77,16 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
     async def _answer(
         self,
         context: Context,
-        write: bool,
+        rpc: str,
         produce: Callable[[], ApiModel | Awaitable[ApiModel]],
         message_type: type[M],
     ) -> M:
-        """Authorize, run the operation, fill its message; refusals abort the call."""
+        """Authorize (a write as the operations table says), run the operation, fill its
+        message; refusals abort the call."""
         try:
             metadata = dict(context.invocation_metadata() or ())
             value = metadata.get("authorization")
-            self.security.authorize(value if isinstance(value, str) else None, write)
+            self.security.authorize(value if isinstance(value, str) else None, BY_GRPC[rpc].writes)
             result = produce()
             model = await result if inspect.isawaitable(result) else result
         except HANDLED as exc:
@@ -93,39 +95,43 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         return to_message(model, message_type)
 
     async def GetStatus(self, request: Any, context: Context) -> Any:
-        return await self._answer(context, False, self.api.status, pb.GetStatusResponse)
+        return await self._answer(context, "GetStatus", self.api.status, pb.GetStatusResponse)
 
     async def ListSnapshots(self, request: Any, context: Context) -> Any:
-        return await self._answer(context, False, self.api.served, pb.SnapshotsResponse)
+        return await self._answer(context, "ListSnapshots", self.api.served, pb.SnapshotsResponse)
 
     async def ListPolicies(self, request: Any, context: Context) -> Any:
-        return await self._answer(context, False, self.api.policies, pb.ListPoliciesResponse)
+        return await self._answer(
+            context, "ListPolicies", self.api.policies, pb.ListPoliciesResponse
+        )
 
     async def GetPolicy(self, request: Any, context: Context) -> Any:
         return await self._answer(
-            context, False, lambda: self.api.policy(request.name), pb.PolicyStatus
+            context, "GetPolicy", lambda: self.api.policy(request.name), pb.PolicyStatus
         )
 
     async def ListEvents(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            False,
+            "ListEvents",
             lambda: self.api.changes(request.route or None, request.limit or 100),
             pb.ChangesResponse,
         )
 
     async def ListRollouts(self, request: Any, context: Context) -> Any:
-        return await self._answer(context, False, self.api.list_rollouts, pb.RolloutsResponse)
+        return await self._answer(
+            context, "ListRollouts", self.api.list_rollouts, pb.RolloutsResponse
+        )
 
     async def GetRollout(self, request: Any, context: Context) -> Any:
         return await self._answer(
-            context, False, lambda: self.api.rollout(request.name), pb.RolloutStatus
+            context, "GetRollout", lambda: self.api.rollout(request.name), pb.RolloutStatus
         )
 
     async def RolloutCommand(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            True,
+            "RolloutCommand",
             lambda: self.api.rollout_command(
                 request.name,
                 request.command,
@@ -136,17 +142,17 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         )
 
     async def ListRoutes(self, request: Any, context: Context) -> Any:
-        return await self._answer(context, False, self.api.routes, pb.RoutesResponse)
+        return await self._answer(context, "ListRoutes", self.api.routes, pb.RoutesResponse)
 
     async def ExplainService(self, request: Any, context: Context) -> Any:
         return await self._answer(
-            context, False, lambda: self.api.explain(request.service), pb.ExplainResponse
+            context, "ExplainService", lambda: self.api.explain(request.service), pb.ExplainResponse
         )
 
     async def GetWeights(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            False,
+            "GetWeights",
             lambda: self.api.get_weights(request.route, _optional(request, "rule")),
             pb.Weights,
         )
@@ -154,7 +160,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
     async def SetWeights(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            True,
+            "SetWeights",
             lambda: self.api.set_weights(
                 request.route,
                 _optional(request, "rule"),
@@ -168,7 +174,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
     async def ResetWeights(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            True,
+            "ResetWeights",
             lambda: self.api.reset_weights(
                 request.route,
                 _optional(request, "rule"),
@@ -180,13 +186,16 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
 
     async def ListEndpoints(self, request: Any, context: Context) -> Any:
         return await self._answer(
-            context, False, lambda: self.api.endpoints(request.service), pb.EndpointsResponse
+            context,
+            "ListEndpoints",
+            lambda: self.api.endpoints(request.service),
+            pb.EndpointsResponse,
         )
 
     async def DrainEndpoint(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            True,
+            "DrainEndpoint",
             lambda: self.api.drain(
                 request.service,
                 request.endpoint,
@@ -199,7 +208,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
     async def UndrainEndpoint(self, request: Any, context: Context) -> Any:
         return await self._answer(
             context,
-            True,
+            "UndrainEndpoint",
             lambda: self.api.undrain(
                 request.service,
                 request.endpoint,

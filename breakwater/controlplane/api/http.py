@@ -1,8 +1,9 @@
 """The admin port: health, readiness, metrics, status, the weights and drain API over HTTP JSON.
 
-Every answer is one of the API's models as JSON. Refusals are
-`{"error": sentence}` with the status the error table gives (400 for
-weights a file would also be refused for, 404 for an unknown route or rule,
+The routes are the operations table's (`table.py`), each answered by the
+method of the operation's name. Every answer is one of the API's models as
+JSON. Refusals are `{"error": sentence}` with the status the error table gives
+(400 for a malformed request or weights a file would also be refused for, 404 for an unknown route or rule,
 409 for a stale revision with the current one, 503 when the store cannot
 take the write or no policy set is loaded yet, 401 without a needed token). Before any of
 that, `browsers` keeps other sites' web pages out: 421 for a Host this port does not answer
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 
 from breakwater.console import add_console_routes, is_console_path
 from breakwater.controlplane.api.browsers import WRITE_METHODS, BrowserGuard
-from breakwater.controlplane.api.errors import HANDLED, refusal
+from breakwater.controlplane.api.errors import HANDLED, BadRequest, refusal
 from breakwater.controlplane.api.models import (
     ApiModel,
     DrainRequest,
@@ -30,15 +31,14 @@ from breakwater.controlplane.api.models import (
     SetWeightsRequest,
     StoreStatus,
 )
-from breakwater.controlplane.api.openapi import OPEN_PATHS, openapi_document
+from breakwater.controlplane.api.openapi import openapi_document
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.rollout_models import ROLLOUT_PHASES
 from breakwater.controlplane.api.security import SecurityConfig
+from breakwater.controlplane.api.table import OPEN_PATHS, OPERATIONS
 from breakwater.controlplane.listen import CannotListen
 from breakwater.controlplane.logs import log_request
 from breakwater.controlplane.state.history import HISTORY_LIMIT
-from breakwater.translators.drains import DrainError
-from breakwater.translators.overrides import WeightError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ReadinessCheck = Callable[[], str | None]
@@ -96,14 +96,13 @@ def _optional_int(value: Any, name: str) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise WeightError(f"`{name}` must be a whole number, got {value!r}")
+        raise BadRequest(f"`{name}` must be a whole number, got {value!r}")
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise WeightError(f"`{name}` must be a whole number, got {value!r}") from None
+        raise BadRequest(f"`{name}` must be a whole number, got {value!r}") from None
 
 
-_DRAIN = "/v1/services/{service}/endpoints/{endpoint}/drain"
 _BODY_FIELDS = SetWeightsRequest.accepted_fields()
 
 
@@ -155,28 +154,10 @@ class AdminApp:
             client_max_size=1024 * 1024,
         )
         self.app.add_routes(
-            [
-                web.get("/healthz", self.healthz),
-                web.get("/readyz", self.readyz),
-                web.get("/metrics", self.metrics),
-                web.get("/openapi.json", self.openapi),
-                web.get("/v1/status", self.status),
-                web.get("/v1/snapshots", self.snapshots),
-                web.get("/v1/policies", self.policies),
-                web.get("/v1/policies/{name}", self.policy),
-                web.get("/v1/events", self.changes),
-                web.get("/v1/rollouts", self.list_rollouts),
-                web.get("/v1/rollouts/{name}", self.rollout),
-                web.post("/v1/rollouts/{name}/{command}", self.rollout_command),
-                web.get("/v1/routes", self.routes),
-                web.get("/v1/routes/{route}/weights", self.get_weights),
-                web.put("/v1/routes/{route}/weights", self.set_weights),
-                web.delete("/v1/routes/{route}/weights", self.reset_weights),
-                web.get("/v1/services/{service}/endpoints", self.endpoints),
-                web.get("/v1/services/{service}/explain", self.explain),
-                web.put(_DRAIN, self.drain),
-                web.delete(_DRAIN, self.undrain),
-            ]
+            web.get(op.path, getattr(self, op.name))
+            if op.method == "get"
+            else web.route(op.method.upper(), op.path, getattr(self, op.name))
+            for op in OPERATIONS
         )
         add_console_routes(self.app)
 
@@ -231,7 +212,7 @@ class AdminApp:
         step = _optional_int(request.query.get("expectedStep"), "expectedStep")
         phase = request.query.get("expectedPhase") or None
         if phase is not None and phase not in ROLLOUT_PHASES:
-            raise WeightError(
+            raise BadRequest(
                 f"`expectedPhase` must be one of {', '.join(ROLLOUT_PHASES)}, got {phase!r}"
             )
         return _json(await self.api.rollout_command(info["name"], info["command"], phase, step))
@@ -250,23 +231,23 @@ class AdminApp:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise WeightError(
+            raise BadRequest(
                 'the body must be JSON like {"weights": {"stable": 75, "canary": 25}, "rule": 0}'
             ) from None
         if not isinstance(body, dict) or not isinstance(body.get("weights"), dict):
-            raise WeightError(
+            raise BadRequest(
                 'the body must be a JSON object with "weights": {"<backend>": <weight>, ...}'
             )
         unknown = sorted(set(body) - _BODY_FIELDS)
         if unknown:
-            raise WeightError(
+            raise BadRequest(
                 f"unknown field(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(SetWeightsRequest.documented_fields())}"
             )
         weights: dict[str, int] = {}
         for label, weight in body["weights"].items():
             if isinstance(weight, bool) or not isinstance(weight, int):
-                raise WeightError(
+                raise BadRequest(
                     f"weight of {label!r} is {weight!r}; use a whole number of 0 or more"
                 )
             weights[str(label)] = weight
@@ -295,7 +276,7 @@ class AdminApp:
         try:
             body = DrainRequest.model_validate_json(raw or b"{}")
         except ValidationError as exc:
-            raise DrainError(
+            raise BadRequest(
                 'the body must be empty or JSON like {"expectedRevision": 3}: '
                 + exc.errors()[0]["msg"]
             ) from None
@@ -315,7 +296,7 @@ class AdminApp:
     async def changes(self, request: web.Request) -> web.Response:
         limit = _optional_int(request.query.get("limit"), "limit")
         if limit is not None and not 1 <= limit <= HISTORY_LIMIT:
-            raise WeightError(f"`limit` must be between 1 and {HISTORY_LIMIT}, got {limit}")
+            raise BadRequest(f"`limit` must be between 1 and {HISTORY_LIMIT}, got {limit}")
         return _json(await self.api.changes(request.query.get("route") or None, limit or 100))
 
 

@@ -6,11 +6,12 @@ before printing its tables, and `/openapi.json` is their JSON schema.
 A field is therefore added, renamed or documented here and nowhere else; the
 protobuf messages carry a subset of it, checked by the tests.
 
-Only Pydantic (and one Literal of the state package) is imported here, so that
-`breakwater status` stays quick to start.
-The models are built from what the controller, the stores and the xDS
-server already hold (their dataclasses stay their own); the constructors
-below are the only place that knows how one maps onto the other.
+Only Pydantic (and Literals of the state and fleet packages) is imported here,
+so that `breakwater status` stays quick to start.
+The models are built from what the controller, the stores, the fleet and the
+xDS server already hold (their dataclasses stay their own, and none of them
+imports this module); the constructors below are the only place that knows
+how one maps onto the other.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from pydantic import (
     model_serializer,
 )
 
+from breakwater.controlplane.fleet.views import PolicyProxyState
 from breakwater.controlplane.groups import group_label
 from breakwater.controlplane.state.weight_source import WeightSource
 
 if TYPE_CHECKING:
+    from breakwater.controlplane.fleet.views import PolicyStatusView, ServiceHealthView
     from breakwater.controlplane.state.controller import RuleWeightsView
     from breakwater.controlplane.state.drain_views import EndpointView
     from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
@@ -212,9 +215,6 @@ class Replica(SparseModel):
 
 # --- what the fleet reports (GET /v1/policies/{name}, the services in status) ------------
 
-PolicyProxyState = Literal["applied", "pending", "rejected"]
-POLICY_PROXY_STATES: tuple[PolicyProxyState, ...] = ("applied", "pending", "rejected")
-
 
 class ProxyPolicy(ApiModel):
     """One proxy's hold on one policy."""
@@ -281,6 +281,10 @@ class PolicyStatus(ApiModel):
     per_proxy: list[ProxyPolicy]
     effect: list[LiveEffect]
 
+    @classmethod
+    def of(cls, view: PolicyStatusView) -> PolicyStatus:
+        return cls.model_validate(view, from_attributes=True)
+
 
 class ServiceHealth(ApiModel):
     """The short health line of one service or subset in `breakwater status`."""
@@ -293,6 +297,10 @@ class ServiceHealth(ApiModel):
     requests_per_second: float
     error_percent: float | None
     p99_ms: float | None
+
+    @classmethod
+    def of(cls, view: ServiceHealthView) -> ServiceHealth:
+        return cls.model_validate(view, from_attributes=True)
 
 
 class ServiceEndpoint(SparseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from breakwater.controlplane.api.models import (
     ProxyStatus,
     Replica,
     ServiceEndpoint,
+    ServiceHealth,
     StatusResponse,
     StoreStatus,
     Weights,
@@ -42,9 +43,11 @@ from breakwater.controlplane.api.rollout_models import (
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutDriver, RolloutNotFound
-from breakwater.controlplane.rollouts.engine import COMMANDS, CommandRefused, RolloutMoved
+from breakwater.controlplane.rollouts.engine import CommandRefused, RolloutMoved
+from breakwater.controlplane.rollouts.phases import COMMANDS
 from breakwater.controlplane.rollouts.status import rollout_status, rollout_statuses
-from breakwater.controlplane.state.controller import DocumentStatus, PolicyController
+from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView
 from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.policyset import PolicySet
@@ -80,10 +83,12 @@ class ControlPlaneApi:
         return self.snapshots() if self.snapshots is not None else SnapshotsResponse(groups=[])
 
     def list_rollouts(self) -> RolloutsResponse:
-        return RolloutsResponse(rollouts=rollout_statuses(self.controller))
+        return RolloutsResponse(
+            rollouts=[RolloutStatus.of(v) for v in rollout_statuses(self.controller)]
+        )
 
     def rollout(self, name: str) -> RolloutStatus:
-        return rollout_status(self.controller, name)
+        return RolloutStatus.of(rollout_status(self.controller, name))
 
     async def rollout_command(
         self,
@@ -116,7 +121,7 @@ class ControlPlaneApi:
                 )
 
         await self.rollouts.command(name, what, check)  # type: ignore[arg-type]
-        return rollout_status(self.controller, name)
+        return RolloutStatus.of(rollout_status(self.controller, name))
 
     def status(self) -> StatusResponse:
         state = self.controller.state
@@ -142,7 +147,7 @@ class ControlPlaneApi:
                 )
                 for (service, endpoint), drain in sorted(state.drains.items())
             ],
-            services=self.fleet.services() if self.fleet is not None else [],
+            services=[ServiceHealth.of(v) for v in self.fleet.services()] if self.fleet else [],
             writes_need_token=self.writes_need_token,
         )
 
@@ -154,13 +159,13 @@ class ControlPlaneApi:
                 f"there is no valid ResiliencePolicy named {name!r} being served; "
                 "`breakwater policies` lists them"
             )
-        return found[0]
+        return PolicyStatus.of(found[0])
 
     def policies(self) -> PoliciesResponse:
         state = self.controller.state
         reach = _Reach(state.effective, self.proxies())
         statuses = {
-            status.name: status.model_copy(update={"per_proxy": []})
+            status.name: PolicyStatus.of(replace(status, per_proxy=[]))
             for status in (self.fleet.policies() if self.fleet is not None else [])
         }
         routes = state.effective.gateway_api if state.effective is not None else None

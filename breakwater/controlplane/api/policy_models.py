@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from breakwater.controlplane.api.models import ApiModel, PolicyStatus
 
 if TYPE_CHECKING:
-    from breakwater.controlplane.state.controller import DocumentStatus
+    from breakwater.controlplane.state.documents import DocumentStatus
     from breakwater.translators.gateway_api.status import RouteStatus
 
 

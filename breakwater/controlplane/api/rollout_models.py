@@ -2,18 +2,22 @@
 commands, GET /v1/events, and the CLI's `rollout` and `history`.
 
 Beside `models` (whose base it uses) so that neither module grows past what
-one reader holds; like `models`, it imports only Pydantic.
+one reader holds; like `models`, it imports only Pydantic and the rollouts'
+words (`rollouts/phases.py`). `RolloutStatus.of` builds an answer from the
+rollouts package's own `RolloutView`.
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, get_args
 
 from breakwater.controlplane.api.models import ApiModel
+from breakwater.controlplane.rollouts.phases import ShownPhase, Verdict
 
-RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoted", "RolledBack", "Aborted"]
-"""`Pending`: served but not started (waiting for its pre-rollout webhook or its driver)."""
-ROLLOUT_PHASES: tuple[str, ...] = get_args(RolloutPhase)
+if TYPE_CHECKING:
+    from breakwater.controlplane.rollouts.status import RolloutView
+
+ROLLOUT_PHASES: tuple[str, ...] = get_args(ShownPhase)
 
 
 class RolloutEvent(ApiModel):
@@ -27,7 +31,7 @@ class RolloutEvent(ApiModel):
 
 class RolloutAnalysis(ApiModel):
     at: float
-    verdict: Literal["passed", "failed", "inconclusive"]
+    verdict: Verdict
     reason: str
     canary_requests: int
     canary_error_percent: float | None
@@ -43,7 +47,8 @@ class RolloutStatus(ApiModel):
     rule: int
     stable: str
     canary: str
-    phase: RolloutPhase
+    phase: ShownPhase
+    """`Pending`: served but not started (waiting for its pre-rollout webhook or its driver)."""
     step: int
     """Index of the current step (equal to `steps` once promoted)."""
     steps: int
@@ -58,6 +63,10 @@ class RolloutStatus(ApiModel):
     analyses: list[RolloutAnalysis] = []
     """The judgements of the last intervals, oldest first (at most 60): the canary's numbers
     over time."""
+
+    @classmethod
+    def of(cls, view: RolloutView) -> RolloutStatus:
+        return cls.model_validate(view, from_attributes=True)
 
 
 class RolloutsResponse(ApiModel):

@@ -140,9 +140,6 @@ class FleetStats:
     def totals(self) -> Mapping[str, ClusterTotals]:
         return self._totals
 
-    def reporting_proxies(self, now: float) -> list[str]:
-        return [node for node, proxy in self._proxies.items() if self._live(proxy, now)]
-
     def _live(self, proxy: _Proxy, now: float) -> bool:
         return now - proxy.last_seen <= self.stale_after
 

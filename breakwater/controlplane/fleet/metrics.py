@@ -17,9 +17,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from breakwater.controlplane.api.models import POLICY_PROXY_STATES
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.status import policy_statuses
+from breakwater.controlplane.fleet.views import POLICY_PROXY_STATES
 from breakwater.controlplane.xds.status import StreamStatus
 from breakwater.translators.names import parse_cluster_name
 from breakwater.translators.policyset import PolicySet

@@ -13,12 +13,12 @@ from collections.abc import Callable, Hashable
 
 import grpc
 
-from breakwater.controlplane.api.models import PolicyStatus, ServiceHealth
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.metrics import FleetCollector
 from breakwater.controlplane.fleet.receivers import Receivers
 from breakwater.controlplane.fleet.status import policy_statuses, service_health
+from breakwater.controlplane.fleet.views import PolicyStatusView, ServiceHealthView
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.status import StreamRegistry, StreamStatus, XdsObserver
 from breakwater.translators.policyset import PolicySet
@@ -86,7 +86,7 @@ class FleetReports(XdsObserver):
     def collector(self) -> FleetCollector:
         return FleetCollector(self.stats, self._policyset, self._streams.streams, self.resources_of)
 
-    def policies(self, names: list[str] | None = None) -> list[PolicyStatus]:
+    def policies(self, names: list[str] | None = None) -> list[PolicyStatusView]:
         policyset = self._policyset()
         if policyset is None:
             return []
@@ -99,7 +99,7 @@ class FleetReports(XdsObserver):
             names=names,
         )
 
-    def services(self) -> list[ServiceHealth]:
+    def services(self) -> list[ServiceHealthView]:
         policyset = self._policyset()
         if policyset is None:
             return []

@@ -313,10 +313,6 @@ class FleetView(FleetStats):
     def retain_clusters(self, clusters: frozenset[str]) -> None:
         self.local.retain_clusters(clusters)
 
-    def reporting_proxies(self, now: float) -> list[str]:
-        """This replica's proxies only: a share names none."""
-        return self.local.reporting_proxies(now)
-
     def proxy_count(self) -> int:
         return self.local.proxy_count()
 

@@ -13,23 +13,24 @@ shapes, and then the policy is
   make-before-break.
 
 "Doing" comes from the fleet's own numbers (`FleetStats`) for the clusters
-in the policy's scope.
+in the policy's scope. The answers are the fleet's own values (`views`), which
+the API turns into its models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
-from breakwater.controlplane.api.models import (
-    POLICY_PROXY_STATES,
-    EndpointLoad,
-    LiveEffect,
-    PolicyProxyState,
-    PolicyStatus,
-    ProxyPolicy,
-    ServiceHealth,
-)
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
+from breakwater.controlplane.fleet.views import (
+    POLICY_PROXY_STATES,
+    EndpointLoadView,
+    LiveEffectView,
+    PolicyProxyState,
+    PolicyStatusView,
+    ProxyPolicyView,
+    ServiceHealthView,
+)
 from breakwater.controlplane.groups import group_label
 from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
 from breakwater.translators.names import cluster_name
@@ -83,7 +84,7 @@ def effect_of(
     policyset: PolicySet,
     targets: Iterable[tuple[str, str | None]],
     now: float,
-) -> list[LiveEffect]:
+) -> list[LiveEffectView]:
     out = []
     totals = fleet.totals()
     for service, subset in sorted(targets, key=lambda t: (t[0], t[1] or "")):
@@ -95,7 +96,7 @@ def effect_of(
         counters = total.counters if total is not None else {}
         bulkhead = policyset.effective_for_cluster(service, subset).spec.bulkhead
         out.append(
-            LiveEffect(
+            LiveEffectView(
                 service=service,
                 subset=subset,
                 cluster=cluster,
@@ -120,15 +121,15 @@ def effect_of(
                 p95_ms=recent.p95_ms,
                 p99_ms=recent.p99_ms,
                 window_seconds=RATE_WINDOW_SECONDS,
-                endpoints=[
-                    EndpointLoad(
+                endpoints=tuple(
+                    EndpointLoadView(
                         address=address,
                         succeeded=load.succeeded,
                         failed=load.failed,
                         in_flight=load.in_flight,
                     )
                     for address, load in sorted(window.endpoints.items())
-                ],
+                ),
             )
         )
     return out
@@ -150,7 +151,7 @@ def policy_statuses(
     *,
     names: Iterable[str] | None = None,
     with_effect: bool = True,
-) -> list[PolicyStatus]:
+) -> list[PolicyStatusView]:
     """Status of each policy (or of those `names`), from the streams and the fleet's numbers.
 
     `resources_of(group)` gives the cluster and route-configuration names that
@@ -165,7 +166,7 @@ def policy_statuses(
         types = ([CLUSTER_TYPE] if scope.clusters else []) + (
             [ROUTE_TYPE] if scope.route_configs else []
         )
-        per_proxy: list[ProxyPolicy] = []
+        per_proxy: list[ProxyPolicyView] = []
         for stream in streams:
             if stream.group not in held:
                 held[stream.group] = resources_of(stream.group)
@@ -174,7 +175,7 @@ def policy_statuses(
                 continue
             state, message = _policy_state(stream, scope, types, clusters | route_configs)
             per_proxy.append(
-                ProxyPolicy(
+                ProxyPolicyView(
                     node_id=stream.node_id,
                     group=group_label(stream.group),
                     state=state,
@@ -185,7 +186,7 @@ def policy_statuses(
         for entry in per_proxy:
             counts[entry.state] += 1
         out.append(
-            PolicyStatus(
+            PolicyStatusView(
                 name=name,
                 target=_target_text(policyset, name),
                 clusters=sorted(scope.clusters),
@@ -199,14 +200,14 @@ def policy_statuses(
     return out
 
 
-def service_health(policyset: PolicySet, fleet: FleetStats, now: float) -> list[ServiceHealth]:
+def service_health(policyset: PolicySet, fleet: FleetStats, now: float) -> list[ServiceHealthView]:
     targets = [
         (name, subset)
         for name, service in sorted(policyset.services.items())
         for subset in (None, *(s.name for s in service.spec.subsets))
     ]
     return [
-        ServiceHealth(
+        ServiceHealthView(
             service=e.service,
             subset=e.subset,
             hosts=e.hosts,

@@ -44,8 +44,6 @@ from prometheus_client import CollectorRegistry, Counter
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
 from breakwater.controlplane.rollouts import webhooks
 from breakwater.controlplane.rollouts.engine import (
-    TERMINAL,
-    Command,
     Observation,
     RolloutMoved,
     RolloutState,
@@ -54,6 +52,7 @@ from breakwater.controlplane.rollouts.engine import (
     command,
     start,
 )
+from breakwater.controlplane.rollouts.phases import TERMINAL, Command
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.store import ClaimLost, RevisionConflict, StoreError
 from breakwater.controlplane.xds.status import StreamStatus
@@ -89,7 +88,7 @@ def spec_hash(rollout: Rollout) -> str:
 
 
 @dataclass(frozen=True)
-class Target:
+class RolloutTarget:
     """What one rollout drives, resolved against the served policy set."""
 
     route: str
@@ -109,7 +108,7 @@ class Target:
         }
 
 
-def target_of(policyset: PolicySet, rollout: Rollout) -> Target | None:
+def target_of(policyset: PolicySet, rollout: Rollout) -> RolloutTarget | None:
     route = policyset.routes.get(rollout.spec.route_ref.name)
     if route is None:
         return None
@@ -121,7 +120,7 @@ def target_of(policyset: PolicySet, rollout: Rollout) -> Target | None:
         label: cluster_name(b.service, b.subset)
         for label, b in zip(rule_labels(rule), rule.backends, strict=True)
     }
-    return Target(
+    return RolloutTarget(
         route=route.name,
         rule=index,
         gateways=frozenset(route_config_name(g) for g in route.spec.gateways),
@@ -291,7 +290,7 @@ class RolloutDriver:
             await self._make_so(name, rollout, target, after)  # a rollback leaves at once
 
     async def _make_so(
-        self, name: str, rollout: Rollout, target: Target, state: RolloutState
+        self, name: str, rollout: Rollout, target: RolloutTarget, state: RolloutState
     ) -> None:
         """Write the weights the progress asks for, once per change, and note when the config
         that carries them (and the header route, which saving the progress serves) was made."""
@@ -309,7 +308,7 @@ class RolloutDriver:
             written_at = self._controller.state.changed_at
         self._applied[name] = (written_at, weights, state.header_route)
 
-    def _acknowledged(self, name: str, target: Target) -> tuple[bool, str | None]:
+    def _acknowledged(self, name: str, target: RolloutTarget) -> tuple[bool, str | None]:
         """Whether every proxy serving the route holds a config built after our last write.
 
         With none connected, only once RECONNECT_GRACE has passed since this process took
@@ -338,7 +337,7 @@ class RolloutDriver:
         self,
         name: str,
         rollout: Rollout,
-        target: Target,
+        target: RolloutTarget,
         state: RolloutState,
         now: float,
         payload: dict[str, Any],
@@ -368,7 +367,7 @@ class RolloutDriver:
             now, acked=acked, rejected=rejected, sample=sample, hold=hold, rollback=rollback
         )
 
-    def _sample(self, rollout: Rollout, target: Target, seconds: float) -> Sample:
+    def _sample(self, rollout: Rollout, target: RolloutTarget, seconds: float) -> Sample:
         at = time.monotonic()
         canary = summarize(self._fleet.recent([target.canary_cluster], at, seconds), seconds)
         stable = summarize(self._fleet.recent([target.stable_cluster], at, seconds), seconds)

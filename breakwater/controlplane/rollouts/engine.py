@@ -21,16 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
+from breakwater.controlplane.rollouts.phases import (
+    TERMINAL,
+    Command,
+    Phase,
+    Verdict,
+)
 from breakwater.translators.rollout_model import Analysis, RolloutSpec, Step
-
-Phase = Literal["Progressing", "Paused", "Promoted", "RolledBack", "Aborted"]
-PHASES: tuple[Phase, ...] = ("Progressing", "Paused", "Promoted", "RolledBack", "Aborted")
-TERMINAL: frozenset[Phase] = frozenset({"Promoted", "RolledBack", "Aborted"})
-Command = Literal["promote", "pause", "resume", "abort", "retry"]
-COMMANDS: tuple[Command, ...] = ("promote", "pause", "resume", "abort", "retry")
-Verdict = Literal["passed", "failed", "inconclusive"]
 
 HISTORY_LIMIT = 100
 MESSAGE_LIMIT = 1024

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.rollouts.driver import RolloutNotFound, target_of
-from breakwater.controlplane.rollouts.engine import PHASES, RolloutState
+from breakwater.controlplane.rollouts.engine import Event, Judgement, RolloutState
+from breakwater.controlplane.rollouts.phases import PHASES, ShownPhase
 from breakwater.controlplane.state.controller import PolicyController
 
 
-def rollout_statuses(controller: PolicyController) -> list[RolloutStatus]:
+@dataclass(frozen=True)
+class RolloutView:
+    """One Rollout as the served set declares it and its saved progress has it; the API's
+    `RolloutStatus` is made from it."""
+
+    name: str
+    route: str
+    rule: int
+    stable: str
+    canary: str
+    steps: int
+    phase: ShownPhase = "Pending"
+    step: int = 0
+    canary_weight: int = 0
+    header_route: bool = False
+    awaiting_ack: bool = False
+    failed_intervals: int = 0
+    message: str = "not started yet"
+    last_analysis: Judgement | None = None
+    history: tuple[Event, ...] = field(default_factory=tuple)
+    analyses: tuple[Judgement, ...] = field(default_factory=tuple)
+
+
+def rollout_statuses(controller: PolicyController) -> list[RolloutView]:
     policyset = controller.state.base
     if policyset is None:
         return []
@@ -22,45 +46,43 @@ def rollout_statuses(controller: PolicyController) -> list[RolloutStatus]:
         target = target_of(policyset, rollout)
         if target is None:
             continue
+        declared = RolloutView(
+            name=name,
+            route=target.route,
+            rule=target.rule,
+            stable=rollout.spec.stable,
+            canary=rollout.spec.canary,
+            steps=len(rollout.spec.plan()),
+        )
         data = controller.rollouts.get(name)
-        state = RolloutState.from_json(data) if data is not None else None
-        common = {
-            "name": name,
-            "route": target.route,
-            "rule": target.rule,
-            "stable": rollout.spec.stable,
-            "canary": rollout.spec.canary,
-            "steps": len(rollout.spec.plan()),
-        }
-        if state is None:
-            out.append(
-                RolloutStatus(
-                    **common,
-                    phase="Pending",
-                    step=0,
-                    canary_weight=0,
-                    header_route=False,
-                    awaiting_ack=False,
-                    failed_intervals=0,
-                    message="not started yet",
-                    last_analysis=None,
-                    history=[],
-                )
-            )
+        if data is None:
+            out.append(declared)
             continue
+        state = RolloutState.from_json(data)
         out.append(
-            RolloutStatus.model_validate(
-                {
-                    **common,
-                    **state.to_json(),
-                    "last_analysis": state.last_analysis.to_json() if state.last_analysis else None,
-                }
+            RolloutView(
+                name=declared.name,
+                route=declared.route,
+                rule=declared.rule,
+                stable=declared.stable,
+                canary=declared.canary,
+                steps=declared.steps,
+                phase=state.phase,
+                step=state.step,
+                canary_weight=state.canary_weight,
+                header_route=state.header_route,
+                awaiting_ack=state.awaiting_ack,
+                failed_intervals=state.failed_intervals,
+                message=state.message,
+                last_analysis=state.last_analysis,
+                history=state.history,
+                analyses=state.analyses,
             )
         )
     return out
 
 
-def rollout_status(controller: PolicyController, name: str) -> RolloutStatus:
+def rollout_status(controller: PolicyController, name: str) -> RolloutView:
     for status in rollout_statuses(controller):
         if status.name == name:
             return status
@@ -70,7 +92,7 @@ def rollout_status(controller: PolicyController, name: str) -> RolloutStatus:
 
 
 class RolloutCollector(Collector):
-    def __init__(self, statuses: Callable[[], list[RolloutStatus]]) -> None:
+    def __init__(self, statuses: Callable[[], list[RolloutView]]) -> None:
         self._statuses = statuses
 
     def collect(self) -> Iterator[Metric]:

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakwater.controlplane.state.documents import DocumentStatus, document_statuses
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
-from breakwater.controlplane.state.rollout_rules import driving_rollout, rollout_previews
+from breakwater.controlplane.state.overlay import overlay
+from breakwater.controlplane.state.rollout_rules import driving_rollout
 from breakwater.controlplane.state.sources import read_policy_files
 from breakwater.controlplane.state.store import (
     Drain,
@@ -32,12 +34,10 @@ from breakwater.controlplane.state.store import (
 from breakwater.controlplane.state.weight_source import WeightSource
 from breakwater.translators.drains import (
     EndpointNotFound,
-    applied_drains,
     check_endpoint,
     parse_endpoint,
 )
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.kinds import kind_of
 from breakwater.translators.overrides import (
     DroppedOverride,
     WeightError,
@@ -45,8 +45,7 @@ from breakwater.translators.overrides import (
     resolve_rule,
     rule_labels,
 )
-from breakwater.translators.overrides import apply_overrides as lay_overrides
-from breakwater.translators.pipeline import LoadedPolicies, PolicyReader
+from breakwater.translators.pipeline import PolicyReader
 from breakwater.translators.policyset import PolicySet
 
 log = logging.getLogger(__name__)
@@ -61,16 +60,6 @@ class NotReady(Exception):
 
 class DrivenByRollout(Exception):
     """A Rollout drives this rule's weights; the message names it and says what to do."""
-
-
-@dataclass(frozen=True)
-class DocumentStatus:
-    kind: str
-    name: str
-    file: str
-    line: int
-    valid: bool
-    errors: list[str]
 
 
 @dataclass(frozen=True)
@@ -132,41 +121,6 @@ class PolicySubscriber:
         """A reload was refused for these errors; the last good PolicySet stays."""
 
 
-def _statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
-    """One status per document, valid or not; a document too broken to decode is listed by its errors."""
-    by_doc: dict[tuple[str, str], list[str]] = {}
-    for error in loaded.errors:
-        if error.kind is not None and error.name is not None:
-            by_doc.setdefault((error.kind, error.name), []).append(str(error))
-    documents = [
-        DocumentStatus(
-            kind=kind_of(doc),
-            name=doc.name,
-            file=raw.file,
-            line=raw.line,
-            valid=(kind_of(doc), doc.name) not in by_doc,
-            errors=by_doc.get((kind_of(doc), doc.name), []),
-        )
-        for doc, raw in loaded.documents
-    ]
-    seen = {(d.kind, d.name) for d in documents}
-    for error in loaded.errors:
-        key = (error.kind or "", error.name or "")
-        if error.kind is not None and key not in seen:
-            seen.add(key)
-            documents.append(
-                DocumentStatus(
-                    error.kind,
-                    error.name or "?",
-                    error.file,
-                    error.line,
-                    False,
-                    by_doc.get(key, []),
-                )
-            )
-    return documents
-
-
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
@@ -207,7 +161,7 @@ class PolicyController:
             checking - read,
             time.perf_counter() - checking,
         )
-        return loaded.policyset, loaded.errors, _statuses(loaded), files.version
+        return loaded.policyset, loaded.errors, document_statuses(loaded), files.version
 
     async def reload(self) -> bool:
         """Read the directory; publish when valid. Returns whether the new files were taken."""
@@ -254,8 +208,9 @@ class PolicyController:
     async def _publish(self, changed_at: float) -> None:
         base = self.state.base
         assert base is not None
-        effective, dropped = lay_overrides(base, self.state.overrides.values())
-        effective = effective.with_drained(applied_drains(base, self.state.drains))
+        effective, dropped = overlay(
+            base, self.state.overrides.values(), self.state.drains, self.rollouts
+        )
         dropped_now = {(d.route, d.rule) for d in dropped}
         for key in [(d.route, d.rule) for d in self.state.dropped]:
             if key in self.state.overrides and key not in dropped_now:
@@ -278,9 +233,6 @@ class PolicyController:
                 continue
             self.state.overrides.pop((item.route, item.rule), None)
             forget.append(item)
-        previews = rollout_previews(base, self.rollouts)
-        if previews:
-            effective = effective.with_previews(previews)
         # The served state changes in one step, before anything is awaited: a read between
         # two awaits must never see an override gone from `overrides` but still `applied`.
         self.state.effective = effective

@@ -150,22 +150,22 @@ class Replicas:
         return sorted([mine, *others], key=lambda r: str(r.get("id", "")))
 
     def store_available(self) -> bool:
-        etcd = self.etcd
-        if etcd is not None:
-            return etcd.available
+        if self.store.shared:
+            return self.store.health().available
         return self.controller.state.store_error is None  # the embedded file: its last write
 
     def store_status(self) -> dict[str, Any]:
-        etcd = self.etcd
+        """The store's own health; a store on this machine is as healthy as its last write."""
+        health = self.store.health()
         status: dict[str, Any] = {"backend": self.store.describe(), "available": True}
-        if etcd is not None and not etcd.available:
+        if not health.available:
             status.update(
                 available=False,
-                error=etcd.error,
-                unavailable_since=etcd.unavailable_since,
-                writes="refused until the store answers again; serving the last state read",
+                error=health.error,
+                unavailable_since=health.unavailable_since,
+                writes=health.writes,
             )
-        elif etcd is None and self.controller.state.store_error is not None:
+        elif not self.store.shared and self.controller.state.store_error is not None:
             status.update(
                 available=False,
                 error=self.controller.state.store_error,

@@ -93,6 +93,20 @@ class StoreState:
     """Rollout name → the revision of its progress, what a compare-and-set compares."""
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether a store answers, as the store itself knows it (a shared store's connection);
+    a store on this machine answers whenever its file does, which only a write finds out."""
+
+    available: bool = True
+    error: str | None = None
+    """What the failure of the current outage was, in a sentence."""
+    unavailable_since: float | None = None
+    """Wall-clock time of the first failure of the current outage."""
+    writes: str = ""
+    """What happens to writes meanwhile."""
+
+
 class Store(Protocol):
     """What the control plane needs from durable state; a write returns only once it is durable."""
 
@@ -101,6 +115,10 @@ class Store(Protocol):
 
     def describe(self) -> str:
         """Where the state lives, for logs and status."""
+        ...
+
+    def health(self) -> StoreHealth:
+        """Whether the store answers, for status, health and metrics."""
         ...
 
     async def load(self) -> StoreState: ...
@@ -241,6 +259,9 @@ class SqliteStore:
 
     def describe(self) -> str:
         return f"sqlite:{self.path}"
+
+    def health(self) -> StoreHealth:
+        return StoreHealth()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:

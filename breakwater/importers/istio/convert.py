@@ -23,7 +23,7 @@ from breakwater.importers.istio.model import (
     VirtualService,
 )
 from breakwater.importers.istio.services import assemble, needs
-from breakwater.importers.istio.virtualservice import Target, convert_virtual_service
+from breakwater.importers.istio.virtualservice import ResolvedDestination, convert_virtual_service
 from breakwater.translators.documents import RawDocument, SourceText, dotted
 from breakwater.translators.pipeline import policyset_from_texts
 from breakwater.translators.yaml_reader import read_documents
@@ -128,7 +128,7 @@ def import_istio(
         for raw in raws:
             if raw.data is not None:
                 _parse(raw, result, read)
-    targets: list[Target] = []
+    targets: list[ResolvedDestination] = []
     gateways: list[str] = []
     for vs, ledger in read.virtual_services:
         converted = convert_virtual_service(vs, ledger, default_gateway)

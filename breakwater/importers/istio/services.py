@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from breakwater.importers.istio.ledger import Note
-from breakwater.importers.istio.virtualservice import Target
+from breakwater.importers.istio.virtualservice import ResolvedDestination
 from breakwater.translators.model import API_VERSION
 
 DNS_PORT = 80
@@ -46,7 +46,7 @@ class Assembled:
 
 
 def needs(
-    targets: Iterable[Target], subsets: Mapping[str, list[dict[str, Any]]]
+    targets: Iterable[ResolvedDestination], subsets: Mapping[str, list[dict[str, Any]]]
 ) -> dict[str, Needed]:
     out: dict[str, Needed] = {}
     for target in targets:

@@ -53,7 +53,7 @@ _SPEC_FIELD_REASONS = {
 
 
 @dataclass(frozen=True)
-class Target:
+class ResolvedDestination:
     """A destination a rule sends to, and the port Istio gave it (for a DNS Service skeleton)."""
 
     service: str
@@ -65,7 +65,7 @@ class Target:
 @dataclass
 class ConvertedRoute:
     document: dict[str, Any] | None
-    targets: list[Target] = field(default_factory=list)
+    targets: list[ResolvedDestination] = field(default_factory=list)
     gateways: list[str] = field(default_factory=list)
 
 
@@ -127,7 +127,7 @@ def _hostnames(vs: VirtualService, ledger: Ledger) -> list[str]:
     return hosts or ["*"]
 
 
-def _target(destination: Destination, ledger: Ledger, at: YamlPath) -> Target | None:
+def _target(destination: Destination, ledger: Ledger, at: YamlPath) -> ResolvedDestination | None:
     service = service_name(destination.host)
     if service is None:
         ledger.left(
@@ -151,7 +151,7 @@ def _target(destination: Destination, ledger: Ledger, at: YamlPath) -> Target | 
     ledger.took(*at, "host")
     ledger.took(*at, "subset")
     ledger.took(*at, "port")
-    return Target(service, destination.subset, destination.host, port)
+    return ResolvedDestination(service, destination.subset, destination.host, port)
 
 
 def _destination_headers(route: HttpRoute, ledger: Ledger, at: YamlPath) -> Headers | None:
@@ -242,8 +242,8 @@ def _matches(
 
 def _backends(
     route: HttpRoute, ledger: Ledger, at: YamlPath
-) -> list[tuple[dict[str, Any], Target]]:
-    out: list[tuple[dict[str, Any], Target]] = []
+) -> list[tuple[dict[str, Any], ResolvedDestination]]:
+    out: list[tuple[dict[str, Any], ResolvedDestination]] = []
     single = len(route.route) == 1
     for index, destination in enumerate(route.route):
         where: YamlPath = (*at, "route", index)
@@ -266,7 +266,7 @@ def _backends(
 
 def convert_rule(
     route: HttpRoute, ledger: Ledger, at: YamlPath
-) -> tuple[dict[str, Any], list[Target]] | None:
+) -> tuple[dict[str, Any], list[ResolvedDestination]] | None:
     """One Istio HTTP route → one Breakwater rule, checked; None when it cannot be carried."""
     for key, (reason, instead) in _RULE_FIELD_REASONS.items():
         if ledger.present(*at, key):
@@ -317,7 +317,7 @@ def convert_rule(
         if fault is not None:
             rule["fault"] = fault
     mirror = actions.mirror(route, ledger, at)
-    mirrored: list[Target] = []
+    mirrored: list[ResolvedDestination] = []
     if mirror is not None and any(
         (b["service"], b.get("subset")) == (mirror["service"], mirror.get("subset"))
         for b, _ in backends
@@ -331,7 +331,9 @@ def convert_rule(
     if mirror is not None:
         rule["mirror"] = mirror
         source = route.mirror or route.mirrors[0].destination
-        mirrored.append(Target(mirror["service"], mirror.get("subset"), source.host, None))
+        mirrored.append(
+            ResolvedDestination(mirror["service"], mirror.get("subset"), source.host, None)
+        )
     _headers(route, rule, ledger, at)
     if "backends" not in rule and "redirect" not in rule:
         ledger.left(
@@ -365,7 +367,7 @@ def convert_virtual_service(
     gateways = _gateways(vs, ledger, default_gateway)
     hostnames = _hostnames(vs, ledger)
     rules: list[dict[str, Any]] = []
-    targets: list[Target] = []
+    targets: list[ResolvedDestination] = []
     for index, route in enumerate(vs.spec.http):
         converted = convert_rule(route, ledger, ("spec", "http", index))
         if converted is not None:
@@ -383,4 +385,4 @@ def convert_virtual_service(
     return ConvertedRoute(document, targets, gateways)
 
 
-__all__ = ["ConvertedRoute", "Target", "convert_virtual_service"]
+__all__ = ["ConvertedRoute", "ResolvedDestination", "convert_virtual_service"]

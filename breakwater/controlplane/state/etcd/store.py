@@ -27,6 +27,7 @@ from breakwater.controlplane.state.store import (
     Drain,
     RevisionConflict,
     StoreError,
+    StoreHealth,
     StoreState,
     WeightOverride,
 )
@@ -131,6 +132,16 @@ class EtcdStore:
     def unavailable_since(self) -> float | None:
         """Wall-clock time of the first failure of the current outage."""
         return self._connection.unavailable_since
+
+    def health(self) -> StoreHealth:
+        if self.available:
+            return StoreHealth()
+        return StoreHealth(
+            False,
+            self.error,
+            self.unavailable_since,
+            "refused until the store answers again; serving the last state read",
+        )
 
     async def close(self) -> None:
         await self._connection.close()
@@ -243,7 +254,7 @@ class EtcdStore:
             sort_keys=True,
         ).encode()
         revision = await self._compare_and_write(
-            key, expected_revision, f"save the drain of {drain.key}", drain.key, value
+            key, value, expected_revision, f"save the drain of {drain.key}", drain.key
         )
         return Drain(drain.service, drain.endpoint, drain.by, drain.at, revision)
 
@@ -253,29 +264,46 @@ class EtcdStore:
         key = self._drain_key(service, endpoint)
         what = f"{service}/{endpoint}"
         return await self._compare_and_write(
-            key, expected_revision, f"remove the drain of {what}", what, None
+            key, None, expected_revision, f"remove the drain of {what}", what
         )
 
     async def _compare_and_write(
-        self, key: bytes, expected: int | None, action: str, name: str, value: bytes | None
+        self,
+        key: bytes,
+        value: bytes | None,
+        expected: int | None,
+        action: str,
+        name: str,
+        claim: str | None = None,
     ) -> int:
-        """Put `value` at `key` (delete it when None) and touch the marker, in one transaction
-        that, with `expected`, requires the key's mod revision to still be it (0: absent)."""
+        """Every single-key write: put `value` at `key` (delete it when None) and touch the
+        marker in one transaction that, with `expected`, needs the key's mod revision to still
+        be it (0: absent), and with `claim`, needs this replica to still hold the claim."""
 
         async def write(client: Any) -> tuple[bool, list[Any]]:
             tx = client.transactions
+            compare = [] if expected is None else [tx.mod(key) == expected]
+            compare += self._claim_held(client, claim)
             change = tx.delete(key) if value is None else tx.put(key, value)
+            failure = [tx.get(key)]
+            if claim is not None:
+                failure.append(tx.get(self._leader_key(claim)))
             result: tuple[bool, list[Any]] = await client.transaction(
-                compare=[] if expected is None else [tx.mod(key) == expected],
-                success=[change, self._marker_put(client)],
-                failure=[tx.get(key)],
+                compare=compare, success=[change, self._marker_put(client)], failure=failure
             )
             return result
 
         succeeded, responses = await self._connection.call(action, write)
         if not succeeded:
+            if self._lost(claim, responses):
+                raise ClaimLost(claim or "")
             assert expected is not None
             raise RevisionConflict(name, expected, self._current_mod(responses))
+        return self._own(responses)
+
+    def _own(self, responses: list[Any]) -> int:
+        """The revision a committed write made, remembered as this replica's own (its watch
+        does not reload what this replica already applied)."""
         revision = self._committed_revision(responses)
         self.own_revisions.add(revision)
         return revision
@@ -289,45 +317,10 @@ class EtcdStore:
     ) -> int:
         key = self._rollouts_prefix + urllib.parse.quote(name, safe="").encode()
         value = json.dumps(state, sort_keys=True).encode()
-        return await self._guarded_put(
-            key, value, expected_revision, claim, f"save the progress of rollout {name}",
-            f"rollout {name}",
+        return await self._compare_and_write(
+            key, value, expected_revision, f"save the progress of rollout {name}",
+            f"rollout {name}", claim,
         )  # fmt: skip
-
-    async def _guarded_put(
-        self,
-        key: bytes,
-        value: bytes,
-        expected: int | None,
-        claim: str | None,
-        action: str,
-        name: str,
-    ) -> int:
-        """Put `value` and touch the marker in one transaction that, with `expected`, needs the
-        key's mod revision to be it, and with `claim`, needs this replica to hold the claim."""
-
-        async def write(client: Any) -> tuple[bool, list[Any]]:
-            tx = client.transactions
-            compare = [] if expected is None else [tx.mod(key) == expected]
-            compare += self._claim_held(client, claim)
-            failure = [tx.get(key)]
-            if claim is not None:
-                failure.append(tx.get(self._leader_key(claim)))
-            result: tuple[bool, list[Any]] = await client.transaction(
-                compare=compare, success=[tx.put(key, value), self._marker_put(client)],
-                failure=failure,
-            )  # fmt: skip
-            return result
-
-        succeeded, responses = await self._connection.call(action, write)
-        if not succeeded:
-            if self._lost(claim, responses):
-                raise ClaimLost(claim or "")
-            assert expected is not None
-            raise RevisionConflict(name, expected, self._current_mod(responses))
-        revision = self._committed_revision(responses)
-        self.own_revisions.add(revision)
-        return revision
 
     async def append_change(self, entry: dict[str, Any], keep: int) -> None:
         """Keys sort by time (zero-padded nanoseconds), so the oldest are the first listed."""
@@ -390,9 +383,9 @@ class EtcdStore:
         value = json.dumps(
             {"route": route, "rule": rule, "weights": weights}, sort_keys=True
         ).encode()
-        revision = await self._guarded_put(
-            key, value, expected_revision, claim, f"save the weights of {route}/{rule}",
-            f"{route}/{rule}",
+        revision = await self._compare_and_write(
+            key, value, expected_revision, f"save the weights of {route}/{rule}",
+            f"{route}/{rule}", claim,
         )  # fmt: skip
         return WeightOverride(route, rule, dict(weights), revision)
 
@@ -400,33 +393,11 @@ class EtcdStore:
         self, route: str, rule: int | None = None, expected_revision: int | None = None
     ) -> int:
         if rule is not None:
-            return await self._delete_key(route, rule, expected_revision)
+            what = f"{route}/{rule}"
+            key = self._weights_key(route, rule)
+            action = f"remove the weights of {what}"
+            return await self._compare_and_write(key, None, expected_revision, action, what)
         return await self._delete_route(route, expected_revision)
-
-    async def _delete_key(self, route: str, rule: int, expected_revision: int | None) -> int:
-        key = self._weights_key(route, rule)
-
-        async def write(client: Any) -> tuple[bool, list[Any]]:
-            tx = client.transactions
-            compare = [] if expected_revision is None else [tx.mod(key) == expected_revision]
-            result: tuple[bool, list[Any]] = await client.transaction(
-                compare=compare,
-                success=[tx.delete(key), self._marker_put(client)],
-                failure=[tx.get(key)],
-            )
-            return result
-
-        succeeded, responses = await self._connection.call(
-            f"remove the weights of {route}/{rule}", write
-        )
-        if not succeeded:
-            assert expected_revision is not None
-            raise RevisionConflict(
-                f"{route}/{rule}", expected_revision, self._current_mod(responses)
-            )
-        revision = self._committed_revision(responses)
-        self.own_revisions.add(revision)
-        return revision
 
     async def _delete_route(self, route: str, expected_revision: int | None) -> int:
         """Every rule of a route; with a revision, only if none of them changed since it."""
@@ -455,9 +426,7 @@ class EtcdStore:
 
             succeeded, responses = await self._connection.call(action, write)
             if succeeded:
-                revision = self._committed_revision(responses)
-                self.own_revisions.add(revision)
-                return revision
+                return self._own(responses)
         raise StoreError(f"cannot {action}: its rules kept changing; try again")
 
     # --- following other writers ---------------------------------------------------

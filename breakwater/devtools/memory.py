@@ -1,4 +1,7 @@
-"""The resident memory of a process, from /proc (Linux)."""
+"""The resident memory of a process, from /proc (Linux).
+
+The tests (leaks, bounded state) and the benchmarks (what a server holds) read it alike.
+"""
 
 from __future__ import annotations
 

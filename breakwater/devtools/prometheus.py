@@ -3,7 +3,8 @@
 The text is parsed by `prometheus_client`, the library that writes it, so label
 values with escapes, histograms and the `_total` / `_created` samples of counters
 read exactly as a Prometheus server would read them. Names are sample names:
-`breakwater_xds_acks_total`, `breakwater_change_to_ack_seconds_count`.
+`breakwater_xds_acks_total`, `breakwater_change_to_ack_seconds_count`. The tests
+and the benchmarks read the control plane's metrics through these.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from breakwater.devtools.adminclient import http
+from breakwater.client import http
 
 
 def samples(text: str, name: str, **labels: str) -> list[Sample]:
@@ -41,12 +42,14 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
 def metrics_text(admin_url: str, timeout: float = 10.0) -> str:
     """The whole of `/metrics` from an admin API (which must answer 200)."""
     reply = http("GET", f"{admin_url}/metrics", timeout=timeout)
-    assert reply.status == 200, reply.text
+    if reply.status != 200:
+        raise AssertionError(f"{admin_url}/metrics answered {reply.status}: {reply.text[:300]}")
     return reply.text
 
 
 def scrape(admin_url: str, name: str, **labels: str) -> float:
     """One sample from an admin API's `/metrics`; a sample that is not there fails the test."""
     value = metric(metrics_text(admin_url), name, **labels)
-    assert value is not None, f"{name} {labels} is not in /metrics"
+    if value is None:
+        raise AssertionError(f"{name} {labels} is not in {admin_url}/metrics")
     return value

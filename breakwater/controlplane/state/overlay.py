@@ -1,0 +1,37 @@
+"""The served policy set: the YAML's, with what the state store holds laid over it.
+
+Weight overrides, endpoint drains and rollout progress are state, not policy
+(docs/design.md); this is the one place they meet the base PolicySet, as a pure
+function, so that the controller only keeps state and publishes, and the
+overlay can be tested without a store or a directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from breakwater.controlplane.state.rollout_rules import rollout_previews
+from breakwater.controlplane.state.store import Drain, WeightOverride
+from breakwater.translators.drains import applied_drains
+from breakwater.translators.overrides import DroppedOverride, apply_overrides
+from breakwater.translators.policyset import PolicySet
+
+
+def overlay(
+    base: PolicySet,
+    overrides: Iterable[WeightOverride],
+    drains: Mapping[tuple[str, str], Drain],
+    rollouts: dict[str, dict[str, Any]],
+) -> tuple[PolicySet, list[DroppedOverride]]:
+    """The PolicySet to serve, and the overrides that no longer fit the base's rules.
+
+    Overrides replace their rules' weights; drains mark the endpoints the base still lists;
+    a rollout's progress previews its step (weights and header route) on its rule.
+    """
+    effective, dropped = apply_overrides(base, overrides)
+    effective = effective.with_drained(applied_drains(base, drains))
+    previews = rollout_previews(base, rollouts)
+    if previews:
+        effective = effective.with_previews(previews)
+    return effective, dropped
