@@ -31,12 +31,13 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from breakwater.controlplane.debounce import Debouncer
-from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
+from breakwater.translators.build import Builder
+from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group
 
@@ -83,7 +84,7 @@ class Reconciler(PolicySubscriber):
         self._on_published = on_published
         self.translations = 0
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
-        self._builder = SnapshotBuilder()
+        self._builder = Builder()
         self._built_for: PolicySet | None = None
         self._built: dict[frozenset[str], Snapshot] = {}
         """The snapshot of each gateway set translated from `_built_for`."""
@@ -239,9 +240,7 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _translated(
-    builder: SnapshotBuilder, policyset: PolicySet, gateways: frozenset[str]
-) -> Snapshot:
+def _translated(builder: Builder, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -252,7 +251,7 @@ def _translated(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return builder.snapshot(policyset, gateways)
+        return Snapshot(builder.build(resolve(policyset, gateways)))
     finally:
         if enabled:
             gc.enable()

@@ -26,10 +26,9 @@ from envoy.type.v3 import percent_pb2, range_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
 from breakwater.translators.clusters import pack_any
+from breakwater.translators.ir.nodes import AdmissionFilter
 from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import CircuitBreaker
-from breakwater.translators.names import cluster_name
-from breakwater.translators.policyset import PolicySet
 
 ADMISSION_CONTROL = "envoy.filters.http.admission_control"
 _RUNTIME = "breakwater.admission_control"
@@ -81,18 +80,14 @@ def _percent(value: float, key: str) -> base_pb2.RuntimePercent:
     )
 
 
-def admission_control(
-    breaker: CircuitBreaker | None,
-) -> admission_control_pb2.AdmissionControl | None:
-    """The filter's configuration for a service-wide breaker; None for any other breaker."""
-    if breaker is None or breaker.scope != "service" or breaker.success_rate_threshold is None:
-        return None
+def admission_control(breaker: CircuitBreaker) -> admission_control_pb2.AdmissionControl:
+    """The filter's configuration for a service-wide breaker (`ir.gateways.service_wide`)."""
     config = admission_control_pb2.AdmissionControl(
         enabled=base_pb2.RuntimeFeatureFlag(
             default_value=wrappers_pb2.BoolValue(value=True), runtime_key=f"{_RUNTIME}.enabled"
         ),
         success_criteria=_SUCCESS,
-        sr_threshold=_percent(breaker.success_rate_threshold, "sr_threshold"),
+        sr_threshold=_percent(breaker.success_rate_threshold or 0.0, "sr_threshold"),
     )
     if breaker.window is not None:
         config.sampling_window.FromTimedelta(breaker.window)
@@ -109,55 +104,22 @@ def admission_control(
     return config
 
 
-def _level(policyset: PolicySet, route: str, rule_index: int) -> str:
-    """The policy level of a rule, as `PolicySet.effective_for_rule` chooses it."""
-    backends = policyset.routes[route].spec.rules[rule_index].backends
-    services = {b.service for b in backends}
-    targets = {(b.service, b.subset) for b in backends}
-    if len(services) != 1:
-        return "fleet"
-    service, subset = next(iter(targets)) if len(targets) == 1 else (next(iter(services)), None)
-    return cluster_name(service, subset)
+def admission_filter(level: AdmissionFilter) -> hcm_pb2.HttpFilter:
+    """One level's filter in the gateway's connection manager, on: Envoy cannot turn on per
+    route a filter that is off by default unless the filter takes a per-route configuration,
+    which admission control does not; so routes turn off those that are not theirs."""
+    return hcm_pb2.HttpFilter(
+        name=filter_name(level.level), typed_config=pack_any(admission_control(level.breaker))
+    )
 
 
-def rule_admission(
-    policyset: PolicySet, route: str, rule_index: int
-) -> tuple[str, admission_control_pb2.AdmissionControl] | None:
-    """The filter name and configuration a rule turns on, if its policy is service-wide."""
-    config = admission_control(policyset.effective_for_rule(route, rule_index).spec.circuit_breaker)
-    if config is None:
-        return None
-    return f"{ADMISSION_CONTROL}.{_level(policyset, route, rule_index)}", config
+def filter_name(level: str) -> str:
+    """The filter of a policy level: a service, `service|subset`, or `fleet`."""
+    return f"{ADMISSION_CONTROL}.{level}"
 
 
-def route_filter_configs(
-    policyset: PolicySet, route: str, rule_index: int, gateway_filters: Iterable[str]
-) -> dict[str, any_pb2.Any]:
-    """The `typed_per_filter_config` of the rule's Envoy routes: every admission control filter
-    of the gateway off, except the one of the rule's level."""
-    found = rule_admission(policyset, route, rule_index)
-    own = None if found is None else found[0]
+def route_filter_configs(own: str | None, gateway_levels: Iterable[str]) -> dict[str, any_pb2.Any]:
+    """The `typed_per_filter_config` of a rule's Envoy routes: every admission control filter
+    of the gateway off, except the one of `own`, the rule's level."""
     off = pack_any(route_components_pb2.FilterConfig(disabled=True))
-    return {name: off for name in gateway_filters if name != own}
-
-
-def gateway_filter_names(policyset: PolicySet, routes: Iterable[str]) -> list[str]:
-    return [f.name for f in gateway_filters(policyset, routes)]
-
-
-def gateway_filters(policyset: PolicySet, routes: Iterable[str]) -> list[hcm_pb2.HttpFilter]:
-    """One admission control filter per level the routes use; each route turns off the others.
-
-    Envoy cannot turn on per route a filter that is off by default unless the filter takes a
-    per-route configuration, which admission control does not: so every filter is on in the
-    connection manager, and routes turn off those that are not theirs."""
-    filters: dict[str, admission_control_pb2.AdmissionControl] = {}
-    for route in routes:
-        for index in range(len(policyset.routes[route].spec.rules)):
-            found = rule_admission(policyset, route, index)
-            if found is not None:
-                filters[found[0]] = found[1]
-    return [
-        hcm_pb2.HttpFilter(name=name, typed_config=pack_any(filters[name]))
-        for name in sorted(filters)
-    ]
+    return {filter_name(level): off for level in gateway_levels if level != own}

@@ -7,8 +7,6 @@ guarded more tightly than its service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2, protocol_pb2
 from envoy.extensions.clusters.aggregate.v3 import cluster_pb2 as aggregate_pb2
@@ -20,14 +18,10 @@ from breakwater.translators.balancing import apply_load_balancer
 from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
 from breakwater.translators.endpoints import load_assignment_of
 from breakwater.translators.health import health_checks
+from breakwater.translators.ir.nodes import Cluster
 from breakwater.translators.meanings import FieldMeaning, Meanings
-from breakwater.translators.model import Protocol, ResilienceSpec, Service
-from breakwater.translators.names import cluster_name, failover_cluster_name
+from breakwater.translators.model import Protocol
 from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
-from breakwater.translators.policyset import PolicySet
-
-Target = tuple[str, str | None]
-"""A (service, subset) pair: what one plain cluster serves."""
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 AGGREGATE_CLUSTER = "envoy.clusters.aggregate"
@@ -70,66 +64,14 @@ def protocol_options(protocol: Protocol) -> dict[str, any_pb2.Any]:
     return {HTTP_PROTOCOL_OPTIONS: pack_any(options)}
 
 
-class ClusterPolicies:
-    """The effective policy of each (service, subset), merged once per translation.
-
-    Routes, clusters and failover all ask for the same levels; merging is the
-    expensive part of translating, so one translation shares one of these.
-    """
-
-    def __init__(self, policyset: PolicySet) -> None:
-        self.policyset = policyset
-        self._specs: dict[Target, ResilienceSpec] = {}
-
-    def spec(self, service: str, subset: str | None) -> ResilienceSpec:
-        key = (service, subset)
-        if key not in self._specs:
-            self._specs[key] = self.policyset.effective_for_cluster(service, subset).spec
-        return self._specs[key]
-
-    def failover_target(self, service: str, subset: str | None) -> Target | None:
-        """Where (service, subset) fails over to, if anywhere.
-
-        A target that is not a known service, or that is the primary itself,
-        is ignored here (validation reports it) rather than producing a
-        cluster that Envoy would reject or that loops back on itself.
-        """
-        failover = self.spec(service, subset).failover
-        if failover is None or failover.to not in self.policyset.services:
-            return None
-        target = (failover.to, failover.subset)
-        if target == (service, subset):
-            return None
-        return target
-
-    def routed_cluster_name(self, service: str, subset: str | None) -> str:
-        """The cluster a route sends a backend's traffic to: its failover aggregate when it has one."""
-        if self.failover_target(service, subset) is not None:
-            return failover_cluster_name(service, subset)
-        return cluster_name(service, subset)
-
-
-def failover_target(policyset: PolicySet, service: str, subset: str | None) -> Target | None:
-    """`ClusterPolicies.failover_target` for a single question (explain, status)."""
-    return ClusterPolicies(policyset).failover_target(service, subset)
-
-
-def routed_cluster_name(policyset: PolicySet, service: str, subset: str | None) -> str:
-    """`ClusterPolicies.routed_cluster_name` for a single question (the weights API, status)."""
-    return ClusterPolicies(policyset).routed_cluster_name(service, subset)
-
-
-def upstream_cluster(
-    service: Service, subset: str | None, policy: ResilienceSpec
-) -> cluster_pb2.Cluster:
+def upstream_cluster(resolved: Cluster) -> cluster_pb2.Cluster:
     """The plain cluster of a service or subset: endpoints over EDS, or Envoy's own DNS."""
-    name = cluster_name(service.name, subset)
+    name, policy, dns = resolved.name, resolved.policy.spec, resolved.dns
     cluster = cluster_pb2.Cluster(name=name)
-    dns = service.spec.dns
     if dns is not None:
         # Envoy resolves the name itself and keeps every address it returns.
         cluster.type = cluster_pb2.Cluster.DiscoveryType.STRICT_DNS
-        cluster.load_assignment.CopyFrom(load_assignment_of(name, [(dns.name, dns.port)]))
+        cluster.load_assignment.CopyFrom(load_assignment_of(name, [dns]))
     else:
         cluster.type = cluster_pb2.Cluster.DiscoveryType.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
@@ -138,7 +80,7 @@ def upstream_cluster(
     if policy.timeout is not None and policy.timeout.connect is not None:
         cluster.connect_timeout.FromTimedelta(policy.timeout.connect)
 
-    for key, packed in protocol_options(service.spec.protocol).items():
+    for key, packed in protocol_options(resolved.protocol).items():
         cluster.typed_extension_protocol_options[key].CopyFrom(packed)
 
     od = outlier_detection(policy.circuit_breaker)
@@ -155,9 +97,9 @@ def upstream_cluster(
 
     apply_load_balancer(cluster, policy.load_balancer)
 
-    default_host = dns.name if dns is not None else service.name
+    default_host = dns[0] if dns is not None else resolved.service
     cluster.health_checks.extend(
-        health_checks(policy.health_check, service.spec.protocol, default_host)
+        health_checks(policy.health_check, resolved.protocol, default_host)
     )
     return cluster
 
@@ -188,43 +130,3 @@ def failover_cluster(primary: cluster_pb2.Cluster, target: str, name: str) -> cl
     if retry_limits is not None:
         cluster.circuit_breakers.CopyFrom(retry_limits)
     return cluster
-
-
-def reachable_targets(
-    policyset: PolicySet, backends: Iterable[Target], policies: ClusterPolicies | None = None
-) -> tuple[list[Target], list[tuple[Target, Target]]]:
-    """What routes to `backends` need: the plain clusters (failover targets included), and the aggregates.
-
-    Returned sorted by cluster name. Backends of unknown services are left
-    out: validation reports them, and Envoy answers their routes with 503.
-    """
-    policies = policies or ClusterPolicies(policyset)
-    plain: dict[str, Target] = {}
-    aggregates: dict[str, tuple[Target, Target]] = {}
-    for service, subset in backends:
-        if service not in policyset.services:
-            continue
-        plain[cluster_name(service, subset)] = (service, subset)
-        target = policies.failover_target(service, subset)
-        if target is not None:
-            plain[cluster_name(*target)] = target
-            aggregates[failover_cluster_name(service, subset)] = ((service, subset), target)
-    return [plain[k] for k in sorted(plain)], [aggregates[k] for k in sorted(aggregates)]
-
-
-def clusters_for(
-    policyset: PolicySet, backends: Iterable[Target], policies: ClusterPolicies | None = None
-) -> list[cluster_pb2.Cluster]:
-    """Every cluster that routes to `backends` need, sorted by name."""
-    policies = policies or ClusterPolicies(policyset)
-    plain, aggregates = reachable_targets(policyset, backends, policies)
-    built: dict[str, cluster_pb2.Cluster] = {}
-    for service, subset in plain:
-        cluster = upstream_cluster(
-            policyset.services[service], subset, policies.spec(service, subset)
-        )
-        built[cluster.name] = cluster
-    for primary, target in aggregates:
-        name = failover_cluster_name(*primary)
-        built[name] = failover_cluster(built[cluster_name(*primary)], cluster_name(*target), name)
-    return [built[k] for k in sorted(built)]

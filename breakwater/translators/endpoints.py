@@ -8,14 +8,12 @@ too: the host keeps its connections and finishes what it serves.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from envoy.config.core.v3 import address_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
-from breakwater.translators.model import Endpoint, Service
-from breakwater.translators.names import cluster_name
+from breakwater.translators.ir.nodes import Endpoints
 
 DRAIN_MEANING = (
     "sent in EDS as `health_status: DRAINING`: Envoy picks the host for no new request while "
@@ -24,13 +22,6 @@ DRAIN_MEANING = (
     "default), Envoy sends to every host, drained ones included. Active health checks go on "
     "probing it"
 )
-
-
-def endpoint_key(address: str, port: int) -> str:
-    """How an endpoint is named to operators, in the API and in the store: `ADDRESS:PORT`, the
-    address as Python spells it canonically, IPv6 in brackets (`[fd00::7]:8080`)."""
-    canonical = str(ipaddress.ip_address(address))
-    return f"[{canonical}]:{port}" if ":" in canonical else f"{canonical}:{port}"
 
 
 def socket_address(address: str, port: int) -> address_pb2.Address:
@@ -60,19 +51,12 @@ def load_assignment_of(
     return assignment
 
 
-def _hosts(endpoints: Sequence[Endpoint]) -> list[tuple[str, int]]:
-    return [(e.address, e.port) for e in endpoints]
-
-
-def load_assignment(
-    service: Service, subset: str | None = None, drained: frozenset[str] = frozenset()
-) -> endpoint_pb2.ClusterLoadAssignment:
-    """The endpoints a service (or one of its subsets) selects, in the order they are declared.
-
-    A subset that selects nothing gives an assignment without endpoints:
-    Envoy accepts it and answers requests routed there with 503 (`UH`), which
-    is what an empty canary should do. `drained` holds `ADDRESS:PORT` keys.
-    """
-    endpoints = service.spec.endpoints_of(subset)
-    draining = [endpoint_key(e.address, e.port) in drained for e in endpoints] if drained else []
-    return load_assignment_of(cluster_name(service.name, subset), _hosts(endpoints), draining)
+def load_assignment(endpoints: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
+    """An endpoint set's assignment. A subset that selects nothing gives one without endpoints:
+    Envoy accepts it and answers requests routed there with 503 (`UH`), which is what an
+    empty canary should do."""
+    return load_assignment_of(
+        endpoints.cluster,
+        [(h.address, h.port) for h in endpoints.hosts],
+        [h.draining for h in endpoints.hosts],
+    )

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from breakwater.translators import telemetry, tls
-from breakwater.translators.clusters import ClusterPolicies, reachable_targets
 from breakwater.translators.explain import (
     ExplainedSetting,
     ExplainSection,
@@ -27,6 +26,12 @@ from breakwater.translators.explain import (
     _setters,
     _value_at,
 )
+from breakwater.translators.ir.upstreams import (
+    ClusterPolicies,
+    attached_routes,
+    backend_targets,
+    reachable_targets,
+)
 from breakwater.translators.meanings import Meanings
 from breakwater.translators.model import GatewaySpec
 from breakwater.translators.names import cluster_name
@@ -34,8 +39,6 @@ from breakwater.translators.policyset import EffectiveTelemetry, FieldPath, Poli
 from breakwater.translators.ratelimit import effective_rate_limits
 from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.route_model import HTTPRoute
-from breakwater.translators.routes import attached_routes
-from breakwater.translators.snapshot import backend_targets
 from breakwater.translators.telemetry_model import TelemetrySpec
 
 TELEMETRY_MEANINGS: Meanings = _collect(telemetry.EXPLAIN, model=TelemetrySpec)

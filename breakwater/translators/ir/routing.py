@@ -1,0 +1,121 @@
+"""HTTPRoutes → the route configuration of each gateway: virtual hosts, rules, their policy.
+
+Each HTTPRoute attached to a gateway becomes a virtual host whose domains are
+its hostnames (lowercased: Envoy matches hosts without regard to case and
+refuses duplicates that differ only in case); validation keeps Breakwater's
+routes on one gateway apart. Gateway API routes may share hostnames: the
+routes of a hostname share one virtual host, in the Gateway API's precedence
+(`gateway_api.ordering`). Each rule carries what its Envoy routes say: the
+cluster each backend is routed to, the rule's effective policy, the hash
+keys its backends' clusters need, its admission control level and a
+rollout's header stage.
+"""
+
+from __future__ import annotations
+
+from breakwater.translators.gateway_api.ordering import share_hostnames
+from breakwater.translators.ir.gateways import route_sampling, service_wide, traced_routes
+from breakwater.translators.ir.nodes import (
+    AdmissionFilter,
+    Backend,
+    Preview,
+    RouteConfiguration,
+    Rule,
+    VirtualHost,
+)
+from breakwater.translators.ir.upstreams import ClusterPolicies, attached_routes
+from breakwater.translators.names import cluster_name, route_config_name
+from breakwater.translators.policyset import PolicySet
+from breakwater.translators.route_model import HTTPRoute, RouteRule
+
+
+def rule_level(rule: RouteRule) -> str:
+    """The policy level of a rule, as `PolicySet.effective_for_rule` chooses it."""
+    services = {b.service for b in rule.backends}
+    targets = {(b.service, b.subset) for b in rule.backends}
+    if len(services) != 1:
+        return "fleet"
+    service, subset = next(iter(targets)) if len(targets) == 1 else (next(iter(services)), None)
+    return cluster_name(service, subset)
+
+
+def resolve_rule(
+    policyset: PolicySet, policies: ClusterPolicies, route: HTTPRoute, index: int
+) -> Rule:
+    rule = route.spec.rules[index]
+    effective = policyset.effective_for_rule(route.name, index)
+    routed = policies.routed_cluster_name
+    preview = policyset.previews.get((route.name, index))
+    return Rule(
+        route.name,
+        index,
+        tuple(rule.matches),
+        tuple(Backend(routed(b.service, b.subset), b.weight) for b in rule.backends),
+        None if rule.sticky is None else rule.sticky.header,
+        tuple(policies.spec(b.service, b.subset).load_balancer for b in rule.backends),
+        effective,
+        rule.fault,
+        rule.rate_limit,
+        rule.mirror,
+        rule.request_headers,
+        rule.response_headers,
+        rule.redirect,
+        rule.direct_response,
+        rule.rewrite,
+        rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
+        None
+        if preview is None
+        else Preview(tuple(preview.headers), routed(preview.service, preview.subset)),
+    )
+
+
+def _domains(route: HTTPRoute) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(h.lower() for h in route.spec.hostnames))
+
+
+def resolve_route_configuration(
+    policyset: PolicySet, policies: ClusterPolicies, gateway: str
+) -> tuple[RouteConfiguration, list[AdmissionFilter]]:
+    """The gateway's route configuration (a gateway without routes gets an empty one: Envoy
+    answers 404), and the admission control levels its rules use, in rule order."""
+    attached = attached_routes(policyset, gateway)
+    rules = {
+        route.name: tuple(
+            resolve_rule(policyset, policies, route, i) for i in range(len(route.spec.rules))
+        )
+        for route in attached
+    }
+    admission = [
+        AdmissionFilter(rule.admission, rule.policy.spec.circuit_breaker)
+        for route in attached
+        for rule in rules[route.name]
+        if rule.admission is not None and rule.policy.spec.circuit_breaker is not None
+    ]
+    levels = tuple(sorted({f.level for f in admission}))
+    traced = traced_routes(policyset)
+    routes = {route.name: route for route in attached}
+
+    def host(name: str, domains: tuple[str, ...], members: list[str], merged: bool) -> VirtualHost:
+        only = routes[members[0]] if len(members) == 1 else None
+        return VirtualHost(
+            name,
+            domains,
+            tuple(rule for member in members for rule in rules[member]),
+            None if only is None else only.spec.rate_limit,
+            route_sampling(policyset, gateway, name, traced) if traced else None,
+            levels,
+            merged,
+        )
+
+    if gateway in policyset.gateway_api.gateways:
+        groups = share_hostnames(
+            [(route.name, _domains(route)) for route in attached],
+            policyset.gateway_api.route_rank,
+        )
+        hosts = [host("+".join(names), tuple(domains), names, True) for names, domains in groups]
+    else:
+        hosts = [host(route.name, _domains(route), [route.name], False) for route in attached]
+    return (
+        RouteConfiguration(route_config_name(gateway), tuple(sorted(hosts, key=lambda h: h.name))),
+        admission,
+    )
