@@ -36,10 +36,8 @@ from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
-from breakwater.translators.build import Builder
-from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import node_group
+from breakwater.translators.snapshot import Translator, node_group
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +82,7 @@ class Reconciler(PolicySubscriber):
         self._on_published = on_published
         self.translations = 0
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
-        self._builder = Builder()
+        self._translator = Translator()
         self._built_for: PolicySet | None = None
         self._built: dict[frozenset[str], Snapshot] = {}
         """The snapshot of each gateway set translated from `_built_for`."""
@@ -96,7 +94,7 @@ class Reconciler(PolicySubscriber):
     @property
     def pieces_translated(self) -> int:
         """Resources and virtual hosts translated so far; every other piece came from the cache."""
-        return self._builder.built
+        return self._translator.built
 
     def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
         """Take a new PolicySet; known groups follow after the debounce quiet period.
@@ -156,10 +154,10 @@ class Reconciler(PolicySubscriber):
         """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
         if policyset is not self._built_for:
             self._built_for, self._built = policyset, {}
-            self._builder.next_generation()
+            self._translator.next_generation()
         snapshot = self._built.get(gateways)
         if snapshot is None:
-            snapshot = self._built[gateways] = _translated(self._builder, policyset, gateways)
+            snapshot = self._built[gateways] = _translated(self._translator, policyset, gateways)
             self.translations += 1
         return snapshot
 
@@ -240,7 +238,7 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _translated(builder: Builder, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+def _translated(translator: Translator, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -251,7 +249,7 @@ def _translated(builder: Builder, policyset: PolicySet, gateways: frozenset[str]
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Snapshot(builder.build(resolve(policyset, gateways)))
+        return Snapshot(translator.translate(policyset, gateways))
     finally:
         if enabled:
             gc.enable()

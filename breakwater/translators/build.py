@@ -23,7 +23,12 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
 from breakwater.translators.clusters import failover_cluster, upstream_cluster
-from breakwater.translators.encoded import Ref, Resource, encode_bytes_field, references
+from breakwater.translators.encoded import (
+    Ref,
+    Resource,
+    encode_bytes_field,
+    virtual_host_references,
+)
 from breakwater.translators.endpoints import load_assignment
 from breakwater.translators.ir.nodes import (
     Aggregate,
@@ -56,7 +61,7 @@ class _EncodedHost:
         self.entry = encode_bytes_field(
             _VIRTUAL_HOSTS, message.SerializeToString(deterministic=True)
         )
-        self.refs = references(route_pb2.RouteConfiguration(virtual_hosts=[message]))
+        self.refs = virtual_host_references(message)
 
 
 class Builder:

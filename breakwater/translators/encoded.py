@@ -107,11 +107,21 @@ def _route_action_refs(action: AnyType) -> Iterator[Ref]:
             yield CLUSTER_TYPE, mirror.cluster
 
 
+def _virtual_host_refs(vhost: AnyType) -> Iterator[Ref]:
+    for route in vhost.routes:
+        if route.HasField("route"):
+            yield from _route_action_refs(route.route)
+
+
 def _route_config_refs(config: AnyType) -> Iterator[Ref]:
     for vhost in config.virtual_hosts:
-        for route in vhost.routes:
-            if route.HasField("route"):
-                yield from _route_action_refs(route.route)
+        yield from _virtual_host_refs(vhost)
+
+
+def virtual_host_references(vhost: Message) -> frozenset[Ref]:
+    """The clusters a virtual host's routes send to: a route configuration's references are
+    the union of its virtual hosts'."""
+    return frozenset(_virtual_host_refs(vhost))
 
 
 def _cluster_refs(cluster: AnyType) -> Iterator[Ref]:

@@ -57,6 +57,6 @@ def load_assignment(endpoints: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
     empty canary should do."""
     return load_assignment_of(
         endpoints.cluster,
-        [(h.address, h.port) for h in endpoints.hosts],
-        [h.draining for h in endpoints.hosts],
+        [(address, port) for address, port, _ in endpoints.hosts],
+        [draining for _, _, draining in endpoints.hosts],
     )

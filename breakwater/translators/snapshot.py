@@ -17,8 +17,9 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from breakwater.translators.build import Builder
+from breakwater.translators.build import Builder, Built
 from breakwater.translators.encoded import Resource
+from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
 from breakwater.xds_types import (
@@ -56,10 +57,35 @@ def node_group(
     )
 
 
+class Translator:
+    """PolicySet → encoded resources of a node group, keeping what it resolved and built.
+
+    The server keeps one (`controlplane.reconciler`); `translate` uses a new
+    one each time. Each `translate` call is a generation of both caches: what
+    it did not use is dropped at the next. Not thread-safe: one build at a time.
+    """
+
+    def __init__(self) -> None:
+        self._memo = Memo()
+        self._builder = Builder()
+
+    @property
+    def built(self) -> int:
+        """Pieces translated so far (`Builder.built`)."""
+        return self._builder.built
+
+    def next_generation(self) -> None:
+        self._memo.next_generation()
+        self._builder.next_generation()
+
+    def translate(self, policyset: PolicySet, group: Iterable[str]) -> Built:
+        return self._builder.build(resolve(policyset, group, self._memo))
+
+
 def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
     """The group's resources as messages (`render`, `explain`, the tests): the one build path
-    (`resolve`, then `Builder`, with an empty cache), each resource decoded from its bytes."""
-    built = Builder().build(resolve(policyset, group))
+    with empty caches, each resource decoded from its bytes."""
+    built = Translator().translate(policyset, group)
     return {type_url: [_decoded(r) for r in resources] for type_url, resources in built.items()}
 
 

@@ -3,8 +3,8 @@
 A directory of a few hundred services is edited in random order (weights,
 policies, fleet defaults, failover, files added, moved and deleted, API
 weight overrides, and edits that break it). After every step the policy
-reader and builder kept from the steps before (a warm cache) must agree
-with a fresh read and a fresh builder: the same errors, and for a valid set
+reader and translator kept from the steps before (warm caches) must agree
+with a fresh read and a fresh translator: the same errors, and for a valid set
 the same resources with the same encoded bytes and versions. An invalid step
 changes nothing that was served: the next valid step is compared again.
 """
@@ -19,13 +19,11 @@ from collections.abc import Callable
 import pytest
 
 from breakwater.controlplane.xds.resources import Snapshot
-from breakwater.translators.build import Builder
 from breakwater.translators.documents import SourceText
-from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import node_group
+from breakwater.translators.snapshot import Translator, node_group
 
 SERVICES = 200
 PER_FILE = 25
@@ -215,8 +213,8 @@ def _served(loaded: LoadedPolicies, overrides: list[tuple[str, dict[str, int]]])
 
 
 def _fresh(policyset: PolicySet, group: frozenset[str]) -> Snapshot:
-    """A build from scratch: a builder with an empty cache."""
-    return Snapshot(Builder().build(resolve(policyset, group)))
+    """A build from scratch: a translator with empty caches."""
+    return Snapshot(Translator().translate(policyset, group))
 
 
 def _same_snapshot(incremental: Snapshot, full: Snapshot, step: str) -> None:
@@ -249,7 +247,7 @@ def test_random_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
     ]
     order = edits + [rng.choice(edits) for _ in range(EXTRA_STEPS)]
     rng.shuffle(order)
-    reader, builder = PolicyReader(), Builder()
+    reader, translator = PolicyReader(), Translator()
     done: list[str] = []
     good = mesh.files.copy()
     for number, edit in enumerate([lambda: "the files as generated", *order]):
@@ -264,24 +262,21 @@ def test_random_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
             good = mesh.files.copy()
             served = _served(incremental, mesh.overrides)
             group = node_group(served, "edge", {})
-            builder.next_generation()
-            built = Snapshot(builder.build(resolve(served, group)))
+            translator.next_generation()
+            built = Snapshot(translator.translate(served, group))
             _same_snapshot(built, _fresh(_served(full, mesh.overrides), group), step)
             # A weight written through the API on top: the same services and policies, so
-            # the warm builder finds the group's upstreams whole; a fresh one builds all.
+            # the warm translator finds the group's upstreams whole; a fresh one builds all.
             route = f"svc-{rng.choice(mesh.services()):04d}"
             written = _served(full, [*mesh.overrides, (route, {"stable": 1, "canary": 99})])
-            builder.next_generation()
+            translator.next_generation()
             _same_snapshot(
                 Snapshot(
-                    builder.build(
-                        resolve(
-                            _served(
-                                incremental,
-                                [*mesh.overrides, (route, {"stable": 1, "canary": 99})],
-                            ),
-                            group,
-                        )
+                    translator.translate(
+                        _served(
+                            incremental, [*mesh.overrides, (route, {"stable": 1, "canary": 99})]
+                        ),
+                        group,
                     )
                 ),
                 _fresh(written, group),

@@ -1,19 +1,20 @@
 """The IR's nodes: frozen dataclasses, compared by value, hashed once.
 
-A node is a cache key (`envoy.build.Builder`), so it must say everything the
+A node is a cache key (`build.Builder`), so it must say everything the
 Envoy resource made from it depends on, and nothing else. Plain values
 (names, numbers, tuples, nodes) are compared by value; a policy model part
 (a `Retry`, a `Fault`, an effective policy) by identity, because the policy
 reader and the merge memo hand back the very same object for an unchanged
 document or merge, and comparing pydantic models by value at 10 000 routes
-would cost what the cache saves. A key holds its parts, so an identity in
-it can never be taken over by another object while the entry lives.
+would cost what the cache saves. A node holds its parts, so an identity in
+its key can never be taken over by another object while the node lives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import timedelta
+from typing import Literal, Union, get_args, get_origin, get_type_hints
 
 from breakwater.translators.model import (
     CircuitBreaker,
@@ -35,40 +36,59 @@ from breakwater.translators.traffic_model import (
     Rewrite,
 )
 
-
-class _Same:
-    """A policy model part in a key: compared by identity, kept alive by the key."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __hash__(self) -> int:
-        return id(self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.value is self.value
+_VALUES = (str, int, float, bool, bytes, timedelta, type(None))
+_UNION = type(int | None)
+_VALUE, _PART, _PARTS = 0, 1, 2
+"""How a field enters a node's key: as it is, by the identity of the part it holds, or by
+the identity of each part of the tuple it holds."""
 
 
-def _part(value: object) -> object:
-    if isinstance(value, _VALUES):
-        return value
-    if isinstance(value, tuple):
-        return tuple(_part(v) for v in value)
-    return _Same(value)
+def _is_value(hint: object) -> bool:
+    """Plain values, nodes, literals, and tuples and unions of those."""
+    if hint in _VALUES or (isinstance(hint, type) and issubclass(hint, Node)):
+        return True
+    origin = get_origin(hint)
+    if origin is Literal:
+        return True
+    if origin in (tuple, Union, _UNION):
+        return all(arg is Ellipsis or _is_value(arg) for arg in get_args(hint))
+    return False
+
+
+def _kind(hint: object) -> int:
+    if _is_value(hint):
+        return _VALUE
+    return _PARTS if get_origin(hint) is tuple else _PART
+
+
+_KINDS: dict[type, tuple[tuple[str, int], ...]] = {}
 
 
 class Node:
     """Equal when of one type with equal parts; the hash is worked out once, at creation.
 
-    Subclasses are `@dataclass(frozen=True, eq=False)`, so these stay theirs."""
+    Subclasses are `@dataclass(frozen=True, eq=False)`, so these stay theirs. A field
+    typed as a policy model part (or a tuple of them) enters the key by identity; the node
+    holds the part, so the identity cannot be reused while the node lives."""
 
     _key: tuple[object, ...]
     _hash: int
 
     def __post_init__(self) -> None:
-        key = tuple(_part(getattr(self, f.name)) for f in fields(self))  # type: ignore[arg-type]
+        kinds = _KINDS.get(type(self))
+        if kinds is None:
+            hints = get_type_hints(type(self))
+            kinds = _KINDS[type(self)] = tuple(
+                (f.name, _kind(hints[f.name]))
+                for f in fields(self)  # type: ignore[arg-type]
+            )
+        key = tuple(
+            [
+                value if kind == _VALUE else id(value) if kind == _PART else tuple(map(id, value))
+                for name, kind in kinds
+                for value in (getattr(self, name),)
+            ]
+        )
         object.__setattr__(self, "_key", key)
         object.__setattr__(self, "_hash", hash((type(self).__name__, key)))
 
@@ -81,10 +101,6 @@ class Node:
             and other._hash == self._hash  # type: ignore[attr-defined]
             and other._key == self._key  # type: ignore[attr-defined]
         )
-
-
-_VALUES = (Node, str, int, float, bytes, timedelta, frozenset, type(None))
-"""Compared by value; a tuple part by part; anything else by identity."""
 
 
 # -- upstreams ----------------------------------------------------------------
@@ -114,11 +130,8 @@ class Aggregate(Node):
     """The target's plain cluster name."""
 
 
-@dataclass(frozen=True, eq=False)
-class Host(Node):
-    address: str
-    port: int
-    draining: bool
+Host = tuple[str, int, bool]
+"""(address, port, draining)."""
 
 
 @dataclass(frozen=True, eq=False)

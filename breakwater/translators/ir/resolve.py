@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from breakwater.translators.ir.gateways import resolve_listener
+from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.nodes import Group, Listener, RouteConfiguration
 from breakwater.translators.ir.routing import resolve_route_configuration
 from breakwater.translators.ir.upstreams import (
@@ -21,21 +22,24 @@ from breakwater.translators.ir.upstreams import (
 from breakwater.translators.policyset import PolicySet
 
 
-def resolve(policyset: PolicySet, group: Iterable[str]) -> Group:
+def resolve(policyset: PolicySet, group: Iterable[str], memo: Memo | None = None) -> Group:
     """Listeners and route configurations of the group's gateways, and the upstreams they reach.
 
     Clusters and endpoint sets cover the backends of every route attached to
     those gateways, zero-weight backends and failover targets included, so a
     weight change never has to add a cluster before the route can use it.
-    Names in `group` that are not gateways are ignored.
+    Names in `group` that are not gateways are ignored. `memo` holds the nodes
+    resolved by the builds before (none: everything is resolved).
     """
+    memo = memo or Memo()
     policies = ClusterPolicies(policyset)
     gateways = group_gateways(policyset, group)
     listeners: list[Listener] = []
     routes: list[RouteConfiguration] = []
     for gateway in gateways:
-        configuration, admission = resolve_route_configuration(policyset, policies, gateway)
+        configuration, admission = resolve_route_configuration(policyset, policies, gateway, memo)
         routes.append(configuration)
         listeners.append(resolve_listener(policyset, gateway, admission))
-    upstreams = resolve_upstreams(policyset, backend_targets(policyset, gateways), policies)
+    targets = backend_targets(policyset, gateways)
+    upstreams = resolve_upstreams(policyset, targets, policies, memo)
     return Group(tuple(listeners), tuple(routes), upstreams)

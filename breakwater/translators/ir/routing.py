@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from breakwater.translators.gateway_api.ordering import share_hostnames
 from breakwater.translators.ir.gateways import route_sampling, service_wide, traced_routes
+from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.nodes import (
     AdmissionFilter,
     Backend,
@@ -40,33 +41,53 @@ def rule_level(rule: RouteRule) -> str:
 
 
 def resolve_rule(
-    policyset: PolicySet, policies: ClusterPolicies, route: HTTPRoute, index: int
+    policyset: PolicySet, policies: ClusterPolicies, route: HTTPRoute, index: int, memo: Memo
 ) -> Rule:
+    """Reads the route's document, the rule's effective policy, each backend's cluster level
+    and where it is routed, and a rollout's header stage."""
     rule = route.spec.rules[index]
     effective = policyset.effective_for_rule(route.name, index)
-    routed = policies.routed_cluster_name
+    routed = tuple(policies.routed_cluster_name(b.service, b.subset) for b in rule.backends)
+    levels = tuple(policies.effective(b.service, b.subset) for b in rule.backends)
     preview = policyset.previews.get((route.name, index))
-    return Rule(
-        route.name,
-        index,
-        tuple(rule.matches),
-        tuple(Backend(routed(b.service, b.subset), b.weight) for b in rule.backends),
-        None if rule.sticky is None else rule.sticky.header,
-        tuple(policies.spec(b.service, b.subset).load_balancer for b in rule.backends),
-        effective,
-        rule.fault,
-        rule.rate_limit,
-        rule.mirror,
-        rule.request_headers,
-        rule.response_headers,
-        rule.redirect,
-        rule.direct_response,
-        rule.rewrite,
-        rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
-        None
-        if preview is None
-        else Preview(tuple(preview.headers), routed(preview.service, preview.subset)),
+    preview_cluster = (
+        None if preview is None else policies.routed_cluster_name(preview.service, preview.subset)
     )
+
+    def make() -> Rule:
+        return Rule(
+            route.name,
+            index,
+            tuple(rule.matches),
+            tuple(Backend(c, b.weight) for c, b in zip(routed, rule.backends, strict=True)),
+            None if rule.sticky is None else rule.sticky.header,
+            tuple(level.spec.load_balancer for level in levels),
+            effective,
+            rule.fault,
+            rule.rate_limit,
+            rule.mirror,
+            rule.request_headers,
+            rule.response_headers,
+            rule.redirect,
+            rule.direct_response,
+            rule.rewrite,
+            rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
+            None
+            if preview is None or preview_cluster is None
+            else Preview(tuple(preview.headers), preview_cluster),
+        )
+
+    key = (
+        "rule",
+        id(route),
+        index,
+        id(effective),
+        routed,
+        tuple(map(id, levels)),
+        id(preview),
+        preview_cluster,
+    )
+    return memo.get(key, (route, effective, levels, preview), make)
 
 
 def _domains(route: HTTPRoute) -> tuple[str, ...]:
@@ -74,14 +95,14 @@ def _domains(route: HTTPRoute) -> tuple[str, ...]:
 
 
 def resolve_route_configuration(
-    policyset: PolicySet, policies: ClusterPolicies, gateway: str
+    policyset: PolicySet, policies: ClusterPolicies, gateway: str, memo: Memo
 ) -> tuple[RouteConfiguration, list[AdmissionFilter]]:
     """The gateway's route configuration (a gateway without routes gets an empty one: Envoy
     answers 404), and the admission control levels its rules use, in rule order."""
     attached = attached_routes(policyset, gateway)
     rules = {
         route.name: tuple(
-            resolve_rule(policyset, policies, route, i) for i in range(len(route.spec.rules))
+            resolve_rule(policyset, policies, route, i, memo) for i in range(len(route.spec.rules))
         )
         for route in attached
     }

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Host, Upstreams
+from breakwater.translators.ir.memo import Memo
+from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Upstreams
 from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.names import cluster_name, endpoint_key, failover_cluster_name
 from breakwater.translators.policyset import Effective, PolicySet
@@ -155,41 +156,49 @@ def reachable_targets(
     return [plain[k] for k in sorted(plain)], [aggregates[k] for k in sorted(aggregates)]
 
 
-def _cluster(policyset: PolicySet, policies: ClusterPolicies, target: Target) -> Cluster:
+def _cluster(
+    policyset: PolicySet, policies: ClusterPolicies, target: Target, memo: Memo
+) -> Cluster:
+    """Reads the service's document and its level's effective policy."""
     service, subset = target
-    spec = policyset.services[service].spec
-    dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
-    return Cluster(
-        cluster_name(service, subset),
-        service,
-        subset,
-        spec.protocol,
-        dns,
-        policies.effective(service, subset),
-    )
+    document, effective = policyset.services[service], policies.effective(service, subset)
+
+    def make() -> Cluster:
+        spec = document.spec
+        dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
+        return Cluster(
+            cluster_name(service, subset), service, subset, spec.protocol, dns, effective
+        )
+
+    return memo.get(("cluster", id(document), subset, id(effective)), (document, effective), make)
 
 
-def _endpoints(policyset: PolicySet, target: Target) -> Endpoints:
-    """`drained` holds `ADDRESS:PORT` keys; a subset that selects nothing has no hosts."""
+def _endpoints(policyset: PolicySet, target: Target, memo: Memo) -> Endpoints:
+    """Reads the service's document and its drains (`ADDRESS:PORT` keys); a subset that
+    selects nothing has no hosts."""
     service, subset = target
     document = policyset.services[service]
     drained = policyset.drained.get(service, frozenset())
-    return Endpoints(
-        cluster_name(service, subset),
-        tuple(
-            Host(e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
-            for e in document.spec.endpoints_of(subset)
-        ),
-        document,
-    )
+
+    def make() -> Endpoints:
+        return Endpoints(
+            cluster_name(service, subset),
+            tuple(
+                (e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
+                for e in document.spec.endpoints_of(subset)
+            ),
+            document,
+        )
+
+    return memo.get(("endpoints", id(document), subset, drained), (document,), make)
 
 
 def resolve_upstreams(
-    policyset: PolicySet, backends: Iterable[Target], policies: ClusterPolicies
+    policyset: PolicySet, backends: Iterable[Target], policies: ClusterPolicies, memo: Memo
 ) -> Upstreams:
     """The clusters, failover aggregates and endpoint sets routes to `backends` need."""
     plain, aggregates = reachable_targets(policyset, backends, policies)
-    clusters = {cluster_name(*t): _cluster(policyset, policies, t) for t in plain}
+    clusters = {cluster_name(*t): _cluster(policyset, policies, t, memo) for t in plain}
     return Upstreams(
         tuple(clusters.values()),
         tuple(
@@ -200,5 +209,7 @@ def resolve_upstreams(
             )
             for primary, target in aggregates
         ),
-        tuple(_endpoints(policyset, t) for t in plain if clusters[cluster_name(*t)].dns is None),
+        tuple(
+            _endpoints(policyset, t, memo) for t in plain if clusters[cluster_name(*t)].dns is None
+        ),
     )
