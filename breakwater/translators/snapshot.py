@@ -17,8 +17,8 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from breakwater.translators.build import Builder, Built
-from breakwater.translators.encoded import Resource
+from breakwater.translators.envoy.build import Builder, Built
+from breakwater.translators.envoy.encoded import Resource
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet

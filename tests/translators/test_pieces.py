@@ -8,8 +8,11 @@ from typing import cast
 import pytest
 from envoy.config.route.v3 import route_pb2
 
-from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
-from breakwater.translators.health import status_ranges
+from breakwater.translators.envoy.bulkhead import circuit_breakers, retry_limits_only
+from breakwater.translators.envoy.health import status_ranges
+from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
+from breakwater.translators.envoy.retries import retry_on, retry_policy
+from breakwater.translators.envoy.routes import route_match
 from breakwater.translators.model import Bulkhead, CircuitBreaker, Retry, RetryBudget
 from breakwater.translators.names import (
     ClusterRef,
@@ -17,9 +20,6 @@ from breakwater.translators.names import (
     failover_cluster_name,
     parse_cluster_name,
 )
-from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
-from breakwater.translators.retries import retry_on, retry_policy
-from breakwater.translators.routes import route_match
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import (
     CLUSTER_TYPE,

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from google.protobuf.message import Message
 
-from breakwater.translators.encoded import (
+from breakwater.translators.envoy.encoded import (
     Ref,
     Resource,
     content_hash,

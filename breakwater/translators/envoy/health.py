@@ -13,7 +13,7 @@ from envoy.config.core.v3 import health_check_pb2
 from envoy.type.v3 import http_pb2, range_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import HealthCheck, Protocol
 
 EXPLAIN: Meanings = {

@@ -13,7 +13,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Bulkhead, RetryBudget
 
 EXPLAIN: Meanings = {

@@ -15,7 +15,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2
 from envoy.type.v3 import percent_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import HashOn, LoadBalancer, SlowStart
 
 _Hash = route_components_pb2.RouteAction.HashPolicy

@@ -13,35 +13,35 @@ from envoy.config.route.v3 import route_components_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.admission import route_filter_configs
-from breakwater.translators.balancing import hash_policies
-from breakwater.translators.fallback import custom_response
-from breakwater.translators.faults import http_fault
-from breakwater.translators.gateway_api.ordering import METHOD_HEADER, precedence
-from breakwater.translators.headers import (
+from breakwater.translators.envoy.admission import route_filter_configs
+from breakwater.translators.envoy.balancing import hash_policies
+from breakwater.translators.envoy.fallback import custom_response
+from breakwater.translators.envoy.faults import http_fault
+from breakwater.translators.envoy.headers import (
     apply_header_changes,
     apply_rewrite,
     direct_response,
     redirect_action,
 )
-from breakwater.translators.http_filters import (
+from breakwater.translators.envoy.http_filters import (
     CUSTOM_RESPONSE,
     FAULT,
     LOCAL_RATE_LIMIT,
     switched_on,
 )
+from breakwater.translators.envoy.matchers import header_matcher, regex_matcher
+from breakwater.translators.envoy.mirror import mirror_policy
+from breakwater.translators.envoy.ratelimit import local_rate_limit
+from breakwater.translators.envoy.retries import apply_timeout, retry_policy
+from breakwater.translators.envoy.telemetry import route_tracing
+from breakwater.translators.gateway_api.ordering import METHOD_HEADER, precedence
 from breakwater.translators.ir.nodes import Preview, Rule, VirtualHost
-from breakwater.translators.matchers import header_matcher, regex_matcher
-from breakwater.translators.mirror import mirror_policy
 from breakwater.translators.names import (
     route_name,
     route_rate_limit_stat_prefix,
     rule_rate_limit_stat_prefix,
 )
-from breakwater.translators.ratelimit import local_rate_limit
-from breakwater.translators.retries import apply_timeout, retry_policy
 from breakwater.translators.route_model import RouteMatch
-from breakwater.translators.telemetry import route_tracing
 
 
 def route_match(match: RouteMatch | None) -> route_components_pb2.RouteMatch:

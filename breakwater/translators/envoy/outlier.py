@@ -18,7 +18,7 @@ from envoy.config.cluster.v3 import outlier_detection_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import CircuitBreaker
 
 ENFORCED = 100

@@ -19,7 +19,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from breakwater.translators import (
+from breakwater.translators.durations import format_duration
+from breakwater.translators.envoy import (
     admission,
     balancing,
     bulkhead,
@@ -33,8 +34,7 @@ from breakwater.translators import (
     ratelimit,
     retries,
 )
-from breakwater.translators.durations import format_duration
-from breakwater.translators.meanings import Meanings
+from breakwater.translators.explain.meanings import Meanings
 from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import Effective, FieldPath, PolicySet, Provenance
 from breakwater.translators.route_model import RouteRule

@@ -35,11 +35,11 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import struct_pb2
 
-from breakwater.translators.clusters import pack_any
+from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.envoy.percentages import fractional_percent
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import AccessLog, LogSink, Sampling, Tag, Tracing
-from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.names import cluster_name
-from breakwater.translators.percentages import fractional_percent
 from breakwater.translators.telemetry_model import ROUTE_NAME_TAG
 
 OPENTELEMETRY_TRACER = "envoy.tracers.opentelemetry"

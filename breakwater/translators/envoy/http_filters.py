@@ -32,9 +32,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from breakwater.translators.clusters import pack_any
+from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.envoy.ratelimit import local_rate_limit
 from breakwater.translators.names import gateway_rate_limit_stat_prefix
-from breakwater.translators.ratelimit import local_rate_limit
 from breakwater.translators.traffic_model import RateLimit
 
 LOCAL_RATE_LIMIT = "envoy.filters.http.local_ratelimit"

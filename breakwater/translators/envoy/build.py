@@ -22,14 +22,16 @@ from typing import TypeVar
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
-from breakwater.translators.clusters import failover_cluster, upstream_cluster
-from breakwater.translators.encoded import (
+from breakwater.translators.envoy.clusters import failover_cluster, upstream_cluster
+from breakwater.translators.envoy.encoded import (
     Ref,
     Resource,
     encode_bytes_field,
     virtual_host_references,
 )
-from breakwater.translators.endpoints import load_assignment
+from breakwater.translators.envoy.endpoints import load_assignment
+from breakwater.translators.envoy.listeners import listener
+from breakwater.translators.envoy.routes import virtual_host
 from breakwater.translators.ir.nodes import (
     Aggregate,
     Cluster,
@@ -40,8 +42,6 @@ from breakwater.translators.ir.nodes import (
     Upstreams,
     VirtualHost,
 )
-from breakwater.translators.listeners import listener
-from breakwater.translators.routes import virtual_host
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 T = TypeVar("T")

@@ -34,10 +34,10 @@ from xds.type.matcher.v3 import cel_pb2 as cel_matcher_pb2
 from xds.type.matcher.v3 import http_inputs_pb2, matcher_pb2
 from xds.type.v3 import cel_pb2
 
-from breakwater.translators.cel import CelBuilder
-from breakwater.translators.clusters import pack_any
-from breakwater.translators.headers import literal
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.envoy.cel import CelBuilder
+from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.envoy.headers import literal
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.traffic_model import Fallback, FallbackCondition
 
 _IN_PROGRESS = (

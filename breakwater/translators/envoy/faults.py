@@ -10,9 +10,9 @@ from __future__ import annotations
 from envoy.extensions.filters.common.fault.v3 import fault_pb2 as common_fault_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 
-from breakwater.translators.matchers import header_matcher
-from breakwater.translators.meanings import FieldMeaning, Meanings
-from breakwater.translators.percentages import fractional_percent
+from breakwater.translators.envoy.matchers import header_matcher
+from breakwater.translators.envoy.percentages import fractional_percent
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.traffic_model import Fault
 
 EXPLAIN: Meanings = {

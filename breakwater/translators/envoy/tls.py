@@ -11,8 +11,8 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 
-from breakwater.translators.clusters import pack_any
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import GatewayTls
 
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"

@@ -18,7 +18,7 @@ from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Gateway
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.traffic_model import RateLimit

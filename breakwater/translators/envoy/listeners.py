@@ -14,14 +14,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from breakwater.translators.admission import admission_filter
-from breakwater.translators.clusters import ads_config_source, pack_any
-from breakwater.translators.endpoints import socket_address
-from breakwater.translators.http_filters import http_filters
+from breakwater.translators.envoy.admission import admission_filter
+from breakwater.translators.envoy.clusters import ads_config_source, pack_any
+from breakwater.translators.envoy.endpoints import socket_address
+from breakwater.translators.envoy.http_filters import http_filters
+from breakwater.translators.envoy.telemetry import access_logs, hcm_tracing
+from breakwater.translators.envoy.tls import transport_socket
 from breakwater.translators.ir.nodes import Listener
 from breakwater.translators.names import listener_name, route_config_name
-from breakwater.translators.telemetry import access_logs, hcm_tracing
-from breakwater.translators.tls import transport_socket
 
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 

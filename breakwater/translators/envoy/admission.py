@@ -25,9 +25,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.type.v3 import percent_pb2, range_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
-from breakwater.translators.clusters import pack_any
+from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import AdmissionFilter
-from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import CircuitBreaker
 
 ADMISSION_CONTROL = "envoy.filters.http.admission_control"

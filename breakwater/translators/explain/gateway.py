@@ -15,8 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from breakwater.translators import telemetry, tls
-from breakwater.translators.explain import (
+from breakwater.translators.envoy import telemetry, tls
+from breakwater.translators.envoy.ratelimit import effective_rate_limits
+from breakwater.translators.explain.meanings import Meanings
+from breakwater.translators.explain.response_flags import RESPONSE_FLAGS, ResponseFlag
+from breakwater.translators.explain.service import (
     ExplainedSetting,
     ExplainSection,
     _camel,
@@ -32,12 +35,9 @@ from breakwater.translators.ir.upstreams import (
     backend_targets,
     reachable_targets,
 )
-from breakwater.translators.meanings import Meanings
 from breakwater.translators.model import GatewaySpec
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import EffectiveTelemetry, FieldPath, PolicySet, Provenance
-from breakwater.translators.ratelimit import effective_rate_limits
-from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import TelemetrySpec
 

@@ -14,14 +14,14 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from breakwater.translators.balancing import apply_load_balancer
-from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
-from breakwater.translators.endpoints import load_assignment_of
-from breakwater.translators.health import health_checks
+from breakwater.translators.envoy.balancing import apply_load_balancer
+from breakwater.translators.envoy.bulkhead import circuit_breakers, retry_limits_only
+from breakwater.translators.envoy.endpoints import load_assignment_of
+from breakwater.translators.envoy.health import health_checks
+from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import Cluster
-from breakwater.translators.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Protocol
-from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 AGGREGATE_CLUSTER = "envoy.clusters.aggregate"

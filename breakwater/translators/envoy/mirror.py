@@ -3,7 +3,7 @@
 Envoy sends the copy as fire-and-forget: the client gets the primary's
 answer and never waits for, nor sees, the mirror's. The mirror's cluster
 must be in the proxy's config although no backend names it, so the routes'
-targets include it (`routes.backends_of`).
+targets include it (`ir.upstreams.backends_of`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.envoy.percentages import fractional_percent
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.names import cluster_name
-from breakwater.translators.percentages import fractional_percent
 from breakwater.translators.traffic_model import Mirror
 
 EXPLAIN: Meanings = {

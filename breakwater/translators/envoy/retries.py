@@ -10,7 +10,7 @@ from __future__ import annotations
 from envoy.config.route.v3 import route_components_pb2
 from google.protobuf import wrappers_pb2
 
-from breakwater.translators.meanings import FieldMeaning, Meanings
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Retry, Timeout
 
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
