@@ -1,9 +1,9 @@
 """Translation benchmark: a policy set of N services → a complete, encoded snapshot.
 
-Measured: the one build path with empty caches (``Translator.translate``:
-``resolve``, PolicySet → IR, then ``Builder.build``, IR → encoded resources
-with their content hashes, ``Any`` and response entries) plus ``Snapshot``
-(versions per type), against
+Measured: the one build path with nothing to reuse (``snapshot.build``, as
+``render`` runs it: ``resolve``, PolicySet → IR, then ``Builder.build``, IR →
+encoded resources with their content hashes, ``Any`` and response entries)
+plus ``Snapshot`` (versions per type), against
 the floor of serializing the same messages once with ``SerializeToString()``. Each run keeps the previous snapshot alive, as the
 server does while it builds the next one, so the garbage collector sees a
 realistic heap, and translates a fresh PolicySet (no caches from the previous
@@ -83,7 +83,7 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
     from breakwater.controlplane.state.sources import load_policy_files
     from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators import policyset as policyset_module
-    from breakwater.translators.snapshot import Translator, node_group, translate
+    from breakwater.translators.snapshot import build, node_group, translate
 
     directory = write_policies(workdir / f"policies-{services}", services)
     started = time.perf_counter()
@@ -107,7 +107,7 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         fresh = dataclasses.replace(policyset)
         with GcClock().installed() as clock:
             started = time.perf_counter()
-            resources = Translator().translate(fresh, group)
+            resources = build(fresh, group)
             translated = time.perf_counter()
             snapshot = Snapshot(resources)
             done = time.perf_counter()

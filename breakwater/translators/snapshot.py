@@ -60,9 +60,9 @@ def node_group(
 class Translator:
     """PolicySet → encoded resources of a node group, keeping what it resolved and built.
 
-    The server keeps one (`controlplane.reconciler`); `translate` uses a new
-    one each time. Each `translate` call is a generation of both caches: what
-    it did not use is dropped at the next. Not thread-safe: one build at a time.
+    The server keeps one (`controlplane.reconciler`). Each `translate` call is a
+    generation of both caches: what it did not use is dropped at the next. Not
+    thread-safe: one build at a time.
     """
 
     def __init__(self) -> None:
@@ -82,10 +82,15 @@ class Translator:
         return self._builder.build(resolve(policyset, group, self._memo))
 
 
+def build(policyset: PolicySet, group: Iterable[str]) -> Built:
+    """The group's encoded resources, by the one build path, with nothing to reuse or keep."""
+    return Builder().build(resolve(policyset, group))
+
+
 def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
-    """The group's resources as messages (`render`, `explain`, the tests): the one build path
-    with empty caches, each resource decoded from its bytes."""
-    built = Translator().translate(policyset, group)
+    """The group's resources as messages (`render`, `explain`, the tests), each decoded from
+    what `build` encoded."""
+    built = build(policyset, group)
     return {type_url: [_decoded(r) for r in resources] for type_url, resources in built.items()}
 
 

@@ -17,6 +17,7 @@ pieces per gateway set. Not thread-safe: one build at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -35,6 +36,7 @@ from breakwater.translators.envoy.routes import virtual_host
 from breakwater.translators.ir.nodes import (
     Aggregate,
     Cluster,
+    Endpoints,
     Group,
     Listener,
     Node,
@@ -45,6 +47,7 @@ from breakwater.translators.ir.nodes import (
 from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Node)
 Built = dict[str, list[Resource]]
 """Type URL → encoded resources of that type; every type URL is present."""
 
@@ -80,14 +83,14 @@ class Builder:
         if self._now:
             self._earlier, self._now = self._now, {}
 
-    def _get(self, key: Node, make: Callable[[], T], parts: Iterable[Node] | None = None) -> T:
-        """The piece of `key`; one joined from `parts` (the pieces it was made of) keeps
+    def _get(self, key: K, make: Callable[[K], T], parts: Iterable[Node] | None = None) -> T:
+        """The piece `make(key)`; one joined from `parts` (the pieces it was made of) keeps
         them, when found in the last generation, for the next, as if they had been asked for."""
         found = self._now.get(key)
         if found is None:
             found = self._earlier.get(key)
             if found is None:
-                found = make()
+                found = make(key)
                 self.built += parts is None
             else:
                 for part in parts or ():
@@ -107,51 +110,50 @@ class Builder:
 
     def _upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
         """A weight written through the API changes routes only: the group's upstreams are
-        then an equal node, found whole without looking up each cluster."""
+        then the same node, found whole without looking up each cluster."""
+        parts = (*upstreams.clusters, *upstreams.aggregates, *upstreams.endpoints)
+        return self._get(upstreams, self._make_upstreams, parts)
 
-        def make() -> tuple[list[Resource], list[Resource]]:
-            built = {node.name: self._cluster(node) for node in upstreams.clusters}
-            named = {name: resource for name, (_, resource) in built.items()}
-            for aggregate in upstreams.aggregates:
-                named[aggregate.name] = self._aggregate(aggregate, built[aggregate.primary.name][0])
-            return [named[name] for name in sorted(named)], [
-                self._get(node, lambda n=node: Resource.from_message(load_assignment(n)))  # type: ignore[misc]
-                for node in upstreams.endpoints
-            ]
-
-        return self._get(
-            upstreams, make, (*upstreams.clusters, *upstreams.aggregates, *upstreams.endpoints)
-        )
-
-    def _cluster(self, node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
-        """The message too: a failover aggregate is made from its primary's."""
-        return self._get(node, lambda: _with_resource(upstream_cluster(node)))
-
-    def _aggregate(self, node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
-        return self._get(
-            node, lambda: Resource.from_message(failover_cluster(primary, node.target, node.name))
-        )
+    def _make_upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
+        built = {node.name: self._get(node, _cluster) for node in upstreams.clusters}
+        named = {name: resource for name, (_, resource) in built.items()}
+        for node in upstreams.aggregates:
+            primary = built[node.primary.name][0]
+            named[node.name] = self._get(node, partial(_aggregate, primary=primary))
+        endpoints = [self._get(node, _endpoints) for node in upstreams.endpoints]
+        return [named[name] for name in sorted(named)], endpoints
 
     def _listener(self, node: Listener) -> Resource:
-        return self._get(node, lambda: Resource.from_message(listener(node)))
+        return self._get(node, _listener)
 
     def _route_configuration(self, node: RouteConfiguration) -> Resource:
+        return self._get(node, self._join, node.hosts)
+
+    def _join(self, node: RouteConfiguration) -> Resource:
         """Joined from its virtual hosts' encoded entries: a RouteConfiguration sets nothing
         but its name (field 1) and virtual hosts (field 2), so the name's encoding followed
         by the hosts' entries in order is exactly its deterministic serialization."""
-
-        def make() -> Resource:
-            hosts = [self._get(h, lambda h=h: _EncodedHost(h)) for h in node.hosts]  # type: ignore[misc]
-            shell = route_pb2.RouteConfiguration(name=node.name).SerializeToString(
-                deterministic=True
-            )
-            refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
-            return Resource.from_encoded(
-                ROUTE_TYPE, node.name, shell + b"".join(h.entry for h in hosts), refs
-            )
-
-        return self._get(node, make, node.hosts)
+        hosts = [self._get(host, _EncodedHost) for host in node.hosts]
+        shell = route_pb2.RouteConfiguration(name=node.name).SerializeToString(deterministic=True)
+        refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
+        return Resource.from_encoded(
+            ROUTE_TYPE, node.name, shell + b"".join(h.entry for h in hosts), refs
+        )
 
 
-def _with_resource(message: cluster_pb2.Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
+def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
+    """The message too: a failover aggregate is made from its primary's."""
+    message = upstream_cluster(node)
     return message, Resource.from_message(message)
+
+
+def _aggregate(node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
+    return Resource.from_message(failover_cluster(primary, node.target, node.name))
+
+
+def _endpoints(node: Endpoints) -> Resource:
+    return Resource.from_message(load_assignment(node))
+
+
+def _listener(node: Listener) -> Resource:
+    return Resource.from_message(listener(node))

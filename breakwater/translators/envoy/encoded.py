@@ -65,7 +65,13 @@ def short_name(type_url: str) -> str:
 _LEN = 2
 
 
+_SMALL = [bytes((value,)) for value in range(0x80)]
+"""The one-byte varints: field tags and the lengths of short fields, most of those encoded."""
+
+
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while True:
         bits = value & 0x7F

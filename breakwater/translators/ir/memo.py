@@ -17,26 +17,58 @@ over by another object while it lives.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 N = TypeVar("N")
 
 
 class Memo:
     def __init__(self) -> None:
-        self._earlier: dict[Hashable, tuple[tuple[object, ...], object]] = {}
-        self._now: dict[Hashable, tuple[tuple[object, ...], object]] = {}
+        self._earlier: dict[Hashable, tuple[object, tuple[Any, ...]]] = {}
+        self._now: dict[Hashable, tuple[object, tuple[Any, ...]]] = {}
+        self._parts: dict[Hashable, list[Hashable]] = {}
+        """Key → the keys asked for while its node was made (only those that asked any)."""
+        self._making: list[list[Hashable]] = []
 
     def next_generation(self) -> None:
         if self._now:
             self._earlier, self._now = self._now, {}
+            self._parts = {k: v for k, v in self._parts.items() if k in self._earlier}
 
-    def get(self, key: Hashable, sources: tuple[object, ...], make: Callable[[], N]) -> N:
-        """The node of `key` (ids of `sources` and plain values), made once."""
+    def get(self, key: Hashable, make: Callable[..., N], *sources: Any) -> N:
+        """The node `make(*sources)`, made once for `key` (ids of sources and plain values);
+        the entry holds the sources. One found in the last generation keeps the entries it
+        was made of for the next, as if they had been asked for again."""
         found = self._now.get(key)
         if found is None:
             found = self._earlier.get(key)
             if found is None:
-                found = (sources, make())
+                asked: list[Hashable] = []
+                self._making.append(asked)
+                try:
+                    found = (make(*sources), sources)
+                finally:
+                    self._making.pop()
+                if asked:
+                    self._parts[key] = asked
+            else:
+                self._keep(key)
             self._now[key] = found
-        return found[1]  # type: ignore[return-value]
+        if self._making:
+            self._making[-1].append(key)
+        return found[0]  # type: ignore[return-value]
+
+    def _keep(self, key: Hashable) -> None:
+        for part in self._parts.get(key, ()):
+            found = self._earlier.get(part)
+            if found is not None and part not in self._now:
+                self._now[part] = found
+                self._keep(part)
+
+
+class Once(Memo):
+    """For a translation that no build will follow (`render`, `explain`, the tests): every
+    node is made, nothing is kept."""
+
+    def get(self, key: Hashable, make: Callable[..., N], *sources: Any) -> N:
+        return make(*sources)

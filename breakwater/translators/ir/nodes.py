@@ -12,9 +12,11 @@ its key can never be taken over by another object while the node lives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import Literal, Union, get_args, get_origin, get_type_hints
+from operator import attrgetter
+from typing import Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 from breakwater.translators.model import (
     CircuitBreaker,
@@ -44,9 +46,11 @@ the identity of each part of the tuple it holds."""
 
 
 def _is_value(hint: object) -> bool:
-    """Plain values, nodes, literals, and tuples and unions of those."""
+    """Plain values, nodes, literals, and tuples (named ones too) and unions of those."""
     if hint in _VALUES or (isinstance(hint, type) and issubclass(hint, Node)):
         return True
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        return all(_is_value(field) for field in get_type_hints(hint).values())
     origin = get_origin(hint)
     if origin is Literal:
         return True
@@ -61,52 +65,71 @@ def _kind(hint: object) -> int:
     return _PARTS if get_origin(hint) is tuple else _PART
 
 
-_KINDS: dict[type, tuple[tuple[str, int], ...]] = {}
+_Getter = Callable[[object], tuple[object, ...]]
+
+
+def _getter(names: list[str]) -> _Getter:
+    """The named fields of a node, as one tuple (`attrgetter` gives a bare value for one name)."""
+    if not names:
+        return lambda _: ()
+    if len(names) == 1:
+        only = attrgetter(names[0])
+        return lambda node: (only(node),)
+    return attrgetter(*names)
+
+
+_GETTERS: dict[type, tuple[_Getter, _Getter, _Getter]] = {}
 
 
 class Node:
     """Equal when of one type with equal parts; the hash is worked out once, at creation.
 
-    Subclasses are `@dataclass(frozen=True, eq=False)`, so these stay theirs. A field
+    Subclasses are `@dataclass(frozen=True, eq=False, slots=True)`, so these stay theirs. A field
     typed as a policy model part (or a tuple of them) enters the key by identity; the node
     holds the part, so the identity cannot be reused while the node lives."""
 
-    _key: tuple[object, ...]
+    __slots__ = ("_hash",)
     _hash: int
 
-    def __post_init__(self) -> None:
-        kinds = _KINDS.get(type(self))
-        if kinds is None:
+    def _key(self) -> tuple[object, ...]:
+        getters = _GETTERS.get(type(self))
+        if getters is None:
             hints = get_type_hints(type(self))
-            kinds = _KINDS[type(self)] = tuple(
-                (f.name, _kind(hints[f.name]))
-                for f in fields(self)  # type: ignore[arg-type]
+            names: tuple[list[str], list[str], list[str]] = ([], [], [])
+            for f in fields(self):  # type: ignore[arg-type]
+                names[_kind(hints[f.name])].append(f.name)
+            getters = _GETTERS[type(self)] = (
+                _getter(names[_VALUE]),
+                _getter(names[_PART]),
+                _getter(names[_PARTS]),
             )
-        key = tuple(
-            [
-                value if kind == _VALUE else id(value) if kind == _PART else tuple(map(id, value))
-                for name, kind in kinds
-                for value in (getattr(self, name),)
-            ]
+        values, part, parts = getters
+        return (
+            values(self),
+            tuple(map(id, part(self))),
+            tuple([tuple(map(id, each)) for each in parts(self)]),  # type: ignore[call-overload]
         )
-        object.__setattr__(self, "_key", key)
-        object.__setattr__(self, "_hash", hash((type(self).__name__, key)))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((type(self), self._key())))
 
     def __hash__(self) -> int:
         return self._hash
 
     def __eq__(self, other: object) -> bool:
+        """The keys are worked out again when asked: distinct nodes are compared only when
+        their hashes are equal, and not keeping the key spares memory and the collector."""
         return self is other or (
             type(other) is type(self)
             and other._hash == self._hash  # type: ignore[attr-defined]
-            and other._key == self._key  # type: ignore[attr-defined]
+            and other._key() == self._key()  # type: ignore[attr-defined]
         )
 
 
 # -- upstreams ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Cluster(Node):
     """A plain cluster: a service, or one subset of it, with its level's effective policy."""
 
@@ -120,7 +143,7 @@ class Cluster(Node):
     """`effective_for_cluster(service, subset)`: the settings and who set each one."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Aggregate(Node):
     """A failover: an aggregate cluster preferring its primary, spilling over to the target."""
 
@@ -134,7 +157,7 @@ Host = tuple[str, int, bool]
 """(address, port, draining)."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Endpoints(Node):
     """The endpoint set of one EDS cluster, in declaration order, drains applied."""
 
@@ -145,7 +168,7 @@ class Endpoints(Node):
     as every other piece whose policy parts are new objects."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Upstreams(Node):
     """Every cluster and endpoint set a node group's routes and collectors reach."""
 
@@ -159,7 +182,7 @@ class Upstreams(Node):
 # -- telemetry ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Tag(Node):
     """A tracing tag: exactly one of literal, header, environment."""
 
@@ -170,7 +193,7 @@ class Tag(Node):
     default: str | None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Sampling(Node):
     """Sampling and tags, the part of tracing a route can set for itself."""
 
@@ -180,7 +203,7 @@ class Sampling(Node):
     tags: tuple[Tag, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Tracing(Node):
     """A gateway's tracer: the collector Service it exports to and what it samples."""
 
@@ -189,7 +212,7 @@ class Tracing(Node):
     sampling: Sampling
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class LogSink(Node):
     """One access log destination; `target` is the file path or the collector Service."""
 
@@ -197,7 +220,7 @@ class LogSink(Node):
     target: str | None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class AccessLog(Node):
     """A gateway's access log, its fields resolved (defaults with the Telemetry's laid over)."""
 
@@ -211,7 +234,7 @@ class AccessLog(Node):
 # -- listeners ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class AdmissionFilter(Node):
     """A service-wide breaker level one of the gateway's rules uses (`admission`)."""
 
@@ -220,7 +243,7 @@ class AdmissionFilter(Node):
     breaker: CircuitBreaker
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Listener(Node):
     """A gateway: where it listens, its TLS, its HTTP filters and its telemetry."""
 
@@ -240,14 +263,13 @@ class Listener(Node):
 # -- routes -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class Backend(Node):
+class Backend(NamedTuple):
     cluster: str
     """Where traffic goes: the backend's failover aggregate when it has one."""
     weight: int
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Preview(Node):
     """A rollout's header stage: requests with these headers go to one cluster."""
 
@@ -255,7 +277,7 @@ class Preview(Node):
     cluster: str
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Rule(Node):
     """One rule of an HTTPRoute on one gateway: what each of its Envoy routes says.
 
@@ -287,7 +309,7 @@ class Rule(Node):
     preview: Preview | None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class VirtualHost(Node):
     """The rules that serve some hostnames on one gateway.
 
@@ -308,14 +330,14 @@ class VirtualHost(Node):
     by_precedence: bool
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class RouteConfiguration(Node):
     name: str
     hosts: tuple[VirtualHost, ...]
     """By name."""
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Group(Node):
     """Everything a node group's proxies are sent."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from breakwater.translators.ir.gateways import resolve_listener
-from breakwater.translators.ir.memo import Memo
+from breakwater.translators.ir.memo import Memo, Once
 from breakwater.translators.ir.nodes import Group, Listener, RouteConfiguration
 from breakwater.translators.ir.routing import resolve_route_configuration
 from breakwater.translators.ir.upstreams import (
@@ -29,9 +29,9 @@ def resolve(policyset: PolicySet, group: Iterable[str], memo: Memo | None = None
     those gateways, zero-weight backends and failover targets included, so a
     weight change never has to add a cluster before the route can use it.
     Names in `group` that are not gateways are ignored. `memo` holds the nodes
-    resolved by the builds before (none: everything is resolved).
+    resolved by the builds before (none: everything is resolved, nothing kept).
     """
-    memo = memo or Memo()
+    memo = memo or Once()
     policies = ClusterPolicies(policyset)
     gateways = group_gateways(policyset, group)
     listeners: list[Listener] = []

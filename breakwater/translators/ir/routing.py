@@ -26,7 +26,7 @@ from breakwater.translators.ir.nodes import (
 )
 from breakwater.translators.ir.upstreams import ClusterPolicies, attached_routes
 from breakwater.translators.names import cluster_name, route_config_name
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import Effective, PolicySet, PreviewRoute
 from breakwater.translators.route_model import HTTPRoute, RouteRule
 
 
@@ -54,29 +54,6 @@ def resolve_rule(
         None if preview is None else policies.routed_cluster_name(preview.service, preview.subset)
     )
 
-    def make() -> Rule:
-        return Rule(
-            route.name,
-            index,
-            tuple(rule.matches),
-            tuple(Backend(c, b.weight) for c, b in zip(routed, rule.backends, strict=True)),
-            None if rule.sticky is None else rule.sticky.header,
-            tuple(level.spec.load_balancer for level in levels),
-            effective,
-            rule.fault,
-            rule.rate_limit,
-            rule.mirror,
-            rule.request_headers,
-            rule.response_headers,
-            rule.redirect,
-            rule.direct_response,
-            rule.rewrite,
-            rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
-            None
-            if preview is None or preview_cluster is None
-            else Preview(tuple(preview.headers), preview_cluster),
-        )
-
     key = (
         "rule",
         id(route),
@@ -87,7 +64,42 @@ def resolve_rule(
         id(preview),
         preview_cluster,
     )
-    return memo.get(key, (route, effective, levels, preview), make)
+    return memo.get(
+        key, _make_rule, route, index, effective, routed, levels, preview, preview_cluster
+    )
+
+
+def _make_rule(
+    route: HTTPRoute,
+    index: int,
+    effective: Effective,
+    routed: tuple[str, ...],
+    levels: tuple[Effective, ...],
+    preview: PreviewRoute | None,
+    preview_cluster: str | None,
+) -> Rule:
+    rule = route.spec.rules[index]
+    return Rule(
+        route.name,
+        index,
+        tuple(rule.matches),
+        tuple(Backend(c, b.weight) for c, b in zip(routed, rule.backends, strict=True)),
+        None if rule.sticky is None else rule.sticky.header,
+        tuple(level.spec.load_balancer for level in levels),
+        effective,
+        rule.fault,
+        rule.rate_limit,
+        rule.mirror,
+        rule.request_headers,
+        rule.response_headers,
+        rule.redirect,
+        rule.direct_response,
+        rule.rewrite,
+        rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
+        None
+        if preview is None or preview_cluster is None
+        else Preview(tuple(preview.headers), preview_cluster),
+    )
 
 
 def _domains(route: HTTPRoute) -> tuple[str, ...]:

@@ -9,11 +9,11 @@ aggregate when it has one) are decided here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Upstreams
-from breakwater.translators.model import ResilienceSpec
+from breakwater.translators.model import ResilienceSpec, Service
 from breakwater.translators.names import cluster_name, endpoint_key, failover_cluster_name
 from breakwater.translators.policyset import Effective, PolicySet
 from breakwater.translators.route_model import HTTPRoute
@@ -162,41 +162,64 @@ def _cluster(
     """Reads the service's document and its level's effective policy."""
     service, subset = target
     document, effective = policyset.services[service], policies.effective(service, subset)
+    key = ("cluster", id(document), subset, id(effective))
+    return memo.get(key, _make_cluster, document, subset, effective)
 
-    def make() -> Cluster:
-        spec = document.spec
-        dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
-        return Cluster(
-            cluster_name(service, subset), service, subset, spec.protocol, dns, effective
-        )
 
-    return memo.get(("cluster", id(document), subset, id(effective)), (document, effective), make)
+def _make_cluster(document: Service, subset: str | None, effective: Effective) -> Cluster:
+    spec = document.spec
+    dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
+    name = cluster_name(document.name, subset)
+    return Cluster(name, document.name, subset, spec.protocol, dns, effective)
 
 
 def _endpoints(policyset: PolicySet, target: Target, memo: Memo) -> Endpoints:
-    """Reads the service's document and its drains (`ADDRESS:PORT` keys); a subset that
-    selects nothing has no hosts."""
+    """Reads the service's document and its drains (`ADDRESS:PORT` keys)."""
     service, subset = target
     document = policyset.services[service]
     drained = policyset.drained.get(service, frozenset())
+    key = ("endpoints", id(document), subset, drained)
+    return memo.get(key, _make_endpoints, document, subset, drained)
 
-    def make() -> Endpoints:
-        return Endpoints(
-            cluster_name(service, subset),
-            tuple(
-                (e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
-                for e in document.spec.endpoints_of(subset)
-            ),
-            document,
-        )
 
-    return memo.get(("endpoints", id(document), subset, drained), (document,), make)
+def _make_endpoints(document: Service, subset: str | None, drained: frozenset[str]) -> Endpoints:
+    """A subset that selects nothing has no hosts."""
+    return Endpoints(
+        cluster_name(document.name, subset),
+        tuple(
+            (e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
+            for e in document.spec.endpoints_of(subset)
+        ),
+        document,
+    )
 
 
 def resolve_upstreams(
-    policyset: PolicySet, backends: Iterable[Target], policies: ClusterPolicies, memo: Memo
+    policyset: PolicySet, backends: Sequence[Target], policies: ClusterPolicies, memo: Memo
 ) -> Upstreams:
-    """The clusters, failover aggregates and endpoint sets routes to `backends` need."""
+    """The clusters, failover aggregates and endpoint sets routes to `backends` need.
+
+    They read the set's services, policies and drains, and nothing else: a weight written
+    through the API (`PolicySet.with_routes`) keeps the very same mappings, so the whole
+    node is found without resolving each cluster again.
+    """
+    key = (
+        "upstreams",
+        id(policyset.services),
+        id(policyset.policies),
+        frozenset(policyset.drained.items()),
+        tuple(backends),
+    )
+
+    def make(*_: Mapping[str, object]) -> Upstreams:
+        return _upstreams(policyset, backends, policies, memo)
+
+    return memo.get(key, make, policyset.services, policyset.policies)
+
+
+def _upstreams(
+    policyset: PolicySet, backends: Sequence[Target], policies: ClusterPolicies, memo: Memo
+) -> Upstreams:
     plain, aggregates = reachable_targets(policyset, backends, policies)
     clusters = {cluster_name(*t): _cluster(policyset, policies, t, memo) for t in plain}
     return Upstreams(
