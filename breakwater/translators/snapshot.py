@@ -88,9 +88,12 @@ def build(policyset: PolicySet, group: Iterable[str]) -> Built:
 
 
 def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
-    """The group's resources as messages (`render`, `explain`, the tests), each decoded from
-    what `build` encoded."""
-    built = build(policyset, group)
+    """The group's resources as messages (`render`, `explain`, the tests)."""
+    return decoded(build(policyset, group))
+
+
+def decoded(built: Built) -> Resources:
+    """Each encoded resource as its message again."""
     return {type_url: [_decoded(r) for r in resources] for type_url, resources in built.items()}
 
 
