@@ -84,7 +84,7 @@ class Translator:
 
 def build(policyset: PolicySet, group: Iterable[str]) -> Built:
     """The group's encoded resources, by the one build path, with nothing to reuse or keep."""
-    return Builder().build(resolve(policyset, group))
+    return Builder(keep=False).build(resolve(policyset, group))
 
 
 def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:

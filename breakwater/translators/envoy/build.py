@@ -70,7 +70,10 @@ class _EncodedHost:
 class Builder:
     """Encoded resources of IR groups, from cached pieces wherever their nodes are equal."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        """`keep=False`: for a build no other will follow (`snapshot.build`), which makes
+        every piece and keeps none."""
+        self._keep = keep
         self._earlier: dict[Node, object] = {}
         self._now: dict[Node, object] = {}
         self.built = 0
@@ -86,6 +89,9 @@ class Builder:
     def _get(self, key: K, make: Callable[[K], T], parts: Iterable[Node] | None = None) -> T:
         """The piece `make(key)`; one joined from `parts` (the pieces it was made of) keeps
         them, when found in the last generation, for the next, as if they had been asked for."""
+        if not self._keep:
+            self.built += parts is None
+            return make(key)
         found = self._now.get(key)
         if found is None:
             found = self._earlier.get(key)

@@ -82,7 +82,7 @@ _GETTERS: dict[type, tuple[_Getter, _Getter, _Getter]] = {}
 
 
 class Node:
-    """Equal when of one type with equal parts; the hash is worked out once, at creation.
+    """Equal when of one type with equal parts; the hash is worked out once.
 
     Subclasses are `@dataclass(frozen=True, eq=False, slots=True)`, so these stay theirs. A field
     typed as a policy model part (or a tuple of them) enters the key by identity; the node
@@ -110,19 +110,20 @@ class Node:
             tuple([tuple(map(id, each)) for each in parts(self)]),  # type: ignore[call-overload]
         )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((type(self), self._key())))
-
     def __hash__(self) -> int:
-        return self._hash
+        """Worked out once, when first asked: a build that keeps nothing never asks."""
+        try:
+            return self._hash
+        except AttributeError:
+            found = hash((type(self), self._key()))
+            object.__setattr__(self, "_hash", found)
+            return found
 
     def __eq__(self, other: object) -> bool:
         """The keys are worked out again when asked: distinct nodes are compared only when
         their hashes are equal, and not keeping the key spares memory and the collector."""
         return self is other or (
-            type(other) is type(self)
-            and other._hash == self._hash  # type: ignore[attr-defined]
-            and other._key() == self._key()  # type: ignore[attr-defined]
+            type(other) is type(self) and hash(other) == hash(self) and other._key() == self._key()  # type: ignore[attr-defined]
         )
 
 
