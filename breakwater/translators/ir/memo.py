@@ -23,6 +23,8 @@ N = TypeVar("N")
 
 
 class Memo:
+    """Nodes by key, one generation per build (`next_generation`)."""
+
     def __init__(self) -> None:
         self._earlier: dict[Hashable, tuple[object, tuple[Any, ...]]] = {}
         self._now: dict[Hashable, tuple[object, tuple[Any, ...]]] = {}
