@@ -22,6 +22,7 @@ from breakwater.translators.ir.nodes import (
     Preview,
     RouteConfiguration,
     Rule,
+    Sampling,
     VirtualHost,
 )
 from breakwater.translators.ir.upstreams import ClusterPolicies, attached_routes
@@ -106,6 +107,27 @@ def _domains(route: HTTPRoute) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.lower() for h in route.spec.hostnames))
 
 
+def _host(
+    route: HTTPRoute,
+    rules: tuple[Rule, ...],
+    tracing: Sampling | None,
+    levels: tuple[str, ...],
+    memo: Memo,
+) -> VirtualHost:
+    """A Breakwater route's own virtual host: reads its document, its rules' nodes, its
+    tracing and the gateway's admission levels."""
+    key = ("host", id(route), tuple(map(id, rules)), tracing, levels)
+    return memo.get(key, _make_host, route, rules, tracing, levels)
+
+
+def _make_host(
+    route: HTTPRoute, rules: tuple[Rule, ...], tracing: Sampling | None, levels: tuple[str, ...]
+) -> VirtualHost:
+    return VirtualHost(
+        route.name, _domains(route), rules, route.spec.rate_limit, tracing, levels, False
+    )
+
+
 def resolve_route_configuration(
     policyset: PolicySet, policies: ClusterPolicies, gateway: str, memo: Memo
 ) -> tuple[RouteConfiguration, list[AdmissionFilter]]:
@@ -128,16 +150,19 @@ def resolve_route_configuration(
     traced = traced_routes(policyset)
     routes = {route.name: route for route in attached}
 
-    def host(name: str, domains: tuple[str, ...], members: list[str], merged: bool) -> VirtualHost:
+    def _sampling(name: str) -> Sampling | None:
+        return route_sampling(policyset, gateway, name, traced) if traced else None
+
+    def host(name: str, domains: tuple[str, ...], members: list[str]) -> VirtualHost:
         only = routes[members[0]] if len(members) == 1 else None
         return VirtualHost(
             name,
             domains,
             tuple(rule for member in members for rule in rules[member]),
             None if only is None else only.spec.rate_limit,
-            route_sampling(policyset, gateway, name, traced) if traced else None,
+            _sampling(name),
             levels,
-            merged,
+            True,
         )
 
     if gateway in policyset.gateway_api.gateways:
@@ -145,9 +170,12 @@ def resolve_route_configuration(
             [(route.name, _domains(route)) for route in attached],
             policyset.gateway_api.route_rank,
         )
-        hosts = [host("+".join(names), tuple(domains), names, True) for names, domains in groups]
+        hosts = [host("+".join(names), tuple(domains), names) for names, domains in groups]
     else:
-        hosts = [host(route.name, _domains(route), [route.name], False) for route in attached]
+        hosts = [
+            _host(route, rules[route.name], _sampling(route.name), levels, memo)
+            for route in attached
+        ]
     return (
         RouteConfiguration(route_config_name(gateway), tuple(sorted(hosts, key=lambda h: h.name))),
         admission,
