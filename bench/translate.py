@@ -1,9 +1,10 @@
 """Translation benchmark: a policy set of N services → a complete, encoded snapshot.
 
-Measured: ``translate`` (PolicySet → protobuf messages) plus
-``Snapshot.from_messages`` (content hashes, encoded ``Any`` and response
-entries), against the floor of serializing the same messages once with
-``SerializeToString()``. Each run keeps the previous snapshot alive, as the
+Measured: the one build path with nothing to reuse (``snapshot.build``, as
+``render`` runs it: ``resolve``, PolicySet → IR, then ``Builder.build``, IR →
+encoded resources with their content hashes, ``Any`` and response entries)
+plus ``Snapshot`` (versions per type), against
+the floor of serializing the same messages once with ``SerializeToString()``. Each run keeps the previous snapshot alive, as the
 server does while it builds the next one, so the garbage collector sees a
 realistic heap, and translates a fresh PolicySet (no caches from the previous
 run), as the server does after every change. Time spent in the collector and in policy merging is
@@ -82,7 +83,7 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
     from breakwater.controlplane.state.sources import load_policy_files
     from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators import policyset as policyset_module
-    from breakwater.translators.snapshot import node_group, translate
+    from breakwater.translators.snapshot import build, decoded, node_group
 
     directory = write_policies(workdir / f"policies-{services}", services)
     started = time.perf_counter()
@@ -106,9 +107,9 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         fresh = dataclasses.replace(policyset)
         with GcClock().installed() as clock:
             started = time.perf_counter()
-            resources = translate(fresh, group)
+            resources = build(fresh, group)
             translated = time.perf_counter()
-            snapshot = Snapshot.from_messages(resources)
+            snapshot = Snapshot(resources)
             done = time.perf_counter()
         runs.append(
             {
@@ -121,7 +122,7 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         )
         kept[:] = [resources, snapshot]
 
-    messages = [m for ms in kept[0].values() for m in ms]
+    messages = [m for ms in decoded(kept[0]).values() for m in ms]
     floors: list[float] = []
     for _ in range(max(3, repeats)):
         started = time.perf_counter()
@@ -161,20 +162,21 @@ class _Weights:
 
 
 def _incremental(policyset: Any, group: frozenset[str], full: Any) -> dict[str, float]:
-    """What the server's snapshot builder costs: a first build (start), and a rebuild after
-    one route's weights changed (an API write), each checked byte-identical to `translate`."""
+    """What the server's builder costs: a first build (start), and a rebuild after one
+    route's weights changed (an API write), the first checked byte-identical to a build
+    with an empty cache."""
     from bench.policies import service_name
     from breakwater.controlplane.reconciler import _translated
-    from breakwater.controlplane.snapshots import SnapshotBuilder
     from breakwater.translators.overrides import apply_overrides
+    from breakwater.translators.snapshot import Translator
 
-    builder = SnapshotBuilder()
+    builder = Translator()
     fresh = dataclasses.replace(policyset)
     started = time.perf_counter()
     first = _translated(builder, fresh, group)
     cold = time.perf_counter() - started
     if first.version != full.version:
-        raise RuntimeError("the snapshot builder disagrees with translate()")
+        raise RuntimeError("the server's builder disagrees with a build from scratch")
     shifted, _ = apply_overrides(fresh, [_Weights(service_name(0), {"stable": 50, "canary": 50})])
     builder.next_generation()
     started = time.perf_counter()

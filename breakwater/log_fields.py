@@ -29,6 +29,6 @@ ACCESS_LOG_FIELDS: dict[str, str] = {
     "trace_id": "%TRACE_ID%",
 }
 """The default fields: what an operator searches on. `response_flags` says why Envoy
-answered itself (see `breakwater.translators.response_flags`), `route_name` which rule matched
+answered itself (see `breakwater.translators.explain.response_flags`), `route_name` which rule matched
 (`<httproute>/<rule>/<match>`), `attempts` how many tries a request took, `trace_id`
 the trace it belongs to (null when it is not traced)."""

@@ -73,8 +73,8 @@ SERVICE_PREFIX = "service/"
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from breakwater.translators.explain import explain_service
-    from breakwater.translators.explain_gateway import explain_gateway
+    from breakwater.translators.explain.gateway import explain_gateway
+    from breakwater.translators.explain.service import explain_service
 
     policyset = _load_or_report(args.directory)
     if policyset is None:

@@ -39,14 +39,13 @@ from collections.abc import Callable, Hashable
 from breakwater.controlplane.debounce import Debouncer
 from breakwater.controlplane.groups import GroupKey
 from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
-from breakwater.controlplane.snapshots import SnapshotBuilder
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import node_group
+from breakwater.translators.snapshot import Translator, node_group
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ class Reconciler(PolicySubscriber):
         self._on_published = on_published
         self.translations = 0
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
-        self._builder = SnapshotBuilder()
+        self._translator = Translator()
         self._built_for: PolicySet | None = None
         self._built: dict[frozenset[str], Snapshot] = {}
         """The snapshot of each gateway set translated from `_built_for`."""
@@ -96,7 +95,7 @@ class Reconciler(PolicySubscriber):
     @property
     def pieces_translated(self) -> int:
         """Resources and virtual hosts translated so far; every other piece came from the cache."""
-        return self._builder.built
+        return self._translator.built
 
     def on_policies(self, policyset: PolicySet, changed_at: float) -> None:
         """Take a new PolicySet; known groups follow after the debounce quiet period.
@@ -181,10 +180,10 @@ class Reconciler(PolicySubscriber):
         """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
         if policyset is not self._built_for:
             self._built_for, self._built = policyset, {}
-            self._builder.next_generation()
+            self._translator.next_generation()
         snapshot = self._built.get(gateways)
         if snapshot is None:
-            snapshot = self._built[gateways] = _translated(self._builder, policyset, gateways)
+            snapshot = self._built[gateways] = _translated(self._translator, policyset, gateways)
             self.translations += 1
         return snapshot
 
@@ -271,9 +270,7 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _translated(
-    builder: SnapshotBuilder, policyset: PolicySet, gateways: frozenset[str]
-) -> Snapshot:
+def _translated(translator: Translator, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -284,7 +281,7 @@ def _translated(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return builder.snapshot(policyset, gateways)
+        return Snapshot(translator.translate(policyset, gateways))
     finally:
         if enabled:
             gc.enable()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from breakwater.translators.endpoints import endpoint_key
 from breakwater.translators.model import Service
+from breakwater.translators.names import endpoint_key
 from breakwater.translators.policyset import DrainedEndpoints, PolicySet
 
 

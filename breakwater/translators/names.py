@@ -29,6 +29,7 @@ a subset called `failover`.)
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 SUBSET_SEPARATOR = "|"
@@ -86,3 +87,10 @@ def route_rate_limit_stat_prefix(http_route: str) -> str:
 
 def rule_rate_limit_stat_prefix(http_route: str, rule_index: int) -> str:
     return f"ratelimit.rule.{http_route}.{rule_index}"
+
+
+def endpoint_key(address: str, port: int) -> str:
+    """How an endpoint is named to operators, in the API and in the store: `ADDRESS:PORT`, the
+    address as Python spells it canonically, IPv6 in brackets (`[fd00::7]:8080`)."""
+    canonical = str(ipaddress.ip_address(address))
+    return f"[{canonical}]:{port}" if ":" in canonical else f"{canonical}:{port}"

@@ -1,4 +1,4 @@
-"""A PolicySet → the Envoy resources of one node group.
+"""A PolicySet → the Envoy resources of one node group, as messages and as a config dump.
 
 Proxies are grouped by the gateways their node selects, and translation runs
 once per group, not once per proxy: a thousand edge proxies with the same
@@ -10,21 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from breakwater.translators.admission import gateway_filters
-from breakwater.translators.clusters import (
-    ClusterPolicies,
-    Target,
-    clusters_for,
-    reachable_targets,
-)
-from breakwater.translators.endpoints import load_assignment
-from breakwater.translators.listeners import listener
+from breakwater.translators.envoy.build import Builder, Built
+from breakwater.translators.envoy.encoded import Resource
+from breakwater.translators.ir.memo import Memo
+from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.routes import attached_routes, backends_of, route_configuration
-from breakwater.translators.telemetry import collector_targets
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -60,66 +57,58 @@ def node_group(
     )
 
 
+class Translator:
+    """PolicySet → encoded resources of a node group, keeping what it resolved and built.
+
+    The server keeps one (`controlplane.reconciler`). Each `translate` call is a
+    generation of both caches: what it did not use is dropped at the next. Not
+    thread-safe: one build at a time.
+    """
+
+    def __init__(self) -> None:
+        self._memo = Memo()
+        self._builder = Builder()
+
+    @property
+    def built(self) -> int:
+        """Pieces translated so far (`Builder.built`)."""
+        return self._builder.built
+
+    def next_generation(self) -> None:
+        self._memo.next_generation()
+        self._builder.next_generation()
+
+    def translate(self, policyset: PolicySet, group: Iterable[str]) -> Built:
+        return self._builder.build(resolve(policyset, group, self._memo))
+
+
+def build(policyset: PolicySet, group: Iterable[str]) -> Built:
+    """The group's encoded resources, by the one build path, with nothing to reuse or keep."""
+    return Builder(keep=False).build(resolve(policyset, group))
+
+
 def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
-    """Listeners and route configurations of the group's gateways, and the clusters they reach.
-
-    Clusters and endpoints cover the backends of every route attached to those
-    gateways, zero-weight backends and failover targets included, so a weight
-    change never has to add a cluster before the route can use it. Names in
-    `group` that are not gateways are ignored.
-    """
-    policies = ClusterPolicies(policyset)
-    resources = translate_routing(policyset, group)
-    backends = list(backend_targets(policyset, group))
-    clusters: list[Message] = list(clusters_for(policyset, backends, policies))
-    plain, _ = reachable_targets(policyset, backends, policies)
-    endpoints: list[Message] = [
-        load_assignment(
-            policyset.services[service], subset, policyset.drained.get(service, frozenset())
-        )
-        for service, subset in plain
-        if policyset.services[service].spec.dns is None
-    ]
-    resources[CLUSTER_TYPE] = clusters
-    resources[ENDPOINT_TYPE] = endpoints
-    return resources
+    """The group's resources as messages (`render`, `explain`, the tests)."""
+    return decoded(build(policyset, group))
 
 
-def backend_targets(policyset: PolicySet, group: Iterable[str]) -> tuple[Target, ...]:
-    """Every (service, subset) the group's proxies send to, in a stable order: what the
-    routes of its gateways send to, then the collectors their Telemetry exports to, which
-    no route needs to name."""
-    gateways = sorted(name for name in set(group) if name in policyset.gateways)
-    attached = {
-        route.name: route for name in gateways for route in attached_routes(policyset, name)
-    }
-    routed = backends_of([attached[name] for name in sorted(attached)])
-    collectors = [t for t in collector_targets(policyset, gateways) if t not in routed]
-    return (*routed, *collectors)
+def decoded(built: Built) -> Resources:
+    """Each encoded resource as its message again."""
+    return {type_url: [_decoded(r) for r in resources] for type_url, resources in built.items()}
 
 
-def translate_routing(policyset: PolicySet, group: Iterable[str]) -> Resources:
-    """Only the listeners and route configurations of `translate`, clusters left empty.
+_MESSAGES: Mapping[str, type[Message]] = {
+    CLUSTER_TYPE: cluster_pb2.Cluster,
+    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+    LISTENER_TYPE: listener_pb2.Listener,
+    ROUTE_TYPE: route_pb2.RouteConfiguration,
+}
 
-    All a weight change can alter: when the services, the policies and the set
-    of backends are unchanged, the clusters and endpoints translated before are
-    still exact (the server's snapshot builder takes them whole then).
-    """
-    gateways = sorted(name for name in set(group) if name in policyset.gateways)
-    policies = ClusterPolicies(policyset)
-    return {
-        CLUSTER_TYPE: [],
-        ENDPOINT_TYPE: [],
-        LISTENER_TYPE: [
-            listener(
-                policyset,
-                policyset.gateways[name],
-                gateway_filters(policyset, [r.name for r in attached_routes(policyset, name)]),
-            )
-            for name in gateways
-        ],
-        ROUTE_TYPE: [route_configuration(policyset, name, policies) for name in gateways],
-    }
+
+def _decoded(resource: Resource) -> Message:
+    message = _MESSAGES[resource.type_url]()
+    resource.unpack().Unpack(message)
+    return message
 
 
 _KEYS_FIRST = {"@type": 0, "name": 1, "cluster_name": 1}

@@ -18,7 +18,7 @@ from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.waiting import wait_until
-from breakwater.translators.explain import explain_service
+from breakwater.translators.explain.service import explain_service
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 from tests.support.admin import weights_url

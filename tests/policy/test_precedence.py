@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from breakwater.translators.explain import explain_service
+from breakwater.translators.explain.service import explain_service
 from breakwater.translators.policyset import PolicySet
 from tests.support.policies import load_policy_dir
 

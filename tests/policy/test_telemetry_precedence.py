@@ -14,9 +14,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf.message import Message
 
 from breakwater.log_fields import ACCESS_LOG_FIELDS
+from breakwater.translators.ir.gateways import access_log_fields
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import node_group, translate
-from breakwater.translators.telemetry import access_log_fields
 from breakwater.xds_types import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from tests.support.policies import load_policy_dir
 

@@ -1,9 +1,12 @@
 """Reading golden cases: policy YAML in, config dump YAML out.
 
-Cases go through the same pipeline as the policy directory of `serve`, so
-every case is a policy set a user could write and have accepted. Each case
-names the resource types it is about in a comment line, `# golden: clusters,
-routes`, and its golden file holds only those; one case names them all.
+Each case lives beside the Envoy translator slice it is about, with its
+golden file: `envoy/<slice>/<case>.yaml` and `<case>.golden.yaml`, so a
+slice's goldens run alone with `-k <slice>`. Cases go through the same
+pipeline as the policy directory of `serve`, so every case is a policy set
+a user could write and have accepted. Each case names the resource types it
+is about in a comment line, `# golden: clusters, routes`, and its golden
+file holds only those; one case names them all.
 """
 
 from __future__ import annotations
@@ -23,20 +26,47 @@ from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.yaml_reader import read_documents
 
 HERE = Path(__file__).parent
-CASES = HERE / "cases"
-GOLDEN = HERE / "golden"
+SLICES = HERE / "envoy"
+GOLDEN_SUFFIX = ".golden.yaml"
 DUMP_KEYS = tuple(CONFIG_DUMP_KEYS.values())
 """The sections of a config dump, in its order: clusters, endpoints, listeners, routes."""
 DECLARATION = "# golden:"
 
 
+def _cases() -> dict[str, Path]:
+    return {
+        p.name.removesuffix(".yaml"): p
+        for p in SLICES.glob("*/*.yaml")
+        if not p.name.endswith(GOLDEN_SUFFIX)
+    }
+
+
 def case_names() -> list[str]:
-    return sorted(p.stem for p in CASES.glob("*.yaml"))
+    return sorted(_cases())
+
+
+def case_ids() -> list[str]:
+    """`<slice>/<case>`, in the order of `case_names`."""
+    cases = _cases()
+    return [f"{cases[name].parent.name}/{name}" for name in case_names()]
+
+
+def case_path(name: str) -> Path:
+    return _cases()[name]
+
+
+def golden_path(name: str) -> Path:
+    """Beside the case (a new case's golden file too)."""
+    return case_path(name).with_name(name + GOLDEN_SUFFIX)
+
+
+def golden_names() -> set[str]:
+    return {p.name.removesuffix(GOLDEN_SUFFIX) for p in SLICES.glob(f"*/*{GOLDEN_SUFFIX}")}
 
 
 def case_sections(name: str) -> tuple[str, ...]:
     """The config dump sections a case is about, from its `# golden: ...` line, in dump order."""
-    path = CASES / f"{name}.yaml"
+    path = case_path(name)
     for line in path.read_text().splitlines():
         if line.startswith(DECLARATION):
             named = {part.strip() for part in line.removeprefix(DECLARATION).split(",")}
@@ -70,7 +100,7 @@ def unchecked_policyset(text: str) -> PolicySet:
 
 
 def load_case(name: str) -> PolicySet:
-    path = CASES / f"{name}.yaml"
+    path = case_path(name)
     return policyset_from_text(path.read_text(), str(path))
 
 

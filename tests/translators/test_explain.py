@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from breakwater.cli import main
-from breakwater.translators import (
+from breakwater.translators.envoy import (
     admission,
     balancing,
     bulkhead,
@@ -28,13 +28,13 @@ from breakwater.translators import (
     ratelimit,
     retries,
 )
-from breakwater.translators.explain import MEANINGS, RULE_MEANINGS, _collect
-from breakwater.translators.explain_gateway import (
+from breakwater.translators.explain.gateway import (
     LISTENER_MEANINGS,
     TELEMETRY_MEANINGS,
     explain_gateway,
 )
-from breakwater.translators.meanings import FieldMeaning
+from breakwater.translators.explain.meanings import FieldMeaning
+from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 

@@ -12,9 +12,9 @@ from breakwater.translators.policyset import PolicySet
 from breakwater.translators.snapshot import translate
 from breakwater.xds_types import LISTENER_TYPE
 from tests.support.errors import assert_located
-from tests.translators.support import CASES
+from tests.translators.support import case_path
 
-CASE = (CASES / "gateway_api_http.yaml").read_text()
+CASE = case_path("gateway_api_http").read_text()
 
 ATTACHED = """\
 ---

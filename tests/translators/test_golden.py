@@ -4,8 +4,10 @@ A golden file holds only the resource types its case is about (its
 `# golden:` line), so a change to listeners rewrites the one case that dumps
 everything, not every file. Envoy still validates each case's whole output.
 
-Regenerate with `UPDATE_GOLDENS=1 .venv/bin/pytest tests/translators`, then
-read the diff: a golden file is only as right as the review it got.
+Each case and its golden file sit in the folder of the Envoy translator slice
+they are about (`envoy/<slice>/`); `-k <slice>` runs one slice's. Regenerate
+with `UPDATE_GOLDENS=1 .venv/bin/pytest tests/translators`, then read the
+diff: a golden file is only as right as the review it got.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from breakwater.translators.snapshot import Resources, node_group, to_config_dum
 from tests.translators.envoy_validate import ENVOY, validate_with_envoy
 from tests.translators.support import (
     DUMP_KEYS,
-    GOLDEN,
+    case_ids,
     case_names,
     case_sections,
     dump_yaml,
+    golden_names,
+    golden_path,
     load_case,
 )
 
@@ -72,11 +76,11 @@ def rendered(name: str) -> tuple[Any, list[Resources]]:
     return outputs, all_resources
 
 
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", case_names(), ids=case_ids())
 def test_golden(name: str) -> None:
     output, _ = rendered(name)
     text = dump_yaml(output)
-    golden = GOLDEN / f"{name}.yaml"
+    golden = golden_path(name)
     if UPDATE:
         golden.write_text(text)
     assert golden.exists(), f"no golden file for {name}; run with UPDATE_GOLDENS=1 and review it"
@@ -84,7 +88,7 @@ def test_golden(name: str) -> None:
 
 
 @pytest.mark.skipif(not ENVOY.exists(), reason="no Envoy binary in the venv")
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", case_names(), ids=case_ids())
 def test_envoy_accepts(name: str) -> None:
     """Every resource of the case, not only the sections its golden file shows."""
     _, all_resources = rendered(name)
@@ -100,7 +104,7 @@ def test_one_case_dumps_every_section() -> None:
 
 def test_every_case_has_a_golden_file() -> None:
     cases = set(case_names())
-    goldens = {p.stem for p in GOLDEN.glob("*.yaml")}
+    goldens = golden_names()
     assert goldens == cases, (
         f"cases without golden: {cases - goldens}; stale goldens: {goldens - cases}"
     )

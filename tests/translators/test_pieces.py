@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import pytest
+from envoy.config.route.v3 import route_pb2
 
-from breakwater.translators.bulkhead import circuit_breakers, retry_limits_only
-from breakwater.translators.health import status_ranges
+from breakwater.translators.envoy.bulkhead import circuit_breakers, retry_limits_only
+from breakwater.translators.envoy.health import status_ranges
+from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
+from breakwater.translators.envoy.retries import retry_on, retry_policy
+from breakwater.translators.envoy.routes import route_match
 from breakwater.translators.model import Bulkhead, CircuitBreaker, Retry, RetryBudget
 from breakwater.translators.names import (
     ClusterRef,
@@ -15,9 +20,6 @@ from breakwater.translators.names import (
     failover_cluster_name,
     parse_cluster_name,
 )
-from breakwater.translators.outlier import healthy_panic_threshold, outlier_detection
-from breakwater.translators.retries import retry_on, retry_policy
-from breakwater.translators.routes import route_configuration, route_match
 from breakwater.translators.snapshot import node_group, translate
 from breakwater.xds_types import (
     CLUSTER_TYPE,
@@ -148,7 +150,8 @@ spec:
     - backends: [{service: payments, subset: stable, weight: 1}, {service: payments, weight: 0}]
 """
     )
-    (vhost,) = route_configuration(policyset, "edge").virtual_hosts
+    (config,) = translate(policyset, {"edge"})[ROUTE_TYPE]
+    (vhost,) = cast(route_pb2.RouteConfiguration, config).virtual_hosts
     weights = {c.name: c.weight.value for c in vhost.routes[0].route.weighted_clusters.clusters}
     assert weights == {"payments|stable": 1, "payments": 0}
     clusters = [resource_name(c) for c in translate(policyset, {"edge"})[CLUSTER_TYPE]]

@@ -64,6 +64,7 @@ ALLOWED = {
     "difflib",
     "enum",
     "functools",
+    "hashlib",  # content hashes of encoded resources: bytes in, digest out
     "ipaddress",
     "itertools",
     "math",

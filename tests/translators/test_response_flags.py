@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from breakwater.translators.explain import _fields
+from breakwater.translators.explain.response_flags import RESPONSE_FLAGS, ResponseFlag
+from breakwater.translators.explain.service import _fields
 from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import FieldPath
-from breakwater.translators.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.route_model import RouteRule
 
 PAGE = Path(__file__).parents[2] / "docs" / "how-to" / "telemetry.md"

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from envoy.type.v3 import percent_pb2
 
-from breakwater.translators.headers import literal, prefix_replacement, redirect_action
-from breakwater.translators.percentages import fractional_percent
-from breakwater.translators.ratelimit import effective_rate_limits, retry_after_seconds
-from breakwater.translators.routes import backends_of
+from breakwater.translators.envoy.headers import literal, prefix_replacement, redirect_action
+from breakwater.translators.envoy.percentages import fractional_percent
+from breakwater.translators.envoy.ratelimit import effective_rate_limits, retry_after_seconds
+from breakwater.translators.ir.upstreams import backends_of
 from breakwater.translators.traffic_model import PathModifier, RateLimit, Redirect
 from tests.translators.support import policyset_from_text
 

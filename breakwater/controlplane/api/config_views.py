@@ -19,7 +19,7 @@ from breakwater.controlplane.api.config_models import (
 )
 from breakwater.controlplane.state.controller import NotReady, PolicyController, driving_rollout
 from breakwater.translators.drains import EndpointNotFound
-from breakwater.translators.explain import explain_service
+from breakwater.translators.explain.service import explain_service
 from breakwater.translators.policyset import backend_label
 
 

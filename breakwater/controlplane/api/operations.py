@@ -49,11 +49,16 @@ from breakwater.controlplane.rollouts.status import rollout_status, rollout_stat
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView
-from breakwater.translators.clusters import ClusterPolicies, reachable_targets
+from breakwater.translators.ir.gateways import telemetry_gateways
+from breakwater.translators.ir.upstreams import (
+    ClusterPolicies,
+    attached_routes,
+    backend_targets,
+    backends_of,
+    collector_services,
+    reachable_targets,
+)
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.routes import attached_routes, backends_of
-from breakwater.translators.snapshot import backend_targets
-from breakwater.translators.telemetry import collector_services, telemetry_gateways
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ class Drain:
 
     service: str
     endpoint: str
-    """`ADDRESS:PORT`, as `translators.endpoints.endpoint_key` spells it."""
+    """`ADDRESS:PORT`, as `translators.names.endpoint_key` spells it."""
     by: str
     at: float
     """Unix time."""

@@ -10,8 +10,9 @@ rule order. Envoy takes the first route that matches, so the routes of a
 hostname are merged into one virtual host and sorted by that key (a stable
 sort keeps the tie-break order in which the routes are handed in).
 
-It works on the Envoy virtual hosts each route became, reading the key from
-Envoy's own matchers, so it needs nothing else of the route model.
+Which routes share a virtual host is worked out on names and hostnames
+(`share_hostnames`, for the IR); the sort key is read from Envoy's own
+matchers (`precedence`), so it needs nothing else of the route model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from envoy.config.route.v3 import route_components_pb2
-from envoy.config.route.v3.route_components_pb2 import VirtualHost
 
 METHOD_HEADER = ":method"
 
@@ -39,29 +39,23 @@ def precedence(route: route_components_pb2.Route) -> tuple[int, int, int, int, i
     return (kind, length, method, -headers, -len(match.query_parameters))
 
 
-def merge_by_precedence(hosts: Sequence[VirtualHost], rank: Mapping[str, int]) -> list[VirtualHost]:
-    """One virtual host per set of routes that share hostnames, its routes in precedence order.
+def share_hostnames(
+    hosts: Sequence[tuple[str, Sequence[str]]], rank: Mapping[str, int]
+) -> list[tuple[list[str], list[str]]]:
+    """The virtual hosts that routes sharing hostnames make: (routes, hostnames) each.
 
-    `hosts` are the virtual hosts of single routes, named after them; `rank`
-    gives each route's place in the tie-break order. A hostname served by one
-    route keeps that route's virtual host name; one served by several gets
-    their names joined with `+`, so every virtual host name stays unique.
+    `hosts` are (route, its hostnames) pairs; `rank` gives each route's place
+    in the tie-break order, which is the order of each group's routes. A
+    hostname served by one route is that route's alone; one served by several
+    goes to a virtual host of all of them, whose rules are then sorted by
+    `precedence` (a stable sort keeps the tie-break order).
     """
-    ordered = sorted(hosts, key=lambda h: (rank.get(h.name, len(rank)), h.name))
+    ordered = sorted(hosts, key=lambda h: (rank.get(h[0], len(rank)), h[0]))
     serving: dict[str, list[int]] = {}
-    for position, host in enumerate(ordered):
-        for domain in host.domains:
+    for position, (_, domains) in enumerate(ordered):
+        for domain in domains:
             serving.setdefault(domain, []).append(position)
     groups: dict[tuple[int, ...], list[str]] = {}
     for domain, positions in serving.items():
         groups.setdefault(tuple(positions), []).append(domain)
-    merged: list[VirtualHost] = []
-    for group, domains in groups.items():
-        members = [ordered[p] for p in group]
-        host = VirtualHost(name="+".join(m.name for m in members), domains=domains)
-        if len(members) == 1:
-            host.typed_per_filter_config.MergeFrom(members[0].typed_per_filter_config)
-        routes = [route for member in members for route in member.routes]
-        host.routes.extend(sorted(routes, key=precedence))
-        merged.append(host)
-    return sorted(merged, key=lambda h: h.name)
+    return [([ordered[p][0] for p in group], domains) for group, domains in groups.items()]

@@ -1,0 +1,11 @@
+"""The Envoy translators: IR nodes in, Envoy v3 resources out, and nothing else read.
+
+One module per feature, each owning the Envoy fields it writes and, in its
+`EXPLAIN`, what `breakwater explain` says about them (`retries`, `outlier`,
+`bulkhead`, `health`, `balancing`, `admission`, `faults`, `ratelimit`,
+`mirror`, `headers`, `fallback`, `telemetry`, `tls`; their golden cases
+are in `tests/translators/envoy/<slice>/`); `clusters`,
+`endpoints`, `routes` and `listeners` assemble them into resources; `build`
+is the one build path, caching each piece under its IR node; `encoded` is
+the resource as the xDS server sends it.
+"""

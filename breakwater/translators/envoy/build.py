@@ -1,0 +1,165 @@
+"""IR → encoded Envoy resources: the one build path, for the server, `render` and the tests.
+
+Each piece (a cluster, an endpoint set, a virtual host, a listener, a route
+configuration, a group's upstreams as a whole) is cached under the IR node
+it is made from. Nodes compare by value (policy model parts by identity,
+`ir.nodes`), so a node resolved again from unchanged documents finds its
+piece, and a first build is a rebuild with an empty cache: there is no
+other recipe. A RouteConfiguration is the encoding of its name followed by
+its virtual hosts' encoded entries (protobuf lets the entries of a repeated
+field be concatenated), so one changed route costs one virtual host.
+
+Each build starts a generation (`next_generation`): what the last one did
+not use is forgotten, so the cache holds about one snapshot's worth of
+pieces per gateway set. Not thread-safe: one build at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TypeVar
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.route.v3 import route_pb2
+
+from breakwater.translators.envoy.clusters import failover_cluster, upstream_cluster
+from breakwater.translators.envoy.encoded import (
+    Ref,
+    Resource,
+    encode_bytes_field,
+    virtual_host_references,
+)
+from breakwater.translators.envoy.endpoints import load_assignment
+from breakwater.translators.envoy.listeners import listener
+from breakwater.translators.envoy.routes import virtual_host
+from breakwater.translators.ir.nodes import (
+    Aggregate,
+    Cluster,
+    Endpoints,
+    Group,
+    Listener,
+    Node,
+    RouteConfiguration,
+    Upstreams,
+    VirtualHost,
+)
+from breakwater.xds_types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Node)
+Built = dict[str, list[Resource]]
+"""Type URL → encoded resources of that type; every type URL is present."""
+
+_VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"].number
+
+
+class _EncodedHost:
+    """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry."""
+
+    __slots__ = ("entry", "refs")
+
+    def __init__(self, host: VirtualHost) -> None:
+        message = virtual_host(host)
+        self.entry = encode_bytes_field(
+            _VIRTUAL_HOSTS, message.SerializeToString(deterministic=True)
+        )
+        self.refs = virtual_host_references(message)
+
+
+class Builder:
+    """Encoded resources of IR groups, from cached pieces wherever their nodes are equal."""
+
+    def __init__(self, keep: bool = True) -> None:
+        """`keep=False`: for a build no other will follow (`snapshot.build`), which makes
+        every piece and keeps none."""
+        self._keep = keep
+        self._earlier: dict[Node, object] = {}
+        self._now: dict[Node, object] = {}
+        self.built = 0
+        """Pieces translated so far (clusters, endpoint sets, virtual hosts, listeners); the
+        rest came from the cache. Joining pieces (a route configuration, a group's upstreams)
+        is not translating, and not counted."""
+
+    def next_generation(self) -> None:
+        """Start a build: pieces the last build did not use are dropped after this one."""
+        if self._now:
+            self._earlier, self._now = self._now, {}
+
+    def _get(self, key: K, make: Callable[[K], T], parts: Iterable[Node] | None = None) -> T:
+        """The piece `make(key)`; one joined from `parts` (the pieces it was made of) keeps
+        them, when found in the last generation, for the next, as if they had been asked for."""
+        if not self._keep:
+            self.built += parts is None
+            return make(key)
+        found = self._now.get(key)
+        if found is None:
+            found = self._earlier.get(key)
+            if found is None:
+                found = make(key)
+                self.built += parts is None
+            else:
+                for part in parts or ():
+                    if part not in self._now and part in self._earlier:
+                        self._now[part] = self._earlier[part]
+            self._now[key] = found
+        return found  # type: ignore[return-value]
+
+    def build(self, group: Group) -> Built:
+        clusters, endpoints = self._upstreams(group.upstreams)
+        return {
+            CLUSTER_TYPE: clusters,
+            ENDPOINT_TYPE: endpoints,
+            LISTENER_TYPE: [self._listener(node) for node in group.listeners],
+            ROUTE_TYPE: [self._route_configuration(node) for node in group.routes],
+        }
+
+    def _upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
+        """A weight written through the API changes routes only: the group's upstreams are
+        then the same node, found whole without looking up each cluster."""
+        parts = (*upstreams.clusters, *upstreams.aggregates, *upstreams.endpoints)
+        return self._get(upstreams, self._make_upstreams, parts)
+
+    def _make_upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
+        built = {node.name: self._get(node, _cluster) for node in upstreams.clusters}
+        named = {name: resource for name, (_, resource) in built.items()}
+        for node in upstreams.aggregates:
+            primary = built[node.primary.name][0]
+            named[node.name] = self._get(node, partial(_aggregate, primary=primary))
+        endpoints = [self._get(node, _endpoints) for node in upstreams.endpoints]
+        return [named[name] for name in sorted(named)], endpoints
+
+    def _listener(self, node: Listener) -> Resource:
+        return self._get(node, _listener)
+
+    def _route_configuration(self, node: RouteConfiguration) -> Resource:
+        return self._get(node, self._join, node.hosts)
+
+    def _join(self, node: RouteConfiguration) -> Resource:
+        """Joined from its virtual hosts' encoded entries: a RouteConfiguration sets nothing
+        but its name (field 1) and virtual hosts (field 2), so the name's encoding followed
+        by the hosts' entries in order is exactly its deterministic serialization."""
+        hosts = [self._get(host, _EncodedHost) for host in node.hosts]
+        shell = route_pb2.RouteConfiguration(name=node.name).SerializeToString(deterministic=True)
+        refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
+        return Resource.from_encoded(
+            ROUTE_TYPE, node.name, shell + b"".join(h.entry for h in hosts), refs
+        )
+
+
+def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
+    """The message too: a failover aggregate is made from its primary's."""
+    message = upstream_cluster(node)
+    return message, Resource.from_message(message)
+
+
+def _aggregate(node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
+    return Resource.from_message(failover_cluster(primary, node.target, node.name))
+
+
+def _endpoints(node: Endpoints) -> Resource:
+    return Resource.from_message(load_assignment(node))
+
+
+def _listener(node: Listener) -> Resource:
+    return Resource.from_message(listener(node))
