@@ -32,6 +32,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+Target = tuple[str, str | None]
+"""A (service, subset) pair: what a backend resolves to, one level of policy, one plain
+cluster (named by `cluster_name`)."""
+
 SUBSET_SEPARATOR = "|"
 FAILOVER_SUFFIX = "+failover"
 

@@ -16,13 +16,12 @@ from typing import Any
 from breakwater.translators.gateway_api.status import GatewayApiState
 from breakwater.translators.model import Gateway, ResiliencePolicy, ResilienceSpec, Service
 from breakwater.translators.model_parts import HeaderMatch
+from breakwater.translators.names import Target
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute, RouteRule
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
-Target = tuple[str, str | None]
-"""A (service, subset) pair: one level of policy, one plain cluster."""
 Provenance = dict[FieldPath, str]
 """Effective field (snake_case path under the spec) → who set it, e.g. `ResiliencePolicy/payments-retry`."""
 DrainedEndpoints = Mapping[str, frozenset[str]]

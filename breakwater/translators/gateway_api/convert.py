@@ -36,6 +36,7 @@ from breakwater.translators.gateway_api.model import (
 )
 from breakwater.translators.model import API_VERSION, Document, Gateway
 from breakwater.translators.model_parts import QUALIFIED_NAMES
+from breakwater.translators.names import Target
 from breakwater.translators.route_model import HTTPRoute
 
 NODE_CLUSTER_ANNOTATION = "breakwater.dev/node-cluster"
@@ -56,9 +57,6 @@ FORWARDING = ("retry", "timeout", "mirror", "requestHeaders", "rewrite")
 """Converted rule fields that only mean something when the rule forwards."""
 RETRY_ON_CODES = ("retriable-status-codes", "connect-failure", "refused-stream", "reset")
 """What a Gateway API retry with `codes` retries on: those codes, and connections that failed."""
-
-Target = tuple[str, str | None]
-"""A Breakwater Service and subset a backendRef resolved to."""
 
 
 @dataclass(frozen=True)

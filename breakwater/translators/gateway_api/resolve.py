@@ -30,7 +30,6 @@ from breakwater.translators.documents import RawDocument
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.gateway_api.convert import (
     RouteResolution,
-    Target,
     convert_gateway,
     convert_route,
 )
@@ -68,6 +67,7 @@ from breakwater.translators.gateway_api.status import (
     RouteStatus,
 )
 from breakwater.translators.model import Document, Service
+from breakwater.translators.names import Target
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 

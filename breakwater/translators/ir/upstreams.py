@@ -14,13 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Upstreams
 from breakwater.translators.model import ResilienceSpec, Service
-from breakwater.translators.names import cluster_name, endpoint_key, failover_cluster_name
+from breakwater.translators.names import Target, cluster_name, endpoint_key, failover_cluster_name
 from breakwater.translators.policyset import Effective, PolicySet
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import TelemetrySpec
-
-Target = tuple[str, str | None]
-"""A (service, subset) pair: what one plain cluster serves."""
 
 
 class ClusterPolicies:
