@@ -26,6 +26,7 @@ from envoy.type.v3 import percent_pb2, range_pb2
 from google.protobuf import any_pb2, wrappers_pb2
 
 from breakwater.translators.envoy.clusters import pack_any
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import AdmissionFilter
 from breakwater.translators.model import CircuitBreaker
@@ -90,7 +91,7 @@ def admission_control(breaker: CircuitBreaker) -> admission_control_pb2.Admissio
         sr_threshold=_percent(breaker.success_rate_threshold or 0.0, "sr_threshold"),
     )
     if breaker.window is not None:
-        config.sampling_window.FromTimedelta(breaker.window)
+        set_duration(config.sampling_window, breaker.window)
     if breaker.minimum_request_rate is not None:
         config.rps_threshold.CopyFrom(
             base_pb2.RuntimeUInt32(

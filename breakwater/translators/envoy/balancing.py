@@ -15,6 +15,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2
 from envoy.type.v3 import percent_pb2
 
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import HashOn, LoadBalancer, SlowStart
 
@@ -72,7 +73,7 @@ def _slow_start(slow: SlowStart, cluster_name: str) -> cluster_pb2.Cluster.SlowS
     config = cluster_pb2.Cluster.SlowStartConfig(
         min_weight_percent=percent_pb2.Percent(value=SLOW_START_MIN_WEIGHT_PERCENT)
     )
-    config.slow_start_window.FromTimedelta(slow.window)
+    set_duration(config.slow_start_window, slow.window)
     if slow.aggression is not None:
         # Envoy requires a runtime key beside the value; nothing sets it, so the value holds.
         config.aggression.CopyFrom(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import circuit_breaker_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.type.v3 import percent_pb2
-from google.protobuf import wrappers_pb2
 
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Bulkhead, RetryBudget
@@ -46,10 +45,6 @@ EXPLAIN: Meanings = {
 """What `breakwater explain` says about the fields translated here."""
 
 
-def _u32(value: int) -> wrappers_pb2.UInt32Value:
-    return wrappers_pb2.UInt32Value(value=value)
-
-
 def retry_budget(budget: RetryBudget) -> circuit_breaker_pb2.CircuitBreakers.Thresholds.RetryBudget:
     """Retries in flight limited to a share of requests in flight.
 
@@ -60,7 +55,7 @@ def retry_budget(budget: RetryBudget) -> circuit_breaker_pb2.CircuitBreakers.Thr
         budget_percent=percent_pb2.Percent(value=budget.percent)
     )
     if budget.min_concurrency is not None:
-        out.min_retry_concurrency.CopyFrom(_u32(budget.min_concurrency))
+        out.min_retry_concurrency.value = budget.min_concurrency
     return out
 
 
@@ -73,7 +68,7 @@ def thresholds(
     if bulkhead is not None:
         # Requests in flight to the whole cluster (HTTP/2 streams and HTTP/1 requests alike).
         if bulkhead.max_concurrent_requests is not None:
-            out.max_requests.CopyFrom(_u32(bulkhead.max_concurrent_requests))
+            out.max_requests.value = bulkhead.max_concurrent_requests
             touched = True
         # Requests waiting for a connection; beyond this, 503 at once. Envoy
         # counts a request as pending while its connection is being opened, so
@@ -81,13 +76,13 @@ def thresholds(
         # requests the bulkhead admits must fit in the pending limit too.
         if bulkhead.max_queued_requests is not None:
             admitted = bulkhead.max_concurrent_requests or 0
-            out.max_pending_requests.CopyFrom(_u32(bulkhead.max_queued_requests + admitted))
+            out.max_pending_requests.value = bulkhead.max_queued_requests + admitted
             touched = True
         if bulkhead.max_connections is not None:
-            out.max_connections.CopyFrom(_u32(bulkhead.max_connections))
+            out.max_connections.value = bulkhead.max_connections
             touched = True
         if bulkhead.max_concurrent_retries is not None:
-            out.max_retries.CopyFrom(_u32(bulkhead.max_concurrent_retries))
+            out.max_retries.value = bulkhead.max_concurrent_retries
             touched = True
     if budget is not None:
         out.retry_budget.CopyFrom(retry_budget(budget))

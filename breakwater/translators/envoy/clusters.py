@@ -19,6 +19,7 @@ from breakwater.translators.envoy.bulkhead import circuit_breakers, retry_limits
 from breakwater.translators.envoy.endpoints import load_assignment_of
 from breakwater.translators.envoy.health import health_checks
 from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import Cluster
 from breakwater.translators.model import Protocol
@@ -78,7 +79,7 @@ def upstream_cluster(resolved: Cluster) -> cluster_pb2.Cluster:
 
     # Unset means Envoy's own default of 5 s.
     if policy.timeout is not None and policy.timeout.connect is not None:
-        cluster.connect_timeout.FromTimedelta(policy.timeout.connect)
+        set_duration(cluster.connect_timeout, policy.timeout.connect)
 
     for key, packed in protocol_options(resolved.protocol).items():
         cluster.typed_extension_protocol_options[key].CopyFrom(packed)

@@ -12,6 +12,7 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 
 from breakwater.translators.envoy.matchers import header_matcher
 from breakwater.translators.envoy.percentages import fractional_percent
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.traffic_model import Fault
 
@@ -49,7 +50,7 @@ def http_fault(fault: Fault) -> fault_pb2.HTTPFault:
     out = fault_pb2.HTTPFault()
     if fault.delay is not None:
         delay = common_fault_pb2.FaultDelay(percentage=fractional_percent(fault.delay.percent))
-        delay.fixed_delay.FromTimedelta(fault.delay.duration)
+        set_duration(delay.fixed_delay, fault.delay.duration)
         out.delay.CopyFrom(delay)
     if fault.abort is not None:
         out.abort.CopyFrom(

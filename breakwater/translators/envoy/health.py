@@ -13,6 +13,7 @@ from envoy.config.core.v3 import health_check_pb2
 from envoy.type.v3 import http_pb2, range_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import HealthCheck, Protocol
 
@@ -70,12 +71,12 @@ def health_check(
         unhealthy_threshold=wrappers_pb2.UInt32Value(value=check.unhealthy_threshold),
         healthy_threshold=wrappers_pb2.UInt32Value(value=check.healthy_threshold),
     )
-    out.interval.FromTimedelta(check.interval)
+    set_duration(out.interval, check.interval)
     # Envoy probes a cluster that has had no traffic yet only every 60 s, so a
     # host that fails after startup would keep its share for up to a minute:
     # the interval the policy names applies from the start.
-    out.no_traffic_interval.FromTimedelta(check.interval)
-    out.timeout.FromTimedelta(check.timeout)
+    set_duration(out.no_traffic_interval, check.interval)
+    set_duration(out.timeout, check.timeout)
     if check.http is not None:
         http = health_check_pb2.HealthCheck.HttpHealthCheck(
             path=check.http.path,

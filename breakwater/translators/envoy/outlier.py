@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from envoy.config.cluster.v3 import outlier_detection_pb2
 from envoy.type.v3 import percent_pb2
-from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import CircuitBreaker
 
@@ -73,12 +73,8 @@ EXPLAIN: Meanings = {
 """What `breakwater explain` says about the fields translated here."""
 
 
-def _u32(value: int) -> wrappers_pb2.UInt32Value:
-    return wrappers_pb2.UInt32Value(value=value)
-
-
-def _enforcing(asked: bool) -> wrappers_pb2.UInt32Value:
-    return _u32(ENFORCED if asked else NOT_ENFORCED)
+def _enforcing(asked: bool) -> int:
+    return ENFORCED if asked else NOT_ENFORCED
 
 
 def has_trigger(breaker: CircuitBreaker | None) -> bool:
@@ -108,13 +104,13 @@ def outlier_detection(
     # Per host: a host is ejected after this many 5xx (or locally originated
     # failures such as connect errors) in a row; its peers keep serving.
     if breaker.consecutive_errors is not None:
-        od.consecutive_5xx.CopyFrom(_u32(breaker.consecutive_errors))
-    od.enforcing_consecutive_5xx.CopyFrom(_enforcing(breaker.consecutive_errors is not None))
+        od.consecutive_5xx.value = breaker.consecutive_errors
+    od.enforcing_consecutive_5xx.value = _enforcing(breaker.consecutive_errors is not None)
 
     if breaker.consecutive_gateway_errors is not None:
-        od.consecutive_gateway_failure.CopyFrom(_u32(breaker.consecutive_gateway_errors))
-    od.enforcing_consecutive_gateway_failure.CopyFrom(
-        _enforcing(breaker.consecutive_gateway_errors is not None)
+        od.consecutive_gateway_failure.value = breaker.consecutive_gateway_errors
+    od.enforcing_consecutive_gateway_failure.value = _enforcing(
+        breaker.consecutive_gateway_errors is not None
     )
 
     # Per host and per interval: the failure rate, the minimum request volume
@@ -123,28 +119,28 @@ def outlier_detection(
     # Envoy takes whole percentages here, so 33.3 becomes 33.
     rate_asked = breaker.failure_rate_threshold is not None
     if breaker.failure_rate_threshold is not None:
-        od.failure_percentage_threshold.CopyFrom(_u32(round(breaker.failure_rate_threshold)))
+        od.failure_percentage_threshold.value = round(breaker.failure_rate_threshold)
         if breaker.minimum_requests is not None:
-            od.failure_percentage_request_volume.CopyFrom(_u32(breaker.minimum_requests))
-        od.failure_percentage_minimum_hosts.CopyFrom(_u32(breaker.minimum_hosts))
-    od.enforcing_failure_percentage.CopyFrom(_enforcing(rate_asked))
+            od.failure_percentage_request_volume.value = breaker.minimum_requests
+        od.failure_percentage_minimum_hosts.value = breaker.minimum_hosts
+    od.enforcing_failure_percentage.value = _enforcing(rate_asked)
 
     # Success-rate (outlier by standard deviation) and the local-origin
     # variants are never asked for by a Breakwater policy.
-    od.enforcing_success_rate.CopyFrom(_enforcing(False))
-    od.enforcing_consecutive_local_origin_failure.CopyFrom(_enforcing(False))
-    od.enforcing_local_origin_success_rate.CopyFrom(_enforcing(False))
-    od.enforcing_failure_percentage_local_origin.CopyFrom(_enforcing(False))
+    od.enforcing_success_rate.value = _enforcing(False)
+    od.enforcing_consecutive_local_origin_failure.value = _enforcing(False)
+    od.enforcing_local_origin_success_rate.value = _enforcing(False)
+    od.enforcing_failure_percentage_local_origin.value = _enforcing(False)
 
     if breaker.interval is not None:
-        od.interval.FromTimedelta(breaker.interval)
+        set_duration(od.interval, breaker.interval)
     # No half-open probe: this is how long the first ejection lasts; each
     # further ejection of the same host lasts a multiple of it.
     if breaker.open_duration is not None:
-        od.base_ejection_time.FromTimedelta(breaker.open_duration)
+        set_duration(od.base_ejection_time, breaker.open_duration)
     if breaker.max_open_duration is not None:
-        od.max_ejection_time.FromTimedelta(breaker.max_open_duration)
-    od.max_ejection_percent.CopyFrom(_u32(round(breaker.max_ejection_percent)))
+        set_duration(od.max_ejection_time, breaker.max_open_duration)
+    od.max_ejection_percent.value = round(breaker.max_ejection_percent)
     # Without this, a percentage cap below one host (10 % of a two-host
     # cluster) means nothing is ever ejected; the policy says "eject".
     od.always_eject_one_host.value = True

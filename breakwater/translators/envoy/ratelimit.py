@@ -18,6 +18,7 @@ from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb
 from envoy.type.v3 import percent_pb2, token_bucket_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Gateway
 from breakwater.translators.route_model import HTTPRoute
@@ -65,7 +66,7 @@ def token_bucket(limit: RateLimit) -> token_bucket_pb2.TokenBucket:
         max_tokens=limit.burst if limit.burst is not None else limit.requests,
         tokens_per_fill=wrappers_pb2.UInt32Value(value=limit.requests),
     )
-    bucket.fill_interval.FromTimedelta(limit.per)
+    set_duration(bucket.fill_interval, limit.per)
     return bucket
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from envoy.config.route.v3 import route_components_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Retry, Timeout
 
@@ -70,13 +71,13 @@ def retry_policy(retry: Retry | None) -> route_components_pb2.RetryPolicy | None
     if retry.retriable_status_codes:
         policy.retriable_status_codes.extend(retry.retriable_status_codes)
     if retry.per_try_timeout is not None:
-        policy.per_try_timeout.FromTimedelta(retry.per_try_timeout)
+        set_duration(policy.per_try_timeout, retry.per_try_timeout)
     if retry.backoff is not None:
         # Envoy's backoff is fully jittered and doubles each time up to
         # max_interval (default 10 times base); the multiplier is not configurable.
-        policy.retry_back_off.base_interval.FromTimedelta(retry.backoff.base_interval)
+        set_duration(policy.retry_back_off.base_interval, retry.backoff.base_interval)
         if retry.backoff.max_interval is not None:
-            policy.retry_back_off.max_interval.FromTimedelta(retry.backoff.max_interval)
+            set_duration(policy.retry_back_off.max_interval, retry.backoff.max_interval)
     return policy
 
 
@@ -89,6 +90,6 @@ def apply_timeout(action: route_components_pb2.RouteAction, timeout: Timeout | N
     if timeout is None:
         return
     if timeout.request is not None:
-        action.timeout.FromTimedelta(timeout.request)
+        set_duration(action.timeout, timeout.request)
     if timeout.idle is not None:
-        action.idle_timeout.FromTimedelta(timeout.idle)
+        set_duration(action.idle_timeout, timeout.idle)
