@@ -46,7 +46,7 @@ from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.listen import in_use
 from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
-from breakwater.devtools.demo_keys import Action, KeyReader, menu
+from breakwater.devtools.demo_keys import Action, KeyReader, menu, reminder
 from breakwater.devtools.demo_policies import (
     EXAMPLES,
     FAST,
@@ -69,6 +69,8 @@ BAR_WIDTH = 30
 BREAK_AT = 50
 """The canary weight at which the demo breaks the canary."""
 FAIL_FRACTION = 0.4
+REMIND_EVERY = 8
+"""Rounds between two one-line reminders of the keys, once it is the user's turn."""
 
 
 class _Stop(Exception):
@@ -316,6 +318,8 @@ class Demo:
                 self._act(action)
             number += 1
             self._round(number)
+            if number % REMIND_EVERY == 0:
+                print(reminder(), flush=True)
 
     def _act(self, action: Action) -> None:
         """What a key does, said on screen; a command the rollout refuses says why."""

@@ -46,6 +46,11 @@ def menu() -> str:
     return "\n".join(f"  {k.key}  {k.says}" for k in KEYS)
 
 
+def reminder() -> str:
+    """The keys on one line, repeated now and then so that they never scroll out of sight."""
+    return "keys: " + " · ".join(f"{k.key} {k.action}" for k in KEYS)
+
+
 class KeyReader:
     """Keys from stdin, waited for at most a given time; `None` when none came."""
 
