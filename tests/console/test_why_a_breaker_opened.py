@@ -63,6 +63,10 @@ def test_an_always_failing_host_shows_as_ejected_for_consecutive_5xx_everywhere(
     )
     started = time.time()
     address = f"127.0.0.1:{bad.port}"
+    # Envoy counts for its load reports only once their stream is answered: wait for both
+    # Envoys' first reports, and a load-report interval more, before the traffic counts.
+    mesh.wait_for(lambda: effect(mesh)["proxies_reporting"] == 2, REPORTED, "both Envoys' reports")
+    time.sleep(FLUSH)
 
     # Connections spread over both Envoys (SO_REUSEPORT): send until each ejected the host.
     for _ in range(5):
