@@ -77,11 +77,11 @@ def test_an_always_failing_host_shows_as_ejected_for_consecutive_5xx_everywhere(
     assert all(per_envoy), f"both Envoys ejected the failing host: {per_envoy}"
     assert sum(detector_counts(mesh, "success_rate")) == 0
 
-    def consecutive_5xx() -> dict[str, Any] | None:
+    def consecutive_5xx() -> dict[str, Any]:
         for row in effect(mesh)["ejections_by_detector"]:
             if row["detector"] == "consecutive_5xx" and row["total"] == sum(per_envoy):
                 return dict(row)
-        return None
+        return {}
 
     row = mesh.wait_for(
         consecutive_5xx, REPORTED, f"consecutive 5xx ejections to equal the Envoys' {per_envoy}"
@@ -91,11 +91,11 @@ def test_an_always_failing_host_shows_as_ejected_for_consecutive_5xx_everywhere(
     failed_upstream = bad.stats().requests
     assert failed_upstream > 0
 
-    def failing() -> dict[str, Any] | None:
+    def failing() -> dict[str, Any]:
         hosts = effect(mesh)["failing_hosts"]
         if hosts and hosts[0]["failed"] == failed_upstream and hosts[0]["ejected_on"] == 2:
             return dict(hosts[0])
-        return None
+        return {}
 
     host = mesh.wait_for(failing, REPORTED, f"{address} to show with {failed_upstream} failures")
     assert host["address"] == address, host
@@ -114,11 +114,11 @@ def test_an_always_failing_host_shows_as_ejected_for_consecutive_5xx_everywhere(
         and "ejected on 2 of 2 proxies" in detail
     ), detail
 
-    def recorded() -> dict[str, Any] | None:
+    def recorded() -> dict[str, Any]:
         for event in mesh.admin_api("GET", "/v1/events")["events"]:
             if address in event["what"]:
                 return dict(event)
-        return None
+        return {}
 
     event = mesh.wait_for(recorded, REPORTED, "the ejection to show in the history")
     assert "consecutive 5xx" in event["what"] and "of 2 proxies" in event["what"], event

@@ -53,7 +53,7 @@ DETECTORS: tuple[str, ...] = (
     "success_rate",
     "local_origin_success_rate",
     "failure_percentage",
-    "failure_percentage_local_origin",
+    "local_origin_failure_percentage",
 )
 """Envoy's outlier detectors, as its `ejections_enforced_<detector>` counters name them. Only
 enforced ejections count: a detector Envoy runs with its enforcement at 0 (gateway failures,
