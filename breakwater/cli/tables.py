@@ -12,6 +12,7 @@ from typing import Any
 from breakwater.client import read_answer
 from breakwater.controlplane.api.models import (
     EndpointsResponse,
+    LiveEffect,
     PolicyStatus,
     Replica,
     ServiceEndpoint,
@@ -263,7 +264,36 @@ def format_policy(answer: Any) -> str:
                 f"  {e.cluster} {load.address}: {load.succeeded} ok, {load.failed} failed, "
                 f"{load.in_flight} in flight (load reports, last {e.window_seconds:.0f} s)"
             )
+    for e in status.effect:
+        lines.extend(_why_it_opened(e))
     return "\n".join(lines)
+
+
+def _why_it_opened(e: LiveEffect) -> list[str]:
+    """Which detector ejected hosts, and the hosts that failed most: Envoy names no ejected
+    host, so "ejected on" is said as the match it is."""
+    if not e.ejections_by_detector and not e.failing_hosts:
+        return []
+    window = f"{e.window_seconds:.0f} s"
+    lines = [f"why it opened: {e.cluster}"]
+    for d in e.ejections_by_detector:
+        lines.append(
+            f"  {d.detector.replace('_', ' ')}: {d.recent} ejections on {d.proxies} of "
+            f"{e.proxies_reporting} proxies in the last {window}, {d.total} since start"
+        )
+    for h in e.failing_hosts:
+        seen = "-" if h.last_failed_at is None else _clock(h.last_failed_at)
+        ejected = (
+            f"; ejected on {h.ejected_on} of {e.proxies_reporting} proxies"
+            " (the most failing host where hosts are ejected)"
+            if h.ejected_on
+            else ""
+        )
+        lines.append(
+            f"  {h.address}: {h.failed} of {h.requests} requests failed in the last {window} on "
+            f"{h.proxies_failing} of {h.proxies_reporting} proxies, last at {seen} UTC{ejected}"
+        )
+    return lines
 
 
 def _format_services(result: StatusResponse) -> list[str]:

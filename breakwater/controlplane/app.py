@@ -34,6 +34,7 @@ from breakwater.controlplane.api.policy_models import SnapshotsResponse
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.served import served_groups
 from breakwater.controlplane.fleet.contract import FleetOptions
+from breakwater.controlplane.fleet.ejection_history import EjectionHistory
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
@@ -140,6 +141,9 @@ class ControlPlane:
             view=self.sharing.view,
         )
         self.metrics.registry.register(self.fleet.collector())
+        self.ejections = EjectionHistory(
+            self.fleet.view, self.controller.history, self.replicas.claim
+        )
         self.rollouts = RolloutDriver(
             self.controller,
             self.fleet.view,
@@ -241,6 +245,7 @@ class ControlPlane:
         )
         self._watcher.start()
         self.sharing.start()
+        self.ejections.start()
         self.rollouts.start()
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
@@ -253,6 +258,7 @@ class ControlPlane:
 
     async def stop(self, grace: float = 1.0) -> None:
         await self.rollouts.stop()
+        await self.ejections.stop()
         await self.sharing.stop()
         await self.replicas.stop()
         await self._watcher.stop()

@@ -18,6 +18,10 @@ MAX_ENDPOINTS_PER_REPORT = 10_000
 """Endpoints one load report (LRS) may list, over all its clusters. Each is kept for the
 report window; a cluster of Breakwater's has as many endpoints as its Service lists."""
 
+MAX_FAILING_HOSTS = 5
+"""Hosts with the most failures kept per cluster in why-it-ejected answers and fleet shares:
+what an operator reads first, and a bound on what a cluster of 10 000 endpoints can add."""
+
 MAX_REPORTED_VALUE = 2**53
 """The largest count or gauge a report may carry (one flush, one interval). Above it a
 double cannot hold the sum exactly, and no proxy serves that many requests in seconds."""

@@ -222,7 +222,7 @@ class ProxyPolicy(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., state: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class LiveEffect(_message.Message):
-    __slots__ = ("service", "subset", "cluster", "hosts", "hosts_healthy", "hosts_ejected", "proxies_reporting", "proxies_ejecting", "requests_active", "requests_pending", "busiest_proxy_active", "concurrency_limit", "ejections_total", "retries_total", "bulkhead_rejections_total", "timeouts_total", "requests_total", "window_seconds", "requests_per_second", "retries_per_second", "error_percent", "p50_ms", "p95_ms", "p99_ms", "endpoints")
+    __slots__ = ("service", "subset", "cluster", "hosts", "hosts_healthy", "hosts_ejected", "proxies_reporting", "proxies_ejecting", "requests_active", "requests_pending", "busiest_proxy_active", "concurrency_limit", "ejections_total", "retries_total", "bulkhead_rejections_total", "timeouts_total", "requests_total", "window_seconds", "requests_per_second", "retries_per_second", "error_percent", "p50_ms", "p95_ms", "p99_ms", "endpoints", "ejections_by_detector", "failing_hosts")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     SUBSET_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +248,8 @@ class LiveEffect(_message.Message):
     P95_MS_FIELD_NUMBER: _ClassVar[int]
     P99_MS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    EJECTIONS_BY_DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    FAILING_HOSTS_FIELD_NUMBER: _ClassVar[int]
     service: str
     subset: str
     cluster: str
@@ -273,7 +275,39 @@ class LiveEffect(_message.Message):
     p95_ms: float
     p99_ms: float
     endpoints: _containers.RepeatedCompositeFieldContainer[EndpointLoad]
-    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., cluster: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., proxies_ejecting: _Optional[int] = ..., requests_active: _Optional[int] = ..., requests_pending: _Optional[int] = ..., busiest_proxy_active: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., ejections_total: _Optional[int] = ..., retries_total: _Optional[int] = ..., bulkhead_rejections_total: _Optional[int] = ..., timeouts_total: _Optional[int] = ..., requests_total: _Optional[int] = ..., window_seconds: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., retries_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., endpoints: _Optional[_Iterable[_Union[EndpointLoad, _Mapping]]] = ...) -> None: ...
+    ejections_by_detector: _containers.RepeatedCompositeFieldContainer[DetectorEjections]
+    failing_hosts: _containers.RepeatedCompositeFieldContainer[FailingHost]
+    def __init__(self, service: _Optional[str] = ..., subset: _Optional[str] = ..., cluster: _Optional[str] = ..., hosts: _Optional[int] = ..., hosts_healthy: _Optional[int] = ..., hosts_ejected: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., proxies_ejecting: _Optional[int] = ..., requests_active: _Optional[int] = ..., requests_pending: _Optional[int] = ..., busiest_proxy_active: _Optional[int] = ..., concurrency_limit: _Optional[int] = ..., ejections_total: _Optional[int] = ..., retries_total: _Optional[int] = ..., bulkhead_rejections_total: _Optional[int] = ..., timeouts_total: _Optional[int] = ..., requests_total: _Optional[int] = ..., window_seconds: _Optional[float] = ..., requests_per_second: _Optional[float] = ..., retries_per_second: _Optional[float] = ..., error_percent: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., endpoints: _Optional[_Iterable[_Union[EndpointLoad, _Mapping]]] = ..., ejections_by_detector: _Optional[_Iterable[_Union[DetectorEjections, _Mapping]]] = ..., failing_hosts: _Optional[_Iterable[_Union[FailingHost, _Mapping]]] = ...) -> None: ...
+
+class DetectorEjections(_message.Message):
+    __slots__ = ("detector", "total", "recent", "proxies")
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    RECENT_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_FIELD_NUMBER: _ClassVar[int]
+    detector: str
+    total: int
+    recent: int
+    proxies: int
+    def __init__(self, detector: _Optional[str] = ..., total: _Optional[int] = ..., recent: _Optional[int] = ..., proxies: _Optional[int] = ...) -> None: ...
+
+class FailingHost(_message.Message):
+    __slots__ = ("address", "failed", "requests", "proxies_failing", "proxies_reporting", "ejected_on", "last_failed_at")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_FAILING_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_REPORTING_FIELD_NUMBER: _ClassVar[int]
+    EJECTED_ON_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILED_AT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    failed: int
+    requests: int
+    proxies_failing: int
+    proxies_reporting: int
+    ejected_on: int
+    last_failed_at: float
+    def __init__(self, address: _Optional[str] = ..., failed: _Optional[int] = ..., requests: _Optional[int] = ..., proxies_failing: _Optional[int] = ..., proxies_reporting: _Optional[int] = ..., ejected_on: _Optional[int] = ..., last_failed_at: _Optional[float] = ...) -> None: ...
 
 class EndpointLoad(_message.Message):
     __slots__ = ("address", "succeeded", "failed", "in_flight")

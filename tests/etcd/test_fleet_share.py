@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from breakwater.controlplane.fleet.status import RATE_WINDOW_SECONDS
+from breakwater.controlplane.fleet.contract import RATE_WINDOW_SECONDS
 from breakwater.controlplane.state.replicas import LEASE_TTL
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import send_requests

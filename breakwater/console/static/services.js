@@ -2,7 +2,7 @@
 // policies apply and from which file, and `explain` for every effective setting.
 
 import { get, quote } from "./api.js";
-import { h, number, state, table } from "./dom.js";
+import { clock, h, number, state, table } from "./dom.js";
 
 const explained = new Map(); // service → answer or {error}
 const open = new Set(); // services whose explain is unfolded
@@ -44,6 +44,41 @@ function doing(status, service) {
     `${sum("bulkhead_rejections_total")} bulkhead rejections, ${sum("timeouts_total")} timeouts since start`,
     rejected,
   ];
+}
+
+// Why hosts were ejected: Envoy's detectors and the hosts that failed most (load reports).
+// Envoy names no ejected host; "ejected on" is the most failing host where hosts are ejected.
+function whyEjected(docs, service) {
+  const effects = docs
+    .filter((d) => d.status)
+    .flatMap((d) => d.status.effect)
+    .filter((e) => e.service === service && (e.ejections_by_detector.length || e.failing_hosts.length));
+  const seen = new Set();
+  const lines = [];
+  for (const e of effects) {
+    if (seen.has(e.cluster)) continue;
+    seen.add(e.cluster);
+    const window = `${e.window_seconds.toFixed(0)} s`;
+    for (const d of e.ejections_by_detector) {
+      lines.push(
+        `${e.cluster}: ${d.detector.replaceAll("_", " ")}: ${d.recent} ejections on ${d.proxies} of ${e.proxies_reporting} proxies in the last ${window}, ${d.total} since start`,
+      );
+    }
+    for (const host of e.failing_hosts) {
+      const ejected = host.ejected_on ? `; ejected on ${host.ejected_on} of ${e.proxies_reporting} proxies` : "";
+      const last = host.last_failed_at === null ? "–" : clock(host.last_failed_at).slice(11);
+      lines.push(
+        `${e.cluster}: ${host.address}: ${host.failed} of ${host.requests} requests failed in the last ${window} on ${host.proxies_failing} of ${host.proxies_reporting} proxies, last at ${last}${ejected}`,
+      );
+    }
+  }
+  if (!lines.length) return null;
+  return h(
+    "section",
+    { "aria-label": `Why ${service} ejected hosts` },
+    h("h3", {}, "Why hosts were ejected"),
+    h("ul", {}, lines.map((line) => h("li", {}, line))),
+  );
 }
 
 function explainTable(answer) {
@@ -95,6 +130,7 @@ export function render(ctx) {
               healthRows(ctx.status, service),
               "No proxy has reported on this service yet.",
             ),
+            whyEjected(applying, service),
             h("h3", {}, "What applies"),
             table(
               null,

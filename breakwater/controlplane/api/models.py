@@ -28,6 +28,7 @@ from pydantic import (
 
 from breakwater.controlplane.fleet.views import PolicyProxyState
 from breakwater.controlplane.groups import group_label
+from breakwater.controlplane.limits import MAX_FAILING_HOSTS
 from breakwater.controlplane.state.weight_source import WeightSource
 
 if TYPE_CHECKING:
@@ -235,6 +236,32 @@ class EndpointLoad(ApiModel):
     in_flight: int
 
 
+class DetectorEjections(ApiModel):
+    """The ejections one of Envoy's outlier detectors enforced on the cluster."""
+
+    detector: str = Field(description="Envoy's name: consecutive_5xx, success_rate, ...")
+    total: int = Field(description="since the control plane started")
+    recent: int = Field(description="in the window")
+    proxies: int = Field(description="proxies that enforced at least one in the window")
+
+
+class FailingHost(ApiModel):
+    """A host with the most failed requests in the window (load reports, LRS)."""
+
+    address: str
+    failed: int
+    requests: int = Field(description="requests that completed, succeeded or failed")
+    proxies_failing: int = Field(description="proxies on which it failed a request")
+    proxies_reporting: int = Field(description="proxies whose load reports carry it")
+    ejected_on: int = Field(
+        description="proxies that eject hosts now and on which it is among the most failing: "
+        "Envoy counts ejected hosts without naming them, so this is matched, not reported"
+    )
+    last_failed_at: float | None = Field(
+        None, description="Unix time of the last load report in which it failed a request"
+    )
+
+
 class LiveEffect(ApiModel):
     """What one cluster (a service or one of its subsets) is doing now, over the fleet."""
 
@@ -267,6 +294,11 @@ class LiveEffect(ApiModel):
     p95_ms: float | None = None
     p99_ms: float | None = None
     endpoints: list[EndpointLoad] = Field(default_factory=list)
+    ejections_by_detector: list[DetectorEjections] = Field(default_factory=list)
+    failing_hosts: list[FailingHost] = Field(
+        default_factory=list,
+        description=f"the hosts that failed most, most first (at most {MAX_FAILING_HOSTS})",
+    )
 
 
 class PolicyStatus(ApiModel):

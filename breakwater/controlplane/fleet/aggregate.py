@@ -29,8 +29,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from breakwater.controlplane.fleet.causes import ProxyWindow, of_proxies
 from breakwater.controlplane.fleet.contract import DEFAULT_WINDOW_SECONDS, LATENCY_BUCKETS_MS
 from breakwater.controlplane.fleet.reports import ClusterReport, Histogram
+from breakwater.controlplane.fleet.views import EjectionCauses
 from breakwater.controlplane.limits import FLEET_EXPIRY_SWEEP_SECONDS
 
 
@@ -185,6 +187,19 @@ class FleetStats:
                     if cluster in wanted:
                         summed.merge(_without_gauges(report))
         return summed
+
+    def causes(self, cluster: str, now: float, seconds: float | None = None) -> EjectionCauses:
+        """Why this cluster's hosts were ejected, over the last `seconds`, proxy by proxy."""
+        since = now - (self.window if seconds is None else min(seconds, self.window))
+        return of_proxies(
+            ProxyWindow(
+                gauges=proxy.gauges.get(cluster, {}) if self._live(proxy, now) else {},
+                reports=[
+                    (at, r[cluster]) for at, r in proxy.recent if at >= since and cluster in r
+                ],
+            )
+            for proxy in self._proxies.values()
+        )
 
     def proxy_count(self) -> int:
         """Proxies whose entries are held (expired ones are forgotten as time passes)."""

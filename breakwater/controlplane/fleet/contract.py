@@ -23,6 +23,9 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
 ~1.5x keep an interpolated percentile within a fifth of the truth; Envoy's own default
 (...100, 250, 500...) would put every request between 100 and 250 ms in one bucket."""
 
+RATE_WINDOW_SECONDS = 30.0
+"""Rates, shares, percentiles and ejection causes in status look this far back."""
+
 DEFAULT_WINDOW_SECONDS = 60.0
 """How far back rates and percentiles look, and so how long a proxy's reports are kept."""
 

@@ -46,6 +46,22 @@ SUM_SLACK = 1.1
 """Envoy's histogram sum and buckets both come from its approximate histogram: the sum may
 exceed what the buckets' upper bounds allow by this factor before it is impossible."""
 
+DETECTORS: tuple[str, ...] = (
+    "consecutive_5xx",
+    "consecutive_gateway_failure",
+    "consecutive_local_origin_failure",
+    "success_rate",
+    "local_origin_success_rate",
+    "failure_percentage",
+    "local_origin_failure_percentage",
+)
+"""Envoy's outlier detectors, as its `ejections_enforced_<detector>` counters name them. Only
+enforced ejections count: a detector Envoy runs with its enforcement at 0 (gateway failures,
+by default) detects without ejecting anything, and saying it opened a breaker would be false."""
+
+EJECTIONS_BY = "ejections:"
+"""Prefix of the fleet counters of ejections by detector (`ejections:consecutive_5xx`)."""
+
 COUNTERS: Mapping[str, str] = {
     "cluster.upstream_rq_retry": "retries",
     "cluster.upstream_rq_active_overflow": "bulkhead_rejections",
@@ -53,6 +69,10 @@ COUNTERS: Mapping[str, str] = {
     "cluster.upstream_rq_timeout": "timeouts",
     "cluster.upstream_rq_per_try_timeout": "per_try_timeouts",
     "cluster.outlier_detection.ejections_enforced_total": "ejections",
+    **{
+        f"cluster.outlier_detection.ejections_enforced_{detector}": f"{EJECTIONS_BY}{detector}"
+        for detector in DETECTORS
+    },
 }
 """Envoy counter (tag-extracted name) → the fleet counter it adds to. Two Envoy
 counters make up bulkhead rejections: over `max_requests` (active) and over

@@ -25,6 +25,9 @@ A share holds three things, each merged the way it adds up:
 * **Totals** (counters and responses since the peer started; the latency
   histogram's totals stay local): summed. They go down when a peer leaves,
   which status may show and metrics never do.
+* **Ejection causes** of the clusters whose hosts its proxies eject now
+  (`causes`: detectors, the hosts failing most): judged per proxy, so
+  they cannot be rebuilt from the windows; summed over replicas.
 
 Nothing here does I/O; `sharing` publishes and reads.
 """
@@ -39,8 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from breakwater.controlplane.fleet.aggregate import ClusterTotals, FleetStats, HostView
-from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS
+from breakwater.controlplane.fleet.causes import merge as merge_causes
+from breakwater.controlplane.fleet.contract import LATENCY_BUCKETS_MS, RATE_WINDOW_SECONDS
 from breakwater.controlplane.fleet.reports import ClusterReport, EndpointLoad, Histogram
+from breakwater.controlplane.fleet.views import EjectionCauses, FailingHostView
+from breakwater.controlplane.limits import MAX_FAILING_HOSTS
 
 BUCKET_SECONDS = 1
 """Width of a shared window bucket: the analysis may look as few as a couple of seconds back."""
@@ -112,6 +118,7 @@ class Share:
     buckets: Buckets = field(default_factory=dict)
     hosts: dict[str, HostView] = field(default_factory=dict)
     totals: dict[str, ClusterTotals] = field(default_factory=dict)
+    causes: dict[str, EjectionCauses] = field(default_factory=dict)
 
     # --- the bytes in etcd: compact JSON, zlib-compressed ---------------------------
 
@@ -128,6 +135,7 @@ class Share:
                 c: _drop_empty({"c": t.counters, "r": t.responses})
                 for c, t in sorted(self.totals.items())
             },
+            "w": {c: _causes_json(w) for c, w in sorted(self.causes.items())},
         }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
 
@@ -159,6 +167,7 @@ class Share:
                     c: ClusterTotals(counters=_ints(t.get("c")), responses=_ints(t.get("r")))
                     for c, t in document["t"].items()
                 },
+                causes={c: _causes_of(w) for c, w in document.get("w", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"a fleet share that does not parse: {exc!r}") from exc
@@ -170,6 +179,45 @@ def _drop_empty(document: dict[str, Any]) -> dict[str, Any]:
 
 def _ints(value: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in (value or {}).items()}
+
+
+_HOST_ERROR_FIELDS = (
+    "failed",
+    "requests",
+    "proxies_failing",
+    "proxies_reporting",
+    "ejected_on",
+)
+
+
+def _causes_json(causes: EjectionCauses) -> dict[str, Any]:
+    return {
+        "d": {d: list(v) for d, v in causes.detectors.items()},
+        "h": [
+            [h.address, *(getattr(h, f) for f in _HOST_ERROR_FIELDS), h.last_failed_at]
+            for h in causes.hosts
+        ],
+        "f": causes.first_ejection_at,
+    }
+
+
+def _causes_of(document: dict[str, Any]) -> EjectionCauses:
+    hosts = []
+    for address, *numbers, last in document.get("h", [])[:MAX_FAILING_HOSTS]:
+        counts = dict(zip(_HOST_ERROR_FIELDS, map(int, numbers), strict=True))
+        hosts.append(
+            FailingHostView(
+                address=str(address),
+                last_failed_at=None if last is None else float(last),
+                **counts,
+            )
+        )
+    first = document.get("f")
+    return EjectionCauses(
+        detectors={str(d): (int(c), int(p)) for d, (c, p) in document.get("d", {}).items()},
+        hosts=tuple(hosts),
+        first_ejection_at=None if first is None else float(first),
+    )
 
 
 def _report_json(report: ClusterReport) -> dict[str, Any]:
@@ -238,6 +286,11 @@ class RecordingFleetStats(FleetStats):
             buckets={s: dict(c) for s, c in self._buckets.items() if s > oldest},
             hosts={c: v for c, v in hosts.items() if v is not None},
             totals=dict(self.totals()),
+            causes={
+                c: self.causes(c, now, RATE_WINDOW_SECONDS)
+                for c, v in hosts.items()
+                if v is not None and v.ejected
+            },
         )
 
 
@@ -347,6 +400,15 @@ class FleetView(FleetStats):
         for peer in self.peers.live(now):
             found.update(peer.share.hosts)
         return found
+
+    def causes(self, cluster: str, now: float, seconds: float | None = None) -> EjectionCauses:
+        """Local causes over `seconds`, and the peers' as they published them (over
+        `RATE_WINDOW_SECONDS`)."""
+        theirs = [
+            p.share.causes[cluster] for p in self.peers.live(now) if cluster in p.share.causes
+        ]
+        mine = self.local.causes(cluster, now, seconds)
+        return merge_causes([mine, *theirs]) if theirs else mine
 
     def totals(self) -> Mapping[str, ClusterTotals]:
         peers = self.peers.live(time.monotonic())  # totals are asked for without a time

@@ -22,8 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from breakwater.controlplane.fleet.aggregate import FleetStats, summarize
+from breakwater.controlplane.fleet.contract import RATE_WINDOW_SECONDS
+from breakwater.controlplane.fleet.reports import DETECTORS, EJECTIONS_BY
 from breakwater.controlplane.fleet.views import (
     POLICY_PROXY_STATES,
+    DetectorEjectionsView,
     EndpointLoadView,
     LiveEffectView,
     PolicyProxyState,
@@ -37,9 +40,6 @@ from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.scope import PolicyScope, policy_scopes
 from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
-
-RATE_WINDOW_SECONDS = 30.0
-"""Rates, shares and percentiles in status look this far back."""
 
 
 class PolicyNotFound(LookupError):
@@ -95,6 +95,7 @@ def effect_of(
         total = totals.get(cluster)
         counters = total.counters if total is not None else {}
         bulkhead = policyset.effective_for_cluster(service, subset).spec.bulkhead
+        causes = fleet.causes(cluster, now, RATE_WINDOW_SECONDS)
         out.append(
             LiveEffectView(
                 service=service,
@@ -130,6 +131,17 @@ def effect_of(
                     )
                     for address, load in sorted(window.endpoints.items())
                 ),
+                ejections_by_detector=tuple(
+                    DetectorEjectionsView(
+                        detector=detector,
+                        total=counters.get(EJECTIONS_BY + detector, 0),
+                        recent=causes.detectors.get(detector, (0, 0))[0],
+                        proxies=causes.detectors.get(detector, (0, 0))[1],
+                    )
+                    for detector in DETECTORS
+                    if counters.get(EJECTIONS_BY + detector) or detector in causes.detectors
+                ),
+                failing_hosts=causes.hosts,
             )
         )
     return out

@@ -37,6 +37,55 @@ class EndpointLoadView:
 
 
 @dataclass(frozen=True)
+class DetectorEjectionsView:
+    """The ejections one of Envoy's outlier detectors enforced on one cluster."""
+
+    detector: str
+    """Envoy's name for it: `consecutive_5xx`, `success_rate`, `failure_percentage`, ..."""
+    total: int
+    """Since the control plane started."""
+    recent: int
+    """In the window."""
+    proxies: int
+    """Proxies that enforced at least one of the recent ones."""
+
+
+@dataclass(frozen=True)
+class FailingHostView:
+    """One of the hosts with the most failed requests over the window, from the load reports.
+
+    Envoy names no ejected host in its reports: `ejected_on` is an inference, said as one.
+    On a proxy whose gauge says k hosts are ejected now, the k hosts with the most failures
+    there are taken to be the ejected ones.
+    """
+
+    address: str
+    failed: int
+    requests: int
+    """Requests that completed (succeeded or failed)."""
+    proxies_failing: int
+    """Proxies on which this host failed at least one request."""
+    proxies_reporting: int
+    """Proxies whose load reports carry this host."""
+    ejected_on: int
+    """Proxies that eject hosts now and on which this host is among the most failing."""
+    last_failed_at: float | None
+    """Unix time of the last load report in which it failed a request."""
+
+
+@dataclass(frozen=True)
+class EjectionCauses:
+    """Why one cluster's hosts were ejected, over a window: what one replica's proxies say
+    (published in its fleet share) or the sum over replicas."""
+
+    detectors: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Detector → (ejections, proxies that enforced them)."""
+    hosts: tuple[FailingHostView, ...] = ()
+    first_ejection_at: float | None = None
+    """Unix time of the first report in the window carrying an ejection."""
+
+
+@dataclass(frozen=True)
 class LiveEffectView:
     """What one cluster (a service or one of its subsets) is doing now, over the fleet."""
 
@@ -65,6 +114,8 @@ class LiveEffectView:
     p95_ms: float | None = None
     p99_ms: float | None = None
     endpoints: tuple[EndpointLoadView, ...] = field(default_factory=tuple)
+    ejections_by_detector: tuple[DetectorEjectionsView, ...] = ()
+    failing_hosts: tuple[FailingHostView, ...] = ()
 
 
 @dataclass(frozen=True)
