@@ -77,7 +77,7 @@ def describe_error(model_cls: type[BaseModel], error: Any, loc: YamlPath) -> str
     return message
 
 
-def _written_name(data: dict[str, Any], api_version: Any) -> str | None:
+def written_name(data: dict[str, Any], api_version: Any) -> str | None:
     """The name errors give the document: Gateway API objects go by `<namespace>.<name>`."""
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
@@ -107,7 +107,7 @@ def validate_document(raw: RawDocument) -> tuple[AnyDocument | None, list[Policy
         ]
     kind = data.get("kind")
     api_version = data.get("apiVersion")
-    name_text = _written_name(data, api_version)
+    name_text = written_name(data, api_version)
     versions = sorted({version for version, _ in DOCUMENT_KINDS})
     if api_version not in versions:
         return None, [
@@ -154,4 +154,4 @@ def validate_document(raw: RawDocument) -> tuple[AnyDocument | None, list[Policy
     return document, []
 
 
-__all__ = ["describe_error", "validate_document"]
+__all__ = ["describe_error", "validate_document", "written_name"]
