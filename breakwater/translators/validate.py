@@ -20,8 +20,15 @@ from pydantic.alias_generators import to_camel
 
 from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.durations import format_duration
+from breakwater.translators.error_sentences import sentence
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.model import Document, Gateway, ResiliencePolicy, Service
+from breakwater.translators.model import (
+    Document,
+    Gateway,
+    ResiliencePolicy,
+    ResilienceSpec,
+    Service,
+)
 from breakwater.translators.policyset import (
     Effective,
     FieldPath,
@@ -378,7 +385,7 @@ def _report_merge(
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
         field = tuple(to_camel(part) for part in loc)
-        message = error["msg"].removeprefix("Value error, ")
+        message = sentence(ResilienceSpec, error, field)
         text = f"{'.'.join(field)}: {message} once merged with {names or 'the defaults'}"
         if rule is not None and loc[:1] and loc[0] in rule_override(rule[0].spec.rules[rule[2]]):
             out.add(rule[0], rule[1], ("spec", "rules", rule[2], *field), text, where)
