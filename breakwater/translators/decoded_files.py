@@ -36,6 +36,7 @@ class _Piece:
     errors: list[PolicyError]
     documents: Decoded
     nodes: int
+    refused: list[RawDocument] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class DecodedFile:
     """Nodes its documents hold once aliases are expanded: what it took of the budget."""
     budget: int = MAX_NODES_PER_DIRECTORY
     """The budget it was read with; when `nodes` did not fit, its errors say so."""
+    refused: list[RawDocument] = field(default_factory=list)
+    """The documents that failed their own model (their errors are in `errors`): what they
+    name and target keeps the checks across documents from false errors (`refused`)."""
 
     @property
     def over_budget(self) -> bool:
@@ -94,9 +98,10 @@ def decode_file(
             if found is not None:
                 return found
     raws, errors, nodes = read_documents_counted(source.text, source.path, budget)
-    documents = _decoded(raws, errors, earlier)
+    refused: list[RawDocument] = []
+    documents = _decoded(raws, errors, refused, earlier)
     cut = _cut(pieces, documents) if pieces is not None and len(pieces) > 1 and not errors else {}
-    return DecodedFile(source.text, errors, documents, cut, nodes, budget)
+    return DecodedFile(source.text, errors, documents, cut, nodes, budget, refused)
 
 
 def _cut(pieces: list[PieceKey], documents: Decoded) -> dict[PieceKey, _Piece]:
@@ -129,6 +134,7 @@ def _decode_pieces(
     decoded: dict[PieceKey, _Piece] = {}
     errors: list[PolicyError] = []
     documents: Decoded = []
+    refused: list[RawDocument] = []
     left = budget
     for key in pieces:
         piece = kept.get(key)
@@ -142,7 +148,8 @@ def _decode_pieces(
         decoded[key] = piece
         errors += piece.errors
         documents += piece.documents
-    return DecodedFile(source.text, errors, documents, decoded, budget - left, budget)
+        refused += piece.refused
+    return DecodedFile(source.text, errors, documents, decoded, budget - left, budget, refused)
 
 
 def _decode_piece(
@@ -155,20 +162,27 @@ def _decode_piece(
         raw.line += start
         raw.lines = {path: line + start for path, line in raw.lines.items()}
     errors: list[PolicyError] = []
-    return _Piece(errors, _decoded(raws, errors, earlier), nodes)
+    refused: list[RawDocument] = []
+    return _Piece(errors, _decoded(raws, errors, refused, earlier), nodes, refused)
 
 
 def _decoded(
-    raws: list[RawDocument], errors: list[PolicyError], earlier: dict[tuple[type, str], AnyDocument]
+    raws: list[RawDocument],
+    errors: list[PolicyError],
+    refused: list[RawDocument],
+    earlier: dict[tuple[type, str], AnyDocument],
 ) -> Decoded:
-    """Validate each document on its own; its errors go to `errors`."""
+    """Validate each document on its own; its errors go to `errors`, and the document
+    to `refused` when it has any."""
     documents: Decoded = []
     for raw in raws:
         if raw.data is None:  # an empty document, as between two `---`
             continue
         document, doc_errors = validate_document(raw)
         errors.extend(doc_errors)
-        if document is not None:
+        if document is None:
+            refused.append(raw)
+        else:
             same = earlier.get((type(document), document.name))
             documents.append((same if same == document else document, raw))
     return documents

@@ -17,7 +17,7 @@ result for the same texts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
@@ -27,6 +27,7 @@ from breakwater.translators.gateway_api.resolve import resolve_gateway_api
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
+from breakwater.translators.refused import Refused
 from breakwater.translators.validate import build_policyset
 from breakwater.translators.yaml_reader import MAX_NODES_PER_DIRECTORY
 
@@ -53,6 +54,8 @@ class DecodedTexts:
     decoded: int
     """Files parsed and decoded again (their text changed, or they are new); the others'
     documents came from the reader's cache."""
+    refused: list[RawDocument] = field(default_factory=list)
+    """The documents that failed their own model; their errors are in `errors`."""
 
 
 class PolicyReader:
@@ -89,6 +92,7 @@ class PolicyReader:
         decoded_before = self.decoded_files
         errors = list(unreadable)
         documents: list[tuple[AnyDocument, RawDocument]] = []
+        refused: list[RawDocument] = []
         files: dict[str, DecodedFile] = {}
         budget = MAX_NODES_PER_DIRECTORY  # one for every file together
         for name, source in texts.items():
@@ -103,18 +107,27 @@ class PolicyReader:
             files[key] = decoded
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)
+            refused.extend(decoded.refused)
         self._files = files
-        return DecodedTexts(errors, documents, len(files), self.decoded_files - decoded_before)
+        return DecodedTexts(
+            errors, documents, len(files), self.decoded_files - decoded_before, refused
+        )
 
     def check(self, decoded: DecodedTexts) -> LoadedPolicies:
         """The second half of `read`: the checks across documents, merges reused where the
         layers are the objects an earlier read merged. Gateway API documents are converted
-        into Breakwater's kinds first (new objects on every read)."""
+        into Breakwater's kinds first (new objects on every read).
+
+        The checks run whatever was refused before them, over the documents that are
+        valid so far, so that one read reports every mistake it can find; what the refused
+        documents name keeps those checks from reporting them as missing (`Refused`).
+        """
         native = [(d, raw) for d, raw in decoded.documents if isinstance(d, Document)]
         foreign = [(d, raw) for d, raw in decoded.documents if isinstance(d, GatewayApiDocument)]
         converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
         self._merges = self._merges.next_generation()
-        policyset, cross_errors = build_policyset(native + converted, self._merges)
+        refused = Refused.of(decoded.refused, foreign_errors)
+        policyset, cross_errors = build_policyset(native + converted, self._merges, refused)
         policyset = policyset.with_gateway_api(gateway_api)
         all_errors = sorted(
             decoded.errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line)

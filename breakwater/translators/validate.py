@@ -4,19 +4,31 @@ Each document is already valid on its own (pydantic did that); what is left
 are mistakes only visible across documents, like a route that names a subset
 its service does not declare, or a per-try timeout that outlasts the request
 timeout once fleet defaults and overrides are merged.
+
+Every check runs whatever the others found, so that one run reports every
+mistake; only what a document with errors of its own (`Refused`) would make
+false is left out: a reference to it, and a merge it may change once fixed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.durations import format_duration
+from breakwater.translators.error_sentences import sentence
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.model import Document, Gateway, ResiliencePolicy, Service
+from breakwater.translators.model import (
+    Document,
+    Gateway,
+    ResiliencePolicy,
+    ResilienceSpec,
+    Service,
+)
 from breakwater.translators.policyset import (
     Effective,
     FieldPath,
@@ -25,6 +37,7 @@ from breakwater.translators.policyset import (
     SourceRef,
     rule_override,
 )
+from breakwater.translators.refused import NOTHING, Refused
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
@@ -33,20 +46,38 @@ from breakwater.translators.validate_telemetry import check_telemetry
 
 
 class _Collector:
-    def __init__(self) -> None:
-        self.errors: list[PolicyError] = []
+    """The errors found so far; one mistake found at several places (a merged policy that
+    is wrong for a service, each of its subsets and a rule that sends to it) is one error
+    that names every place."""
 
-    def add(self, doc: Document, raw: RawDocument, path: YamlPath, message: str) -> None:
-        self.errors.append(
-            PolicyError(
-                raw.file,
-                raw.line_of(path),
-                message,
-                kind=raw.kind_of(type(doc).__name__),
-                name=doc.name,
-                field=raw.field_of(path) or None,
-            )
+    def __init__(self, refused: Refused) -> None:
+        self._found: dict[PolicyError, list[str]] = {}
+        self.refused = refused
+        self.added = 0
+        """Every `add`, counted even when it repeats an error: whether a check found anything."""
+
+    @property
+    def errors(self) -> list[PolicyError]:
+        return [
+            replace(error, message=f"{', '.join(wheres)}: {error.message}") if wheres else error
+            for error, wheres in self._found.items()
+        ]
+
+    def add(
+        self, doc: Document, raw: RawDocument, path: YamlPath, message: str, where: str = ""
+    ) -> None:
+        error = PolicyError(
+            raw.file,
+            raw.line_of(path),
+            message,
+            kind=raw.kind_of(type(doc).__name__),
+            name=doc.name,
+            field=raw.field_of(path) or None,
         )
+        self.added += 1
+        wheres = self._found.setdefault(error, [])
+        if where and where not in wheres:
+            wheres.append(where)
 
 
 def _check_service_ref(
@@ -61,6 +92,8 @@ def _check_service_ref(
 ) -> None:
     target = services.get(service)
     if target is None:
+        if out.refused.has("Service", service):
+            return  # declared, with errors of its own: those are reported
         known = ", ".join(sorted(services)) or "none declared"
         out.add(doc, raw, path, f"service {service!r} is not declared; declared services: {known}")
         return
@@ -93,18 +126,22 @@ def _check_effective(
             doc,
             raw,
             path,
-            f"{where}: retry.perTryTimeout {format_duration(retry.per_try_timeout)} (from {setter}) is "
+            f"retry.perTryTimeout {format_duration(retry.per_try_timeout)} (from {setter}) is "
             f"longer than timeout.request {format_duration(timeout.request)} (from {request_setter}); "
             "make perTryTimeout shorter than the request timeout, or no retry can ever start",
+            where,
         )
 
 
 def build_policyset(
-    documents: Sequence[tuple[Document, RawDocument]], merges: MergeMemo | None = None
+    documents: Sequence[tuple[Document, RawDocument]],
+    merges: MergeMemo | None = None,
+    refused: Refused = NOTHING,
 ) -> tuple[PolicySet, list[PolicyError]]:
     """The PolicySet of `documents` and every cross-document mistake; `merges` are the
-    effective policies an earlier set merged, to reuse where the layers are the same."""
-    out = _Collector()
+    effective policies an earlier set merged, to reuse where the layers are the same;
+    `refused` the documents left out for errors of their own."""
+    out = _Collector(refused)
     services: dict[str, Service] = {}
     policies: dict[str, ResiliencePolicy] = {}
     gateways: dict[str, Gateway] = {}
@@ -174,6 +211,8 @@ def build_policyset(
         raw = raws[("HTTPRoute", name)]
         for index, gateway in enumerate(route.spec.gateways):
             if gateway not in gateways:
+                if refused.has("Gateway", gateway):
+                    continue
                 known = ", ".join(sorted(gateways)) or "none declared"
                 out.add(
                     route,
@@ -218,7 +257,7 @@ def build_policyset(
                     "subset",
                 )
 
-    check_rollouts(out.add, routes, rollouts, raws)
+    check_rollouts(out.add, routes, rollouts, raws, refused)
 
     sources = {key: SourceRef(raw.file, raw.line) for key, raw in raws.items()}
     policyset = PolicySet(
@@ -232,11 +271,11 @@ def build_policyset(
     )
     if merges is not None:
         policyset.__dict__["_merged"] = merges
-    check_telemetry(out.add, policyset, raws)
-    if out.errors:
-        return policyset, out.errors
+    check_telemetry(out.add, policyset, raws, refused)
 
     for name, service in services.items():
+        if refused.may_change("ResiliencePolicy", name):
+            continue
         for subset in [None, *(s.name for s in service.spec.subsets)]:
             where = f"service {name}" + (f" subset {subset}" if subset else "")
             try:
@@ -246,13 +285,18 @@ def build_policyset(
                 continue
             if merges is not None and merges.checked(effective):
                 continue
-            found = len(out.errors)
+            found = out.added
             _report_on_setter(out, policyset, effective, raws, where)
-            if merges is not None and len(out.errors) == found:
+            if merges is not None and out.added == found:
                 merges.passed(effective)
     for name, route in routes.items():
         raw = raws[("HTTPRoute", name)]
         for r_index, rule in enumerate(route.spec.rules):
+            services_of_rule = {b.service for b in rule.backends}
+            one = next(iter(services_of_rule)) if len(services_of_rule) == 1 else None
+            if refused.may_change("ResiliencePolicy", one):
+                continue
+            where = f"HTTPRoute {name} rule {r_index}"
             try:
                 effective = policyset.effective_for_rule(name, r_index)
             except ValidationError as exc:
@@ -262,19 +306,26 @@ def build_policyset(
                 )
                 one_subset = next(iter(backends))[1] if len(backends) == 1 else None
                 target = (route, raw, r_index)
-                _report_merge(
-                    out, policyset, raws, exc, one_service, one_subset, target, f"rule {r_index}"
-                )
+                _report_merge(out, policyset, raws, exc, one_service, one_subset, target, where)
                 continue
             if merges is not None and merges.checked(effective):
                 continue
-            found = len(out.errors)
-            _check_effective(
-                out, effective, route, raw, ("spec", "rules", r_index), f"rule {r_index}"
-            )
-            if merges is not None and len(out.errors) == found:
+            found = out.added
+            if _set_by_rule(effective):
+                _check_effective(out, effective, route, raw, ("spec", "rules", r_index), where)
+            else:  # the policies' mistake, reported on the policy that set it
+                _report_on_setter(out, policyset, effective, raws, where)
+            if merges is not None and out.added == found:
                 merges.passed(effective)
-    return policyset, _unique(out.errors)
+    return policyset, out.errors
+
+
+def _set_by_rule(effective: Effective) -> bool:
+    """Whether the rule itself set the retry or request timeout its merged policy checks."""
+    return any(
+        effective.provenance.get(field, "").startswith("HTTPRoute/")
+        for field in (("retry", "per_try_timeout"), ("timeout", "request"))
+    )
 
 
 def _setter(
@@ -334,10 +385,10 @@ def _report_merge(
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
         field = tuple(to_camel(part) for part in loc)
-        message = error["msg"].removeprefix("Value error, ")
-        text = f"{where}: {'.'.join(field)}: {message} once merged with {names or 'the defaults'}"
+        message = sentence(ResilienceSpec, error, field)
+        text = f"{'.'.join(field)}: {message} once merged with {names or 'the defaults'}"
         if rule is not None and loc[:1] and loc[0] in rule_override(rule[0].spec.rules[rule[2]]):
-            out.add(rule[0], rule[1], ("spec", "rules", rule[2], *field), text)
+            out.add(rule[0], rule[1], ("spec", "rules", rule[2], *field), text, where)
             continue
         for who, spec in reversed(layers):
             name = who.partition("/")[2]
@@ -347,18 +398,9 @@ def _report_merge(
                     raws[("ResiliencePolicy", name)],
                     ("spec", *field),
                     text,
+                    where,
                 )
                 break
         else:  # pragma: no cover - a merge of nothing is the valid default
             if rule is not None:
-                out.add(rule[0], rule[1], ("spec", "rules", rule[2]), text)
-
-
-def _unique(errors: list[PolicyError]) -> list[PolicyError]:
-    seen: set[str] = set()
-    unique = []
-    for error in errors:
-        if str(error) not in seen:
-            seen.add(str(error))
-            unique.append(error)
-    return unique
+                out.add(rule[0], rule[1], ("spec", "rules", rule[2]), text, where)

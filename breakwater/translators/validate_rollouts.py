@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.model import Document
 from breakwater.translators.overrides import rule_labels
+from breakwater.translators.refused import Refused
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 
@@ -35,6 +36,7 @@ def check_rollouts(
     routes: Mapping[str, HTTPRoute],
     rollouts: Mapping[str, Rollout],
     raws: Mapping[tuple[str, str], RawDocument],
+    refused: Refused,
 ) -> None:
     driven: dict[tuple[str, int], str] = {}
     for name in sorted(rollouts):
@@ -44,6 +46,8 @@ def check_rollouts(
         ref = spec.route_ref
         route = routes.get(ref.name)
         if route is None:
+            if refused.has("HTTPRoute", ref.name):
+                continue  # declared, with errors of its own: those are reported
             known = ", ".join(sorted(routes)) or "none declared"
             report(
                 rollout,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from breakwater.translators.documents import RawDocument, YamlPath
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.refused import Refused
 from breakwater.translators.telemetry_model import Telemetry
 
 Report = Callable[[Document, RawDocument, YamlPath, str], None]
@@ -24,6 +25,7 @@ HTTP2_PROTOCOLS = ("grpc", "http2")
 def _check_collector(
     report: Report,
     policyset: PolicySet,
+    refused: Refused,
     doc: Telemetry,
     raw: RawDocument,
     path: YamlPath,
@@ -31,6 +33,8 @@ def _check_collector(
 ) -> None:
     service = policyset.services.get(name)
     if service is None:
+        if refused.has("Service", name):
+            return  # declared, with errors of its own: those are reported
         known = ", ".join(sorted(policyset.services)) or "none declared"
         report(
             doc,
@@ -49,14 +53,16 @@ def _check_collector(
         )
 
 
-def _check_target(report: Report, policyset: PolicySet, doc: Telemetry, raw: RawDocument) -> None:
+def _check_target(
+    report: Report, policyset: PolicySet, refused: Refused, doc: Telemetry, raw: RawDocument
+) -> None:
     ref = doc.spec.target_ref
     if ref is None:
         return
     declared: Mapping[str, Document] = (
         policyset.gateways if ref.kind == "Gateway" else policyset.routes
     )
-    if ref.name not in declared:
+    if ref.name not in declared and not refused.has(ref.kind, ref.name):
         plural = "gateways" if ref.kind == "Gateway" else "routes"
         known = ", ".join(sorted(declared)) or "none declared"
         report(
@@ -89,25 +95,31 @@ def _check_target(report: Report, policyset: PolicySet, doc: Telemetry, raw: Raw
 
 
 def check_telemetry(
-    report: Report, policyset: PolicySet, raws: Mapping[tuple[str, str], RawDocument]
+    report: Report,
+    policyset: PolicySet,
+    raws: Mapping[tuple[str, str], RawDocument],
+    refused: Refused,
 ) -> None:
     for name in sorted(policyset.telemetry):
         doc = policyset.telemetry[name]
         raw = raws[("Telemetry", name)]
-        _check_target(report, policyset, doc, raw)
+        _check_target(report, policyset, refused, doc, raw)
         tracing = doc.spec.tracing
         if tracing is not None and tracing.open_telemetry is not None:
             service = tracing.open_telemetry.service
             if service is not None:
                 path: YamlPath = ("spec", "tracing", "openTelemetry", "service")
-                _check_collector(report, policyset, doc, raw, path, service)
+                _check_collector(report, policyset, refused, doc, raw, path, service)
         access_log = doc.spec.access_log
         for index, sink in enumerate(access_log.to or [] if access_log is not None else []):
             if sink.open_telemetry is not None:
                 path = ("spec", "accessLog", "to", index, "openTelemetry", "service")
-                _check_collector(report, policyset, doc, raw, path, sink.open_telemetry.service)
+                _check_collector(
+                    report, policyset, refused, doc, raw, path, sink.open_telemetry.service
+                )
     for gateway in sorted(policyset.gateways):
-        _check_gateway_collector(report, policyset, raws, gateway)
+        if not refused.may_change("Telemetry", gateway):  # a broken one may set its collector
+            _check_gateway_collector(report, policyset, raws, gateway)
 
 
 def _check_gateway_collector(

@@ -113,7 +113,7 @@ CASES = [
         """,
         6,
         "spec.retry.attempts",
-        ["integer"],
+        ["attempts is 'three'", "a whole number"],
     ),
     (
         "unknown-retry-condition",
@@ -128,7 +128,7 @@ CASES = [
         """,
         7,
         "spec.retry.retryOn[1]",
-        ["'sometimes' is not allowed", "gateway-error"],
+        ["retryOn[1] is 'sometimes'", "use one of", "gateway-error"],
     ),
     (
         "missing-required",
@@ -250,7 +250,7 @@ CASES = [
         """,
         9,
         "spec.rules[0].backends[1].weight",
-        ["greater than or equal to 0"],
+        ["weight is -10", "a whole number of 0 or more"],
     ),
     (
         "zero-weight-sum",

@@ -75,7 +75,7 @@ CASES = [
         rule("- matches: [{path: {type: Prefix, value: /x}}]\n  backendRefs: [{name: payments}]"),
         7,
         "spec.rules[0].matches[0].path.type",
-        ["'Prefix' is not allowed", "'PathPrefix'", "'RegularExpression'"],
+        ["type is 'Prefix'", "use one of", "'PathPrefix'", "'RegularExpression'"],
     ),
     (
         "duration-without-the-gateway-api-form",

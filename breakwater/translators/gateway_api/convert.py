@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from breakwater.translators.decode import describe_error
 from breakwater.translators.documents import Origin, RawDocument, YamlPath, dotted
 from breakwater.translators.durations import format_duration
+from breakwater.translators.error_sentences import sentences
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.gateway_api.model import (
     GatewayDocument,
@@ -106,13 +106,12 @@ class _Converted:
         try:
             return cls.model_validate(data, context={QUALIFIED_NAMES: True}), converted
         except ValidationError as exc:
-            for error in exc.errors():
-                loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
+            for loc, message in sentences(cls, exc, data):
                 self.errors.append(
                     PolicyError(
                         self.raw.file,
                         converted.line_of(loc),
-                        describe_error(cls, error, loc),
+                        message,
                         kind=kind,
                         name=name,
                         field=converted.field_of(loc) or None,
