@@ -9,8 +9,8 @@ that differs.
 
 What the server lays over its YAML at run time (weight overrides, drains,
 rollout steps) is part of what it serves but not of a directory, so a diff
-shows those as changes too: they are what the proxies would stop getting
-if the directory's YAML were all there was.
+finds those too; each is marked with its cause (`diff_causes`), and a last
+line counts them, since loading the directory keeps them.
 
 Exit status: 0 nothing would change, 1 something would, 2 the directory is
 invalid (every error located, as `validate` prints them) or the server
@@ -23,13 +23,15 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakwater.cli.common import CommandFailed
+from breakwater.cli.diff_causes import SUMMARY
 
 if TYPE_CHECKING:
+    from breakwater.cli.diff_causes import ServerOwn
     from breakwater.controlplane.api.policy_models import ServedGroup
     from breakwater.translators.policyset import PolicySet
 
@@ -44,6 +46,8 @@ class FieldChange:
     path: str
     before: Any
     after: Any
+    cause: str | None = None
+    """What on the server the served value comes from, when it is the server's own."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,12 @@ class ResourceChange:
     change: str
     """added, removed or changed."""
     fields: tuple[FieldChange, ...] = ()
+
+    @property
+    def cause(self) -> str | None:
+        """The server's own cause of every changed field, when they all share one."""
+        causes = {item.cause for item in self.fields}
+        return causes.pop() if len(causes) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,12 @@ def _named(items: list[Any]) -> dict[str, Any] | None:
     return keyed if len(keyed) == len(items) else None
 
 
-def diff_group(served: ServedGroup, policyset: PolicySet) -> GroupDiff:
-    """The candidate's resources for one served group against what the group is served."""
+def diff_group(
+    served: ServedGroup, policyset: PolicySet, own: ServerOwn | None = None
+) -> GroupDiff:
+    """The candidate's resources for one served group against what the group is served;
+    `own`: what the server lays over its YAML, to mark the changes that come from it."""
+    from breakwater.cli.diff_causes import ServerOwn
     from breakwater.controlplane.api.served import served_resources
     from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators.snapshot import node_group, translate
@@ -125,7 +139,10 @@ def diff_group(served: ServedGroup, policyset: PolicySet) -> GroupDiff:
         elif after is None:
             changes.append(ResourceChange(*key, "removed"))
         elif before.version != after.version:
-            fields = tuple(field_changes(before.config, after.config))
+            fields = tuple(
+                replace(item, cause=(own or ServerOwn()).cause(key[0], key[1], item.path))
+                for item in field_changes(before.config, after.config)
+            )
             changes.append(ResourceChange(*key, "changed", fields))
     return GroupDiff(
         served.node_cluster,
@@ -156,12 +173,34 @@ def format_diff(diffs: Sequence[GroupDiff]) -> str:
             )
         sign = {"added": "+", "removed": "-", "changed": "~"}
         for change in diff.changes:
-            lines.append(f"  {sign[change.change]} {change.type} {change.name} ({change.change})")
+            why = f": {change.cause}" if change.cause else ""
+            lines.append(
+                f"  {sign[change.change]} {change.type} {change.name} ({change.change}{why})"
+            )
             for item in change.fields:
-                lines.append(f"      {item.path}: {_value(item.before)} -> {_value(item.after)}")
+                # a cause the resource's line already gives is not repeated on each field
+                shown = item.cause if item.cause != change.cause else None
+                because = f" ({shown})" if shown else ""
+                lines.append(
+                    f"      {item.path}: {_value(item.before)} -> {_value(item.after)}{because}"
+                )
     if not diffs:
         lines.append("the server serves no node group yet: no proxy has connected")
+    own, total = _counts(diffs)
+    if own:
+        lines.append(SUMMARY.format(own=own, total=total))
     return "\n".join(lines)
+
+
+def _counts(diffs: Sequence[GroupDiff]) -> tuple[int, int]:
+    """How many changes (changed fields, added or removed resources) are the server's own, and
+    how many there are."""
+    own = total = 0
+    for diff in diffs:
+        for change in diff.changes:
+            total += len(change.fields) or 1
+            own += sum(1 for item in change.fields if item.cause)
+    return own, total
 
 
 def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
@@ -179,6 +218,7 @@ def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
                     "type": c.type,
                     "name": c.name,
                     "change": c.change,
+                    "cause": c.cause,
                     "fields": [
                         {
                             "path": f.path,
@@ -186,6 +226,7 @@ def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
                             "after": plain(f.after),
                             "before_absent": f.before is _MISSING,
                             "after_absent": f.after is _MISSING,
+                            "cause": f.cause,
                         }
                         for f in c.fields
                     ],
@@ -198,8 +239,11 @@ def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from breakwater.cli.diff_causes import server_own
     from breakwater.cli.policies import print_errors
     from breakwater.cli.remote import client_call
+    from breakwater.controlplane.api.config_models import RoutesResponse
+    from breakwater.controlplane.api.models import StatusResponse
     from breakwater.controlplane.api.policy_models import SnapshotsResponse
     from breakwater.controlplane.state.sources import load_policy_files
 
@@ -209,10 +253,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return CANNOT_COMPARE
     try:
         served = SnapshotsResponse.model_validate(client_call(args, "snapshots"))
+        own = server_own(
+            RoutesResponse.model_validate(client_call(args, "routes")),
+            StatusResponse.model_validate(client_call(args, "status")),
+        )
     except CommandFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return CANNOT_COMPARE
-    diffs = [diff_group(group, loaded.policyset) for group in served.groups]
+    diffs = [diff_group(group, loaded.policyset, own) for group in served.groups]
     if args.output == "json":
         print(json.dumps(to_json(diffs), indent=2))
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from breakwater.cli.common import CommandFailed
+from breakwater.cli.helptext import add_command
 
 DEFAULT_IMPORT_GATEWAY = "edge"
 """The Gateway that serves imported routes Istio bound to no gateway (or to the mesh)."""
@@ -21,12 +22,13 @@ DEFAULT_IMPORT_GATEWAY = "edge"
 
 def add_format_commands(sub: Any) -> None:
     """Add `import` and `schema` to the command line (`sub` is its subparsers)."""
-    importer = sub.add_parser(
-        "import", help="convert another project's policies into Breakwater documents"
+    importer = add_command(
+        sub, "import", help="convert another project's policies into Breakwater documents"
     )
     importers = importer.add_subparsers(dest="import_format", required=True)
-    istio = importers.add_parser(
-        "istio",
+    istio = add_command(
+        importers,
+        "import istio",
         help="Istio VirtualService and DestinationRule (networking.istio.io v1alpha3, "
         "v1beta1, v1); lists every field it could not carry over",
     )
@@ -51,7 +53,8 @@ def add_format_commands(sub: Any) -> None:
     )
     istio.set_defaults(func=cmd_import_istio)
 
-    schema = sub.add_parser(
+    schema = add_command(
+        sub,
         "schema",
         help="print the JSON Schema of every Breakwater kind (for editors), or the CRDs",
     )

@@ -13,6 +13,7 @@ import os
 from breakwater import __version__, defaults
 from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
+from breakwater.cli.helptext import add_command, command_text
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
 from breakwater.cli.remote import (
     cmd_endpoints,
@@ -66,19 +67,24 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca", help="PEM CA to verify an https admin API")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="breakwater",
-        description="An xDS control plane for Envoy driven by resilience policies.",
+def _add_rule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rule",
+        metavar="NAME|INDEX",
+        help="the rule's name or index (default: the first rule with more than one backend)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="breakwater", **command_text(""))
     parser.add_argument("--version", action="version", version=f"breakwater {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    validate = sub.add_parser("validate", help="check a policy directory and list every mistake")
+    validate = add_command(sub, "validate", help="check a policy directory and list every mistake")
     validate.add_argument("directory")
     validate.set_defaults(func=cmd_validate)
 
-    render = sub.add_parser("render", help="print the Envoy resources a proxy would receive")
+    render = add_command(sub, "render", help="print the Envoy resources a proxy would receive")
     render.add_argument("directory")
     render.add_argument("--node-cluster", required=True, help="the proxy's node.cluster")
     render.add_argument("--node-id", default="render", help="the proxy's node.id")
@@ -92,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=["json", "yaml"], default="json")
     render.set_defaults(func=cmd_render)
 
-    explain = sub.add_parser(
+    explain = add_command(
+        sub,
         "explain",
         help="show each effective setting of a service, or of a gateway's telemetry, and why",
     )
@@ -106,19 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--output", choices=["table", "json"], default="table")
     explain.set_defaults(func=cmd_explain)
 
-    diff = sub.add_parser(
+    diff = add_command(
+        sub,
         "diff",
         help="what a candidate policy directory would change, per node group, on a server",
-        description="Compare the resources DIR would give each node group with what the "
-        "server at --server serves now. Exit 0: no change; 1: changes; 2: DIR is invalid "
-        "or the server cannot be asked.",
     )
     diff.add_argument("directory")
     _client_options(diff)
     diff.set_defaults(func=cmd_diff)
 
-    bootstrap = sub.add_parser(
-        "bootstrap", help="print an Envoy bootstrap that points at the server"
+    bootstrap = add_command(
+        sub, "bootstrap", help="print an Envoy bootstrap that points at the server"
     )
     bootstrap.add_argument("--node-id", required=True)
     bootstrap.add_argument("--node-cluster", required=True)
@@ -160,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
 
-    serve = sub.add_parser("serve", help="run the xDS server and the admin API")
+    serve = add_command(sub, "serve", help="run the xDS server and the admin API")
     serve.add_argument("-c", "--config", required=True, help="policy directory (watched)")
     serve.add_argument(
         "--state",
@@ -299,8 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    rollout = sub.add_parser(
-        "rollout", help="follow and steer Rollouts: status, promote, pause, resume, abort, retry"
+    rollout = add_command(
+        sub,
+        "rollout",
+        help="follow and steer Rollouts: status, promote, pause, resume, abort, retry",
     )
     rollout.add_argument(
         "action", choices=["status", "promote", "pause", "resume", "abort", "retry"]
@@ -309,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(rollout)
     rollout.set_defaults(func=cmd_rollout)
 
-    history = sub.add_parser(
+    history = add_command(
+        sub,
         "history",
         help="what changed traffic, newest first: weight writes, rollout steps, policy reloads",
     )
@@ -318,17 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(history)
     history.set_defaults(func=cmd_history)
 
-    weights = sub.add_parser("weights", help="read and shift an HTTPRoute rule's weights")
+    weights = add_command(sub, "weights", help="read and shift an HTTPRoute rule's weights")
     weights_sub = weights.add_subparsers(dest="weights_command", required=True)
-    w_get = weights_sub.add_parser("get", help="show a rule's effective weights")
+    w_get = add_command(weights_sub, "weights get", help="show a rule's effective weights")
     w_get.add_argument("route")
-    w_get.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    _add_rule(w_get)
     _client_options(w_get)
     w_get.set_defaults(func=cmd_weights_get)
-    w_set = weights_sub.add_parser("set", help="override a rule's weights: stable=75 canary=25")
+    w_set = add_command(
+        weights_sub, "weights set", help="override a rule's weights: stable=75 canary=25"
+    )
     w_set.add_argument("route")
     w_set.add_argument("weights", nargs="+", metavar="BACKEND=WEIGHT")
-    w_set.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    _add_rule(w_set)
     w_set.add_argument(
         "--expected-revision", type=int, help="refuse the write if someone changed it since"
     )
@@ -339,14 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _client_options(w_set)
     w_set.set_defaults(func=cmd_weights_set)
-    w_reset = weights_sub.add_parser("reset", help="drop the override: the YAML weights apply")
+    w_reset = add_command(
+        weights_sub, "weights reset", help="drop the override: the YAML weights apply"
+    )
     w_reset.add_argument("route")
-    w_reset.add_argument("--rule", type=int, help="rule index (default: the first split rule)")
+    _add_rule(w_reset)
     w_reset.add_argument("--expected-revision", type=int)
     _client_options(w_reset)
     w_reset.set_defaults(func=cmd_weights_reset)
 
-    endpoints = sub.add_parser(
+    endpoints = add_command(
+        sub,
         "endpoints",
         help="list a service's endpoints, drain one (no new requests, those in flight finish) "
         "or undrain it",
@@ -362,11 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(endpoints)
     endpoints.set_defaults(func=cmd_endpoints)
 
-    status = sub.add_parser("status", help="which proxy has which version, ACK/NACK per type")
+    status = add_command(sub, "status", help="which proxy has which version, ACK/NACK per type")
     _client_options(status)
     status.set_defaults(func=cmd_status)
 
-    policies = sub.add_parser(
+    policies = add_command(
+        sub,
         "policies",
         help="every policy document, whether it is valid, and what each ResiliencePolicy is "
         "doing; with NAME, one policy in detail",

@@ -40,10 +40,15 @@ def show(args: argparse.Namespace, result: Any, formatter: Any) -> int:
     return 0
 
 
+def rule_of(text: str | None) -> int | str | None:
+    """`--rule`: an index when it is a whole number, else a rule's name."""
+    return int(text) if text is not None and text.isdigit() else text
+
+
 def cmd_weights_get(args: argparse.Namespace) -> int:
     from breakwater.cli.tables import format_weights
 
-    result = client_call(args, "get_weights", {"route": args.route, "rule": args.rule})
+    result = client_call(args, "get_weights", {"route": args.route, "rule": rule_of(args.rule)})
     return show(args, result, format_weights)
 
 
@@ -77,7 +82,7 @@ def cmd_weights_set(args: argparse.Namespace) -> int:
         _check_percentages(weights)
     body: dict[str, Any] = {"weights": weights}
     if args.rule is not None:
-        body["rule"] = args.rule
+        body["rule"] = rule_of(args.rule)
     if args.expected_revision is not None:
         body["expectedRevision"] = args.expected_revision
     result = client_call(args, "set_weights", {"route": args.route}, body)
@@ -87,7 +92,11 @@ def cmd_weights_set(args: argparse.Namespace) -> int:
 def cmd_weights_reset(args: argparse.Namespace) -> int:
     from breakwater.cli.tables import format_weights
 
-    params = {"route": args.route, "rule": args.rule, "expectedRevision": args.expected_revision}
+    params = {
+        "route": args.route,
+        "rule": rule_of(args.rule),
+        "expectedRevision": args.expected_revision,
+    }
     return show(args, client_call(args, "reset_weights", params), format_weights)
 
 

@@ -68,10 +68,8 @@ def format_weights(answer: Any) -> str:
     rows = [
         [label, weight, f"{100 * weight / total:.1f}%"] for label, weight in result.weights.items()
     ]
-    head = (
-        f"route {result.route} rule {result.rule} "
-        f"(from {result.source}, revision {result.revision})"
-    )
+    rule = f"{result.rule_name} (index {result.rule}, " if result.rule_name else f"{result.rule} ("
+    head = f"route {result.route} rule {rule}from {result.source}, revision {result.revision})"
     return head + "\n" + table(["backend", "weight", "share"], rows)
 
 

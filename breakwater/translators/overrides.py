@@ -57,13 +57,26 @@ def default_rule(route: HTTPRoute) -> int:
     )
 
 
-def resolve_rule(policyset: PolicySet, route: str, rule: int | None) -> int:
+def resolve_rule(policyset: PolicySet, route: str, rule: int | str | None) -> int:
+    """The index of the rule named by its index or its name (None: the default rule)."""
     http_route = policyset.routes.get(route)
     if http_route is None:
         known = ", ".join(sorted(policyset.routes)) or "none"
         raise RouteNotFound(f"HTTPRoute {route!r} is not declared; declared routes: {known}")
     if rule is None:
         return default_rule(http_route)
+    if isinstance(rule, str):
+        # as a Rollout's routeRef.rule names a rule (that module imports this one)
+        from breakwater.translators.validate_rollouts import rule_index_of
+
+        index = rule_index_of(http_route, rule)
+        if index is None:
+            named = [f"{r.name} ({i})" for i, r in enumerate(http_route.spec.rules) if r.name]
+            raise RouteNotFound(
+                f"HTTPRoute {route!r} has no rule named {rule!r}; its rules: "
+                f"{', '.join(named) or 'none has a name'}. Name a rule by its name or its index"
+            )
+        return index
     count = len(http_route.spec.rules)
     if not 0 <= rule < count:
         raise RouteNotFound(

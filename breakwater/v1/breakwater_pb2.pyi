@@ -328,15 +328,17 @@ class ListPoliciesResponse(_message.Message):
     def __init__(self, policies: _Optional[_Iterable[_Union[PolicyDocument, _Mapping]]] = ...) -> None: ...
 
 class GetWeightsRequest(_message.Message):
-    __slots__ = ("route", "rule")
+    __slots__ = ("route", "rule", "rule_name")
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    RULE_NAME_FIELD_NUMBER: _ClassVar[int]
     route: str
     rule: int
-    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ...) -> None: ...
+    rule_name: str
+    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., rule_name: _Optional[str] = ...) -> None: ...
 
 class Weights(_message.Message):
-    __slots__ = ("route", "rule", "weights", "source", "revision")
+    __slots__ = ("route", "rule", "weights", "source", "revision", "rule_name")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -349,15 +351,17 @@ class Weights(_message.Message):
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    RULE_NAME_FIELD_NUMBER: _ClassVar[int]
     route: str
     rule: int
     weights: _containers.ScalarMap[str, int]
     source: str
     revision: int
-    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., weights: _Optional[_Mapping[str, int]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    rule_name: str
+    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., weights: _Optional[_Mapping[str, int]] = ..., source: _Optional[str] = ..., revision: _Optional[int] = ..., rule_name: _Optional[str] = ...) -> None: ...
 
 class SetWeightsRequest(_message.Message):
-    __slots__ = ("route", "rule", "weights", "expected_revision")
+    __slots__ = ("route", "rule", "weights", "expected_revision", "rule_name")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -369,21 +373,25 @@ class SetWeightsRequest(_message.Message):
     RULE_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    RULE_NAME_FIELD_NUMBER: _ClassVar[int]
     route: str
     rule: int
     weights: _containers.ScalarMap[str, int]
     expected_revision: int
-    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., weights: _Optional[_Mapping[str, int]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    rule_name: str
+    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., weights: _Optional[_Mapping[str, int]] = ..., expected_revision: _Optional[int] = ..., rule_name: _Optional[str] = ...) -> None: ...
 
 class ResetWeightsRequest(_message.Message):
-    __slots__ = ("route", "rule", "expected_revision")
+    __slots__ = ("route", "rule", "expected_revision", "rule_name")
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    RULE_NAME_FIELD_NUMBER: _ClassVar[int]
     route: str
     rule: int
     expected_revision: int
-    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    rule_name: str
+    def __init__(self, route: _Optional[str] = ..., rule: _Optional[int] = ..., expected_revision: _Optional[int] = ..., rule_name: _Optional[str] = ...) -> None: ...
 
 class ListEndpointsRequest(_message.Message):
     __slots__ = ("service",)

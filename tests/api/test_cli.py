@@ -26,7 +26,7 @@ def test_version_is_the_installed_one() -> None:
 def test_the_server_can_come_from_the_environment(plane: ControlPlaneThread) -> None:
     done = run_cli("weights", "get", "payments", env={"BREAKWATER_SERVER": plane.admin_url})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("route payments rule 0"), done.stdout
+    assert done.stdout.startswith("route payments rule split (index 0,"), done.stdout
     unreachable = f"http://127.0.0.1:{free_port()}"
     refused = run_cli("status", env={"BREAKWATER_SERVER": unreachable})
     assert refused.returncode == 1
@@ -55,7 +55,7 @@ def test_weights_set_prints_a_table(plane: ControlPlaneThread) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()
-    assert lines[0] == "route payments rule 0 (from override, revision 1)"
+    assert lines[0] == "route payments rule split (index 0, from override, revision 1)"
     assert lines[1].split() == ["BACKEND", "WEIGHT", "SHARE"]
     assert lines[2].split() == ["stable", "75", "75.0%"]
     assert lines[3].split() == ["canary", "25", "25.0%"]
@@ -75,6 +75,7 @@ def test_weights_get_set_reset_as_json(plane: ControlPlaneThread) -> None:
         "weights": {"stable": 90, "canary": 10},
         "source": "yaml",
         "revision": 0,
+        "rule_name": "split",
     }
 
     written = run_cli(

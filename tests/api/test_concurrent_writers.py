@@ -107,6 +107,7 @@ def test_compare_and_set_writers_never_lose_a_write(plane: ControlPlaneThread) -
         "weights": last.weights,
         "source": "override",
         "revision": last.revision,
+        "rule_name": "split",
     }
     print(
         f"\n{len(acks)} writes by {WRITERS} writers, {sum(conflicts)} conflicts (409) retried, "

@@ -72,7 +72,7 @@ def test_weights_set_moves_envoys_split_and_times_the_ack(
             "weights", "set", "payments", "stable=50", "canary=50", "--server", plane.admin_url
         )
         assert done.returncode == 0, done.stderr
-        assert "(from override, revision 1)" in done.stdout
+        assert "from override, revision 1)" in done.stdout
         envoy.wait_for(
             lambda: envoy_route_weights(envoy) == {"payments|stable": 50, "payments|canary": 50},
             10,

@@ -62,6 +62,7 @@ def test_get_set_and_reset_weights(stub: Any, plane: ControlPlaneThread) -> None
         "weights": {"stable": 60, "canary": 40},
         "source": "override",
         "revision": 1,
+        "rule_name": "split",
     }
     again = stub.GetWeights(pb.GetWeightsRequest(route="payments", rule=0), timeout=TIMEOUT)
     assert again == written

@@ -59,6 +59,7 @@ def test_get_weights_comes_from_the_yaml(plane: ControlPlaneThread) -> None:
         "weights": YAML_WEIGHTS,
         "source": "yaml",
         "revision": 0,
+        "rule_name": "split",
     }
     assert http("GET", weights_url(plane.admin_url) + "?rule=0").body == reply.body
 
@@ -192,6 +193,7 @@ def test_delete_goes_back_to_the_yaml(plane: ControlPlaneThread, state_dir: Path
         "weights": YAML_WEIGHTS,
         "source": "yaml",
         "revision": 0,
+        "rule_name": "split",
     }
     assert http("GET", url).body == reset.body
     assert _status(plane)["state_revision"] == revision + 1
@@ -406,6 +408,7 @@ def test_an_override_whose_backend_left_the_yaml_is_dropped(
         "weights": {"stable": 100},
         "source": "yaml",
         "revision": 0,
+        "rule_name": "split",
     }
     # Gone from the store too (a new revision records the removal): the drop is served
     # and reported first, and the store write follows it ...

@@ -30,7 +30,7 @@ from breakwater.controlplane.api.models import (
 )
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.policy_models import PoliciesResponse
-from breakwater.controlplane.api.security import UNAUTHORIZED, Unauthorized
+from breakwater.controlplane.api.security import TOKEN_REFUSED, UNAUTHORIZED, Unauthorized
 from breakwater.controlplane.state.controller import NotReady, PolicyController
 from breakwater.controlplane.state.store import RevisionConflict, SqliteStore, StoreError
 from breakwater.controlplane.xds import status as server
@@ -130,6 +130,7 @@ def test_the_cli_says_in_a_sentence_when_an_answer_is_not_a_status() -> None:
     ("exc", "http_status", "code", "text"),
     [
         (Unauthorized(), 401, grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED),
+        (Unauthorized(refused=True), 401, grpc.StatusCode.UNAUTHENTICATED, TOKEN_REFUSED),
         (WeightError("bad"), 400, grpc.StatusCode.INVALID_ARGUMENT, "bad"),
         (RouteNotFound("gone"), 404, grpc.StatusCode.NOT_FOUND, "gone"),
         (

@@ -55,8 +55,10 @@ def test_every_answer_fits_the_document(plane: ControlPlaneThread, policies: Pol
             ),
             ("put", http("PUT", weights_url(url), {"weights": {"stable": 1, "canary": 1}})),
             ("delete", http("DELETE", weights_url(url) + "?expectedRevision=0")),
+            ("put", http("PUT", weights_url(url), {"weights": {"stable": 1}, "rule": [0]})),
         ]
-        assert [reply.status for _, reply in answers] == [200, 404, 400, 200, 400, 200, 409]
+        statuses = [reply.status for _, reply in answers]
+        assert statuses == [200, 404, 404, 200, 400, 200, 409, 400]
         for method, reply in answers:
             _check(document, weights, method, reply)
         explain = "/v1/services/{service}/explain"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from breakwater.cli import main
-from breakwater.client import http
+from breakwater.client import http, path_of
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import CLUSTER_TYPE
@@ -176,3 +176,43 @@ def test_a_server_that_does_not_answer_is_exit_2(tmp_path, capsys):
     result = run_diff(capsys, str(policies.path), "--server", "http://127.0.0.1:9")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ")
+
+
+def _diff_settles(served, capsys, directory: Path, changed: bool) -> Result:
+    def settled() -> Result | None:
+        result = diff(served, capsys, directory, "--output", "json")
+        return result if (result.returncode == 1) == changed else None
+
+    result: Result = wait_until(settled, 10, "the server to serve the change")
+    return result
+
+
+def test_the_servers_own_overrides_are_marked_as_theirs(served, tmp_path, capsys):
+    server, policies = served
+    directory = candidate(served, tmp_path).path
+    endpoint = f"127.0.0.1:{policies.stable_port}"
+    drain = server.admin_url + path_of("drain", {"service": "payments", "endpoint": endpoint})[1]
+    weights = server.admin_url + path_of("get_weights", {"route": "payments"})[1]
+    assert http("PUT", weights, {"weights": {"stable": 60, "canary": 40}}).status == 200
+    assert http("PUT", drain, {}).status == 200
+    try:
+        found = changes(_diff_settles(served, capsys, directory, changed=True))
+        assert set(found) == {("rds", "edge"), ("eds", "payments|stable")}
+        override = "the server's weight override of HTTPRoute payments rule split, revision "
+        rds = found[("rds", "edge")]
+        assert rds["cause"].startswith(override), rds
+        assert all(f["cause"] == rds["cause"] for f in rds["fields"])
+        eds = found[("eds", "payments|stable")]
+        assert eds["cause"].startswith(f"the server's drain of payments {endpoint}"), eds
+
+        text = diff(served, capsys, directory).stdout
+        assert f"~ rds edge (changed: {override}" in text
+        assert "clusters[payments|stable].weight: 60 -> 90\n" in text
+        assert text.splitlines()[-1] == (
+            "3 of 3 changes are the server's own (API weight overrides, drains, rollout "
+            "steps), not the YAML's: loading this directory keeps them"
+        )
+    finally:
+        http("DELETE", weights, None)
+        http("DELETE", drain, None)
+        _diff_settles(served, capsys, directory, changed=False)

@@ -74,8 +74,8 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             Unauthorized,
             401,
             grpc.StatusCode.UNAUTHENTICATED,
-            "a token is needed: for writes once the server has --token-file, for reads too "
-            "with --protect-reads",
+            "a token is needed (for writes once the server has --token-file, for reads too "
+            "with --protect-reads), or the token sent is not the server's",
             http_headers={"WWW-Authenticate": "Bearer"},
         ),
         _rule(

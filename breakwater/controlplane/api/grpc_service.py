@@ -19,7 +19,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from breakwater.controlplane.api.errors import HANDLED, refusal
+from breakwater.controlplane.api.errors import HANDLED, BadRequest, refusal
 from breakwater.controlplane.api.models import ApiModel
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
@@ -67,6 +67,15 @@ def to_message(model: ApiModel, message_type: type[M]) -> M:
 
 def _optional(request: Any, name: str) -> Any:
     return getattr(request, name) if request.HasField(name) else None
+
+
+def _rule(request: Any) -> int | str | None:
+    """The rule a weights request names: by `rule_name`, or by its index `rule`."""
+    if request.HasField("rule_name"):
+        if request.HasField("rule"):
+            raise BadRequest("name the rule by `rule` (its index) or `rule_name`, not both")
+        return str(request.rule_name)
+    return int(request.rule) if request.HasField("rule") else None
 
 
 class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
@@ -153,7 +162,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
         return await self._answer(
             context,
             "GetWeights",
-            lambda: self.api.get_weights(request.route, _optional(request, "rule")),
+            lambda: self.api.get_weights(request.route, _rule(request)),
             pb.Weights,
         )
 
@@ -163,7 +172,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             "SetWeights",
             lambda: self.api.set_weights(
                 request.route,
-                _optional(request, "rule"),
+                _rule(request),
                 dict(request.weights),
                 _optional(request, "expected_revision"),
                 _who(context),
@@ -177,7 +186,7 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             "ResetWeights",
             lambda: self.api.reset_weights(
                 request.route,
-                _optional(request, "rule"),
+                _rule(request),
                 _optional(request, "expected_revision"),
                 _who(context),
             ),

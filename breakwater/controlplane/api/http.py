@@ -103,6 +103,17 @@ def _optional_int(value: Any, name: str) -> int | None:
         raise BadRequest(f"`{name}` must be a whole number, got {value!r}") from None
 
 
+def _rule(value: Any) -> int | str | None:
+    """A rule named by its index (a whole number, in a query as text) or by its name."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return int(value) if value.lstrip("-").isdigit() else value
+    raise BadRequest(f"`rule` must be a rule's name or index, got {value!r}")
+
+
 _BODY_FIELDS = SetWeightsRequest.accepted_fields()
 
 
@@ -224,7 +235,7 @@ class AdminApp:
         return _json(self.api.explain(request.match_info["service"]))
 
     async def get_weights(self, request: web.Request) -> web.Response:
-        rule = _optional_int(request.query.get("rule"), "rule")
+        rule = _rule(request.query.get("rule"))
         return _json(self.api.get_weights(request.match_info["route"], rule))
 
     async def set_weights(self, request: web.Request) -> web.Response:
@@ -232,7 +243,7 @@ class AdminApp:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise BadRequest(
-                'the body must be JSON like {"weights": {"stable": 75, "canary": 25}, "rule": 0}'
+                'the body must be JSON like {"weights": {"stable": 75, "canary": 25}, "rule": "split"}'
             ) from None
         if not isinstance(body, dict) or not isinstance(body.get("weights"), dict):
             raise BadRequest(
@@ -251,7 +262,7 @@ class AdminApp:
                     f"weight of {label!r} is {weight!r}; use a whole number of 0 or more"
                 )
             weights[str(label)] = weight
-        rule = _optional_int(body.get("rule"), "rule")
+        rule = _rule(body.get("rule"))
         expected = _optional_int(
             body.get("expectedRevision", body.get("expected_revision")), "expectedRevision"
         )
@@ -261,7 +272,7 @@ class AdminApp:
         return _json(result)
 
     async def reset_weights(self, request: web.Request) -> web.Response:
-        rule = _optional_int(request.query.get("rule"), "rule")
+        rule = _rule(request.query.get("rule"))
         expected = _optional_int(request.query.get("expectedRevision"), "expectedRevision")
         result = await self.api.reset_weights(
             request.match_info["route"], rule, expected, _who(request)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 Weight = Annotated[int, Field(ge=0)]
 Revision = Annotated[int, Field(ge=0)]
+RuleName = Annotated[str, Field(min_length=1)]
 
 """Where a rule's served weights come from: the YAML, or an API write laid over it."""
 
@@ -415,17 +416,20 @@ class StatusResponse(ApiModel):
 # --- weights -------------------------------------------------------------------------------
 
 
-class Weights(ApiModel):
+class Weights(SparseModel):
     """The effective weights of one HTTPRoute rule."""
 
     route: str
     rule: int
+    """The rule's index, whether it was named by its index or its name."""
     weights: dict[str, Weight]
     """Backend label (its subset, or its service when it has none) → weight."""
     source: WeightSource
     """yaml, or override when an API write is laid over the YAML."""
     revision: Revision
     """The revision a compare-and-set write must name (0 when no override applies)."""
+    rule_name: str | None = None
+    """The rule's name in the YAML, when it has one."""
 
     @classmethod
     def of(cls, view: RuleWeightsView) -> Weights:
@@ -439,8 +443,8 @@ class SetWeightsRequest(ApiModel):
 
     weights: dict[str, Weight]
     """Every backend of the rule, by label."""
-    rule: Revision | None = None
-    """Rule index; default: the first rule with more than one backend."""
+    rule: Revision | RuleName | None = None
+    """The rule's index or name; default: the first rule with more than one backend."""
     expected_revision: Revision | None = Field(default=None, alias="expectedRevision")
     """When given, the write succeeds only if the rule's override is still at this revision."""
 

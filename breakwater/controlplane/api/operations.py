@@ -193,13 +193,13 @@ class ControlPlaneApi:
     def explain(self, service: str) -> ExplainResponse:
         return explain_answer(self.controller, service)
 
-    def get_weights(self, route: str, rule: int | None) -> Weights:
+    def get_weights(self, route: str, rule: int | str | None) -> Weights:
         return Weights.of(self.controller.get_weights(route, rule))
 
     async def set_weights(
         self,
         route: str,
-        rule: int | None,
+        rule: int | str | None,
         weights: Mapping[str, int],
         expected_revision: int | None,
         who: str = "api",
@@ -210,7 +210,7 @@ class ControlPlaneApi:
         return Weights.of(view)
 
     async def reset_weights(
-        self, route: str, rule: int | None, expected_revision: int | None, who: str = "api"
+        self, route: str, rule: int | str | None, expected_revision: int | None, who: str = "api"
     ) -> Weights:
         return Weights.of(
             await self.controller.reset_weights(route, rule, expected_revision, who=who)

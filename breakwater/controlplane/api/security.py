@@ -127,10 +127,11 @@ class SecurityConfig:
             return  # startup already refused exposed ports without a token
         if not write and not self.protect_reads:
             return
-        if authorization is None or not authorization.startswith("Bearer "):
+        sent = authorization[7:].strip() if authorization else ""
+        if not sent or not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized
-        if not hmac.compare_digest(authorization[7:].strip().encode(), self.token.encode()):
-            raise Unauthorized
+        if not hmac.compare_digest(sent.encode(), self.token.encode()):
+            raise Unauthorized(refused=True)
 
     def grpc_credentials(self) -> grpc.ServerCredentials | None:
         if self.tls_cert is None or self.tls_key is None:
@@ -161,10 +162,16 @@ UNAUTHORIZED = (
     "this call needs a token: send `Authorization: Bearer <token>` (the CLI's --token or "
     "BREAKWATER_TOKEN) with the token from the server's --token-file"
 )
+TOKEN_REFUSED = (
+    "the token sent was refused: it is not the one in the server's --token-file; send that "
+    "file's token (the CLI's --token or BREAKWATER_TOKEN), and check that BREAKWATER_TOKEN is "
+    "not one of another server or from before the file changed"
+)
 
 
 class Unauthorized(Exception):
-    """A call without the token it needs; HTTP and gRPC answer it from the error table."""
+    """A call without the token it needs, or with another token; HTTP and gRPC answer it from
+    the error table."""
 
-    def __init__(self) -> None:
-        super().__init__(UNAUTHORIZED)
+    def __init__(self, refused: bool = False) -> None:
+        super().__init__(TOKEN_REFUSED if refused else UNAUTHORIZED)

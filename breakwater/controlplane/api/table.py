@@ -83,7 +83,10 @@ class Operation:
 _ROUTE = Parameter("route", "path", {"type": "string"}, "the HTTPRoute's name")
 _REVISION = TypeAdapter(Revision).json_schema()
 _RULE = Parameter(
-    "rule", "query", _REVISION, "rule index; default: the first rule with more than one backend"
+    "rule",
+    "query",
+    {"anyOf": [_REVISION, {"type": "string", "minLength": 1}]},
+    "the rule's index or name; default: the first rule with more than one backend",
 )
 _EXPECTED = Parameter(
     "expectedRevision",

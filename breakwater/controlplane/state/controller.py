@@ -69,6 +69,8 @@ class RuleWeightsView:
     weights: dict[str, int]
     source: WeightSource
     revision: int
+    rule_name: str | None = None
+    """The rule's name in the YAML, when it has one."""
 
 
 @dataclass
@@ -279,18 +281,19 @@ class PolicyController:
             raise NotReady("no valid policy set is loaded yet; fix the policy files and try again")
         return self.state.base
 
-    def get_weights(self, route: str, rule: int | None) -> RuleWeightsView:
+    def get_weights(self, route: str, rule: int | str | None) -> RuleWeightsView:
+        """`rule`: its index or its name; None: the first rule with more than one backend."""
         base = self._base()
         index = resolve_rule(base, route, rule)
+        http_rule = base.routes[route].spec.rules[index]
         if self.state.weight_source(route, index) == "override":
             override = self.state.overrides[(route, index)]
             return RuleWeightsView(
-                route, index, dict(override.weights), "override", override.revision
+                route, index, dict(override.weights), "override", override.revision, http_rule.name
             )
-        http_rule = base.routes[route].spec.rules[index]
         labels = rule_labels(http_rule)
         weights = {label: b.weight for label, b in zip(labels, http_rule.backends, strict=True)}
-        return RuleWeightsView(route, index, weights, "yaml", 0)
+        return RuleWeightsView(route, index, weights, "yaml", 0, http_rule.name)
 
     def _refuse_if_driven(self, base: PolicySet, route: str, index: int, by: str | None) -> None:
         name = driving_rollout(base, self.rollouts, route, index)
@@ -330,7 +333,7 @@ class PolicyController:
     async def set_weights(
         self,
         route: str,
-        rule: int | None,
+        rule: int | str | None,
         weights: dict[str, int],
         expected_revision: int | None,
         *,
@@ -365,10 +368,16 @@ class PolicyController:
             route=route,
             rule=index,
         )
-        return RuleWeightsView(route, index, dict(weights), "override", stored.revision)
+        name = base.routes[route].spec.rules[index].name
+        return RuleWeightsView(route, index, dict(weights), "override", stored.revision, name)
 
     async def reset_weights(
-        self, route: str, rule: int | None, expected_revision: int | None, *, who: str = "api"
+        self,
+        route: str,
+        rule: int | str | None,
+        expected_revision: int | None,
+        *,
+        who: str = "api",
     ) -> RuleWeightsView:
         async with self._lock:
             base = self._base()
