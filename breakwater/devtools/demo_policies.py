@@ -1,4 +1,4 @@
-"""What `make demo` serves: a copy of deploy/examples, on the ports it was given, and a Rollout.
+"""What `make demo` serves: a copy of deploy/examples, on the ports it was given, and its Rollout.
 
 Apart from the demo's story (`demo.py`) because the tests check these files on
 their own: they must be a valid policy set carrying the Rollout the story
@@ -76,12 +76,13 @@ def rollout_document(pace: Pace) -> str:
 
 
 def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
-    """The examples as the demo runs them, plus the Rollout, into `target`.
+    """The examples as the demo runs them, with the demo's Rollout, into `target`.
 
     A copy, so that deploy/examples (which the golden tests read) stays as it
-    is. Two things differ: the upstream and gateway ports are replaced by
-    `ports` (free ones when the fixed ones are taken), and no policy fails
-    over. The examples' canary fails over to the fallback service once its
+    is. Three things differ: the upstream and gateway ports are replaced by
+    `ports` (free ones when the fixed ones are taken), the examples' own
+    Rollouts are left out (the demo's drives the same rule, faster, and two
+    Rollouts of one rule are refused), and no policy fails over. The examples' canary fails over to the fallback service once its
     only host is ejected, and the analysis judges what the canary's traffic
     got: the fallback's answers would hide the broken canary the demo wants
     the rollout to catch.
@@ -90,7 +91,11 @@ def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
         # Read as `serve` reads them: PyYAML's own loader would turn a key such as
         # `fallback.on` into `true`, and the copy would no longer be the examples.
         raws, _ = read_documents(source.read_text(), str(source))
-        documents = [raw.data for raw in raws if raw.data is not None]
+        documents = [
+            raw.data for raw in raws if raw.data is not None and raw.data.get("kind") != "Rollout"
+        ]
+        if not documents:
+            continue
         for document in documents:
             spec = document.get("spec", {})
             if document.get("kind") == "Service":
@@ -101,7 +106,7 @@ def write_policies(target: Path, ports: dict[int, int], pace: Pace) -> None:
             elif document.get("kind") == "ResiliencePolicy":
                 spec.pop("failover", None)
         (target / source.name).write_text(yaml.safe_dump_all(documents, sort_keys=False))
-    (target / "rollout.yaml").write_text(rollout_document(pace))
+    (target / "demo-rollout.yaml").write_text(rollout_document(pace))
 
 
 def step_names(pace: Pace) -> list[str]:

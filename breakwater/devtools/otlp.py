@@ -72,11 +72,22 @@ class ReceivedLog:
 
 
 class OtlpReceiver:
-    """Listens on a free loopback port (`port`) until `stop`; `spans()` and `logs()` read what came."""
+    """Listens on `host`:`port` (a free port when 0) until `stop`; `spans()` and `logs()` read
+    what came, and `on_export`, when given, hears of each export: `("spans", 5)`. With
+    `keep=False` it keeps nothing (a sink that runs for hours), and only `exports` counts."""
 
-    def __init__(self, host: str = LOOPBACK) -> None:
+    def __init__(
+        self,
+        host: str = LOOPBACK,
+        port: int = 0,
+        on_export: Callable[[str, int], None] | None = None,
+        *,
+        keep: bool = True,
+    ) -> None:
         self.host = host
-        self.port = 0
+        self.port = port
+        self._on_export = on_export
+        self._keep = keep
         self._server: grpc.Server | None = None
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
@@ -85,7 +96,11 @@ class OtlpReceiver:
         """Export calls received, traces and logs together."""
 
     def start(self) -> Self:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp"))
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp"),
+            # A second receiver on a taken port must fail, not share it with the first.
+            options=[("grpc.so_reuseport", 0)],
+        )
         server.add_generic_rpc_handlers(
             (
                 _export_handler(
@@ -102,7 +117,10 @@ class OtlpReceiver:
                 ),
             )
         )
-        self.port = server.add_insecure_port(f"{self.host}:0")
+        try:
+            self.port = server.add_insecure_port(f"{self.host}:{self.port}")
+        except RuntimeError as exc:  # gRPC's word for a port it could not bind
+            raise OSError(f"the OTLP receiver cannot listen on {self.host}:{self.port}") from exc
         server.start()
         self._server = server
         return self
@@ -157,7 +175,10 @@ class OtlpReceiver:
         ]
         with self._lock:
             self.exports += 1
-            self._spans.extend(received)
+            if self._keep:
+                self._spans.extend(received)
+        if self._on_export is not None:
+            self._on_export("spans", len(received))
 
     def _log_records(self, request: logs_pb2.ExportLogsServiceRequest) -> None:
         received = [
@@ -174,7 +195,10 @@ class OtlpReceiver:
         ]
         with self._lock:
             self.exports += 1
-            self._logs.extend(received)
+            if self._keep:
+                self._logs.extend(received)
+        if self._on_export is not None:
+            self._on_export("log records", len(received))
 
 
 def _export_handler(

@@ -27,6 +27,7 @@ def test_texts_are_keyed_by_relative_name_and_name_their_path(tmp_path: Path) ->
     assert list(files.texts) == [
         "gateways.yaml",
         "resilience.yaml",
+        "rollout.yaml",
         "routes/routes.yaml",
         "seed-guide.yaml",
         "services.yaml",

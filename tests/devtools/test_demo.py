@@ -21,6 +21,12 @@ def test_the_policies_the_demo_serves_are_valid_and_carry_its_rollout(tmp_path: 
     rollout = policyset.rollouts["payments"].spec
     assert (rollout.route_ref.name, rollout.route_ref.rule) == ("payments", "split")
     assert [s.set_weight for s in rollout.plan() if s.set_weight is not None] == [20, 30, 50, 100]
+    # The examples drive the same rule with a Rollout of their own: the demo's replaces it.
+    examples, _ = load_policy_dir(demo_policies.EXAMPLES)
+    assert examples is not None
+    assert examples.rollouts["payments"].spec.route_ref == rollout.route_ref
+    assert list(policyset.rollouts) == ["payments"]
+    assert not (tmp_path / "rollout.yaml").exists()
     ports = {e.port for e in policyset.services["payments"].spec.endpoints or []}
     assert ports == {41001, 41002}
     assert policyset.gateways["edge"].spec.port == 41000

@@ -166,7 +166,8 @@ def run_page(steps: list[Step], workdir: Path) -> list[str]:
         runner.stop()
 
 
-def _logs(workdir: Path) -> str:
+def server_logs(workdir: Path) -> str:
+    """The tail of each `*.log` the page's servers wrote in `workdir`."""
     return "\n".join(
         f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
         for path in sorted(workdir.glob("*.log"))
@@ -183,7 +184,7 @@ def main(argv: list[str]) -> int:
     problems = run_page(steps, Path(workdir))
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        print(_logs(Path(workdir)), file=sys.stderr)
+        print(server_logs(Path(workdir)), file=sys.stderr)
         return 1
     print(f"{page}: {len(steps)} blocks ran as written")
     return 0

@@ -60,14 +60,13 @@ def _namespace() -> list[str] | None:
     return None
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize(("page", "section"), PAGES, ids=[p for p, _ in PAGES])
-def test_the_page_runs_as_written(page: str, section: str | None, tmp_path: Path) -> None:
+def _run_in_namespace(module: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE... WORKDIR` in a network namespace, WORKDIR holding a copy of deploy/."""
     prefix = _namespace()
     if prefix is None:
         taken = [port for port in documented_ports() if in_use(HOST, port)]
         if taken:
-            pytest.skip(f"no network namespace here, and the page's ports {taken} are taken")
+            pytest.skip(f"no network namespace here, and the examples' ports {taken} are taken")
         prefix = []
     work = tmp_path / "checkout"
     shutil.copytree(ROOT / "deploy", work / "deploy")
@@ -79,14 +78,26 @@ def test_the_page_runs_as_written(page: str, section: str | None, tmp_path: Path
         XDG_DATA_HOME=str(tmp_path / "data"),
         PYTHONPATH=str(ROOT),
     )
-    command = [sys.executable, "-m", "tests.docs.doc_runner", str(ROOT / page)]
-    command += [section] if section else []
-    result = subprocess.run(
-        [*prefix, *command, str(work)],
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", *module, str(work)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=110,
     )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("page", "section"), PAGES, ids=[p for p, _ in PAGES])
+def test_the_page_runs_as_written(page: str, section: str | None, tmp_path: Path) -> None:
+    module = ["tests.docs.doc_runner", str(ROOT / page), *([section] if section else [])]
+    result = _run_in_namespace(module, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-8000:]
+
+
+@pytest.mark.timeout(120)
+def test_the_examples_run_with_their_upstreams_and_no_service_fails(tmp_path: Path) -> None:
+    """Traffic through a real Envoy: no 5xx anywhere, spans at the collector's OTLP sink."""
+    result = _run_in_namespace(["tests.docs.examples_run"], tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-8000:]

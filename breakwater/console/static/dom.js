@@ -22,8 +22,13 @@ function append(node, children) {
   }
 }
 
-export function table(caption, headers, rows, empty, kind) {
-  if (!rows.length) return h("p", { class: "empty" }, empty);
+// An empty page's sentence: what would fill it, `commands and paths` in backticks set as code.
+export function empty(sentence) {
+  return h("p", { class: "empty" }, sentence.split("`").map((part, i) => (i % 2 ? h("code", {}, part) : part)));
+}
+
+export function table(caption, headers, rows, none, kind) {
+  if (!rows.length) return none instanceof Node ? none : h("p", { class: "empty" }, none);
   return h(
     "table",
     { class: kind },

@@ -2,7 +2,7 @@
 // undrain, each write naming the revision it was shown.
 
 import { call, get, quote } from "./api.js";
-import { clock, h, state, table } from "./dom.js";
+import { clock, empty, h, state, table } from "./dom.js";
 
 let lists = new Map(); // service → EndpointsResponse or {error}
 
@@ -54,7 +54,7 @@ export function render(ctx) {
     {},
     h("h1", {}, "Drained endpoints"),
     h("p", { class: "muted" }, "A drained endpoint gets no new requests; those in flight finish (EDS DRAINING)."),
-    table("Every drain", ["service", ...HEADERS], drained.map((e) => [e.service, ...row(e, ctx)]), "No endpoint is drained."),
+    table("Every drain", ["service", ...HEADERS], drained.map((e) => [e.service, ...row(e, ctx)]), empty("No endpoint is drained. `breakwater endpoints drain SERVICE ADDRESS:PORT` drains one, as the buttons below do.")),
     ctx.canWrite ? null : h("p", { class: "muted" }, "Read-only: enter the token to drain or undrain."),
     h("h2", {}, "Endpoints by service"),
     [...lists.entries()].map(([service, answer]) =>

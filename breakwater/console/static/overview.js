@@ -1,6 +1,6 @@
 // Overview: the proxies by group and their sync state, NACKs, policy errors, the store, replicas.
 
-import { ago, clock, h, short, state, table } from "./dom.js";
+import { ago, clock, empty, h, short, state, table } from "./dom.js";
 
 function groups(proxies) {
   const byGroup = new Map();
@@ -68,7 +68,10 @@ export function render({ status, policies }) {
             ),
           ),
         )
-      : h("p", { class: "empty" }, "No proxy is connected. Start one with a bootstrap from `breakwater bootstrap`."),
+      : empty(
+          "No proxy is connected. `breakwater bootstrap --node-id edge-1 --node-cluster edge > bootstrap.yaml` " +
+            "writes a proxy's bootstrap, `envoy -c bootstrap.yaml` connects it (see `docs/getting-started.md`).",
+        ),
     h("h2", {}, "NACKs"),
     table(
       null,

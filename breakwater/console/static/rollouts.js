@@ -2,7 +2,7 @@
 
 import { call, quote } from "./api.js";
 import { lineChart } from "./chart.js";
-import { clock, h, number, state, table } from "./dom.js";
+import { clock, empty, h, number, state, table } from "./dom.js";
 
 const COMMANDS = [
   ["promote", "Promote", ["Progressing", "Paused"], "finish the current step now"],
@@ -110,6 +110,8 @@ export function render(ctx) {
     "div",
     {},
     h("h1", {}, "Rollouts"),
-    rollouts.length ? rollouts.map((r) => panel(r, ctx)) : h("p", { class: "empty" }, "No Rollout is served."),
+    rollouts.length
+      ? rollouts.map((r) => panel(r, ctx))
+      : empty("No Rollout is served. `deploy/examples/rollout.yaml` is one; `breakwater rollout status` follows it."),
   );
 }

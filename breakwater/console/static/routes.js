@@ -5,7 +5,7 @@
 // API answers 409 and the page says so instead of overwriting their change.
 
 import { call, quote } from "./api.js";
-import { h, number } from "./dom.js";
+import { empty, h, number } from "./dom.js";
 
 const editing = new Map(); // "route/rule" → {weights, revision}
 
@@ -179,7 +179,7 @@ export function render(ctx) {
             ),
           ),
         )
-      : h("p", { class: "empty" }, "No HTTPRoute is served."),
+      : empty("No HTTPRoute is served. `deploy/examples/routes.yaml` has two; `breakwater serve -c DIR` serves those of DIR."),
   );
 }
 

@@ -2,7 +2,7 @@
 // policies apply and from which file, and `explain` for every effective setting.
 
 import { get, quote } from "./api.js";
-import { clock, h, number, state, table } from "./dom.js";
+import { clock, empty, h, number, state, table } from "./dom.js";
 
 const explained = new Map(); // service → answer or {error}
 const open = new Set(); // services whose explain is unfolded
@@ -162,6 +162,9 @@ export function render(ctx) {
             ),
           );
         })
-      : h("p", { class: "empty" }, "No Service is served."),
+      : empty(
+          "No Service is served. `deploy/examples/services.yaml` declares some; " +
+            "`python -m breakwater.devtools.upstream --policies DIR` starts an upstream for each of DIR's endpoints.",
+        ),
   );
 }

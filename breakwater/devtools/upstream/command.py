@@ -3,7 +3,9 @@
 A backend that can be killed and started again like a real one: the
 behaviour comes from flags, the first line printed names the address, and
 it serves until SIGINT or SIGTERM. `--policies DIR` starts every HTTP
-upstream a policy directory names instead, each on its own port.
+upstream a policy directory names instead, each on its own port, and an
+OTLP sink (`breakwater.devtools.otlp`) for each collector its Telemetries
+export to, which prints what it receives.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from breakwater.devtools.otlp import OtlpReceiver
 from breakwater.devtools.ports import LOOPBACK
 from breakwater.devtools.upstream.behavior import Behavior
-from breakwater.devtools.upstream.policies import endpoints_of
+from breakwater.devtools.upstream.policies import Endpoint, endpoints_of
 from breakwater.devtools.upstream.server import Upstream
 
 
@@ -31,8 +34,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR",
         type=Path,
         help="start one upstream for each endpoint of every HTTP Service in this policy "
-        "directory, on its address and port (--host, --port, --service, --subset and "
-        "--instance are then taken from the directory)",
+        "directory, on its address and port, and an OTLP sink for each collector its "
+        "Telemetries export to (--host, --port, --service, --subset and --instance are then "
+        "taken from the directory)",
     )
     parser.add_argument("--host", default=LOOPBACK)
     parser.add_argument("--port", type=int, default=0, help="0 lets the kernel choose")
@@ -50,9 +54,22 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve_until_signalled(upstreams: list[Upstream]) -> None:
+def _sink(endpoint: Endpoint) -> OtlpReceiver:
+    def heard(what: str, count: int) -> None:
+        print(f"otlp {endpoint.instance} received {what}: {count}", flush=True)
+
+    return OtlpReceiver(endpoint.address, endpoint.port, heard, keep=False)
+
+
+async def _serve_until_signalled(
+    upstreams: list[Upstream], sinks: list[tuple[str, OtlpReceiver]]
+) -> None:
     started: list[Upstream] = []
+    listening: list[OtlpReceiver] = []
     try:
+        for name, sink in sinks:
+            listening.append(sink.start())
+            print(f"otlp {name} listening on {sink.host}:{sink.port}", flush=True)
         for upstream in upstreams:
             await upstream.start()
             started.append(upstream)
@@ -66,13 +83,18 @@ async def _serve_until_signalled(upstreams: list[Upstream]) -> None:
     finally:
         for upstream in started:
             await upstream.stop()
+        for sink in listening:
+            sink.stop()
 
 
-def _from_policies(directory: Path, behavior: Behavior) -> list[Upstream]:
+def _from_policies(
+    directory: Path, behavior: Behavior
+) -> tuple[list[Upstream], list[tuple[str, OtlpReceiver]]]:
     endpoints, skipped = endpoints_of(directory)
     for service in skipped:
         print(f"left out {service.service}: {service.reason}", flush=True)
-    return [
+    sinks = [(endpoint.instance, _sink(endpoint)) for endpoint in endpoints if endpoint.otlp]
+    upstreams = [
         Upstream(
             service=endpoint.service,
             subset=endpoint.subset,
@@ -82,7 +104,9 @@ def _from_policies(directory: Path, behavior: Behavior) -> list[Upstream]:
             behavior=behavior,
         )
         for endpoint in endpoints
+        if not endpoint.otlp
     ]
+    return upstreams, sinks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,11 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.policies.is_dir():
             print(f"error: {args.policies} is not a directory", file=sys.stderr)
             return 2
-        upstreams = _from_policies(args.policies, behavior)
+        upstreams, sinks = _from_policies(args.policies, behavior)
         if not upstreams:
             print(f"error: {args.policies} has no HTTP Service with endpoints", file=sys.stderr)
             return 2
     else:
+        sinks = []
         upstreams = [
             Upstream(
                 service=args.service,
@@ -121,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         ]
     try:
-        asyncio.run(_serve_until_signalled(upstreams))
+        asyncio.run(_serve_until_signalled(upstreams, sinks))
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
