@@ -43,13 +43,14 @@ from breakwater.client import ApiError, call, read_answer
 from breakwater.controlplane.api.rollout_models import RolloutStatus
 from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.fleet.contract import FleetOptions
-from breakwater.controlplane.listen import in_use
 from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.demo_keys import Action, KeyReader, menu, reminder
 from breakwater.devtools.demo_policies import (
+    COLLECTOR_PORT,
     EXAMPLES,
     FAST,
+    FREE_PORTS_HINT,
     GATEWAY,
     GATEWAY_PORT,
     NORMAL,
@@ -58,9 +59,11 @@ from breakwater.devtools.demo_policies import (
     UPSTREAMS,
     Pace,
     step_names,
+    taken_port,
     write_policies,
 )
 from breakwater.devtools.envoy import EnvoyProcess
+from breakwater.devtools.otlp import OtlpReceiver
 from breakwater.devtools.ports import LOOPBACK, free_port
 from breakwater.devtools.traffic import send_requests
 from breakwater.devtools.upstream import UpstreamServer
@@ -115,6 +118,8 @@ class Outcome:
     code: int = 1
     rounds: list[Round] = field(default_factory=list)
     broke_at_round: int | None = None
+    collector_exports: int = 0
+    """Exports (traces, access logs) Envoy sent to the examples' collector."""
     rollout: RolloutStatus | None = None
 
 
@@ -158,6 +163,8 @@ class Demo:
             )
             for subset, port in UPSTREAMS
         }
+        self.collector = OtlpReceiver(LOOPBACK, COLLECTOR_PORT if fixed_ports else 0, keep=False)
+        """Where Envoy's traces and OpenTelemetry access logs go, as the examples say."""
         self.plane: ControlPlaneThread | None = None
         self.envoy: EnvoyProcess | None = None
         self.gateway_url = ""
@@ -173,9 +180,14 @@ class Demo:
     def start(self) -> None:
         for upstream in self.upstreams.values():
             upstream.start()
+        self.collector.start()
         gateway_port = GATEWAY_PORT if self.fixed_ports else free_port()
         examples_ports = {port: self.upstreams[subset].port for subset, port in UPSTREAMS}
-        write_policies(self.policy_dir, {GATEWAY_PORT: gateway_port, **examples_ports}, self.pace)
+        write_policies(
+            self.policy_dir,
+            {GATEWAY_PORT: gateway_port, COLLECTOR_PORT: self.collector.port, **examples_ports},
+            self.pace,
+        )
         self.plane = ControlPlaneThread(
             self.policy_dir,
             self.state_dir,
@@ -213,6 +225,7 @@ class Demo:
             f"  Envoy             {self.gateway_url}  (admin http://{HOST}:{envoy_admin})\n"
             "  upstreams         "
             + ", ".join(f"{subset} :{u.port}" for subset, u in self.upstreams.items())
+            + f"\n  collector         :{self.collector.port} (Envoy's traces and access logs)"
             + "\n\n"
             f"Rollout `{ROLLOUT}` moves route payments' split rule from stable to canary:\n"
             "  steps "
@@ -241,6 +254,8 @@ class Demo:
         if self.envoy is not None:
             self.envoy.stop()
             self.envoy.cleanup()
+        self.outcome.collector_exports = self.collector.exports
+        self.collector.stop()
         if self.plane is not None:
             self.plane.stop()
         for upstream in self.upstreams.values():
@@ -416,28 +431,6 @@ class Demo:
         if failed == before_failed:
             return None
         return f"(canary: {failed - before_failed} of {stats.requests - before_requests} tries 503)"
-
-
-FIXED_PORTS = {
-    XDS_PORT: "the control plane's xDS port",
-    ADMIN_PORT: "the control plane's admin API",
-    GATEWAY_PORT: "the edge gateway's port",
-    ENVOY_ADMIN_PORT: "Envoy's admin port",
-    **{port: f"the payments {subset} upstream's port" for subset, port in UPSTREAMS},
-}
-"""The ports the demo uses unless `--free-ports`, and what each is for."""
-FREE_PORTS_HINT = "`make demo DEMO_ARGS=--free-ports` (or `--free-ports`)"
-
-
-def taken_port() -> str | None:
-    """A sentence about the first of the demo's fixed ports that another program holds."""
-    for port, role in FIXED_PORTS.items():
-        if in_use(LOOPBACK, port):
-            return (
-                f"port {port} ({role}) is in use by another program: stop it, or run the demo "
-                f"on free ports with {FREE_PORTS_HINT}"
-            )
-    return None
 
 
 def run(pace: Pace, *, fixed_ports: bool = True, keys: KeyReader | None = None) -> Outcome:

@@ -2,7 +2,8 @@
 
 Apart from the demo's story (`demo.py`) because the tests check these files on
 their own: they must be a valid policy set carrying the Rollout the story
-tells.
+tells. The ports the examples name live here too, with what each is for, so
+that a taken one is said in one sentence before anything starts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from breakwater.controlplane.listen import in_use
+from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, XDS_PORT
+from breakwater.devtools.ports import LOOPBACK
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.yaml_reader import read_documents
 
@@ -21,6 +25,8 @@ GATEWAY_PORT = 10000
 """The edge gateway's port in deploy/examples."""
 UPSTREAMS = (("stable", 18081), ("canary", 18082))
 """Subset and port of each payments instance, as deploy/examples declares them."""
+COLLECTOR_PORT = 4317
+"""The port of the examples' OpenTelemetry collector (deploy/examples/telemetry.yaml)."""
 ROLLOUT = "payments"
 REPORT_SECONDS = 1.0
 """How often Envoy flushes its stats and load reports: the analysis judges what they say."""
@@ -119,3 +125,26 @@ def step_names(pace: Pace) -> list[str]:
         f"setWeight {step.set_weight}" if step.set_weight is not None else f"pause {pace.pause:g} s"
         for step in plan
     ]
+
+
+FIXED_PORTS = {
+    XDS_PORT: "the control plane's xDS port",
+    ADMIN_PORT: "the control plane's admin API",
+    GATEWAY_PORT: "the edge gateway's port",
+    ENVOY_ADMIN_PORT: "Envoy's admin port",
+    **{port: f"the payments {subset} upstream's port" for subset, port in UPSTREAMS},
+    COLLECTOR_PORT: "the examples' OpenTelemetry collector",
+}
+"""The ports the demo uses unless `--free-ports`, and what each is for."""
+FREE_PORTS_HINT = "`make demo DEMO_ARGS=--free-ports` (or `--free-ports`)"
+
+
+def taken_port() -> str | None:
+    """A sentence about the first of the demo's fixed ports that another program holds."""
+    for port, role in FIXED_PORTS.items():
+        if in_use(LOOPBACK, port):
+            return (
+                f"port {port} ({role}) is in use by another program: stop it, or run the demo "
+                f"on free ports with {FREE_PORTS_HINT}"
+            )
+    return None

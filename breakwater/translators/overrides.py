@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from breakwater.translators.policyset import PolicySet, backend_label
-from breakwater.translators.route_model import HTTPRoute, RouteRule
+from breakwater.translators.route_model import HTTPRoute, RouteRule, rule_index_of
 
 
 class RuleWeights(Protocol):
@@ -66,9 +66,6 @@ def resolve_rule(policyset: PolicySet, route: str, rule: int | str | None) -> in
     if rule is None:
         return default_rule(http_route)
     if isinstance(rule, str):
-        # as a Rollout's routeRef.rule names a rule (that module imports this one)
-        from breakwater.translators.validate_rollouts import rule_index_of
-
         index = rule_index_of(http_route, rule)
         if index is None:
             named = [f"{r.name} ({i})" for i, r in enumerate(http_route.spec.rules) if r.name]

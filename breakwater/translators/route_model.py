@@ -204,3 +204,15 @@ class HTTPRouteSpec(Model):
 class HTTPRoute(Document):
     kind: Literal["HTTPRoute"]
     spec: HTTPRouteSpec
+
+
+def rule_index_of(route: HTTPRoute, rule: int | str) -> int | None:
+    """The index a rule reference means (a Rollout's `routeRef.rule`, the API's `rule`): an
+    index in range, or the name of a rule."""
+    rules = route.spec.rules
+    if isinstance(rule, int):
+        return rule if 0 <= rule < len(rules) else None
+    for index, candidate in enumerate(rules):
+        if candidate.name == rule:
+            return index
+    return None

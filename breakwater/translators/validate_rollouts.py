@@ -15,20 +15,9 @@ from breakwater.translators.model import Document
 from breakwater.translators.overrides import rule_labels
 from breakwater.translators.refused import Refused
 from breakwater.translators.rollout_model import Rollout
-from breakwater.translators.route_model import HTTPRoute
+from breakwater.translators.route_model import HTTPRoute, rule_index_of
 
 Report = Callable[[Document, RawDocument, YamlPath, str], None]
-
-
-def rule_index_of(route: HTTPRoute, rule: int | str) -> int | None:
-    """The index a `routeRef.rule` means: an index in range, or the name of a rule."""
-    rules = route.spec.rules
-    if isinstance(rule, int):
-        return rule if 0 <= rule < len(rules) else None
-    for index, candidate in enumerate(rules):
-        if candidate.name == rule:
-            return index
-    return None
 
 
 def check_rollouts(

@@ -60,7 +60,7 @@ from breakwater.translators.names import cluster_name, route_config_name
 from breakwater.translators.overrides import rule_labels
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.rollout_model import Rollout
-from breakwater.translators.validate_rollouts import rule_index_of
+from breakwater.translators.route_model import rule_index_of
 from breakwater.xds_types import ROUTE_TYPE
 
 log = logging.getLogger(__name__)

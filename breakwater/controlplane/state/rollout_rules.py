@@ -12,7 +12,7 @@ from typing import Any
 from breakwater.translators.overrides import rule_labels
 from breakwater.translators.policyset import PolicySet, PreviewRoute
 from breakwater.translators.rollout_model import Rollout
-from breakwater.translators.validate_rollouts import rule_index_of
+from breakwater.translators.route_model import rule_index_of
 
 DRIVING_PHASES = frozenset({"Progressing", "Paused"})
 """Phases in which a rollout owns its rule's weights."""
