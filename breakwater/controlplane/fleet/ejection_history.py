@@ -10,12 +10,12 @@ replicas only the one holding the claim writes, so each opening is written once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from breakwater.controlplane.background import Background
 from breakwater.controlplane.fleet.aggregate import FleetStats, HostView
 from breakwater.controlplane.fleet.causes import detector_text
 from breakwater.controlplane.fleet.contract import RATE_WINDOW_SECONDS
@@ -56,19 +56,13 @@ class EjectionHistory:
         self._claim = claim
         self._recorded: dict[str, float] = {}
         """Cluster → monotonic time of its last entry."""
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("breakwater-ejection-history")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name="breakwater-ejection-history"
-        )
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

@@ -21,11 +21,11 @@ was before replicas shared anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from breakwater.controlplane.background import Background
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.shared import FleetView, PeerShares, RecordingFleetStats, Share
@@ -83,23 +83,17 @@ class FleetSharing:
         self._published: tuple[bytes, float, int | None] = (b"", 0.0, None)
         """What was last written, when (monotonic), under which lease."""
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("breakwater-fleet-sharing")
         self.last_size = 0
         """Bytes of the last share written: what each publish costs etcd."""
 
     def start(self) -> None:
         if self._store is None:
             return
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name="breakwater-fleet-sharing"
-        )
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

@@ -14,13 +14,13 @@ signal; reading and validating the files is the controller's job.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from breakwater.controlplane.background import Background
 from breakwater.defaults import POLICY_POLL_INTERVAL
 from breakwater.translators.documents import SourceText
 from breakwater.translators.errors import PolicyError
@@ -167,18 +167,14 @@ class DirectoryWatcher:
         self._on_change = on_change
         self._poll_interval = poll_interval
         self._last: Fingerprint | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background(f"watch {directory}")
 
     def start(self) -> None:
         self._last = fingerprint(self._directory)
-        self._task = asyncio.create_task(self._run(), name=f"watch {self._directory}")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:
