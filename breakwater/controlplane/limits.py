@@ -36,3 +36,14 @@ reconnects within it is answered at once, from the snapshot already built."""
 FLEET_EXPIRY_SWEEP_SECONDS = 1.0
 """How often, at most, the fleet's entries are looked over for proxies that stopped reporting
 (each entry expires once its last report is older than the report window)."""
+
+MESSAGE_LIMIT = 1024
+"""Characters kept of a text that comes from outside: a proxy's NACK (its node id and
+message are whatever an xDS client chooses), kept in the stream's status and in a rollout's
+events; the rollout's progress lives in the state store, where an etcd request carries at
+most 1.5 MiB."""
+
+
+def bounded(message: str) -> str:
+    """At most MESSAGE_LIMIT characters, an ellipsis ending one that was cut."""
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from breakwater.client import http
-from breakwater.controlplane.rollouts.engine import MESSAGE_LIMIT
+from breakwater.controlplane.limits import MESSAGE_LIMIT
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.waiting import wait_until
 from breakwater.xds_types import ROUTE_TYPE
@@ -46,6 +46,10 @@ def test_a_huge_nack_pauses_the_rollout_with_a_bounded_message(tmp_path: Path) -
         paused = wait_until(
             lambda: (r := rollout())["phase"] == "Paused" and r, 10.0, "the rollout stopped"
         )
+        # The proxy's own status keeps no more of it than the rollout does.
+        status = http("GET", f"{plane.admin_url}/v1/status").body
+        (route,) = [t for p in status["proxies"] for t in p["types"] if t["type"] == "rds"]
+        assert len(route["nack_message"]) <= MESSAGE_LIMIT, len(route["nack_message"])
     message = paused["message"]
     assert message.startswith("stopped: a proxy rejected step 0: edge-1: envoy says no: xxx")
     assert len(message) <= MESSAGE_LIMIT and message.endswith("…"), len(message)

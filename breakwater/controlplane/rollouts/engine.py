@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from breakwater.controlplane.limits import bounded
 from breakwater.controlplane.rollouts.phases import (
     TERMINAL,
     Command,
@@ -32,10 +33,6 @@ from breakwater.controlplane.rollouts.phases import (
 from breakwater.translators.rollout_model import Analysis, RolloutSpec, Step
 
 HISTORY_LIMIT = 100
-MESSAGE_LIMIT = 1024
-"""Characters of an event message that are kept. Some carry text from outside (a proxy's
-NACK, whose node id and message any xDS client chooses); the progress lives in the state
-store, where an etcd request carries at most 1.5 MiB."""
 ANALYSES_LIMIT = 60
 """Judgements kept for the console's chart: at a 30 s interval, the last half hour."""
 
@@ -154,11 +151,6 @@ class RolloutState:
     @property
     def canary_gets_traffic(self) -> bool:
         return self.canary_weight > 0 or self.header_route
-
-
-def bounded(message: str) -> str:
-    """At most MESSAGE_LIMIT characters, an ellipsis ending one that was cut."""
-    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _event(state: RolloutState, now: float, message: str, **changes: Any) -> RolloutState:

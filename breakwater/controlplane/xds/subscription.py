@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
+from breakwater.controlplane.limits import bounded
+
 from .resources import Resource
 from .status import SyncState, TypeStatus
 
@@ -154,7 +156,7 @@ class Subscription:
     def record_nack(self, version: str, nonce: str, message: str) -> None:
         """Remember the rejection; ``nacked_nonce`` keeps the state ``nacked`` until a new send."""
         self.nack_version = version
-        self.nack_message = message
+        self.nack_message = bounded(message)
         self.nack_at = time.time()
         self.nacks += 1
         self.nacked_nonce = nonce
