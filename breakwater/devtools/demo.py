@@ -27,16 +27,13 @@ story quicker); `--free-ports` runs it beside another one.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from breakwater.cli.tables import format_rollout
 from breakwater.client import ApiError, call, read_answer
@@ -45,7 +42,16 @@ from breakwater.controlplane.bootstrap import render_bootstrap
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.defaults import ADMIN_PORT, ENVOY_ADMIN_PORT, HOST, XDS_PORT
 from breakwater.devtools.controlplane import ControlPlaneThread
-from breakwater.devtools.demo_keys import Action, KeyReader, menu, reminder
+from breakwater.devtools.demo_keys import (
+    STOPPING,
+    Action,
+    KeyReader,
+    Stop,
+    menu,
+    reminder,
+    stop_if_asked,
+    stop_on_signals,
+)
 from breakwater.devtools.demo_policies import (
     COLLECTOR_PORT,
     EXAMPLES,
@@ -74,29 +80,6 @@ BREAK_AT = 50
 FAIL_FRACTION = 0.4
 REMIND_EVERY = 8
 """Rounds between two one-line reminders of the keys, once it is the user's turn."""
-
-
-class _Stop(Exception):
-    pass
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # Once: a second Ctrl-C must not cut the shutdown short and leave Envoy running.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise _Stop
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for number in previous:
-        signal.signal(number, _on_signal)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @dataclass(frozen=True)
@@ -285,6 +268,7 @@ class Demo:
         rolled_back_rounds = 0
         for number in itertools.count(1):
             status = self._round(number)
+            stop_if_asked()
             if status.phase in ("Promoted", "Aborted", "Paused"):
                 print(f"\nthe rollout ended up {status.phase}, not rolled back: {status.message}")
                 return False
@@ -303,9 +287,11 @@ class Demo:
                 )
                 return False
             if keys is None:
-                time.sleep(self.pace.round_interval)
+                STOPPING.wait(self.pace.round_interval)
+                stop_if_asked()
                 continue
             action = keys.wait(self.pace.round_interval)
+            stop_if_asked()
             if action is not None:
                 print("\n>>> You took over: the story stops here.", flush=True)
                 self._took_over = True
@@ -326,6 +312,7 @@ class Demo:
         number = len(self.outcome.rounds)
         while True:
             action = keys.wait(self.pace.round_interval)
+            stop_if_asked()
             if action == "quit":
                 return
             if action is not None:
@@ -333,6 +320,7 @@ class Demo:
                 self._act(action)
             number += 1
             self._round(number)
+            stop_if_asked()
             if number % REMIND_EVERY == 0:
                 print(reminder(), flush=True)
 
@@ -447,7 +435,7 @@ def run(pace: Pace, *, fixed_ports: bool = True, keys: KeyReader | None = None) 
         try:
             demo.start()
             return demo.run(keys)
-        except _Stop:
+        except Stop:
             print("\nstopping...", flush=True)
             demo.outcome.code = 0
             return demo.outcome
@@ -480,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     pace = FAST if args.fast else NORMAL
-    with _stop_on_signals():
+    with stop_on_signals():
         if args.once:
             return run(pace, fixed_ports=not args.free_ports).code
         reader = KeyReader()

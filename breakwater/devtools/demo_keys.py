@@ -5,7 +5,8 @@ keys are read between rounds with a timeout rather than by a blocking read.
 On a terminal, stdin goes into cbreak mode (each key arrives at once, with
 no Enter, and Ctrl-C still interrupts) and is put back as it was on the way
 out; from a pipe, each line's first character is a key, and an input that
-ended (`< /dev/null`) is simply not read any more.
+ended (`< /dev/null`) is simply not read any more. Ctrl-C and SIGTERM are
+heard here too, and answered between rounds like a key.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import termios
+import threading
 import tty
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Literal
 
 Action = Literal["break", "fix", "promote", "pause", "abort", "retry", "quit"]
@@ -88,3 +92,38 @@ class KeyReader:
             if char in _BY_KEY:
                 return _BY_KEY[char]
         return None
+
+
+class Stop(Exception):
+    """Ctrl-C or SIGTERM reached the demo: it stops everything it started."""
+
+
+STOPPING = threading.Event()
+"""Set by SIGINT or SIGTERM; the demo stops at its next round. A handler that raised would
+land in whatever runs at that moment, an HTTP client's callback on the traffic's own event
+loop included, where the exception is logged and swallowed and the demo would go on."""
+
+
+def on_signal(signum: int, frame: FrameType | None) -> None:
+    # Once: a second Ctrl-C must not cut the shutdown short and leave Envoy running.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    STOPPING.set()
+
+
+def stop_if_asked() -> None:
+    if STOPPING.is_set():
+        raise Stop
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    STOPPING.clear()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
