@@ -29,7 +29,7 @@ def test_links_out_of_the_repository_are_found(tmp_path: Path) -> None:
     page = tmp_path / "docs" / "page.md"
     page.parent.mkdir()
     page.write_text(
-        "[a](../../shared/notes.md) [b](https://example.com/x) [c](missing.md)\n"
+        "[a](../../elsewhere/notes.md) [b](https://example.com/x) [c](missing.md)\n"
         "[d](https://www.envoyproxy.io/docs) `[e](https://example.com)`\n"
         "```\n[f](https://example.com)\n```\n"
     )
