@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -28,10 +27,9 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from bench import proc
-from bench.fleet import ADS, EXPORT, envoy_like_export
+from bench.fleet import ADS, envoy_like_export, report_loop
 from bench.policies import NODE_CLUSTER, service_name, write_policies
 from bench.server import BreakwaterServer
-from breakwater.controlplane.fleet.contract import NODE_HEADER
 from breakwater.xds_types import CLUSTER_TYPE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,24 +56,6 @@ async def _proxy(
     return call
 
 
-async def _reports(
-    channel: grpc.aio.Channel,
-    node: str,
-    body: bytes,
-    metadata: tuple[tuple[str, str], ...],
-    interval: float,
-    stop: asyncio.Event,
-    counts: dict[str, int],
-) -> None:
-    export = channel.unary_unary(EXPORT, None, None)
-    await asyncio.sleep(random.random() * interval)
-    while not stop.is_set():
-        await export(body, metadata=((NODE_HEADER, node), *metadata), timeout=30)
-        counts["sent"] += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
-
-
 async def _drive(
     target: str,
     proxies: int,
@@ -91,7 +71,8 @@ async def _drive(
         () if token is None else (("authorization", f"Bearer {token}"),)
     )
     channels = [grpc.aio.insecure_channel(target) for _ in range(8)]
-    counts = {"connected": 0, "wanted": proxies, "sent": 0}
+    counts = {"connected": 0, "wanted": proxies}
+    sent = [0]
     connected = asyncio.Event()
     cpu_start, wall_start = proc.cpu_seconds(pid), time.monotonic()
     calls = await asyncio.gather(
@@ -105,24 +86,24 @@ async def _drive(
     stop = asyncio.Event()
     tasks = [
         asyncio.ensure_future(
-            _reports(
+            report_loop(
                 channels[i % len(channels)],
                 f"sim-{i:05d}",
                 bodies[i % len(bodies)],
-                metadata,
                 interval,
                 stop,
-                counts,
+                sent,
+                metadata,
             )
         )
         for i in range(proxies)
     ]
     await asyncio.sleep(interval + 2.0)
-    cpu_start, wall_start, sent_start = proc.cpu_seconds(pid), time.monotonic(), counts["sent"]
+    cpu_start, wall_start, sent_start = proc.cpu_seconds(pid), time.monotonic(), sent[0]
     await asyncio.sleep(duration)
     cpu = proc.cpu_seconds(pid) - cpu_start
     wall = time.monotonic() - wall_start
-    reports = counts["sent"] - sent_start
+    reports = sent[0] - sent_start
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     for call in calls:

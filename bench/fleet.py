@@ -121,18 +121,21 @@ async def _probe(channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
     call.cancel()
 
 
-async def _proxy(
+async def report_loop(
     channel: grpc.aio.Channel,
     node: str,
     body: bytes,
     interval: float,
     stop: asyncio.Event,
     sent: list[int],
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> None:
+    """One simulated proxy's stats sink: an export every `interval` (the first at a random
+    offset, so the fleet's flushes spread), counted in `sent[0]`, until `stop`."""
     export = channel.unary_unary(EXPORT, None, None)
     await asyncio.sleep(random.random() * interval)
     while not stop.is_set():
-        await export(body, metadata=((NODE_HEADER, node),), timeout=30)
+        await export(body, metadata=((NODE_HEADER, node), *metadata), timeout=30)
         sent[0] += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
@@ -151,7 +154,7 @@ async def _drive(
     rss_before = rss_bytes(pid)
     tasks = [
         asyncio.ensure_future(
-            _proxy(
+            report_loop(
                 channels[i % len(channels)],
                 f"sim-{i:05d}",
                 bodies[i % len(bodies)],

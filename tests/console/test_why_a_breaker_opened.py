@@ -25,11 +25,8 @@ REPORTED = FLUSH * 2 + 4
 @pytest.fixture
 def mesh(tmp_path: Path) -> Iterator[Mesh]:
     """This module's own mesh (the console's shared one has no failing host)."""
-    built = Mesh(tmp_path)
-    try:
+    with Mesh(tmp_path) as built:
         yield built
-    finally:
-        built.close()
 
 
 def detector_counts(mesh: Mesh, detector: str) -> list[int]:

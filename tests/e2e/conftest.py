@@ -13,8 +13,5 @@ from tests.e2e.mesh import Mesh
 @pytest.fixture
 def mesh(tmp_path: Path) -> Iterator[Mesh]:
     """A mesh per test: each test states its own policies, and no state leaks between tests."""
-    built = Mesh(tmp_path)
-    try:
+    with Mesh(tmp_path) as built:
         yield built
-    finally:
-        built.close()

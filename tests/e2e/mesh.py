@@ -20,7 +20,7 @@ import os
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
@@ -279,6 +279,12 @@ class Mesh:
             and stats.get(f"cluster.{name}.membership_healthy") == healthy
             for name, (total, healthy) in wanted.items()
         )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop Envoy first (no traffic in flight to dead upstreams), then the rest."""
