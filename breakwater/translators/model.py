@@ -13,7 +13,7 @@ import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import service_ref
@@ -141,6 +141,9 @@ class CircuitBreaker(Model):
 
     consecutive_errors: int | None = Field(default=None, ge=1)
     consecutive_gateway_errors: int | None = Field(default=None, ge=1)
+    local_origin_failures: int | None = Field(default=None, ge=1)
+    """Eject a host after this many failures in a row that the proxy saw itself (connection
+    refused or reset, timeout) rather than answers from the host; 5xx answers are counted apart."""
     failure_rate_threshold: Percent | None = None
     minimum_requests: int | None = Field(default=None, ge=1)
     # Envoy's default of 5 hosts means a two-host subset never ejects on failure
@@ -242,6 +245,28 @@ class Retry(Model):
     retriable_status_codes: list[HttpStatus] | None = None
     backoff: Backoff | None = None
     budget: RetryBudget | None = None
+    hedge: bool | None = None
+    """When an attempt's `perTryTimeout` fires, send the next attempt without cancelling the slow
+    one; the first answer wins (Envoy's `hedge_on_per_try_timeout`)."""
+
+    @field_validator("hedge")
+    @classmethod
+    def _hedge_has_a_trigger(cls, hedge: bool | None, info: ValidationInfo) -> bool | None:
+        # Fields are checked in declaration order: attempts and perTryTimeout come first.
+        if not hedge:
+            return hedge
+        if info.data.get("per_try_timeout") is None:
+            raise ValueError(
+                "`hedge: true` needs `perTryTimeout` in the same retry: Envoy sends a hedged "
+                "attempt only when an attempt's per-try timeout fires; add `perTryTimeout` "
+                "(shorter than the slow answers you want to hedge)"
+            )
+        if info.data.get("attempts", 2) < 2:
+            raise ValueError(
+                "`hedge: true` needs `attempts` of 2 or more: a hedged request is a second "
+                "attempt sent beside the first"
+            )
+        return hedge
 
 
 class Timeout(Model):
@@ -388,6 +413,26 @@ class GatewayTls(Model):
     """PEM private key of that certificate."""
 
 
+class GatewayLimits(Model):
+    """What one client may hold of the gateway: connections, requests on one connection, headers.
+
+    Each limit is per proxy and per listener. Proxy-wide caps (all listeners, heap) are the
+    bootstrap's overload manager (`breakwater bootstrap --max-connections --max-heap`).
+    """
+
+    max_connections: int | None = Field(default=None, ge=1)
+    """Connections the listener holds open at once; one more is accepted and closed at once."""
+    max_requests_per_connection: int | None = Field(default=None, ge=1)
+    """After this many requests Envoy closes the client's connection (HTTP/1: `connection:
+    close` on the last answer; HTTP/2: GOAWAY), so long-lived clients spread over proxies."""
+    max_concurrent_streams: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    """HTTP/2 requests in flight on one client connection (Envoy's default: 2 147 483 647)."""
+    idle_timeout: PositiveDuration | None = None
+    """A client connection with no request in flight for this long is closed (Envoy: 1h)."""
+    max_request_headers_kb: int | None = Field(default=None, ge=1, le=8192)
+    """Larger request headers are answered 431 (Envoy's default: 60 KiB)."""
+
+
 class GatewaySpec(Model):
     address: str = "0.0.0.0"
     port: Port
@@ -396,6 +441,8 @@ class GatewaySpec(Model):
     """Terminate TLS on the listener (HTTPS); without it the listener speaks plain HTTP."""
     rate_limit: RateLimit | None = None
     """One bucket for every request the gateway takes that no route or rule limits itself."""
+    limits: GatewayLimits | None = None
+    """Connection limits of the listener, so a flood of connections cannot crowd out traffic."""
 
 
 # --- Documents -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from breakwater.translators.explain.gateway import (
 )
 from breakwater.translators.explain.meanings import FieldMeaning
 from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
+from breakwater.translators.model import GatewayLimits
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 
@@ -149,5 +150,22 @@ def test_a_gateway_with_tls_explains_its_certificate_files() -> None:
     )
 
 
-def test_every_tls_field_is_explained() -> None:
-    assert set(LISTENER_MEANINGS) == {("tls", "certificate_chain"), ("tls", "private_key")}
+def test_every_tls_and_limits_field_is_explained() -> None:
+    limits = {("limits", name) for name in GatewayLimits.model_fields}
+    assert set(LISTENER_MEANINGS) == {("tls", "certificate_chain"), ("tls", "private_key")} | limits
+
+
+def test_a_gateway_with_limits_says_how_envoy_refuses_a_connection() -> None:
+    sections = explain_gateway(load_case("limits"), "edge")
+    by_path = {s.path: s for s in sections[0].settings}
+    assert by_path["limits.maxConnections"].value == 1000
+    assert by_path["limits.maxConnections"].set_by == "Gateway/edge"
+    assert "connection_limit" in by_path["limits.maxConnections"].envoy
+    assert "closes it at once" in by_path["limits.maxConnections"].differs
+
+
+def test_hedging_and_local_origin_failures_say_where_envoy_differs() -> None:
+    assert "only when an attempt's perTryTimeout fires" in MEANINGS[("retry", "hedge")].differs
+    local = MEANINGS[("circuit_breaker", "local_origin_failures")]
+    assert "split_external_local_origin_errors: true" in local.envoy
+    assert "count only answers the host really sent" in local.differs

@@ -32,7 +32,7 @@ from breakwater.translators.envoy.http_filters import (
 from breakwater.translators.envoy.matchers import header_matcher, regex_matcher
 from breakwater.translators.envoy.mirror import mirror_policy
 from breakwater.translators.envoy.ratelimit import local_rate_limit
-from breakwater.translators.envoy.retries import apply_timeout, retry_policy
+from breakwater.translators.envoy.retries import apply_timeout, hedge_policy, retry_policy
 from breakwater.translators.envoy.telemetry import route_tracing
 from breakwater.translators.gateway_api.ordering import METHOD_HEADER, precedence
 from breakwater.translators.ir.nodes import Preview, Rule, VirtualHost
@@ -117,6 +117,9 @@ def route_action(rule: Rule) -> route_components_pb2.RouteAction:
     policy = retry_policy(effective.retry)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
+    hedge = hedge_policy(effective.retry)
+    if hedge is not None:
+        action.hedge_policy.CopyFrom(hedge)
     apply_timeout(action, effective.timeout)
     if rule.mirror is not None:
         action.request_mirror_policies.append(mirror_policy(rule.mirror))

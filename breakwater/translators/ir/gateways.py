@@ -162,6 +162,7 @@ def resolve_listener(
         spec.address,
         spec.port,
         spec.tls,
+        spec.limits,
         spec.rate_limit,
         tuple(levels[name] for name in sorted(levels)),
         _tracing(policyset, gateway, telemetry),

@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple, Union, get_args, get_origin, get_type_hi
 
 from breakwater.translators.model import (
     CircuitBreaker,
+    GatewayLimits,
     GatewayTls,
     LoadBalancer,
     Protocol,
@@ -252,6 +253,7 @@ class Listener(Node):
     address: str
     port: int
     tls: GatewayTls | None
+    limits: GatewayLimits | None
     rate_limit: RateLimit | None
     """The gateway-wide limit: every request no route or rule limits itself."""
     admission: tuple[AdmissionFilter, ...]
