@@ -45,6 +45,15 @@ def _flush_interval(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _size(text: str) -> int:
+    from breakwater.controlplane.overload import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -161,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_flush_interval,
         metavar="DURATION",
         help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
+    )
+    bootstrap.add_argument(
+        "--max-heap",
+        type=_size,
+        metavar="SIZE",
+        help="the proxy's heap budget (512Mi, 1Gi): at 90 %% of it Envoy stops keeping "
+        "connections alive, at 98 %% it answers new requests 503 (default: no heap limit)",
+    )
+    bootstrap.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="downstream connections of all listeners together; more are closed as they "
+        "arrive (default: no cap)",
     )
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)

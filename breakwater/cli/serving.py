@@ -61,6 +61,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         fleet_reports=not args.no_fleet_reports,
         stats_flush_interval=args.stats_flush_interval,
         proxy_token=_proxy_token(args),
+        max_heap_bytes=args.max_heap,
+        max_downstream_connections=args.max_connections,
     )
     print(dump(bootstrap, args.format), end="")
     return 0

@@ -124,6 +124,7 @@ class Mesh:
         self.envoys: list[EnvoyProcess] = []
         self._report_interval: float | None = None
         self._envoy_args: dict[int, Sequence[str]] = {}
+        self._bootstrap: dict[str, Any] = {}
         self._token: str | None = None
 
     # --- building -------------------------------------------------------------
@@ -168,6 +169,7 @@ class Mesh:
         security: SecurityConfig | None = None,
         gateway_document: str | None = None,
         listener: str = GATEWAY,
+        bootstrap: Mapping[str, Any] | None = None,
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -181,7 +183,8 @@ class Mesh:
         spec, indented two spaces (a gateway-wide `rateLimit`). `security` is the admin
         API's (a token for writes). `gateway_document` replaces the Gateway document
         altogether (a Gateway API one: `$gateway_port` becomes the mesh's port), and
-        `listener` names the Envoy listener it becomes.
+        `listener` names the Envoy listener it becomes. `bootstrap` holds further options of
+        `render_bootstrap` for every Envoy (the overload manager's caps).
         """
         self.listener = listener
         (self.policy_dir / GATEWAY_FILE).write_text(
@@ -193,6 +196,7 @@ class Mesh:
         endpoints = self._expected_endpoints()
         self._report_interval = report_interval
         self._envoy_args = dict(envoy_args or {})
+        self._bootstrap = dict(bootstrap or {})
         self._token = None if security is None else security.token
         fleet = None
         if report_interval is not None:
@@ -210,7 +214,7 @@ class Mesh:
         return self
 
     def _start_envoy(self, index: int, report_interval: float | None) -> EnvoyProcess:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(self._bootstrap)
         if report_interval is not None:
             options["stats_flush_interval"] = f"{report_interval}s"
         assert self.control_plane is not None
