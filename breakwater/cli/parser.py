@@ -14,7 +14,7 @@ from breakwater import __version__, defaults
 from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.helptext import add_command, command_text
-from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
+from breakwater.cli.policies import cmd_explain, cmd_ratelimit_config, cmd_render, cmd_validate
 from breakwater.cli.remote import (
     cmd_endpoints,
     cmd_policies,
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--format", choices=["json", "yaml"], default="json")
     render.set_defaults(func=cmd_render)
+
+    limits = add_command(
+        sub, "ratelimit-config", help="print the rate-limit service's configuration"
+    )
+    limits.add_argument("directory")
+    limits.set_defaults(func=cmd_ratelimit_config)
 
     explain = add_command(
         sub,

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from breakwater.translators.capacity_model import AdaptiveConcurrency, GatewayLimits
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import service_ref
 from breakwater.translators.model_parts import (
@@ -194,6 +195,9 @@ class Bulkhead(Model):
     max_queued_requests: int | None = Field(default=None, ge=0)
     max_connections: int | None = Field(default=None, ge=0)
     max_concurrent_retries: int | None = Field(default=None, ge=0)
+    adaptive: AdaptiveConcurrency | None = None
+    """A concurrency limit that follows latency (Envoy's adaptive concurrency filter), per proxy,
+    beside the fixed limits above."""
 
 
 class Backoff(Model):
@@ -413,26 +417,6 @@ class GatewayTls(Model):
     """PEM private key of that certificate."""
 
 
-class GatewayLimits(Model):
-    """What one client may hold of the gateway: connections, requests on one connection, headers.
-
-    Each limit is per proxy and per listener. Proxy-wide caps (all listeners, heap) are the
-    bootstrap's overload manager (`breakwater bootstrap --max-connections --max-heap`).
-    """
-
-    max_connections: int | None = Field(default=None, ge=1)
-    """Connections the listener holds open at once; one more is accepted and closed at once."""
-    max_requests_per_connection: int | None = Field(default=None, ge=1)
-    """After this many requests Envoy closes the client's connection (HTTP/1: `connection:
-    close` on the last answer; HTTP/2: GOAWAY), so long-lived clients spread over proxies."""
-    max_concurrent_streams: int | None = Field(default=None, ge=1, le=2_147_483_647)
-    """HTTP/2 requests in flight on one client connection (Envoy's default: 2 147 483 647)."""
-    idle_timeout: PositiveDuration | None = None
-    """A client connection with no request in flight for this long is closed (Envoy: 1h)."""
-    max_request_headers_kb: int | None = Field(default=None, ge=1, le=8192)
-    """Larger request headers are answered 431 (Envoy's default: 60 KiB)."""
-
-
 class GatewaySpec(Model):
     address: str = "0.0.0.0"
     port: Port
@@ -443,6 +427,9 @@ class GatewaySpec(Model):
     """One bucket for every request the gateway takes that no route or rule limits itself."""
     limits: GatewayLimits | None = None
     """Connection limits of the listener, so a flood of connections cannot crowd out traffic."""
+    rate_limit_service: Name | None = None
+    """The Service (protocol grpc) that runs Envoy's rate-limit service: it counts every
+    `rateLimit.global` of this gateway, its routes and their rules, for every proxy at once."""
 
 
 # --- Documents -------------------------------------------------------------------

@@ -382,6 +382,17 @@ class Mesh:
             return hosts
         raise KeyError(f"Envoy has no cluster {cluster!r}")
 
+    def cluster_config(self, name: str) -> dict[str, Any] | None:
+        """One dynamic cluster as Envoy holds it now (its circuit breakers, outlier detection)."""
+        for config in self.envoy.config_dump()["configs"]:
+            if not config["@type"].endswith("ClustersConfigDump"):
+                continue
+            for entry in config.get("dynamic_active_clusters", []):
+                cluster: dict[str, Any] = entry.get("cluster", {})
+                if cluster.get("name") == name:
+                    return cluster
+        return None
+
     def route_action(self, route_name: str) -> dict[str, Any] | None:
         """The `route` action of one Envoy route (e.g. `payments/0/0`) as Envoy holds it now."""
         for config in self.envoy.config_dump()["configs"]:

@@ -37,8 +37,50 @@ def gateway(text: str) -> str:
     return GATEWAY_HEAD + "".join(f"  {line}\n" for line in text.strip("\n").split("\n"))
 
 
+GRPC_SERVICE = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: quotes}
+spec:
+  protocol: grpc
+  endpoints: [{address: 10.0.0.9, port: 9000}]
+---
+"""
+"""A gRPC Service (5 lines and a separator): a case after it starts on line 8."""
+
 # (case id, YAML, expected line, expected field, words the message must hold)
 CASES = [
+    (
+        "adaptive-on-a-grpc-service",
+        GRPC_SERVICE
+        + policy("""\
+bulkhead:
+  adaptive: {minLimit: 5}
+""").replace("name: payments", "name: quotes"),
+        14,
+        "spec.bulkhead.adaptive",
+        ["speaks gRPC", "maxConcurrentRequests"],
+    ),
+    (
+        "adaptive-min-above-max",
+        policy("""\
+bulkhead:
+  adaptive: {minLimit: 50, maxLimit: 10}
+"""),
+        7,
+        "spec.bulkhead.adaptive",
+        ["`minLimit` 50 is above `maxLimit` 10"],
+    ),
+    (
+        "adaptive-fixed-min-rtt-and-measuring",
+        policy("""\
+bulkhead:
+  adaptive: {minRtt: 20ms, interval: 30s}
+"""),
+        7,
+        "spec.bulkhead.adaptive",
+        ["`minRtt` fixes", "`interval`"],
+    ),
     (
         "hedge-without-per-try-timeout",
         policy("""\

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from breakwater.cli import main
+from breakwater.translators.capacity_model import GatewayLimits
 from breakwater.translators.envoy import (
+    adaptive,
     admission,
     balancing,
     bulkhead,
     clusters,
     fallback,
     faults,
+    global_ratelimit,
     headers,
     health,
     mirror,
@@ -35,7 +38,6 @@ from breakwater.translators.explain.gateway import (
 )
 from breakwater.translators.explain.meanings import FieldMeaning
 from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
-from breakwater.translators.model import GatewayLimits
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 
@@ -92,6 +94,7 @@ def test_each_field_is_explained_by_one_slice() -> None:
         outlier.EXPLAIN,
         admission.EXPLAIN,
         bulkhead.EXPLAIN,
+        adaptive.EXPLAIN,
         retries.EXPLAIN,
         clusters.EXPLAIN,
         health.EXPLAIN,
@@ -100,7 +103,13 @@ def test_each_field_is_explained_by_one_slice() -> None:
     ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}
-    rule_slices = [faults.EXPLAIN, ratelimit.EXPLAIN, mirror.EXPLAIN, headers.EXPLAIN]
+    rule_slices = [
+        faults.EXPLAIN,
+        ratelimit.EXPLAIN,
+        global_ratelimit.EXPLAIN,
+        mirror.EXPLAIN,
+        headers.EXPLAIN,
+    ]
     assert sum(len(s) for s in rule_slices) == len(RULE_MEANINGS)
     assert set(RULE_MEANINGS) == {path for s in rule_slices for path in s}
 

@@ -20,10 +20,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
+from breakwater.translators.capacity_model import GatewayLimits
 from breakwater.translators.envoy.clusters import pack_any
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
-from breakwater.translators.model import GatewayLimits
 
 CONNECTION_LIMIT = "envoy.filters.network.connection_limit"
 

@@ -14,9 +14,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
+from breakwater.translators.envoy.adaptive import adaptive_filter
 from breakwater.translators.envoy.admission import admission_filter
 from breakwater.translators.envoy.clusters import ads_config_source, pack_any
 from breakwater.translators.envoy.endpoints import socket_address
+from breakwater.translators.envoy.global_ratelimit import rate_limit_filters
 from breakwater.translators.envoy.http_filters import http_filters
 from breakwater.translators.envoy.limits import (
     apply_connection_manager_limits,
@@ -39,7 +41,15 @@ def http_connection_manager(resolved: Listener) -> hcm_pb2.HttpConnectionManager
             config_source=ads_config_source(), route_config_name=route_config_name(gateway)
         ),
         http_filters=http_filters(
-            gateway, resolved.rate_limit, [admission_filter(f) for f in resolved.admission]
+            gateway,
+            resolved.rate_limit,
+            [
+                *(admission_filter(f) for f in resolved.admission),
+                *(adaptive_filter(f) for f in resolved.adaptive),
+            ],
+            []
+            if resolved.rate_limit_service is None
+            else rate_limit_filters(resolved.rate_limit_service),
         ),
         access_log=access_logs(gateway, resolved.access_log),
     )
