@@ -8,7 +8,6 @@ module stays readable.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -51,8 +50,6 @@ class AdaptiveConcurrency(Model):
     measuring; right only when the service's unloaded latency is known and stable."""
     status: HttpStatus | None = None
     """The answer to a request past the limit (Envoy: 503)."""
-    kind: Literal["gradient"] = "gradient"
-    """Envoy's only controller."""
 
     @model_validator(mode="after")
     def _coherent(self) -> AdaptiveConcurrency:

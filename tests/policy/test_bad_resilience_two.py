@@ -48,8 +48,80 @@ spec:
 """
 """A gRPC Service (5 lines and a separator): a case after it starts on line 8."""
 
+ROUTE_HEAD = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  gateways: [edge]
+  rules:
+"""
+"""An HTTPRoute up to its rules; a case's rule starts on line 7."""
+
+
+def rule(text: str) -> str:
+    return ROUTE_HEAD + "".join(f"    {line}\n" for line in text.strip("\n").split("\n"))
+
+
 # (case id, YAML, expected line, expected field, words the message must hold)
 CASES = [
+    (
+        "global-limit-without-a-rate-limit-service",
+        rule("""\
+- backends: [{service: payments}]
+  rateLimit:
+    global: {requests: 10, per: 1s}
+"""),
+        9,
+        "spec.rules[0].rateLimit.global",
+        ["gateway 'edge' names no `rateLimitService`", "requests` and `per`"],
+    ),
+    (
+        "global-limit-per-ten-seconds",
+        rule("""\
+- backends: [{service: payments}]
+  rateLimit:
+    global: {requests: 10, per: 10s}
+"""),
+        9,
+        "spec.rules[0].rateLimit.global.per",
+        ["10s is not a window", "1s, 1m, 1h or 1d"],
+    ),
+    (
+        "global-limit-by-two-keys",
+        rule("""\
+- backends: [{service: payments}]
+  rateLimit:
+    global: {requests: 10, per: 1s, by: {header: x-user, clientAddress: true}}
+"""),
+        9,
+        "spec.rules[0].rateLimit.global.by",
+        ["exactly one of `header: NAME`"],
+    ),
+    (
+        "rate-limit-with-nothing",
+        rule("""\
+- backends: [{service: payments}]
+  rateLimit: {burst: 5}
+"""),
+        8,
+        "spec.rules[0].rateLimit",
+        ["`global` (one limit shared by every proxy)"],
+    ),
+    (
+        "rate-limit-service-undeclared",
+        gateway("rateLimitService: limits"),
+        6,
+        "spec.rateLimitService",
+        ["rate-limit service 'limits' is not declared", "protocol: grpc"],
+    ),
+    (
+        "rate-limit-service-over-http1",
+        gateway("rateLimitService: payments"),
+        6,
+        "spec.rateLimitService",
+        ["has protocol http", "`protocol: grpc`"],
+    ),
     (
         "adaptive-on-a-grpc-service",
         GRPC_SERVICE

@@ -37,7 +37,13 @@ from breakwater.translators.explain.gateway import (
     explain_gateway,
 )
 from breakwater.translators.explain.meanings import FieldMeaning
-from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
+from breakwater.translators.explain.service import (
+    MEANINGS,
+    RULE_MEANINGS,
+    _collect,
+    explain_rule,
+    explain_service,
+)
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 
@@ -178,3 +184,29 @@ def test_hedging_and_local_origin_failures_say_where_envoy_differs() -> None:
     local = MEANINGS[("circuit_breaker", "local_origin_failures")]
     assert "split_external_local_origin_errors: true" in local.envoy
     assert "count only answers the host really sent" in local.differs
+
+
+def test_adaptive_concurrency_says_it_answers_503_while_it_measures() -> None:
+    meaning = MEANINGS[("bulkhead", "adaptive")]
+    assert "while it measures the minimum round-trip time" in meaning.differs
+    assert "refuses it on gRPC services" in meaning.differs
+    settings = {
+        s.path: s
+        for section in explain_service(load_case("adaptive"), "payments")
+        for s in section.settings
+    }
+    assert settings["bulkhead.adaptive.minLimit"].value == 5
+    assert settings["bulkhead.adaptive.minLimit"].set_by == "ResiliencePolicy/payments-adaptive"
+    assert "min_concurrency" in settings["bulkhead.adaptive.minLimit"].envoy
+
+
+def test_a_rules_global_limit_and_its_routes_bucket_are_explained_apart() -> None:
+    """The orders route's bucket still limits its rule that has only a global limit."""
+    settings = explain_rule(load_case("global_limits"), "orders", 0)
+    by_path = {s.path: s for s in settings}
+    assert by_path["rateLimit.requests"].set_by == "HTTPRoute/orders"
+    assert by_path["rateLimit.global.requests"].set_by == "HTTPRoute/orders rule 0"
+    assert by_path["rateLimit.global.failureMode"].value == "closed"
+    assert "not limited at all" in RULE_MEANINGS[("rate_limit", "global_", "by", "header")].differs
+    gateway_wide = {s.path: s for s in explain_rule(load_case("global_limits"), "catalog", 0)}
+    assert gateway_wide["rateLimit.global.requests"].set_by == "Gateway/edge"
