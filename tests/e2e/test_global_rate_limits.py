@@ -90,7 +90,7 @@ def test_two_envoys_share_one_limit_and_each_failure_mode_holds_when_the_service
     # one second lets LIMIT through; the run touches 3 or 4 of them), not
     # LIMIT per proxy.
     offered = result.total
-    assert offered >= RATE * SECONDS * 0.8, result.summary()
+    assert offered >= 1.5 * LIMIT * SECONDS, result.summary()  # more than one limit lets through
     assert LIMIT * SECONDS * 0.8 <= served <= LIMIT * (SECONDS + 1), (served, result.summary())
     assert result.by_status[429] == offered - served, result.summary()
     for index in (0, 1):
