@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
+import pytest
 import yaml
 
 from breakwater.devtools.ports import LOOPBACK, free_ports
@@ -44,6 +45,28 @@ def _wait_listening(process: LoggedProcess, port: int, what: str) -> None:
         time.sleep(0.05)
 
 
+def find_redis_server() -> str:
+    """Debian's redis-server; a test without it fails with how to get it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(
+            "redis-server is missing: install Debian's redis-server "
+            "(apt-get install redis-server; .ci/run does it)"
+        )
+    return binary
+
+
+def find_rate_limit_service() -> Path:
+    """The service `make ratelimit` built; a test without it fails with that command."""
+    binary = service_binary()
+    if not binary.exists():
+        pytest.fail(
+            f"Envoy's rate-limit service is not built: run `{BUILD_COMMAND}` once "
+            f"(`make test` does it first); it builds into {binary.parent}"
+        )
+    return binary
+
+
 class RedisServer(LoggedProcess):
     """A Redis on a free loopback port, keeping nothing on disk."""
 
@@ -53,15 +76,9 @@ class RedisServer(LoggedProcess):
         self.port = free_ports(1)[0]
 
     def start(self) -> Self:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is missing: install Debian's redis-server "
-                "(apt-get install redis-server; .ci/run does it)"
-            )
         self.spawn(
             [
-                binary,
+                find_redis_server(),
                 "--bind",
                 LOOPBACK,
                 "--port",
@@ -96,12 +113,7 @@ class RateLimitService(LoggedProcess):
         os.replace(scratch, self.config_dir / "breakwater.yaml")
 
     def start(self) -> Self:
-        binary = service_binary()
-        if not binary.exists():
-            raise RuntimeError(
-                f"Envoy's rate-limit service is not built: run `{BUILD_COMMAND}` once "
-                f"(`make test` does it first); it builds into {binary.parent}"
-            )
+        binary = find_rate_limit_service()
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOST": LOOPBACK,
