@@ -272,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file", help="file holding the bearer token that writes (and protected reads) need"
     )
     serve.add_argument(
+        "--ratelimit-config",
+        metavar="FILE",
+        help="keep Envoy's rate-limit service's configuration in FILE (in the directory the "
+        "service watches), rewritten whenever the policies change their global rate limits",
+    )
+    serve.add_argument(
         "--webhook-allow",
         action="append",
         metavar="HOST",

@@ -156,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         fleet=FleetOptions(load_report_interval=args.load_report_interval),
         per_proxy_metrics=args.per_proxy_metrics,
         webhook_allow=tuple(args.webhook_allow or ()),
+        ratelimit_config=None if args.ratelimit_config is None else Path(args.ratelimit_config),
     )
     if not config.policy_dir.is_dir():
         raise CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")

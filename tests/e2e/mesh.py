@@ -170,6 +170,7 @@ class Mesh:
         gateway_document: str | None = None,
         listener: str = GATEWAY,
         bootstrap: Mapping[str, Any] | None = None,
+        ratelimit_config: Path | None = None,
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -185,6 +186,8 @@ class Mesh:
         altogether (a Gateway API one: `$gateway_port` becomes the mesh's port), and
         `listener` names the Envoy listener it becomes. `bootstrap` holds further options of
         `render_bootstrap` for every Envoy (the overload manager's caps).
+        `ratelimit_config` is where the control plane keeps the rate-limit service's
+        configuration (`serve --ratelimit-config`).
         """
         self.listener = listener
         (self.policy_dir / GATEWAY_FILE).write_text(
@@ -202,7 +205,11 @@ class Mesh:
         if report_interval is not None:
             fleet = FleetOptions(load_report_interval=report_interval)
         self.control_plane = ControlPlaneThread(
-            self.policy_dir, self.state_dir, fleet=fleet, security=security
+            self.policy_dir,
+            self.state_dir,
+            fleet=fleet,
+            security=security,
+            ratelimit_config=ratelimit_config,
         ).start()
         for index in range(envoys):
             self.envoys.append(self._start_envoy(index, report_interval))

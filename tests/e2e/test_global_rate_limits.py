@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
-from breakwater.translators.envoy.global_ratelimit import service_config
 from tests.e2e.mesh import Mesh, service
-from tests.support.policies import load_policy_dir
 from tests.support.ratelimit import RateLimitService, RedisServer
 
 LIMIT = 10
@@ -65,11 +63,14 @@ def test_two_envoys_share_one_limit_and_each_failure_mode_holds_when_the_service
 ) -> None:
     upstream = mesh.upstream("only", service="payments")
     policies = service("payments", "only") + limiter_service(limiter.grpc_port) + ROUTE
-    mesh.start(policies, envoys=2, gateway_spec="  rateLimitService: ratelimit\n")
-    # What `breakwater ratelimit-config` prints for these policies, deployed to the service.
-    policyset, errors = load_policy_dir(mesh.policy_dir)
-    assert policyset is not None, errors
-    limiter.write_config(service_config(policyset))
+    # The control plane keeps the service's configuration in the directory it
+    # watches (`serve --ratelimit-config`), from the policies the proxies get.
+    mesh.start(
+        policies,
+        envoys=2,
+        gateway_spec="  rateLimitService: ratelimit\n",
+        ratelimit_config=limiter.config_file,
+    )
     mesh.wait_for(
         lambda: send_requests(mesh.url, 1).by_status[429] == 0 and _counted(mesh) > 0,
         10.0,

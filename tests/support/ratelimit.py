@@ -3,8 +3,8 @@
 Redis is Debian's `redis-server` (`.ci/run` installs it); the service is
 built once per machine by `make ratelimit` (`make test` does it first). A
 test without either fails with what to run. The service reads its
-configuration from `<workdir>/runtime/ratelimit/config/*.yaml`, written by
-`write_config` from what `breakwater ratelimit-config` prints.
+configuration from `<workdir>/runtime/ratelimit/config/*.yaml`, where the
+control plane keeps it (`serve --ratelimit-config`, `config_file`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import pytest
-import yaml
 
 from breakwater.devtools.ports import LOOPBACK, free_ports
 from breakwater.devtools.process import LoggedProcess
@@ -106,11 +105,10 @@ class RateLimitService(LoggedProcess):
         self.config_dir = workdir / "runtime" / SUBDIRECTORY / "config"
         self.config_dir.mkdir(parents=True, exist_ok=True)
 
-    def write_config(self, config: dict[str, Any]) -> None:
-        """The service's configuration, written whole and renamed into place."""
-        scratch = self.workdir / "breakwater.yaml.new"
-        scratch.write_text(yaml.safe_dump(config, sort_keys=False))
-        os.replace(scratch, self.config_dir / "breakwater.yaml")
+    @property
+    def config_file(self) -> Path:
+        """Where the service finds its configuration (`serve --ratelimit-config`)."""
+        return self.config_dir / "breakwater.yaml"
 
     def start(self) -> Self:
         binary = find_rate_limit_service()

@@ -32,7 +32,8 @@ EXPLAIN: Meanings = {
     ("rate_limit", "requests"): FieldMeaning(
         "local_ratelimit token_bucket.tokens_per_fill, on the most specific of: the rule's routes, "
         "the route's virtual host, the gateway's connection manager",
-        "the bucket is in each proxy: ten proxies let ten times the limit through; a rule with "
+        "the bucket is in each proxy: ten proxies let ten times the limit through (`global` is "
+        "one limit for all of them); a rule with "
         "several matches has one bucket per match (each is its own Envoy route), so limit the "
         "HTTPRoute to share one; a request over the limit is answered 429 with retry-after and "
         "counted in <statPrefix>.http_local_rate_limit.rate_limited",
