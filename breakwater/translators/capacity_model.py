@@ -14,8 +14,8 @@ from pydantic import Field, model_validator
 from breakwater.translators.model_parts import HttpStatus, Model, Percent, PositiveDuration
 
 DEFAULT_SAMPLE_WINDOW = timedelta(milliseconds=100)
-"""Envoy requires a sampling window and has no default; Netflix's library recalculates its
-limit about this often."""
+"""Envoy requires a sampling window and has no default; Breakwater's choice, short enough for
+the limit to follow a change of load within a second (it can at most double per window)."""
 
 
 class AdaptiveConcurrency(Model):
