@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock kube-apiserver test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
+.PHONY: install lock kube-apiserver ratelimit test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
 
 # $(1): the extras to install into the venv, which is made first when it is missing.
 define venv_with
@@ -53,7 +53,12 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 kube-apiserver: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.kube_apiserver --go "$(GO)"
 
-test: $(STAMP) kube-apiserver
+# Envoy's reference rate-limit service (global rate limits), built the same way and into the
+# same cache; does nothing once it is there. Its tests also need Debian's redis-server.
+ratelimit: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.ratelimit_service --go "$(GO)"
+
+test: $(STAMP) kube-apiserver ratelimit
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)

@@ -77,6 +77,18 @@ COMMANDS: Mapping[str, CommandHelp] = {
             ("the edge gateway's telemetry", "breakwater explain deploy/examples gateway/edge"),
         ),
     ),
+    "ratelimit-config": CommandHelp(
+        "Print the configuration of Envoy's rate-limit service for every rateLimit.global in "
+        "DIR (domain breakwater, one descriptor per limit). Write it where the service reads "
+        "its configuration (RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/config/) whenever the policies "
+        "change; the service picks up a changed file by itself.",
+        (
+            (
+                "the service's configuration file",
+                "breakwater ratelimit-config deploy/examples > /srv/ratelimit/config/breakwater.yaml",
+            ),
+        ),
+    ),
     "diff": CommandHelp(
         "Compare the resources DIR would give each node group with what the server at "
         "--server serves now; changes that come from the server's own weight overrides, "

@@ -14,7 +14,7 @@ from breakwater import __version__, defaults
 from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.helptext import add_command, command_text
-from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
+from breakwater.cli.policies import cmd_explain, cmd_ratelimit_config, cmd_render, cmd_validate
 from breakwater.cli.remote import (
     cmd_endpoints,
     cmd_policies,
@@ -41,6 +41,15 @@ def _flush_interval(text: str) -> str:
 
     try:
         return stats_flush_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _size(text: str) -> int:
+    from breakwater.controlplane.overload import parse_size
+
+    try:
+        return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -97,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--format", choices=["json", "yaml"], default="json")
     render.set_defaults(func=cmd_render)
+
+    limits = add_command(
+        sub, "ratelimit-config", help="print the rate-limit service's configuration"
+    )
+    limits.add_argument("directory")
+    limits.set_defaults(func=cmd_ratelimit_config)
 
     explain = add_command(
         sub,
@@ -161,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_flush_interval,
         metavar="DURATION",
         help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
+    )
+    bootstrap.add_argument(
+        "--max-heap",
+        type=_size,
+        metavar="SIZE",
+        help="the proxy's heap budget (512Mi, 1Gi): at 90 %% of it Envoy stops keeping "
+        "connections alive, at 98 %% it answers new requests 503 (default: no heap limit)",
+    )
+    bootstrap.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="downstream connections of all listeners together; more are closed as they "
+        "arrive (default: no cap)",
     )
     bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
     bootstrap.set_defaults(func=cmd_bootstrap)
@@ -241,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--token-file", help="file holding the bearer token that writes (and protected reads) need"
+    )
+    serve.add_argument(
+        "--ratelimit-config",
+        metavar="FILE",
+        help="keep Envoy's rate-limit service's configuration in FILE (in the directory the "
+        "service watches), rewritten whenever the policies change their global rate limits",
     )
     serve.add_argument(
         "--webhook-allow",

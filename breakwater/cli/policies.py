@@ -68,6 +68,24 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ratelimit_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from breakwater.translators.envoy.global_ratelimit import service_config
+
+    policyset = _load_or_report(args.directory)
+    if policyset is None:
+        return 1
+    config = service_config(policyset)
+    if not config["descriptors"]:
+        print(
+            "no rateLimit.global in these policies: the service has nothing to count",
+            file=sys.stderr,
+        )
+    print(yaml.safe_dump(config, sort_keys=False), end="")
+    return 0
+
+
 GATEWAY_PREFIX = "gateway/"
 SERVICE_PREFIX = "service/"
 

@@ -61,6 +61,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         fleet_reports=not args.no_fleet_reports,
         stats_flush_interval=args.stats_flush_interval,
         proxy_token=_proxy_token(args),
+        max_heap_bytes=args.max_heap,
+        max_downstream_connections=args.max_connections,
     )
     print(dump(bootstrap, args.format), end="")
     return 0
@@ -154,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         fleet=FleetOptions(load_report_interval=args.load_report_interval),
         per_proxy_metrics=args.per_proxy_metrics,
         webhook_allow=tuple(args.webhook_allow or ()),
+        ratelimit_config=None if args.ratelimit_config is None else Path(args.ratelimit_config),
     )
     if not config.policy_dir.is_dir():
         raise CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")

@@ -39,6 +39,7 @@ from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.metrics import Metrics
+from breakwater.controlplane.ratelimit_config import RateLimitConfigFile
 from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
@@ -88,6 +89,8 @@ class ServeConfig:
     """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
     webhook_allow: tuple[str, ...] = ()
     """Hosts Rollout webhooks may call (`--webhook-allow`); empty: any."""
+    ratelimit_config: Path | None = None
+    """Where to keep the rate-limit service's configuration (`--ratelimit-config`)."""
 
 
 class ControlPlane:
@@ -118,6 +121,8 @@ class ControlPlane:
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)
+        if config.ratelimit_config is not None:
+            self.controller.subscribe(RateLimitConfigFile(config.ratelimit_config))
         self.streams.add_observer(NewGroups(self.reconciler))
         self.streams.add_observer(self.metrics)
         self.replicas = Replicas(

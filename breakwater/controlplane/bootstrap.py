@@ -26,6 +26,7 @@ from breakwater.controlplane.fleet.contract import (
     LATENCY_BUCKETS_MS,
     NODE_HEADER,
 )
+from breakwater.controlplane.overload import overload_manager
 from breakwater.translators.durations import parse_duration
 
 XDS_CLUSTER = "xds_cluster"
@@ -112,6 +113,8 @@ def render_bootstrap(
     fleet_reports: bool = True,
     stats_flush_interval: str = DEFAULT_STATS_FLUSH_INTERVAL,
     proxy_token: str | None = None,
+    max_heap_bytes: int | None = None,
+    max_downstream_connections: int | None = None,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -125,6 +128,8 @@ def render_bootstrap(
     plane every ``stats_flush_interval``. ``proxy_token`` goes as
     ``authorization: Bearer`` metadata on every call to the control plane (ADS,
     stats, load reports): the bootstrap then holds a secret.
+    ``max_heap_bytes`` and ``max_downstream_connections`` switch on the overload
+    manager (`overload`): heap thresholds, and one cap over every listener.
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -205,6 +210,9 @@ def render_bootstrap(
         bootstrap["static_resources"]["clusters"][0]["transport_socket"] = tls.transport_socket()
     if fleet_reports:
         bootstrap.update(_fleet_reports(node_id, stats_flush_interval, credentials))
+    overload = overload_manager(max_heap_bytes, max_downstream_connections)
+    if overload is not None:
+        bootstrap["overload_manager"] = overload
     return bootstrap
 
 

@@ -34,6 +34,7 @@ class ControlPlaneThread:
         store_url: str | None = None,
         replica_id: str | None = None,
         fleet: FleetOptions | None = None,
+        ratelimit_config: Path | None = None,
     ) -> None:
         """`store_url` (etcd://...) shares the state with other replicas; `state_dir` is then unused."""
         self.config = ServeConfig(
@@ -48,6 +49,7 @@ class ControlPlaneThread:
             store_url=store_url,
             replica_id=replica_id,
             fleet=fleet or FleetOptions(),
+            ratelimit_config=ratelimit_config,
         )
         self.plane: ControlPlane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

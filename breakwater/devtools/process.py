@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -31,10 +31,14 @@ class LoggedProcess:
     def start(self) -> Self:
         raise NotImplementedError
 
-    def spawn(self, command: Sequence[str]) -> subprocess.Popen[bytes]:
-        """Run `command` in a new session, its output appended to the log."""
+    def spawn(
+        self, command: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Run `command` in a new session, its output appended to the log; `env` is its whole
+        environment (default: this process's)."""
         process = subprocess.Popen(
             list(command),
+            env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -13,8 +13,9 @@ import ipaddress
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from breakwater.translators.capacity_model import AdaptiveConcurrency, GatewayLimits
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import service_ref
 from breakwater.translators.model_parts import (
@@ -141,6 +142,9 @@ class CircuitBreaker(Model):
 
     consecutive_errors: int | None = Field(default=None, ge=1)
     consecutive_gateway_errors: int | None = Field(default=None, ge=1)
+    local_origin_failures: int | None = Field(default=None, ge=1)
+    """Eject a host after this many failures in a row that the proxy saw itself (connection
+    refused or reset, timeout) rather than answers from the host; 5xx answers are counted apart."""
     failure_rate_threshold: Percent | None = None
     minimum_requests: int | None = Field(default=None, ge=1)
     # Envoy's default of 5 hosts means a two-host subset never ejects on failure
@@ -191,6 +195,9 @@ class Bulkhead(Model):
     max_queued_requests: int | None = Field(default=None, ge=0)
     max_connections: int | None = Field(default=None, ge=0)
     max_concurrent_retries: int | None = Field(default=None, ge=0)
+    adaptive: AdaptiveConcurrency | None = None
+    """A concurrency limit that follows latency (Envoy's adaptive concurrency filter), per proxy,
+    beside the fixed limits above."""
 
 
 class Backoff(Model):
@@ -242,6 +249,28 @@ class Retry(Model):
     retriable_status_codes: list[HttpStatus] | None = None
     backoff: Backoff | None = None
     budget: RetryBudget | None = None
+    hedge: bool | None = None
+    """When an attempt's `perTryTimeout` fires, send the next attempt without cancelling the slow
+    one; the first answer wins (Envoy's `hedge_on_per_try_timeout`)."""
+
+    @field_validator("hedge")
+    @classmethod
+    def _hedge_has_a_trigger(cls, hedge: bool | None, info: ValidationInfo) -> bool | None:
+        # Fields are checked in declaration order: attempts and perTryTimeout come first.
+        if not hedge:
+            return hedge
+        if info.data.get("per_try_timeout") is None:
+            raise ValueError(
+                "`hedge: true` needs `perTryTimeout` in the same retry: Envoy sends a hedged "
+                "attempt only when an attempt's per-try timeout fires; add `perTryTimeout` "
+                "(shorter than the slow answers you want to hedge)"
+            )
+        if info.data.get("attempts", 2) < 2:
+            raise ValueError(
+                "`hedge: true` needs `attempts` of 2 or more: a hedged request is a second "
+                "attempt sent beside the first"
+            )
+        return hedge
 
 
 class Timeout(Model):
@@ -396,6 +425,11 @@ class GatewaySpec(Model):
     """Terminate TLS on the listener (HTTPS); without it the listener speaks plain HTTP."""
     rate_limit: RateLimit | None = None
     """One bucket for every request the gateway takes that no route or rule limits itself."""
+    limits: GatewayLimits | None = None
+    """Connection limits of the listener, so a flood of connections cannot crowd out traffic."""
+    rate_limit_service: Name | None = None
+    """The Service (protocol grpc) that runs Envoy's rate-limit service: it counts every
+    `rateLimit.global` of this gateway, its routes and their rules, for every proxy at once."""
 
 
 # --- Documents -------------------------------------------------------------------

@@ -93,6 +93,19 @@ def rule_rate_limit_stat_prefix(http_route: str, rule_index: int) -> str:
     return f"ratelimit.rule.{http_route}.{rule_index}"
 
 
+def gateway_global_limit_key(gateway: str) -> str:
+    """The rate-limit service's descriptor value of a gateway's global limit (and so on)."""
+    return f"Gateway/{gateway}"
+
+
+def route_global_limit_key(http_route: str) -> str:
+    return f"HTTPRoute/{http_route}"
+
+
+def rule_global_limit_key(http_route: str, rule_index: int) -> str:
+    return f"HTTPRoute/{http_route}/{rule_index}"
+
+
 def endpoint_key(address: str, port: int) -> str:
     """How an endpoint is named to operators, in the API and in the store: `ADDRESS:PORT`, the
     address as Python spells it canonically, IPv6 in brackets (`[fd00::7]:8080`)."""

@@ -97,23 +97,90 @@ def _check_requests(value: int) -> int:
     return value
 
 
-class RateLimit(Model):
-    """A token bucket in each proxy: `requests` per `per`, with room for `burst` at once."""
+GLOBAL_UNITS = {
+    timedelta(seconds=1): "second",
+    timedelta(minutes=1): "minute",
+    timedelta(hours=1): "hour",
+    timedelta(days=1): "day",
+}
+"""The windows Envoy's rate-limit service counts in, by the `per` that names each."""
+
+
+def _check_global_period(value: timedelta) -> timedelta:
+    if value not in GLOBAL_UNITS:
+        raise ValueError(
+            f"`per` {format_duration(value)} is not a window the rate-limit service counts in; "
+            "give 1s, 1m, 1h or 1d and scale `requests` to it (e.g. 600 per 1m for 10 per "
+            "second on average)"
+        )
+    return value
+
+
+class GlobalKey(Model):
+    """What a global limit counts apart: each value of a request header, or each client address."""
+
+    header: str | None = Field(default=None, min_length=1)
+    client_address: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> GlobalKey:
+        if (self.header is not None) == bool(self.client_address):
+            raise ValueError(
+                "give exactly one of `header: NAME` (a counter per value of that header) or "
+                "`clientAddress: true` (a counter per client address)"
+            )
+        return self
+
+
+class GlobalRateLimit(Model):
+    """One limit shared by every proxy, counted by Envoy's rate-limit service (on Redis)."""
 
     requests: Annotated[int, AfterValidator(_check_requests)]
-    per: Annotated[Duration, AfterValidator(_check_period)]
+    per: Annotated[Duration, AfterValidator(_check_global_period)]
+    by: GlobalKey | None = None
+    """Without it every request counts against one counter."""
+    failure_mode: Literal["open", "closed"] = "open"
+    """When the rate-limit service cannot answer: `open` lets the request through, `closed`
+    answers 503."""
+
+
+class RateLimit(Model):
+    """A token bucket in each proxy (`requests` per `per`, room for `burst` at once), a `global`
+    limit shared by every proxy, or both (a request must pass each)."""
+
+    requests: Annotated[int, AfterValidator(_check_requests)] | None = None
+    per: Annotated[Duration, AfterValidator(_check_period)] | None = None
     burst: int | None = None
     """The most requests let through at once after a quiet spell; defaults to `requests`."""
+    global_: GlobalRateLimit | None = Field(default=None, alias="global")
+    """Counted by the gateway's `rateLimitService`, whichever proxy takes the request."""
 
     @model_validator(mode="after")
     def _burst_holds_a_period(self) -> RateLimit:
-        if self.burst is not None and self.burst < self.requests:
+        if (self.requests is None) != (self.per is None):
+            raise ValueError(
+                "a limit in each proxy needs both `requests` and `per` (e.g. requests: 100, "
+                "per: 1s)"
+            )
+        if self.requests is None and self.global_ is None:
+            raise ValueError(
+                "give `requests` and `per` (a limit in each proxy), `global` (one limit shared "
+                "by every proxy), or both"
+            )
+        if self.burst is not None and self.requests is None:
+            raise ValueError("`burst` shapes the limit in each proxy: give `requests` and `per`")
+        if self.burst is not None and self.requests is not None and self.burst < self.requests:
             raise ValueError(
                 f"`burst` {self.burst} is below `requests` {self.requests}: the bucket could "
                 f"never hold one period's requests; make `burst` at least {self.requests}, "
                 "or leave it out"
             )
         return self
+
+    @property
+    def local(self) -> bool:
+        """Whether it has a token bucket in each proxy."""
+        return self.requests is not None
 
 
 # --- mirroring -----------------------------------------------------------------------

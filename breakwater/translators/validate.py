@@ -41,6 +41,7 @@ from breakwater.translators.refused import NOTHING, Refused
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
+from breakwater.translators.validate_limits import check_global_limits
 from breakwater.translators.validate_rollouts import check_rollouts
 from breakwater.translators.validate_telemetry import check_telemetry
 
@@ -272,6 +273,7 @@ def build_policyset(
     if merges is not None:
         policyset.__dict__["_merged"] = merges
     check_telemetry(out.add, policyset, raws, refused)
+    check_global_limits(out.add, policyset, raws, refused)
 
     for name, service in services.items():
         if refused.may_change("ResiliencePolicy", name):
@@ -283,6 +285,7 @@ def build_policyset(
             except ValidationError as exc:
                 _report_merge(out, policyset, raws, exc, name, subset, None, where)
                 continue
+            _check_adaptive_fits(out, policyset, effective, raws, service, where)
             if merges is not None and merges.checked(effective):
                 continue
             found = out.added
@@ -367,6 +370,34 @@ def _report_on_setter(
                 "request (Envoy counts a request as queued while its connection opens); set "
                 "bulkhead.maxConcurrentRequests too, or allow a queue above 0",
             )
+
+
+def _check_adaptive_fits(
+    out: _Collector,
+    policyset: PolicySet,
+    effective: Effective,
+    raws: dict[tuple[str, str], RawDocument],
+    service: Service,
+    where: str,
+) -> None:
+    """An adaptive concurrency limit counts a request's latency until its last byte, so a
+    stream's whole life is one sample; a gRPC service may stream, and would shrink its limit."""
+    bulkhead = effective.spec.bulkhead
+    if service.spec.protocol != "grpc" or bulkhead is None or bulkhead.adaptive is None:
+        return
+    # Provenance holds leaves: whoever set a field of `adaptive` (the last one merged wins).
+    fields = [path for path in effective.provenance if path[:2] == ("bulkhead", "adaptive")]
+    found = _setter(policyset, effective, raws, fields[-1]) if fields else None
+    if found is None:
+        return
+    out.add(
+        *found,
+        ("spec", "bulkhead", "adaptive"),
+        f"service {service.name!r} speaks gRPC, whose streams Envoy's adaptive concurrency "
+        "would time as single requests lasting the whole stream, shrinking the limit and "
+        "refusing calls; use bulkhead.maxConcurrentRequests for it, or target an HTTP service",
+        where,
+    )
 
 
 def _report_merge(

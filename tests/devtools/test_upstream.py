@@ -337,3 +337,16 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     for port in ports:
         with UpstreamServer(port=port) as server:
             assert server.port == port
+
+
+def test_past_its_capacity_the_upstream_gets_slower_with_concurrency(
+    upstream: UpstreamServer,
+) -> None:
+    upstream.configure(latency=0.1, capacity=2)
+
+    alone = send_requests(upstream.url, 2, concurrency=2)
+    crowded = send_requests(upstream.url, 8, concurrency=8)
+
+    assert max(alone.latencies) < 0.3, alone.latencies
+    # The last of eight arrivals finds 8 in flight: 0.1 s x 8 / 2.
+    assert max(crowded.latencies) >= 0.35, crowded.latencies

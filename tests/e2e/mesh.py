@@ -124,6 +124,7 @@ class Mesh:
         self.envoys: list[EnvoyProcess] = []
         self._report_interval: float | None = None
         self._envoy_args: dict[int, Sequence[str]] = {}
+        self._bootstrap: dict[str, Any] = {}
         self._token: str | None = None
 
     # --- building -------------------------------------------------------------
@@ -168,6 +169,8 @@ class Mesh:
         security: SecurityConfig | None = None,
         gateway_document: str | None = None,
         listener: str = GATEWAY,
+        bootstrap: Mapping[str, Any] | None = None,
+        ratelimit_config: Path | None = None,
     ) -> Mesh:
         """Write the policies, start the control plane and Envoys, wait until traffic can flow.
 
@@ -181,7 +184,10 @@ class Mesh:
         spec, indented two spaces (a gateway-wide `rateLimit`). `security` is the admin
         API's (a token for writes). `gateway_document` replaces the Gateway document
         altogether (a Gateway API one: `$gateway_port` becomes the mesh's port), and
-        `listener` names the Envoy listener it becomes.
+        `listener` names the Envoy listener it becomes. `bootstrap` holds further options of
+        `render_bootstrap` for every Envoy (the overload manager's caps).
+        `ratelimit_config` is where the control plane keeps the rate-limit service's
+        configuration (`serve --ratelimit-config`).
         """
         self.listener = listener
         (self.policy_dir / GATEWAY_FILE).write_text(
@@ -193,12 +199,17 @@ class Mesh:
         endpoints = self._expected_endpoints()
         self._report_interval = report_interval
         self._envoy_args = dict(envoy_args or {})
+        self._bootstrap = dict(bootstrap or {})
         self._token = None if security is None else security.token
         fleet = None
         if report_interval is not None:
             fleet = FleetOptions(load_report_interval=report_interval)
         self.control_plane = ControlPlaneThread(
-            self.policy_dir, self.state_dir, fleet=fleet, security=security
+            self.policy_dir,
+            self.state_dir,
+            fleet=fleet,
+            security=security,
+            ratelimit_config=ratelimit_config,
         ).start()
         for index in range(envoys):
             self.envoys.append(self._start_envoy(index, report_interval))
@@ -210,7 +221,7 @@ class Mesh:
         return self
 
     def _start_envoy(self, index: int, report_interval: float | None) -> EnvoyProcess:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(self._bootstrap)
         if report_interval is not None:
             options["stats_flush_interval"] = f"{report_interval}s"
         assert self.control_plane is not None
@@ -377,6 +388,17 @@ class Mesh:
                 hosts[by_port.get(port, str(port))] = dict(host.get("health_status", {}))
             return hosts
         raise KeyError(f"Envoy has no cluster {cluster!r}")
+
+    def cluster_config(self, name: str) -> dict[str, Any] | None:
+        """One dynamic cluster as Envoy holds it now (its circuit breakers, outlier detection)."""
+        for config in self.envoy.config_dump()["configs"]:
+            if not config["@type"].endswith("ClustersConfigDump"):
+                continue
+            for entry in config.get("dynamic_active_clusters", []):
+                cluster: dict[str, Any] = entry.get("cluster", {})
+                if cluster.get("name") == name:
+                    return cluster
+        return None
 
     def route_action(self, route_name: str) -> dict[str, Any] | None:
         """The `route` action of one Envoy route (e.g. `payments/0/0`) as Envoy holds it now."""

@@ -223,3 +223,51 @@ def test_bulkhead_without_a_queue_still_serves_max_concurrent_requests(mesh: Mes
     assert result.ok == 5, result.summary()
     assert result.by_status[503] == BULKHEAD_REQUESTS - 5, result.summary()
     assert only.stats().max_in_flight == 5
+
+
+def test_a_host_that_refuses_connections_is_ejected_by_the_local_origin_count(
+    mesh: Mesh,
+) -> None:
+    # Three hosts: one refuses connections (nothing listens on its port), one
+    # answers 503 to everything, one is good. With localOriginFailures the
+    # proxy counts what it saw itself (refused connections) apart from what
+    # hosts answered (503s): each bad host is ejected by its own detector.
+    mesh.upstream("good", service="payments")
+    mesh.upstream("failing", service="payments", fail_fraction=1.0)
+    mesh.upstream("refusing", service="payments").stop()
+    mesh.start(
+        service("payments", "good", "failing", "refusing")
+        + PAYMENTS_ROUTE
+        + breaker(
+            """\
+  circuitBreaker:
+    consecutiveErrors: 3
+    localOriginFailures: 3
+    openDuration: 30s
+    panicThreshold: 0
+  retry:
+    attempts: 5
+    backoff: {baseInterval: 1ms, maxInterval: 2ms}
+"""
+        )
+    )
+
+    result = mesh.send(30)
+
+    assert result.ok == 30, result.summary()
+    prefix = "outlier_detection."
+    assert mesh.cluster_stat("payments", prefix + "ejections_enforced_total") == 2
+    assert (
+        mesh.cluster_stat(
+            "payments", prefix + "ejections_enforced_consecutive_local_origin_failure"
+        )
+        == 1
+    )
+    # Refused connections did not count as 5xx: the 5xx detector ejected the
+    # host that answered 503, and only that one.
+    assert mesh.cluster_stat("payments", prefix + "ejections_enforced_consecutive_5xx") == 1
+    flags = mesh.host_flags("payments")
+    assert flags["refusing"].get("failed_outlier_check") is True
+    assert flags["failing"].get("failed_outlier_check") is True
+    assert "failed_outlier_check" not in flags["good"]
+    assert mesh.cluster_stat("payments", "upstream_cx_connect_fail") >= 3

@@ -235,9 +235,9 @@ DESTINATION_RULE_LEFTOVERS = [
         "not locality-aware",
     ),
     (
-        "outlierDetection: {consecutive5xxErrors: 5, splitExternalLocalOriginErrors: true}",
-        "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
-        "local-origin",
+        "outlierDetection: {consecutive5xxErrors: 5, consecutiveLocalOriginFailures: 2}",
+        "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures",
+        "Envoy ignores it",
     ),
     (
         "portLevelSettings: [{port: {number: 80}}]",
@@ -267,6 +267,27 @@ def test_traffic_policy_fields_that_cannot_be_carried_are_listed(
     result = convert(GUIDE, rule)
     assert result.errors == []
     assert reason in left(result)[field]
+
+
+@pytest.mark.parametrize(
+    ("outlier", "failures"),
+    [
+        ("{splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2}", 2),
+        ("{splitExternalLocalOriginErrors: true}", 5),
+    ],
+)
+def test_split_local_origin_errors_become_local_origin_failures(
+    outlier: str, failures: int
+) -> None:
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\n"
+        f"spec:\n  host: app-service\n  trafficPolicy:\n    outlierDetection: {outlier}\n"
+    )
+    result = convert(GUIDE, rule)
+    assert result.errors == []
+    assert left(result) == {}
+    (policy,) = result.files["resilience.yaml"]
+    assert policy["spec"]["circuitBreaker"]["localOriginFailures"] == failures
 
 
 @pytest.mark.parametrize(

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from breakwater.cli import main
+from breakwater.translators.capacity_model import GatewayLimits
 from breakwater.translators.envoy import (
+    adaptive,
     admission,
     balancing,
     bulkhead,
     clusters,
     fallback,
     faults,
+    global_ratelimit,
     headers,
     health,
     mirror,
@@ -34,7 +37,13 @@ from breakwater.translators.explain.gateway import (
     explain_gateway,
 )
 from breakwater.translators.explain.meanings import FieldMeaning
-from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
+from breakwater.translators.explain.service import (
+    MEANINGS,
+    RULE_MEANINGS,
+    _collect,
+    explain_rule,
+    explain_service,
+)
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 
@@ -91,6 +100,7 @@ def test_each_field_is_explained_by_one_slice() -> None:
         outlier.EXPLAIN,
         admission.EXPLAIN,
         bulkhead.EXPLAIN,
+        adaptive.EXPLAIN,
         retries.EXPLAIN,
         clusters.EXPLAIN,
         health.EXPLAIN,
@@ -99,7 +109,13 @@ def test_each_field_is_explained_by_one_slice() -> None:
     ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}
-    rule_slices = [faults.EXPLAIN, ratelimit.EXPLAIN, mirror.EXPLAIN, headers.EXPLAIN]
+    rule_slices = [
+        faults.EXPLAIN,
+        ratelimit.EXPLAIN,
+        global_ratelimit.EXPLAIN,
+        mirror.EXPLAIN,
+        headers.EXPLAIN,
+    ]
     assert sum(len(s) for s in rule_slices) == len(RULE_MEANINGS)
     assert set(RULE_MEANINGS) == {path for s in rule_slices for path in s}
 
@@ -149,5 +165,48 @@ def test_a_gateway_with_tls_explains_its_certificate_files() -> None:
     )
 
 
-def test_every_tls_field_is_explained() -> None:
-    assert set(LISTENER_MEANINGS) == {("tls", "certificate_chain"), ("tls", "private_key")}
+def test_every_tls_and_limits_field_is_explained() -> None:
+    limits = {("limits", name) for name in GatewayLimits.model_fields}
+    assert set(LISTENER_MEANINGS) == {("tls", "certificate_chain"), ("tls", "private_key")} | limits
+
+
+def test_a_gateway_with_limits_says_how_envoy_refuses_a_connection() -> None:
+    sections = explain_gateway(load_case("limits"), "edge")
+    by_path = {s.path: s for s in sections[0].settings}
+    assert by_path["limits.maxConnections"].value == 1000
+    assert by_path["limits.maxConnections"].set_by == "Gateway/edge"
+    assert "connection_limit" in by_path["limits.maxConnections"].envoy
+    assert "closes it at once" in by_path["limits.maxConnections"].differs
+
+
+def test_hedging_and_local_origin_failures_say_where_envoy_differs() -> None:
+    assert "only when an attempt's perTryTimeout fires" in MEANINGS[("retry", "hedge")].differs
+    local = MEANINGS[("circuit_breaker", "local_origin_failures")]
+    assert "split_external_local_origin_errors: true" in local.envoy
+    assert "count only answers the host really sent" in local.differs
+
+
+def test_adaptive_concurrency_says_it_answers_503_while_it_measures() -> None:
+    meaning = MEANINGS[("bulkhead", "adaptive")]
+    assert "while it measures the minimum round-trip time" in meaning.differs
+    assert "refuses it on gRPC services" in meaning.differs
+    settings = {
+        s.path: s
+        for section in explain_service(load_case("adaptive"), "payments")
+        for s in section.settings
+    }
+    assert settings["bulkhead.adaptive.minLimit"].value == 5
+    assert settings["bulkhead.adaptive.minLimit"].set_by == "ResiliencePolicy/payments-adaptive"
+    assert "min_concurrency" in settings["bulkhead.adaptive.minLimit"].envoy
+
+
+def test_a_rules_global_limit_and_its_routes_bucket_are_explained_apart() -> None:
+    """The orders route's bucket still limits its rule that has only a global limit."""
+    settings = explain_rule(load_case("global_limits"), "orders", 0)
+    by_path = {s.path: s for s in settings}
+    assert by_path["rateLimit.requests"].set_by == "HTTPRoute/orders"
+    assert by_path["rateLimit.global.requests"].set_by == "HTTPRoute/orders rule 0"
+    assert by_path["rateLimit.global.failureMode"].value == "closed"
+    assert "not limited at all" in RULE_MEANINGS[("rate_limit", "global_", "by", "header")].differs
+    gateway_wide = {s.path: s for s in explain_rule(load_case("global_limits"), "catalog", 0)}
+    assert gateway_wide["rateLimit.global.requests"].set_by == "Gateway/edge"

@@ -41,6 +41,10 @@ class Behavior:
     recovers: retried requests succeed on the attempt after)."""
     fail_status: int = 503
     latency: float = 0.0
+    capacity: int = 0
+    """Requests served at full speed at once (0: no limit). Past it the workers are shared:
+    a request arriving with N in flight takes `latency * N / capacity`, so latency grows with
+    concurrency as it does in a saturated server."""
     first_attempt_delay: float = 0.0
     first_attempt_header: str = DEFAULT_FIRST_ATTEMPT_HEADER
     first_attempt_values: tuple[str, ...] = ()
@@ -55,7 +59,7 @@ class Behavior:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("fail_every", "fail_first", "reset_every"):
+        for name in ("fail_every", "fail_first", "reset_every", "capacity"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 turns it off)")
         for name in ("latency", "first_attempt_delay"):
@@ -99,6 +103,7 @@ class BehaviorChanges(TypedDict, total=False):
     fail_first: int
     fail_status: int
     latency: float
+    capacity: int
     first_attempt_delay: float
     first_attempt_header: str
     first_attempt_values: tuple[str, ...]
@@ -157,6 +162,7 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "fail_first": _as_int,
     "fail_status": _as_int,
     "latency": _as_float,
+    "capacity": _as_int,
     "first_attempt_delay": _as_float,
     "first_attempt_header": _as_str,
     "first_attempt_values": _as_str_tuple,

@@ -47,6 +47,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--fail-status", type=int, default=503)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each request")
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=0,
+        help="requests served at full speed at once; past it latency grows with concurrency",
+    )
     parser.add_argument("--reset-fraction", type=float, default=0.0)
     parser.add_argument("--reset-every", type=int, default=0)
     parser.add_argument("--unhealthy", action="store_true", help="/health answers 503")
@@ -117,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail_every=args.fail_every,
             fail_status=args.fail_status,
             latency=args.latency,
+            capacity=args.capacity,
             reset_fraction=args.reset_fraction,
             reset_every=args.reset_every,
             healthy=not args.unhealthy,

@@ -156,7 +156,11 @@ class RequestPlanner:
             delayed = self._first_sighting(headers, behavior)
             if delayed:
                 stats.delayed_first_attempts += 1
-        delay = behavior.latency + (behavior.first_attempt_delay if delayed else 0.0)
+            in_flight = stats.in_flight
+        latency = behavior.latency
+        if behavior.capacity and in_flight > behavior.capacity:
+            latency *= in_flight / behavior.capacity
+        delay = latency + (behavior.first_attempt_delay if delayed else 0.0)
         return Plan(sequence, delay, reset, fail and not reset, delayed), behavior
 
     def _first_sighting(self, headers: Mapping[str, str], behavior: Behavior) -> bool:

@@ -41,6 +41,9 @@ ISTIO_MAX_EJECTION_PERCENT = 10
 ISTIO_MIN_HEALTH_PERCENT = 0
 """Istio turns Envoy's panic mode off (0 %) under outlier detection unless told otherwise."""
 
+ENVOY_CONSECUTIVE_LOCAL_ORIGIN_FAILURES = 5
+"""Envoy's `consecutive_local_origin_failure` when Istio splits local-origin errors without one."""
+
 _SIMPLE_POLICIES = {
     "ROUND_ROBIN": "round-robin",
     "LEAST_REQUEST": "least-request",
@@ -161,15 +164,39 @@ def _circuit_breaker(outlier: OutlierDetection, ledger: Ledger, at: YamlPath) ->
         "minHealthPercent",
     ):
         ledger.took(*at, key)
+    _local_origin(outlier, breaker, ledger, at)
     for extra in outlier.model_extra or {}:
         ledger.left(
-            (*at, extra),
-            "Breakwater does not tell local-origin failures apart"
-            if extra in {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"}
-            else "the importer does not know this outlier detection field",
-            "leave it out",
+            (*at, extra), "the importer does not know this outlier detection field", "leave it out"
         )
     return breaker
+
+
+def _local_origin(
+    outlier: OutlierDetection, breaker: dict[str, Any], ledger: Ledger, at: YamlPath
+) -> None:
+    """Istio's split of local-origin errors is `localOriginFailures`; without the split Envoy
+    ignores `consecutiveLocalOriginFailures`, and so does the import."""
+    if outlier.split_external_local_origin_errors:
+        failures = outlier.consecutive_local_origin_failures
+        if failures is None:
+            failures = ENVOY_CONSECUTIVE_LOCAL_ORIGIN_FAILURES
+            ledger.note(
+                "splitExternalLocalOriginErrors without consecutiveLocalOriginFailures: Envoy's "
+                f"default of {failures} was written as localOriginFailures"
+            )
+        breaker["localOriginFailures"] = failures
+        ledger.took(*at, "splitExternalLocalOriginErrors")
+        ledger.took(*at, "consecutiveLocalOriginFailures")
+        return
+    if outlier.split_external_local_origin_errors is not None:
+        ledger.took(*at, "splitExternalLocalOriginErrors")
+    if outlier.consecutive_local_origin_failures is not None:
+        ledger.left(
+            (*at, "consecutiveLocalOriginFailures"),
+            "without splitExternalLocalOriginErrors: true, Envoy ignores it",
+            "leave it out, or set splitExternalLocalOriginErrors: true to count local failures",
+        )
 
 
 def _load_balancer(lb: LoadBalancerSettings, ledger: Ledger, at: YamlPath) -> dict[str, Any] | None:

@@ -201,6 +201,8 @@ class OutlierDetection(IstioModel):
     base_ejection_time: str | None = None
     max_ejection_percent: int | None = None
     min_health_percent: int | None = None
+    split_external_local_origin_errors: bool | None = None
+    consecutive_local_origin_failures: int | None = None
 
 
 class TrafficPolicy(IstioModel):

@@ -9,8 +9,9 @@ stay as they are. Fault injection and the custom response filter are off
 by default and run only on the routes that ask for them; the rate limit is
 on when the gateway itself has a limit.
 
-The order is the order requests meet them: the rate limit first, so a
-refused request costs nothing more and a drill only works on admitted
+The order is the order requests meet them: the local rate limit first,
+then the global one (a call to the rate-limit service, spared for requests
+the local bucket refused), so a refused request costs nothing more and a drill only works on admitted
 traffic; then faults; then the custom response filter, which acts on the
 way back; then admission control (one filter per service-wide breaker, see
 `admission`), next to the router so that it counts the upstream's own
@@ -44,11 +45,15 @@ ROUTER = "envoy.filters.http.router"
 
 
 def http_filters(
-    gateway: str, rate_limit: RateLimit | None, before_router: Sequence[hcm_pb2.HttpFilter] = ()
+    gateway: str,
+    rate_limit: RateLimit | None,
+    before_router: Sequence[hcm_pb2.HttpFilter] = (),
+    global_limiters: Sequence[hcm_pb2.HttpFilter] = (),
 ) -> list[hcm_pb2.HttpFilter]:
-    """The chain of one gateway; `rate_limit` is the gateway's own limit, if it has one, and
-    `before_router` the filters that must see the upstream's own answers (admission control)."""
-    if rate_limit is not None:
+    """The chain of one gateway; `rate_limit` is the gateway's own limit, if it has one,
+    `before_router` the filters that must see the upstream's own answers (admission control,
+    adaptive concurrency), and `global_limiters` the filters that ask the rate-limit service."""
+    if rate_limit is not None and rate_limit.local:
         limiter = hcm_pb2.HttpFilter(
             name=LOCAL_RATE_LIMIT,
             typed_config=pack_any(
@@ -64,6 +69,7 @@ def http_filters(
         )
     return [
         limiter,
+        *global_limiters,
         _switched_off(FAULT, fault_pb2.HTTPFault()),
         _switched_off(CUSTOM_RESPONSE, custom_response_pb2.CustomResponse()),
         *before_router,

@@ -1,5 +1,5 @@
 """Gateway → Listener with an HTTP connection manager that takes its routes over RDS,
-behind TLS when the gateway has `tls` (`tls.transport_socket`).
+behind TLS when the gateway has `tls` (`tls.transport_socket`), and its `limits`.
 
 Routes come over RDS rather than inline so that a weight change re-sends one
 RouteConfiguration and leaves the listener, and its open connections, alone.
@@ -14,10 +14,16 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
+from breakwater.translators.envoy.adaptive import adaptive_filter
 from breakwater.translators.envoy.admission import admission_filter
 from breakwater.translators.envoy.clusters import ads_config_source, pack_any
 from breakwater.translators.envoy.endpoints import socket_address
+from breakwater.translators.envoy.global_ratelimit import rate_limit_filters
 from breakwater.translators.envoy.http_filters import http_filters
+from breakwater.translators.envoy.limits import (
+    apply_connection_manager_limits,
+    connection_limit_filter,
+)
 from breakwater.translators.envoy.telemetry import access_logs, hcm_tracing
 from breakwater.translators.envoy.tls import transport_socket
 from breakwater.translators.ir.nodes import Listener
@@ -35,22 +41,35 @@ def http_connection_manager(resolved: Listener) -> hcm_pb2.HttpConnectionManager
             config_source=ads_config_source(), route_config_name=route_config_name(gateway)
         ),
         http_filters=http_filters(
-            gateway, resolved.rate_limit, [admission_filter(f) for f in resolved.admission]
+            gateway,
+            resolved.rate_limit,
+            [
+                *(admission_filter(f) for f in resolved.admission),
+                *(adaptive_filter(f) for f in resolved.adaptive),
+            ],
+            []
+            if resolved.rate_limit_service is None
+            else rate_limit_filters(resolved.rate_limit_service),
         ),
         access_log=access_logs(gateway, resolved.access_log),
     )
     if resolved.tracing is not None:
         manager.tracing.CopyFrom(hcm_tracing(resolved.tracing))
+    apply_connection_manager_limits(manager, resolved.limits)
     return manager
 
 
 def listener(resolved: Listener) -> listener_pb2.Listener:
     manager = http_connection_manager(resolved)
+    # The connection limit comes first: a connection over it is closed before
+    # the connection manager reads a byte of it.
+    limiter = connection_limit_filter(resolved.gateway, resolved.limits)
     chain = listener_components_pb2.FilterChain(
         filters=[
+            *([limiter] if limiter is not None else []),
             listener_components_pb2.Filter(
                 name=HTTP_CONNECTION_MANAGER, typed_config=pack_any(manager)
-            )
+            ),
         ]
     )
     if resolved.tls is not None:

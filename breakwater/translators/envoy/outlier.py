@@ -34,6 +34,15 @@ EXPLAIN: Meanings = {
         "cluster.outlier_detection.consecutive_gateway_failure (+ enforcing_consecutive_gateway_failure: 100)",
         "counts only 502, 503 and 504; per host",
     ),
+    ("circuit_breaker", "local_origin_failures"): FieldMeaning(
+        "cluster.outlier_detection.consecutive_local_origin_failure (+ "
+        "split_external_local_origin_errors: true, enforcing_consecutive_local_origin_failure: 100)",
+        "counts what the proxy itself saw go wrong with a host (connect refused or timed out, "
+        "reset, per-try timeout), per host; once it is set, consecutiveErrors and "
+        "consecutiveGatewayErrors count only answers the host really sent, so a host that refuses "
+        "connections is ejected by this count alone (every attempt counts, retried ones too); "
+        "ejections show in outlier_detection.ejections_enforced_consecutive_local_origin_failure",
+    ),
     ("circuit_breaker", "failure_rate_threshold"): FieldMeaning(
         "cluster.outlier_detection.failure_percentage_threshold (+ enforcing_failure_percentage: 100)",
         "Hystrix opens the breaker for the whole service; Envoy ejects each host whose own failure "
@@ -85,6 +94,7 @@ def has_trigger(breaker: CircuitBreaker | None) -> bool:
         breaker.consecutive_errors is not None
         or breaker.consecutive_gateway_errors is not None
         or breaker.failure_rate_threshold is not None
+        or breaker.local_origin_failures is not None
     )
 
 
@@ -125,10 +135,20 @@ def outlier_detection(
         od.failure_percentage_minimum_hosts.value = breaker.minimum_hosts
     od.enforcing_failure_percentage.value = _enforcing(rate_asked)
 
-    # Success-rate (outlier by standard deviation) and the local-origin
-    # variants are never asked for by a Breakwater policy.
+    # Split: connect failures, resets and timeouts the proxy saw itself are
+    # counted apart from the host's own 5xx answers, so a host that refuses
+    # connections and one that answers 503 are told apart. Without the split,
+    # Envoy folds local failures into the 5xx and gateway-error counts.
+    if breaker.local_origin_failures is not None:
+        od.split_external_local_origin_errors = True
+        od.consecutive_local_origin_failure.value = breaker.local_origin_failures
+    od.enforcing_consecutive_local_origin_failure.value = _enforcing(
+        breaker.local_origin_failures is not None
+    )
+
+    # Success-rate (outlier by standard deviation) and the other local-origin
+    # detectors are never asked for by a Breakwater policy.
     od.enforcing_success_rate.value = _enforcing(False)
-    od.enforcing_consecutive_local_origin_failure.value = _enforcing(False)
     od.enforcing_local_origin_success_rate.value = _enforcing(False)
     od.enforcing_failure_percentage_local_origin.value = _enforcing(False)
 

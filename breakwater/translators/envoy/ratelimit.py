@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Literal
 
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb2
@@ -30,7 +32,8 @@ EXPLAIN: Meanings = {
     ("rate_limit", "requests"): FieldMeaning(
         "local_ratelimit token_bucket.tokens_per_fill, on the most specific of: the rule's routes, "
         "the route's virtual host, the gateway's connection manager",
-        "the bucket is in each proxy: ten proxies let ten times the limit through; a rule with "
+        "the bucket is in each proxy: ten proxies let ten times the limit through (`global` is "
+        "one limit for all of them); a rule with "
         "several matches has one bucket per match (each is its own Envoy route), so limit the "
         "HTTPRoute to share one; a request over the limit is answered 429 with retry-after and "
         "counted in <statPrefix>.http_local_rate_limit.rate_limited",
@@ -56,17 +59,26 @@ def _all_requests() -> base_pb2.RuntimeFractionalPercent:
     )
 
 
+def _bucket(limit: RateLimit) -> tuple[int, timedelta]:
+    """`requests` and `per` of a limit in each proxy (`RateLimit.local`)."""
+    if limit.requests is None or limit.per is None:
+        raise ValueError("the rate limit has no limit in each proxy (`requests`, `per`)")
+    return limit.requests, limit.per
+
+
 def retry_after_seconds(limit: RateLimit) -> int:
     """Whole seconds until the bucket holds a token again, at most: one token's refill time."""
-    return max(1, math.ceil(limit.per.total_seconds() / limit.requests))
+    requests, per = _bucket(limit)
+    return max(1, math.ceil(per.total_seconds() / requests))
 
 
 def token_bucket(limit: RateLimit) -> token_bucket_pb2.TokenBucket:
+    requests, per = _bucket(limit)
     bucket = token_bucket_pb2.TokenBucket(
-        max_tokens=limit.burst if limit.burst is not None else limit.requests,
-        tokens_per_fill=wrappers_pb2.UInt32Value(value=limit.requests),
+        max_tokens=limit.burst if limit.burst is not None else requests,
+        tokens_per_fill=wrappers_pb2.UInt32Value(value=requests),
     )
-    set_duration(bucket.fill_interval, limit.per)
+    set_duration(bucket.fill_interval, per)
     return bucket
 
 
@@ -86,22 +98,36 @@ def local_rate_limit(limit: RateLimit, stat_prefix: str) -> local_rate_limit_pb2
     )
 
 
+LimitPart = Literal["local", "global"]
+"""A rate limit's token bucket in each proxy, or its limit shared by every proxy."""
+
+
+def has_part(limit: RateLimit | None, part: LimitPart) -> bool:
+    if limit is None:
+        return False
+    return limit.local if part == "local" else limit.global_ is not None
+
+
 def effective_rate_limits(
-    gateways: Mapping[str, Gateway], route: HTTPRoute, rule_index: int
+    gateways: Mapping[str, Gateway], route: HTTPRoute, rule_index: int, part: LimitPart = "local"
 ) -> list[tuple[str, RateLimit]]:
     """Who limits one rule's requests, and how: the rule, else its route, else each gateway's.
 
-    A route on several gateways with limits of their own is limited by each
-    of them on its own listener, so there is one answer per such gateway.
+    The bucket in each proxy and the global limit each go to the most specific
+    `rateLimit` that has one, apart: a rule with only a global limit is still
+    limited in each proxy by its route's bucket. A route on several gateways
+    with limits of their own is limited by each of them on its own listener, so
+    there is one answer per such gateway.
     """
     rule = route.spec.rules[rule_index]
-    if rule.rate_limit is not None:
+    if rule.rate_limit is not None and has_part(rule.rate_limit, part):
         return [(f"HTTPRoute/{route.name} rule {rule_index}", rule.rate_limit)]
-    if route.spec.rate_limit is not None:
+    if route.spec.rate_limit is not None and has_part(route.spec.rate_limit, part):
         return [(f"HTTPRoute/{route.name}", route.spec.rate_limit)]
     found: list[tuple[str, RateLimit]] = []
     for name in route.spec.gateways:
         gateway = gateways.get(name)
-        if gateway is not None and gateway.spec.rate_limit is not None:
-            found.append((f"Gateway/{name}", gateway.spec.rate_limit))
+        limit = None if gateway is None else gateway.spec.rate_limit
+        if limit is not None and has_part(limit, part):
+            found.append((f"Gateway/{name}", limit))
     return found

@@ -1,4 +1,4 @@
-"""Retry and Timeout → the route's `retry_policy`, `timeout` and `idle_timeout`.
+"""Retry and Timeout → the route's `retry_policy`, `hedge_policy`, `timeout` and `idle_timeout`.
 
 Retries and request timeouts live on Envoy routes, not clusters, which is
 why a route rule can override them; the retry budget and the connect timeout
@@ -8,13 +8,18 @@ live on the cluster (see `bulkhead` and `clusters`).
 from __future__ import annotations
 
 from envoy.config.route.v3 import route_components_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.clusters import pack_any
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.model import Retry, Timeout
 
 RETRIABLE_STATUS_CODES = "retriable-status-codes"
+PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts"
+HOST_SELECTION_ATTEMPTS = 3
+"""How often Envoy re-picks a host for a hedge that landed on one already tried."""
 
 EXPLAIN: Meanings = {
     ("retry", "attempts"): FieldMeaning(
@@ -37,6 +42,17 @@ EXPLAIN: Meanings = {
     ),
     ("retry", "backoff", "max_interval"): FieldMeaning(
         "route.retry_policy.retry_back_off.max_interval"
+    ),
+    ("retry", "hedge"): FieldMeaning(
+        "route.hedge_policy.hedge_on_per_try_timeout (+ retry_policy.retry_host_predicate: "
+        "previous_hosts)",
+        "a hedge is not a parallel request sent up front: Envoy sends the next attempt only when "
+        "an attempt's perTryTimeout fires, and keeps the slow one running; the first answer wins, "
+        "the other is reset. Each hedge is a retry: it spends `attempts`, the retry budget and "
+        "bulkhead.maxConcurrentRetries (Envoy's default allows 3 retries in flight per cluster); "
+        "Breakwater sends the hedge to a host not tried yet when there is one. Envoy does not "
+        "count a hedged attempt's timeout in upstream_rq_per_try_timeout: hedges show in "
+        "upstream_rq_retry, and the losing attempt as a reset connection",
     ),
     ("timeout", "request"): FieldMeaning(
         "route.timeout",
@@ -72,6 +88,16 @@ def retry_policy(retry: Retry | None) -> route_components_pb2.RetryPolicy | None
         policy.retriable_status_codes.extend(retry.retriable_status_codes)
     if retry.per_try_timeout is not None:
         set_duration(policy.per_try_timeout, retry.per_try_timeout)
+    if retry.hedge:
+        # A hedge sent to the slow host it hedges against is wasted: when
+        # another host exists, Envoy picks one it has not tried yet.
+        policy.retry_host_predicate.append(
+            route_components_pb2.RetryPolicy.RetryHostPredicate(
+                name=PREVIOUS_HOSTS,
+                typed_config=pack_any(previous_hosts_pb2.PreviousHostsPredicate()),
+            )
+        )
+        policy.host_selection_retry_max_attempts = HOST_SELECTION_ATTEMPTS
     if retry.backoff is not None:
         # Envoy's backoff is fully jittered and doubles each time up to
         # max_interval (default 10 times base); the multiplier is not configurable.
@@ -79,6 +105,18 @@ def retry_policy(retry: Retry | None) -> route_components_pb2.RetryPolicy | None
         if retry.backoff.max_interval is not None:
             set_duration(policy.retry_back_off.max_interval, retry.backoff.max_interval)
     return policy
+
+
+def hedge_policy(retry: Retry | None) -> route_components_pb2.HedgePolicy | None:
+    """`hedge_on_per_try_timeout`: a per-try timeout starts a retry without resetting the slow attempt.
+
+    Without it a per-try timeout cancels the attempt it cut; with it the
+    attempt keeps running, and whichever of the attempts answers first (with a
+    response that is not itself retried) is what the client gets.
+    """
+    if retry is None or not retry.hedge:
+        return None
+    return route_components_pb2.HedgePolicy(hedge_on_per_try_timeout=True)
 
 
 def apply_timeout(action: route_components_pb2.RouteAction, timeout: Timeout | None) -> None:

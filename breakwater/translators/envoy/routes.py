@@ -13,10 +13,14 @@ from envoy.config.route.v3 import route_components_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 
+from breakwater.translators.envoy.adaptive import (
+    route_filter_configs as adaptive_filter_configs,
+)
 from breakwater.translators.envoy.admission import route_filter_configs
 from breakwater.translators.envoy.balancing import hash_policies
 from breakwater.translators.envoy.fallback import custom_response
 from breakwater.translators.envoy.faults import http_fault
+from breakwater.translators.envoy.global_ratelimit import rate_limit_actions
 from breakwater.translators.envoy.headers import (
     apply_header_changes,
     apply_rewrite,
@@ -32,7 +36,7 @@ from breakwater.translators.envoy.http_filters import (
 from breakwater.translators.envoy.matchers import header_matcher, regex_matcher
 from breakwater.translators.envoy.mirror import mirror_policy
 from breakwater.translators.envoy.ratelimit import local_rate_limit
-from breakwater.translators.envoy.retries import apply_timeout, retry_policy
+from breakwater.translators.envoy.retries import apply_timeout, hedge_policy, retry_policy
 from breakwater.translators.envoy.telemetry import route_tracing
 from breakwater.translators.gateway_api.ordering import METHOD_HEADER, precedence
 from breakwater.translators.ir.nodes import Preview, Rule, VirtualHost
@@ -117,13 +121,18 @@ def route_action(rule: Rule) -> route_components_pb2.RouteAction:
     policy = retry_policy(effective.retry)
     if policy is not None:
         action.retry_policy.CopyFrom(policy)
+    hedge = hedge_policy(effective.retry)
+    if hedge is not None:
+        action.hedge_policy.CopyFrom(hedge)
     apply_timeout(action, effective.timeout)
     if rule.mirror is not None:
         action.request_mirror_policies.append(mirror_policy(rule.mirror))
     return action
 
 
-def rule_template(rule: Rule, gateway_levels: Sequence[str] = ()) -> route_components_pb2.Route:
+def rule_template(
+    rule: Rule, gateway_levels: Sequence[str] = (), adaptive_levels: Sequence[str] = ()
+) -> route_components_pb2.Route:
     """What every Envoy route of a rule shares: its action or redirect, header changes, filters.
 
     Name and match are left to each match, and so are the path rewrites and
@@ -141,17 +150,21 @@ def rule_template(rule: Rule, gateway_levels: Sequence[str] = ()) -> route_compo
                 template.route.hash_policy.append(policy)
     apply_header_changes(template, rule.request_headers, rule.response_headers)
     filters = template.typed_per_filter_config
-    if rule.rate_limit is not None:
+    if rule.rate_limit is not None and rule.rate_limit.local:
         limit = local_rate_limit(
             rule.rate_limit, rule_rate_limit_stat_prefix(rule.route, rule.index)
         )
         filters[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
+    if rule.global_limit is not None and template.HasField("route"):
+        template.route.rate_limits.append(rate_limit_actions(rule.global_limit))
     if rule.fault is not None:
         filters[FAULT].CopyFrom(switched_on(http_fault(rule.fault)))
     answers_itself = rule.redirect is not None or rule.direct_response is not None
     if rule.policy.spec.fallback is not None and not answers_itself:
         filters[CUSTOM_RESPONSE].CopyFrom(switched_on(custom_response(rule.policy.spec.fallback)))
     for name, config in route_filter_configs(rule.admission, gateway_levels).items():
+        filters[name].CopyFrom(config)
+    for name, config in adaptive_filter_configs(rule.adaptive, adaptive_levels).items():
         filters[name].CopyFrom(config)
     return template
 
@@ -176,11 +189,14 @@ def match_route(
     return out
 
 
-def rule_routes(rule: Rule, gateway_levels: Sequence[str] = ()) -> list[route_components_pb2.Route]:
+def rule_routes(
+    rule: Rule, gateway_levels: Sequence[str] = (), adaptive_levels: Sequence[str] = ()
+) -> list[route_components_pb2.Route]:
     """The Envoy routes of one rule, one per match, each after its rollout preview route;
-    `gateway_levels` are the gateway's admission control levels."""
+    `gateway_levels` and `adaptive_levels` are the gateway's admission control and adaptive
+    concurrency levels."""
     out: list[route_components_pb2.Route] = []
-    template = rule_template(rule, gateway_levels)
+    template = rule_template(rule, gateway_levels, adaptive_levels)
     matches: list[RouteMatch | None] = list(rule.matches) or [None]
     for match_index, match in enumerate(matches):
         shaped = match_route(template, rule, match)
@@ -208,11 +224,17 @@ def _preview_route(
 
 def virtual_host(host: VirtualHost) -> route_components_pb2.VirtualHost:
     """A route's limit sits on its virtual host: one bucket for every rule without its own."""
-    routes = [route for rule in host.rules for route in rule_routes(rule, host.gateway_levels)]
+    routes = [
+        route
+        for rule in host.rules
+        for route in rule_routes(rule, host.gateway_levels, host.adaptive_levels)
+    ]
     if host.by_precedence:
         routes.sort(key=precedence)
     out = route_components_pb2.VirtualHost(name=host.name, domains=host.domains, routes=routes)
-    if host.rate_limit is not None:
+    if host.global_limit is not None:
+        out.rate_limits.append(rate_limit_actions(host.global_limit))
+    if host.rate_limit is not None and host.rate_limit.local:
         limit = local_rate_limit(host.rate_limit, route_rate_limit_stat_prefix(host.name))
         out.typed_per_filter_config[LOCAL_RATE_LIMIT].CopyFrom(switched_on(limit))
     if host.tracing is not None:

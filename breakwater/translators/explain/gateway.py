@@ -11,12 +11,12 @@ do it, on each cluster (the line's `upstream_cluster`) or route rule (its
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from breakwater.translators.envoy import telemetry, tls
-from breakwater.translators.envoy.ratelimit import effective_rate_limits
+from breakwater.translators.envoy import limits, telemetry, tls
+from breakwater.translators.envoy.ratelimit import LimitPart, effective_rate_limits
 from breakwater.translators.explain.meanings import Meanings
 from breakwater.translators.explain.response_flags import RESPONSE_FLAGS, ResponseFlag
 from breakwater.translators.explain.service import (
@@ -43,8 +43,8 @@ from breakwater.translators.telemetry_model import TelemetrySpec
 
 TELEMETRY_MEANINGS: Meanings = _collect(telemetry.EXPLAIN, model=TelemetrySpec)
 """Every Telemetry field Envoy sees, with what it becomes there."""
-LISTENER_MEANINGS: Meanings = _collect(tls.EXPLAIN, model=GatewaySpec)
-"""The gateway's own fields that shape its listener beyond address and port (its `tls`)."""
+LISTENER_MEANINGS: Meanings = _collect(tls.EXPLAIN, limits.EXPLAIN, model=GatewaySpec)
+"""The gateway's own fields that shape its listener beyond address and port (`tls`, `limits`)."""
 
 BY_ENTRY: frozenset[FieldPath] = frozenset({("tracing", "tags"), ("access_log", "fields")})
 """Fields that merge entry by entry (tags by name, log fields by field name): one line each."""
@@ -112,8 +112,14 @@ def _rule_actors(
     found: set[str] = set()
     rule = route.spec.rules[index]
     for path in flag.rule_fields:
-        if path == ("rate_limit",):
-            found |= {who for who, _ in effective_rate_limits(policyset.gateways, route, index)}
+        if path[0] == "rate_limit":
+            parts: tuple[LimitPart, ...] = (
+                ("global",) if path == ("rate_limit", "global_") else get_args(LimitPart)
+            )
+            for part in parts:
+                found |= {
+                    who for who, _ in effective_rate_limits(policyset.gateways, route, index, part)
+                }
         elif _value_at(rule, path) is not None:
             found.add(f"HTTPRoute/{route.name} rule {index}")
     return found
@@ -166,7 +172,7 @@ def explain_flags(policyset: PolicySet, gateway: str) -> list[ExplainedSetting]:
 
 
 def explain_listener(policyset: PolicySet, gateway: str) -> list[ExplainedSetting]:
-    """The gateway's TLS termination, field by field, set by the Gateway itself."""
+    """The gateway's TLS termination and limits, field by field, set by the Gateway itself."""
     spec = policyset.gateways[gateway].spec
     return _explained(LISTENER_MEANINGS, spec, lambda _: f"Gateway/{gateway}")
 

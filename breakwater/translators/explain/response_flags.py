@@ -88,9 +88,18 @@ RESPONSE_FLAGS: tuple[ResponseFlag, ...] = (
         "RL",
         "RateLimited",
         "a rateLimit refused it: the rule's, else its HTTPRoute's, else its Gateway's token "
-        "bucket was empty; 429 with retry-after",
+        "bucket was empty (429 with retry-after), or the rate-limit service counted its "
+        "`global` limit as reached (429 with x-envoy-ratelimited)",
         level="route",
         rule_fields=(("rate_limit",),),
+    ),
+    ResponseFlag(
+        "RLSE",
+        "RateLimitServiceError",
+        "the rate-limit service could not answer (down, over 200ms, or an error) and the "
+        "rule's `global` limit has failureMode: closed; 503",
+        level="route",
+        rule_fields=(("rate_limit", "global_"),),
     ),
     ResponseFlag(
         "FI",

@@ -5,7 +5,7 @@ close but not the same (per-host ejection, no half-open probe, a panic
 threshold that sends traffic to ejected hosts), so every line that differs
 says how. What each field becomes is stated by the translator slice that
 writes it (`outlier`, `admission`, `bulkhead`, `retries`, `health`, `clusters`,
-`fallback`, `balancing` for policy fields; `faults`, `ratelimit`, `mirror`, `headers` for
+`fallback`, `balancing`, `adaptive` for policy fields; `faults`, `ratelimit`, `mirror`, `headers` for
 what a route rule does to its traffic); this module puts those statements in
 order and answers for one service.
 """
@@ -21,12 +21,14 @@ from pydantic import BaseModel
 
 from breakwater.translators.durations import format_duration
 from breakwater.translators.envoy import (
+    adaptive,
     admission,
     balancing,
     bulkhead,
     clusters,
     fallback,
     faults,
+    global_ratelimit,
     headers,
     health,
     mirror,
@@ -34,6 +36,7 @@ from breakwater.translators.envoy import (
     ratelimit,
     retries,
 )
+from breakwater.translators.envoy.ratelimit import LimitPart
 from breakwater.translators.explain.meanings import Meanings
 from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import Effective, FieldPath, PolicySet, Provenance
@@ -74,6 +77,7 @@ MEANINGS: Meanings = _collect(
     outlier.EXPLAIN,
     admission.EXPLAIN,
     bulkhead.EXPLAIN,
+    adaptive.EXPLAIN,
     retries.EXPLAIN,
     clusters.EXPLAIN,
     health.EXPLAIN,
@@ -83,7 +87,12 @@ MEANINGS: Meanings = _collect(
 """Every policy field a user can set that Envoy sees, with what it becomes there."""
 
 RULE_MEANINGS: Meanings = _collect(
-    faults.EXPLAIN, ratelimit.EXPLAIN, mirror.EXPLAIN, headers.EXPLAIN, model=RouteRule
+    faults.EXPLAIN,
+    ratelimit.EXPLAIN,
+    global_ratelimit.EXPLAIN,
+    mirror.EXPLAIN,
+    headers.EXPLAIN,
+    model=RouteRule,
 )
 """What a route rule does to its traffic (paths under RouteRule), which no policy merges into.
 
@@ -196,15 +205,23 @@ def explain_rule(policyset: PolicySet, route_name: str, index: int) -> list[Expl
         if not s.path.startswith("rateLimit.")
     ]
     limit_meanings = {path: m for path, m in RULE_MEANINGS.items() if path[0] == "rate_limit"}
-    for who, limit in ratelimit.effective_rate_limits(policyset.gateways, route, index):
-        holder = RouteRule.model_construct(rate_limit=limit)
-        settings += _explained(limit_meanings, holder, _written_by(who, limit))
+    for part in get_args(LimitPart):
+        for who, limit in ratelimit.effective_rate_limits(policyset.gateways, route, index, part):
+            holder = RouteRule.model_construct(rate_limit=limit)
+            settings += _explained(limit_meanings, holder, _written_by(who, limit, part))
     return settings
 
 
-def _written_by(who: str, limit: BaseModel) -> Callable[[FieldPath], str | None]:
-    """`who` for the fields of a rate limit its author wrote (`rate_limit`, field)."""
-    return lambda path: who if path[1] in limit.model_fields_set else None
+def _written_by(who: str, limit: BaseModel, part: str) -> Callable[[FieldPath], str | None]:
+    """`who` for the fields of a rate limit's `part` its author wrote (`rate_limit`, field):
+    the global limit's fields under `global`, the bucket's the others."""
+
+    def setter(path: FieldPath) -> str | None:
+        if (path[1] == "global_") != (part == "global"):
+            return None
+        return who if path[1] in limit.model_fields_set else None
+
+    return setter
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from breakwater.log_fields import ACCESS_LOG_FIELDS
 from breakwater.translators.ir.nodes import (
     AccessLog,
+    AdaptiveFilter,
     AdmissionFilter,
     Listener,
     LogSink,
@@ -140,6 +141,13 @@ def _access_log(policyset: PolicySet, gateway: str, spec: TelemetrySpec) -> Acce
     )
 
 
+def rate_limit_service(policyset: PolicySet, gateway: str) -> str | None:
+    """The cluster of the gateway's rate-limit service; one that is not a declared Service is
+    left out (validation reports it), as Envoy would refuse the whole listener."""
+    service = policyset.gateways[gateway].spec.rate_limit_service
+    return service if service in policyset.services else None
+
+
 def service_wide(breaker: CircuitBreaker | None) -> bool:
     """Whether a breaker looks at the service as a whole (an admission control filter)."""
     return (
@@ -150,20 +158,27 @@ def service_wide(breaker: CircuitBreaker | None) -> bool:
 
 
 def resolve_listener(
-    policyset: PolicySet, gateway: str, admission: Iterable[AdmissionFilter]
+    policyset: PolicySet,
+    gateway: str,
+    admission: Iterable[AdmissionFilter],
+    adaptive: Iterable[AdaptiveFilter] = (),
 ) -> Listener:
-    """`admission`: the breaker levels the gateway's rules use, in rule order (the last of a
-    level counts)."""
+    """`admission` and `adaptive`: the breaker and adaptive concurrency levels the gateway's
+    rules use, in rule order (the last of a level counts)."""
     spec = policyset.gateways[gateway].spec
     telemetry = policyset.effective_telemetry(gateway).spec
     levels = {f.level: f for f in admission}
+    adaptive_levels = {f.level: f for f in adaptive}
     return Listener(
         gateway,
         spec.address,
         spec.port,
         spec.tls,
+        spec.limits,
         spec.rate_limit,
         tuple(levels[name] for name in sorted(levels)),
+        tuple(adaptive_levels[name] for name in sorted(adaptive_levels)),
+        rate_limit_service(policyset, gateway),
         _tracing(policyset, gateway, telemetry),
         _access_log(policyset, gateway, telemetry),
     )

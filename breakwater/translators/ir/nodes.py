@@ -18,6 +18,7 @@ from datetime import timedelta
 from operator import attrgetter
 from typing import Literal, NamedTuple, Union, get_args, get_origin, get_type_hints
 
+from breakwater.translators.capacity_model import AdaptiveConcurrency, GatewayLimits
 from breakwater.translators.model import (
     CircuitBreaker,
     GatewayTls,
@@ -31,6 +32,7 @@ from breakwater.translators.route_model import RouteMatch
 from breakwater.translators.traffic_model import (
     DirectResponse,
     Fault,
+    GlobalRateLimit,
     HeaderChanges,
     Mirror,
     RateLimit,
@@ -245,6 +247,23 @@ class AdmissionFilter(Node):
 
 
 @dataclass(frozen=True, eq=False, slots=True)
+class AdaptiveFilter(Node):
+    """An adaptive concurrency level one of the gateway's rules uses (`adaptive`)."""
+
+    level: str
+    """The service, `service|subset` or `fleet` whose policy the rules take."""
+    adaptive: AdaptiveConcurrency
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class GlobalLimit(Node):
+    """A `rateLimit.global` and the key its counter goes by (who set it)."""
+
+    key: str
+    limit: GlobalRateLimit
+
+
+@dataclass(frozen=True, eq=False, slots=True)
 class Listener(Node):
     """A gateway: where it listens, its TLS, its HTTP filters and its telemetry."""
 
@@ -252,10 +271,15 @@ class Listener(Node):
     address: str
     port: int
     tls: GatewayTls | None
+    limits: GatewayLimits | None
     rate_limit: RateLimit | None
     """The gateway-wide limit: every request no route or rule limits itself."""
     admission: tuple[AdmissionFilter, ...]
     """By level: one filter per service-wide breaker level its rules use."""
+    adaptive: tuple[AdaptiveFilter, ...]
+    """By level: one filter per adaptive concurrency level its rules use."""
+    rate_limit_service: str | None
+    """The cluster of the gateway's rate-limit service (global limits), if it names one."""
     tracing: Tracing | None
     access_log: AccessLog | None
     """None: the Telemetry turned the access log off."""
@@ -307,6 +331,10 @@ class Rule(Node):
     rewrite: Rewrite | None
     admission: str | None
     """The rule's policy level, if its breaker is service-wide (an admission control filter)."""
+    adaptive: str | None
+    """The rule's policy level, if its bulkhead is adaptive (an adaptive concurrency filter)."""
+    global_limit: GlobalLimit | None
+    """The rule's own global rate limit."""
     preview: Preview | None
 
 
@@ -324,10 +352,14 @@ class VirtualHost(Node):
     rules: tuple[Rule, ...]
     rate_limit: RateLimit | None
     """The route's own limit: one bucket for its rules without one."""
+    global_limit: GlobalLimit | None
+    """The route's global limit, else its gateway's: for its rules without one of their own."""
     tracing: Sampling | None
     """The route's own Telemetry, laid on each of its Envoy routes."""
     gateway_levels: tuple[str, ...]
     """The gateway's admission control levels, whose filters every rule but its own turns off."""
+    adaptive_levels: tuple[str, ...]
+    """The gateway's adaptive concurrency levels, turned off the same way."""
     by_precedence: bool
 
 

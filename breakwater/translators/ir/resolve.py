@@ -37,9 +37,11 @@ def resolve(policyset: PolicySet, group: Iterable[str], memo: Memo | None = None
     listeners: list[Listener] = []
     routes: list[RouteConfiguration] = []
     for gateway in gateways:
-        configuration, admission = resolve_route_configuration(policyset, policies, gateway, memo)
+        configuration, admission, adaptive = resolve_route_configuration(
+            policyset, policies, gateway, memo
+        )
         routes.append(configuration)
-        listeners.append(resolve_listener(policyset, gateway, admission))
+        listeners.append(resolve_listener(policyset, gateway, admission, adaptive))
     targets = backend_targets(policyset, gateways)
     upstreams = resolve_upstreams(policyset, targets, policies, memo)
     return Group(tuple(listeners), tuple(routes), upstreams)

@@ -13,12 +13,15 @@ rollout's header stage.
 
 from __future__ import annotations
 
+from breakwater.translators.capacity_model import AdaptiveConcurrency
 from breakwater.translators.gateway_api.ordering import share_hostnames
 from breakwater.translators.ir.gateways import route_sampling, service_wide, traced_routes
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.nodes import (
+    AdaptiveFilter,
     AdmissionFilter,
     Backend,
+    GlobalLimit,
     Preview,
     RouteConfiguration,
     Rule,
@@ -26,9 +29,16 @@ from breakwater.translators.ir.nodes import (
     VirtualHost,
 )
 from breakwater.translators.ir.upstreams import ClusterPolicies, attached_routes
-from breakwater.translators.names import cluster_name, route_config_name
+from breakwater.translators.names import (
+    cluster_name,
+    gateway_global_limit_key,
+    route_config_name,
+    route_global_limit_key,
+    rule_global_limit_key,
+)
 from breakwater.translators.policyset import Effective, PolicySet, PreviewRoute
 from breakwater.translators.route_model import HTTPRoute, RouteRule
+from breakwater.translators.traffic_model import RateLimit
 
 
 def rule_level(rule: RouteRule) -> str:
@@ -97,10 +107,21 @@ def _make_rule(
         rule.direct_response,
         rule.rewrite,
         rule_level(rule) if service_wide(effective.spec.circuit_breaker) else None,
+        rule_level(rule) if adaptive_of(effective) is not None else None,
+        global_limit(rule_global_limit_key(route.name, index), rule.rate_limit),
         None
         if preview is None or preview_cluster is None
         else Preview(tuple(preview.headers), preview_cluster),
     )
+
+
+def global_limit(key: str, limit: RateLimit | None) -> GlobalLimit | None:
+    return None if limit is None or limit.global_ is None else GlobalLimit(key, limit.global_)
+
+
+def adaptive_of(effective: Effective) -> AdaptiveConcurrency | None:
+    bulkhead = effective.spec.bulkhead
+    return None if bulkhead is None else bulkhead.adaptive
 
 
 def _domains(route: HTTPRoute) -> tuple[str, ...]:
@@ -112,27 +133,51 @@ def _host(
     rules: tuple[Rule, ...],
     tracing: Sampling | None,
     levels: tuple[str, ...],
+    adaptive_levels: tuple[str, ...],
+    gateway_limit: GlobalLimit | None,
     memo: Memo,
 ) -> VirtualHost:
     """A Breakwater route's own virtual host: reads its document, its rules' nodes, its
-    tracing and the gateway's admission levels."""
-    key = ("host", id(route), tuple(map(id, rules)), tracing, levels)
-    return memo.get(key, _make_host, route, rules, tracing, levels)
+    tracing, the gateway's admission and adaptive concurrency levels and its global limit."""
+    key = (
+        "host",
+        id(route),
+        tuple(map(id, rules)),
+        tracing,
+        levels,
+        adaptive_levels,
+        gateway_limit,
+    )
+    return memo.get(key, _make_host, route, rules, tracing, levels, adaptive_levels, gateway_limit)
 
 
 def _make_host(
-    route: HTTPRoute, rules: tuple[Rule, ...], tracing: Sampling | None, levels: tuple[str, ...]
+    route: HTTPRoute,
+    rules: tuple[Rule, ...],
+    tracing: Sampling | None,
+    levels: tuple[str, ...],
+    adaptive_levels: tuple[str, ...],
+    gateway_limit: GlobalLimit | None,
 ) -> VirtualHost:
     return VirtualHost(
-        route.name, _domains(route), rules, route.spec.rate_limit, tracing, levels, False
+        route.name,
+        _domains(route),
+        rules,
+        route.spec.rate_limit,
+        global_limit(route_global_limit_key(route.name), route.spec.rate_limit) or gateway_limit,
+        tracing,
+        levels,
+        adaptive_levels,
+        False,
     )
 
 
 def resolve_route_configuration(
     policyset: PolicySet, policies: ClusterPolicies, gateway: str, memo: Memo
-) -> tuple[RouteConfiguration, list[AdmissionFilter]]:
+) -> tuple[RouteConfiguration, list[AdmissionFilter], list[AdaptiveFilter]]:
     """The gateway's route configuration (a gateway without routes gets an empty one: Envoy
-    answers 404), and the admission control levels its rules use, in rule order."""
+    answers 404), and the admission control and adaptive concurrency levels its rules use, in
+    rule order."""
     attached = attached_routes(policyset, gateway)
     rules = {
         route.name: tuple(
@@ -147,6 +192,16 @@ def resolve_route_configuration(
         if rule.admission is not None and rule.policy.spec.circuit_breaker is not None
     ]
     levels = tuple(sorted({f.level for f in admission}))
+    adaptive = [
+        AdaptiveFilter(rule.adaptive, found)
+        for route in attached
+        for rule in rules[route.name]
+        if rule.adaptive is not None and (found := adaptive_of(rule.policy)) is not None
+    ]
+    adaptive_levels = tuple(sorted({f.level for f in adaptive}))
+    gateway_limit = global_limit(
+        gateway_global_limit_key(gateway), policyset.gateways[gateway].spec.rate_limit
+    )
     traced = traced_routes(policyset)
     routes = {route.name: route for route in attached}
 
@@ -160,8 +215,15 @@ def resolve_route_configuration(
             domains,
             tuple(rule for member in members for rule in rules[member]),
             None if only is None else only.spec.rate_limit,
+            (
+                None
+                if only is None
+                else global_limit(route_global_limit_key(only.name), only.spec.rate_limit)
+            )
+            or gateway_limit,
             _sampling(name),
             levels,
+            adaptive_levels,
             True,
         )
 
@@ -173,10 +235,19 @@ def resolve_route_configuration(
         hosts = [host("+".join(names), tuple(domains), names) for names, domains in groups]
     else:
         hosts = [
-            _host(route, rules[route.name], _sampling(route.name), levels, memo)
+            _host(
+                route,
+                rules[route.name],
+                _sampling(route.name),
+                levels,
+                adaptive_levels,
+                gateway_limit,
+                memo,
+            )
             for route in attached
         ]
     return (
         RouteConfiguration(route_config_name(gateway), tuple(sorted(hosts, key=lambda h: h.name))),
         admission,
+        adaptive,
     )

@@ -104,12 +104,16 @@ def collector_services(spec: TelemetrySpec) -> list[str]:
 
 
 def collector_targets(policyset: PolicySet, gateways: Iterable[str]) -> list[Target]:
-    """The collectors of these gateways, as the clusters their proxies need; unknown ones left out."""
+    """The collectors and rate-limit services of these gateways, as the clusters their proxies
+    need; unknown ones left out."""
     found: dict[Target, None] = {}
     for gateway in gateways:
         for service in collector_services(policyset.effective_telemetry(gateway).spec):
             if service in policyset.services:
                 found[(service, None)] = None
+        limiter = policyset.gateways[gateway].spec.rate_limit_service
+        if limiter is not None and limiter in policyset.services:
+            found[(limiter, None)] = None
     return list(found)
 
 
