@@ -126,7 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "bootstrap", help="print an Envoy bootstrap that points at the server"
     )
     bootstrap.add_argument("--node-id", required=True)
-    bootstrap.add_argument("--node-cluster", required=True)
+    bootstrap.add_argument(
+        "--node-cluster", help="the node's cluster (needed for Envoy; optional with --grpc)"
+    )
+    bootstrap.add_argument(
+        "--grpc",
+        action="store_true",
+        help="print the xDS bootstrap of a proxyless gRPC client (JSON, for GRPC_XDS_BOOTSTRAP) "
+        "instead of an Envoy bootstrap",
+    )
     bootstrap.add_argument(
         "--xds-address",
         action="append",
@@ -148,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--proxy-token-file",
         metavar="FILE",
         help="the server's proxy token file: the token of --node-cluster (or of a `*` line) "
-        "goes on every call to the control plane",
+        "goes on every call to the control plane; with --grpc, a file holding this client's "
+        "token alone, which the client reads itself",
     )
     bootstrap.add_argument(
         "--no-fleet-reports",
@@ -162,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help=f"how often the proxy reports its stats (default {DEFAULT_STATS_FLUSH_INTERVAL})",
     )
-    bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
+    bootstrap.add_argument("--format", choices=["json", "yaml"])
     bootstrap.set_defaults(func=cmd_bootstrap)
 
     serve = add_command(sub, "serve", help="run the xDS server and the admin API")

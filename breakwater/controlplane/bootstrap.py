@@ -250,4 +250,53 @@ def _fleet_reports(
     }
 
 
-__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap"]
+def render_grpc_bootstrap(
+    node_id: str,
+    node_cluster: str,
+    xds_addresses: Sequence[tuple[str, int]],
+    *,
+    tls: XdsTls | None = None,
+    proxy_token_file: str | None = None,
+) -> dict[str, Any]:
+    """The xDS bootstrap of a proxyless gRPC client (`GRPC_XDS_BOOTSTRAP`), as a dict for JSON.
+
+    gRPC's format (gRFC A27, A65, A97), not Envoy's: `xds_servers` with their channel
+    credentials and `server_features: ["xds_v3"]`, and the node. A client reaches one server
+    at a time and falls back to the next only when it cannot (A71), so every address is a
+    server of its own. `proxy_token_file` becomes JWT call credentials read from that file
+    (A97), which gRPC sends as `authorization: Bearer` on the ADS stream; clients honour it
+    where they implement A97, and only over TLS.
+    """
+    if not node_id:
+        raise ValueError("node_id must not be empty")
+    if not xds_addresses:
+        raise ValueError("at least one xDS server address is needed")
+    if tls is None:
+        channel_creds: list[dict[str, Any]] = [{"type": "insecure"}]
+    else:
+        config: dict[str, Any] = {"ca_certificate_file": tls.ca_file}
+        if tls.cert_file and tls.key_file:
+            config["certificate_file"] = tls.cert_file
+            config["private_key_file"] = tls.key_file
+        channel_creds = [{"type": "tls", "config": config}]
+    servers: list[dict[str, Any]] = []
+    for host, port in xds_addresses:
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"bad xDS server address {host!r}:{port}")
+        server: dict[str, Any] = {
+            "server_uri": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "channel_creds": channel_creds,
+            "server_features": ["xds_v3"],
+        }
+        if proxy_token_file is not None:
+            server["call_creds"] = [
+                {"type": "jwt_token_file", "config": {"jwt_token_file": proxy_token_file}}
+            ]
+        servers.append(server)
+    node: dict[str, Any] = {"id": node_id}
+    if node_cluster:
+        node["cluster"] = node_cluster
+    return {"xds_servers": servers, "node": node}
+
+
+__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap", "render_grpc_bootstrap"]

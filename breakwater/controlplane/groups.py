@@ -8,13 +8,26 @@ the reconciler and the API's answers share.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
+
+from breakwater.translators.proxyless import client_profile
 
 GroupKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def group_key(node: Any) -> GroupKey:
-    """(node.cluster, sorted string metadata): everything a nodeSelector can look at."""
+class ProxylessKey(NamedTuple):
+    """The group of proxyless gRPC clients of one profile: they are served every service they
+    may dial (each asks for the names it dials), whatever their node's cluster or metadata."""
+
+    profile: str
+
+
+def group_key(node: Any) -> GroupKey | ProxylessKey:
+    """(node.cluster, sorted string metadata): everything a nodeSelector can look at; for a
+    gRPC client (`user_agent_name`), its profile instead."""
+    profile = client_profile(str(node.user_agent_name))
+    if profile is not None:
+        return ProxylessKey(profile)
     metadata: list[tuple[str, str]] = []
     if node.HasField("metadata"):
         for key, value in node.metadata.fields.items():
@@ -29,6 +42,8 @@ def group_label(group: Hashable) -> str:
     The same text in the API, the console and metric labels, where the key's Python form
     (`('edge', ())`) would mean nothing to anyone.
     """
+    if isinstance(group, ProxylessKey):
+        return f"proxyless {group.profile}"
     if not (isinstance(group, tuple) and len(group) == 2 and isinstance(group[0], str)):
         return str(group)
     cluster: str = group[0]

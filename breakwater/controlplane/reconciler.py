@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Hashable
 
 from breakwater.controlplane.debounce import Debouncer
-from breakwater.controlplane.groups import GroupKey
+from breakwater.controlplane.groups import GroupKey, ProxylessKey
 from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
@@ -45,7 +45,8 @@ from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import Translator, node_group
+from breakwater.translators.proxyless import Proxyless
+from breakwater.translators.snapshot import BuildTarget, Translator, node_group
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class Reconciler(PolicySubscriber):
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
         self._translator = Translator()
         self._built_for: PolicySet | None = None
-        self._built: dict[frozenset[str], Snapshot] = {}
-        """The snapshot of each gateway set translated from `_built_for`."""
+        self._built: dict[Hashable, Snapshot] = {}
+        """The snapshot of each gateway set (or proxyless profile) translated from `_built_for`."""
         self._building = asyncio.Lock()
         """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
@@ -148,8 +149,9 @@ class Reconciler(PolicySubscriber):
         self._new.discard(key)
         log.debug("dropped node group %r: no proxy watched it for %g s", key, self.group_grace)
 
-    def gateways_of(self, key: GroupKey) -> frozenset[str]:
-        if self.policyset is None:
+    def gateways_of(self, key: GroupKey | ProxylessKey) -> frozenset[str]:
+        """The gateways a group's proxies serve; none for proxyless clients."""
+        if self.policyset is None or isinstance(key, ProxylessKey):
             return frozenset()
         cluster, metadata = key
         return node_group(self.policyset, cluster, dict(metadata))
@@ -176,7 +178,7 @@ class Reconciler(PolicySubscriber):
         self._changed_at = 0.0
         await self._build(set(self.cache.groups()) | self._new, changed_at)
 
-    def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+    def _snapshot_for(self, policyset: PolicySet, gateways: BuildTarget) -> Snapshot:
         """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
         if policyset is not self._built_for:
             self._built_for, self._built = policyset, {}
@@ -194,9 +196,7 @@ class Reconciler(PolicySubscriber):
         checked: dict[int, list[str]] = {}
         out: dict[Hashable, tuple[Snapshot, list[str]]] = {}
         for key in keys:
-            group: GroupKey = key  # type: ignore[assignment]
-            gateways = node_group(policyset, group[0], dict(group[1]))
-            snapshot = self._snapshot_for(policyset, gateways)
+            snapshot = self._snapshot_for(policyset, _build_target(policyset, key))
             if id(snapshot) not in checked:
                 checked[id(snapshot)] = _dangling(snapshot)
             out[key] = (snapshot, checked[id(snapshot)])
@@ -270,7 +270,15 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _translated(translator: Translator, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+def _build_target(policyset: PolicySet, key: Hashable) -> BuildTarget:
+    """What a group's snapshot is built from: its gateways, or its proxyless profile."""
+    if isinstance(key, ProxylessKey):
+        return Proxyless(key.profile)
+    group: GroupKey = key  # type: ignore[assignment]
+    return node_group(policyset, group[0], dict(group[1]))
+
+
+def _translated(translator: Translator, policyset: PolicySet, gateways: BuildTarget) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by

@@ -81,6 +81,31 @@ class ServiceSpec(Model):
     endpoints: list[Endpoint] = Field(default_factory=list)
     dns: DnsTarget | None = None
     subsets: list[Subset] = Field(default_factory=list)
+    proxyless: bool | None = None
+    """Served to proxyless gRPC clients (`xds:///<name>`): unset means yes for `protocol: grpc`
+    services with `endpoints`; `false` keeps a gRPC service for Envoy alone, so its policies may
+    use what gRPC's own xDS client cannot do."""
+
+    @property
+    def served_proxyless(self) -> bool:
+        """Whether gRPC clients dialing `xds:///<name>` get this service (`proxyless`)."""
+        if self.proxyless is None:
+            return self.protocol == "grpc" and self.dns is None
+        return self.proxyless
+
+    @model_validator(mode="after")
+    def _proxyless_needs_grpc(self) -> ServiceSpec:
+        if self.proxyless and self.protocol != "grpc":
+            raise ValueError(
+                f"`proxyless: true` serves the service to gRPC clients, and its protocol is "
+                f"{self.protocol!r}: set `protocol: grpc`, or remove `proxyless`"
+            )
+        if self.proxyless and self.dns is not None:
+            raise ValueError(
+                "`proxyless: true` needs `endpoints`: gRPC clients are sent the endpoints over "
+                "EDS, and a `dns` service has none; list its endpoints, or remove `proxyless`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_reach(self) -> ServiceSpec:

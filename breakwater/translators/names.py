@@ -12,6 +12,8 @@ that made it, so the scheme is part of the contract:
 | failover cluster of a subset           | `payments|canary+failover`  |
 | ClusterLoadAssignment                  | its cluster's name          |
 | Listener, RouteConfiguration           | the Gateway's name          |
+| Listener of a service, for gRPC clients | the Service's name (what `xds:///<service>` asks for) |
+| its RouteConfiguration                 | the Service's name          |
 | VirtualHost                            | the HTTPRoute's name        |
 | Route                                  | `<httproute>/<rule index>/<match index>` |
 | rate limit stats of a gateway          | `ratelimit.gateway.<gateway>` |
@@ -74,6 +76,15 @@ def listener_name(gateway: str) -> str:
 
 def route_config_name(gateway: str) -> str:
     return gateway
+
+
+def mesh_listener_name(service: str) -> str:
+    """What a gRPC client dialing `xds:///<service>` asks LDS for (the default template, `%s`)."""
+    return service
+
+
+def mesh_route_config_name(service: str) -> str:
+    return service
 
 
 def route_name(http_route: str, rule_index: int, match_index: int) -> str:

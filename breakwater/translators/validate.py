@@ -41,6 +41,7 @@ from breakwater.translators.refused import NOTHING, Refused
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
+from breakwater.translators.validate_proxyless import check_proxyless
 from breakwater.translators.validate_rollouts import check_rollouts
 from breakwater.translators.validate_telemetry import check_telemetry
 
@@ -272,6 +273,7 @@ def build_policyset(
     if merges is not None:
         policyset.__dict__["_merged"] = merges
     check_telemetry(out.add, policyset, raws, refused)
+    check_proxyless(out.add, policyset, raws, refused)
 
     for name, service in services.items():
         if refused.may_change("ResiliencePolicy", name):

@@ -32,13 +32,22 @@ from breakwater.translators.envoy.encoded import (
 )
 from breakwater.translators.envoy.endpoints import load_assignment
 from breakwater.translators.envoy.listeners import listener
+from breakwater.translators.envoy.proxyless import (
+    grpc_cluster,
+    grpc_listener,
+    grpc_route_configuration,
+)
 from breakwater.translators.envoy.routes import virtual_host
 from breakwater.translators.ir.nodes import (
     Aggregate,
     Cluster,
     Endpoints,
+    ForGrpc,
     Group,
     Listener,
+    MeshGroup,
+    MeshListener,
+    MeshRoutes,
     Node,
     RouteConfiguration,
     Upstreams,
@@ -114,6 +123,20 @@ class Builder:
             ROUTE_TYPE: [self._route_configuration(node) for node in group.routes],
         }
 
+    def build_mesh(self, group: MeshGroup) -> Built:
+        """What proxyless gRPC clients are sent (`envoy.proxyless`); each piece is cached
+        under `ForGrpc(node)`, apart from the Envoy piece of the same node."""
+        upstreams = group.upstreams
+        clusters = [
+            self._get(ForGrpc(node), _grpc_cluster) for node in upstreams.clusters if node.dns is None
+        ]
+        return {
+            CLUSTER_TYPE: clusters,
+            ENDPOINT_TYPE: [self._get(node, _endpoints) for node in upstreams.endpoints],
+            LISTENER_TYPE: [self._get(node, _grpc_listener) for node in group.listeners],
+            ROUTE_TYPE: [self._get(node, _grpc_routes) for node in group.routes],
+        }
+
     def _upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
         """A weight written through the API changes routes only: the group's upstreams are
         then the same node, found whole without looking up each cluster."""
@@ -163,3 +186,16 @@ def _endpoints(node: Endpoints) -> Resource:
 
 def _listener(node: Listener) -> Resource:
     return Resource.from_message(listener(node))
+
+
+def _grpc_cluster(node: ForGrpc) -> Resource:
+    assert isinstance(node.node, Cluster)
+    return Resource.from_message(grpc_cluster(node.node))
+
+
+def _grpc_listener(node: MeshListener) -> Resource:
+    return Resource.from_message(grpc_listener(node))
+
+
+def _grpc_routes(node: MeshRoutes) -> Resource:
+    return Resource.from_message(grpc_route_configuration(node))

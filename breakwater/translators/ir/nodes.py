@@ -345,3 +345,46 @@ class Group(Node):
     listeners: tuple[Listener, ...]
     routes: tuple[RouteConfiguration, ...]
     upstreams: Upstreams
+
+
+# -- proxyless gRPC clients ---------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshListener(Node):
+    """What a gRPC client dialing `xds:///<service>` asks LDS for: an API listener of that name."""
+
+    service: str
+    route_config: str
+    fault: bool
+    """Whether a rule injects faults (the fault filter then goes before the router)."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshRoutes(Node):
+    """The route configuration of one service for its proxyless callers: the rules of the
+    routes attached to it, in name and rule order, then the whole service."""
+
+    name: str
+    service: str
+    rules: tuple[Rule, ...]
+    default: str
+    """The cluster of the whole service, which takes every call no rule matched."""
+    policy: Effective
+    """The service's own effective policy, for the retries and timeout of that last route."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshGroup(Node):
+    """Everything a proxyless client profile is sent (a client asks for a part of it)."""
+
+    listeners: tuple[MeshListener, ...]
+    routes: tuple[MeshRoutes, ...]
+    upstreams: Upstreams
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ForGrpc(Node):
+    """A piece as gRPC's xDS client is sent it: the builder's cache key, apart from Envoy's."""
+
+    node: Node

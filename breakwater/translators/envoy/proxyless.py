@@ -1,0 +1,226 @@
+"""IR mesh pieces → the resources proxyless gRPC clients are sent, and only what they implement.
+
+gRPC's xDS client is not Envoy: it NACKs a listener without an
+`api_listener`, an HTTP filter it does not know (unless marked optional) or
+a router that is not last, a cluster whose `lb_policy` it does not
+implement, and it ignores localities without a `load_balancing_weight`.
+So these resources are written field by field from what the gRFCs list
+(`translators.proxyless`), never by trimming an Envoy resource:
+
+- Listener (A27, A39): `api_listener` holding an HttpConnectionManager with
+  RDS over ADS; the HTTP filters are the router, after the fault filter when
+  a rule injects faults (marked optional, so a client without A33 ignores it).
+- RouteConfiguration (A28, A31, A33, A42, A44): one virtual host for every
+  authority; matches on path and headers; weighted clusters; header hash
+  policies; `retry_policy` on gRPC status codes with backoff;
+  `max_stream_duration` as the timeout; fault config per route, unwrapped.
+- Cluster (A27, A32, A42, A50): EDS over ADS, ROUND_ROBIN or RING_HASH,
+  `max_requests`, outlier detection by failure percentage.
+- ClusterLoadAssignment: as Envoy gets it (`endpoints`): one weighted
+  locality, DRAINING hosts, which gRPC does not pick.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import api_listener_pb2, listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf import wrappers_pb2
+
+from breakwater.translators.envoy.clusters import ads_config_source, pack_any
+from breakwater.translators.envoy.faults import http_fault
+from breakwater.translators.envoy.http_filters import FAULT, ROUTER
+from breakwater.translators.envoy.matchers import header_matcher
+from breakwater.translators.envoy.routes import route_match
+from breakwater.translators.envoy.wellknown import set_duration
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
+from breakwater.translators.ir.nodes import Cluster, MeshListener, MeshRoutes, Rule
+from breakwater.translators.model import CircuitBreaker, ResilienceSpec
+from breakwater.translators.names import mesh_listener_name, route_name
+from breakwater.translators.proxyless import GRPC_RETRY_ON
+
+EXPLAIN: Meanings = {
+    ("timeout", "request"): FieldMeaning(
+        "route.max_stream_duration.max_stream_duration (gRPC clients)",
+        "a gRPC client takes it as the call's deadline when the call's own is later (gRFC A31)",
+    ),
+    ("retry", "retry_on"): FieldMeaning(
+        "route.retry_policy.retry_on (gRPC clients: gRPC status codes only)",
+        "a gRPC client retries on cancelled, deadline-exceeded, internal, resource-exhausted "
+        "and unavailable, at most 5 attempts, backoff doubling from baseInterval (gRFC A44)",
+    ),
+}
+"""What `breakwater explain` says about the fields as gRPC clients get them."""
+
+RING_HASH_MAX = 8_388_608
+"""gRPC's own cap on the ring (A42); asked for no more, it builds the smallest ring that fits."""
+
+
+# -- listener ------------------------------------------------------------------
+
+
+def grpc_listener(node: MeshListener) -> listener_pb2.Listener:
+    filters: list[hcm_pb2.HttpFilter] = []
+    if node.fault:
+        filters.append(
+            hcm_pb2.HttpFilter(
+                name=FAULT, typed_config=pack_any(fault_pb2.HTTPFault()), is_optional=True
+            )
+        )
+    filters.append(hcm_pb2.HttpFilter(name=ROUTER, typed_config=pack_any(router_pb2.Router())))
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=node.service,
+        rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=node.route_config),
+        http_filters=filters,
+    )
+    return listener_pb2.Listener(
+        name=mesh_listener_name(node.service),
+        api_listener=api_listener_pb2.ApiListener(api_listener=pack_any(manager)),
+    )
+
+
+# -- routes --------------------------------------------------------------------
+
+
+def _retry_policy(spec: ResilienceSpec) -> route_components_pb2.RetryPolicy | None:
+    retry = spec.retry
+    if retry is None:
+        return None
+    codes = [c for c in dict.fromkeys(retry.retry_on) if c in GRPC_RETRY_ON]
+    if not codes:
+        return None
+    policy = route_components_pb2.RetryPolicy(
+        retry_on=",".join(codes), num_retries=wrappers_pb2.UInt32Value(value=retry.attempts - 1)
+    )
+    if retry.backoff is not None:
+        set_duration(policy.retry_back_off.base_interval, retry.backoff.base_interval)
+        if retry.backoff.max_interval is not None:
+            set_duration(policy.retry_back_off.max_interval, retry.backoff.max_interval)
+    return policy
+
+
+def _shape_action(action: route_components_pb2.RouteAction, spec: ResilienceSpec) -> None:
+    policy = _retry_policy(spec)
+    if policy is not None:
+        action.retry_policy.CopyFrom(policy)
+    timeout = spec.timeout
+    if timeout is not None and timeout.request is not None and timeout.request.total_seconds() > 0:
+        set_duration(action.max_stream_duration.max_stream_duration, timeout.request)
+
+
+def _action(rule: Rule) -> route_components_pb2.RouteAction:
+    action = route_components_pb2.RouteAction()
+    if len(rule.backends) == 1:
+        action.cluster = rule.backends[0].cluster
+    else:
+        for backend in rule.backends:
+            action.weighted_clusters.clusters.append(
+                route_components_pb2.WeightedCluster.ClusterWeight(
+                    name=backend.cluster, weight=wrappers_pb2.UInt32Value(value=backend.weight)
+                )
+            )
+    headers = [rule.sticky] if rule.sticky is not None else []
+    headers += [b.hash_on.header for b in rule.balancers if b and b.hash_on and b.hash_on.header]
+    for header in dict.fromkeys(headers):
+        action.hash_policy.append(
+            route_components_pb2.RouteAction.HashPolicy(
+                header=route_components_pb2.RouteAction.HashPolicy.Header(header_name=header)
+            )
+        )
+    _shape_action(action, rule.policy.spec)
+    return action
+
+
+def _rule_routes(rule: Rule) -> list[route_components_pb2.Route]:
+    template = route_components_pb2.Route(route=_action(rule))
+    if rule.fault is not None:
+        template.typed_per_filter_config[FAULT].CopyFrom(pack_any(http_fault(rule.fault)))
+    out: list[route_components_pb2.Route] = []
+    for index, match in enumerate(list(rule.matches) or [None]):
+        route = route_components_pb2.Route()
+        route.CopyFrom(template)
+        route.name = route_name(rule.route, rule.index, index)
+        route.match.CopyFrom(route_match(match))
+        route.match.ClearField("query_parameters")  # refused by validation; never sent
+        if rule.preview is not None:
+            preview = route_components_pb2.Route()
+            preview.CopyFrom(route)
+            preview.name += "/preview"
+            preview.match.headers.extend(header_matcher(h) for h in rule.preview.headers)
+            preview.route.ClearField("weighted_clusters")
+            preview.route.cluster = rule.preview.cluster
+            out.append(preview)
+        out.append(route)
+    return out
+
+
+def grpc_route_configuration(node: MeshRoutes) -> route_pb2.RouteConfiguration:
+    routes = [route for rule in node.rules for route in _rule_routes(rule)]
+    default = route_components_pb2.Route(
+        name=f"{node.service}/service",
+        match=route_components_pb2.RouteMatch(prefix=""),
+        route=route_components_pb2.RouteAction(cluster=node.default),
+    )
+    _shape_action(default.route, node.policy.spec)
+    routes.append(default)
+    host = route_components_pb2.VirtualHost(name=node.service, domains=["*"], routes=routes)
+    return route_pb2.RouteConfiguration(name=node.name, virtual_hosts=[host])
+
+
+# -- clusters ------------------------------------------------------------------
+
+
+def _outlier_detection(
+    breaker: CircuitBreaker | None,
+) -> outlier_detection_pb2.OutlierDetection | None:
+    """Failure-percentage ejection (A50); success-rate ejection, on by default, written off."""
+    if breaker is None or breaker.failure_rate_threshold is None:
+        return None
+    od = outlier_detection_pb2.OutlierDetection()
+    od.failure_percentage_threshold.value = round(breaker.failure_rate_threshold)
+    od.enforcing_failure_percentage.value = 100
+    od.failure_percentage_minimum_hosts.value = breaker.minimum_hosts
+    if breaker.minimum_requests is not None:
+        od.failure_percentage_request_volume.value = breaker.minimum_requests
+    od.enforcing_success_rate.value = 0
+    if breaker.interval is not None:
+        set_duration(od.interval, breaker.interval)
+    if breaker.open_duration is not None:
+        set_duration(od.base_ejection_time, breaker.open_duration)
+    if breaker.max_open_duration is not None:
+        set_duration(od.max_ejection_time, breaker.max_open_duration)
+    od.max_ejection_percent.value = round(breaker.max_ejection_percent)
+    return od
+
+
+def grpc_cluster(node: Cluster) -> cluster_pb2.Cluster:
+    policy = node.policy.spec
+    cluster = cluster_pb2.Cluster(name=node.name, type=cluster_pb2.Cluster.DiscoveryType.EDS)
+    cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
+    cluster.eds_cluster_config.service_name = node.name
+    balancer = policy.load_balancer
+    if balancer is not None and balancer.policy == "ring-hash":
+        cluster.lb_policy = cluster_pb2.Cluster.LbPolicy.RING_HASH
+        cluster.ring_hash_lb_config.maximum_ring_size.value = RING_HASH_MAX
+    else:
+        cluster.lb_policy = cluster_pb2.Cluster.LbPolicy.ROUND_ROBIN
+    od = _outlier_detection(policy.circuit_breaker)
+    if od is not None:
+        cluster.outlier_detection.CopyFrom(od)
+    bulkhead = policy.bulkhead
+    if bulkhead is not None and bulkhead.max_concurrent_requests is not None:
+        thresholds = circuit_breaker_pb2.CircuitBreakers.Thresholds(
+            priority=base_pb2.RoutingPriority.DEFAULT
+        )
+        thresholds.max_requests.value = bulkhead.max_concurrent_requests
+        cluster.circuit_breakers.thresholds.append(thresholds)
+    return cluster
+
+
+__all__ = ["EXPLAIN", "grpc_cluster", "grpc_listener", "grpc_route_configuration"]
