@@ -24,6 +24,7 @@ from breakwater.translators.model_parts import (
     Percent,
     Port,
     PositiveDuration,
+    Zone,
 )
 from breakwater.translators.traffic_model import (
     Fallback,
@@ -46,6 +47,8 @@ class Endpoint(Model):
     address: str
     port: Port
     labels: dict[str, str] = Field(default_factory=dict)
+    zone: Zone | None = None
+    """The zone the endpoint runs in: Envoy's locality, for zone-aware routing and failover."""
 
     @model_validator(mode="after")
     def _address_is_ip(self) -> Endpoint:

@@ -154,8 +154,16 @@ class Aggregate(Node):
     """The target's plain cluster name."""
 
 
-Host = tuple[str, int, bool]
-"""(address, port, draining)."""
+class Host(NamedTuple):
+    """One endpoint as Envoy gets it: where, whether it drains, its zone and its weight."""
+
+    address: str
+    port: int
+    draining: bool
+    zone: str | None = None
+    """Its locality's zone; None: the locality without a zone."""
+    weight: int = 1
+    """Envoy's `load_balancing_weight` of the host (1, Envoy's default, is not written)."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)

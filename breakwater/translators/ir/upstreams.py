@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from breakwater.translators.ir.memo import Memo
-from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Upstreams
+from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Host, Upstreams
 from breakwater.translators.model import ResilienceSpec, Service
 from breakwater.translators.names import Target, cluster_name, endpoint_key, failover_cluster_name
 from breakwater.translators.policyset import Effective, PolicySet
@@ -184,7 +184,12 @@ def _make_endpoints(document: Service, subset: str | None, drained: frozenset[st
     return Endpoints(
         cluster_name(document.name, subset),
         tuple(
-            (e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
+            Host(
+                e.address,
+                e.port,
+                bool(drained) and endpoint_key(e.address, e.port) in drained,
+                e.zone,
+            )
             for e in document.spec.endpoints_of(subset)
         ),
         document,
