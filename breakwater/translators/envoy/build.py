@@ -35,6 +35,7 @@ from breakwater.translators.envoy.listeners import listener
 from breakwater.translators.envoy.proxyless import (
     grpc_cluster,
     grpc_listener,
+    grpc_load_assignment,
     grpc_route_configuration,
 )
 from breakwater.translators.envoy.routes import virtual_host
@@ -132,7 +133,7 @@ class Builder:
         ]
         return {
             CLUSTER_TYPE: clusters,
-            ENDPOINT_TYPE: [self._get(node, _endpoints) for node in upstreams.endpoints],
+            ENDPOINT_TYPE: [self._get(ForGrpc(node), _grpc_endpoints) for node in upstreams.endpoints],
             LISTENER_TYPE: [self._get(node, _grpc_listener) for node in group.listeners],
             ROUTE_TYPE: [self._get(node, _grpc_routes) for node in group.routes],
         }
@@ -191,6 +192,11 @@ def _listener(node: Listener) -> Resource:
 def _grpc_cluster(node: ForGrpc) -> Resource:
     assert isinstance(node.node, Cluster)
     return Resource.from_message(grpc_cluster(node.node))
+
+
+def _grpc_endpoints(node: ForGrpc) -> Resource:
+    assert isinstance(node.node, Endpoints)
+    return Resource.from_message(grpc_load_assignment(node.node))
 
 
 def _grpc_listener(node: MeshListener) -> Resource:

@@ -16,14 +16,16 @@ So these resources are written field by field from what the gRFCs list
   `max_stream_duration` as the timeout; fault config per route, unwrapped.
 - Cluster (A27, A32, A42, A50): EDS over ADS, ROUND_ROBIN or RING_HASH,
   `max_requests`, outlier detection by failure percentage.
-- ClusterLoadAssignment: as Envoy gets it (`endpoints`): one weighted
-  locality, DRAINING hosts, which gRPC does not pick.
+- ClusterLoadAssignment: as Envoy gets it (`endpoints`), weighted localities
+  and DRAINING hosts (which gRPC does not pick), each locality written even
+  when it names no zone: gRPC refuses a locality entry without one.
 """
 
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import base_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import api_listener_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
@@ -34,13 +36,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import wrappers_pb2
 
 from breakwater.translators.envoy.clusters import ads_config_source, pack_any
+from breakwater.translators.envoy.endpoints import load_assignment
 from breakwater.translators.envoy.faults import http_fault
 from breakwater.translators.envoy.http_filters import FAULT, ROUTER
 from breakwater.translators.envoy.matchers import header_matcher
 from breakwater.translators.envoy.routes import route_match
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
-from breakwater.translators.ir.nodes import Cluster, MeshListener, MeshRoutes, Rule
+from breakwater.translators.ir.nodes import Cluster, Endpoints, MeshListener, MeshRoutes, Rule
 from breakwater.translators.model import CircuitBreaker, ResilienceSpec
 from breakwater.translators.names import mesh_listener_name, route_name
 from breakwater.translators.proxyless import GRPC_RETRY_ON
@@ -223,4 +226,17 @@ def grpc_cluster(node: Cluster) -> cluster_pb2.Cluster:
     return cluster
 
 
-__all__ = ["EXPLAIN", "grpc_cluster", "grpc_listener", "grpc_route_configuration"]
+def grpc_load_assignment(node: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
+    assignment = load_assignment(node)
+    for locality in assignment.endpoints:
+        locality.locality.SetInParent()
+    return assignment
+
+
+__all__ = [
+    "EXPLAIN",
+    "grpc_cluster",
+    "grpc_listener",
+    "grpc_load_assignment",
+    "grpc_route_configuration",
+]
