@@ -11,16 +11,20 @@ and failure percentage). What a client does not implement it either ignores or
 NACKs, and a NACK of a listener leaves every call to that service failing, so
 the proxyless slice (`envoy.proxyless`) writes only what is listed here.
 
-A policy field outside that subset on a service gRPC clients are served
-(`Service.spec.served_proxyless`) is one of two things:
+Every `protocol: grpc` Service with endpoints is served to gRPC clients
+(`Service.spec.served_proxyless`, unless it says `proxyless: false`), and
+they are sent only what they implement. A policy field outside that subset
+is then one of two things:
 
 - refused (`validate` and `serve` refuse the policy set with a located
-  sentence): the field changes what callers get, and silently dropping it for
-  some callers would lie to the operator (least-request, a rate limit, a
-  fallback response...);
-- not applied: the field is a tuning that gRPC leaves to itself (connect
-  timeout, active health checks, slow start...); Envoy still gets it, and the
-  policy's status says it is not applied on the proxyless clients.
+  sentence), when the service is declared for proxyless clients (a mesh
+  route is attached to it, or it says `proxyless: true`) and the field
+  changes what callers get: silently dropping it for some callers would lie
+  to the operator (least-request, a rate limit, a fallback response...);
+- not applied on the proxyless clients, and said so on the policy's status:
+  a tuning gRPC leaves to itself (connect timeout, active health checks,
+  slow start...), or any field on a service nobody declared for proxyless
+  clients (a gRPC service Envoy fronts keeps its least-request).
 
 Clients are told apart by the node's `user_agent_name`, which every gRPC
 implementation fills in ("gRPC Go", "gRPC Java", "gRPC C-core", "gRPC Node
@@ -83,10 +87,14 @@ class Gap:
     def sentence(self, service: str) -> str:
         """The located error's message (the file, line and field come with it)."""
         text = (
-            f"{self.reason}, and service {service!r} is served to proxyless gRPC clients "
-            f"(protocol grpc)"
+            f"{self.reason}, and service {service!r} is declared for proxyless gRPC clients "
+            "(a route is attached to it, or it says `proxyless: true`)"
         )
         return f"{text}: {self.advice}" if self.advice else text
+
+    def note(self) -> str:
+        """What the policy's status says of a gap on a service gRPC clients are served."""
+        return self.reason
 
 
 _NOT_SERVED = "or set the service's `proxyless: false` to keep it for Envoy alone"

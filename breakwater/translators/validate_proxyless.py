@@ -4,8 +4,9 @@ A route attached to a Service (`spec.services`, the Gateway API's mesh
 profile) must name a declared Service that is served to proxyless clients.
 A policy field that gRPC's xDS client cannot carry out (`proxyless.Gap`,
 refused) is an error located on the document that set it, when the merged
-policy of a proxyless-served service (or subset) holds it; a mesh route's
-own rule fields likewise. Fields gRPC merely ignores are not errors: the
+policy of a service declared for proxyless clients (`proxyless: true`, or a
+mesh route attached; or of one of its subsets) holds it; a mesh route's own
+rule fields likewise. Fields gRPC merely ignores are not errors: the
 policy's status says they are not applied on the proxyless clients.
 """
 
@@ -67,8 +68,9 @@ def check_proxyless(
                         gap.sentence(service_name),
                         "",
                     )
-    for name, service in services.items():
-        if not service.spec.served_proxyless or refused.may_change("ResiliencePolicy", name):
+    for name in sorted(declared_proxyless(policyset)):
+        service = services.get(name)
+        if service is None or refused.may_change("ResiliencePolicy", name):
             continue
         for subset in [None, *(s.name for s in service.spec.subsets)]:
             where = f"service {name}" + (f" subset {subset}" if subset else "")
@@ -77,6 +79,14 @@ def check_proxyless(
             except ValueError:
                 continue  # a merge that fails is reported by the merge checks
             _check_effective(report, policyset, raws, effective, name, where)
+
+
+def declared_proxyless(policyset: PolicySet) -> set[str]:
+    """Services declared for proxyless clients: `proxyless: true`, or a mesh route attached."""
+    declared = {name for name, s in policyset.services.items() if s.spec.proxyless}
+    for route in policyset.routes.values():
+        declared.update(s for s in route.spec.services if s in policyset.services)
+    return {name for name in declared if policyset.services[name].spec.served_proxyless}
 
 
 def _check_effective(
@@ -113,4 +123,4 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-__all__ = ["check_proxyless"]
+__all__ = ["check_proxyless", "declared_proxyless"]
