@@ -15,7 +15,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TypeState(_message.Message):
-    __slots__ = ("type_url", "sent_version", "sent_nonce", "acked_version", "state", "nack_version", "nack_message")
+    __slots__ = ("type_url", "sent_version", "sent_nonce", "acked_version", "state", "nack_version", "nack_message", "subscribed")
     TYPE_URL_FIELD_NUMBER: _ClassVar[int]
     SENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     SENT_NONCE_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class TypeState(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     NACK_VERSION_FIELD_NUMBER: _ClassVar[int]
     NACK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     type_url: str
     sent_version: str
     sent_nonce: str
@@ -30,23 +31,28 @@ class TypeState(_message.Message):
     state: str
     nack_version: str
     nack_message: str
-    def __init__(self, type_url: _Optional[str] = ..., sent_version: _Optional[str] = ..., sent_nonce: _Optional[str] = ..., acked_version: _Optional[str] = ..., state: _Optional[str] = ..., nack_version: _Optional[str] = ..., nack_message: _Optional[str] = ...) -> None: ...
+    subscribed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type_url: _Optional[str] = ..., sent_version: _Optional[str] = ..., sent_nonce: _Optional[str] = ..., acked_version: _Optional[str] = ..., state: _Optional[str] = ..., nack_version: _Optional[str] = ..., nack_message: _Optional[str] = ..., subscribed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProxyStatus(_message.Message):
-    __slots__ = ("node_id", "node_cluster", "protocol", "group", "connected_at", "types")
+    __slots__ = ("node_id", "node_cluster", "protocol", "group", "connected_at", "types", "user_agent", "proxyless")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PROXYLESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     node_cluster: str
     protocol: str
     group: str
     connected_at: _timestamp_pb2.Timestamp
     types: _containers.RepeatedCompositeFieldContainer[TypeState]
-    def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ...) -> None: ...
+    user_agent: str
+    proxyless: bool
+    def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ..., user_agent: _Optional[str] = ..., proxyless: _Optional[bool] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
     __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services", "drained_endpoints", "writes_need_token")

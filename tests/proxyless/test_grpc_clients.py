@@ -1,0 +1,248 @@
+"""Proxyless gRPC clients (grpcio's own xDS client) steered by the control plane, end to end.
+
+Real gRPC servers on 127.0.0.1 answer with their instance name and count
+every call by the status they answered; a real grpcio client in a
+subprocess dials `xds:///payments` with a bootstrap from
+`render_grpc_bootstrap`. Every test also checks that the client never
+rejected (NACKed) anything it was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakwater.devtools.controlplane import ControlPlaneThread
+from tests.support.grpc_xds import GrpcBackend, XdsClient
+
+SERVICE = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {{name: payments}}
+spec:
+  protocol: grpc
+  endpoints:
+    - {{address: 127.0.0.1, port: {stable}, labels: {{version: stable}}}}
+    - {{address: 127.0.0.1, port: {canary}, labels: {{version: canary}}}}
+  subsets:
+    - {{name: stable, labels: {{version: stable}}}}
+    - {{name: canary, labels: {{version: canary}}}}
+"""
+
+BREAKWATER_ROUTE = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: HTTPRoute
+metadata: {name: payments-split}
+spec:
+  services: [payments]
+  rules:
+    - matches: [{headers: [{name: canary-user, value: "true"}]}]
+      backends: [{service: payments, subset: canary}]
+    - backends:
+        - {service: payments, subset: stable, weight: 90}
+        - {service: payments, subset: canary, weight: 10}
+"""
+
+GAMMA_ROUTE = """\
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: payments-split}
+spec:
+  parentRefs: [{group: "", kind: Service, name: payments}]
+  rules:
+    - matches: [{headers: [{name: canary-user, value: "true"}]}]
+      backendRefs: [{group: breakwater.dev, kind: ServiceSubset, name: payments.canary}]
+    - backendRefs:
+        - {group: breakwater.dev, kind: ServiceSubset, name: payments.stable, weight: 90}
+        - {group: breakwater.dev, kind: ServiceSubset, name: payments.canary, weight: 10}
+"""
+
+
+class Plane:
+    """A control plane over a policy directory, and the clients the test starts."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.policies = workdir / "policies"
+        self.policies.mkdir()
+        (workdir / "state").mkdir()
+        self.workdir = workdir
+        self.thread: ControlPlaneThread | None = None
+        self.clients: list[XdsClient] = []
+
+    def start(self, text: str) -> Plane:
+        (self.policies / "payments.yaml").write_text(text)
+        self.thread = ControlPlaneThread(self.policies, self.workdir / "state").start()
+        return self
+
+    def client(self, node_id: str = "checkout-1") -> XdsClient:
+        assert self.thread is not None
+        client = XdsClient(self.thread.xds_port, node_id, "payments")
+        self.clients.append(client)
+        return client
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.thread is not None
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.thread.admin_url + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def proxyless(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.api("GET", "/v1/status")["proxies"]
+        return [p for p in found if p.get("user_agent", "").lower().startswith("grpc")]
+
+    def assert_no_nack(self) -> None:
+        for proxy in self.proxyless():
+            for kind in proxy["types"]:
+                assert kind["nacks"] == 0, kind
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.stop()
+        if self.thread is not None:
+            self.thread.stop()
+
+
+@pytest.fixture
+def backends() -> Iterator[dict[str, GrpcBackend]]:
+    servers = {name: GrpcBackend(name) for name in ("stable-1", "canary-1")}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[Plane]:
+    found = Plane(tmp_path)
+    yield found
+    found.close()
+
+
+def _service(backends: dict[str, GrpcBackend]) -> str:
+    return SERVICE.format(stable=backends["stable-1"].port, canary=backends["canary-1"].port)
+
+
+def _first_answer(client: XdsClient) -> None:
+    """The first call waits for the xDS client to fetch everything it needs."""
+    answer = client.calls(1, timeout=20)
+    assert not answer["errors"], answer
+
+
+@pytest.mark.parametrize("route", [BREAKWATER_ROUTE, GAMMA_ROUTE], ids=["breakwater", "gamma"])
+def test_a_split_and_a_header_match_steer_a_grpc_client(
+    plane: Plane, backends: dict[str, GrpcBackend], route: str
+) -> None:
+    plane.start(_service(backends) + route)
+    client = plane.client()
+    _first_answer(client)
+
+    split = client.calls(200)
+    assert not split["errors"], split
+    canary = split["by"].get("canary-1", 0)
+    # 10 % of 200 is 20; the binomial's standard deviation is 4.2: 5..40 is far outside chance.
+    assert 5 <= canary <= 40, split
+    assert split["by"]["stable-1"] + canary == 200
+
+    marked = client.calls(20, {"canary-user": "true"})
+    assert marked["by"] == {"canary-1": 20}, marked
+
+    (proxy,) = plane.proxyless()
+    assert proxy["user_agent"].lower().startswith("grpc"), proxy
+    lds = next(t for t in proxy["types"] if t["type"] == "lds")
+    assert lds["subscribed"] == ["payments"], lds
+    plane.assert_no_nack()
+
+
+def test_a_weight_write_reaches_the_grpc_client_within_a_second(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    plane.start(_service(backends) + BREAKWATER_ROUTE)
+    client = plane.client()
+    _first_answer(client)
+    plane.api(
+        "PUT", "/v1/routes/payments-split/weights", {"weights": {"canary": 100, "stable": 0}, "rule": 1}
+    )
+    written = time.monotonic()
+    while True:
+        batch = client.calls(10)
+        elapsed = time.monotonic() - written
+        if batch["by"] == {"canary-1": 10}:
+            break
+        assert elapsed < 10, batch
+    assert elapsed < 1.0, f"the weight took {elapsed:.2f} s to reach the client"
+    plane.assert_no_nack()
+
+
+def test_an_unavailable_instance_is_retried_then_ejected(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    policy = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: payments}
+spec:
+  targetRef: {name: payments}
+  retry: {attempts: 3, retryOn: [unavailable], backoff: {baseInterval: 10ms}}
+  circuitBreaker:
+    failureRateThreshold: 50
+    minimumRequests: 5
+    interval: 1s
+    openDuration: 60s
+"""
+    plane.start(_service(backends) + policy)
+    failing = backends["canary-1"]
+    failing.failing = __import__("grpc").StatusCode.UNAVAILABLE
+    client = plane.client()
+    _first_answer(client)
+
+    first = client.calls(40)
+    assert not first["errors"], first  # every UNAVAILABLE was retried on the other instance
+    assert first["by"] == {"stable-1": 40}, first
+    assert failing.answered["UNAVAILABLE"] > 0, failing.answered
+
+    deadline = time.monotonic() + 15
+    while True:  # outlier detection looks every second: wait for a second with no call to it
+        before = failing.calls
+        client.calls(40)
+        if failing.calls == before:
+            break
+        assert time.monotonic() < deadline, failing.answered
+        time.sleep(0.5)
+    assert client.calls(40)["by"] == {"stable-1": 40}
+    assert failing.calls == before, "the ejected instance got calls again"
+    plane.assert_no_nack()
+
+
+def test_a_drained_instance_gets_no_new_call(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    plane.start(_service(backends))  # no route: the whole Service is the target
+    client = plane.client()
+    _first_answer(client)
+    spread = client.calls(40)
+    assert set(spread["by"]) == {"stable-1", "canary-1"}, spread
+
+    drained = backends["canary-1"]
+    answer = plane.api("PUT", f"/v1/services/payments/endpoints/127.0.0.1:{drained.port}/drain")
+    assert answer["drained"] is True, answer
+    deadline = time.monotonic() + 10
+    while client.calls(10)["by"] != {"stable-1": 10}:
+        assert time.monotonic() < deadline
+    before = drained.calls
+    assert client.calls(60)["by"] == {"stable-1": 60}
+    assert drained.calls == before
+    plane.assert_no_nack()
