@@ -46,7 +46,7 @@ from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.proxyless import Proxyless
-from breakwater.translators.snapshot import BuildTarget, Translator, node_group
+from breakwater.translators.snapshot import Translator, node_group
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class Reconciler(PolicySubscriber):
         self._changed_at = 0.0
         await self._build(set(self.cache.groups()) | self._new, changed_at)
 
-    def _snapshot_for(self, policyset: PolicySet, gateways: BuildTarget) -> Snapshot:
+    def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str] | Proxyless) -> Snapshot:
         """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
         if policyset is not self._built_for:
             self._built_for, self._built = policyset, {}
@@ -270,7 +270,7 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _build_target(policyset: PolicySet, key: Hashable) -> BuildTarget:
+def _build_target(policyset: PolicySet, key: Hashable) -> frozenset[str] | Proxyless:
     """What a group's snapshot is built from: its gateways, or its proxyless profile."""
     if isinstance(key, ProxylessKey):
         return Proxyless(key.profile)
@@ -278,7 +278,9 @@ def _build_target(policyset: PolicySet, key: Hashable) -> BuildTarget:
     return node_group(policyset, group[0], dict(group[1]))
 
 
-def _translated(translator: Translator, policyset: PolicySet, gateways: BuildTarget) -> Snapshot:
+def _translated(
+    translator: Translator, policyset: PolicySet, gateways: frozenset[str] | Proxyless
+) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by

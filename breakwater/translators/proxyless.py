@@ -207,8 +207,8 @@ def policy_gaps(spec: ResilienceSpec) -> Iterator[Gap]:
         )
     timeout = spec.timeout
     if timeout is not None:
-        for name, value in (("connect", timeout.connect), ("idle", timeout.idle)):
-            if value is not None:
+        for name, duration in (("connect", timeout.connect), ("idle", timeout.idle)):
+            if duration is not None:
                 yield Gap(
                     ("timeout", name),
                     f"timeout.{name} is not implemented by {CLIENT}",

@@ -173,7 +173,9 @@ def test_a_weight_write_reaches_the_grpc_client_within_a_second(
     client = plane.client()
     _first_answer(client)
     plane.api(
-        "PUT", "/v1/routes/payments-split/weights", {"weights": {"canary": 100, "stable": 0}, "rule": 1}
+        "PUT",
+        "/v1/routes/payments-split/weights",
+        {"weights": {"canary": 100, "stable": 0}, "rule": 1},
     )
     written = time.monotonic()
     while True:

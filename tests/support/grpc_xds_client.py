@@ -21,7 +21,7 @@ from tests.support.grpc_xds import METHOD
 
 def main(target: str) -> None:
     channel = grpc.insecure_channel(f"xds:///{target}")
-    call = channel.unary_unary(METHOD)
+    call = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
     for line in sys.stdin:
         command = json.loads(line)
         by: Counter[str] = Counter()

@@ -129,11 +129,15 @@ class Builder:
         under `ForGrpc(node)`, apart from the Envoy piece of the same node."""
         upstreams = group.upstreams
         clusters = [
-            self._get(ForGrpc(node), _grpc_cluster) for node in upstreams.clusters if node.dns is None
+            self._get(ForGrpc(node), _grpc_cluster)
+            for node in upstreams.clusters
+            if node.dns is None
         ]
         return {
             CLUSTER_TYPE: clusters,
-            ENDPOINT_TYPE: [self._get(ForGrpc(node), _grpc_endpoints) for node in upstreams.endpoints],
+            ENDPOINT_TYPE: [
+                self._get(ForGrpc(node), _grpc_endpoints) for node in upstreams.endpoints
+            ],
             LISTENER_TYPE: [self._get(node, _grpc_listener) for node in group.listeners],
             ROUTE_TYPE: [self._get(node, _grpc_routes) for node in group.routes],
         }
