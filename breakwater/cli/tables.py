@@ -196,6 +196,8 @@ def format_policies(answer: Any) -> str:
         lines.extend(f"  {error}" for error in p.errors)
         for rejection in p.status.rejections if p.status is not None else []:
             lines.append(f"  {p.name} rejected by {rejection.node_id}: {rejection.message}")
+        for sentence in p.status.not_applied if p.status is not None else []:
+            lines.append(f"  {p.name} {sentence}")
         lines.extend(_route_status_lines(p))
     return "\n".join(lines)
 
@@ -232,6 +234,7 @@ def format_policy(answer: Any) -> str:
         f"{proxies['rejected']} rejected",
     ]
     lines.extend(f"    rejected by {r.node_id}: {r.message}" for r in status.rejections)
+    lines.extend(f"  {sentence}" for sentence in status.not_applied)
     rows = []
     for e in status.effect:
         limit = e.concurrency_limit

@@ -189,7 +189,7 @@ class GetPolicyRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PolicyStatus(_message.Message):
-    __slots__ = ("name", "target", "clusters", "route_configs", "proxies", "rejections", "per_proxy", "effect")
+    __slots__ = ("name", "target", "clusters", "route_configs", "proxies", "rejections", "per_proxy", "effect", "not_applied")
     class ProxiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +205,7 @@ class PolicyStatus(_message.Message):
     REJECTIONS_FIELD_NUMBER: _ClassVar[int]
     PER_PROXY_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
+    NOT_APPLIED_FIELD_NUMBER: _ClassVar[int]
     name: str
     target: str
     clusters: _containers.RepeatedScalarFieldContainer[str]
@@ -213,7 +214,8 @@ class PolicyStatus(_message.Message):
     rejections: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
     per_proxy: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
     effect: _containers.RepeatedCompositeFieldContainer[LiveEffect]
-    def __init__(self, name: _Optional[str] = ..., target: _Optional[str] = ..., clusters: _Optional[_Iterable[str]] = ..., route_configs: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Mapping[str, int]] = ..., rejections: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., per_proxy: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., effect: _Optional[_Iterable[_Union[LiveEffect, _Mapping]]] = ...) -> None: ...
+    not_applied: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., target: _Optional[str] = ..., clusters: _Optional[_Iterable[str]] = ..., route_configs: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Mapping[str, int]] = ..., rejections: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., per_proxy: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., effect: _Optional[_Iterable[_Union[LiveEffect, _Mapping]]] = ..., not_applied: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProxyPolicy(_message.Message):
     __slots__ = ("node_id", "group", "state", "message")

@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.translators.documents import SourceText
+from breakwater.translators.pipeline import policyset_from_texts
 from tests.support.grpc_xds import GrpcBackend, XdsClient
 
 SERVICE = """\
@@ -207,7 +210,7 @@ spec:
 """
     plane.start(_service(backends) + policy)
     failing = backends["canary-1"]
-    failing.failing = __import__("grpc").StatusCode.UNAVAILABLE
+    failing.failing = grpc.StatusCode.UNAVAILABLE
     client = plane.client()
     _first_answer(client)
 
@@ -247,4 +250,50 @@ def test_a_drained_instance_gets_no_new_call(
     before = drained.calls
     assert client.calls(60)["by"] == {"stable-1": 60}
     assert drained.calls == before
+    plane.assert_no_nack()
+
+
+LEAST_REQUEST = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: payments-balance}
+spec:
+  targetRef: {name: payments}
+  loadBalancer: {policy: least-request}
+"""
+
+
+def test_what_grpc_cannot_do_is_refused_where_declared_and_never_sent(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    declared = _service(backends) + BREAKWATER_ROUTE + LEAST_REQUEST
+    loaded = policyset_from_texts({"payments.yaml": SourceText("payments.yaml", declared)})
+    (error,) = loaded.errors
+    assert error.field == "spec.loadBalancer.policy", error
+    assert "least-request is not implemented by gRPC's xDS client" in error.message
+    assert "use round-robin or ring-hash" in error.message
+
+    # Without a mesh route the gRPC service is Envoy's as much as the clients': the policy
+    # stands, the clients get round robin, and the policy's status says what they lack.
+    plane.start(_service(backends) + LEAST_REQUEST)
+    client = plane.client()
+    _first_answer(client)
+    assert not client.calls(20)["errors"]
+    plane.assert_no_nack()
+    deadline = time.monotonic() + 10
+    while True:
+        status = plane.api("GET", "/v1/policies/payments-balance")
+        if status["not_applied"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status["not_applied"] == [
+        "not applied on 1 proxyless client: loadBalancer.policy: least-request is not "
+        "implemented by gRPC's xDS client"
+    ], status
+
+    # A refused edit changes nothing that was serving: the client keeps its configuration.
+    (plane.policies / "payments.yaml").write_text(declared)
+    time.sleep(1.0)
+    assert not client.calls(20)["errors"]
     plane.assert_no_nack()

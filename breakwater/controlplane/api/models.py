@@ -324,6 +324,10 @@ class PolicyStatus(ApiModel):
     rejections: list[ProxyPolicy]
     per_proxy: list[ProxyPolicy]
     effect: list[LiveEffect]
+    not_applied: list[str]
+    """What the proxyless gRPC clients holding the policy cannot carry out, one sentence per
+    field (`not applied on 3 proxyless clients: least-request is not implemented by gRPC's
+    xDS client`); they are sent the rest."""
 
     @classmethod
     def of(cls, view: PolicyStatusView) -> PolicyStatus:
