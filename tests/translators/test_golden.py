@@ -18,12 +18,20 @@ from typing import Any
 import pytest
 
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import Resources, node_group, to_config_dump, translate
+from breakwater.translators.proxyless import GRPC, Proxyless
+from breakwater.translators.snapshot import (
+    BuildTarget,
+    Resources,
+    node_group,
+    to_config_dump,
+    translate,
+)
 from tests.translators.envoy_validate import ENVOY, validate_with_envoy
 from tests.translators.support import (
     DUMP_KEYS,
     case_ids,
     case_names,
+    case_path,
     case_sections,
     dump_yaml,
     golden_names,
@@ -44,8 +52,19 @@ NODES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
 }
 
 
-def renderings(name: str, policyset: PolicySet) -> list[tuple[str | None, frozenset[str]]]:
-    """(node label, gateway group) pairs a case is rendered for; every gateway when no nodes are given."""
+PROXYLESS_SLICE = "proxyless"
+"""Its cases are rendered as proxyless gRPC clients are served them, not for a gateway."""
+
+
+def proxyless_case(name: str) -> bool:
+    return case_path(name).parent.name == PROXYLESS_SLICE
+
+
+def renderings(name: str, policyset: PolicySet) -> list[tuple[str | None, BuildTarget]]:
+    """(node label, gateway group) pairs a case is rendered for; every gateway when no nodes are
+    given; the proxyless clients' profile for the proxyless slice."""
+    if proxyless_case(name):
+        return [(None, Proxyless(GRPC))]
     nodes = NODES.get(name)
     if nodes is None:
         return [(None, frozenset(policyset.gateways))]
@@ -70,7 +89,7 @@ def rendered(name: str) -> tuple[Any, list[Resources]]:
         cluster, metadata = NODES[name][label]
         outputs[label] = {
             "node": {"cluster": cluster, "metadata": metadata},
-            "gateways": sorted(group),
+            "gateways": sorted(group) if not isinstance(group, Proxyless) else [],
             "config": dump,
         }
     return outputs, all_resources
@@ -90,7 +109,10 @@ def test_golden(name: str) -> None:
 @pytest.mark.skipif(not ENVOY.exists(), reason="no Envoy binary in the venv")
 @pytest.mark.parametrize("name", case_names(), ids=case_ids())
 def test_envoy_accepts(name: str) -> None:
-    """Every resource of the case, not only the sections its golden file shows."""
+    """Every resource of the case, not only the sections its golden file shows; gRPC's own
+    resources are for gRPC, which `tests/proxyless` runs them against."""
+    if proxyless_case(name):
+        pytest.skip("served to gRPC clients, not to Envoy")
     _, all_resources = rendered(name)
     for resources in all_resources:
         verdict = validate_with_envoy(resources)

@@ -61,10 +61,6 @@ EXPLAIN: Meanings = {
 }
 """What `breakwater explain` says about the fields as gRPC clients get them."""
 
-RING_HASH_MAX = 8_388_608
-"""gRPC's own cap on the ring (A42); asked for no more, it builds the smallest ring that fits."""
-
-
 # -- listener ------------------------------------------------------------------
 
 
@@ -209,8 +205,8 @@ def grpc_cluster(node: Cluster) -> cluster_pb2.Cluster:
     cluster.eds_cluster_config.service_name = node.name
     balancer = policy.load_balancer
     if balancer is not None and balancer.policy == "ring-hash":
+        # The ring's size is left to gRPC's defaults (1 024 to 8 388 608 entries, A42).
         cluster.lb_policy = cluster_pb2.Cluster.LbPolicy.RING_HASH
-        cluster.ring_hash_lb_config.maximum_ring_size.value = RING_HASH_MAX
     else:
         cluster.lb_policy = cluster_pb2.Cluster.LbPolicy.ROUND_ROBIN
     od = _outlier_detection(policy.circuit_breaker)
