@@ -1,0 +1,158 @@
+"""What proxyless gRPC clients may be asked for, checked before anything is served, and the
+bootstrap a gRPC client starts from."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from breakwater.cli import main
+from breakwater.translators.documents import SourceText
+from breakwater.translators.errors import PolicyError
+from breakwater.translators.pipeline import policyset_from_texts
+
+PAYMENTS = """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: payments}
+spec:
+  protocol: grpc
+  endpoints: [{address: 10.0.0.1, port: 9000, labels: {version: stable}}]
+  subsets: [{name: stable, labels: {version: stable}}]
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: web}
+spec:
+  endpoints: [{address: 10.0.0.2, port: 8080}]
+"""
+
+
+def errors(text: str) -> list[PolicyError]:
+    return policyset_from_texts({"p.yaml": SourceText("p.yaml", PAYMENTS + text)}).errors
+
+
+def route(rule: str, services: str = "[payments]") -> str:
+    return f"""\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: HTTPRoute
+metadata: {{name: mesh}}
+spec:
+  services: {services}
+  rules:
+    - {rule}
+"""
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "words"),
+    [
+        (
+            "{backends: [{service: payments}], rateLimit: {requests: 10, per: 1s}}",
+            "spec.rules[0].rateLimit",
+            "a local rate limit is not implemented by gRPC's xDS client",
+        ),
+        (
+            "{matches: [{queryParams: [{name: a, value: b}]}], backends: [{service: payments}]}",
+            "spec.rules[0].matches[0].queryParams",
+            "skips routes that match on one",
+        ),
+        (
+            "{matches: [{method: GET}], backends: [{service: payments}]}",
+            "spec.rules[0].matches[0].method",
+            "every gRPC call is a POST",
+        ),
+    ],
+)
+def test_a_mesh_rule_asking_what_grpc_cannot_do_is_located(
+    rule: str, field: str, words: str
+) -> None:
+    (error,) = errors(route(rule))
+    assert error.field == field, error
+    assert words in error.message, error
+
+
+def test_a_mesh_route_names_a_service_grpc_clients_are_served() -> None:
+    found = errors(route("{backends: [{service: payments}]}", "[web, nowhere]"))
+    assert [e.field for e in found] == ["spec.services[0]", "spec.services[1]"]
+    assert "not served to proxyless gRPC clients" in found[0].message
+    assert "'nowhere' is not declared" in found[1].message
+
+
+def test_a_fleet_default_is_blamed_on_the_policy_that_set_it() -> None:
+    policy = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: defaults}
+spec:
+  bulkhead: {maxConcurrentRequests: 10, maxConnections: 5}
+  circuitBreaker: {consecutiveErrors: 5}
+"""
+    found = errors(route("{backends: [{service: payments}]}") + policy)
+    assert sorted(e.field or "" for e in found) == [
+        "spec.bulkhead.maxConnections",
+        "spec.circuitBreaker.consecutiveErrors",
+    ]
+    assert all(e.name == "defaults" and "service 'payments'" in e.message for e in found)
+
+
+def test_an_undeclared_grpc_service_keeps_what_envoy_does() -> None:
+    policy = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: balance}
+spec:
+  targetRef: {name: payments}
+  loadBalancer: {policy: least-request}
+"""
+    assert errors(policy) == []
+    assert [e.field for e in errors(policy + route("{backends: [{service: payments}]}"))] == [
+        "spec.loadBalancer.policy"
+    ]
+
+
+def test_proxyless_true_needs_grpc() -> None:
+    text = PAYMENTS.replace(
+        "metadata: {name: web}\nspec:\n", "metadata: {name: web}\nspec:\n  proxyless: true\n"
+    )
+    (error,) = policyset_from_texts({"p.yaml": SourceText("p.yaml", text)}).errors
+    assert error.name == "web", error
+    assert "set `protocol: grpc`" in error.message, error
+
+
+def test_the_grpc_bootstrap(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "bootstrap",
+                "--grpc",
+                "--node-id",
+                "checkout-1",
+                "--node-cluster",
+                "checkout",
+                "--xds-address",
+                "10.0.0.9:18000",
+            ]
+        )
+        == 0
+    )
+    bootstrap = json.loads(capsys.readouterr().out)
+    assert bootstrap == {
+        "xds_servers": [
+            {
+                "server_uri": "10.0.0.9:18000",
+                "channel_creds": [{"type": "insecure"}],
+                "server_features": ["xds_v3"],
+            }
+        ],
+        "node": {"id": "checkout-1", "cluster": "checkout"},
+    }
+
+
+def test_a_grpc_bootstrap_refuses_envoy_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bootstrap", "--grpc", "--node-id", "c", "--delta"]) != 0
+    assert "--delta" in capsys.readouterr().err
