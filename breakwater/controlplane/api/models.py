@@ -116,7 +116,7 @@ class TypeSyncState(ApiModel):
     nack_message: str
     """The proxy's error_detail for the last NACK, as it sent it."""
     nacks: int
-    subscribed: list[str]
+    subscribed: list[str] = []
     """The names the proxy asked for (a gRPC client: the service it dials, then what that
     names); empty when it asked for every resource of the type (Envoy's CDS and LDS). A name
     asked for and not served was answered as not existing."""
@@ -157,9 +157,9 @@ class ProxyStatus(ApiModel):
     synced: bool
     """Every type synced."""
     types: list[TypeSyncState]
-    user_agent: str
+    user_agent: str = ""
     """The node's `user_agent_name` and version: `envoy 1.40.0`, `gRPC C-core 1.85.3`..."""
-    proxyless: bool
+    proxyless: bool = False
     """A gRPC client with its own xDS client (no Envoy): served every service it may dial."""
 
     @classmethod
@@ -324,7 +324,7 @@ class PolicyStatus(ApiModel):
     rejections: list[ProxyPolicy]
     per_proxy: list[ProxyPolicy]
     effect: list[LiveEffect]
-    not_applied: list[str]
+    not_applied: list[str] = []
     """What the proxyless gRPC clients holding the policy cannot carry out, one sentence per
     field (`not applied on 3 proxyless clients: least-request is not implemented by gRPC's
     xDS client`); they are sent the rest."""
