@@ -97,6 +97,7 @@ def format_status(answer: Any) -> str:
         lines.append(
             table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
         )
+    lines.extend(_format_proxyless(result))
     lines.extend(_format_services(result))
     lines.extend(_format_replicas(result))
     for error in result.load_errors:
@@ -110,6 +111,27 @@ def format_status(answer: Any) -> str:
             f"drained endpoint {drain.service} {drain.endpoint} by {drain.drained_by}{since}{kept}"
         )
     return "\n".join(lines)
+
+
+def _format_proxyless(result: StatusResponse) -> list[str]:
+    """Each proxyless gRPC client: its user agent, whether it is synced, and what it asked for
+    (a name asked for and not served was answered as not existing)."""
+    lines: list[str] = []
+    for proxy in result.proxies:
+        if not proxy.proxyless:
+            continue
+        asked = {t.type: t.subscribed for t in proxy.types}
+        wanted = "; ".join(
+            f"{kind} {', '.join(asked[kind]) or '*'}"
+            for kind in ("lds", "rds", "cds", "eds")
+            if kind in asked
+        )
+        state = "synced" if proxy.synced else "not synced"
+        lines.append(
+            f"proxyless client {proxy.node_id} ({proxy.user_agent or 'gRPC'}): {state}; "
+            f"asked for {wanted or 'nothing yet'}"
+        )
+    return lines
 
 
 def _format_replicas(result: StatusResponse) -> list[str]:

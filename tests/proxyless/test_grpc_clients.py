@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 
+from breakwater.cli.tables import format_status
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
@@ -166,6 +167,9 @@ def test_a_split_and_a_header_match_steer_a_grpc_client(
     assert proxy["user_agent"].lower().startswith("grpc"), proxy
     lds = next(t for t in proxy["types"] if t["type"] == "lds")
     assert lds["subscribed"] == ["payments"], lds
+    text = format_status(plane.api("GET", "/v1/status"))
+    assert "proxyless client checkout-1 (gRPC" in text, text
+    assert "lds payments; rds payments; cds payments, payments|canary, payments|stable" in text
     plane.assert_no_nack()
 
 
