@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from breakwater.cli.tables import format_status
+from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
@@ -81,9 +82,10 @@ class Plane:
         self.thread: ControlPlaneThread | None = None
         self.clients: list[XdsClient] = []
 
-    def start(self, text: str) -> Plane:
+    def start(self, text: str, fleet: FleetOptions | None = None) -> Plane:
         (self.policies / "payments.yaml").write_text(text)
-        self.thread = ControlPlaneThread(self.policies, self.workdir / "state").start()
+        self.thread = ControlPlaneThread(self.policies, self.workdir / "state", fleet=fleet)
+        self.thread.start()
         return self
 
     def client(self, node_id: str = "checkout-1") -> XdsClient:
@@ -301,3 +303,41 @@ def test_what_grpc_cannot_do_is_refused_where_declared_and_never_sent(
     time.sleep(1.0)
     assert not client.calls(20)["errors"]
     plane.assert_no_nack()
+
+
+def test_the_calls_of_a_grpc_client_count_in_the_fleets_numbers(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    """gRPC clients send load reports (LRS) to the control plane: each cluster's calls and
+    failures, which a Rollout judges the canary by, include theirs."""
+    policy = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: payments}
+spec:
+  targetRef: {name: payments}
+  timeout: {request: 5s}
+"""
+    plane.start(
+        _service(backends) + BREAKWATER_ROUTE + policy, FleetOptions(load_report_interval=0.5)
+    )
+    backends["canary-1"].failing = grpc.StatusCode.INTERNAL
+    client = plane.client()
+    client.calls(40, {"canary-user": "true"})
+    client.calls(40)
+    deadline = time.monotonic() + 15
+    while True:
+        effect = {e["cluster"]: e for e in plane.api("GET", "/v1/policies/payments")["effect"]}
+        canary, stable = effect["payments|canary"], effect["payments|stable"]
+        counted = (
+            canary["requests_total"] == backends["canary-1"].calls
+            and stable["requests_total"] == backends["stable-1"].calls
+        )
+        if counted or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert canary["requests_total"] == backends["canary-1"].calls, canary
+    assert canary["error_percent"] == 100.0, canary
+    assert stable["requests_total"] == backends["stable-1"].calls, stable
+    assert stable["error_percent"] == 0.0, stable

@@ -15,7 +15,8 @@ So these resources are written field by field from what the gRFCs list
   policies; `retry_policy` on gRPC status codes with backoff;
   `max_stream_duration` as the timeout; fault config per route, unwrapped.
 - Cluster (A27, A32, A42, A50): EDS over ADS, ROUND_ROBIN or RING_HASH,
-  `max_requests`, outlier detection by failure percentage.
+  `max_requests`, outlier detection by failure percentage, and load reports
+  to the control plane (`lrs_server: {self: {}}`, A27).
 - ClusterLoadAssignment: as Envoy gets it (`endpoints`), weighted localities
   and DRAINING hosts (which gRPC does not pick), each locality written even
   when it names no zone: gRPC refuses a locality entry without one.
@@ -203,6 +204,9 @@ def grpc_cluster(node: Cluster) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=node.name, type=cluster_pb2.Cluster.DiscoveryType.EDS)
     cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
     cluster.eds_cluster_config.service_name = node.name
+    # Load reports (LRS) to the control plane the client already talks to: the fleet's numbers
+    # for this cluster then count the proxyless clients' calls too (what a Rollout judges).
+    cluster.lrs_server.self.SetInParent()
     balancer = policy.load_balancer
     if balancer is not None and balancer.policy == "ring-hash":
         # The ring's size is left to gRPC's defaults (1 024 to 8 388 608 entries, A42).
