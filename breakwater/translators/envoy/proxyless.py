@@ -50,17 +50,60 @@ from breakwater.translators.names import mesh_listener_name, route_name
 from breakwater.translators.proxyless import GRPC_RETRY_ON
 
 EXPLAIN: Meanings = {
-    ("timeout", "request"): FieldMeaning(
-        "route.max_stream_duration.max_stream_duration (gRPC clients)",
-        "a gRPC client takes it as the call's deadline when the call's own is later (gRFC A31)",
+    ("circuit_breaker", "failure_rate_threshold"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_threshold",
+        "each client ejects, for itself, the hosts whose share of failed calls (any status but "
+        "OK) is above it in one interval (gRFC A50)",
+    ),
+    ("circuit_breaker", "minimum_requests"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_request_volume"
+    ),
+    ("circuit_breaker", "minimum_hosts"): FieldMeaning(
+        "cluster.outlier_detection.failure_percentage_minimum_hosts"
+    ),
+    ("circuit_breaker", "interval"): FieldMeaning("cluster.outlier_detection.interval"),
+    ("circuit_breaker", "open_duration"): FieldMeaning(
+        "cluster.outlier_detection.base_ejection_time"
+    ),
+    ("circuit_breaker", "max_open_duration"): FieldMeaning(
+        "cluster.outlier_detection.max_ejection_time"
+    ),
+    ("circuit_breaker", "max_ejection_percent"): FieldMeaning(
+        "cluster.outlier_detection.max_ejection_percent",
+        "gRPC has no always_eject_one_host: below one host, nothing is ejected",
+    ),
+    ("bulkhead", "max_concurrent_requests"): FieldMeaning(
+        "cluster.circuit_breakers.thresholds.max_requests",
+        "per client, calls over it fail at once with UNAVAILABLE (gRFC A32)",
+    ),
+    ("retry", "attempts"): FieldMeaning(
+        "route.retry_policy.num_retries = attempts - 1",
+        "gRPC makes at most 5 attempts whatever is asked (gRFC A6, A44)",
     ),
     ("retry", "retry_on"): FieldMeaning(
-        "route.retry_policy.retry_on (gRPC clients: gRPC status codes only)",
+        "route.retry_policy.retry_on (gRPC status codes only)",
         "a gRPC client retries on cancelled, deadline-exceeded, internal, resource-exhausted "
-        "and unavailable, at most 5 attempts, backoff doubling from baseInterval (gRFC A44)",
+        "and unavailable (gRFC A44)",
+    ),
+    ("retry", "backoff", "base_interval"): FieldMeaning(
+        "route.retry_policy.retry_back_off.base_interval", "doubles each retry (gRFC A44)"
+    ),
+    ("retry", "backoff", "max_interval"): FieldMeaning(
+        "route.retry_policy.retry_back_off.max_interval"
+    ),
+    ("timeout", "request"): FieldMeaning(
+        "route.max_stream_duration.max_stream_duration",
+        "a gRPC client takes it as the call's deadline when the call's own is later (gRFC A31)",
+    ),
+    ("load_balancer", "policy"): FieldMeaning(
+        "cluster.lb_policy (ROUND_ROBIN or RING_HASH)", "gRFC A27, A42"
+    ),
+    ("load_balancer", "hash_on", "header"): FieldMeaning(
+        "route.hash_policy.header", "picks the host on a ring-hash cluster (gRFC A42)"
     ),
 }
-"""What `breakwater explain` says about the fields as gRPC clients get them."""
+"""What `breakwater explain` says about the fields as proxyless gRPC clients get them; what
+they do not get is said by `translators.proxyless.policy_gaps`."""
 
 # -- listener ------------------------------------------------------------------
 

@@ -127,7 +127,12 @@ def _display(value: Any) -> Any:
 
 def explain_effective(effective: Effective) -> list[ExplainedSetting]:
     """Every field that some policy set, plus the model defaults that ride along with them."""
-    return _explained(MEANINGS, effective.spec, lambda path: _setters(effective.provenance, path))
+    return explain_with(MEANINGS, effective)
+
+
+def explain_with(meanings: Meanings, effective: Effective) -> list[ExplainedSetting]:
+    """`explain_effective` with other meanings (what another client makes of the fields)."""
+    return _explained(meanings, effective.spec, lambda path: _setters(effective.provenance, path))
 
 
 def _setters(provenance: Provenance, path: FieldPath) -> str | None:
@@ -239,4 +244,7 @@ def explain_service(policyset: PolicySet, service: str) -> list[ExplainSection]:
                     f"HTTPRoute {route_name} {label}", explain_rule(policyset, route_name, index)
                 )
             )
-    return sections
+    from breakwater.translators.explain.proxyless import explain_proxyless
+
+    proxyless = explain_proxyless(policyset, service)
+    return sections if proxyless is None else [*sections, proxyless]
