@@ -88,9 +88,9 @@ class Plane:
         self.thread.start()
         return self
 
-    def client(self, node_id: str = "checkout-1") -> XdsClient:
+    def client(self, node_id: str = "checkout-1", target: str = "payments") -> XdsClient:
         assert self.thread is not None
-        client = XdsClient(self.thread.xds_port, node_id, "payments")
+        client = XdsClient(self.thread.xds_port, node_id, target)
         self.clients.append(client)
         return client
 
@@ -341,3 +341,26 @@ spec:
     assert canary["error_percent"] == 100.0, canary
     assert stable["requests_total"] == backends["stable-1"].calls, stable
     assert stable["error_percent"] == 0.0, stable
+
+
+def test_a_name_not_served_is_answered_as_not_existing(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    """The answer leaves the name out (State of the World). grpcio then fails the client's
+    calls with `LDS resource nowhere: does not exist` once its own 15 s wait for a resource
+    it never held runs out (C-core does not take an absence in a response as proof for a
+    name it just asked for), which this test does not wait for."""
+    plane.start(_service(backends))
+    client = plane.client("lost-1", target="nowhere")
+    answer = client.calls(1, timeout=1)
+    assert answer["errors"] == {"DEADLINE_EXCEEDED": 1}, answer
+    deadline = time.monotonic() + 10
+    while True:
+        (proxy,) = plane.proxyless()
+        lds = next(t for t in proxy["types"] if t["type"] == "lds")
+        if lds["state"] == "synced" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [t["type"] for t in proxy["types"]] == ["lds"], proxy
+    assert (lds["state"], lds["subscribed"], lds["resources"]) == ("synced", ["nowhere"], 0)
+    plane.assert_no_nack()
