@@ -59,6 +59,8 @@ def check_proxyless(
             continue
         for r_index, rule in enumerate(route.spec.rules):
             for gap in rule_gaps(rule):
+                if gap.path == ("directResponse",) and raw.origin is not None:
+                    continue  # a Gateway API rule whose backends did not resolve: its status says
                 if gap.verdict == "refused":
                     service_name = route.spec.services[0]
                     report(

@@ -11,6 +11,9 @@ from breakwater.cli import main
 from breakwater.translators.documents import SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.pipeline import policyset_from_texts
+from breakwater.translators.proxyless import GRPC, Proxyless
+from breakwater.translators.snapshot import translate
+from breakwater.xds_types import ROUTE_TYPE
 
 PAYMENTS = """\
 apiVersion: breakwater.dev/v1alpha1
@@ -156,3 +159,25 @@ def test_the_grpc_bootstrap(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_grpc_bootstrap_refuses_envoy_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bootstrap", "--grpc", "--node-id", "c", "--delta"]) != 0
     assert "--delta" in capsys.readouterr().err
+
+
+def test_a_gamma_rule_whose_backends_did_not_resolve_is_left_out_for_grpc() -> None:
+    gamma = """\
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: mesh}
+spec:
+  parentRefs: [{group: "", kind: Service, name: payments}]
+  rules:
+    - matches: [{method: {service: payments.Ledger}}]
+      backendRefs: [{group: breakwater.dev, kind: ServiceSubset, name: payments.gone}]
+    - backendRefs: [{group: breakwater.dev, kind: ServiceSubset, name: payments.stable}]
+"""
+    loaded = policyset_from_texts({"p.yaml": SourceText("p.yaml", PAYMENTS + gamma)})
+    assert loaded.errors == []
+    assert loaded.policyset is not None
+    routes = translate(loaded.policyset, Proxyless(GRPC))[ROUTE_TYPE]
+    (configuration,) = routes
+    names = [r.name for r in configuration.virtual_hosts[0].routes]
+    assert names == ["default.mesh/1/0", "payments/service"], names

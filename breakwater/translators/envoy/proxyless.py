@@ -204,7 +204,10 @@ def _rule_routes(rule: Rule) -> list[route_components_pb2.Route]:
 
 
 def grpc_route_configuration(node: MeshRoutes) -> route_pb2.RouteConfiguration:
-    routes = [route for rule in node.rules for route in _rule_routes(rule)]
+    """A rule that sends nothing to backends (a Gateway API rule none of whose backendRefs
+    resolved, which Envoy answers with 500) is left out: gRPC clients have no direct
+    response, and its calls go on to the next rule; the route's status says why."""
+    routes = [route for rule in node.rules if rule.backends for route in _rule_routes(rule)]
     default = route_components_pb2.Route(
         name=f"{node.service}/service",
         match=route_components_pb2.RouteMatch(prefix=""),
