@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from envoy.config.route.v3 import route_pb2
 
 from breakwater.cli import main
 from breakwater.translators.documents import SourceText
@@ -179,5 +180,6 @@ spec:
     assert loaded.policyset is not None
     routes = translate(loaded.policyset, Proxyless(GRPC))[ROUTE_TYPE]
     (configuration,) = routes
+    assert isinstance(configuration, route_pb2.RouteConfiguration)
     names = [r.name for r in configuration.virtual_hosts[0].routes]
     assert names == ["default.mesh/1/0", "payments/service"], names
