@@ -34,7 +34,8 @@ from breakwater.translators.explain.gateway import (
     explain_gateway,
 )
 from breakwater.translators.explain.meanings import FieldMeaning
-from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS, _collect
+from breakwater.translators.explain.service import MEANINGS, RULE_MEANINGS
+from breakwater.translators.explain.settings import _collect
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 

@@ -8,7 +8,7 @@ the service is declared for proxyless clients, not applied otherwise.
 from __future__ import annotations
 
 from breakwater.translators.envoy.proxyless import EXPLAIN
-from breakwater.translators.explain.service import (
+from breakwater.translators.explain.settings import (
     ExplainedSetting,
     ExplainSection,
     _collect,
