@@ -63,7 +63,9 @@ metadata: {name: payments-split}
 spec:
   parentRefs: [{group: "", kind: Service, name: payments}]
   rules:
-    - matches: [{headers: [{name: canary-user, value: "true"}]}]
+    - matches:
+        - method: {service: breakwater.test.Echo}
+          headers: [{name: canary-user, value: "true"}]
       backendRefs: [{group: breakwater.dev, kind: ServiceSubset, name: payments.canary}]
     - backendRefs:
         - {group: breakwater.dev, kind: ServiceSubset, name: payments.stable, weight: 90}

@@ -24,6 +24,8 @@ So these resources are written field by field from what the gRFCs list
 
 from __future__ import annotations
 
+import re
+
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -44,6 +46,7 @@ from breakwater.translators.envoy.matchers import header_matcher
 from breakwater.translators.envoy.routes import route_match
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
+from breakwater.translators.gateway_api.ordering import METHOD_HEADER
 from breakwater.translators.ir.nodes import Cluster, Endpoints, MeshListener, MeshRoutes, Rule
 from breakwater.translators.model import CircuitBreaker, ResilienceSpec
 from breakwater.translators.names import mesh_listener_name, route_name
@@ -180,6 +183,20 @@ def _action(rule: Rule) -> route_components_pb2.RouteAction:
     return action
 
 
+def _grpc_match(match: route_components_pb2.RouteMatch) -> route_components_pb2.RouteMatch:
+    """Envoy's match as gRPC reads it (A28): a path prefix on `/` boundaries, which gRPC does
+    not know, as the regex it means; no `:method` (every call is a POST, and a rule matching
+    another method is refused); no query parameters (gRPC has none, and refused likewise)."""
+    if match.HasField("path_separated_prefix"):
+        under = match.path_separated_prefix
+        match.safe_regex.regex = f"{re.escape(under)}(/.*)?"
+    kept = [h for h in match.headers if h.name != METHOD_HEADER]
+    del match.headers[:]
+    match.headers.extend(kept)
+    match.ClearField("query_parameters")
+    return match
+
+
 def _rule_routes(rule: Rule) -> list[route_components_pb2.Route]:
     template = route_components_pb2.Route(route=_action(rule))
     if rule.fault is not None:
@@ -189,8 +206,7 @@ def _rule_routes(rule: Rule) -> list[route_components_pb2.Route]:
         route = route_components_pb2.Route()
         route.CopyFrom(template)
         route.name = route_name(rule.route, rule.index, index)
-        route.match.CopyFrom(route_match(match))
-        route.match.ClearField("query_parameters")  # refused by validation; never sent
+        route.match.CopyFrom(_grpc_match(route_match(match)))
         if rule.preview is not None:
             preview = route_components_pb2.Route()
             preview.CopyFrom(route)
