@@ -22,9 +22,9 @@ import pytest
 from breakwater.cli.tables import format_status
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.proxyless import GrpcBackend, XdsClient
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
-from tests.support.grpc_xds import GrpcBackend, XdsClient
 
 SERVICE = """\
 apiVersion: breakwater.dev/v1alpha1

@@ -1,9 +1,10 @@
-"""Real gRPC servers and a real proxyless gRPC client (grpcio's own xDS client) for tests.
+"""Real gRPC servers and a real proxyless gRPC client (grpcio's own xDS client), for the
+tests (`tests/proxyless`) and the benchmark (`bench.proxyless`).
 
 The servers answer one unary method with their instance name and count every
 call they get, by the status they answered, so a test proves what the
 client did from what the servers saw. The client runs in a subprocess
-(`tests.support.grpc_xds_client`): grpcio's xDS client reads its bootstrap
+(`breakwater.devtools.proxyless_client`): grpcio's xDS client reads its bootstrap
 when the first xDS channel is made and is shared by the whole process, so
 each client, with its own node, lives in a process of its own. The test
 sends it batches of calls over stdin and reads each batch's answers back.
@@ -18,7 +19,6 @@ import sys
 import threading
 from collections import Counter
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,7 +28,6 @@ from breakwater.devtools.ports import LOOPBACK
 
 METHOD = "/breakwater.test.Echo/Call"
 SERVICE, CALL = "breakwater.test.Echo", "Call"
-REPO = Path(__file__).resolve().parents[2]
 
 
 class GrpcBackend:
@@ -73,15 +72,13 @@ class XdsClient:
         env = dict(os.environ)
         env.pop("GRPC_XDS_BOOTSTRAP", None)
         env["GRPC_XDS_BOOTSTRAP_CONFIG"] = json.dumps(bootstrap)
-        env["PYTHONPATH"] = str(REPO)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.grpc_xds_client", target],
+            [sys.executable, "-m", "breakwater.devtools.proxyless_client", target],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            cwd=REPO,
         )
 
     def calls(

@@ -1,9 +1,9 @@
-"""`python -m tests.support.grpc_xds_client TARGET`: a proxyless gRPC client driven over stdin.
+"""`python -m breakwater.devtools.proxyless_client TARGET`: a proxyless gRPC client driven over stdin.
 
 Each stdin line is a JSON batch (`calls`, `metadata`, `timeout`); each stdout
 line answers it with the instances that answered OK and the statuses of the
 calls that failed. The bootstrap comes from `GRPC_XDS_BOOTSTRAP_CONFIG`
-(`tests.support.grpc_xds.XdsClient` sets it). One channel serves every batch,
+(`breakwater.devtools.proxyless.XdsClient` sets it). One channel serves every batch,
 so the xDS client keeps its subscriptions and follows the control plane's
 changes between batches.
 """
@@ -16,7 +16,7 @@ from collections import Counter
 
 import grpc
 
-from tests.support.grpc_xds import METHOD
+from breakwater.devtools.proxyless import METHOD
 
 
 def main(target: str) -> None:
