@@ -9,6 +9,7 @@ rejected (NACKed) anything it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -18,6 +19,7 @@ from typing import Any
 
 import grpc
 import pytest
+from envoy.config.listener.v3 import listener_pb2
 
 from breakwater.cli.tables import format_status
 from breakwater.controlplane.fleet.contract import FleetOptions
@@ -25,6 +27,8 @@ from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.proxyless import GrpcBackend, XdsClient
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
+from breakwater.xds_types import LISTENER_TYPE
+from tests.support.ads import AdsClient
 
 SERVICE = """\
 apiVersion: breakwater.dev/v1alpha1
@@ -366,3 +370,26 @@ def test_a_name_not_served_is_answered_as_not_existing(
     assert [t["type"] for t in proxy["types"]] == ["lds"], proxy
     assert (lds["state"], lds["subscribed"], lds["resources"]) == ("synced", ["nowhere"], 0)
     plane.assert_no_nack()
+
+
+def test_over_delta_a_name_not_served_is_removed(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    """grpcio speaks State of the World; a client speaking Delta gets the API listener it asked
+    for, and a name not served among `removed_resources`."""
+    plane.start(_service(backends))
+    assert plane.thread is not None
+    port = plane.thread.xds_port
+
+    async def ask() -> Any:
+        async with AdsClient(port, "delta-1", delta=True) as client:
+            client.node.user_agent_name = "gRPC Go"
+            await client.delta_request(LISTENER_TYPE, ["payments", "nowhere"])
+            return await client.recv(timeout=10)
+
+    response = asyncio.run(ask())
+    assert [r.name for r in response.resources] == ["payments"]
+    listener = listener_pb2.Listener()
+    response.resources[0].resource.Unpack(listener)
+    assert listener.HasField("api_listener"), listener
+    assert list(response.removed_resources) == ["nowhere"]
