@@ -35,7 +35,7 @@ since these gRFCs landed implements the whole subset, so they share one profile.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from breakwater.translators.model import ResilienceSpec, RetryCondition
@@ -242,7 +242,24 @@ _RULE_FIELDS = (
 
 
 def rule_gaps(rule: RouteRule) -> Iterator[Gap]:
-    """What of a route rule attached to a service gRPC cannot carry out (all refused)."""
+    """What of a route rule attached to a service gRPC cannot carry out (its own retry and
+    timeout as a policy's; all the rest refused)."""
+    if rule.retry is not None or rule.timeout is not None:
+        own = ResilienceSpec(retry=rule.retry, timeout=rule.timeout)
+        yield from (
+            replace(gap, advice=gap.advice.replace(f", {_NOT_SERVED}", ""))
+            for gap in policy_gaps(own)
+        )
+    if rule.sticky is not None and len(rule.backends) > 1:
+        yield Gap(
+            ("sticky",),
+            f"keeping a caller on one of several weighted backends by a header's hash is not "
+            f"implemented by {CLIENT} (it picks the weighted backend at random on each call; a "
+            "header's hash picks the host of a ring-hash cluster)",
+            "refused",
+            "give the rule one backend, or hash on the header in the service's loadBalancer "
+            "(ring-hash, hashOn.header)",
+        )
     for attribute, name, what in _RULE_FIELDS:
         if getattr(rule, attribute) is not None:
             yield Gap(

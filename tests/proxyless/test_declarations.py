@@ -64,6 +64,12 @@ spec:
             "skips routes that match on one",
         ),
         (
+            "{backends: [{service: payments}, {service: payments, subset: stable}], "
+            "sticky: {header: user-id}}",
+            "spec.rules[0].sticky",
+            "picks the weighted backend at random on each call",
+        ),
+        (
             "{matches: [{method: GET}], backends: [{service: payments}]}",
             "spec.rules[0].matches[0].method",
             "every gRPC call is a POST",
@@ -183,3 +189,17 @@ spec:
     assert isinstance(configuration, route_pb2.RouteConfiguration)
     names = [r.name for r in configuration.virtual_hosts[0].routes]
     assert names == ["default.mesh/1/0", "payments/service"], names
+
+
+def test_a_mesh_rules_own_retry_is_checked_as_a_policys() -> None:
+    (error,) = errors(route("{backends: [{service: payments}], retry: {attempts: 3}}"))
+    assert error.field == "spec.rules[0].retry.retryOn", error
+    assert "retrying on 5xx, reset, connect-failure, refused-stream is not implemented" in (
+        error.message
+    )
+    assert (
+        errors(
+            route("{backends: [{service: payments}], retry: {attempts: 3, retryOn: [unavailable]}}")
+        )
+        == []
+    )
