@@ -93,7 +93,8 @@ COMMANDS: Mapping[str, CommandHelp] = {
     "bootstrap": CommandHelp(
         "Print an Envoy bootstrap that points a proxy at the control plane: its node id and "
         "cluster (which gateways it gets), the xDS addresses, TLS and the proxy token when "
-        "the server asks for them. Start Envoy with it: envoy -c bootstrap.yaml.",
+        "the server asks for them. Start Envoy with it: envoy -c bootstrap.yaml. With --grpc, "
+        "the xDS bootstrap of a proxyless gRPC client instead (GRPC_XDS_BOOTSTRAP).",
         (
             (
                 "a proxy of node cluster edge",
@@ -103,6 +104,11 @@ COMMANDS: Mapping[str, CommandHelp] = {
                 "two control plane replicas, incremental xDS",
                 "breakwater bootstrap --node-id edge-1 --node-cluster edge --delta "
                 "--xds-address cp-a:18000 --xds-address cp-b:18000",
+            ),
+            (
+                "a gRPC client that dials xds:///payments",
+                "breakwater bootstrap --grpc --node-id checkout-1 --node-cluster checkout "
+                "> xds-bootstrap.json",
             ),
         ),
     ),
