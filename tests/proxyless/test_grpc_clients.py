@@ -393,3 +393,45 @@ def test_over_delta_a_name_not_served_is_removed(
     response.resources[0].resource.Unpack(listener)
     assert listener.HasField("api_listener"), listener
     assert list(response.removed_resources) == ["nowhere"]
+
+
+ROLLOUT = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Rollout
+metadata: {name: payments}
+spec:
+  routeRef: {name: payments-split, rule: 1}
+  stable: stable
+  canary: canary
+  steps:
+    - setWeight: 50
+    - pause: {duration: 1m}
+  analysis: {interval: 1s, minRequests: 10, failureLimit: 1, successRate: {min: 90}}
+"""
+
+
+def test_a_rollout_judges_a_canary_by_the_grpc_clients_calls(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    """No Envoy: the canary's failures reach the Rollout through the client's load reports,
+    the Rollout rolls back, and the client's calls go to stable again."""
+    route = BREAKWATER_ROUTE.replace("stable, weight: 90", "stable, weight: 100").replace(
+        "canary, weight: 10", "canary, weight: 0"
+    )
+    plane.start(_service(backends) + route + ROLLOUT, FleetOptions(load_report_interval=0.5))
+    backends["canary-1"].failing = grpc.StatusCode.INTERNAL
+    client = plane.client()
+    client.calls(1, timeout=20)  # the Rollout may have set 50 % already: it may fail
+    deadline = time.monotonic() + 30
+    while True:
+        client.calls(20)
+        phase = plane.api("GET", "/v1/rollouts/payments")["phase"]
+        if phase == "RolledBack" or time.monotonic() > deadline:
+            break
+    assert phase == "RolledBack", plane.api("GET", "/v1/rollouts/payments")
+    assert backends["canary-1"].calls > 0  # the canary got calls at 50 %, and failed them
+    deadline = time.monotonic() + 10
+    while client.calls(10)["by"] != {"stable-1": 10}:
+        assert time.monotonic() < deadline
+    plane.assert_no_nack()
