@@ -203,3 +203,22 @@ def test_a_mesh_rules_own_retry_is_checked_as_a_policys() -> None:
         )
         == []
     )
+
+
+def test_one_attempt_sends_no_retry_policy() -> None:
+    """gRPC refuses `num_retries: 0`, and with it the whole RouteConfiguration."""
+    policy = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: once}
+spec:
+  targetRef: {name: payments}
+  retry: {attempts: 1, retryOn: [unavailable]}
+"""
+    loaded = policyset_from_texts({"p.yaml": SourceText("p.yaml", PAYMENTS + policy)})
+    assert loaded.policyset is not None, loaded.errors
+    (configuration,) = translate(loaded.policyset, Proxyless(GRPC))[ROUTE_TYPE]
+    assert isinstance(configuration, route_pb2.RouteConfiguration)
+    (route,) = configuration.virtual_hosts[0].routes
+    assert not route.route.HasField("retry_policy")

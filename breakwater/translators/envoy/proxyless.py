@@ -139,8 +139,8 @@ def _retry_policy(spec: ResilienceSpec) -> route_components_pb2.RetryPolicy | No
     if retry is None:
         return None
     codes = [c for c in dict.fromkeys(retry.retry_on) if c in GRPC_RETRY_ON]
-    if not codes:
-        return None
+    if not codes or retry.attempts < 2:
+        return None  # gRPC refuses `num_retries: 0` (the whole RouteConfiguration with it)
     policy = route_components_pb2.RetryPolicy(
         retry_on=",".join(codes), num_retries=wrappers_pb2.UInt32Value(value=retry.attempts - 1)
     )
@@ -171,6 +171,9 @@ def _action(rule: Rule) -> route_components_pb2.RouteAction:
                     name=backend.cluster, weight=wrappers_pb2.UInt32Value(value=backend.weight)
                 )
             )
+        # Deprecated in Envoy, but gRPC clients released before it was dropped take an unset
+        # total as 100 and refuse weights that add up to anything else (3:1, say).
+        action.weighted_clusters.total_weight.value = sum(b.weight for b in rule.backends)
     headers = [rule.sticky] if rule.sticky is not None else []
     headers += [b.hash_on.header for b in rule.balancers if b and b.hash_on and b.hash_on.header]
     for header in dict.fromkeys(headers):
