@@ -15,6 +15,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from breakwater.defaults import (
+    ENDPOINT_WEIGHT_LIMIT,
+    REGISTRATION_DRAIN,
+    REGISTRATION_MAX_INSTANCES,
+    REGISTRATION_MAX_INSTANCES_LIMIT,
+    REGISTRATION_TTL,
+)
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import service_ref
 from breakwater.translators.model_parts import (
@@ -49,6 +56,8 @@ class Endpoint(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     zone: Zone | None = None
     """The zone the endpoint runs in: Envoy's locality, for zone-aware routing and failover."""
+    weight: int | None = Field(default=None, ge=1, le=ENDPOINT_WEIGHT_LIMIT)
+    """Its share against the other endpoints (Envoy's `load_balancing_weight`); unset: 1."""
 
     @model_validator(mode="after")
     def _address_is_ip(self) -> Endpoint:
@@ -69,6 +78,20 @@ class DnsTarget(Model):
     port: Port
 
 
+class Registration(Model):
+    """The Service takes instances that register themselves through the API (and renew)."""
+
+    ttl: PositiveDuration = timedelta(seconds=REGISTRATION_TTL)
+    """How long an instance lives without a renewal, unless it registers with its own TTL."""
+    max_instances: int = Field(
+        default=REGISTRATION_MAX_INSTANCES, ge=1, le=REGISTRATION_MAX_INSTANCES_LIMIT
+    )
+    """Registered instances the Service takes at most; a registration beyond it is refused."""
+    drain_time: Duration = timedelta(seconds=REGISTRATION_DRAIN)
+    """How long a deregistered instance stays in EDS as DRAINING (no new requests, the ones
+    in flight finish) before it is removed."""
+
+
 class Subset(Model):
     """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary)."""
 
@@ -84,13 +107,25 @@ class ServiceSpec(Model):
     endpoints: list[Endpoint] = Field(default_factory=list)
     dns: DnsTarget | None = None
     subsets: list[Subset] = Field(default_factory=list)
+    registration: Registration | None = None
+    """Instances may register themselves (`PUT /v1/services/{service}/instances/...`), beside
+    the `endpoints` listed here."""
 
     @model_validator(mode="after")
     def _one_way_to_reach(self) -> ServiceSpec:
         if self.dns is not None and self.endpoints:
             raise ValueError("give either `endpoints` or `dns`, not both")
-        if self.dns is None and not self.endpoints:
-            raise ValueError("give `endpoints` (address, port, labels) or `dns` (name, port)")
+        if self.dns is not None and self.registration is not None:
+            raise ValueError(
+                "a `dns` service cannot take registrations: Envoy resolves its hosts itself; "
+                "remove `dns` to let instances register (static `endpoints` may stay beside "
+                "`registration`)"
+            )
+        if self.dns is None and not self.endpoints and self.registration is None:
+            raise ValueError(
+                "give `endpoints` (address, port, labels), `dns` (name, port) or "
+                "`registration: {}` (instances register themselves)"
+            )
         if self.dns is not None and self.subsets:
             raise ValueError(
                 "`subsets` select endpoints by label and need `endpoints`; "

@@ -189,6 +189,7 @@ def _make_endpoints(document: Service, subset: str | None, drained: frozenset[st
                 e.port,
                 bool(drained) and endpoint_key(e.address, e.port) in drained,
                 e.zone,
+                e.weight or 1,
             )
             for e in document.spec.endpoints_of(subset)
         ),
