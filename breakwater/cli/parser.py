@@ -362,11 +362,31 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "endpoints",
         help="list a service's endpoints, drain one (no new requests, those in flight finish) "
-        "or undrain it",
+        "or undrain it; register an instance with a Service that takes registrations (and "
+        "keep it registered), or deregister it",
     )
-    endpoints.add_argument("action", choices=["list", "drain", "undrain"])
+    endpoints.add_argument("action", choices=["list", "drain", "undrain", "register", "deregister"])
     endpoints.add_argument("service")
     endpoints.add_argument("endpoint", nargs="?", metavar="ADDRESS:PORT")
+    endpoints.add_argument(
+        "--label",
+        action="append",
+        metavar="K=V",
+        help="register: a label the Service's subsets select by (repeat for more)",
+    )
+    endpoints.add_argument("--zone", help="register: the zone the instance runs in")
+    endpoints.add_argument("--weight", type=int, help="register: its share (default 1)")
+    endpoints.add_argument(
+        "--ttl",
+        help=f"register: how long it lives without a renewal, e.g. 30s (default: the Service's "
+        f"registration.ttl, else {defaults.REGISTRATION_TTL:g}s)",
+    )
+    endpoints.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="register: stay in the foreground renewing every TTL/3; on SIGTERM deregister, "
+        "wait for the drain, then exit",
+    )
     endpoints.add_argument(
         "--expected-revision",
         type=int,

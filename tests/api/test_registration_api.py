@@ -112,8 +112,10 @@ def test_register_renew_and_deregister_reach_eds(plane: ControlPlaneThread) -> N
 
     with BlockingAdsClient(plane.xds_port) as client:
         wait_until(
-            lambda: _eds(client, ["payments|canary"]).get("payments|canary")
-            == [("eu-1b", "127.0.0.1:9002", 0)],
+            lambda: (
+                _eds(client, ["payments|canary"]).get("payments|canary")
+                == [("eu-1b", "127.0.0.1:9002", 0)]
+            ),
             TIMEOUT,
             "EDS to send the registered canary",
         )
@@ -134,14 +136,18 @@ def test_register_renew_and_deregister_reach_eds(plane: ControlPlaneThread) -> N
         assert gone.status == 200, gone.text
         assert gone.body["state"] == "draining"
         wait_until(
-            lambda: _eds(client, ["payments|canary"]).get("payments|canary")
-            == [("eu-1b", "127.0.0.1:9002", 3)],  # DRAINING
+            lambda: (
+                _eds(client, ["payments|canary"]).get("payments|canary")
+                == [("eu-1b", "127.0.0.1:9002", 3)]
+            ),  # DRAINING
             TIMEOUT,
             "EDS to send the deregistered canary as DRAINING",
         )
         wait_until(
-            lambda: _eds(client, ["payments|canary"]).get("payments|canary") is None
-            or not _eds(client, ["payments|canary"]).get("payments|canary"),
+            lambda: (
+                _eds(client, ["payments|canary"]).get("payments|canary") is None
+                or not _eds(client, ["payments|canary"]).get("payments|canary")
+            ),
             TIMEOUT,
             "the drained canary to leave EDS",
         )
