@@ -8,7 +8,8 @@ change and reads it again. A renewal is a keep-alive of the lease, which
 writes nothing (no revision, no watch event, no reload anywhere), so any
 replica can renew an instance another registered. A registration, a change
 or a deregistration (whose lease is the drain time) takes a new lease; the
-old one, holding no key any more, runs out by itself.
+old one, holding no key any more, runs out by itself. Removing an instance
+revokes its lease, which deletes the key.
 """
 
 from __future__ import annotations
@@ -86,16 +87,17 @@ class EtcdInstances:
         return reply is not None and int(reply.TTL) > 0
 
     async def delete_instance(self, service: str, endpoint: str) -> int:
+        """Revoke the instance's lease, which deletes its key: a keep-alive of the lease then
+        fails too, as for an instance that expired."""
         key = self._instance_key(service, endpoint)
-
-        async def write(client: Any) -> tuple[bool, list[Any]]:
-            tx = client.transactions
-            result: tuple[bool, list[Any]] = await client.transaction(
-                compare=[], success=[tx.delete(key), self._marker_put(client)], failure=[]
-            )
-            return result
-
-        _, responses = await self._connection.call(
-            f"remove instance {endpoint} of {service}", write
-        )
-        return self._own(responses)
+        action = f"remove instance {endpoint} of {service}"
+        found = await self._connection.call(action, lambda c: c.get(key))
+        if found is None:
+            return 0
+        if not int(found.lease):  # written by hand, without a lease
+            await self._connection.call(action, lambda c: c.delete(key))
+            return int(found.header.revision)
+        # etcd's answer to a revoke carries no revision: this replica's watch reads the state
+        # again once, as after another replica's write.
+        await self._connection.call(action, lambda c: c.revoke_lease(int(found.lease)))
+        return int(found.header.revision)
