@@ -60,6 +60,7 @@ def test_registered_on_a_served_by_the_envoy_of_b(fleet: Fleet) -> None:
 
         wait_until(spared, 10.0, "the Envoy of B to stop sending to the expired instance")
     code, events = a.get("/v1/events")
+    assert code == 200, events
     expired = [e for e in events["events"] if f"{endpoint} of payments expired" in e["what"]]
     print(
         f"etcd: expired {gone:.2f}s after the last renewal (TTL 3s); history entries: {len(expired)}"
