@@ -15,8 +15,8 @@ from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.helptext import add_command, command_text
 from breakwater.cli.policies import cmd_explain, cmd_render, cmd_validate
+from breakwater.cli.registration import cmd_endpoints_or_instances
 from breakwater.cli.remote import (
-    cmd_endpoints,
     cmd_policies,
     cmd_status,
     cmd_weights_get,
@@ -50,6 +50,17 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _zone(text: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    from breakwater.translators.model_parts import ZONE_HELP, Zone
+
+    try:
+        return str(TypeAdapter(Zone).validate_python(text))
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a zone: use {ZONE_HELP}") from None
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
     bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
+    bootstrap.add_argument(
+        "--zone",
+        type=_zone,
+        help="the zone the proxy runs in (its locality): zone-aware routing and zone failover "
+        "start from it; adds the local cluster they need",
+    )
     bootstrap.add_argument("--tls-ca", help="PEM CA that signed the xDS server's certificate")
     bootstrap.add_argument("--tls-cert", help="the proxy's client certificate (PEM), for mTLS")
     bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
@@ -393,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse the write if the endpoint's drain changed since (0: not drained)",
     )
     _client_options(endpoints)
-    endpoints.set_defaults(func=cmd_endpoints)
+    endpoints.set_defaults(func=cmd_endpoints_or_instances)
 
     status = add_command(sub, "status", help="which proxy has which version, ACK/NACK per type")
     _client_options(status)

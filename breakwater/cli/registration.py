@@ -19,10 +19,19 @@ import time
 from typing import Any
 
 from breakwater.cli.common import CommandFailed, parse_pairs
-from breakwater.cli.remote import client_call, show
+from breakwater.cli.remote import client_call, cmd_endpoints, show
 
 RETRY_SECONDS = 1.0
 """How soon a renewal that failed (server unreachable, store unavailable) is tried again."""
+
+
+def cmd_endpoints_or_instances(args: argparse.Namespace) -> int:
+    """`endpoints register` and `deregister` here, the other actions in `remote`."""
+    if args.action == "register":
+        return cmd_register(args)
+    if args.action == "deregister":
+        return cmd_deregister(args)
+    return cmd_endpoints(args)
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:

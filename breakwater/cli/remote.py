@@ -104,10 +104,6 @@ def cmd_endpoints(args: argparse.Namespace) -> int:
     from breakwater.cli.tables import format_endpoint
 
     service = {"service": args.service}
-    if args.action in ("register", "deregister"):
-        from breakwater.cli.registration import cmd_deregister, cmd_register
-
-        return cmd_register(args) if args.action == "register" else cmd_deregister(args)
     _refuse_registration_options(args)
     if args.action == "list":
         return _list_endpoints(args)

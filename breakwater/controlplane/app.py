@@ -40,7 +40,7 @@ from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.metrics import Metrics
-from breakwater.controlplane.reconciler import NewGroups, Reconciler
+from breakwater.controlplane.reconciler import NewGroups, Reconciler, local_zones
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
@@ -117,6 +117,7 @@ class ControlPlane:
             quiet=config.debounce_quiet,
             cap=config.debounce_cap,
             on_published=self.metrics.published,
+            local_zones=lambda: local_zones(self.streams.streams()),
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)

@@ -316,8 +316,26 @@ class HealthCheck(Model):
 
 
 class Failover(Model):
-    to: Name
+    to: Name | None = None
+    """Another service (or subset) that takes over when this one has no healthy host left."""
     subset: Name | None = None
+    zones: list[Zone] | None = None
+    """Stay in the proxy's own zone, failing over zone by zone: each proxy gets the zones as
+    Envoy priorities, its own first, then these in their order, then every other zone.
+    `zones: []` is "own zone first, every other next"."""
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Failover:
+        if self.to is None and self.zones is None:
+            raise ValueError(
+                "give `to` (a service that takes over) or `zones` (the proxy's own zone "
+                "first, then the others), or both"
+            )
+        if self.to is None and self.subset is not None:
+            raise ValueError("`subset` names a subset of `to`; give `to` as well")
+        if self.zones is not None and len(set(self.zones)) != len(self.zones):
+            raise ValueError("`zones` names a zone twice; name each zone once")
+        return self
 
 
 LbPolicy = Literal["round-robin", "least-request", "random", "ring-hash", "maglev"]
@@ -347,10 +365,21 @@ class SlowStart(Model):
     aggression: float | None = Field(default=None, gt=0, le=10)
 
 
+class ZoneAware(Model):
+    """Envoy's zone-aware routing: each proxy sends to its own zone's hosts while that zone has
+    enough of them for the proxies in it. Needs `breakwater bootstrap --zone`."""
+
+    min_cluster_size: int | None = Field(default=None, ge=1)
+    """Below this many hosts in the cluster Envoy spreads over every zone (Envoy default 6)."""
+    routing_percent: Percent | None = None
+    """The share of requests routed zone-aware at all (Envoy default 100)."""
+
+
 class LoadBalancer(Model):
     policy: LbPolicy = "round-robin"
     hash_on: HashOn | None = None
     slow_start: SlowStart | None = None
+    zone_aware: ZoneAware | None = None
 
     @model_validator(mode="after")
     def _fits_the_policy(self) -> LoadBalancer:
@@ -364,6 +393,11 @@ class LoadBalancer(Model):
             raise ValueError(
                 f"`hashOn` is for ring-hash and maglev; `{self.policy}` does not hash: "
                 "remove it or change `policy`"
+            )
+        if self.zone_aware is not None and hashing:
+            raise ValueError(
+                f"Envoy has zone-aware routing for round-robin, least-request and random, not "
+                f"`{self.policy}`: remove `zoneAware` or change `policy`"
             )
         if self.slow_start is not None and self.policy not in SLOW_START_POLICIES:
             raise ValueError(

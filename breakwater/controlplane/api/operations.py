@@ -342,7 +342,7 @@ class _Reach:
                 return []
             ref = policy.spec.target_ref
             targets = set(policyset.services) if ref is None else {ref.name}
-            if policy.spec.failover is not None:
+            if policy.spec.failover is not None and policy.spec.failover.to is not None:
                 targets.add(policy.spec.failover.to)
             return sorted(targets)
         if kind == "HTTPRoute":

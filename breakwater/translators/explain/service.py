@@ -25,6 +25,7 @@ from breakwater.translators.envoy import (
     balancing,
     bulkhead,
     clusters,
+    endpoints,
     fallback,
     faults,
     headers,
@@ -79,6 +80,7 @@ MEANINGS: Meanings = _collect(
     health.EXPLAIN,
     fallback.EXPLAIN,
     balancing.EXPLAIN,
+    endpoints.EXPLAIN,
 )
 """Every policy field a user can set that Envoy sees, with what it becomes there."""
 
