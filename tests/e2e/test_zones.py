@@ -11,6 +11,7 @@ connection and the retries land in the other zone: no client sees a failure.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ class ZonedMesh:
         self.plane: ControlPlaneThread | None = None
 
     def start(self) -> None:
-        for side, zone in ZONES.items():
+        for zone in ZONES.values():
             for index in (1, 2):
                 name = f"{zone}-{index}"
                 self.upstreams[name] = UpstreamProcess(self.workdir, name).start()
@@ -101,7 +102,7 @@ class ZonedMesh:
             self.envoys[side] = envoy
             envoy.start()
         for side in ZONES:
-            wait_until(lambda side=side: self._ready(side), 15.0, f"the Envoy of zone {side}")
+            wait_until(partial(self._ready, side), 15.0, f"the Envoy of zone {side}")
 
     def _ready(self, side: str) -> bool:
         """The upstream's four hosts healthy and the local cluster holding both proxies."""
