@@ -10,6 +10,7 @@ emitted and Envoy's own default applies (`explain` says which).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -93,10 +94,31 @@ class Registration(Model):
 
 
 class Subset(Model):
-    """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary)."""
+    """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary); in a
+    `dns` service, a DNS name of its own (`canary.payments.internal`)."""
 
     name: Name
-    labels: dict[str, str] = Field(min_length=1)
+    labels: dict[str, str] | None = Field(default=None, min_length=1)
+    dns: DnsTarget | None = None
+    """The subset's own DNS name and port, in a Service reached through `dns`."""
+
+    @model_validator(mode="after")
+    def _one_way_to_select(self) -> Subset:
+        if self.dns is not None and self.labels is not None:
+            raise ValueError(
+                "give `labels` (endpoints selected by label) or `dns` (a DNS name of its own), "
+                "not both"
+            )
+        if self.dns is None and self.labels is None:
+            raise ValueError(
+                "give `labels` that select the subset's endpoints, or, in a `dns` service, "
+                "`dns: {name, port}`"
+            )
+        return self
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        selector = self.labels or {}
+        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 Protocol = Literal["http", "http2", "grpc"]
@@ -126,11 +148,18 @@ class ServiceSpec(Model):
                 "give `endpoints` (address, port, labels), `dns` (name, port) or "
                 "`registration: {}` (instances register themselves)"
             )
-        if self.dns is not None and self.subsets:
-            raise ValueError(
-                "`subsets` select endpoints by label and need `endpoints`; "
-                "a `dns` service has no labels to select"
-            )
+        for subset in self.subsets:
+            if self.dns is not None and subset.dns is None:
+                raise ValueError(
+                    f"subset {subset.name!r} selects by label, but a `dns` service has no "
+                    "labels to select: give the subset `dns: {name, port}` of its own"
+                )
+            if self.dns is None and subset.dns is not None:
+                raise ValueError(
+                    f"subset {subset.name!r} has a `dns` name, but the service lists "
+                    "`endpoints`: select the subset's endpoints by `labels`, or reach the "
+                    "service through `dns`"
+                )
         seen: set[str] = set()
         for subset in self.subsets:
             if subset.name in seen:
@@ -150,9 +179,14 @@ class ServiceSpec(Model):
         chosen = self.subset(subset)
         if chosen is None:
             return []
-        return [
-            e for e in self.endpoints if all(e.labels.get(k) == v for k, v in chosen.labels.items())
-        ]
+        return [e for e in self.endpoints if chosen.selects(e.labels)]
+
+    def dns_of(self, subset: str | None) -> DnsTarget | None:
+        """The DNS name Envoy resolves for the service or one of its subsets (None: EDS)."""
+        if self.dns is None or subset is None:
+            return self.dns
+        chosen = self.subset(subset)
+        return chosen.dns if chosen is not None and chosen.dns is not None else self.dns
 
 
 # --- ResiliencePolicy --------------------------------------------------------

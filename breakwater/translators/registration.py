@@ -56,9 +56,9 @@ def unmatched_subsets(service: Service, labels: Mapping[str, str]) -> list[str] 
     subsets = service.spec.subsets
     if not subsets:
         return None
-    if any(all(labels.get(k) == v for k, v in s.labels.items()) for s in subsets):
+    if any(s.selects(labels) for s in subsets):
         return None
-    return [f"{s.name} ({_selector(s.labels)})" for s in subsets]
+    return [f"{s.name} ({_selector(s.labels or {})})" for s in subsets]
 
 
 def _selector(labels: Mapping[str, str]) -> str:

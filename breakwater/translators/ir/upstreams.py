@@ -164,10 +164,10 @@ def _cluster(
 
 
 def _make_cluster(document: Service, subset: str | None, effective: Effective) -> Cluster:
-    spec = document.spec
-    dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
+    target = document.spec.dns_of(subset)
+    dns = None if target is None else (target.name, target.port)
     name = cluster_name(document.name, subset)
-    return Cluster(name, document.name, subset, spec.protocol, dns, effective)
+    return Cluster(name, document.name, subset, document.spec.protocol, dns, effective)
 
 
 def _endpoints(
