@@ -35,10 +35,12 @@ class RegisteredEndpoint:
     zone: str | None
     weight: int
     draining: bool
+    key: str = ""
+    """`ADDRESS:PORT` as `names.endpoint_key` spells it; worked out when not given."""
 
-    @property
-    def key(self) -> str:
-        return endpoint_key(self.address, self.port)
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", endpoint_key(self.address, self.port))
 
     def endpoint(self) -> Endpoint:
         return Endpoint.model_construct(
@@ -70,6 +72,9 @@ class RegisteredServices:
 
     def __init__(self) -> None:
         self._built: dict[str, tuple[int, tuple[RegisteredEndpoint, ...], Service]] = {}
+        self._endpoints: dict[RegisteredEndpoint, Endpoint] = {}
+        """Each instance's Endpoint, made once: a registration among thousands costs what it
+        changes, not a new model per instance."""
 
     def apply(self, base: PolicySet, instances: Iterable[RegisteredEndpoint]) -> PolicySet:
         """`base` with every instance of a Service that takes registrations laid over it.
@@ -83,6 +88,7 @@ class RegisteredServices:
             by_service.setdefault(instance.service, []).append(instance)
         services = dict(base.services)
         built: dict[str, tuple[int, tuple[RegisteredEndpoint, ...], Service]] = {}
+        endpoints: dict[RegisteredEndpoint, Endpoint] = {}
         for name, members in sorted(by_service.items()):
             document = services.get(name)
             if document is None or document.spec.registration is None:
@@ -91,17 +97,19 @@ class RegisteredServices:
             kept = tuple(sorted((m for m in members if m.key not in static), key=_order))
             if not kept:
                 continue
+            for member in kept:
+                made = self._endpoints.get(member)
+                endpoints[member] = made if made is not None else member.endpoint()
             found = self._built.get(name)
             if found is not None and found[0] == id(document) and found[1] == kept:
                 served = found[2]
             else:
-                spec = document.spec.model_copy(
-                    update={"endpoints": [*document.spec.endpoints, *(m.endpoint() for m in kept)]}
-                )
+                listed = [*document.spec.endpoints, *(endpoints[m] for m in kept)]
+                spec = document.spec.model_copy(update={"endpoints": listed})
                 served = document.model_copy(update={"spec": spec})
             built[name] = (id(document), kept, served)
             services[name] = served
-        self._built = built
+        self._built, self._endpoints = built, endpoints
         return base.with_services(services) if built else base
 
 
@@ -111,7 +119,7 @@ def draining_instances(instances: Iterable[RegisteredEndpoint]) -> list[tuple[st
     return sorted((i.service, i.key) for i in instances if i.draining)
 
 
-def _order(instance: RegisteredEndpoint) -> tuple[int, str, int]:
-    """Instances in a stable order whatever order they registered in: IPv4 before IPv6, then
-    by address and port, so that EDS does not change when the store lists them otherwise."""
-    return (":" in instance.address, instance.address, instance.port)
+def _order(instance: RegisteredEndpoint) -> str:
+    """Instances in a stable order whatever order they registered in (by `ADDRESS:PORT`), so
+    that EDS does not change when the store lists them otherwise."""
+    return instance.key

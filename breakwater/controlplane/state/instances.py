@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from breakwater.translators.registration import RegisteredEndpoint
@@ -67,7 +68,8 @@ class Instance:
     def state(self) -> InstanceState:
         return "draining" if self.draining else "serving"
 
-    def served(self) -> RegisteredEndpoint:
+    @cached_property
+    def _served(self) -> RegisteredEndpoint:
         return RegisteredEndpoint(
             self.service,
             self.address,
@@ -76,7 +78,12 @@ class Instance:
             self.zone,
             self.weight,
             self.draining,
+            self.endpoint,
         )
+
+    def served(self) -> RegisteredEndpoint:
+        """What the translators get of it; made once per Instance (each change is a new one)."""
+        return self._served
 
     def same_endpoint(self, other: Instance) -> bool:
         """Whether the proxies see the two alike: a renewal changes nothing else."""

@@ -137,6 +137,9 @@ class InstanceRegistry:
         replica does, so the shared history holds each once); None: always."""
         self._pending: list[tuple[Instance, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._dirty_since = 0.0
+        """Monotonic time of the first saved write not published yet (0: none)."""
         self.expired_total = 0
         self.renewals_total = 0
         controller.watch_instances(self._reloaded)
@@ -216,7 +219,7 @@ class InstanceRegistry:
             self._refuse_static(document, key)
             current = self.controller.state.instances.get((service, key))
             if current is None:
-                held = len(self.of(service))
+                held = sum(1 for name, _ in self.controller.state.instances if name == service)
                 if held >= registration.max_instances:
                     raise InstanceLimit(
                         f"Service {service!r} holds {held} registered instances, its "
@@ -227,7 +230,7 @@ class InstanceRegistry:
             saved = await self._write(self.controller.store.put_instance(wanted))
             self.controller.state.instances[saved.key] = saved
             self.controller.state.revision = max(self.controller.state.revision, saved.revision)
-            await self.controller._publish(time.monotonic())
+        self._publish_soon()
         before = "absent" if current is None else current.state
         what = "registered" if current is None else "registered again"
         await self.controller.history.record(
@@ -254,7 +257,7 @@ class InstanceRegistry:
             draining = replace(current, draining=True, expires_at=now + drain, ttl=drain, by=who)
             saved = await self._write(self.controller.store.put_instance(draining))
             self.controller.state.instances[saved.key] = saved
-            await self.controller._publish(time.monotonic())
+        self._publish_soon()
         await self.controller.history.record(
             who,
             f"instance {key} of {service} deregistered: draining for "
@@ -263,6 +266,24 @@ class InstanceRegistry:
             "draining",
         )
         return saved
+
+    # --- publishing, once for the writes that arrive together --------------------------
+
+    def _publish_soon(self) -> None:
+        """Serve what was just saved, together with the writes that arrive meanwhile: a burst
+        of registrations (a fleet starting) lays the instances over the YAML once, not once
+        per instance. The translation and the push are debounced after it as any change."""
+        self._dirty_since = self._dirty_since or time.monotonic()
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_pending())
+
+    async def _publish_pending(self) -> None:
+        await asyncio.sleep(0)  # the writes already waiting for the lock land first
+        while self._dirty_since:
+            changed_at, self._dirty_since = self._dirty_since, 0.0
+            async with self.controller._lock:
+                if self.controller.state.base is not None:
+                    await self.controller._publish(changed_at)
 
     # --- renewals, saved together -------------------------------------------------
 
