@@ -22,6 +22,7 @@ from breakwater.devtools.waiting import wait_until
 from breakwater.v1 import breakwater_pb2 as pb
 from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 from breakwater.xds_types import ENDPOINT_TYPE
+from tests.api.cli import run_cli
 from tests.support.ads import BlockingAdsClient
 
 TIMEOUT = 10.0
@@ -242,3 +243,31 @@ def test_the_same_over_grpc(plane: ControlPlaneThread) -> None:
                 timeout=TIMEOUT,
             )
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_the_cli_registers_lists_and_deregisters(plane: ControlPlaneThread) -> None:
+    server = ("--server", plane.admin_url)
+    made = run_cli(
+        "endpoints", "register", "payments", "127.0.0.1:9031", "--label", "track=preview",
+        "--zone", "eu-1c", "--ttl", "1m", *server,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "127.0.0.1:9031" in made.stdout and "eu-1c" in made.stdout
+    assert "warning: the labels (track=preview) match none of the subsets" in made.stderr
+    listed = run_cli("endpoints", "list", "payments", *server)
+    assert listed.returncode == 0, listed.stderr
+    # The static endpoint and the registered one, then the registered instances.
+    assert "127.0.0.1:9001" in listed.stdout
+    assert "registered instances of payments: 1 of at most 3, TTL 2s, drain 1s" in listed.stdout
+    instances = listed.stdout.split("registered instances of payments")[1]
+    row = next(line for line in instances.splitlines() if line.startswith("127.0.0.1:9031"))
+    assert "eu-1c" in row and "track=preview" in row and "ago" in row
+    misplaced = run_cli("endpoints", "drain", "payments", "127.0.0.1:9031", "--zone", "x", *server)
+    assert misplaced.returncode == 1
+    assert "--zone only go with `endpoints register`" in misplaced.stderr
+    gone = run_cli("endpoints", "deregister", "payments", "127.0.0.1:9031", *server)
+    assert gone.returncode == 0, gone.stderr
+    assert "draining" in gone.stdout
+    refused = run_cli("endpoints", "register", "legacy", "127.0.0.1:9032", *server)
+    assert refused.returncode == 1
+    assert "does not take registrations" in refused.stderr

@@ -161,3 +161,30 @@ def test_a_crashed_instance_leaves_after_its_ttl_and_retries_hide_it(
     assert result.errors == 0, result.summary()
     events = mesh.admin_api("GET", "/v1/events")["events"]
     assert any(f"{crashing.endpoint} of payments expired" in e["what"] for e in events), events
+
+
+def test_a_rolling_update_by_registration_fails_no_request(
+    mesh: Mesh, instances: Instances
+) -> None:
+    """The guide's rolling update, one instance at a time: the new one registers, the old one's
+    keepalive gets SIGTERM (drain, deregister), then the old instance stops."""
+    with mesh.continuous(rate=100, max_duration=60.0) as traffic:
+        traffic.wait_for(100)
+        for old, new in (("payments-a", "payments-a2"), ("payments-b", "payments-b2")):
+            instances.add(new)
+            instances.wait_served(3)
+            status, _ = instances.keepalives[old].terminate()
+            assert status == 0, instances.keepalives[old].log_tail()
+            instances.upstreams[old].stop()
+            instances.wait_served(2)
+        traffic.wait_for(traffic.completed + 100)
+        result = traffic.stop()
+    served = {name: instances.upstreams[name].requests() for name in ("payments-a2", "payments-b2")}
+    print(
+        f"rolling update: {result.total} requests, {result.errors} failed; new instances: {served}"
+    )
+    assert result.errors == 0, result.summary()
+    assert all(count > 0 for count in served.values())
+    assert sorted(instances.registered()) == sorted(
+        instances.upstreams[name].endpoint for name in ("payments-a2", "payments-b2")
+    )
