@@ -183,11 +183,18 @@ COMMANDS: Mapping[str, CommandHelp] = {
     ),
     "endpoints": CommandHelp(
         "List a service's endpoints and which are drained, drain one (Envoy sends it no new "
-        "requests, those in flight finish) or put it back in rotation.",
+        "requests, those in flight finish) or put it back in rotation. An instance of a Service "
+        "with `registration` registers itself, and with --keepalive stays registered until "
+        "SIGTERM, when it drains and leaves.",
         (
             ("the endpoints of payments", "breakwater endpoints list payments"),
             ("take one out for maintenance", "breakwater endpoints drain payments 10.0.0.7:8080"),
             ("put it back", "breakwater endpoints undrain payments 10.0.0.7:8080"),
+            (
+                "register this instance until stopped",
+                "breakwater endpoints register payments 10.0.0.7:8080 --label track=canary "
+                "--zone eu-1a --ttl 30s --keepalive",
+            ),
         ),
     ),
     "status": CommandHelp(

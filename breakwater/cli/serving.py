@@ -106,6 +106,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         fleet_reports=not args.no_fleet_reports,
         stats_flush_interval=args.stats_flush_interval,
         proxy_token=_proxy_token(args),
+        zone=args.zone,
     )
     print(dump(bootstrap, args.format or "yaml"), end="")
     return 0

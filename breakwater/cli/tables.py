@@ -7,9 +7,11 @@ model defines, never one guessed at.
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 from breakwater.client import read_answer
+from breakwater.controlplane.api.instance_models import InstancesResponse, RegisteredInstance
 from breakwater.controlplane.api.models import (
     EndpointsResponse,
     LiveEffect,
@@ -395,3 +397,51 @@ def format_history(answer: Any) -> str:
         for c in result.events
     ]
     return table(["time (UTC)", "who", "route", "what", "before -> after"], rows)
+
+
+def _ago(seconds: float) -> str:
+    """A span as an operator reads it: 42s, 3m10s, 2h05m."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+_INSTANCE_HEADERS = ["instance", "state", "zone", "labels", "weight", "age", "renewed", "leaves in"]
+
+
+def _instance_row(instance: RegisteredInstance, now: float) -> list[str]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(instance.labels.items())) or "-"
+    return [
+        instance.endpoint,
+        instance.state,
+        instance.zone or "-",
+        labels,
+        str(instance.weight),
+        _ago(now - instance.registered_at),
+        _ago(now - instance.renewed_at) + " ago",
+        _ago(instance.expires_at - now),
+    ]
+
+
+def format_instances(answer: Any) -> str:
+    result = read_answer(InstancesResponse, answer)
+    now = time.time()
+    head = (
+        f"registered instances of {result.service}: {len(result.instances)} of at most "
+        f"{result.max_instances}, TTL {result.ttl_seconds:g}s, drain {result.drain_seconds:g}s"
+    )
+    rows = [_instance_row(i, now) for i in result.instances]
+    return head + "\n" + table(_INSTANCE_HEADERS, rows)
+
+
+def format_instance(answer: Any) -> str:
+    result = read_answer(RegisteredInstance, answer)
+    lines = [
+        f"service {result.service}",
+        table(_INSTANCE_HEADERS, [_instance_row(result, time.time())]),
+    ]
+    lines += [f"warning: {w}" for w in result.warnings or []]
+    return "\n".join(lines)

@@ -26,6 +26,7 @@ from breakwater.controlplane.fleet.contract import (
     LATENCY_BUCKETS_MS,
     NODE_HEADER,
 )
+from breakwater.translators import names
 from breakwater.translators.durations import parse_duration
 
 XDS_CLUSTER = "xds_cluster"
@@ -48,6 +49,9 @@ def stats_flush_interval(text: str) -> str:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(value)
     return str(duration.ToJsonString())
+
+
+LOCAL_CLUSTER = names.LOCAL_CLUSTER
 
 
 def _is_ip(host: str) -> bool:
@@ -112,6 +116,7 @@ def render_bootstrap(
     fleet_reports: bool = True,
     stats_flush_interval: str = DEFAULT_STATS_FLUSH_INTERVAL,
     proxy_token: str | None = None,
+    zone: str | None = None,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -124,7 +129,9 @@ def render_bootstrap(
     ``fleet_reports`` sends the proxy's stats and load reports to the control
     plane every ``stats_flush_interval``. ``proxy_token`` goes as
     ``authorization: Bearer`` metadata on every call to the control plane (ADS,
-    stats, load reports): the bootstrap then holds a secret.
+    stats, load reports): the bootstrap then holds a secret. ``zone`` is the
+    proxy's locality, and brings the local cluster zone-aware routing needs
+    (`_local_cluster`).
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -144,6 +151,8 @@ def render_bootstrap(
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster}
     if node_metadata:
         node["metadata"] = dict(node_metadata)
+    if zone:
+        node["locality"] = {"zone": zone}
     bootstrap: dict[str, Any] = {
         "node": node,
         "dynamic_resources": {
@@ -205,7 +214,26 @@ def render_bootstrap(
         bootstrap["static_resources"]["clusters"][0]["transport_socket"] = tls.transport_socket()
     if fleet_reports:
         bootstrap.update(_fleet_reports(node_id, stats_flush_interval, credentials))
+    if zone:
+        bootstrap["static_resources"]["clusters"].append(_local_cluster(ads_source))
+        bootstrap.setdefault("cluster_manager", {})["local_cluster_name"] = LOCAL_CLUSTER
     return bootstrap
+
+
+def _local_cluster(ads_source: dict[str, Any]) -> dict[str, Any]:
+    """The proxy's local cluster, which zone-aware routing weighs each upstream's zones against.
+
+    Envoy takes `local_cluster_name` only for a cluster of the bootstrap's static resources,
+    so it is declared here, as an EDS cluster over ADS: the server sends the proxies of this
+    node cluster as its endpoints, one per proxy in its zone's locality. Envoy never connects
+    to them; it only counts them.
+    """
+    return {
+        "name": LOCAL_CLUSTER,
+        "type": "EDS",
+        "eds_cluster_config": {"eds_config": dict(ads_source)},
+        "connect_timeout": "1s",
+    }
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -299,4 +327,4 @@ def render_grpc_bootstrap(
     return {"xds_servers": servers, "node": node}
 
 
-__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap", "render_grpc_bootstrap"]
+__all__ = ["LOCAL_CLUSTER", "XDS_CLUSTER", "XdsTls", "render_bootstrap", "render_grpc_bootstrap"]

@@ -11,6 +11,7 @@ that made it, so the scheme is part of the contract:
 | failover (aggregate) cluster           | `payments+failover`         |
 | failover cluster of a subset           | `payments|canary+failover`  |
 | ClusterLoadAssignment                  | its cluster's name          |
+| the proxies' local cluster (zones)     | `breakwater:local`          |
 | Listener, RouteConfiguration           | the Gateway's name          |
 | Listener of a service, for gRPC clients | the Service's name (what `xds:///<service>` asks for) |
 | its RouteConfiguration                 | the Service's name          |
@@ -37,6 +38,11 @@ from dataclasses import dataclass
 Target = tuple[str, str | None]
 """A (service, subset) pair: what a backend resolves to, one level of policy, one plain
 cluster (named by `cluster_name`)."""
+
+LOCAL_CLUSTER = "breakwater:local"
+"""The static EDS cluster `breakwater bootstrap --zone` declares and names as Envoy's
+`local_cluster_name`; the server sends its endpoints (the node cluster's proxies by zone).
+No policy name holds a `:`."""
 
 SUBSET_SEPARATOR = "|"
 FAILOVER_SUFFIX = "+failover"

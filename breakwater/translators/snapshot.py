@@ -7,7 +7,7 @@ node cluster cost one translation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -84,22 +84,40 @@ class Translator:
         self._memo.next_generation()
         self._builder.next_generation()
 
-    def translate(self, policyset: PolicySet, group: BuildTarget) -> Built:
+    def translate(
+        self,
+        policyset: PolicySet,
+        group: BuildTarget,
+        zone: str | None = None,
+        local: Sequence[tuple[str, int]] = (),
+    ) -> Built:
+        """`zone`: the proxies' zone; `local`: their node cluster's proxies by zone (neither
+        is asked of proxyless clients)."""
         if isinstance(group, Proxyless):
             return self._builder.build_mesh(resolve_mesh(policyset, self._memo))
-        return self._builder.build(resolve(policyset, group, self._memo))
+        return self._builder.build(resolve(policyset, group, self._memo, zone, local))
 
 
-def build(policyset: PolicySet, group: BuildTarget) -> Built:
+def build(
+    policyset: PolicySet,
+    group: BuildTarget,
+    zone: str | None = None,
+    local: Sequence[tuple[str, int]] = (),
+) -> Built:
     """The group's encoded resources, by the one build path, with nothing to reuse or keep."""
     if isinstance(group, Proxyless):
         return Builder(keep=False).build_mesh(resolve_mesh(policyset))
-    return Builder(keep=False).build(resolve(policyset, group))
+    return Builder(keep=False).build(resolve(policyset, group, None, zone, local))
 
 
-def translate(policyset: PolicySet, group: BuildTarget) -> Resources:
+def translate(
+    policyset: PolicySet,
+    group: BuildTarget,
+    zone: str | None = None,
+    local: Sequence[tuple[str, int]] = (),
+) -> Resources:
     """The group's resources as messages (`render`, `explain`, the tests)."""
-    return decoded(build(policyset, group))
+    return decoded(build(policyset, group, zone, local))
 
 
 def decoded(built: Built) -> Resources:

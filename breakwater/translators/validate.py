@@ -188,7 +188,7 @@ def build_policyset(
                 "subset",
             )
         failover = policy.spec.failover
-        if failover is not None:
+        if failover is not None and failover.to is not None:
             _check_service_ref(
                 out,
                 services,

@@ -656,3 +656,91 @@ class ExplainedSettingStatus(_message.Message):
     envoy: str
     differs: str
     def __init__(self, path: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., set_by: _Optional[str] = ..., envoy: _Optional[str] = ..., differs: _Optional[str] = ...) -> None: ...
+
+class RegisterInstanceRequest(_message.Message):
+    __slots__ = ("service", "instance", "labels", "zone", "weight", "ttl")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    instance: str
+    labels: _containers.ScalarMap[str, str]
+    zone: str
+    weight: int
+    ttl: str
+    def __init__(self, service: _Optional[str] = ..., instance: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., zone: _Optional[str] = ..., weight: _Optional[int] = ..., ttl: _Optional[str] = ...) -> None: ...
+
+class DeregisterInstanceRequest(_message.Message):
+    __slots__ = ("service", "instance")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    instance: str
+    def __init__(self, service: _Optional[str] = ..., instance: _Optional[str] = ...) -> None: ...
+
+class ListInstancesRequest(_message.Message):
+    __slots__ = ("service",)
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    def __init__(self, service: _Optional[str] = ...) -> None: ...
+
+class RegisteredInstance(_message.Message):
+    __slots__ = ("service", "endpoint", "labels", "zone", "weight", "ttl_seconds", "state", "registered_at", "renewed_at", "expires_at", "registered_by", "revision", "warnings")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoint: str
+    labels: _containers.ScalarMap[str, str]
+    zone: str
+    weight: int
+    ttl_seconds: float
+    state: str
+    registered_at: _timestamp_pb2.Timestamp
+    renewed_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    registered_by: str
+    revision: int
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service: _Optional[str] = ..., endpoint: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., zone: _Optional[str] = ..., weight: _Optional[int] = ..., ttl_seconds: _Optional[float] = ..., state: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registered_by: _Optional[str] = ..., revision: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class InstancesResponse(_message.Message):
+    __slots__ = ("service", "ttl_seconds", "max_instances", "drain_seconds", "instances")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    ttl_seconds: float
+    max_instances: int
+    drain_seconds: float
+    instances: _containers.RepeatedCompositeFieldContainer[RegisteredInstance]
+    def __init__(self, service: _Optional[str] = ..., ttl_seconds: _Optional[float] = ..., max_instances: _Optional[int] = ..., drain_seconds: _Optional[float] = ..., instances: _Optional[_Iterable[_Union[RegisteredInstance, _Mapping]]] = ...) -> None: ...

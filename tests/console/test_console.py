@@ -167,6 +167,30 @@ def test_services_show_health_what_applies_and_why(page: Page, mesh: Mesh) -> No
     screenshot(page, "services-explain", top=False)
 
 
+def test_services_show_registered_instances_with_age_and_last_renewal(
+    page: Page, mesh: Mesh
+) -> None:
+    path = "/v1/services/inventory/instances/10.9.0.7:8080"
+    mesh.admin_api("PUT", path, {"labels": {"track": "stable"}, "zone": "eu-1a"})
+    mesh.admin_api("PUT", path, {"labels": {"track": "stable"}, "zone": "eu-1a"})  # renewed
+    open_page(page, mesh, "services")
+    inventory = page.get_by_role("article", name="Service inventory")
+    listed = inventory.get_by_role("region", name="Instances registered with inventory")
+    row = listed.get_by_role("row").filter(has_text="10.9.0.7:8080")
+    expect(row).to_contain_text("serving")
+    expect(row).to_contain_text("eu-1a")
+    expect(row).to_contain_text("track=stable")
+    expect(row).to_contain_text("s ago")
+    expect(listed).to_contain_text("TTL 300 s")
+    # A Service that takes no registrations shows no such section.
+    payments = page.get_by_role("article", name="Service payments")
+    expect(payments.get_by_role("region", name="Instances registered with payments")).to_have_count(
+        0
+    )
+    listed.scroll_into_view_if_needed()
+    screenshot(page, "services-instances", top=False)
+
+
 def test_a_rollout_aborted_from_the_console_sends_traffic_back_to_stable(
     page: Page, mesh: Mesh
 ) -> None:

@@ -19,6 +19,7 @@ from breakwater.translators.envoy import (
     balancing,
     bulkhead,
     clusters,
+    endpoints,
     fallback,
     faults,
     headers,
@@ -97,6 +98,7 @@ def test_each_field_is_explained_by_one_slice() -> None:
         health.EXPLAIN,
         fallback.EXPLAIN,
         balancing.EXPLAIN,
+        endpoints.EXPLAIN,
     ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}

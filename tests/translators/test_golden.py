@@ -42,12 +42,18 @@ from tests.translators.support import (
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 
 # Cases about node groups are rendered once per proxy described here:
-# label → (node.cluster, node.metadata).
-NODES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+# label → (node.cluster, node.metadata, node.locality.zone).
+NODES: dict[str, dict[str, tuple[str, dict[str, str], str | None]]] = {
     "node_groups": {
-        "edge-eu-west": ("edge", {"region": "eu-west"}),
-        "edge-us-east": ("edge", {"region": "us-east"}),
-        "monitoring": ("monitoring", {}),
+        "edge-eu-west": ("edge", {"region": "eu-west"}, None),
+        "edge-us-east": ("edge", {"region": "us-east"}, None),
+        "monitoring": ("monitoring", {}, None),
+    },
+    # One proxy in each of two zones, and a third in eu-1a: the local cluster counts them.
+    "zones": {
+        "edge-eu-1a": ("edge", {}, "eu-1a"),
+        "edge-eu-1b": ("edge", {}, "eu-1b"),
+        "edge-eu-1a-2": ("edge", {}, "eu-1a"),
     },
 }
 
@@ -60,17 +66,36 @@ def proxyless_case(name: str) -> bool:
     return case_path(name).parent.name == PROXYLESS_SLICE
 
 
-def renderings(name: str, policyset: PolicySet) -> list[tuple[str | None, BuildTarget]]:
-    """(node label, gateway group) pairs a case is rendered for; every gateway when no nodes are
-    given; the proxyless clients' profile for the proxyless slice."""
+def _local(nodes: dict[str, tuple[str, dict[str, str], str | None]], cluster: str) -> Local:
+    """The local cluster of a node cluster: its proxies (those described) by zone."""
+    counts: dict[str, int] = {}
+    for node_cluster, _, zone in nodes.values():
+        if node_cluster == cluster:
+            counts[zone or ""] = counts.get(zone or "", 0) + 1
+    return tuple(sorted(counts.items()))
+
+
+Local = tuple[tuple[str, int], ...]
+
+
+def renderings(
+    name: str, policyset: PolicySet
+) -> list[tuple[str | None, BuildTarget, str | None, Local]]:
+    """(node label, gateway group, zone, local cluster) a case is rendered for; every gateway
+    when no nodes are given; the proxyless clients' profile for the proxyless slice."""
     if proxyless_case(name):
-        return [(None, Proxyless(GRPC))]
+        return [(None, Proxyless(GRPC), None, ())]
     nodes = NODES.get(name)
     if nodes is None:
-        return [(None, frozenset(policyset.gateways))]
+        return [(None, frozenset(policyset.gateways), None, ())]
     return [
-        (label, node_group(policyset, cluster, metadata))
-        for label, (cluster, metadata) in nodes.items()
+        (
+            label,
+            node_group(policyset, cluster, metadata),
+            zone,
+            _local(nodes, cluster) if zone else (),
+        )
+        for label, (cluster, metadata, zone) in nodes.items()
     ]
 
 
@@ -80,15 +105,18 @@ def rendered(name: str) -> tuple[Any, list[Resources]]:
     sections = case_sections(name)
     outputs: dict[str, Any] = {}
     all_resources: list[Resources] = []
-    for label, group in renderings(name, policyset):
-        resources = translate(policyset, group)
+    for label, group, zone, local in renderings(name, policyset):
+        resources = translate(policyset, group, zone, local)
         all_resources.append(resources)
         dump = {key: value for key, value in to_config_dump(resources).items() if key in sections}
         if label is None:
             return dump, all_resources
-        cluster, metadata = NODES[name][label]
+        cluster, metadata, zone = NODES[name][label]
+        node: dict[str, Any] = {"cluster": cluster, "metadata": metadata}
+        if zone is not None:
+            node["zone"] = zone
         outputs[label] = {
-            "node": {"cluster": cluster, "metadata": metadata},
+            "node": node,
             "gateways": sorted(group) if not isinstance(group, Proxyless) else [],
             "config": dump,
         }

@@ -30,7 +30,7 @@ from breakwater.translators.envoy.encoded import (
     encode_bytes_field,
     virtual_host_references,
 )
-from breakwater.translators.envoy.endpoints import load_assignment
+from breakwater.translators.envoy.endpoints import load_assignment, local_assignment
 from breakwater.translators.envoy.listeners import listener
 from breakwater.translators.envoy.proxyless import (
     grpc_cluster,
@@ -46,6 +46,7 @@ from breakwater.translators.ir.nodes import (
     ForGrpc,
     Group,
     Listener,
+    LocalCluster,
     MeshGroup,
     MeshListener,
     MeshRoutes,
@@ -117,6 +118,8 @@ class Builder:
 
     def build(self, group: Group) -> Built:
         clusters, endpoints = self._upstreams(group.upstreams)
+        if group.local is not None:
+            endpoints = sorted([*endpoints, self._get(group.local, _local)], key=_name)
         return {
             CLUSTER_TYPE: clusters,
             ENDPOINT_TYPE: endpoints,
@@ -187,6 +190,14 @@ def _aggregate(node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
 
 def _endpoints(node: Endpoints) -> Resource:
     return Resource.from_message(load_assignment(node))
+
+
+def _local(node: LocalCluster) -> Resource:
+    return Resource.from_message(local_assignment(node))
+
+
+def _name(resource: Resource) -> str:
+    return resource.name
 
 
 def _listener(node: Listener) -> Resource:

@@ -8,12 +8,13 @@ too: the host keeps its connections and finishes what it serves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from envoy.config.core.v3 import address_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
-from breakwater.translators.ir.nodes import Endpoints, Host
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
+from breakwater.translators.ir.nodes import Endpoints, Host, LocalCluster
 
 DRAIN_MEANING = (
     "sent in EDS as `health_status: DRAINING`: Envoy picks the host for no new request while "
@@ -22,6 +23,20 @@ DRAIN_MEANING = (
     "default), Envoy sends to every host, drained ones included. Active health checks go on "
     "probing it"
 )
+
+
+EXPLAIN: Meanings = {
+    ("failover", "zones"): FieldMeaning(
+        "ClusterLoadAssignment.endpoints[].priority, per zone of the proxies (`breakwater "
+        "bootstrap --zone`): their own zone 0, then the listed zones, then every other",
+        "Envoy moves traffic by each priority's healthy share times the overprovisioning "
+        "factor 1.4: the own zone keeps everything while at least 72 % (100/1.4) of its hosts "
+        "are healthy, and sheds the rest proportionally below that, before it is empty. Proxies "
+        "that named no zone get every zone at priority 0. Panic mode (under 50 % healthy over "
+        "all priorities) spreads over every host",
+    ),
+}
+"""What `breakwater explain` says about the zone failover translated here."""
 
 
 def socket_address(address: str, port: int) -> address_pb2.Address:
@@ -63,14 +78,19 @@ def by_zone(hosts: Sequence[Host]) -> list[tuple[str | None, list[Host]]]:
     return sorted(zones.items(), key=lambda item: (item[0] is not None, item[0] or ""))
 
 
-def load_assignment_of(name: str, hosts: Sequence[Host]) -> endpoint_pb2.ClusterLoadAssignment:
-    """One locality per zone, each at priority 0 with its weight."""
+def load_assignment_of(
+    name: str, hosts: Sequence[Host], priorities: Mapping[str, int] | None = None
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """One locality per zone with its weight, at priority 0 or at its zone's priority
+    (`priorities`, zone → priority, "" for the hosts without a zone)."""
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
     for zone, members in by_zone(hosts):
         locality = assignment.endpoints.add()
         if zone is not None:
             locality.locality.zone = zone
         locality.load_balancing_weight.value = locality_weight(members)
+        if priorities:
+            locality.priority = priorities.get(zone or "", 0)
         locality.lb_endpoints.extend(lb_endpoint(host) for host in members)
     return assignment
 
@@ -79,4 +99,18 @@ def load_assignment(endpoints: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
     """An endpoint set's assignment. A subset that selects nothing gives one without endpoints:
     Envoy accepts it and answers requests routed there with 503 (`UH`), which is what an
     empty canary should do."""
-    return load_assignment_of(endpoints.cluster, endpoints.hosts)
+    return load_assignment_of(endpoints.cluster, endpoints.hosts, dict(endpoints.priorities))
+
+
+def local_assignment(local: LocalCluster) -> endpoint_pb2.ClusterLoadAssignment:
+    """The node cluster's proxies, one host per proxy in its zone's locality.
+
+    Envoy only counts these hosts (the share of proxies in each zone, to weigh against the
+    share of each upstream's hosts there); it never connects to them, so each is a
+    placeholder on loopback, one port per proxy.
+    """
+    hosts: list[Host] = []
+    for zone, count in local.zones:
+        for _ in range(count):
+            hosts.append(Host("127.0.0.1", len(hosts) + 1, False, zone or None))
+    return load_assignment_of(local.name, hosts)

@@ -22,6 +22,7 @@ from breakwater.translators.envoy import (
     balancing,
     bulkhead,
     clusters,
+    endpoints,
     fallback,
     faults,
     headers,
@@ -52,6 +53,7 @@ MEANINGS: Meanings = _collect(
     health.EXPLAIN,
     fallback.EXPLAIN,
     balancing.EXPLAIN,
+    endpoints.EXPLAIN,
 )
 """Every policy field a user can set that Envoy sees, with what it becomes there."""
 

@@ -175,6 +175,19 @@ class Endpoints(Node):
     source: Service
     """The document the hosts were read from: a directory read afresh is translated afresh,
     as every other piece whose policy parts are new objects."""
+    priorities: tuple[tuple[str, int], ...] = ()
+    """Zone ("" for hosts without one) → its Envoy priority, for the proxies of one zone
+    (`failover.zones`); empty: every locality at priority 0."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LocalCluster(Node):
+    """The proxies of one node cluster by zone: Envoy's local cluster, which zone-aware routing
+    compares each upstream's zones with (how many proxies send from each zone)."""
+
+    name: str
+    zones: tuple[tuple[str, int], ...]
+    """Zone ("" for proxies that named none) → how many proxies of the node cluster are in it."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -353,6 +366,8 @@ class Group(Node):
     listeners: tuple[Listener, ...]
     routes: tuple[RouteConfiguration, ...]
     upstreams: Upstreams
+    local: LocalCluster | None = None
+    """The proxies' local cluster, when they named their zone."""
 
 
 # -- proxyless gRPC clients ---------------------------------------------------
