@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from breakwater.client import http
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.proxyless import XdsClient
 from tests.console.conftest import TOKEN, enter_token, screenshot
 from tests.e2e.mesh import NODE_ID, Mesh
 from tests.support.policies import ROUTE, PolicyDir
@@ -308,3 +309,19 @@ def test_a_value_being_typed_keeps_its_focus_and_value_across_refreshes(
     expect(page.locator(f"#w-payments-{SPLIT}-canary-range")).to_be_focused()
     page.get_by_role("button", name="Discard changes").nth(SPLIT).press("Enter")
     expect(field).to_have_value(str(split_weights(mesh)["weights"]["canary"]))
+
+
+def test_the_overview_lists_a_proxyless_client_with_what_it_asked_for(
+    page: Page, mesh: Mesh
+) -> None:
+    assert mesh.control_plane is not None
+    client = XdsClient(mesh.control_plane.xds_port, "checkout-1", "nowhere")
+    try:
+        client.calls(1, timeout=1)  # a name no service answers to: asked for, none sent
+        open_page(page, mesh, "overview")
+        expect(page.get_by_role("heading", name="Proxyless gRPC clients")).to_be_visible()
+        row = page.get_by_role("row").filter(has_text="checkout-1").filter(has_text="gRPC C-core")
+        expect(row).to_contain_text("lds nowhere")
+        screenshot(page, "overview-proxyless")
+    finally:
+        client.stop()
