@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import auth, edit, envoys, fanout, scenario, sovereign, translate
+from bench import auth, edit, envoys, fanout, registration, scenario, sovereign, translate
 from bench.peers import compare
 from bench.scenario import ENVOYS, FANOUT_SIZES, TRANSLATE_SIZES
 from breakwater.defaults import DEBOUNCE_QUIET
@@ -214,6 +214,7 @@ def render(results: dict[str, Any]) -> str:
 
     # sovereign
     out += fleet_section(results)
+    out += registration.section(results.get("registration", []))
     out += auth.section(results.get("auth", []))
     if results.get("peers"):
         out += ["", *compare.section(results["peers"]), ""]

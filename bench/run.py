@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import auth, edit, envoys, fanout, fleet, proc, sovereign, translate
+from bench import auth, edit, envoys, fanout, fleet, proc, registration, sovereign, translate
 from bench.peers import compare
 from bench.report import ok, render
 from bench.scenario import (
@@ -30,6 +30,7 @@ from bench.scenario import (
     ENVOYS,
     FANOUT_SIZES,
     FLEET_PROXIES,
+    REGISTERED_INSTANCES,
     SOVEREIGN_SIZES,
     TRANSLATE_SIZES,
 )
@@ -134,6 +135,10 @@ def full() -> dict[str, Any]:
     results["fleet"] = [
         attempt(f"fleet reports from {n} proxies", partial(fleet.run, n, WORKDIR))
         for n in FLEET_PROXIES
+    ]
+    results["registration"] = [
+        attempt(f"registration, {n} instances", partial(registration.run, n, WORKDIR))
+        for n in REGISTERED_INSTANCES
     ]
     costs = attempt("proxy credentials, 1000 proxies", partial(auth.run, 1000, WORKDIR))
     results["auth"] = costs if isinstance(costs, list) else []

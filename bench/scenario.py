@@ -18,4 +18,6 @@ COLD_SIZES = (1000, 10000)
 SOVEREIGN_SIZES = (1000, 5000, 10000)
 ENVOYS = 10
 FLEET_PROXIES = (1000,)
+REGISTERED_INSTANCES = (10_000,)
+"""Instances registered with one Service (`bench.registration`)."""
 EDIT_SIZES = (1000, 10000)

@@ -37,3 +37,22 @@ issue 14"); `--event-loop asyncio` is the standard library's."""
 POLICY_POLL_INTERVAL = 0.1
 """Seconds between two looks at the policy directory's file names, sizes and times (a few
 stat calls; reading happens only on a change)."""
+
+REGISTRATION_TTL = 30.0
+"""Seconds a registered instance lives without a renewal, unless its Service or the instance
+says otherwise (`spec.registration.ttl`, the registration's `ttl`)."""
+
+REGISTRATION_MAX_INSTANCES = 1000
+"""Registered instances one Service takes unless its `spec.registration.maxInstances` says."""
+
+REGISTRATION_DRAIN = 5.0
+"""Seconds a deregistered instance stays in EDS as DRAINING before it is removed: Envoy sends
+it no new request and the ones in flight finish (`spec.registration.drainTime`)."""
+
+REGISTRATION_MAX_INSTANCES_LIMIT = 100_000
+"""The most a Service's `spec.registration.maxInstances` may allow: each registered instance is
+an endpoint in EDS and a row (or an etcd lease) in the state store."""
+
+ENDPOINT_WEIGHT_LIMIT = 10_000
+"""The largest `weight` of an endpoint (Envoy's `load_balancing_weight`); a locality's weight
+is the sum of its endpoints', which Envoy needs under 2^32."""

@@ -105,7 +105,8 @@ COMMANDS: Mapping[str, CommandHelp] = {
     "bootstrap": CommandHelp(
         "Print an Envoy bootstrap that points a proxy at the control plane: its node id and "
         "cluster (which gateways it gets), the xDS addresses, TLS and the proxy token when "
-        "the server asks for them. Start Envoy with it: envoy -c bootstrap.yaml.",
+        "the server asks for them. Start Envoy with it: envoy -c bootstrap.yaml. With --grpc, "
+        "the xDS bootstrap of a proxyless gRPC client instead (GRPC_XDS_BOOTSTRAP).",
         (
             (
                 "a proxy of node cluster edge",
@@ -115,6 +116,11 @@ COMMANDS: Mapping[str, CommandHelp] = {
                 "two control plane replicas, incremental xDS",
                 "breakwater bootstrap --node-id edge-1 --node-cluster edge --delta "
                 "--xds-address cp-a:18000 --xds-address cp-b:18000",
+            ),
+            (
+                "a gRPC client that dials xds:///payments",
+                "breakwater bootstrap --grpc --node-id checkout-1 --node-cluster checkout "
+                "> xds-bootstrap.json",
             ),
         ),
     ),
@@ -189,11 +195,18 @@ COMMANDS: Mapping[str, CommandHelp] = {
     ),
     "endpoints": CommandHelp(
         "List a service's endpoints and which are drained, drain one (Envoy sends it no new "
-        "requests, those in flight finish) or put it back in rotation.",
+        "requests, those in flight finish) or put it back in rotation. An instance of a Service "
+        "with `registration` registers itself, and with --keepalive stays registered until "
+        "SIGTERM, when it drains and leaves.",
         (
             ("the endpoints of payments", "breakwater endpoints list payments"),
             ("take one out for maintenance", "breakwater endpoints drain payments 10.0.0.7:8080"),
             ("put it back", "breakwater endpoints undrain payments 10.0.0.7:8080"),
+            (
+                "register this instance until stopped",
+                "breakwater endpoints register payments 10.0.0.7:8080 --label track=canary "
+                "--zone eu-1a --ttl 30s --keepalive",
+            ),
         ),
     ),
     "status": CommandHelp(

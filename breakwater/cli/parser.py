@@ -15,8 +15,8 @@ from breakwater.cli.diff import cmd_diff
 from breakwater.cli.formats import add_format_commands
 from breakwater.cli.helptext import add_command, command_text
 from breakwater.cli.policies import cmd_explain, cmd_ratelimit_config, cmd_render, cmd_validate
+from breakwater.cli.registration import cmd_endpoints_or_instances
 from breakwater.cli.remote import (
-    cmd_endpoints,
     cmd_policies,
     cmd_status,
     cmd_weights_get,
@@ -59,6 +59,17 @@ def _address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _zone(text: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    from breakwater.translators.model_parts import ZONE_HELP, Zone
+
+    try:
+        return str(TypeAdapter(Zone).validate_python(text))
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a zone: use {ZONE_HELP}") from None
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "bootstrap", help="print an Envoy bootstrap that points at the server"
     )
     bootstrap.add_argument("--node-id", required=True)
-    bootstrap.add_argument("--node-cluster", required=True)
+    bootstrap.add_argument(
+        "--node-cluster", help="the node's cluster (needed for Envoy; optional with --grpc)"
+    )
+    bootstrap.add_argument(
+        "--grpc",
+        action="store_true",
+        help="print the xDS bootstrap of a proxyless gRPC client (JSON, for GRPC_XDS_BOOTSTRAP) "
+        "instead of an Envoy bootstrap",
+    )
     bootstrap.add_argument(
         "--xds-address",
         action="append",
@@ -155,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bootstrap.add_argument("--delta", action="store_true", help="use incremental (Delta) xDS")
     bootstrap.add_argument("--node-metadata", action="append", default=[], metavar="KEY=VALUE")
+    bootstrap.add_argument(
+        "--zone",
+        type=_zone,
+        help="the zone the proxy runs in (its locality): zone-aware routing and zone failover "
+        "start from it; adds the local cluster they need",
+    )
     bootstrap.add_argument("--tls-ca", help="PEM CA that signed the xDS server's certificate")
     bootstrap.add_argument("--tls-cert", help="the proxy's client certificate (PEM), for mTLS")
     bootstrap.add_argument("--tls-key", help="the proxy's client key (PEM), for mTLS")
@@ -163,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--proxy-token-file",
         metavar="FILE",
         help="the server's proxy token file: the token of --node-cluster (or of a `*` line) "
-        "goes on every call to the control plane",
+        "goes on every call to the control plane; with --grpc, a file holding this client's "
+        "token alone, which the client reads itself",
     )
     bootstrap.add_argument(
         "--no-fleet-reports",
@@ -191,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="downstream connections of all listeners together; more are closed as they "
         "arrive (default: no cap)",
     )
-    bootstrap.add_argument("--format", choices=["json", "yaml"], default="yaml")
+    bootstrap.add_argument("--format", choices=["json", "yaml"])
     bootstrap.set_defaults(func=cmd_bootstrap)
 
     serve = add_command(sub, "serve", help="run the xDS server and the admin API")
@@ -397,18 +423,38 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "endpoints",
         help="list a service's endpoints, drain one (no new requests, those in flight finish) "
-        "or undrain it",
+        "or undrain it; register an instance with a Service that takes registrations (and "
+        "keep it registered), or deregister it",
     )
-    endpoints.add_argument("action", choices=["list", "drain", "undrain"])
+    endpoints.add_argument("action", choices=["list", "drain", "undrain", "register", "deregister"])
     endpoints.add_argument("service")
     endpoints.add_argument("endpoint", nargs="?", metavar="ADDRESS:PORT")
+    endpoints.add_argument(
+        "--label",
+        action="append",
+        metavar="K=V",
+        help="register: a label the Service's subsets select by (repeat for more)",
+    )
+    endpoints.add_argument("--zone", help="register: the zone the instance runs in")
+    endpoints.add_argument("--weight", type=int, help="register: its share (default 1)")
+    endpoints.add_argument(
+        "--ttl",
+        help=f"register: how long it lives without a renewal, e.g. 30s (default: the Service's "
+        f"registration.ttl, else {defaults.REGISTRATION_TTL:g}s)",
+    )
+    endpoints.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="register: stay in the foreground renewing every TTL/3; on SIGTERM deregister, "
+        "wait for the drain, then exit",
+    )
     endpoints.add_argument(
         "--expected-revision",
         type=int,
         help="refuse the write if the endpoint's drain changed since (0: not drained)",
     )
     _client_options(endpoints)
-    endpoints.set_defaults(func=cmd_endpoints)
+    endpoints.set_defaults(func=cmd_endpoints_or_instances)
 
     status = add_command(sub, "status", help="which proxy has which version, ACK/NACK per type")
     _client_options(status)

@@ -101,11 +101,12 @@ def cmd_weights_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_endpoints(args: argparse.Namespace) -> int:
-    from breakwater.cli.tables import format_endpoint, format_endpoints
+    from breakwater.cli.tables import format_endpoint
 
     service = {"service": args.service}
+    _refuse_registration_options(args)
     if args.action == "list":
-        return show(args, client_call(args, "endpoints", service), format_endpoints)
+        return _list_endpoints(args)
     if args.endpoint is None:
         raise CommandFailed(f"`endpoints {args.action}` needs the endpoint: ADDRESS:PORT")
     if args.action == "drain":
@@ -116,6 +117,47 @@ def cmd_endpoints(args: argparse.Namespace) -> int:
         return show(args, client_call(args, "drain", params, body), format_endpoint)
     params = {**service, "endpoint": args.endpoint, "expectedRevision": args.expected_revision}
     return show(args, client_call(args, "undrain", params), format_endpoint)
+
+
+def _refuse_registration_options(args: argparse.Namespace) -> None:
+    given = [
+        name
+        for name, value in (
+            ("--label", args.label),
+            ("--zone", args.zone),
+            ("--weight", args.weight),
+            ("--ttl", args.ttl),
+            ("--keepalive", args.keepalive),
+        )
+        if value
+    ]
+    if given:
+        raise CommandFailed(
+            f"{', '.join(given)} only go with `endpoints register`, not `endpoints {args.action}`"
+        )
+
+
+def _list_endpoints(args: argparse.Namespace) -> int:
+    """The Service's endpoints and drains, and its registered instances when it takes them."""
+    from breakwater.cli.tables import format_endpoints, format_instances
+
+    service = {"service": args.service}
+    endpoints = client_call(args, "endpoints", service)
+    try:
+        instances = client_call(args, "list_instances", service)
+    except CommandFailed as exc:
+        if ": 409:" not in str(exc):  # 409: the Service takes no registrations
+            raise
+        instances = None
+    if args.output == "json":
+        both = endpoints if instances is None else {**endpoints, "registration": instances}
+        print(json.dumps(both, indent=2))
+        return 0
+    print(format_endpoints(endpoints))
+    if instances is not None:
+        print()
+        print(format_instances(instances))
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -46,10 +46,55 @@ def _proxy_token(args: argparse.Namespace) -> str | None:
         raise CommandFailed(str(exc)) from None
 
 
+def _grpc_bootstrap(args: argparse.Namespace, addresses: list[tuple[str, int]]) -> int:
+    """`--grpc`: the bootstrap of a proxyless gRPC client, always JSON (what gRPC reads)."""
+    import json
+
+    from breakwater.controlplane.bootstrap import render_grpc_bootstrap
+
+    envoy_only = [
+        flag
+        for flag, given in (
+            ("--delta", args.delta),
+            ("--node-metadata", bool(args.node_metadata)),
+            ("--no-fleet-reports", args.no_fleet_reports),
+            ("--format yaml", args.format == "yaml"),
+        )
+        if given
+    ]
+    if envoy_only:
+        raise CommandFailed(
+            f"{', '.join(envoy_only)} shape an Envoy bootstrap; a gRPC client's bootstrap has "
+            "no such setting: leave them out with --grpc"
+        )
+    token_file = args.proxy_token_file
+    if token_file is not None and not (args.tls_ca or args.tls_cert):
+        raise CommandFailed(
+            "gRPC sends call credentials only over TLS: give --tls-ca (the CA of the xDS "
+            "server's certificate) with --proxy-token-file"
+        )
+    bootstrap = render_grpc_bootstrap(
+        args.node_id,
+        args.node_cluster or "",
+        addresses,
+        tls=_bootstrap_tls(args),
+        proxy_token_file=str(Path(token_file).resolve()) if token_file else None,
+    )
+    print(json.dumps(bootstrap, indent=2))
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from breakwater.controlplane.bootstrap import render_bootstrap
 
     addresses = args.xds_address or [(defaults.HOST, defaults.XDS_PORT)]
+    if args.grpc:
+        return _grpc_bootstrap(args, addresses)
+    if not args.node_cluster:
+        raise CommandFailed(
+            "--node-cluster is needed for an Envoy bootstrap: Gateways select their proxies "
+            "by it (a gRPC client's bootstrap, --grpc, may leave it out)"
+        )
     bootstrap = render_bootstrap(
         node_id=args.node_id,
         node_cluster=args.node_cluster,
@@ -63,8 +108,9 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         proxy_token=_proxy_token(args),
         max_heap_bytes=args.max_heap,
         max_downstream_connections=args.max_connections,
+        zone=args.zone,
     )
-    print(dump(bootstrap, args.format), end="")
+    print(dump(bootstrap, args.format or "yaml"), end="")
     return 0
 
 

@@ -7,9 +7,11 @@ model defines, never one guessed at.
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 from breakwater.client import read_answer
+from breakwater.controlplane.api.instance_models import InstancesResponse, RegisteredInstance
 from breakwater.controlplane.api.models import (
     EndpointsResponse,
     LiveEffect,
@@ -97,6 +99,7 @@ def format_status(answer: Any) -> str:
         lines.append(
             table(["proxy", "cluster", "xds", "type", "state", "sent", "acked", "nack"], rows)
         )
+    lines.extend(_format_proxyless(result))
     lines.extend(_format_services(result))
     lines.extend(_format_replicas(result))
     for error in result.load_errors:
@@ -110,6 +113,27 @@ def format_status(answer: Any) -> str:
             f"drained endpoint {drain.service} {drain.endpoint} by {drain.drained_by}{since}{kept}"
         )
     return "\n".join(lines)
+
+
+def _format_proxyless(result: StatusResponse) -> list[str]:
+    """Each proxyless gRPC client: its user agent, whether it is synced, and what it asked for
+    (a name asked for and not served was answered as not existing)."""
+    lines: list[str] = []
+    for proxy in result.proxies:
+        if not proxy.proxyless:
+            continue
+        asked = {t.type: t.subscribed for t in proxy.types}
+        wanted = "; ".join(
+            f"{kind} {', '.join(asked[kind]) or '*'}"
+            for kind in ("lds", "rds", "cds", "eds")
+            if kind in asked
+        )
+        state = "synced" if proxy.synced else "not synced"
+        lines.append(
+            f"proxyless client {proxy.node_id} ({proxy.user_agent or 'gRPC'}): {state}; "
+            f"asked for {wanted or 'nothing yet'}"
+        )
+    return lines
 
 
 def _format_replicas(result: StatusResponse) -> list[str]:
@@ -196,6 +220,8 @@ def format_policies(answer: Any) -> str:
         lines.extend(f"  {error}" for error in p.errors)
         for rejection in p.status.rejections if p.status is not None else []:
             lines.append(f"  {p.name} rejected by {rejection.node_id}: {rejection.message}")
+        for sentence in p.status.not_applied if p.status is not None else []:
+            lines.append(f"  {p.name} {sentence}")
         lines.extend(_route_status_lines(p))
     return "\n".join(lines)
 
@@ -232,6 +258,7 @@ def format_policy(answer: Any) -> str:
         f"{proxies['rejected']} rejected",
     ]
     lines.extend(f"    rejected by {r.node_id}: {r.message}" for r in status.rejections)
+    lines.extend(f"  {sentence}" for sentence in status.not_applied)
     rows = []
     for e in status.effect:
         limit = e.concurrency_limit
@@ -370,3 +397,51 @@ def format_history(answer: Any) -> str:
         for c in result.events
     ]
     return table(["time (UTC)", "who", "route", "what", "before -> after"], rows)
+
+
+def _ago(seconds: float) -> str:
+    """A span as an operator reads it: 42s, 3m10s, 2h05m."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+_INSTANCE_HEADERS = ["instance", "state", "zone", "labels", "weight", "age", "renewed", "leaves in"]
+
+
+def _instance_row(instance: RegisteredInstance, now: float) -> list[str]:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(instance.labels.items())) or "-"
+    return [
+        instance.endpoint,
+        instance.state,
+        instance.zone or "-",
+        labels,
+        str(instance.weight),
+        _ago(now - instance.registered_at),
+        _ago(now - instance.renewed_at) + " ago",
+        _ago(instance.expires_at - now),
+    ]
+
+
+def format_instances(answer: Any) -> str:
+    result = read_answer(InstancesResponse, answer)
+    now = time.time()
+    head = (
+        f"registered instances of {result.service}: {len(result.instances)} of at most "
+        f"{result.max_instances}, TTL {result.ttl_seconds:g}s, drain {result.drain_seconds:g}s"
+    )
+    rows = [_instance_row(i, now) for i in result.instances]
+    return head + "\n" + table(_INSTANCE_HEADERS, rows)
+
+
+def format_instance(answer: Any) -> str:
+    result = read_answer(RegisteredInstance, answer)
+    lines = [
+        f"service {result.service}",
+        table(_INSTANCE_HEADERS, [_instance_row(result, time.time())]),
+    ]
+    lines += [f"warning: {w}" for w in result.warnings or []]
+    return "\n".join(lines)

@@ -33,6 +33,7 @@ from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.policy_models import SnapshotsResponse
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.served import served_groups
+from breakwater.controlplane.background import Background
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.ejection_history import EjectionHistory
 from breakwater.controlplane.fleet.service import FleetReports
@@ -40,11 +41,12 @@ from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.ratelimit_config import RateLimitConfigFile
-from breakwater.controlplane.reconciler import NewGroups, Reconciler
+from breakwater.controlplane.reconciler import NewGroups, Reconciler, local_zones
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.etcd import EtcdAccess
+from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
@@ -118,6 +120,7 @@ class ControlPlane:
             quiet=config.debounce_quiet,
             cap=config.debounce_cap,
             on_published=self.metrics.published,
+            local_zones=lambda: local_zones(self.streams.streams()),
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)
@@ -160,6 +163,11 @@ class ControlPlane:
             webhook_allow=config.webhook_allow,
         )
         self.metrics.registry.register(RolloutCollector(lambda: rollout_statuses(self.controller)))
+        self.registry = InstanceRegistry(
+            self.controller, records_expiry=lambda: self.replicas.claim("instance-history")
+        )
+        self.metrics.registry.register(InstanceCollector(self.registry))
+        self._sweep = Background("instance-sweep")
         self.api = ControlPlaneApi(
             self.controller,
             self.proxies,
@@ -170,6 +178,7 @@ class ControlPlane:
             rollouts=self.rollouts,
             writes_need_token=config.security.token is not None,
             snapshots=self.served,
+            registry=self.registry,
         )
         # Proxy credentials: checked when a stream names its node, and around each report.
         self.proxy_guard = config.security.proxy_guard()
@@ -252,6 +261,7 @@ class ControlPlane:
         self.sharing.start()
         self.ejections.start()
         self.rollouts.start()
+        self._sweep.start(self.registry.run())
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
             self.config.policy_dir,
@@ -262,6 +272,7 @@ class ControlPlane:
         )
 
     async def stop(self, grace: float = 1.0) -> None:
+        await self._sweep.stop()
         await self.rollouts.stop()
         await self.ejections.stop()
         await self.sharing.stop()

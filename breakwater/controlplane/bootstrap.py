@@ -27,6 +27,7 @@ from breakwater.controlplane.fleet.contract import (
     NODE_HEADER,
 )
 from breakwater.controlplane.overload import overload_manager
+from breakwater.translators import names
 from breakwater.translators.durations import parse_duration
 
 XDS_CLUSTER = "xds_cluster"
@@ -49,6 +50,9 @@ def stats_flush_interval(text: str) -> str:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(value)
     return str(duration.ToJsonString())
+
+
+LOCAL_CLUSTER = names.LOCAL_CLUSTER
 
 
 def _is_ip(host: str) -> bool:
@@ -115,6 +119,7 @@ def render_bootstrap(
     proxy_token: str | None = None,
     max_heap_bytes: int | None = None,
     max_downstream_connections: int | None = None,
+    zone: str | None = None,
 ) -> dict[str, Any]:
     """Bootstrap for one proxy, as a dict ready for ``yaml.safe_dump`` or ``json.dumps``.
 
@@ -130,6 +135,8 @@ def render_bootstrap(
     stats, load reports): the bootstrap then holds a secret.
     ``max_heap_bytes`` and ``max_downstream_connections`` switch on the overload
     manager (`overload`): heap thresholds, and one cap over every listener.
+    ``zone`` is the proxy's locality, and brings the local cluster zone-aware
+    routing needs (`_local_cluster`).
     """
     if not node_id:
         raise ValueError("node_id must not be empty")
@@ -149,6 +156,8 @@ def render_bootstrap(
     node: dict[str, Any] = {"id": node_id, "cluster": node_cluster}
     if node_metadata:
         node["metadata"] = dict(node_metadata)
+    if zone:
+        node["locality"] = {"zone": zone}
     bootstrap: dict[str, Any] = {
         "node": node,
         "dynamic_resources": {
@@ -213,7 +222,26 @@ def render_bootstrap(
     overload = overload_manager(max_heap_bytes, max_downstream_connections)
     if overload is not None:
         bootstrap["overload_manager"] = overload
+    if zone:
+        bootstrap["static_resources"]["clusters"].append(_local_cluster(ads_source))
+        bootstrap.setdefault("cluster_manager", {})["local_cluster_name"] = LOCAL_CLUSTER
     return bootstrap
+
+
+def _local_cluster(ads_source: dict[str, Any]) -> dict[str, Any]:
+    """The proxy's local cluster, which zone-aware routing weighs each upstream's zones against.
+
+    Envoy takes `local_cluster_name` only for a cluster of the bootstrap's static resources,
+    so it is declared here, as an EDS cluster over ADS: the server sends the proxies of this
+    node cluster as its endpoints, one per proxy in its zone's locality. Envoy never connects
+    to them; it only counts them.
+    """
+    return {
+        "name": LOCAL_CLUSTER,
+        "type": "EDS",
+        "eds_cluster_config": {"eds_config": dict(ads_source)},
+        "connect_timeout": "1s",
+    }
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -258,4 +286,53 @@ def _fleet_reports(
     }
 
 
-__all__ = ["XDS_CLUSTER", "XdsTls", "render_bootstrap"]
+def render_grpc_bootstrap(
+    node_id: str,
+    node_cluster: str,
+    xds_addresses: Sequence[tuple[str, int]],
+    *,
+    tls: XdsTls | None = None,
+    proxy_token_file: str | None = None,
+) -> dict[str, Any]:
+    """The xDS bootstrap of a proxyless gRPC client (`GRPC_XDS_BOOTSTRAP`), as a dict for JSON.
+
+    gRPC's format (gRFC A27, A65, A97), not Envoy's: `xds_servers` with their channel
+    credentials and `server_features: ["xds_v3"]`, and the node. A client reaches one server
+    at a time and falls back to the next only when it cannot (A71), so every address is a
+    server of its own. `proxy_token_file` becomes JWT call credentials read from that file
+    (A97), which gRPC sends as `authorization: Bearer` on the ADS stream; clients honour it
+    where they implement A97, and only over TLS.
+    """
+    if not node_id:
+        raise ValueError("node_id must not be empty")
+    if not xds_addresses:
+        raise ValueError("at least one xDS server address is needed")
+    if tls is None:
+        channel_creds: list[dict[str, Any]] = [{"type": "insecure"}]
+    else:
+        config: dict[str, Any] = {"ca_certificate_file": tls.ca_file}
+        if tls.cert_file and tls.key_file:
+            config["certificate_file"] = tls.cert_file
+            config["private_key_file"] = tls.key_file
+        channel_creds = [{"type": "tls", "config": config}]
+    servers: list[dict[str, Any]] = []
+    for host, port in xds_addresses:
+        if not host or not 0 < port < 65536:
+            raise ValueError(f"bad xDS server address {host!r}:{port}")
+        server: dict[str, Any] = {
+            "server_uri": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "channel_creds": channel_creds,
+            "server_features": ["xds_v3"],
+        }
+        if proxy_token_file is not None:
+            server["call_creds"] = [
+                {"type": "jwt_token_file", "config": {"jwt_token_file": proxy_token_file}}
+            ]
+        servers.append(server)
+    node: dict[str, Any] = {"id": node_id}
+    if node_cluster:
+        node["cluster"] = node_cluster
+    return {"xds_servers": servers, "node": node}
+
+
+__all__ = ["LOCAL_CLUSTER", "XDS_CLUSTER", "XdsTls", "render_bootstrap", "render_grpc_bootstrap"]

@@ -47,3 +47,12 @@ most 1.5 MiB."""
 def bounded(message: str) -> str:
     """At most MESSAGE_LIMIT characters, an ellipsis ending one that was cut."""
     return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
+MAX_INSTANCE_LABELS = 32
+"""Labels one registered instance may carry; each is compared with every subset's selector."""
+
+MIN_INSTANCE_TTL = 1.0
+MAX_INSTANCE_TTL = 24 * 3600.0
+"""Seconds an instance's TTL may be: under a second the renewals would cost more than the
+instance, over a day a crashed instance would be served for longer than anyone waits."""

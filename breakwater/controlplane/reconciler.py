@@ -34,10 +34,10 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from breakwater.controlplane.debounce import Debouncer
-from breakwater.controlplane.groups import GroupKey
+from breakwater.controlplane.groups import GroupKey, ProxylessKey, group_zone, is_group_key
 from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
@@ -45,9 +45,13 @@ from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.proxyless import Proxyless
 from breakwater.translators.snapshot import Translator, node_group
 
 log = logging.getLogger(__name__)
+
+LocalZones = tuple[tuple[str, int], ...]
+"""Zone ("" for none) → how many proxies of one node cluster are in it."""
 
 
 class Reconciler(PolicySubscriber):
@@ -61,8 +65,13 @@ class Reconciler(PolicySubscriber):
         cap: float = DEBOUNCE_CAP,
         on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
         group_grace: float = NODE_GROUP_GRACE_SECONDS,
+        local_zones: Callable[[], Mapping[str, LocalZones]] | None = None,
     ) -> None:
         self.cache = cache
+        self._local_zones = local_zones or dict
+        """Node cluster → its connected proxies by zone, for the clusters with proxies that
+        named their zone: the local cluster zone-aware routing needs."""
+        self._zoned_clusters: frozenset[str] = frozenset()
         self.group_grace = group_grace
         """Seconds a group nobody watches keeps its snapshot."""
         self._leaving: dict[Hashable, asyncio.TimerHandle] = {}
@@ -85,8 +94,10 @@ class Reconciler(PolicySubscriber):
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
         self._translator = Translator()
         self._built_for: PolicySet | None = None
-        self._built: dict[frozenset[str], Snapshot] = {}
-        """The snapshot of each gateway set translated from `_built_for`."""
+        self._built: dict[tuple[frozenset[str] | Proxyless, str | None, LocalZones], Snapshot] = {}
+        """The snapshot of each gateway set (for the proxies of one zone, with their node
+        cluster's proxies by zone), or of each proxyless profile, translated from
+        `_built_for`."""
         self._building = asyncio.Lock()
         """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
@@ -139,6 +150,13 @@ class Reconciler(PolicySubscriber):
         loop = asyncio.get_running_loop()
         self._leaving[key] = loop.call_later(self.group_grace, self._drop_if_unwatched, key)
 
+    def proxies_moved(self, key: Hashable) -> None:
+        """A proxy of this group connected or left: when its node cluster has proxies that named
+        their zone, the local cluster of every such group changes, after the debounce."""
+        cluster = key[0] if is_group_key(key) else None  # type: ignore[index]
+        if group_zone(key) is not None or cluster in self._zoned_clusters:
+            self._debouncer.signal()
+
     def _drop_if_unwatched(self, key: Hashable) -> None:
         self._leaving.pop(key, None)
         if self.cache.watcher_count(key) > 0:
@@ -148,11 +166,11 @@ class Reconciler(PolicySubscriber):
         self._new.discard(key)
         log.debug("dropped node group %r: no proxy watched it for %g s", key, self.group_grace)
 
-    def gateways_of(self, key: GroupKey) -> frozenset[str]:
-        if self.policyset is None:
+    def gateways_of(self, key: GroupKey | ProxylessKey) -> frozenset[str]:
+        """The gateways a group's proxies serve; none for proxyless clients."""
+        if self.policyset is None or isinstance(key, ProxylessKey):
             return frozenset()
-        cluster, metadata = key
-        return node_group(self.policyset, cluster, dict(metadata))
+        return node_group(self.policyset, key[0], dict(key[1]))
 
     async def flush(self) -> None:
         """Run every pending step now: new groups first, then a debounced rebuild."""
@@ -176,27 +194,42 @@ class Reconciler(PolicySubscriber):
         self._changed_at = 0.0
         await self._build(set(self.cache.groups()) | self._new, changed_at)
 
-    def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
-        """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
+    def _snapshot_for(
+        self,
+        policyset: PolicySet,
+        gateways: frozenset[str] | Proxyless,
+        zone: str | None,
+        local: LocalZones,
+    ) -> Snapshot:
+        """Translate a gateway set (or proxyless profile) once per PolicySet (and zone); groups
+        with the same gateways share it."""
         if policyset is not self._built_for:
             self._built_for, self._built = policyset, {}
             self._translator.next_generation()
-        snapshot = self._built.get(gateways)
+        key = (gateways, zone, local)
+        snapshot = self._built.get(key)
         if snapshot is None:
-            snapshot = self._built[gateways] = _translated(self._translator, policyset, gateways)
+            snapshot = self._built[key] = _translated(
+                self._translator, policyset, gateways, zone, local
+            )
             self.translations += 1
         return snapshot
 
     def _translate_groups(
-        self, policyset: PolicySet, keys: list[Hashable]
+        self, policyset: PolicySet, keys: list[Hashable], local: Mapping[str, LocalZones]
     ) -> dict[Hashable, tuple[Snapshot, list[str]]]:
         """Each group's snapshot and its dangling references; runs in the worker thread."""
         checked: dict[int, list[str]] = {}
         out: dict[Hashable, tuple[Snapshot, list[str]]] = {}
         for key in keys:
-            group: GroupKey = key  # type: ignore[assignment]
-            gateways = node_group(policyset, group[0], dict(group[1]))
-            snapshot = self._snapshot_for(policyset, gateways)
+            if isinstance(key, ProxylessKey):
+                snapshot = self._snapshot_for(policyset, Proxyless(key.profile), None, ())
+            else:
+                group: GroupKey = key  # type: ignore[assignment]
+                gateways = node_group(policyset, group[0], dict(group[1]))
+                zone = group_zone(group)
+                counts = local.get(group[0], ()) if zone is not None else ()
+                snapshot = self._snapshot_for(policyset, gateways, zone, counts)
             if id(snapshot) not in checked:
                 checked[id(snapshot)] = _dangling(snapshot)
             out[key] = (snapshot, checked[id(snapshot)])
@@ -214,7 +247,9 @@ class Reconciler(PolicySubscriber):
                 return
             built_from = self._policyset_changed_at
             started, pieces, sets = time.perf_counter(), self.pieces_translated, self.translations
-            built = await asyncio.to_thread(self._translate_groups, policyset, list(keys))
+            local = dict(self._local_zones())
+            self._zoned_clusters = frozenset(local)
+            built = await asyncio.to_thread(self._translate_groups, policyset, list(keys), local)
             log.info(
                 "translated %d gateway sets for %d node groups in %.3f s (%d resources and "
                 "virtual hosts translated again, every other one reused)",
@@ -254,9 +289,25 @@ class NewGroups(XdsObserver):
 
     def on_connect(self, stream: StreamStatus) -> None:
         self._reconciler.group_appeared(stream.group)
+        self._reconciler.proxies_moved(stream.group)
 
     def on_disconnect(self, stream: StreamStatus) -> None:
         self._reconciler.group_left(stream.group)
+        self._reconciler.proxies_moved(stream.group)
+
+
+def local_zones(streams: Iterable[StreamStatus]) -> dict[str, LocalZones]:
+    """Node cluster → its proxies by zone ("" for those that named none), for every node
+    cluster with at least one proxy that named its zone."""
+    counts: dict[str, dict[str, int]] = {}
+    zoned: set[str] = set()
+    for stream in streams:
+        zone = group_zone(stream.group)
+        if zone is not None:
+            zoned.add(stream.node_cluster)
+        by_zone = counts.setdefault(stream.node_cluster, {})
+        by_zone[zone or ""] = by_zone.get(zone or "", 0) + 1
+    return {cluster: tuple(sorted(counts[cluster].items())) for cluster in sorted(zoned)}
 
 
 def _dangling(snapshot: Snapshot) -> list[str]:
@@ -270,7 +321,13 @@ def _dangling(snapshot: Snapshot) -> list[str]:
     return []
 
 
-def _translated(translator: Translator, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+def _translated(
+    translator: Translator,
+    policyset: PolicySet,
+    gateways: frozenset[str] | Proxyless,
+    zone: str | None = None,
+    local: LocalZones = (),
+) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -281,7 +338,7 @@ def _translated(translator: Translator, policyset: PolicySet, gateways: frozense
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Snapshot(translator.translate(policyset, gateways))
+        return Snapshot(translator.translate(policyset, gateways, zone, local))
     finally:
         if enabled:
             gc.enable()

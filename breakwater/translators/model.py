@@ -10,11 +10,19 @@ emitted and Envoy's own default applies (`explain` says which).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from breakwater.defaults import (
+    ENDPOINT_WEIGHT_LIMIT,
+    REGISTRATION_DRAIN,
+    REGISTRATION_MAX_INSTANCES,
+    REGISTRATION_MAX_INSTANCES_LIMIT,
+    REGISTRATION_TTL,
+)
 from breakwater.translators.capacity_model import AdaptiveConcurrency, GatewayLimits
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import service_ref
@@ -25,6 +33,7 @@ from breakwater.translators.model_parts import (
     Percent,
     Port,
     PositiveDuration,
+    Zone,
 )
 from breakwater.translators.traffic_model import (
     Fallback,
@@ -47,6 +56,10 @@ class Endpoint(Model):
     address: str
     port: Port
     labels: dict[str, str] = Field(default_factory=dict)
+    zone: Zone | None = None
+    """The zone the endpoint runs in: Envoy's locality, for zone-aware routing and failover."""
+    weight: int | None = Field(default=None, ge=1, le=ENDPOINT_WEIGHT_LIMIT)
+    """Its share against the other endpoints (Envoy's `load_balancing_weight`); unset: 1."""
 
     @model_validator(mode="after")
     def _address_is_ip(self) -> Endpoint:
@@ -67,11 +80,46 @@ class DnsTarget(Model):
     port: Port
 
 
+class Registration(Model):
+    """The Service takes instances that register themselves through the API (and renew)."""
+
+    ttl: PositiveDuration = timedelta(seconds=REGISTRATION_TTL)
+    """How long an instance lives without a renewal, unless it registers with its own TTL."""
+    max_instances: int = Field(
+        default=REGISTRATION_MAX_INSTANCES, ge=1, le=REGISTRATION_MAX_INSTANCES_LIMIT
+    )
+    """Registered instances the Service takes at most; a registration beyond it is refused."""
+    drain_time: Duration = timedelta(seconds=REGISTRATION_DRAIN)
+    """How long a deregistered instance stays in EDS as DRAINING (no new requests, the ones
+    in flight finish) before it is removed."""
+
+
 class Subset(Model):
-    """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary)."""
+    """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary); in a
+    `dns` service, a DNS name of its own (`canary.payments.internal`)."""
 
     name: Name
-    labels: dict[str, str] = Field(min_length=1)
+    labels: dict[str, str] | None = Field(default=None, min_length=1)
+    dns: DnsTarget | None = None
+    """The subset's own DNS name and port, in a Service reached through `dns`."""
+
+    @model_validator(mode="after")
+    def _one_way_to_select(self) -> Subset:
+        if self.dns is not None and self.labels is not None:
+            raise ValueError(
+                "give `labels` (endpoints selected by label) or `dns` (a DNS name of its own), "
+                "not both"
+            )
+        if self.dns is None and self.labels is None:
+            raise ValueError(
+                "give `labels` that select the subset's endpoints, or, in a `dns` service, "
+                "`dns: {name, port}`"
+            )
+        return self
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        selector = self.labels or {}
+        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 Protocol = Literal["http", "http2", "grpc"]
@@ -82,18 +130,62 @@ class ServiceSpec(Model):
     endpoints: list[Endpoint] = Field(default_factory=list)
     dns: DnsTarget | None = None
     subsets: list[Subset] = Field(default_factory=list)
+    registration: Registration | None = None
+    """Instances may register themselves (`PUT /v1/services/{service}/instances/...`), beside
+    the `endpoints` listed here."""
+    proxyless: bool | None = None
+    """Served to proxyless gRPC clients (`xds:///<name>`): unset means yes for `protocol: grpc`
+    services with `endpoints`; `false` keeps a gRPC service for Envoy alone, so its policies may
+    use what gRPC's own xDS client cannot do."""
+
+    @property
+    def served_proxyless(self) -> bool:
+        """Whether gRPC clients dialing `xds:///<name>` get this service (`proxyless`)."""
+        if self.proxyless is None:
+            return self.protocol == "grpc" and self.dns is None
+        return self.proxyless
+
+    @model_validator(mode="after")
+    def _proxyless_needs_grpc(self) -> ServiceSpec:
+        if self.proxyless and self.protocol != "grpc":
+            raise ValueError(
+                f"`proxyless: true` serves the service to gRPC clients, and its protocol is "
+                f"{self.protocol!r}: set `protocol: grpc`, or remove `proxyless`"
+            )
+        if self.proxyless and self.dns is not None:
+            raise ValueError(
+                "`proxyless: true` needs `endpoints`: gRPC clients are sent the endpoints over "
+                "EDS, and a `dns` service has none; list its endpoints, or remove `proxyless`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_reach(self) -> ServiceSpec:
         if self.dns is not None and self.endpoints:
             raise ValueError("give either `endpoints` or `dns`, not both")
-        if self.dns is None and not self.endpoints:
-            raise ValueError("give `endpoints` (address, port, labels) or `dns` (name, port)")
-        if self.dns is not None and self.subsets:
+        if self.dns is not None and self.registration is not None:
             raise ValueError(
-                "`subsets` select endpoints by label and need `endpoints`; "
-                "a `dns` service has no labels to select"
+                "a `dns` service cannot take registrations: Envoy resolves its hosts itself; "
+                "remove `dns` to let instances register (static `endpoints` may stay beside "
+                "`registration`)"
             )
+        if self.dns is None and not self.endpoints and self.registration is None:
+            raise ValueError(
+                "give `endpoints` (address, port, labels), `dns` (name, port) or "
+                "`registration: {}` (instances register themselves)"
+            )
+        for subset in self.subsets:
+            if self.dns is not None and subset.dns is None:
+                raise ValueError(
+                    f"subset {subset.name!r} selects by label, but a `dns` service has no "
+                    "labels to select: give the subset `dns: {name, port}` of its own"
+                )
+            if self.dns is None and subset.dns is not None:
+                raise ValueError(
+                    f"subset {subset.name!r} has a `dns` name, but the service lists "
+                    "`endpoints`: select the subset's endpoints by `labels`, or reach the "
+                    "service through `dns`"
+                )
         seen: set[str] = set()
         for subset in self.subsets:
             if subset.name in seen:
@@ -113,9 +205,14 @@ class ServiceSpec(Model):
         chosen = self.subset(subset)
         if chosen is None:
             return []
-        return [
-            e for e in self.endpoints if all(e.labels.get(k) == v for k, v in chosen.labels.items())
-        ]
+        return [e for e in self.endpoints if chosen.selects(e.labels)]
+
+    def dns_of(self, subset: str | None) -> DnsTarget | None:
+        """The DNS name Envoy resolves for the service or one of its subsets (None: EDS)."""
+        if self.dns is None or subset is None:
+            return self.dns
+        chosen = self.subset(subset)
+        return chosen.dns if chosen is not None and chosen.dns is not None else self.dns
 
 
 # --- ResiliencePolicy --------------------------------------------------------
@@ -307,8 +404,26 @@ class HealthCheck(Model):
 
 
 class Failover(Model):
-    to: Name
+    to: Name | None = None
+    """Another service (or subset) that takes over when this one has no healthy host left."""
     subset: Name | None = None
+    zones: list[Zone] | None = None
+    """Stay in the proxy's own zone, failing over zone by zone: each proxy gets the zones as
+    Envoy priorities, its own first, then these in their order, then every other zone.
+    `zones: []` is "own zone first, every other next"."""
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Failover:
+        if self.to is None and self.zones is None:
+            raise ValueError(
+                "give `to` (a service that takes over) or `zones` (the proxy's own zone "
+                "first, then the others), or both"
+            )
+        if self.to is None and self.subset is not None:
+            raise ValueError("`subset` names a subset of `to`; give `to` as well")
+        if self.zones is not None and len(set(self.zones)) != len(self.zones):
+            raise ValueError("`zones` names a zone twice; name each zone once")
+        return self
 
 
 LbPolicy = Literal["round-robin", "least-request", "random", "ring-hash", "maglev"]
@@ -338,10 +453,21 @@ class SlowStart(Model):
     aggression: float | None = Field(default=None, gt=0, le=10)
 
 
+class ZoneAware(Model):
+    """Envoy's zone-aware routing: each proxy sends to its own zone's hosts while that zone has
+    enough of them for the proxies in it. Needs `breakwater bootstrap --zone`."""
+
+    min_cluster_size: int | None = Field(default=None, ge=1)
+    """Below this many hosts in the cluster Envoy spreads over every zone (Envoy default 6)."""
+    routing_percent: Percent | None = None
+    """The share of requests routed zone-aware at all (Envoy default 100)."""
+
+
 class LoadBalancer(Model):
     policy: LbPolicy = "round-robin"
     hash_on: HashOn | None = None
     slow_start: SlowStart | None = None
+    zone_aware: ZoneAware | None = None
 
     @model_validator(mode="after")
     def _fits_the_policy(self) -> LoadBalancer:
@@ -355,6 +481,11 @@ class LoadBalancer(Model):
             raise ValueError(
                 f"`hashOn` is for ring-hash and maglev; `{self.policy}` does not hash: "
                 "remove it or change `policy`"
+            )
+        if self.zone_aware is not None and hashing:
+            raise ValueError(
+                f"Envoy has zone-aware routing for round-robin, least-request and random, not "
+                f"`{self.policy}`: remove `zoneAware` or change `policy`"
             )
         if self.slow_start is not None and self.policy not in SLOW_START_POLICIES:
             raise ValueError(

@@ -72,6 +72,19 @@ PositiveDuration = Annotated[Duration, AfterValidator(_check_positive_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
 
+_ZONE = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")
+ZONE_HELP = "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 63 characters"
+
+
+def _check_zone(value: str) -> str:
+    if len(value) <= 63 and _ZONE.match(value):
+        return value
+    raise ValueError(f"{value!r} is not a valid zone: use {ZONE_HELP} (e.g. eu-1a)")
+
+
+Zone = Annotated[str, AfterValidator(_check_zone)]
+"""Where an endpoint or a proxy runs: Envoy's `locality.zone`, compared exactly."""
+
 
 class Model(BaseModel):
     """Base for everything a user writes: camelCase, unknown fields refused, immutable."""
@@ -129,6 +142,7 @@ class HeaderMatch(Model):
 __all__ = [
     "NAME_HELP",
     "QUALIFIED_NAMES",
+    "ZONE_HELP",
     "HeaderMatch",
     "HttpStatus",
     "Model",
@@ -138,4 +152,5 @@ __all__ = [
     "PositiveDuration",
     "RefName",
     "Regex",
+    "Zone",
 ]

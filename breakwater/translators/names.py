@@ -11,7 +11,10 @@ that made it, so the scheme is part of the contract:
 | failover (aggregate) cluster           | `payments+failover`         |
 | failover cluster of a subset           | `payments|canary+failover`  |
 | ClusterLoadAssignment                  | its cluster's name          |
+| the proxies' local cluster (zones)     | `breakwater:local`          |
 | Listener, RouteConfiguration           | the Gateway's name          |
+| Listener of a service, for gRPC clients | the Service's name (what `xds:///<service>` asks for) |
+| its RouteConfiguration                 | the Service's name          |
 | VirtualHost                            | the HTTPRoute's name        |
 | Route                                  | `<httproute>/<rule index>/<match index>` |
 | rate limit stats of a gateway          | `ratelimit.gateway.<gateway>` |
@@ -35,6 +38,11 @@ from dataclasses import dataclass
 Target = tuple[str, str | None]
 """A (service, subset) pair: what a backend resolves to, one level of policy, one plain
 cluster (named by `cluster_name`)."""
+
+LOCAL_CLUSTER = "breakwater:local"
+"""The static EDS cluster `breakwater bootstrap --zone` declares and names as Envoy's
+`local_cluster_name`; the server sends its endpoints (the node cluster's proxies by zone).
+No policy name holds a `:`."""
 
 SUBSET_SEPARATOR = "|"
 FAILOVER_SUFFIX = "+failover"
@@ -74,6 +82,15 @@ def listener_name(gateway: str) -> str:
 
 def route_config_name(gateway: str) -> str:
     return gateway
+
+
+def mesh_listener_name(service: str) -> str:
+    """What a gRPC client dialing `xds:///<service>` asks LDS for (the default template, `%s`)."""
+    return service
+
+
+def mesh_route_config_name(service: str) -> str:
+    return service
 
 
 def route_name(http_route: str, rule_index: int, match_index: int) -> str:

@@ -248,6 +248,11 @@ class PolicySet:
         """The same set with other endpoints drained; merges done so far still hold."""
         return self._sharing(replace(self, drained=drained), rules=True)
 
+    def with_services(self, services: Mapping[str, Service]) -> PolicySet:
+        """The same set with other endpoints for its Services (registered instances laid over
+        the YAML's); merges done so far still hold, as no merge reads an endpoint."""
+        return self._sharing(replace(self, services=services), rules=True)
+
     def with_gateway_api(self, state: GatewayApiState) -> PolicySet:
         """The same set with the status of its Gateway API documents; merges done so far hold."""
         return self._sharing(replace(self, gateway_api=state), rules=True)

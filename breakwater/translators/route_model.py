@@ -194,11 +194,24 @@ class RouteRule(Model):
 
 
 class HTTPRouteSpec(Model):
-    gateways: list[Name] = Field(min_length=1)
+    gateways: list[Name] = Field(default_factory=list)
+    """The Gateways whose proxies take this route (north-south traffic)."""
+    services: list[Name] = Field(default_factory=list)
+    """The Services whose callers this route steers (east-west traffic, the Gateway API's mesh
+    profile): a proxyless gRPC client dialing `xds:///<service>` gets these rules."""
     hostnames: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     rules: list[RouteRule] = Field(min_length=1)
     rate_limit: RateLimit | None = None
     """One bucket for all of this route's rules that do not limit themselves."""
+
+    @model_validator(mode="after")
+    def _attached(self) -> HTTPRouteSpec:
+        if not self.gateways and not self.services:
+            raise ValueError(
+                "give `gateways` (the Gateways whose proxies take this route), `services` (the "
+                "Services whose callers it steers, for proxyless gRPC clients), or both"
+            )
+        return self
 
 
 class HTTPRoute(Document):

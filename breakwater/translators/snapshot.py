@@ -7,7 +7,7 @@ node cluster cost one translation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -20,8 +20,10 @@ from google.protobuf.message import Message
 from breakwater.translators.envoy.build import Builder, Built
 from breakwater.translators.envoy.encoded import Resource
 from breakwater.translators.ir.memo import Memo
+from breakwater.translators.ir.mesh import resolve_mesh
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.proxyless import Proxyless
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -39,6 +41,10 @@ CONFIG_DUMP_KEYS: Mapping[str, str] = {
     LISTENER_TYPE: "listeners",
     ROUTE_TYPE: "routes",
 }
+
+BuildTarget = Iterable[str] | Proxyless
+"""What a node group is built from: the gateways its proxies serve, or, for proxyless gRPC
+clients, every service they may dial."""
 
 Resources = dict[str, list[Message]]
 """Type URL → resources of that type, sorted by name; every type URL is present."""
@@ -78,18 +84,40 @@ class Translator:
         self._memo.next_generation()
         self._builder.next_generation()
 
-    def translate(self, policyset: PolicySet, group: Iterable[str]) -> Built:
-        return self._builder.build(resolve(policyset, group, self._memo))
+    def translate(
+        self,
+        policyset: PolicySet,
+        group: BuildTarget,
+        zone: str | None = None,
+        local: Sequence[tuple[str, int]] = (),
+    ) -> Built:
+        """`zone`: the proxies' zone; `local`: their node cluster's proxies by zone (neither
+        is asked of proxyless clients)."""
+        if isinstance(group, Proxyless):
+            return self._builder.build_mesh(resolve_mesh(policyset, self._memo))
+        return self._builder.build(resolve(policyset, group, self._memo, zone, local))
 
 
-def build(policyset: PolicySet, group: Iterable[str]) -> Built:
+def build(
+    policyset: PolicySet,
+    group: BuildTarget,
+    zone: str | None = None,
+    local: Sequence[tuple[str, int]] = (),
+) -> Built:
     """The group's encoded resources, by the one build path, with nothing to reuse or keep."""
-    return Builder(keep=False).build(resolve(policyset, group))
+    if isinstance(group, Proxyless):
+        return Builder(keep=False).build_mesh(resolve_mesh(policyset))
+    return Builder(keep=False).build(resolve(policyset, group, None, zone, local))
 
 
-def translate(policyset: PolicySet, group: Iterable[str]) -> Resources:
+def translate(
+    policyset: PolicySet,
+    group: BuildTarget,
+    zone: str | None = None,
+    local: Sequence[tuple[str, int]] = (),
+) -> Resources:
     """The group's resources as messages (`render`, `explain`, the tests)."""
-    return decoded(build(policyset, group))
+    return decoded(build(policyset, group, zone, local))
 
 
 def decoded(built: Built) -> Resources:

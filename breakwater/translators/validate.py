@@ -42,6 +42,7 @@ from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
 from breakwater.translators.validate_limits import check_global_limits
+from breakwater.translators.validate_proxyless import check_proxyless
 from breakwater.translators.validate_rollouts import check_rollouts
 from breakwater.translators.validate_telemetry import check_telemetry
 
@@ -188,7 +189,7 @@ def build_policyset(
                 "subset",
             )
         failover = policy.spec.failover
-        if failover is not None:
+        if failover is not None and failover.to is not None:
             _check_service_ref(
                 out,
                 services,
@@ -274,6 +275,7 @@ def build_policyset(
         policyset.__dict__["_merged"] = merges
     check_telemetry(out.add, policyset, raws, refused)
     check_global_limits(out.add, policyset, raws, refused)
+    check_proxyless(out.add, policyset, raws, refused)
 
     for name, service in services.items():
         if refused.may_change("ResiliencePolicy", name):

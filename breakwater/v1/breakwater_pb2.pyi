@@ -15,7 +15,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TypeState(_message.Message):
-    __slots__ = ("type_url", "sent_version", "sent_nonce", "acked_version", "state", "nack_version", "nack_message")
+    __slots__ = ("type_url", "sent_version", "sent_nonce", "acked_version", "state", "nack_version", "nack_message", "subscribed")
     TYPE_URL_FIELD_NUMBER: _ClassVar[int]
     SENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     SENT_NONCE_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class TypeState(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     NACK_VERSION_FIELD_NUMBER: _ClassVar[int]
     NACK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     type_url: str
     sent_version: str
     sent_nonce: str
@@ -30,23 +31,28 @@ class TypeState(_message.Message):
     state: str
     nack_version: str
     nack_message: str
-    def __init__(self, type_url: _Optional[str] = ..., sent_version: _Optional[str] = ..., sent_nonce: _Optional[str] = ..., acked_version: _Optional[str] = ..., state: _Optional[str] = ..., nack_version: _Optional[str] = ..., nack_message: _Optional[str] = ...) -> None: ...
+    subscribed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type_url: _Optional[str] = ..., sent_version: _Optional[str] = ..., sent_nonce: _Optional[str] = ..., acked_version: _Optional[str] = ..., state: _Optional[str] = ..., nack_version: _Optional[str] = ..., nack_message: _Optional[str] = ..., subscribed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProxyStatus(_message.Message):
-    __slots__ = ("node_id", "node_cluster", "protocol", "group", "connected_at", "types")
+    __slots__ = ("node_id", "node_cluster", "protocol", "group", "connected_at", "types", "user_agent", "proxyless")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PROXYLESS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     node_cluster: str
     protocol: str
     group: str
     connected_at: _timestamp_pb2.Timestamp
     types: _containers.RepeatedCompositeFieldContainer[TypeState]
-    def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ...) -> None: ...
+    user_agent: str
+    proxyless: bool
+    def __init__(self, node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., protocol: _Optional[str] = ..., group: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeState, _Mapping]]] = ..., user_agent: _Optional[str] = ..., proxyless: _Optional[bool] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
     __slots__ = ("proxies", "config_version", "state_revision", "load_errors", "dropped_overrides", "services", "drained_endpoints", "writes_need_token")
@@ -183,7 +189,7 @@ class GetPolicyRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PolicyStatus(_message.Message):
-    __slots__ = ("name", "target", "clusters", "route_configs", "proxies", "rejections", "per_proxy", "effect")
+    __slots__ = ("name", "target", "clusters", "route_configs", "proxies", "rejections", "per_proxy", "effect", "not_applied")
     class ProxiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -199,6 +205,7 @@ class PolicyStatus(_message.Message):
     REJECTIONS_FIELD_NUMBER: _ClassVar[int]
     PER_PROXY_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
+    NOT_APPLIED_FIELD_NUMBER: _ClassVar[int]
     name: str
     target: str
     clusters: _containers.RepeatedScalarFieldContainer[str]
@@ -207,7 +214,8 @@ class PolicyStatus(_message.Message):
     rejections: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
     per_proxy: _containers.RepeatedCompositeFieldContainer[ProxyPolicy]
     effect: _containers.RepeatedCompositeFieldContainer[LiveEffect]
-    def __init__(self, name: _Optional[str] = ..., target: _Optional[str] = ..., clusters: _Optional[_Iterable[str]] = ..., route_configs: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Mapping[str, int]] = ..., rejections: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., per_proxy: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., effect: _Optional[_Iterable[_Union[LiveEffect, _Mapping]]] = ...) -> None: ...
+    not_applied: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., target: _Optional[str] = ..., clusters: _Optional[_Iterable[str]] = ..., route_configs: _Optional[_Iterable[str]] = ..., proxies: _Optional[_Mapping[str, int]] = ..., rejections: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., per_proxy: _Optional[_Iterable[_Union[ProxyPolicy, _Mapping]]] = ..., effect: _Optional[_Iterable[_Union[LiveEffect, _Mapping]]] = ..., not_applied: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProxyPolicy(_message.Message):
     __slots__ = ("node_id", "group", "state", "message")
@@ -648,3 +656,91 @@ class ExplainedSettingStatus(_message.Message):
     envoy: str
     differs: str
     def __init__(self, path: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., set_by: _Optional[str] = ..., envoy: _Optional[str] = ..., differs: _Optional[str] = ...) -> None: ...
+
+class RegisterInstanceRequest(_message.Message):
+    __slots__ = ("service", "instance", "labels", "zone", "weight", "ttl")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    instance: str
+    labels: _containers.ScalarMap[str, str]
+    zone: str
+    weight: int
+    ttl: str
+    def __init__(self, service: _Optional[str] = ..., instance: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., zone: _Optional[str] = ..., weight: _Optional[int] = ..., ttl: _Optional[str] = ...) -> None: ...
+
+class DeregisterInstanceRequest(_message.Message):
+    __slots__ = ("service", "instance")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    instance: str
+    def __init__(self, service: _Optional[str] = ..., instance: _Optional[str] = ...) -> None: ...
+
+class ListInstancesRequest(_message.Message):
+    __slots__ = ("service",)
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    def __init__(self, service: _Optional[str] = ...) -> None: ...
+
+class RegisteredInstance(_message.Message):
+    __slots__ = ("service", "endpoint", "labels", "zone", "weight", "ttl_seconds", "state", "registered_at", "renewed_at", "expires_at", "registered_by", "revision", "warnings")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    endpoint: str
+    labels: _containers.ScalarMap[str, str]
+    zone: str
+    weight: int
+    ttl_seconds: float
+    state: str
+    registered_at: _timestamp_pb2.Timestamp
+    renewed_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    registered_by: str
+    revision: int
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service: _Optional[str] = ..., endpoint: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., zone: _Optional[str] = ..., weight: _Optional[int] = ..., ttl_seconds: _Optional[float] = ..., state: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registered_by: _Optional[str] = ..., revision: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class InstancesResponse(_message.Message):
+    __slots__ = ("service", "ttl_seconds", "max_instances", "drain_seconds", "instances")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    ttl_seconds: float
+    max_instances: int
+    drain_seconds: float
+    instances: _containers.RepeatedCompositeFieldContainer[RegisteredInstance]
+    def __init__(self, service: _Optional[str] = ..., ttl_seconds: _Optional[float] = ..., max_instances: _Optional[int] = ..., drain_seconds: _Optional[float] = ..., instances: _Optional[_Iterable[_Union[RegisteredInstance, _Mapping]]] = ...) -> None: ...

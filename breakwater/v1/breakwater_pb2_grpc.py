@@ -114,6 +114,21 @@ class BreakwaterStub:
                 request_serializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
                 response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
                 _registered_method=True)
+        self.RegisterInstance = channel.unary_unary(
+                '/breakwater.v1.Breakwater/RegisterInstance',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.RegisterInstanceRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.FromString,
+                _registered_method=True)
+        self.DeregisterInstance = channel.unary_unary(
+                '/breakwater.v1.Breakwater/DeregisterInstance',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.DeregisterInstanceRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.FromString,
+                _registered_method=True)
+        self.ListInstances = channel.unary_unary(
+                '/breakwater.v1.Breakwater/ListInstances',
+                request_serializer=breakwater_dot_v1_dot_breakwater__pb2.ListInstancesRequest.SerializeToString,
+                response_deserializer=breakwater_dot_v1_dot_breakwater__pb2.InstancesResponse.FromString,
+                _registered_method=True)
 
 
 class BreakwaterServicer:
@@ -230,6 +245,28 @@ class BreakwaterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterInstance(self, request, context):
+        """Register an instance with a Service that takes registrations, or renew it; durable before
+        the call returns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeregisterInstance(self, request, context):
+        """Deregister an instance: it drains for the Service's drainTime, then leaves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInstances(self, request, context):
+        """The instances registered with a Service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BreakwaterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -312,6 +349,21 @@ def add_BreakwaterServicer_to_server(servicer, server):
                     servicer.UndrainEndpoint,
                     request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.FromString,
                     response_serializer=breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.SerializeToString,
+            ),
+            'RegisterInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterInstance,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.RegisterInstanceRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.SerializeToString,
+            ),
+            'DeregisterInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeregisterInstance,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.DeregisterInstanceRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.SerializeToString,
+            ),
+            'ListInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInstances,
+                    request_deserializer=breakwater_dot_v1_dot_breakwater__pb2.ListInstancesRequest.FromString,
+                    response_serializer=breakwater_dot_v1_dot_breakwater__pb2.InstancesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -746,6 +798,87 @@ class Breakwater:
             '/breakwater.v1.Breakwater/UndrainEndpoint',
             breakwater_dot_v1_dot_breakwater__pb2.DrainEndpointRequest.SerializeToString,
             breakwater_dot_v1_dot_breakwater__pb2.ServiceEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/RegisterInstance',
+            breakwater_dot_v1_dot_breakwater__pb2.RegisterInstanceRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeregisterInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/DeregisterInstance',
+            breakwater_dot_v1_dot_breakwater__pb2.DeregisterInstanceRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.RegisteredInstance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/breakwater.v1.Breakwater/ListInstances',
+            breakwater_dot_v1_dot_breakwater__pb2.ListInstancesRequest.SerializeToString,
+            breakwater_dot_v1_dot_breakwater__pb2.InstancesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -181,6 +181,8 @@ def _proxy(node_id: str, gateways: list[str]) -> ProxyStatus:
         connected_at=0.0,
         synced=True,
         types=[],
+        user_agent="envoy",
+        proxyless=False,
     )
 
 

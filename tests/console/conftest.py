@@ -31,6 +31,12 @@ spec:
   subsets:
     - {name: stable, labels: {version: stable}}
     - {name: canary, labels: {version: canary}}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: inventory}
+spec:
+  registration: {ttl: 5m}
 """
 
 POLICIES = (

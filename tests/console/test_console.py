@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from breakwater.client import http
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.devtools.controlplane import ControlPlaneThread
+from breakwater.devtools.proxyless import XdsClient
 from tests.console.conftest import TOKEN, enter_token, screenshot
 from tests.e2e.mesh import NODE_ID, Mesh
 from tests.support.policies import ROUTE, PolicyDir
@@ -167,6 +168,30 @@ def test_services_show_health_what_applies_and_why(page: Page, mesh: Mesh) -> No
     screenshot(page, "services-explain", top=False)
 
 
+def test_services_show_registered_instances_with_age_and_last_renewal(
+    page: Page, mesh: Mesh
+) -> None:
+    path = "/v1/services/inventory/instances/10.9.0.7:8080"
+    mesh.admin_api("PUT", path, {"labels": {"track": "stable"}, "zone": "eu-1a"})
+    mesh.admin_api("PUT", path, {"labels": {"track": "stable"}, "zone": "eu-1a"})  # renewed
+    open_page(page, mesh, "services")
+    inventory = page.get_by_role("article", name="Service inventory")
+    listed = inventory.get_by_role("region", name="Instances registered with inventory")
+    row = listed.get_by_role("row").filter(has_text="10.9.0.7:8080")
+    expect(row).to_contain_text("serving")
+    expect(row).to_contain_text("eu-1a")
+    expect(row).to_contain_text("track=stable")
+    expect(row).to_contain_text("s ago")
+    expect(listed).to_contain_text("TTL 300 s")
+    # A Service that takes no registrations shows no such section.
+    payments = page.get_by_role("article", name="Service payments")
+    expect(payments.get_by_role("region", name="Instances registered with payments")).to_have_count(
+        0
+    )
+    listed.scroll_into_view_if_needed()
+    screenshot(page, "services-instances", top=False)
+
+
 def test_a_rollout_aborted_from_the_console_sends_traffic_back_to_stable(
     page: Page, mesh: Mesh
 ) -> None:
@@ -284,3 +309,19 @@ def test_a_value_being_typed_keeps_its_focus_and_value_across_refreshes(
     expect(page.locator(f"#w-payments-{SPLIT}-canary-range")).to_be_focused()
     page.get_by_role("button", name="Discard changes").nth(SPLIT).press("Enter")
     expect(field).to_have_value(str(split_weights(mesh)["weights"]["canary"]))
+
+
+def test_the_overview_lists_a_proxyless_client_with_what_it_asked_for(
+    page: Page, mesh: Mesh
+) -> None:
+    assert mesh.control_plane is not None
+    client = XdsClient(mesh.control_plane.xds_port, "checkout-1", "nowhere")
+    try:
+        client.calls(1, timeout=1)  # a name no service answers to: asked for, none sent
+        open_page(page, mesh, "overview")
+        expect(page.get_by_role("heading", name="Proxyless gRPC clients")).to_be_visible()
+        row = page.get_by_role("row").filter(has_text="checkout-1").filter(has_text="gRPC C-core")
+        expect(row).to_contain_text("lds nowhere")
+        screenshot(page, "overview-proxyless")
+    finally:
+        client.stop()

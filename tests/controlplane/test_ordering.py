@@ -283,3 +283,23 @@ def test_shared_verdicts_keep_clusters_as_kept_clusters_does() -> None:
     assert verdicts.kept(moved_on, after) == frozenset()
     assert len(verdicts) == 2
     assert verdicts.kept({}, after) == frozenset()
+
+
+def test_a_client_asking_for_clusters_by_name_is_not_held_for_one_it_has_not_asked_for() -> None:
+    """A gRPC client subscribes to a cluster only once it holds the route that names it, so
+    waiting for it to ACK that cluster first would hold the route until the timeout."""
+    snapshot = config({"a": 50, "b": 50})
+    route = snapshot.resources(ROUTE_TYPE)[ROUTE]
+    cds = snapshot.resources(CLUSTER_TYPE)
+    eds = snapshot.resources(ENDPOINT_TYPE)
+    types = {
+        CLUSTER_TYPE: subscription(CLUSTER_TYPE, sent=[cds["a"]], acked=[cds["a"]], names=["a"]),
+        ENDPOINT_TYPE: subscription(ENDPOINT_TYPE, sent=[eds["a"]], acked=[eds["a"]], names=["a"]),
+    }
+    assert ready(route, types, snapshot)  # b: not asked for, so not waited for
+    assert SharedVerdicts().ready(route, types, snapshot)
+
+    asked = dict(types, **{CLUSTER_TYPE: subscription(CLUSTER_TYPE, names=["a", "b"])})
+    assert not ready(route, asked, snapshot)  # asked for b, not yet ACKed: wait
+    envoy = proxy(snapshot, clusters=["a"], endpoints=["a"])  # wildcard CDS, as Envoy asks
+    assert not ready(route, envoy, snapshot)

@@ -104,10 +104,10 @@ CASES = [
         "too_short",
         doc(
             "HTTPRoute",
-            "spec:\n  gateways: []\n  rules: [{backends: [{service: payments}]}]\n",
+            "spec:\n  gateways: [edge]\n  hostnames: []\n  rules: [{backends: [{service: payments}]}]\n",
         ),
-        "spec.gateways",
-        ["gateways has 0 items", "at least 1"],
+        "spec.hostnames",
+        ["hostnames has 0 items", "at least 1"],
     ),
     (
         "dict_too_short",

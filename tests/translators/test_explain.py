@@ -21,6 +21,7 @@ from breakwater.translators.envoy import (
     balancing,
     bulkhead,
     clusters,
+    endpoints,
     fallback,
     faults,
     global_ratelimit,
@@ -40,10 +41,10 @@ from breakwater.translators.explain.meanings import FieldMeaning
 from breakwater.translators.explain.service import (
     MEANINGS,
     RULE_MEANINGS,
-    _collect,
     explain_rule,
     explain_service,
 )
+from breakwater.translators.explain.settings import _collect
 from breakwater.translators.telemetry_model import AccessLog, Tracing
 from tests.translators.support import load_case
 
@@ -106,6 +107,7 @@ def test_each_field_is_explained_by_one_slice() -> None:
         health.EXPLAIN,
         fallback.EXPLAIN,
         balancing.EXPLAIN,
+        endpoints.EXPLAIN,
     ]
     assert sum(len(s) for s in slices) == len(MEANINGS)
     assert set(MEANINGS) == {path for s in slices for path in s}

@@ -73,8 +73,15 @@ ACCEPTED_CASES = [
         "  parentRefs: [{group: '', kind: Service, name: payments}]\n" + BACKEND,
         "default",
         "HTTPRoute",
+        "NotAllowedByListeners",
+        ["not served to proxyless gRPC clients"],
+    ),
+    (
+        "  parentRefs: [{group: example.com, kind: Mesh, name: payments}]\n" + BACKEND,
+        "default",
+        "HTTPRoute",
         "UnsupportedValue",
-        ["Gateways only"],
+        ["neither a Gateway nor a Service"],
     ),
     (
         "  parentRefs: [{name: edge, sectionName: admin}]\n" + BACKEND,

@@ -18,12 +18,20 @@ from typing import Any
 import pytest
 
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.snapshot import Resources, node_group, to_config_dump, translate
+from breakwater.translators.proxyless import GRPC, Proxyless
+from breakwater.translators.snapshot import (
+    BuildTarget,
+    Resources,
+    node_group,
+    to_config_dump,
+    translate,
+)
 from tests.translators.envoy_validate import ENVOY, validate_with_envoy
 from tests.translators.support import (
     DUMP_KEYS,
     case_ids,
     case_names,
+    case_path,
     case_sections,
     dump_yaml,
     golden_names,
@@ -34,24 +42,60 @@ from tests.translators.support import (
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 
 # Cases about node groups are rendered once per proxy described here:
-# label → (node.cluster, node.metadata).
-NODES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+# label → (node.cluster, node.metadata, node.locality.zone).
+NODES: dict[str, dict[str, tuple[str, dict[str, str], str | None]]] = {
     "node_groups": {
-        "edge-eu-west": ("edge", {"region": "eu-west"}),
-        "edge-us-east": ("edge", {"region": "us-east"}),
-        "monitoring": ("monitoring", {}),
+        "edge-eu-west": ("edge", {"region": "eu-west"}, None),
+        "edge-us-east": ("edge", {"region": "us-east"}, None),
+        "monitoring": ("monitoring", {}, None),
+    },
+    # One proxy in each of two zones, and a third in eu-1a: the local cluster counts them.
+    "zones": {
+        "edge-eu-1a": ("edge", {}, "eu-1a"),
+        "edge-eu-1b": ("edge", {}, "eu-1b"),
+        "edge-eu-1a-2": ("edge", {}, "eu-1a"),
     },
 }
 
 
-def renderings(name: str, policyset: PolicySet) -> list[tuple[str | None, frozenset[str]]]:
-    """(node label, gateway group) pairs a case is rendered for; every gateway when no nodes are given."""
+PROXYLESS_SLICE = "proxyless"
+"""Its cases are rendered as proxyless gRPC clients are served them, not for a gateway."""
+
+
+def proxyless_case(name: str) -> bool:
+    return case_path(name).parent.name == PROXYLESS_SLICE
+
+
+def _local(nodes: dict[str, tuple[str, dict[str, str], str | None]], cluster: str) -> Local:
+    """The local cluster of a node cluster: its proxies (those described) by zone."""
+    counts: dict[str, int] = {}
+    for node_cluster, _, zone in nodes.values():
+        if node_cluster == cluster:
+            counts[zone or ""] = counts.get(zone or "", 0) + 1
+    return tuple(sorted(counts.items()))
+
+
+Local = tuple[tuple[str, int], ...]
+
+
+def renderings(
+    name: str, policyset: PolicySet
+) -> list[tuple[str | None, BuildTarget, str | None, Local]]:
+    """(node label, gateway group, zone, local cluster) a case is rendered for; every gateway
+    when no nodes are given; the proxyless clients' profile for the proxyless slice."""
+    if proxyless_case(name):
+        return [(None, Proxyless(GRPC), None, ())]
     nodes = NODES.get(name)
     if nodes is None:
-        return [(None, frozenset(policyset.gateways))]
+        return [(None, frozenset(policyset.gateways), None, ())]
     return [
-        (label, node_group(policyset, cluster, metadata))
-        for label, (cluster, metadata) in nodes.items()
+        (
+            label,
+            node_group(policyset, cluster, metadata),
+            zone,
+            _local(nodes, cluster) if zone else (),
+        )
+        for label, (cluster, metadata, zone) in nodes.items()
     ]
 
 
@@ -61,16 +105,19 @@ def rendered(name: str) -> tuple[Any, list[Resources]]:
     sections = case_sections(name)
     outputs: dict[str, Any] = {}
     all_resources: list[Resources] = []
-    for label, group in renderings(name, policyset):
-        resources = translate(policyset, group)
+    for label, group, zone, local in renderings(name, policyset):
+        resources = translate(policyset, group, zone, local)
         all_resources.append(resources)
         dump = {key: value for key, value in to_config_dump(resources).items() if key in sections}
         if label is None:
             return dump, all_resources
-        cluster, metadata = NODES[name][label]
+        cluster, metadata, zone = NODES[name][label]
+        node: dict[str, Any] = {"cluster": cluster, "metadata": metadata}
+        if zone is not None:
+            node["zone"] = zone
         outputs[label] = {
-            "node": {"cluster": cluster, "metadata": metadata},
-            "gateways": sorted(group),
+            "node": node,
+            "gateways": sorted(group) if not isinstance(group, Proxyless) else [],
             "config": dump,
         }
     return outputs, all_resources
@@ -90,7 +137,10 @@ def test_golden(name: str) -> None:
 @pytest.mark.skipif(not ENVOY.exists(), reason="no Envoy binary in the venv")
 @pytest.mark.parametrize("name", case_names(), ids=case_ids())
 def test_envoy_accepts(name: str) -> None:
-    """Every resource of the case, not only the sections its golden file shows."""
+    """Every resource of the case, not only the sections its golden file shows; gRPC's own
+    resources are for gRPC, which `tests/proxyless` runs them against."""
+    if proxyless_case(name):
+        pytest.skip("served to gRPC clients, not to Envoy")
     _, all_resources = rendered(name)
     for resources in all_resources:
         verdict = validate_with_envoy(resources)

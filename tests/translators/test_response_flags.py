@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from breakwater.translators.explain.response_flags import RESPONSE_FLAGS, ResponseFlag
-from breakwater.translators.explain.service import _fields
+from breakwater.translators.explain.settings import _fields
 from breakwater.translators.model import ResilienceSpec
 from breakwater.translators.policyset import FieldPath
 from breakwater.translators.route_model import RouteRule

@@ -21,6 +21,8 @@ function proxyState(proxy) {
 export function render({ status, policies }) {
   const proxies = status.proxies;
   const synced = proxies.filter((p) => p.synced).length;
+  // gRPC clients with their own xDS client: what each dials is what it asked LDS for.
+  const proxyless = proxies.filter((p) => p.proxyless);
   const nacks = proxies.flatMap((p) =>
     p.types.filter((t) => t.nack_message).map((t) => ({ proxy: p, type: t })),
   );
@@ -72,6 +74,21 @@ export function render({ status, policies }) {
           "No proxy is connected. `breakwater bootstrap --node-id edge-1 --node-cluster edge > bootstrap.yaml` " +
             "writes a proxy's bootstrap, `envoy -c bootstrap.yaml` connects it (see `docs/getting-started.md`).",
         ),
+    proxyless.length ? h("h2", {}, "Proxyless gRPC clients") : null,
+    proxyless.length
+      ? table(
+          null,
+          ["client", "user agent", "state", "asked for", "connected"],
+          proxyless.map((p) => [
+            h("code", {}, p.node_id),
+            p.user_agent,
+            state(proxyState(p)),
+            h("span", {}, p.types.map((t) => [h("code", {}, `${t.type} ${t.subscribed.join(", ") || "*"}`), " "])),
+            `${clock(p.connected_at)} (${ago(p.connected_at)})`,
+          ]),
+          "",
+        )
+      : null,
     h("h2", {}, "NACKs"),
     table(
       null,

@@ -1,21 +1,68 @@
 // Services: hosts healthy and ejected, error rate and latency as the proxies report them, which
-// policies apply and from which file, and `explain` for every effective setting.
+// policies apply and from which file, the instances registered with it, and `explain` for every
+// effective setting.
 
 import { get, quote } from "./api.js";
-import { clock, empty, h, number, state, table } from "./dom.js";
+import { ago, clock, empty, h, number, state, table } from "./dom.js";
 
 const explained = new Map(); // service → answer or {error}
 const open = new Set(); // services whose explain is unfolded
+let registered = new Map(); // service → InstancesResponse, for the services that take registrations
 
 export async function load(ctx) {
-  await Promise.all(
-    [...open].map(async (service) => {
+  const services = ctx.policies.policies.filter((d) => d.kind === "Service" && d.valid).map((d) => d.name);
+  const found = new Map();
+  await Promise.all([
+    ...[...open].map(async (service) => {
       try {
         explained.set(service, await get(`/v1/services/${quote(service)}/explain`));
       } catch (error) {
         explained.set(service, { error: error.message });
       }
     }),
+    ...services.map(async (service) => {
+      try {
+        found.set(service, await get(`/v1/services/${quote(service)}/instances`));
+      } catch {
+        // 409: the Service takes no registrations; nothing to show.
+      }
+    }),
+  ]);
+  registered = found;
+}
+
+function leavesIn(seconds) {
+  const left = Math.max(0, seconds - Date.now() / 1000);
+  return `${left.toFixed(0)} s`;
+}
+
+function instances(service) {
+  const answer = registered.get(service);
+  if (!answer) return null;
+  return h(
+    "section",
+    { "aria-label": `Instances registered with ${service}` },
+    h("h3", {}, "Registered instances"),
+    h(
+      "p",
+      { class: "muted" },
+      `${answer.instances.length} of at most ${answer.max_instances}; TTL ${answer.ttl_seconds} s, a deregistered instance drains for ${answer.drain_seconds} s.`,
+    ),
+    table(
+      null,
+      ["instance", "state", "zone", "labels", "weight", "registered", "last renewal", "leaves in (s)"],
+      answer.instances.map((i) => [
+        h("code", {}, i.endpoint),
+        i.state === "draining" ? state("DRAINING") : state("serving"),
+        i.zone || "–",
+        Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "–",
+        i.weight,
+        h("span", { title: clock(i.registered_at) }, ago(i.registered_at)),
+        h("span", { title: clock(i.renewed_at) }, ago(i.renewed_at)),
+        leavesIn(i.expires_at),
+      ]),
+      empty("No instance is registered. `breakwater endpoints register SERVICE ADDRESS:PORT --keepalive` registers one and keeps it registered."),
+    ),
   );
 }
 
@@ -131,6 +178,7 @@ export function render(ctx) {
               "No proxy has reported on this service yet.",
             ),
             whyEjected(applying, service),
+            instances(service),
             h("h3", {}, "What applies"),
             table(
               null,

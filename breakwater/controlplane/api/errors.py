@@ -21,6 +21,11 @@ from breakwater.controlplane.fleet.status import PolicyNotFound
 from breakwater.controlplane.rollouts.driver import RolloutNotFound
 from breakwater.controlplane.rollouts.engine import CommandRefused, RolloutMoved
 from breakwater.controlplane.state.controller import DrivenByRollout, NotReady
+from breakwater.controlplane.state.registry import (
+    InstanceLimit,
+    NotRegistrable,
+    RegistrationError,
+)
 from breakwater.controlplane.state.store import RevisionConflict, StoreError
 from breakwater.translators.drains import DrainError, EndpointNotFound
 from breakwater.translators.overrides import RouteNotFound, WeightError
@@ -121,6 +126,25 @@ ERRORS: Mapping[type[Exception], ErrorRule] = dict(
             404,
             grpc.StatusCode.NOT_FOUND,
             "no such service, or the service has no such endpoint (the answer lists its endpoints)",
+        ),
+        _rule(
+            RegistrationError,
+            400,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the instance is not written as an IP address and a port from 1 to 65535, or its "
+            "labels or TTL are out of bounds, or it is a static endpoint of the Service",
+        ),
+        _rule(
+            NotRegistrable,
+            409,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "the Service takes no registrations (the answer says how it could)",
+        ),
+        _rule(
+            InstanceLimit,
+            429,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "the Service holds as many instances as its registration.maxInstances",
         ),
         _rule(
             PolicyNotFound,

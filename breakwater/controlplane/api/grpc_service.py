@@ -18,8 +18,10 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import ValidationError
 
 from breakwater.controlplane.api.errors import HANDLED, BadRequest, refusal
+from breakwater.controlplane.api.instance_models import RegisterRequest
 from breakwater.controlplane.api.models import ApiModel
 from breakwater.controlplane.api.operations import ControlPlaneApi
 from breakwater.controlplane.api.security import SecurityConfig
@@ -226,6 +228,47 @@ class BreakwaterServicer(pb_grpc.BreakwaterServicer):  # type: ignore[misc]
             ),
             pb.ServiceEndpoint,
         )
+
+    async def RegisterInstance(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            "RegisterInstance",
+            lambda: self.api.register_instance(
+                request.service, request.instance, _register_request(request), _who(context)
+            ),
+            pb.RegisteredInstance,
+        )
+
+    async def DeregisterInstance(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            "DeregisterInstance",
+            lambda: self.api.deregister_instance(request.service, request.instance, _who(context)),
+            pb.RegisteredInstance,
+        )
+
+    async def ListInstances(self, request: Any, context: Context) -> Any:
+        return await self._answer(
+            context,
+            "ListInstances",
+            lambda: self.api.list_instances(request.service),
+            pb.InstancesResponse,
+        )
+
+
+def _register_request(request: Any) -> RegisterRequest:
+    """The request's fields through the model HTTP reads its body with: one set of checks."""
+    fields: dict[str, Any] = {"labels": dict(request.labels)}
+    for name in ("zone", "weight", "ttl"):
+        if request.HasField(name):
+            fields[name] = getattr(request, name)
+    try:
+        return RegisterRequest.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "the request"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise BadRequest(f"`{where}`: {message}") from None
 
 
 def add_to_server(api: ControlPlaneApi, security: SecurityConfig) -> Any:

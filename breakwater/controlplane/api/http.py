@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from breakwater.console import add_console_routes, is_console_path
 from breakwater.controlplane.api.browsers import WRITE_METHODS, BrowserGuard
 from breakwater.controlplane.api.errors import HANDLED, BadRequest, refusal
+from breakwater.controlplane.api.instance_models import RegisterRequest
 from breakwater.controlplane.api.models import (
     ApiModel,
     DrainRequest,
@@ -304,11 +305,43 @@ class AdminApp:
             await self.api.undrain(info["service"], info["endpoint"], expected, _who(request))
         )
 
+    async def list_instances(self, request: web.Request) -> web.Response:
+        return _json(self.api.list_instances(request.match_info["service"]))
+
+    async def register_instance(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = RegisterRequest.model_validate_json(raw or b"{}")
+        except ValidationError as exc:
+            raise BadRequest(_body_error(exc)) from None
+        info = request.match_info
+        return _json(
+            await self.api.register_instance(info["service"], info["instance"], body, _who(request))
+        )
+
+    async def deregister_instance(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        return _json(
+            await self.api.deregister_instance(info["service"], info["instance"], _who(request))
+        )
+
     async def changes(self, request: web.Request) -> web.Response:
         limit = _optional_int(request.query.get("limit"), "limit")
         if limit is not None and not 1 <= limit <= HISTORY_LIMIT:
             raise BadRequest(f"`limit` must be between 1 and {HISTORY_LIMIT}, got {limit}")
         return _json(await self.api.changes(request.query.get("route") or None, limit or 100))
+
+
+def _body_error(exc: ValidationError) -> str:
+    """The first thing wrong with a registration's body, by field, and what the body takes."""
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or "the body"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return (
+        f"`{where}`: {message}; the body is JSON like "
+        '{"labels": {"track": "canary"}, "zone": "eu-1a", "weight": 1, "ttl": "30s"} '
+        "(every field optional)"
+    )
 
 
 def _who(request: web.Request) -> str:

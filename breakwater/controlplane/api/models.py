@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from breakwater.controlplane.fleet.views import PolicyProxyState
-from breakwater.controlplane.groups import group_label
+from breakwater.controlplane.groups import ProxylessKey, group_label
 from breakwater.controlplane.limits import MAX_FAILING_HOSTS
 from breakwater.controlplane.state.weight_source import WeightSource
 
@@ -116,6 +116,10 @@ class TypeSyncState(ApiModel):
     nack_message: str
     """The proxy's error_detail for the last NACK, as it sent it."""
     nacks: int
+    subscribed: list[str] = []
+    """The names the proxy asked for (a gRPC client: the service it dials, then what that
+    names); empty when it asked for every resource of the type (Envoy's CDS and LDS). A name
+    asked for and not served was answered as not existing."""
 
     @classmethod
     def of(cls, status: TypeStatus) -> TypeSyncState:
@@ -132,6 +136,7 @@ class TypeSyncState(ApiModel):
             nack_version=status.nack_version,
             nack_message=status.nack_message,
             nacks=status.nacks,
+            subscribed=list(status.subscribed),
         )
 
 
@@ -152,6 +157,10 @@ class ProxyStatus(ApiModel):
     synced: bool
     """Every type synced."""
     types: list[TypeSyncState]
+    user_agent: str = ""
+    """The node's `user_agent_name` and version: `envoy 1.40.0`, `gRPC C-core 1.85.3`..."""
+    proxyless: bool = False
+    """A gRPC client with its own xDS client (no Envoy): served every service it may dial."""
 
     @classmethod
     def of(cls, stream: StreamStatus, gateways: frozenset[str]) -> ProxyStatus:
@@ -165,6 +174,8 @@ class ProxyStatus(ApiModel):
             connected_at=stream.connected_at,
             synced=stream.synced,
             types=[TypeSyncState.of(t) for t in stream.types.values()],
+            user_agent=stream.user_agent,
+            proxyless=isinstance(stream.group, ProxylessKey),
         )
 
 
@@ -313,6 +324,10 @@ class PolicyStatus(ApiModel):
     rejections: list[ProxyPolicy]
     per_proxy: list[ProxyPolicy]
     effect: list[LiveEffect]
+    not_applied: list[str] = []
+    """What the proxyless gRPC clients holding the policy cannot carry out, one sentence per
+    field (`not applied on 3 proxyless clients: least-request is not implemented by gRPC's
+    xDS client`); they are sent the rest."""
 
     @classmethod
     def of(cls, view: PolicyStatusView) -> PolicyStatus:

@@ -16,6 +16,11 @@ from pydantic import ValidationError
 
 from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
 from breakwater.controlplane.api.config_views import explain_answer, route_statuses
+from breakwater.controlplane.api.instance_models import (
+    InstancesResponse,
+    RegisteredInstance,
+    RegisterRequest,
+)
 from breakwater.controlplane.api.models import (
     DroppedOverrideStatus,
     EndpointsResponse,
@@ -49,6 +54,7 @@ from breakwater.controlplane.rollouts.status import rollout_status, rollout_stat
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView
+from breakwater.controlplane.state.registry import InstanceRegistry, NotRegistrable
 from breakwater.translators.ir.gateways import telemetry_gateways
 from breakwater.translators.ir.upstreams import (
     ClusterPolicies,
@@ -82,6 +88,32 @@ class ControlPlaneApi:
     """The server has a token file, so every write needs it."""
     snapshots: Callable[[], SnapshotsResponse] | None = None
     """What every node group is served, resource by resource."""
+    registry: InstanceRegistry | None = None
+    """The registered instances; None: this server takes no registrations."""
+
+    def _registry(self) -> InstanceRegistry:
+        if self.registry is None:
+            raise NotRegistrable("this server takes no registrations")
+        return self.registry
+
+    def list_instances(self, service: str) -> InstancesResponse:
+        registry = self._registry()
+        _, registration = registry.registration(service)
+        return InstancesResponse.of(service, registration, registry.of(service))
+
+    async def register_instance(
+        self, service: str, endpoint: str, request: RegisterRequest, who: str = "api"
+    ) -> RegisteredInstance:
+        ttl = None if request.ttl is None else request.ttl.total_seconds()
+        done = await self._registry().register(
+            service, endpoint, request.labels, request.zone, request.weight, ttl, who
+        )
+        return RegisteredInstance.of(done.instance, done.warnings)
+
+    async def deregister_instance(
+        self, service: str, endpoint: str, who: str = "api"
+    ) -> RegisteredInstance:
+        return RegisteredInstance.of(await self._registry().deregister(service, endpoint, who))
 
     def served(self) -> SnapshotsResponse:
         """The snapshot of every node group, for `breakwater diff`."""
@@ -310,7 +342,7 @@ class _Reach:
                 return []
             ref = policy.spec.target_ref
             targets = set(policyset.services) if ref is None else {ref.name}
-            if policy.spec.failover is not None:
+            if policy.spec.failover is not None and policy.spec.failover.to is not None:
                 targets.add(policy.spec.failover.to)
             return sorted(targets)
         if kind == "HTTPRoute":

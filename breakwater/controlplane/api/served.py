@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from breakwater.controlplane.api.policy_models import ServedGroup, ServedResource
+from breakwater.controlplane.groups import is_group_key
 from breakwater.controlplane.xds.resources import Resource, Snapshot, short_name
 
 
@@ -41,12 +42,13 @@ def served_resources(snapshot: Snapshot) -> list[ServedResource]:
 def served_groups(
     snapshots: Iterable[tuple[Hashable, Snapshot]], gateways_of: Callable[[Any], frozenset[str]]
 ) -> list[ServedGroup]:
-    """One entry per group key, sorted; keys that are not (cluster, metadata) are left out."""
+    """One entry per group key, sorted; keys that are not (cluster, metadata[, zone]) are left
+    out."""
     groups: list[ServedGroup] = []
     for key, snapshot in snapshots:
-        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str)):
+        if not is_group_key(key):
             continue
-        cluster, metadata = key
+        cluster, metadata = key[0], key[1]  # type: ignore[index]
         groups.append(
             ServedGroup(
                 node_cluster=cluster,

@@ -18,6 +18,11 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from breakwater.controlplane.api.config_models import ExplainResponse, RoutesResponse
+from breakwater.controlplane.api.instance_models import (
+    InstancesResponse,
+    RegisteredInstance,
+    RegisterRequest,
+)
 from breakwater.controlplane.api.models import (
     ApiModel,
     DrainRequest,
@@ -113,6 +118,21 @@ _WRITE_DRAIN = (
     "EndpointNotFound",
     "NotReady",
     "RevisionConflict",
+    "StoreError",
+)
+_INSTANCES = "/v1/services/{service}/instances"
+_INSTANCE = Parameter(
+    "instance",
+    "path",
+    {"type": "string"},
+    "the instance's ADDRESS:PORT ([ADDRESS]:PORT for IPv6): the IP address Envoy connects to",
+)
+_WRITE_INSTANCE = (
+    "BadRequest",
+    "RegistrationError",
+    "EndpointNotFound",
+    "NotRegistrable",
+    "NotReady",
     "StoreError",
 )
 
@@ -329,6 +349,40 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         refusals=_WRITE_DRAIN,
         grpc="UndrainEndpoint",
+    ),
+    Operation(
+        "list_instances",
+        "get",
+        _INSTANCES,
+        "the instances registered with a Service that takes registrations: labels, zone, "
+        "state, when each registered and last renewed, when it expires",
+        InstancesResponse,
+        parameters=(_SERVICE,),
+        refusals=("EndpointNotFound", "NotRegistrable", "NotReady"),
+        grpc="ListInstances",
+    ),
+    Operation(
+        "register_instance",
+        "put",
+        _INSTANCES + "/{instance}",
+        "register an instance, or renew it (the same PUT again, within its TTL); durable "
+        "before the answer. The body is optional: labels, zone, weight, ttl",
+        RegisteredInstance,
+        parameters=(_SERVICE, _INSTANCE),
+        body=RegisterRequest,
+        refusals=(*_WRITE_INSTANCE, "InstanceLimit"),
+        grpc="RegisterInstance",
+    ),
+    Operation(
+        "deregister_instance",
+        "delete",
+        _INSTANCES + "/{instance}",
+        "deregister an instance: it drains (no new requests, those in flight finish) for the "
+        "Service's drainTime, then leaves",
+        RegisteredInstance,
+        parameters=(_SERVICE, _INSTANCE),
+        refusals=_WRITE_INSTANCE,
+        grpc="DeregisterInstance",
     ),
 )
 

@@ -32,6 +32,7 @@ from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import NODE_HEADER
 from breakwater.controlplane.fleet.reports import ReportError, from_lrs, from_otlp
 from breakwater.otlp.v1 import metrics_pb2 as otlp
+from breakwater.translators.proxyless import client_profile
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class _MetricsReceiver:
 
 
 class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[misc]
-    """Envoy's LRS streams: one per proxy, open for as long as the proxy runs.
+    """LRS streams: one per proxy (or proxyless gRPC client, whose calls they count), open
+    for as long as the proxy runs.
 
     Because Envoy never ends them, a stopping server would otherwise have to
     cancel them after its grace period, and gRPC logs each such cancellation
@@ -90,9 +92,11 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
         self, requests: AsyncIterator[Any], context: Context
     ) -> AsyncIterator[Any]:
         node: str | None = None
+        calls = False
         async for request in self._until_closed(requests):
             if node is None:
                 node = request.node.id or _node_of(context)
+                calls = client_profile(str(request.node.user_agent_name)) is not None
                 interval = duration_pb2.Duration()
                 interval.FromNanoseconds(int(self._interval * 1e9))
                 yield lrs_pb2.LoadStatsResponse(
@@ -102,7 +106,7 @@ class _LoadReceiver(lrs_pb2_grpc.LoadReportingServiceServicer):  # type: ignore[
                 )
             if request.cluster_stats:
                 try:
-                    reports = from_lrs(request.cluster_stats, known=self._known())
+                    reports = from_lrs(request.cluster_stats, known=self._known(), calls=calls)
                 except ReportError as exc:
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 self._fleet.ingest(node, time.monotonic(), reports)

@@ -316,9 +316,16 @@ def _read_metric(metric: Any, report_of: Any) -> None:
 
 
 def from_lrs(
-    cluster_stats: Iterable[Any], *, known: frozenset[str] | None = None
+    cluster_stats: Iterable[Any], *, known: frozenset[str] | None = None, calls: bool = False
 ) -> dict[str, ClusterReport]:
-    """The cluster reports in one LRS `LoadStatsRequest`'s `cluster_stats`."""
+    """The cluster reports in one LRS `LoadStatsRequest`'s `cluster_stats`.
+
+    `calls`: the reporter is a proxyless gRPC client, whose load reports are its only
+    numbers (it has no stats sink) and count per locality: each locality's successful calls
+    count as `2xx` responses and its failed calls (any status but OK) as `5xx`, so a
+    cluster's error rate, and a Rollout judging it, include those clients' calls. Envoy's
+    responses come from its stats, so its reports never count here.
+    """
     reports: dict[str, ClusterReport] = {}
     endpoints = 0
     for stats in cluster_stats:
@@ -338,6 +345,16 @@ def from_lrs(
         ours = (known is None or cluster in known) and is_breakwater_cluster(cluster)
         report = reports.setdefault(cluster, ClusterReport()) if ours else ClusterReport()
         for locality in stats.upstream_locality_stats:
+            if calls:
+                what = f"the calls of cluster {cluster!r}"
+                for code, counted in (
+                    ("2xx", locality.total_successful_requests),
+                    ("5xx", locality.total_error_requests),
+                ):
+                    if counted:
+                        report.responses[code] = report.responses.get(code, 0) + _count(
+                            counted, what
+                        )
             for endpoint in locality.upstream_endpoint_stats:
                 socket = endpoint.address.socket_address
                 address = f"{socket.address}:{socket.port_value}"

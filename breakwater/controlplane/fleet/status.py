@@ -34,10 +34,11 @@ from breakwater.controlplane.fleet.views import (
     ProxyPolicyView,
     ServiceHealthView,
 )
-from breakwater.controlplane.groups import group_label
+from breakwater.controlplane.groups import ProxylessKey, group_label
 from breakwater.controlplane.xds.status import StreamStatus, TypeStatus
 from breakwater.translators.names import cluster_name
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.proxyless import policy_gaps
 from breakwater.translators.scope import PolicyScope, policy_scopes
 from breakwater.xds_types import CLUSTER_TYPE, ROUTE_TYPE
 
@@ -194,6 +195,11 @@ def policy_statuses(
                     message=message,
                 )
             )
+        proxyless = sum(
+            1
+            for stream in streams
+            if isinstance(stream.group, ProxylessKey) and scope.clusters & held[stream.group][0]
+        )
         counts: dict[PolicyProxyState, int] = dict.fromkeys(POLICY_PROXY_STATES, 0)
         for entry in per_proxy:
             counts[entry.state] += 1
@@ -207,9 +213,21 @@ def policy_statuses(
                 rejections=[p for p in per_proxy if p.state == "rejected"],
                 per_proxy=per_proxy,
                 effect=effect_of(fleet, policyset, scope.targets, now) if with_effect else [],
+                not_applied=_not_applied(policyset, name, proxyless),
             )
         )
     return out
+
+
+def _not_applied(policyset: PolicySet, name: str, clients: int) -> list[str]:
+    """The policy's own fields that the proxyless clients holding it cannot carry out."""
+    if not clients:
+        return []
+    plural = "client" if clients == 1 else "clients"
+    return [
+        f"not applied on {clients} proxyless {plural}: {gap.field}: {gap.note()}"
+        for gap in policy_gaps(policyset.policies[name].spec)
+    ]
 
 
 def service_health(policyset: PolicySet, fleet: FleetStats, now: float) -> list[ServiceHealthView]:

@@ -130,6 +130,9 @@ class PolicyStatusView:
     rejections: list[ProxyPolicyView]
     per_proxy: list[ProxyPolicyView]
     effect: list[LiveEffectView]
+    not_applied: list[str]
+    """What the policy asks that the proxyless gRPC clients holding it cannot carry out, one
+    sentence per field: `not applied on 3 proxyless clients: least-request is not ...`."""
 
 
 @dataclass(frozen=True)

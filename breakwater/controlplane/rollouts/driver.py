@@ -56,7 +56,7 @@ from breakwater.controlplane.rollouts.phases import TERMINAL, Command
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.store import ClaimLost, RevisionConflict, StoreError
 from breakwater.controlplane.xds.status import StreamStatus
-from breakwater.translators.names import cluster_name, route_config_name
+from breakwater.translators.names import cluster_name, mesh_route_config_name, route_config_name
 from breakwater.translators.overrides import rule_labels
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.rollout_model import Rollout
@@ -123,7 +123,10 @@ def target_of(policyset: PolicySet, rollout: Rollout) -> RolloutTarget | None:
     return RolloutTarget(
         route=route.name,
         rule=index,
-        gateways=frozenset(route_config_name(g) for g in route.spec.gateways),
+        # The route configurations of its gateways, and of the services it is attached to:
+        # a proxyless client holding one must acknowledge each step too.
+        gateways=frozenset(route_config_name(g) for g in route.spec.gateways)
+        | frozenset(mesh_route_config_name(s) for s in route.spec.services),
         labels=tuple(clusters),
         canary_cluster=clusters[rollout.spec.canary],
         stable_cluster=clusters[rollout.spec.stable],

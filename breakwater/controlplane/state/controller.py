@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from breakwater.controlplane.state.documents import DocumentStatus, document_statuses
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
+from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.overlay import overlay
 from breakwater.controlplane.state.rollout_rules import driving_rollout
 from breakwater.controlplane.state.sources import read_policy_files
@@ -47,6 +48,13 @@ from breakwater.translators.overrides import (
 )
 from breakwater.translators.pipeline import PolicyReader
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.registration import RegisteredServices
+
+InstanceWatcher = Callable[
+    [dict[tuple[str, str], Instance], dict[tuple[str, str], Instance]], Awaitable[None]
+]
+"""Told of the registered instances before and after the store was read again (another replica
+wrote, or etcd let an instance's lease expire)."""
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +94,11 @@ class PolicyState:
     `overrides` is not being served."""
     drains: dict[tuple[str, str], Drain] = field(default_factory=dict)
     """(service, ADDRESS:PORT) → the drain written through the API, applied or not."""
+    instances: dict[tuple[str, str], Instance] = field(default_factory=dict)
+    """(service, ADDRESS:PORT) → a registered instance, served or not (see `registration`)."""
+    registered: PolicySet | None = None
+    """The YAML's PolicySet with the registered instances laid over it: the endpoints a drain
+    may name, before overrides and drains."""
     revision: int = 0
     documents: list[DocumentStatus] = field(default_factory=list)
     load_errors: list[PolicyError] = field(default_factory=list)
@@ -136,13 +149,19 @@ class PolicyController:
         self.rollout_revisions: dict[str, int] = {}
         """The store's revision of each progress in `rollouts` (compare-and-set compares it)."""
         self._subscribers: list[PolicySubscriber] = []
+        self._instance_watchers: list[InstanceWatcher] = []
         self._lock = asyncio.Lock()
+        self._registered = RegisteredServices()
         self._reader = PolicyReader()
         """Remembers each file's decoded documents: a reload decodes only the files that changed."""
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
         self._subscribers.append(subscriber)
+
+    def watch_instances(self, watcher: InstanceWatcher) -> None:
+        """Hear of the instances each time the store is read again."""
+        self._instance_watchers.append(watcher)
 
     # --- reading files -----------------------------------------------------
 
@@ -201,17 +220,22 @@ class PolicyController:
             stored = await self.store.load()
             self.state.overrides = dict(stored.overrides)
             self.state.drains = dict(stored.drains)
+            before = self.state.instances
+            self.state.instances = dict(stored.instances)
             self.state.revision = stored.revision
             self.rollouts = dict(stored.rollouts)
             self.rollout_revisions = dict(stored.rollout_revisions)
             if self.state.base is not None:
                 await self._publish(time.monotonic())
+        for subscriber in self._instance_watchers:
+            await subscriber(before, self.state.instances)
 
     async def _publish(self, changed_at: float) -> None:
-        base = self.state.base
-        assert base is not None
+        assert self.state.base is not None
+        instances = [i.served() for i in self.state.instances.values()]
+        base = self.state.registered = self._registered.apply(self.state.base, instances)
         effective, dropped = overlay(
-            base, self.state.overrides.values(), self.state.drains, self.rollouts
+            base, self.state.overrides.values(), self.state.drains, self.rollouts, instances
         )
         dropped_now = {(d.route, d.rule) for d in dropped}
         for key in [(d.route, d.rule) for d in self.state.dropped]:
@@ -408,8 +432,14 @@ class PolicyController:
 
     # --- endpoint drains ---------------------------------------------------------
 
+    def _served_base(self) -> PolicySet:
+        """The YAML's PolicySet with the registered instances: what drains are checked against."""
+        self._base()
+        assert self.state.registered is not None
+        return self.state.registered
+
     def endpoints(self, service: str) -> list[EndpointView]:
-        return endpoint_views(self._base(), self.state.drains, service)
+        return endpoint_views(self._served_base(), self.state.drains, service)
 
     def _endpoint(self, service: str, endpoint: str) -> EndpointView:
         return next(v for v in self.endpoints(service) if v.endpoint == endpoint)
@@ -419,7 +449,7 @@ class PolicyController:
     ) -> EndpointView:
         """Take an endpoint out of rotation: Envoy gets it as DRAINING once this returns."""
         async with self._lock:
-            key = check_endpoint(self._base(), service, endpoint)
+            key = check_endpoint(self._served_base(), service, endpoint)
             drain = Drain(service, key, who, time.time())
             await self._write_drain(drain, self.store.put_drain(drain, expected_revision))
         await self.history.record(
@@ -434,7 +464,7 @@ class PolicyController:
         async with self._lock:
             key = parse_endpoint(endpoint)
             if (service, key) not in self.state.drains:
-                key = check_endpoint(self._base(), service, key)
+                key = check_endpoint(self._served_base(), service, key)
             before = "draining" if (service, key) in self.state.drains else "serving"
             await self._write_drain(
                 Drain(service, key, who, 0.0),

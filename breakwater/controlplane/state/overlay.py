@@ -16,6 +16,7 @@ from breakwater.controlplane.state.store import Drain, WeightOverride
 from breakwater.translators.drains import applied_drains
 from breakwater.translators.overrides import DroppedOverride, apply_overrides
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.registration import RegisteredEndpoint, draining_instances
 
 
 def overlay(
@@ -23,14 +24,19 @@ def overlay(
     overrides: Iterable[WeightOverride],
     drains: Mapping[tuple[str, str], Drain],
     rollouts: dict[str, dict[str, Any]],
+    instances: Iterable[RegisteredEndpoint] = (),
 ) -> tuple[PolicySet, list[DroppedOverride]]:
     """The PolicySet to serve, and the overrides that no longer fit the base's rules.
 
-    Overrides replace their rules' weights; drains mark the endpoints the base still lists;
-    a rollout's progress previews its step (weights and header route) on its rule.
+    `base` holds the registered instances already (`RegisteredServices`). Overrides replace
+    their rules' weights; drains, and the instances that drain before they leave, mark the
+    endpoints the base still lists; a rollout's progress previews its step (weights and
+    header route) on its rule.
     """
     effective, dropped = apply_overrides(base, overrides)
-    effective = effective.with_drained(applied_drains(base, drains))
+    effective = effective.with_drained(
+        applied_drains(base, [*drains, *draining_instances(instances)])
+    )
     previews = rollout_previews(base, rollouts)
     if previews:
         effective = effective.with_previews(previews)

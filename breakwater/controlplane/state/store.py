@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -21,6 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from breakwater.controlplane.state.instances import (
+    INSTANCES_SCHEMA,
+    Instance,
+    delete_row,
+    load_rows,
+    renew_row,
+    write_row,
+)
 
 
 class StoreError(Exception):
@@ -91,6 +101,8 @@ class StoreState:
     """Rollout name → its progress, as the rollout engine writes it (JSON)."""
     rollout_revisions: dict[str, int] = field(default_factory=dict)
     """Rollout name → the revision of its progress, what a compare-and-set compares."""
+    instances: dict[tuple[str, str], Instance] = field(default_factory=dict)
+    """(service, ADDRESS:PORT) → a registered instance."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,20 @@ class Store(Protocol):
         none); with `claim`, only while this replica holds it. Returns the new revision."""
         ...
 
+    async def put_instance(self, instance: Instance) -> Instance:
+        """Register an instance, or change what is registered; returns it with its revision
+        (and, on etcd, the lease its key lives under, which ends with `expires_at`)."""
+        ...
+
+    async def renew_instances(self, instances: list[Instance]) -> list[bool]:
+        """Save renewals (their new `renewed_at` and `expires_at`), all at once; for each,
+        False when the instance is gone from the store (expired meanwhile)."""
+        ...
+
+    async def delete_instance(self, service: str, endpoint: str) -> int:
+        """Forget an instance (nothing to forget is no error); returns the state revision."""
+        ...
+
     async def append_change(self, entry: dict[str, Any], keep: int) -> None:
         """Add one history entry; only the newest `keep` are kept."""
         ...
@@ -191,6 +217,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
     name TEXT PRIMARY KEY, state TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL);
+
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
 """
@@ -222,7 +249,7 @@ class SqliteStore:
             self._refuse_foreign_database()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + INSTANCES_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(rollouts)")}
             if "revision" not in columns:  # a file written before progress was compare-and-set
                 self._db.execute(
@@ -318,6 +345,31 @@ class SqliteStore:
     async def append_change(self, entry: dict[str, Any], keep: int) -> None:
         await asyncio.to_thread(self._append_change, entry, keep)
 
+    async def put_instance(self, instance: Instance) -> Instance:
+        return await asyncio.to_thread(self._put_instance, instance)
+
+    async def renew_instances(self, instances: list[Instance]) -> list[bool]:
+        return await asyncio.to_thread(self._renew_instances, instances)
+
+    async def delete_instance(self, service: str, endpoint: str) -> int:
+        return await asyncio.to_thread(self._delete_instance, service, endpoint)
+
+    def _put_instance(self, instance: Instance) -> Instance:
+        with self._write():
+            revision = self._bump()
+            write_row(self._db, instance, revision)
+        return dataclasses.replace(instance, revision=revision)
+
+    def _renew_instances(self, instances: list[Instance]) -> list[bool]:
+        with self._write():
+            return [renew_row(self._db, instance) for instance in instances]
+
+    def _delete_instance(self, service: str, endpoint: str) -> int:
+        with self._write():
+            if not delete_row(self._db, service, endpoint):
+                return self._revision()
+            return self._bump()
+
     async def changes(self, limit: int) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self._changes, limit)
 
@@ -371,8 +423,11 @@ class SqliteStore:
                     "SELECT service, endpoint, by, at, revision FROM drains"
                 ).fetchall()
                 revision = self._revision()
+                instances = load_rows(self._db, self.path)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the state file {self.path}: {exc}") from exc
+            except ValueError as exc:
+                raise StoreError(str(exc)) from exc
         overrides: dict[tuple[str, int], WeightOverride] = {}
         for route, rule, weights, row_revision in rows:
             try:
@@ -400,7 +455,7 @@ class SqliteStore:
             (service, endpoint): Drain(service, endpoint, by, float(at), int(row_revision))
             for service, endpoint, by, at, row_revision in drain_rows
         }
-        return StoreState(overrides, drains, revision, rollouts, rollout_revisions)
+        return StoreState(overrides, drains, revision, rollouts, rollout_revisions, instances)
 
     def _drain_revision(self, service: str, endpoint: str) -> int:
         row = self._db.execute(

@@ -148,6 +148,9 @@ class SharedVerdicts:
             resource.version,
             id(cds.acked),
             id(eds_acked),
+            cds.wildcard,
+            cds.names,
+            eds.names if eds is not None else None,
         )
         found = self._entries.get(key)
         if found is not None:
@@ -225,7 +228,9 @@ def ready(resource: Resource, types: Subscriptions, snapshot: Snapshot) -> bool:
 
     A name missing from the snapshot does not count: a dangling reference
     will not resolve by waiting. Without a CDS subscription there is
-    nothing to wait for.
+    nothing to wait for, nor for a cluster (or endpoints) the proxy has not
+    subscribed to by name: a gRPC client asks for a cluster only once it
+    holds the route that names it.
     """
     return _ready(resource, types, snapshot, set())
 
@@ -242,10 +247,16 @@ def _ready(resource: Resource, types: Subscriptions, snapshot: Snapshot, seen: s
         if cluster is None or name in seen:
             continue
         seen.add(name)
+        if not cds.subscribed(name):
+            continue  # asked for by name (a gRPC client) once it holds the route that names it
         if name not in cds.acked:
             return False
         for eds_name in cluster.refs_of(ENDPOINT_TYPE):
-            if eds_name in endpoints and (eds is None or eds_name not in eds.acked):
+            if eds_name not in endpoints:
+                continue
+            if not cds.wildcard and eds is not None and not eds.subscribed(eds_name):
+                continue  # likewise for endpoints; Envoy (wildcard CDS) waits for them
+            if eds is None or eds_name not in eds.acked:
                 return False
         if not _ready(cluster, types, snapshot, seen):
             return False

@@ -69,6 +69,8 @@ class StreamStatus:
     peer: str
     connected_at: float
     types: Mapping[str, TypeStatus]
+    user_agent: str = ""
+    """The node's `user_agent_name` and `user_agent_version`, as it sent them."""
 
     @property
     def synced(self) -> bool:

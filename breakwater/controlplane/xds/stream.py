@@ -251,7 +251,15 @@ class Stream:
             peer=self.peer,
             connected_at=self.connected_at,
             types={t: s.status() for t, s in self.types.items()},
+            user_agent=self.user_agent,
         )
+
+    @property
+    def user_agent(self) -> str:
+        node = self.node
+        if node is None:
+            return ""
+        return f"{node.user_agent_name} {node.user_agent_version}".strip()
 
 
 __all__ = ["INBOX_LIMIT", "Refused", "Signal", "Stream"]

@@ -4,6 +4,7 @@ Ring-hash and maglev pick a host from a hash that the *route* computes
 (`hash_policy`), not the cluster: a cluster set to hash gets its key from
 every route rule that sends to it, next to the rule's `sticky` header when it
 has one. Slow start exists in Envoy for round-robin and least-request only.
+Zone-aware routing is the cluster's `common_lb_config.zone_aware_lb_config`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from envoy.type.v3 import percent_pb2
 
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
-from breakwater.translators.model import HashOn, LoadBalancer, SlowStart
+from breakwater.translators.model import HashOn, LoadBalancer, SlowStart, ZoneAware
 
 _Hash = route_components_pb2.RouteAction.HashPolicy
 
@@ -65,6 +66,22 @@ EXPLAIN: Meanings = {
         "the weight is scaled by (time in window / window) ^ (1 / aggression): 1 is linear, "
         "higher ramps faster at first (Envoy default 1)",
     ),
+    ("load_balancer", "zone_aware", "min_cluster_size"): FieldMeaning(
+        "cluster.common_lb_config.zone_aware_lb_config.min_cluster_size",
+        "zone-aware routing runs only with a local cluster: the proxy's zone and the zones of "
+        "the other proxies of its node cluster (`breakwater bootstrap --zone`, which names "
+        "`breakwater:local` as cluster_manager.local_cluster_name); without it Envoy spreads "
+        "over every zone. Below min_cluster_size hosts (Envoy default 6) it is off too. A "
+        "proxy keeps all its traffic in its zone only while its zone's share of the upstream's "
+        "healthy hosts is at least its zone's share of the proxies; below that it sends the "
+        "difference to the other zones. Each zone's healthy hosts count, not their weights",
+    ),
+    ("load_balancer", "zone_aware", "routing_percent"): FieldMeaning(
+        "cluster.common_lb_config.zone_aware_lb_config.routing_enabled",
+        "the share of requests that are routed zone-aware at all (Envoy default 100); the "
+        "others are spread over every zone. When the panic threshold is crossed (50 % of the "
+        "hosts unhealthy), Envoy spreads over every zone and every host",
+    ),
 }
 """What `breakwater explain` says about the fields translated here."""
 
@@ -85,11 +102,23 @@ def _slow_start(slow: SlowStart, cluster_name: str) -> cluster_pb2.Cluster.SlowS
     return config
 
 
+def _zone_aware(cluster: cluster_pb2.Cluster, zone_aware: ZoneAware) -> None:
+    """Written even when empty: the block itself turns zone-aware routing on."""
+    config = cluster.common_lb_config.zone_aware_lb_config
+    config.SetInParent()
+    if zone_aware.min_cluster_size is not None:
+        config.min_cluster_size.value = zone_aware.min_cluster_size
+    if zone_aware.routing_percent is not None:
+        config.routing_enabled.value = zone_aware.routing_percent
+
+
 def apply_load_balancer(cluster: cluster_pb2.Cluster, balancer: LoadBalancer | None) -> None:
     """Set the cluster's policy and slow start; nothing is written without `loadBalancer`."""
     if balancer is None:
         return
     cluster.lb_policy = LB_POLICIES[balancer.policy]
+    if balancer.zone_aware is not None:
+        _zone_aware(cluster, balancer.zone_aware)
     if balancer.slow_start is None:
         return
     slow = _slow_start(balancer.slow_start, cluster.name)

@@ -30,15 +30,26 @@ from breakwater.translators.envoy.encoded import (
     encode_bytes_field,
     virtual_host_references,
 )
-from breakwater.translators.envoy.endpoints import load_assignment
+from breakwater.translators.envoy.endpoints import load_assignment, local_assignment
 from breakwater.translators.envoy.listeners import listener
+from breakwater.translators.envoy.proxyless import (
+    grpc_cluster,
+    grpc_listener,
+    grpc_load_assignment,
+    grpc_route_configuration,
+)
 from breakwater.translators.envoy.routes import virtual_host
 from breakwater.translators.ir.nodes import (
     Aggregate,
     Cluster,
     Endpoints,
+    ForGrpc,
     Group,
     Listener,
+    LocalCluster,
+    MeshGroup,
+    MeshListener,
+    MeshRoutes,
     Node,
     RouteConfiguration,
     Upstreams,
@@ -107,11 +118,31 @@ class Builder:
 
     def build(self, group: Group) -> Built:
         clusters, endpoints = self._upstreams(group.upstreams)
+        if group.local is not None:
+            endpoints = sorted([*endpoints, self._get(group.local, _local)], key=_name)
         return {
             CLUSTER_TYPE: clusters,
             ENDPOINT_TYPE: endpoints,
             LISTENER_TYPE: [self._listener(node) for node in group.listeners],
             ROUTE_TYPE: [self._route_configuration(node) for node in group.routes],
+        }
+
+    def build_mesh(self, group: MeshGroup) -> Built:
+        """What proxyless gRPC clients are sent (`envoy.proxyless`); each piece is cached
+        under `ForGrpc(node)`, apart from the Envoy piece of the same node."""
+        upstreams = group.upstreams
+        clusters = [
+            self._get(ForGrpc(node), _grpc_cluster)
+            for node in upstreams.clusters
+            if node.dns is None
+        ]
+        return {
+            CLUSTER_TYPE: clusters,
+            ENDPOINT_TYPE: [
+                self._get(ForGrpc(node), _grpc_endpoints) for node in upstreams.endpoints
+            ],
+            LISTENER_TYPE: [self._get(node, _grpc_listener) for node in group.listeners],
+            ROUTE_TYPE: [self._get(node, _grpc_routes) for node in group.routes],
         }
 
     def _upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
@@ -161,5 +192,31 @@ def _endpoints(node: Endpoints) -> Resource:
     return Resource.from_message(load_assignment(node))
 
 
+def _local(node: LocalCluster) -> Resource:
+    return Resource.from_message(local_assignment(node))
+
+
+def _name(resource: Resource) -> str:
+    return resource.name
+
+
 def _listener(node: Listener) -> Resource:
     return Resource.from_message(listener(node))
+
+
+def _grpc_cluster(node: ForGrpc) -> Resource:
+    assert isinstance(node.node, Cluster)
+    return Resource.from_message(grpc_cluster(node.node))
+
+
+def _grpc_endpoints(node: ForGrpc) -> Resource:
+    assert isinstance(node.node, Endpoints)
+    return Resource.from_message(grpc_load_assignment(node.node))
+
+
+def _grpc_listener(node: MeshListener) -> Resource:
+    return Resource.from_message(grpc_listener(node))
+
+
+def _grpc_routes(node: MeshRoutes) -> Resource:
+    return Resource.from_message(grpc_route_configuration(node))

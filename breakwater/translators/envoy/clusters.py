@@ -21,7 +21,7 @@ from breakwater.translators.envoy.health import health_checks
 from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
 from breakwater.translators.envoy.wellknown import set_duration
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
-from breakwater.translators.ir.nodes import Cluster
+from breakwater.translators.ir.nodes import Cluster, Host
 from breakwater.translators.model import Protocol
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -72,7 +72,7 @@ def upstream_cluster(resolved: Cluster) -> cluster_pb2.Cluster:
     if dns is not None:
         # Envoy resolves the name itself and keeps every address it returns.
         cluster.type = cluster_pb2.Cluster.DiscoveryType.STRICT_DNS
-        cluster.load_assignment.CopyFrom(load_assignment_of(name, [dns]))
+        cluster.load_assignment.CopyFrom(load_assignment_of(name, [Host(*dns, draining=False)]))
     else:
         cluster.type = cluster_pb2.Cluster.DiscoveryType.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())

@@ -8,12 +8,13 @@ too: the host keeps its connections and finishes what it serves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from envoy.config.core.v3 import address_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
-from breakwater.translators.ir.nodes import Endpoints
+from breakwater.translators.explain.meanings import FieldMeaning, Meanings
+from breakwater.translators.ir.nodes import Endpoints, Host, LocalCluster
 
 DRAIN_MEANING = (
     "sent in EDS as `health_status: DRAINING`: Envoy picks the host for no new request while "
@@ -24,30 +25,73 @@ DRAIN_MEANING = (
 )
 
 
+EXPLAIN: Meanings = {
+    ("failover", "zones"): FieldMeaning(
+        "ClusterLoadAssignment.endpoints[].priority, per zone of the proxies (`breakwater "
+        "bootstrap --zone`): their own zone 0, then the listed zones, then every other",
+        "Envoy moves traffic by each priority's healthy share times the overprovisioning "
+        "factor 1.4: the own zone keeps everything while at least 72 % (100/1.4) of its hosts "
+        "are healthy, and sheds the rest proportionally below that, before it is empty. Proxies "
+        "that named no zone get every zone at priority 0. Panic mode (under 50 % healthy over "
+        "all priorities) spreads over every host",
+    ),
+}
+"""What `breakwater explain` says about the zone failover translated here."""
+
+
 def socket_address(address: str, port: int) -> address_pb2.Address:
     return address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=address, port_value=port)
     )
 
 
-def load_assignment_of(
-    name: str, hosts: Sequence[tuple[str, int]], draining: Sequence[bool] = ()
-) -> endpoint_pb2.ClusterLoadAssignment:
-    """All hosts in one locality at priority 0: Breakwater has no notion of zones yet.
+def locality_weight(hosts: Sequence[Host]) -> int:
+    """A locality's `load_balancing_weight`: the sum of its hosts' weights.
 
-    `draining[i]` marks host i DRAINING; a host that is not drained carries no
-    health status at all (UNKNOWN, which Envoy treats as healthy), as before drains existed.
+    Envoy reads locality weights only under locality-weighted balancing, but
+    a locality without one counts as weight 0 there (it gets no traffic), so
+    every locality carries one: a zone gets the share its hosts would have
+    had in one pool, and nothing changes when locality weighting is turned on.
     """
+    return sum(host.weight for host in hosts)
+
+
+def lb_endpoint(host: Host) -> endpoint_components_pb2.LbEndpoint:
+    """A host that is not drained carries no health status at all (UNKNOWN, which Envoy treats
+    as healthy), as before drains existed."""
+    out = endpoint_components_pb2.LbEndpoint(
+        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(host.address, host.port))
+    )
+    if host.draining:
+        out.health_status = health_check_pb2.DRAINING
+    if host.weight != 1:
+        out.load_balancing_weight.value = host.weight
+    return out
+
+
+def by_zone(hosts: Sequence[Host]) -> list[tuple[str | None, list[Host]]]:
+    """Hosts grouped by zone: the hosts without a zone first, then the zones by name; hosts
+    keep their declaration order within their zone."""
+    zones: dict[str | None, list[Host]] = {}
+    for host in hosts:
+        zones.setdefault(host.zone, []).append(host)
+    return sorted(zones.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+
+
+def load_assignment_of(
+    name: str, hosts: Sequence[Host], priorities: Mapping[str, int] | None = None
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """One locality per zone with its weight, at priority 0 or at its zone's priority
+    (`priorities`, zone → priority, "" for the hosts without a zone)."""
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
-    if hosts:
+    for zone, members in by_zone(hosts):
         locality = assignment.endpoints.add()
-        for index, (address, port) in enumerate(hosts):
-            lb_endpoint = endpoint_components_pb2.LbEndpoint(
-                endpoint=endpoint_components_pb2.Endpoint(address=socket_address(address, port))
-            )
-            if index < len(draining) and draining[index]:
-                lb_endpoint.health_status = health_check_pb2.DRAINING
-            locality.lb_endpoints.append(lb_endpoint)
+        if zone is not None:
+            locality.locality.zone = zone
+        locality.load_balancing_weight.value = locality_weight(members)
+        if priorities:
+            locality.priority = priorities.get(zone or "", 0)
+        locality.lb_endpoints.extend(lb_endpoint(host) for host in members)
     return assignment
 
 
@@ -55,8 +99,18 @@ def load_assignment(endpoints: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
     """An endpoint set's assignment. A subset that selects nothing gives one without endpoints:
     Envoy accepts it and answers requests routed there with 503 (`UH`), which is what an
     empty canary should do."""
-    return load_assignment_of(
-        endpoints.cluster,
-        [(address, port) for address, port, _ in endpoints.hosts],
-        [draining for _, _, draining in endpoints.hosts],
-    )
+    return load_assignment_of(endpoints.cluster, endpoints.hosts, dict(endpoints.priorities))
+
+
+def local_assignment(local: LocalCluster) -> endpoint_pb2.ClusterLoadAssignment:
+    """The node cluster's proxies, one host per proxy in its zone's locality.
+
+    Envoy only counts these hosts (the share of proxies in each zone, to weigh against the
+    share of each upstream's hosts there); it never connects to them, so each is a
+    placeholder on loopback, one port per proxy.
+    """
+    hosts: list[Host] = []
+    for zone, count in local.zones:
+        for _ in range(count):
+            hosts.append(Host("127.0.0.1", len(hosts) + 1, False, zone or None))
+    return load_assignment_of(local.name, hosts)

@@ -19,7 +19,7 @@ from breakwater.translators.envoy import limits, telemetry, tls
 from breakwater.translators.envoy.ratelimit import LimitPart, effective_rate_limits
 from breakwater.translators.explain.meanings import Meanings
 from breakwater.translators.explain.response_flags import RESPONSE_FLAGS, ResponseFlag
-from breakwater.translators.explain.service import (
+from breakwater.translators.explain.settings import (
     ExplainedSetting,
     ExplainSection,
     _camel,

@@ -71,6 +71,8 @@ class RouteResolution:
     """(rule, backendRef) → the Service it names; a ref missing here did not resolve."""
     mirrors: Mapping[tuple[int, int], Target] = field(default_factory=dict)
     """(rule, filter) → the Service a RequestMirror filter names."""
+    services: tuple[str, ...] = ()
+    """The Services the route is attached to (the mesh profile, GAMMA): their callers'."""
 
 
 class _Converted:
@@ -269,7 +271,8 @@ def _tls_options(doc: GatewayDocument, out: _Converted, index: int) -> dict[str,
 def convert_route(
     doc: RouteDocument, raw: RawDocument, resolution: RouteResolution
 ) -> tuple[HTTPRoute | None, RawDocument, list[PolicyError]]:
-    """An HTTPRoute or GRPCRoute as Breakwater's HTTPRoute on the Gateways that accepted it.
+    """An HTTPRoute or GRPCRoute as Breakwater's HTTPRoute on the Gateways that accepted it,
+    and on the Services it is attached to (GAMMA).
 
     A rule with no backendRef that resolved (or none at all) answers 500 by
     itself, as the Gateway API asks; its status says which references failed.
@@ -282,11 +285,13 @@ def convert_route(
         "metadata": {"name": doc.name},
         "spec": {
             "gateways": list(resolution.gateways),
+            "services": list(resolution.services),
             "hostnames": list(resolution.hostnames),
             "rules": rules,
         },
     }
     out.came_from(("spec", "gateways"), ("spec", "parentRefs"))
+    out.came_from(("spec", "services"), ("spec", "parentRefs"))
     out.came_from(("spec", "hostnames"), ("spec", "hostnames"))
     route, converted_raw = out.document(HTTPRoute, data, doc.kind, doc.name)
     if out.errors:

@@ -4,6 +4,9 @@ Kubernetes' rules, as the Gateway API states them:
 
 - a document without `metadata.namespace` is in `default`; a reference
   without a namespace means the referring document's own;
+- a route whose `parentRef` is a Service (`group: ""`, `kind: Service`: the
+  mesh profile, GAMMA) steers that Service's callers, when they are proxyless
+  gRPC clients;
 - a route attaches to a Gateway listener that its `parentRef` names (by
   `sectionName` and `port` when given) and whose `allowedRoutes` admits the
   route's namespace (`Same` by default, or `All`) and kind, and whose
@@ -138,7 +141,7 @@ def resolve_gateway_api(
     for route, raw in routes:
         resolution, status = _resolve_route(index, route)
         statuses[f"{route.kind}/{route.name}"] = status
-        if not resolution.gateways:
+        if not resolution.gateways and not resolution.services:
             continue
         internal, internal_raw, route_errors = convert_route(route, raw, resolution)
         errors.extend(route_errors)
@@ -165,9 +168,16 @@ def resolve_gateway_api(
 
 def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution, RouteStatus]:
     gateways: list[str] = []
+    services: list[str] = []
     hostnames: list[str] = []
     parents: list[tuple[ParentReference, Condition]] = []
     for ref in route.spec.parent_refs:
+        if (ref.group, ref.kind) == (CORE_GROUP, "Service"):
+            accepted = _attach_service(index, route, ref)
+            parents.append((ref, accepted))
+            if accepted.status and ref.name not in services:
+                services.append(ref.name)
+            continue
         accepted, found = _attach(index, route, ref)
         parents.append((ref, accepted))
         if accepted.status:
@@ -196,8 +206,33 @@ def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution
         hostnames=tuple(hostnames) or ("*",),
         backends=backends,
         mirrors=mirrors,
+        services=tuple(services),
     )
     return resolution, status
+
+
+def _attach_service(index: _Index, route: RouteDocument, ref: ParentReference) -> Condition:
+    """A mesh route (GAMMA): attached to a Service, it steers that Service's callers, which
+    Breakwater serves when they are proxyless gRPC clients."""
+    namespace = ref.namespace or route.namespace
+    service = index.services.get(ref.name) if namespace == DEFAULT_NAMESPACE else None
+    if service is None:
+        return Condition(
+            "Accepted",
+            False,
+            NO_MATCHING_PARENT,
+            f"there is no Service {ref.name!r} in namespace {namespace!r} (Breakwater's "
+            f"Services are in {DEFAULT_NAMESPACE!r})",
+        )
+    if not service.spec.served_proxyless:
+        return Condition(
+            "Accepted",
+            False,
+            NOT_ALLOWED_BY_LISTENERS,
+            f"Service {ref.name!r} is not served to proxyless gRPC clients (it needs "
+            "`protocol: grpc` and `endpoints`), so no caller would take this route",
+        )
+    return Condition("Accepted", True, ACCEPTED, "attached to the Service's callers")
 
 
 def _refused(reason: str, message: str) -> tuple[Condition, tuple[str, list[str]]]:
@@ -212,8 +247,8 @@ def _attach(
     if ref.group != GROUP or ref.kind != "Gateway":
         return _refused(
             UNSUPPORTED_VALUE,
-            f"parentRef {ref.group}/{ref.kind} is not a Gateway; Breakwater attaches routes to "
-            f"{GROUP} Gateways only",
+            f"parentRef {ref.group}/{ref.kind} is neither a Gateway nor a Service; Breakwater "
+            f'attaches routes to {GROUP} Gateways and to Services (group "")',
         )
     gateway = index.gateways.get((namespace, ref.name))
     if gateway is None:

@@ -156,8 +156,16 @@ class Aggregate(Node):
     """The target's plain cluster name."""
 
 
-Host = tuple[str, int, bool]
-"""(address, port, draining)."""
+class Host(NamedTuple):
+    """One endpoint as Envoy gets it: where, whether it drains, its zone and its weight."""
+
+    address: str
+    port: int
+    draining: bool
+    zone: str | None = None
+    """Its locality's zone; None: the locality without a zone."""
+    weight: int = 1
+    """Envoy's `load_balancing_weight` of the host (1, Envoy's default, is not written)."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -169,6 +177,19 @@ class Endpoints(Node):
     source: Service
     """The document the hosts were read from: a directory read afresh is translated afresh,
     as every other piece whose policy parts are new objects."""
+    priorities: tuple[tuple[str, int], ...] = ()
+    """Zone ("" for hosts without one) → its Envoy priority, for the proxies of one zone
+    (`failover.zones`); empty: every locality at priority 0."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class LocalCluster(Node):
+    """The proxies of one node cluster by zone: Envoy's local cluster, which zone-aware routing
+    compares each upstream's zones with (how many proxies send from each zone)."""
+
+    name: str
+    zones: tuple[tuple[str, int], ...]
+    """Zone ("" for proxies that named none) → how many proxies of the node cluster are in it."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -377,3 +398,48 @@ class Group(Node):
     listeners: tuple[Listener, ...]
     routes: tuple[RouteConfiguration, ...]
     upstreams: Upstreams
+    local: LocalCluster | None = None
+    """The proxies' local cluster, when they named their zone."""
+
+
+# -- proxyless gRPC clients ---------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshListener(Node):
+    """What a gRPC client dialing `xds:///<service>` asks LDS for: an API listener of that name."""
+
+    service: str
+    route_config: str
+    fault: bool
+    """Whether a rule injects faults (the fault filter then goes before the router)."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshRoutes(Node):
+    """The route configuration of one service for its proxyless callers: the rules of the
+    routes attached to it, in name and rule order, then the whole service."""
+
+    name: str
+    service: str
+    rules: tuple[Rule, ...]
+    default: str
+    """The cluster of the whole service, which takes every call no rule matched."""
+    policy: Effective
+    """The service's own effective policy, for the retries and timeout of that last route."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class MeshGroup(Node):
+    """Everything a proxyless client profile is sent (a client asks for a part of it)."""
+
+    listeners: tuple[MeshListener, ...]
+    routes: tuple[MeshRoutes, ...]
+    upstreams: Upstreams
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ForGrpc(Node):
+    """A piece as gRPC's xDS client is sent it: the builder's cache key, apart from Envoy's."""
+
+    node: Node

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from breakwater.translators.ir.memo import Memo
-from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Upstreams
+from breakwater.translators.ir.nodes import Aggregate, Cluster, Endpoints, Host, Upstreams
 from breakwater.translators.model import ResilienceSpec, Service
 from breakwater.translators.names import Target, cluster_name, endpoint_key, failover_cluster_name
 from breakwater.translators.policyset import Effective, PolicySet
@@ -49,7 +49,7 @@ class ClusterPolicies:
         cluster that Envoy would reject or that loops back on itself.
         """
         failover = self.spec(service, subset).failover
-        if failover is None or failover.to not in self.policyset.services:
+        if failover is None or failover.to is None or failover.to not in self.policyset.services:
             return None
         target = (failover.to, failover.subset)
         if target == (service, subset):
@@ -168,19 +168,48 @@ def _cluster(
 
 
 def _make_cluster(document: Service, subset: str | None, effective: Effective) -> Cluster:
-    spec = document.spec
-    dns = None if spec.dns is None else (spec.dns.name, spec.dns.port)
+    target = document.spec.dns_of(subset)
+    dns = None if target is None else (target.name, target.port)
     name = cluster_name(document.name, subset)
-    return Cluster(name, document.name, subset, spec.protocol, dns, effective)
+    return Cluster(name, document.name, subset, document.spec.protocol, dns, effective)
 
 
-def _endpoints(policyset: PolicySet, target: Target, memo: Memo) -> Endpoints:
-    """Reads the service's document and its drains (`ADDRESS:PORT` keys)."""
+def _endpoints(
+    policyset: PolicySet, policies: ClusterPolicies, target: Target, memo: Memo, zone: str | None
+) -> Endpoints:
+    """Reads the service's document, its drains (`ADDRESS:PORT` keys) and, for the proxies of
+    one zone, the zone failover of its level's policy."""
     service, subset = target
     document = policyset.services[service]
     drained = policyset.drained.get(service, frozenset())
-    key = ("endpoints", id(document), subset, drained)
-    return memo.get(key, _make_endpoints, document, subset, drained)
+    failover = policies.spec(service, subset).failover
+    order = None if failover is None or failover.zones is None or zone is None else failover.zones
+    key = ("endpoints", id(document), subset, drained, zone if order is not None else None)
+    found: Endpoints = memo.get(key, _make_endpoints, document, subset, drained)
+    if order is None or zone is None:
+        return found
+    return Endpoints(
+        found.cluster, found.hosts, found.source, zone_priorities(found.hosts, zone, order)
+    )
+
+
+def zone_priorities(
+    hosts: Sequence[Host], zone: str, order: Sequence[str]
+) -> tuple[tuple[str, int], ...]:
+    """Each zone the hosts are in → its priority for proxies in `zone`: that zone first, then
+    the zones of `order` in their order, then every other zone (and hosts without one).
+
+    Numbered without gaps from 0, as Envoy needs them: a zone without hosts takes no
+    priority, so when the proxy's own zone has none, the next one is priority 0.
+    """
+    ranks = {zone: 0}
+    for index, name in enumerate(order, start=1):
+        ranks.setdefault(name, index)
+    last = len(order) + 1
+    present = sorted({host.zone or "" for host in hosts})
+    wanted = {name: ranks.get(name, last) for name in present}
+    numbered = {rank: index for index, rank in enumerate(sorted(set(wanted.values())))}
+    return tuple((name, numbered[wanted[name]]) for name in present)
 
 
 def _make_endpoints(document: Service, subset: str | None, drained: frozenset[str]) -> Endpoints:
@@ -188,7 +217,13 @@ def _make_endpoints(document: Service, subset: str | None, drained: frozenset[st
     return Endpoints(
         cluster_name(document.name, subset),
         tuple(
-            (e.address, e.port, bool(drained) and endpoint_key(e.address, e.port) in drained)
+            Host(
+                e.address,
+                e.port,
+                bool(drained) and endpoint_key(e.address, e.port) in drained,
+                e.zone,
+                e.weight or 1,
+            )
             for e in document.spec.endpoints_of(subset)
         ),
         document,
@@ -196,7 +231,11 @@ def _make_endpoints(document: Service, subset: str | None, drained: frozenset[st
 
 
 def resolve_upstreams(
-    policyset: PolicySet, backends: Sequence[Target], policies: ClusterPolicies, memo: Memo
+    policyset: PolicySet,
+    backends: Sequence[Target],
+    policies: ClusterPolicies,
+    memo: Memo,
+    zone: str | None = None,
 ) -> Upstreams:
     """The clusters, failover aggregates and endpoint sets routes to `backends` need.
 
@@ -210,16 +249,21 @@ def resolve_upstreams(
         id(policyset.policies),
         frozenset(policyset.drained.items()),
         tuple(backends),
+        zone,
     )
 
     def make(*_: Mapping[str, object]) -> Upstreams:
-        return _upstreams(policyset, backends, policies, memo)
+        return _upstreams(policyset, backends, policies, memo, zone)
 
     return memo.get(key, make, policyset.services, policyset.policies)
 
 
 def _upstreams(
-    policyset: PolicySet, backends: Sequence[Target], policies: ClusterPolicies, memo: Memo
+    policyset: PolicySet,
+    backends: Sequence[Target],
+    policies: ClusterPolicies,
+    memo: Memo,
+    zone: str | None,
 ) -> Upstreams:
     plain, aggregates = reachable_targets(policyset, backends, policies)
     clusters = {cluster_name(*t): _cluster(policyset, policies, t, memo) for t in plain}
@@ -234,6 +278,8 @@ def _upstreams(
             for primary, target in aggregates
         ),
         tuple(
-            _endpoints(policyset, t, memo) for t in plain if clusters[cluster_name(*t)].dns is None
+            _endpoints(policyset, policies, t, memo, zone)
+            for t in plain
+            if clusters[cluster_name(*t)].dns is None
         ),
     )

@@ -8,6 +8,8 @@ prefix (default `/breakwater`):
                                              override's revision (what compare-and-set compares)
     <prefix>/state/drains/<service>/<endpoint>  {"service", "endpoint", "by", "at"}; its mod
                                              revision is the drain's revision, as for weights
+    <prefix>/state/instances/<service>/<endpoint>  a registered instance, attached to a lease of
+                                             its TTL (`instances`: renewals are keep-alives)
     <prefix>/replicas/<id>                   one running replica, attached to its lease
     <prefix>/fleet/<id>                      that replica's share of the fleet's reports
                                              (`fleet.shared`), attached to the same lease

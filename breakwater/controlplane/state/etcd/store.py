@@ -21,7 +21,9 @@ import aetcd  # type: ignore[import-untyped]
 from breakwater.controlplane.state.etcd.access import EtcdAccess
 from breakwater.controlplane.state.etcd.address import DEFAULT_PREFIX, EtcdAddress, parse_etcd_url
 from breakwater.controlplane.state.etcd.connection import DEFAULT_TIMEOUT, EtcdConnection
+from breakwater.controlplane.state.etcd.instances import EtcdInstances
 from breakwater.controlplane.state.etcd.watch import watch_revisions
+from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.store import (
     ClaimLost,
     Drain,
@@ -54,7 +56,7 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     return parsed
 
 
-class EtcdStore:
+class EtcdStore(EtcdInstances):
     """The `Store` protocol on etcd, plus what the replicas need: a state watch and leases."""
 
     shared = True
@@ -76,6 +78,7 @@ class EtcdStore:
         self._weights_prefix = (root + "state/weights/").encode()
         self._rollouts_prefix = (root + "state/rollouts/").encode()
         self._drains_prefix = (root + "state/drains/").encode()
+        self._instances_prefix = (root + "state/instances/").encode()
         self._leaders_prefix = (root + "leaders/").encode()
         self._history_prefix = (root + "history/").encode()
         self._replicas_prefix = (root + "replicas/").encode()
@@ -206,6 +209,7 @@ class EtcdStore:
         rollouts: dict[str, dict[str, Any]] = {}
         rollout_revisions: dict[str, int] = {}
         drains: dict[tuple[str, str], Drain] = {}
+        instances: dict[tuple[str, str], Instance] = {}
         revision = 0
         for kv in result:
             key = bytes(kv.key)
@@ -213,6 +217,10 @@ class EtcdStore:
             if key.startswith(self._drains_prefix):
                 drain = self._drain_of(kv)
                 drains[(drain.service, drain.endpoint)] = drain
+                continue
+            if key.startswith(self._instances_prefix):
+                instance = self.instance_of(kv)
+                instances[instance.key] = instance
                 continue
             if key.startswith(self._rollouts_prefix):
                 name = urllib.parse.unquote(key[len(self._rollouts_prefix) :].decode())
@@ -234,7 +242,7 @@ class EtcdStore:
             )
         self.read_revision = int(result.header.revision)
         self.own_revisions = {r for r in self.own_revisions if r > self.read_revision}
-        return StoreState(overrides, drains, revision, rollouts, rollout_revisions)
+        return StoreState(overrides, drains, revision, rollouts, rollout_revisions, instances)
 
     @staticmethod
     def _drain_of(kv: Any) -> Drain:
