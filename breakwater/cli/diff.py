@@ -72,6 +72,7 @@ class GroupDiff:
     gateways_before: tuple[str, ...]
     gateways_after: tuple[str, ...]
     changes: tuple[ResourceChange, ...] = field(default=())
+    node_zone: str | None = None
 
 
 def field_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
@@ -124,12 +125,17 @@ def diff_group(
     from breakwater.cli.diff_causes import ServerOwn
     from breakwater.controlplane.api.served import served_resources
     from breakwater.controlplane.xds.resources import Snapshot
+    from breakwater.translators.names import LOCAL_CLUSTER
     from breakwater.translators.snapshot import node_group, translate
 
     gateways = node_group(policyset, served.node_cluster, served.node_metadata)
-    candidate = served_resources(Snapshot.from_messages(translate(policyset, gateways)))
+    translated = translate(policyset, gateways, served.node_zone)
+    candidate = served_resources(Snapshot.from_messages(translated))
     old = {(r.type, r.name): r for r in served.resources}
     new = {(r.type, r.name): r for r in candidate}
+    local = ("eds", LOCAL_CLUSTER)
+    if local in old:  # the proxies by zone: the fleet's, not the candidate's to change
+        new[local] = old[local]
     order = {t: i for i, t in enumerate(("cds", "eds", "lds", "rds"))}
     changes: list[ResourceChange] = []
     for key in sorted(set(old) | set(new), key=lambda k: (order.get(k[0], 4), k)):
@@ -150,6 +156,7 @@ def diff_group(
         tuple(served.gateways),
         tuple(sorted(gateways)),
         tuple(changes),
+        served.node_zone,
     )
 
 
@@ -161,6 +168,8 @@ def format_diff(diffs: Sequence[GroupDiff]) -> str:
     lines: list[str] = []
     for diff in diffs:
         metadata = ", ".join(f"{k}={v}" for k, v in sorted(diff.node_metadata.items()))
+        if diff.node_zone:
+            metadata = ", ".join(p for p in (metadata, f"zone {diff.node_zone}") if p)
         title = f"node cluster {diff.node_cluster!r}" + (f" ({metadata})" if metadata else "")
         if not diff.changes and diff.gateways_before == diff.gateways_after:
             lines.append(f"{title}: no change")
@@ -211,6 +220,7 @@ def to_json(diffs: Sequence[GroupDiff]) -> list[dict[str, Any]]:
         {
             "node_cluster": d.node_cluster,
             "node_metadata": dict(d.node_metadata),
+            "node_zone": d.node_zone,
             "gateways_before": list(d.gateways_before),
             "gateways_after": list(d.gateways_after),
             "changes": [

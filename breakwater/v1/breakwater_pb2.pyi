@@ -130,7 +130,7 @@ class ServedResource(_message.Message):
     def __init__(self, type: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ServedGroup(_message.Message):
-    __slots__ = ("node_cluster", "node_metadata", "gateways", "version", "resources")
+    __slots__ = ("node_cluster", "node_metadata", "gateways", "version", "resources", "node_zone")
     class NodeMetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -143,12 +143,14 @@ class ServedGroup(_message.Message):
     GATEWAYS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ZONE_FIELD_NUMBER: _ClassVar[int]
     node_cluster: str
     node_metadata: _containers.ScalarMap[str, str]
     gateways: _containers.RepeatedScalarFieldContainer[str]
     version: str
     resources: _containers.RepeatedCompositeFieldContainer[ServedResource]
-    def __init__(self, node_cluster: _Optional[str] = ..., node_metadata: _Optional[_Mapping[str, str]] = ..., gateways: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[ServedResource, _Mapping]]] = ...) -> None: ...
+    node_zone: str
+    def __init__(self, node_cluster: _Optional[str] = ..., node_metadata: _Optional[_Mapping[str, str]] = ..., gateways: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[ServedResource, _Mapping]]] = ..., node_zone: _Optional[str] = ...) -> None: ...
 
 class SnapshotsResponse(_message.Message):
     __slots__ = ("groups",)

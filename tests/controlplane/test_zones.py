@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2
 
+from breakwater.cli.diff import diff_group, format_diff
+from breakwater.controlplane.api.policy_models import ServedGroup
+from breakwater.controlplane.api.served import served_resources
 from breakwater.controlplane.groups import group_key, group_label, group_zone
 from breakwater.controlplane.reconciler import local_zones
+from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.controlplane.xds.status import StreamStatus
 from breakwater.translators.ir.nodes import Host
 from breakwater.translators.ir.upstreams import zone_priorities
+from breakwater.translators.snapshot import translate
+from tests.translators.support import load_case
 
 
 def _stream(node_id: str, cluster: str, zone: str | None) -> StreamStatus:
@@ -58,3 +64,26 @@ def test_zone_failover_orders_own_zone_then_listed_then_the_rest() -> None:
         "eu-1a": 1,
         "eu-1b": 2,
     }
+
+
+def test_diff_of_a_zoned_group_keeps_its_zone_and_its_local_cluster() -> None:
+    """`breakwater diff` translates a zoned group for its zone, and takes the served local
+    cluster (the fleet's proxies, not a policy) as it is."""
+    policyset = load_case("zones")
+    gateways = frozenset(policyset.gateways)
+    served = served_resources(
+        Snapshot.from_messages(
+            translate(policyset, gateways, "eu-1b", (("eu-1a", 2), ("eu-1b", 1)))
+        )
+    )
+    group = ServedGroup(
+        node_cluster="edge",
+        node_metadata={},
+        node_zone="eu-1b",
+        gateways=sorted(gateways),
+        version="v",
+        resources=served,
+    )
+    diff = diff_group(group, policyset)
+    assert diff.changes == ()
+    assert "zone eu-1b" in format_diff([diff])

@@ -73,8 +73,12 @@ class Instances:
         )
 
     def close(self) -> None:
-        for process in [*self.keepalives.values(), *self.upstreams.values()]:
-            process.stop()
+        """The test is over: no drain to wait for, the keepalives are killed."""
+        for keepalive in self.keepalives.values():
+            if keepalive.running:
+                keepalive.kill9()
+        for upstream in self.upstreams.values():
+            upstream.stop()
 
 
 @pytest.fixture

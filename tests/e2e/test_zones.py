@@ -1,11 +1,13 @@
-"""Zone-aware routing, measured: two Envoys in two zones, upstream processes in both.
+"""Staying in the zone, measured: two Envoys in two zones, upstream processes in both.
 
 Each Envoy is bootstrapped with `--zone` (its locality and the local
-cluster); the control plane sends the local cluster (the node cluster's two
-proxies, one per zone). With equal shares of proxies and hosts in each zone,
-Envoy routes every request of a proxy to its own zone. When the local zone's
-instances are killed, outlier detection ejects them on their first failed
-connection and the retries land in the other zone: no client sees a failure.
+cluster). With zone-aware routing the control plane sends the local cluster
+(the node cluster's two proxies, one per zone): with equal shares of proxies
+and hosts in each zone, Envoy routes every request of a proxy to its own
+zone. With `failover.zones` each zone's proxies get their own zone at
+priority 0. When the local zone's instances are killed, outlier detection
+ejects them on their first failed connection and the retries land in the
+other zone: no client sees a failure.
 """
 
 from __future__ import annotations
@@ -39,8 +41,7 @@ kind: ResiliencePolicy
 metadata: {{name: payments}}
 spec:
   targetRef: {{name: payments}}
-  loadBalancer:
-    zoneAware: {{minClusterSize: 2}}
+{zones}
   circuitBreaker: {{consecutiveErrors: 1, panicThreshold: 0}}
   retry: {{attempts: 5}}
 ---
@@ -64,11 +65,20 @@ spec:
 """
 
 
+ZONE_POLICIES = {
+    "zone-aware": "  loadBalancer:\n    zoneAware: {minClusterSize: 2}",
+    "zone-failover": "  failover:\n    zones: []",
+}
+"""Two ways to stay in the zone: Envoy's zone-aware routing (against the local cluster), and
+locality priorities per zone of the proxies (own zone first)."""
+
+
 class ZonedMesh:
     """Two upstream processes per zone, the control plane, one Envoy per zone."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, zones: str) -> None:
         self.workdir = workdir
+        self.zones = zones
         self.upstreams: dict[str, UpstreamProcess] = {}
         self.envoys: dict[str, EnvoyProcess] = {}
         self.ports = {side: free_port() for side in ZONES}
@@ -86,7 +96,12 @@ class ZonedMesh:
         policies = self.workdir / "policies"
         policies.mkdir()
         (policies / "mesh.yaml").write_text(
-            POLICIES.format(endpoints=endpoints, port_a=self.ports["a"], port_b=self.ports["b"])
+            POLICIES.format(
+                endpoints=endpoints,
+                zones=ZONE_POLICIES[self.zones],
+                port_a=self.ports["a"],
+                port_b=self.ports["b"],
+            )
         )
         self.plane = ControlPlaneThread(policies, self.workdir / "state").start()
         for side, zone in ZONES.items():
@@ -132,9 +147,9 @@ class ZonedMesh:
             upstream.stop()
 
 
-@pytest.fixture
-def zoned(tmp_path: Path) -> Iterator[ZonedMesh]:
-    mesh = ZonedMesh(tmp_path)
+@pytest.fixture(params=sorted(ZONE_POLICIES))
+def zoned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZonedMesh]:
+    mesh = ZonedMesh(tmp_path, request.param)
     try:
         mesh.start()
         yield mesh
@@ -149,7 +164,7 @@ def _run(mesh: ZonedMesh, requests: int) -> dict[str, TrafficResult]:
     return {side: traffic.stop() for side, traffic in streams.items()}
 
 
-def test_zone_aware_routing_keeps_traffic_in_zone_and_moves_when_the_zone_dies(
+def test_each_proxy_keeps_traffic_in_its_zone_and_moves_when_the_zone_dies(
     zoned: ZonedMesh,
 ) -> None:
     before = _run(zoned, 100)
@@ -157,11 +172,12 @@ def test_zone_aware_routing_keeps_traffic_in_zone_and_moves_when_the_zone_dies(
     direct = {
         side: zoned.stat(side, "cluster.payments.lb_zone_routing_all_directly") for side in ZONES
     }
-    print(f"zone-aware: share of each proxy's requests served in its own zone: {shares}")
+    print(f"{zoned.zones}: share of each proxy's requests served in its own zone: {shares}")
     for side, result in before.items():
         assert result.errors == 0, result.summary()
         assert shares[side] >= 0.95, result.summary()
-        assert direct[side] > 0
+        if zoned.zones == "zone-aware":
+            assert direct[side] > 0
 
     # The instances of eu-1a crash under traffic.
     streams = {side: zoned.traffic(side).start() for side in ZONES}

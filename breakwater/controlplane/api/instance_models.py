@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, Field, field_validator
 
 from breakwater.controlplane.api.models import ApiModel, SparseModel
+from breakwater.controlplane.state.instances import InstanceState
 from breakwater.defaults import ENDPOINT_WEIGHT_LIMIT
 from breakwater.translators.durations import Duration
 from breakwater.translators.model_parts import Zone
@@ -38,9 +39,6 @@ class RegisterRequest(ApiModel):
         if value is not None and value <= timedelta(0):
             raise ValueError("must be longer than zero, e.g. 30s")
         return value
-
-
-InstanceState = Literal["serving", "draining"]
 
 
 class RegisteredInstance(SparseModel):

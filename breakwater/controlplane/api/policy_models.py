@@ -137,6 +137,8 @@ class ServedGroup(ApiModel):
     node_cluster: str
     node_metadata: dict[str, str]
     """The string metadata a nodeSelector can match, as the proxies send it."""
+    node_zone: str | None = None
+    """The zone the proxies' locality names (`breakwater bootstrap --zone`), if any."""
     gateways: list[str]
     """The gateways whose listeners and routes the group is served."""
     version: str

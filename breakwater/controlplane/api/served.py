@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from breakwater.controlplane.api.policy_models import ServedGroup, ServedResource
-from breakwater.controlplane.groups import is_group_key
+from breakwater.controlplane.groups import group_zone, is_group_key
 from breakwater.controlplane.xds.resources import Resource, Snapshot, short_name
 
 
@@ -53,12 +53,15 @@ def served_groups(
             ServedGroup(
                 node_cluster=cluster,
                 node_metadata=dict(metadata),
+                node_zone=group_zone(key),
                 gateways=sorted(gateways_of(key)),
                 version=snapshot.version,
                 resources=served_resources(snapshot),
             )
         )
-    return sorted(groups, key=lambda g: (g.node_cluster, sorted(g.node_metadata.items())))
+    return sorted(
+        groups, key=lambda g: (g.node_cluster, sorted(g.node_metadata.items()), g.node_zone or "")
+    )
 
 
 __all__ = ["resource_config", "served_groups", "served_resources"]

@@ -66,21 +66,26 @@ EXPLAIN: Meanings = {
         "the weight is scaled by (time in window / window) ^ (1 / aggression): 1 is linear, "
         "higher ramps faster at first (Envoy default 1)",
     ),
-    ("load_balancer", "zone_aware", "min_cluster_size"): FieldMeaning(
-        "cluster.common_lb_config.zone_aware_lb_config.min_cluster_size",
+    ("load_balancer", "zone_aware"): FieldMeaning(
+        "cluster.common_lb_config.zone_aware_lb_config",
         "zone-aware routing runs only with a local cluster: the proxy's zone and the zones of "
         "the other proxies of its node cluster (`breakwater bootstrap --zone`, which names "
         "`breakwater:local` as cluster_manager.local_cluster_name); without it Envoy spreads "
-        "over every zone. Below min_cluster_size hosts (Envoy default 6) it is off too. A "
-        "proxy keeps all its traffic in its zone only while its zone's share of the upstream's "
-        "healthy hosts is at least its zone's share of the proxies; below that it sends the "
-        "difference to the other zones. Each zone's healthy hosts count, not their weights",
+        "over every zone. A proxy keeps all its traffic in its zone only while its zone's share "
+        "of the upstream's healthy hosts is at least its zone's share of the proxies; below "
+        "that it sends the difference to the other zones. Each zone's healthy hosts count, not "
+        "their weights. In panic mode (under 50 % healthy hosts) Envoy spreads over every "
+        "zone and every host",
+    ),
+    ("load_balancer", "zone_aware", "min_cluster_size"): FieldMeaning(
+        "cluster.common_lb_config.zone_aware_lb_config.min_cluster_size",
+        "below this many hosts in the upstream cluster zone-aware routing is off (Envoy "
+        "default 6: with fewer hosts, `zoneAware: {}` does nothing)",
     ),
     ("load_balancer", "zone_aware", "routing_percent"): FieldMeaning(
         "cluster.common_lb_config.zone_aware_lb_config.routing_enabled",
-        "the share of requests that are routed zone-aware at all (Envoy default 100); the "
-        "others are spread over every zone. When the panic threshold is crossed (50 % of the "
-        "hosts unhealthy), Envoy spreads over every zone and every host",
+        "the share of requests routed zone-aware at all (Envoy default 100); the others are "
+        "spread over every zone",
     ),
 }
 """What `breakwater explain` says about the fields translated here."""
