@@ -37,3 +37,6 @@ issue 14"); `--event-loop asyncio` is the standard library's."""
 POLICY_POLL_INTERVAL = 0.1
 """Seconds between two looks at the policy directory's file names, sizes and times (a few
 stat calls; reading happens only on a change)."""
+
+GATEWAY_CONTROLLER = "breakwater.dev/gateway-controller"
+"""The `controllerName` of the GatewayClasses Breakwater serves (and writes the status of)."""

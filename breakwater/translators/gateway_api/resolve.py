@@ -166,12 +166,12 @@ def resolve_gateway_api(
 def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution, RouteStatus]:
     gateways: list[str] = []
     hostnames: list[str] = []
-    parents: list[tuple[ParentReference, Condition]] = []
+    parents: list[tuple[ParentReference, Condition, tuple[str, ...]]] = []
     for ref in route.spec.parent_refs:
         accepted, found = _attach(index, route, ref)
-        parents.append((ref, accepted))
+        gateway, names, listeners = found
+        parents.append((ref, accepted, listeners))
         if accepted.status:
-            gateway, names = found
             if gateway not in gateways:
                 gateways.append(gateway)
             hostnames.extend(h for h in names if h not in hostnames)
@@ -187,8 +187,9 @@ def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution
                 section_name=ref.section_name,
                 port=ref.port,
                 conditions=(accepted, resolved),
+                listeners=listeners,
             )
-            for ref, accepted in parents
+            for ref, accepted, listeners in parents
         ),
     )
     resolution = RouteResolution(
@@ -200,14 +201,19 @@ def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution
     return resolution, status
 
 
-def _refused(reason: str, message: str) -> tuple[Condition, tuple[str, list[str]]]:
-    return Condition("Accepted", False, reason, message), ("", [])
+_Attached = tuple[str, list[str], tuple[str, ...]]
+"""The Gateway's internal name, the hostnames the route serves on it, and the listeners."""
+
+
+def _refused(reason: str, message: str) -> tuple[Condition, _Attached]:
+    return Condition("Accepted", False, reason, message), ("", [], ())
 
 
 def _attach(
     index: _Index, route: RouteDocument, ref: ParentReference
-) -> tuple[Condition, tuple[str, list[str]]]:
-    """Accepted, or why not; with the Gateway's internal name and the hostnames it serves."""
+) -> tuple[Condition, _Attached]:
+    """Accepted, or why not; with the Gateway's internal name, the hostnames it serves, and
+    the listeners it attached to."""
     namespace = ref.namespace or route.namespace
     if ref.group != GROUP or ref.kind != "Gateway":
         return _refused(
@@ -245,8 +251,11 @@ def _attach(
             "kinds)",
         )
     names: list[str] = []
+    attached: list[str] = []
     for listener in allowed:
         for name in _intersect(listener.hostname, route.spec.hostnames):
+            if listener.name not in attached:
+                attached.append(listener.name)
             if name not in names:
                 names.append(name)
     if not names:
@@ -255,7 +264,7 @@ def _attach(
             f"none of the route's hostnames falls under the hostname of a listener of Gateway "
             f"{ref.name!r} ({', '.join(sorted({str(li.hostname) for li in allowed}))})",
         )
-    return Condition("Accepted", True, ACCEPTED, "attached"), (gateway.name, names)
+    return Condition("Accepted", True, ACCEPTED, "attached"), (gateway.name, names, tuple(attached))
 
 
 def _allows(listener: Listener, gateway: GatewayDocument, route: RouteDocument) -> bool:

@@ -1,0 +1,237 @@
+"""Writes each object's status (and each Rollout decision as an Event), on the leader only.
+
+The statuses themselves come from `status.desired_status`, a pure function; this module
+compares them with what the API server holds and writes the ones that differ through the
+`status` subresource, as a merge patch that carries the object's resourceVersion: when
+someone wrote the object since it was read, the API server answers 409 and the next round
+writes it again from the fresh copy. Only the replica holding the Lease writes, so
+replicas never take turns overwriting each other.
+
+Rollout decisions (each entry of a Rollout's history: a step taken, a pause, a rollback)
+become `events.k8s.io/v1` Events regarding the Rollout object, as a controller's
+decisions do (`kubectl describe rollout` and `kubectl get events` show them). Which
+entries were posted is remembered per Rollout by the time of the last one; a new leader
+posts only the entries newer than the newest Event already on the server for that object.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
+from lightkube.models.core_v1 import ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.events_v1 import Event as KubeEvent
+from lightkube.types import PatchType
+
+from breakwater.controlplane.kubernetes.forbidden import refusal
+from breakwater.controlplane.kubernetes.status import StatusView, desired_status, same_status
+from breakwater.controlplane.rollouts.engine import Event
+from breakwater.schema.crds import GROUP, PLURALS, VERSION
+
+log = logging.getLogger(__name__)
+
+REPORTING_CONTROLLER = "breakwater.dev/control-plane"
+FIELD_MANAGER = "breakwater"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind whose status Breakwater writes."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def resource(self) -> Any:
+        make = create_namespaced_resource if self.namespaced else create_global_resource
+        return make(self.group, self.version, self.kind, self.plural)
+
+
+GATEWAY_API = "gateway.networking.k8s.io"
+STATUS_KINDS = (
+    Kind(GATEWAY_API, "v1", "GatewayClass", "gatewayclasses", namespaced=False),
+    Kind(GATEWAY_API, "v1", "Gateway", "gateways"),
+    Kind(GATEWAY_API, "v1", "HTTPRoute", "httproutes"),
+    Kind(GATEWAY_API, "v1", "GRPCRoute", "grpcroutes"),
+    *(Kind(GROUP, VERSION, kind, plural) for kind, plural in PLURALS.items()),
+)
+_BY_API = {(k.api_version, k.kind): k for k in STATUS_KINDS}
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StatusWriter:
+    """Writes statuses and Events while `leading()` says this replica holds the Lease."""
+
+    def __init__(self, client: AsyncClient, leading: Callable[[], bool], identity: str) -> None:
+        self.client = client
+        self._leading = leading
+        self.identity = identity
+        self._events_posted: dict[tuple[str, str], float] = {}
+        self.errors: list[str] = []
+        """The refusals of the last round, as sentences."""
+
+    async def list_objects(self, namespaces: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every object of the status kinds, as the API server holds it (dicts, camelCase).
+
+        The policy source's own cache holds the same objects; this read serves a round that
+        has none at hand (and tests)."""
+        out: list[dict[str, Any]] = []
+        scopes = list(namespaces) if namespaces is not None else [None]
+        for kind in STATUS_KINDS:
+            resource = kind.resource()
+            for namespace in [None] if not kind.namespaced else scopes:
+                try:
+                    async for item in self.client.list(resource, namespace=namespace or "*"):
+                        out.append(_as_dict(item, kind))
+                except ApiError as exc:
+                    if exc.status.code != 404:  # a kind whose CRD is not installed is skipped
+                        raise
+        return out
+
+    async def write(self, objects: Iterable[Mapping[str, Any]], view: StatusView) -> int:
+        """Write the statuses that differ from `view`'s; returns how many were written."""
+        if not self._leading():
+            return 0
+        written = 0
+        self.errors = []
+        for obj in objects:
+            desired = desired_status(obj, view)
+            if desired is None or same_status(obj.get("status"), desired):
+                continue
+            if await self._patch_status(obj, desired):
+                written += 1
+        return written
+
+    async def _patch_status(self, obj: Mapping[str, Any], desired: dict[str, Any]) -> bool:
+        kind = _BY_API.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+        if kind is None:
+            return False
+        meta = obj.get("metadata", {})
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": desired}
+        namespace = meta.get("namespace") if kind.namespaced else None
+        try:
+            await self.client.patch(
+                kind.resource().Status,
+                meta["name"],
+                patch,
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+                field_manager=FIELD_MANAGER,
+            )
+        except ApiError as exc:
+            if exc.status.code in (404, 409):
+                return False  # deleted, or changed since read: the next round has it fresh
+            error = refusal(exc, "update", kind.group, f"{kind.plural}/status", namespace)
+            self.errors.append(error)
+            log.warning("cannot write the status of %s %s: %s", kind.kind, meta.get("name"), error)
+            return False
+        return True
+
+    async def post_rollout_events(
+        self, rollout: Mapping[str, Any], history: Iterable[Event]
+    ) -> int:
+        """Post the Rollout's decisions not posted yet as Events; returns how many."""
+        if not self._leading():
+            return 0
+        meta = rollout.get("metadata", {})
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if key not in self._events_posted:
+            self._events_posted[key] = await self._newest_posted(*key)
+        posted = 0
+        for entry in sorted(history, key=lambda e: e.at):
+            if entry.at <= self._events_posted[key]:
+                continue
+            await self._post(rollout, entry)
+            self._events_posted[key] = entry.at
+            posted += 1
+        return posted
+
+    async def _newest_posted(self, namespace: str, name: str) -> float:
+        newest = 0.0
+        async for event in self.client.list(
+            KubeEvent,
+            namespace=namespace,
+            fields={"regarding.name": name, "regarding.kind": "Rollout"},
+        ):
+            annotations = (event.metadata.annotations or {}) if event.metadata else {}
+            try:
+                newest = max(newest, float(annotations.get(_AT, "0")))
+            except ValueError:
+                continue
+        return newest
+
+    async def _post(self, rollout: Mapping[str, Any], entry: Event) -> None:
+        meta = rollout.get("metadata", {})
+        at = datetime.fromtimestamp(entry.at, UTC)
+        event = KubeEvent(
+            metadata=ObjectMeta(
+                name=f"{meta.get('name')}.{secrets.token_hex(8)}",
+                namespace=meta.get("namespace"),
+                annotations={_AT: repr(entry.at)},
+            ),
+            eventTime=at,
+            action=entry.phase,
+            reason=_REASONS.get(entry.phase, entry.phase),
+            note=f"step {entry.step}, canary weight {entry.canary_weight}: {entry.message}"[:1024],
+            type="Warning" if entry.phase in ("RolledBack", "Aborted") else "Normal",
+            regarding=ObjectReference(
+                apiVersion=str(rollout.get("apiVersion")),
+                kind="Rollout",
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+                resourceVersion=meta.get("resourceVersion"),
+            ),
+            reportingController=REPORTING_CONTROLLER,
+            reportingInstance=self.identity,
+        )
+        try:
+            await self.client.create(event)
+        except ApiError as exc:
+            error = refusal(exc, "create", "events.k8s.io", "events", meta.get("namespace"))
+            self.errors.append(error)
+            log.warning("cannot post a Rollout event: %s", error)
+
+
+_AT = "breakwater.dev/decided-at"
+"""The decision's own time (Unix seconds), so a new leader knows what was posted already."""
+_REASONS = {"Progressing": "StepTaken"}
+"""An Event's reason per phase; the other phases' names are their own reasons."""
+
+
+def _as_dict(item: Any, kind: Kind) -> dict[str, Any]:
+    data = item.to_dict() if hasattr(item, "to_dict") else dict(item)
+    data.setdefault("apiVersion", kind.api_version)
+    data.setdefault("kind", kind.kind)
+    return dict(data)
+
+
+def now_rfc3339() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+__all__ = [
+    "REPORTING_CONTROLLER",
+    "STATUS_KINDS",
+    "Kind",
+    "StatusView",
+    "StatusWriter",
+    "now_rfc3339",
+    "rfc3339",
+]
