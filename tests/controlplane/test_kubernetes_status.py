@@ -19,6 +19,7 @@ from breakwater.controlplane.rollouts.engine import Judgement
 from breakwater.controlplane.rollouts.status import RolloutView
 from breakwater.controlplane.state.documents import document_statuses
 from breakwater.schema.crd_status import BreakwaterStatus
+from breakwater.translators.gateway_api.status import GatewayApiState
 from breakwater.translators.pipeline import SourceText, policyset_from_texts
 
 CLASS = f"""\
@@ -73,9 +74,10 @@ def view_of(text: str, now: str = NOW, **extra: Any) -> StatusView:
     part of a document)."""
     text = re.sub(r", generation: \d+", "", text)
     loaded = policyset_from_texts({"p.yaml": SourceText("p.yaml", text)})
-    state = loaded.policyset.gateway_api if loaded.policyset is not None else None
     return StatusView(
-        **({"gateway_api": state} if state is not None else {}),
+        gateway_api=(
+            loaded.policyset.gateway_api if loaded.policyset is not None else GatewayApiState()
+        ),
         documents=document_statuses(loaded),
         served=loaded.policyset is not None,
         now=now,
@@ -189,7 +191,7 @@ metadata: {name: payments-canary, generation: 1}
 spec: {}
 """
     rollout = yaml.safe_load(text)
-    judgement = Judgement(1_796_000_000.0, "fail", "error rate 12% > 1%", 40, 12.0, 3.0, 0.0)
+    judgement = Judgement(1_796_000_000.0, "failed", "error rate 12% > 1%", 40, 12.0, 3.0, 0.0)
     progress = RolloutView(
         name="payments-canary", route="payments", rule=0, stable="stable", canary="canary",
         steps=3, phase="RolledBack", step=1, canary_weight=0, message="rolled back",
@@ -212,7 +214,7 @@ spec: {}
         "message": "rolled back",
         "lastAnalysis": {
             "at": 1_796_000_000.0,
-            "verdict": "fail",
+            "verdict": "failed",
             "reason": "error rate 12% > 1%",
             "canaryRequests": 40,
             "canaryErrorPercent": 12.0,
