@@ -6,7 +6,11 @@ what the operator has to add to the ClusterRole; anything else says what the ser
 
 from __future__ import annotations
 
+import httpx2
 from lightkube import ApiError
+
+UNREACHABLE = (OSError, TimeoutError, httpx2.TransportError)
+"""What a call raises when the API server cannot be reached (or does not answer in time)."""
 
 
 def refusal(error: ApiError, verb: str, group: str, resource: str, namespace: str | None) -> str:
@@ -22,4 +26,4 @@ def refusal(error: ApiError, verb: str, group: str, resource: str, namespace: st
     return f"the API server answered {error.status.code} to {verb} {resource} {where}: {message}"
 
 
-__all__ = ["refusal"]
+__all__ = ["UNREACHABLE", "refusal"]

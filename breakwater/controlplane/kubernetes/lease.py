@@ -34,7 +34,7 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from breakwater.controlplane.kubernetes.forbidden import refusal
+from breakwater.controlplane.kubernetes.forbidden import UNREACHABLE, refusal
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class LeaderElection:
                 await self._task
             self._task = None
         if release and self.leading:
-            with contextlib.suppress(ApiError, OSError, TimeoutError):
+            with contextlib.suppress(ApiError, *UNREACHABLE):
                 await asyncio.wait_for(self._release(), self.retry)
         self._valid_until = 0.0
         self._notify()
@@ -142,7 +142,7 @@ class LeaderElection:
                 exc.error, exc.verb, "coordination.k8s.io", "leases", self.namespace
             )
             log.warning("leader election: %s", self.error)
-        except (OSError, TimeoutError) as exc:
+        except UNREACHABLE as exc:
             acquired = False
             self.error = f"cannot reach the API server for Lease {self.name}: {exc or 'timed out'}"
             log.warning("leader election: %s", self.error)
