@@ -37,3 +37,15 @@ issue 14"); `--event-loop asyncio` is the standard library's."""
 POLICY_POLL_INTERVAL = 0.1
 """Seconds between two looks at the policy directory's file names, sizes and times (a few
 stat calls; reading happens only on a change)."""
+
+KUBERNETES_SYNC_TIMEOUT = 30.0
+"""Seconds `serve --kubernetes` waits at start for the first list of every kind it reads; after
+that it serves what it has and keeps retrying the rest."""
+KUBERNETES_BACKOFF_INITIAL = 0.2
+KUBERNETES_BACKOFF_CAP = 10.0
+"""A failed list or watch is retried after KUBERNETES_BACKOFF_INITIAL seconds, doubled on each
+failure in a row up to KUBERNETES_BACKOFF_CAP (with jitter): an API server that is back is
+found within seconds, and one that is down is not hammered."""
+KUBERNETES_QUIET = 0.05
+"""Seconds without a Kubernetes event before the objects are read again: a Deployment's
+rollout writes several slices at once, read as one change."""
