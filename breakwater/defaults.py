@@ -40,3 +40,14 @@ stat calls; reading happens only on a change)."""
 
 GATEWAY_CONTROLLER = "breakwater.dev/gateway-controller"
 """The `controllerName` of the GatewayClasses Breakwater serves (and writes the status of)."""
+KUBERNETES_SYNC_TIMEOUT = 30.0
+"""Seconds `serve --kubernetes` waits at start for the first list of every kind it reads; after
+that it serves what it has and keeps retrying the rest."""
+KUBERNETES_BACKOFF_INITIAL = 0.2
+KUBERNETES_BACKOFF_CAP = 10.0
+"""A failed list or watch is retried after KUBERNETES_BACKOFF_INITIAL seconds, doubled on each
+failure in a row up to KUBERNETES_BACKOFF_CAP (with jitter): an API server that is back is
+found within seconds, and one that is down is not hammered."""
+KUBERNETES_QUIET = 0.05
+"""Seconds without a Kubernetes event before the objects are read again: a Deployment's
+rollout writes several slices at once, read as one change."""

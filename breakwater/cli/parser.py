@@ -166,7 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.set_defaults(func=cmd_bootstrap)
 
     serve = add_command(sub, "serve", help="run the xDS server and the admin API")
-    serve.add_argument("-c", "--config", required=True, help="policy directory (watched)")
+    serve.add_argument("-c", "--config", help="policy directory (watched); not with --kubernetes")
+    serve.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="read the policies from the Kubernetes API server instead of a directory: "
+        "Gateway API objects, Services and their EndpointSlices, and Breakwater's CRDs "
+        "(in a pod: its service account; elsewhere: --kubeconfig)",
+    )
+    serve.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="with --kubernetes: the kubeconfig to reach the API server with (its current context)",
+    )
+    serve.add_argument(
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help="with --kubernetes: read only this namespace; repeat it for several (default: all)",
+    )
     serve.add_argument(
         "--state",
         default=default_state_dir(),

@@ -38,14 +38,15 @@ from breakwater.controlplane.fleet.ejection_history import EjectionHistory
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
+from breakwater.controlplane.kubernetes.options import KubernetesOptions
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
 from breakwater.controlplane.state.etcd import EtcdAccess
+from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
-from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
@@ -88,6 +89,16 @@ class ServeConfig:
     """Also export `breakwater_proxy_sync_state` per proxy (16 series each)."""
     webhook_allow: tuple[str, ...] = ()
     """Hosts Rollout webhooks may call (`--webhook-allow`); empty: any."""
+    kubernetes: KubernetesOptions | None = None
+    """Read the policies from a Kubernetes API server instead of `policy_dir` (`--kubernetes`)."""
+
+    def policy_source(self) -> PolicySource:
+        """The directory by default; the API server with `--kubernetes`."""
+        if self.kubernetes is not None:
+            from breakwater.controlplane.kubernetes.source import KubernetesSource
+
+            return KubernetesSource(self.kubernetes)
+        return DirectorySource(self.policy_dir, self.poll_interval)
 
 
 class ControlPlane:
@@ -102,7 +113,8 @@ class ControlPlane:
         )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
-        self.controller = PolicyController(config.policy_dir, self.store)
+        self.source = config.policy_source()
+        self.controller = PolicyController(self.source, self.store)
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -186,9 +198,6 @@ class ControlPlane:
         )
         self.admin.store_status = self.replicas.store_status
         self._admin_runner: web.AppRunner | None = None
-        self._watcher = DirectoryWatcher(
-            config.policy_dir, self.controller.reload, poll_interval=config.poll_interval
-        )
         self.admin_port = 0
         self.xds_port = 0
 
@@ -221,6 +230,7 @@ class ControlPlane:
         """Read the policies and the store, then listen. `freeze_policies`, for a server that
         has its process to itself, leaves what was read at start out of garbage collections."""
         await self.controller.load_store()
+        await self.source.start(self.controller.reload)
         await self.controller.reload()
         if freeze_policies:
             # The policy set just read (at 10 000 services, millions of objects) lives as
@@ -231,8 +241,8 @@ class ControlPlane:
         if self.controller.state.base is None:
             log.error(
                 "starting without a valid policy set: proxies that connect get nothing until "
-                "the files in %s are fixed",
-                self.config.policy_dir,
+                "the policies from %s are fixed",
+                self.source.describe(),
             )
         self.xds_port = await self.xds.start()
         self._admin_runner = await start_admin(
@@ -243,13 +253,12 @@ class ControlPlane:
             advertised_address(self.config.xds_host, self.xds_port),
             advertised_address(self.config.admin_host, self.admin_port),
         )
-        self._watcher.start()
         self.sharing.start()
         self.ejections.start()
         self.rollouts.start()
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
-            self.config.policy_dir,
+            self.source.describe(),
             self.config.xds_host,
             self.xds_port,
             self.config.admin_host,
@@ -261,7 +270,7 @@ class ControlPlane:
         await self.ejections.stop()
         await self.sharing.stop()
         await self.replicas.stop()
-        await self._watcher.stop()
+        await self.source.stop()
         self.fleet.close_streams()
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now

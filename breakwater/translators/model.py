@@ -86,8 +86,6 @@ class ServiceSpec(Model):
     def _one_way_to_reach(self) -> ServiceSpec:
         if self.dns is not None and self.endpoints:
             raise ValueError("give either `endpoints` or `dns`, not both")
-        if self.dns is None and not self.endpoints:
-            raise ValueError("give `endpoints` (address, port, labels) or `dns` (name, port)")
         if self.dns is not None and self.subsets:
             raise ValueError(
                 "`subsets` select endpoints by label and need `endpoints`; "
@@ -410,9 +408,25 @@ class Document(Model):
         return self.metadata.name
 
 
+ENDPOINTS_FROM = "breakwater.dev/endpoints-from"
+"""Annotation of a Service whose endpoints a source fills in (`EndpointSlices` on Kubernetes):
+it may have none at a given moment (every pod gone), and is still a Service routes can name."""
+
+
 class Service(Document):
     kind: Literal["Service"]
     spec: ServiceSpec
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Service:
+        spec = self.spec
+        if (
+            spec.dns is None
+            and not spec.endpoints
+            and ENDPOINTS_FROM not in self.metadata.annotations
+        ):
+            raise ValueError("spec: give `endpoints` (address, port, labels) or `dns` (name, port)")
+        return self
 
 
 class ResiliencePolicy(Document):

@@ -20,20 +20,30 @@ from tests.support.netns import PodNetwork
 class PodUpstream(LoggedProcess):
     """The upstream `instance` of `service`, in `network`; `address` and `port` once started."""
 
-    def __init__(self, network: PodNetwork, workdir: Path, instance: str, service: str) -> None:
+    def __init__(
+        self,
+        network: PodNetwork,
+        workdir: Path,
+        instance: str,
+        service: str,
+        *,
+        address: str | None = None,
+        port: int = 0,
+    ) -> None:
+        """`address`: one of the network's (`PodNetwork.add_address`), by default its first;
+        `port` 0 lets the kernel choose."""
         super().__init__(workdir / f"{instance}.log")
         self.network = network
         self.instance = instance
         self.service = service
+        self.address = address or network.pod_address
+        self._port = port
         self.port: int | None = None
-
-    @property
-    def address(self) -> str:
-        return self.network.pod_address
 
     def start(self, timeout: float = 15.0) -> Self:
         command = [sys.executable, "-m", "breakwater.devtools.upstream"]
         command += ["--host", self.address, "--instance", self.instance, "--service", self.service]
+        command += ["--port", str(self._port)]
         process = self.spawn(self.network.run_in(command))
         listening = re.compile(rf"listening on http://{re.escape(self.address)}:(\d+)")
         deadline = time.monotonic() + timeout

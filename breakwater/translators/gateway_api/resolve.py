@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from breakwater.translators.documents import RawDocument
 from breakwater.translators.errors import PolicyError
+from breakwater.translators.gateway_api.common import service_name
 from breakwater.translators.gateway_api.convert import (
     RouteResolution,
     convert_gateway,
@@ -359,16 +360,14 @@ def _backend(
             f"{ref.kind} {ref.name!r} is in namespace {namespace!r}, and no ReferenceGrant there "
             f"lets {route.kind}s from {route.namespace!r} refer to it",
         )
-    if namespace != DEFAULT_NAMESPACE:
-        return None, (
-            BACKEND_NOT_FOUND,
-            f"{ref.kind} {ref.name!r} is looked up in namespace {namespace!r}, and Breakwater's "
-            f"Services are in {DEFAULT_NAMESPACE!r}: refer to namespace {DEFAULT_NAMESPACE!r} "
-            "(with a ReferenceGrant there)",
-        )
+    target = (service_name(namespace, target[0]), target[1])
     service_doc = index.services.get(target[0])
     if service_doc is None:
-        return None, (BACKEND_NOT_FOUND, f"Service {target[0]!r} is not declared")
+        where = "" if namespace == DEFAULT_NAMESPACE else f" in namespace {namespace!r}"
+        return None, (
+            BACKEND_NOT_FOUND,
+            f"Service {ref.name.partition('.')[0]!r} is not declared{where}",
+        )
     if target[1] is not None and service_doc.spec.subset(target[1]) is None:
         return None, (
             BACKEND_NOT_FOUND,

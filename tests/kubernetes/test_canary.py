@@ -1,0 +1,157 @@
+"""The guide's canary and rolling update, on Kubernetes: pods, slices and an HTTPRoute applied
+through the API server, served by `serve --kubernetes` to a real Envoy, measured with requests.
+
+The pods are real upstream processes, each at an address of its own in one pod network
+(tests/support/netns.py); the test writes the EndpointSlices for them as
+kube-controller-manager would, flipping their conditions as a Deployment's rollout does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+
+from breakwater.devtools.ports import free_port
+from tests.support.kube_apiserver import KubeApiServer
+from tests.support.kube_mesh import KubeMesh, served
+from tests.support.kube_objects import (
+    SliceEndpoint,
+    apply,
+    endpoint_slice,
+    gateway,
+    gateway_class,
+    http_route,
+    pod,
+    service,
+    subsets,
+)
+from tests.support.netns import pod_network
+from tests.support.pods import PodUpstream
+
+POD_PORT = 8080
+PODS = {"stable-1": "stable", "stable-2": "stable", "canary-1": "canary", "stable-3": "stable"}
+NEW_PODS = ("stable-4", "stable-5")
+"""The rolling update's new pods (version stable, the next ReplicaSet)."""
+
+CANARY_ROUTE = {
+    "parentRefs": [{"name": "edge"}],
+    "rules": [
+        {
+            "matches": [{"headers": [{"name": "canary-user", "value": "true"}]}],
+            "backendRefs": [
+                {"group": "breakwater.dev", "kind": "ServiceSubset", "name": "payments.canary"}
+            ],
+        },
+        {
+            "backendRefs": [
+                {
+                    "group": "breakwater.dev",
+                    "kind": "ServiceSubset",
+                    "name": "payments.stable",
+                    "weight": 90,
+                },
+                {
+                    "group": "breakwater.dev",
+                    "kind": "ServiceSubset",
+                    "name": "payments.canary",
+                    "weight": 10,
+                },
+            ]
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PodUpstream]]:
+    """Every pod the tests use, running, each at its own address of one pod network."""
+    workdir = tmp_path_factory.mktemp("pods")
+    with pod_network() as network:
+        running: dict[str, PodUpstream] = {}
+        try:
+            for index, name in enumerate([*PODS, *NEW_PODS]):
+                address = network.add_address(index)
+                upstream = PodUpstream(
+                    network, workdir, name, "payments", address=address, port=POD_PORT
+                )
+                running[name] = upstream.start()
+            yield running
+        finally:
+            for upstream in running.values():
+                upstream.stop()
+
+
+def endpoint(pods: dict[str, PodUpstream], name: str) -> SliceEndpoint:
+    return SliceEndpoint(pods[name].address, name)
+
+
+def key(pods: dict[str, PodUpstream], name: str) -> str:
+    return f"{pods[name].address}:{POD_PORT}"
+
+
+def set_up(admin: Client, namespace: str, pods: dict[str, PodUpstream], names: list[str]) -> int:
+    """The Service, its pods and slice, the subsets, a Gateway and the canary route; returns
+    the gateway's port."""
+    for name in [*PODS, *NEW_PODS]:
+        version = PODS.get(name, "stable")
+        apply(admin, pod(namespace, name, {"app": "payments", "version": version}))
+    apply(admin, service(namespace, "payments", POD_PORT))
+    apply(
+        admin, endpoint_slice(namespace, "payments", POD_PORT, [endpoint(pods, n) for n in names])
+    )
+    apply(admin, subsets(namespace, "payments", "stable", "canary"))
+    apply(admin, gateway_class())
+    port = free_port()
+    apply(admin, gateway(namespace, "edge", port))
+    apply(admin, http_route(namespace, "payments", CANARY_ROUTE))
+    return port
+
+
+def test_the_canary_splits_90_10_and_follows_its_endpoint_slice(
+    kube: KubeApiServer,
+    kube_admin: Client,
+    kube_namespace: str,
+    pods: dict[str, PodUpstream],
+    tmp_path: Path,
+) -> None:
+    names = ["stable-1", "stable-2", "canary-1"]
+    port = set_up(kube_admin, kube_namespace, pods, names)
+    stable = f"{kube_namespace}.payments|stable"
+    with KubeMesh(tmp_path, kube.admin.kubeconfig, [kube_namespace]).start(port) as mesh:
+        mesh.wait_for(
+            served(
+                mesh, stable, {key(pods, "stable-1"): "HEALTHY", key(pods, "stable-2"): "HEALTHY"}
+            ),
+            15.0,
+            "Envoy to hold the stable pods",
+        )
+
+        split = mesh.send(400)
+        flagged = mesh.send(40, headers={"canary-user": "true"})
+
+        assert split.ok == 400, split.summary()
+        canary = split.by_instance["canary-1"] / split.ok
+        assert 0.04 <= canary <= 0.18, split.summary()
+        assert split.by_instance["stable-1"] > 0 and split.by_instance["stable-2"] > 0
+        assert flagged.by_instance == {"canary-1": 40}, flagged.summary()
+
+        # A third stable pod becomes ready: the slice lists it, and traffic reaches it.
+        written = time.monotonic()
+        apply(
+            kube_admin,
+            endpoint_slice(
+                kube_namespace,
+                "payments",
+                POD_PORT,
+                [endpoint(pods, n) for n in [*names, "stable-3"]],
+            ),
+        )
+        mesh.wait_for(
+            lambda: mesh.send(20).by_instance["stable-3"] > 0, 10.0, "a request on the new pod"
+        )
+        took = time.monotonic() - written
+        assert took < 2.0, f"the new pod got traffic {took:.2f} s after the slice was written"
