@@ -51,3 +51,6 @@ found within seconds, and one that is down is not hammered."""
 KUBERNETES_QUIET = 0.05
 """Seconds without a Kubernetes event before the objects are read again: a Deployment's
 rollout writes several slices at once, read as one change."""
+LEASE_DURATION = 15.0
+"""Seconds a control plane's Lease lasts without a renewal (client-go's default): a replica that
+dies is replaced as leader within this plus a fifth of it."""

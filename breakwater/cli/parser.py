@@ -186,6 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --kubernetes: read only this namespace; repeat it for several (default: all)",
     )
     serve.add_argument(
+        "--control-namespace",
+        metavar="NS",
+        help="with --kubernetes: where the replicas' Lease and the state ConfigMaps live "
+        "(default: the pod's own namespace, or the kubeconfig context's)",
+    )
+    serve.add_argument(
+        "--lease-duration",
+        type=float,
+        default=defaults.LEASE_DURATION,
+        metavar="SECONDS",
+        help="with --kubernetes: how long the leader's Lease lasts without a renewal; another "
+        "replica takes over within it after the leader dies "
+        f"(default: {defaults.LEASE_DURATION:g})",
+    )
+    serve.add_argument(
         "--state",
         default=default_state_dir(),
         metavar="DIR|etcd://HOST:PORT[,HOST:PORT...]/PREFIX",

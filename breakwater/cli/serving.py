@@ -93,16 +93,25 @@ def _kubernetes(args: argparse.Namespace) -> Any:
     from breakwater.controlplane.kubernetes.options import KubernetesOptions
 
     if not args.kubernetes:
-        if args.kubeconfig or args.namespace:
-            raise CommandFailed("--kubeconfig and --namespace go with --kubernetes")
+        if args.kubeconfig or args.namespace or args.control_namespace:
+            raise CommandFailed(
+                "--kubeconfig, --namespace and --control-namespace go with --kubernetes"
+            )
         if not args.config:
             raise CommandFailed("give the policy directory with -c DIR, or --kubernetes")
         return None
     if args.config:
         raise CommandFailed("give either -c DIR or --kubernetes: the policies come from one source")
+    if args.lease_duration < 1:
+        raise CommandFailed(
+            f"--lease-duration {args.lease_duration:g}: give at least 1 second (the Lease "
+            "counts whole seconds)"
+        )
     return KubernetesOptions(
         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
         namespaces=tuple(dict.fromkeys(args.namespace or ())),
+        control_namespace=args.control_namespace,
+        lease_duration=args.lease_duration,
     )
 
 

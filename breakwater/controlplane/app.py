@@ -39,12 +39,15 @@ from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
 from breakwater.controlplane.kubernetes.options import KubernetesOptions
+from breakwater.controlplane.kubernetes.replica import KubernetesReplica, KubernetesState
+from breakwater.controlplane.kubernetes.source import KubernetesSource
+from breakwater.controlplane.kubernetes.status_writer import StatusWriter
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
-from breakwater.controlplane.state.etcd import EtcdAccess
+from breakwater.controlplane.state.etcd import EtcdAccess, is_etcd_url
 from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.store import Store
@@ -106,6 +109,15 @@ class ControlPlane:
         self.config = config
         for warning in config.security.check_startup(config.xds_host, config.admin_host):
             log.warning("%s", warning)
+        self.kube_state: KubernetesState | None = None
+        if (
+            store is None
+            and config.kubernetes is not None
+            and not is_etcd_url(config.store_url or "")
+        ):
+            # On Kubernetes the API server is the store, and a Lease elects the leader.
+            self.kube_state = KubernetesState.of(config.kubernetes)
+            store = self.kube_state.store
         self.store: Store = (
             store
             if store is not None
@@ -140,6 +152,7 @@ class ControlPlane:
             replica_id=config.replica_id,
         )
         self.metrics.registry.register(self.replicas.collector())
+        claim = self.replicas.claim
         # With several replicas each judges the whole fleet: its own reports and its peers'.
         self.sharing = FleetSharing(
             self.store, config.fleet, lambda: self.replicas.id, lambda: self.replicas.lease
@@ -153,16 +166,17 @@ class ControlPlane:
             view=self.sharing.view,
         )
         self.metrics.registry.register(self.fleet.collector())
-        self.ejections = EjectionHistory(
-            self.fleet.view, self.controller.history, self.replicas.claim
-        )
+        self.kube = self._kubernetes_replica()
+        if self.kube is not None:
+            claim = self.kube.claim
+        self.ejections = EjectionHistory(self.fleet.view, self.controller.history, claim)
         self.rollouts = RolloutDriver(
             self.controller,
             self.fleet.view,
             self.streams.streams,
             self.fleet.resources_of,
             lambda group: self.reconciler.built_from.get(group, 0.0),
-            self.replicas.claim,
+            claim,
             self.metrics.registry,
             webhook_allow=config.webhook_allow,
         )
@@ -200,6 +214,33 @@ class ControlPlane:
         self._admin_runner: web.AppRunner | None = None
         self.admin_port = 0
         self.xds_port = 0
+
+    def _kubernetes_replica(self) -> KubernetesReplica | None:
+        """With the state on the API server: the election, and the leader's status writes."""
+        state = self.kube_state
+        if state is None or not isinstance(self.source, KubernetesSource):
+            return None
+        writer = StatusWriter(state.client, lambda: state.election.leading, "")
+        replica = KubernetesReplica(
+            self.source,
+            self.controller,
+            state.store,
+            state.election,
+            writer,
+            proxies=self._applied,
+            rollouts=lambda: rollout_statuses(self.controller),
+        )
+        state.election.on_change = replica.on_leadership
+        return replica
+
+    def _applied(self) -> dict[str, tuple[int, int]]:
+        """`Kind/name` of each document → (proxies that acknowledged their config, proxies
+        whose config it is part of)."""
+        synced = {s.node_id for s in self.streams.streams() if s.synced}
+        return {
+            f"{doc.kind}/{doc.name}": (sum(1 for p in doc.proxies if p in synced), len(doc.proxies))
+            for doc in self.api.policies().policies
+        }
 
     def _snapshot_version(self, group: Hashable) -> str | None:
         snapshot = self.cache.get_snapshot(group)
@@ -253,6 +294,8 @@ class ControlPlane:
             advertised_address(self.config.xds_host, self.xds_port),
             advertised_address(self.config.admin_host, self.admin_port),
         )
+        if self.kube is not None:
+            await self.kube.start(self.replicas.id)
         self.sharing.start()
         self.ejections.start()
         self.rollouts.start()
@@ -267,6 +310,8 @@ class ControlPlane:
 
     async def stop(self, grace: float = 1.0) -> None:
         await self.rollouts.stop()
+        if self.kube is not None:
+            await self.kube.stop()  # hands the Lease over
         await self.ejections.stop()
         await self.sharing.stop()
         await self.replicas.stop()

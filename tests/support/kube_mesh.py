@@ -7,7 +7,7 @@ writes objects through the API server and reads what Envoy holds and does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
@@ -26,9 +26,10 @@ NODE_CLUSTER = "edge"
 
 
 class KubeMesh:
-    """`serve --kubernetes` for `namespaces`, and one Envoy; `close` stops both."""
+    """`serve --kubernetes` for `namespaces`, and one Envoy; `close` stops both. The Lease
+    and the state ConfigMaps live in the first namespace, the test's own."""
 
-    def __init__(self, workdir: Path, kubeconfig: Path, namespaces: Iterable[str]) -> None:
+    def __init__(self, workdir: Path, kubeconfig: Path, namespaces: Sequence[str]) -> None:
         self.workdir = workdir
         (workdir / "state").mkdir(parents=True, exist_ok=True)
         self.options = KubernetesOptions(
@@ -36,6 +37,8 @@ class KubeMesh:
             namespaces=tuple(namespaces),
             backoff_initial=0.1,
             backoff_cap=1.0,
+            control_namespace=next(iter(namespaces), None),
+            lease_duration=3.0,
         )
         self.control_plane = ControlPlaneThread(
             workdir / "unused", workdir / "state", kubernetes=self.options

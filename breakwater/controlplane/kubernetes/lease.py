@@ -35,11 +35,11 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from breakwater.controlplane.kubernetes.forbidden import UNREACHABLE, refusal
+from breakwater.defaults import LEASE_DURATION
 
 log = logging.getLogger(__name__)
 
-LEASE_DURATION = 15.0
-"""Seconds: client-go's default; a dead leader is replaced within this plus `retry`."""
+LEASE_NAME = "breakwater-control-plane"
 
 
 class _Refused(Exception):
@@ -78,7 +78,7 @@ class LeaderElection:
         self.duration = duration
         self.renew_deadline = duration * 2 / 3
         self.retry = duration / 5
-        self._on_change = on_change
+        self.on_change = on_change
         self._valid_until = 0.0
         self._observed: _Observed | None = None
         self._observed_at = 0.0
@@ -165,8 +165,8 @@ class LeaderElection:
                 self.namespace,
                 self.name,
             )
-            if self._on_change is not None:
-                self._on_change(leading)
+            if self.on_change is not None:
+                self.on_change(leading)
 
     async def _acquire_or_renew(self) -> bool:
         now = datetime.now(UTC)
@@ -238,4 +238,4 @@ class LeaderElection:
         )
 
 
-__all__ = ["LEASE_DURATION", "LeaderElection"]
+__all__ = ["LEASE_NAME", "LeaderElection"]

@@ -9,6 +9,7 @@ from breakwater.defaults import (
     KUBERNETES_BACKOFF_CAP,
     KUBERNETES_BACKOFF_INITIAL,
     KUBERNETES_SYNC_TIMEOUT,
+    LEASE_DURATION,
 )
 
 
@@ -22,6 +23,11 @@ class KubernetesOptions:
     """How long `serve` waits at start for every kind's first list before it serves anyway."""
     backoff_initial: float = KUBERNETES_BACKOFF_INITIAL
     backoff_cap: float = KUBERNETES_BACKOFF_CAP
+    control_namespace: str | None = None
+    """Where the Lease and the state ConfigMaps live; None: the pod's own namespace (or the
+    kubeconfig context's, or `default`)."""
+    lease_duration: float = LEASE_DURATION
+    """Seconds without a renewal before another replica takes the Lease over."""
 
 
 __all__ = ["KubernetesOptions"]

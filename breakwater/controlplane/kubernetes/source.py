@@ -198,6 +198,11 @@ class KubernetesSource:
         """`listener(reports)` is called on the event loop after every read."""
         self._listeners.append(listener)
 
+    def objects_read(self) -> Objects:
+        """The objects of the last read, as the API server sent them (status and
+        resourceVersion included): what `reports` describes, for the status writer."""
+        return self._snapshot.objects
+
     def watch_errors(self) -> list[str]:
         """Why lists or watches fail right now (a missing RBAC rule, the server away)."""
         return [w.error for w in self._watchers if w.error]

@@ -1,9 +1,10 @@
 """What the `status` of each object Breakwater reads from Kubernetes should say: a pure function.
 
-From what the control plane knows (the served policy set's Gateway API state, the last
-read's per-document verdicts, how many proxies hold each document, each Rollout's
-progress) and the object as the API server holds it, `desired_status` gives the whole
-`status` to write, or None for an object Breakwater does not own (a GatewayClass of
+From what the control plane knows (the served policy set's Gateway API state, how many
+proxies hold each document, each Rollout's progress), what the last read made of the
+object (its `ObjectReport`: the documents it became, its located errors, whether it or its
+last valid version serves) and the object as the API server holds it, `desired_status`
+gives the whole `status` to write, or None for an object Breakwater does not own (a GatewayClass of
 another controller). The writer (`status_writer`) only compares and writes.
 
 Conditions are `metav1.Condition`s: each carries the object's `observedGeneration`, and
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from breakwater import defaults
+from breakwater.controlplane.kubernetes.source import ObjectReport
 from breakwater.controlplane.rollouts.status import RolloutView
-from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.schema.crd_status import (
     Analysis,
     BreakwaterStatus,
@@ -40,49 +41,37 @@ _ROUTE_KINDS = {"HTTP": ("HTTPRoute", "GRPCRoute"), "HTTPS": ("HTTPRoute", "GRPC
 
 @dataclass(frozen=True)
 class StatusView:
-    """Everything the statuses are computed from; the writer builds one per round."""
+    """What the statuses are computed from, beside each object's own report."""
 
     gateway_api: GatewayApiState = field(default_factory=GatewayApiState)
     """Of the served set: its routes' conditions and the Gateways it serves."""
-    documents: Sequence[DocumentStatus] = ()
-    """The last read's verdict on every document (valid, or its located errors)."""
-    proxies: Mapping[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    """(kind, document name) → (proxies that applied it, proxies whose config it is part of)."""
+    proxies: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """`Kind/name` of a document → (proxies that applied it, proxies whose config it is in)."""
     rollouts: Mapping[str, RolloutView] = field(default_factory=dict)
-    served: bool = True
-    """Whether the last read was served (no errors); otherwise the previous set still is."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339, UTC: the lastTransitionTime of a condition that changes now."""
 
-    def document(self, kind: str, name: str) -> DocumentStatus | None:
-        return next((d for d in self.documents if (d.kind, d.name) == (kind, name)), None)
 
+def desired_status(
+    obj: Mapping[str, Any], report: ObjectReport | None, view: StatusView
+) -> dict[str, Any] | None:
+    """The status the object should have, or None when it is not Breakwater's to write.
 
-def document_name(obj: Mapping[str, Any]) -> str:
-    """The name Breakwater gives a Gateway API object's document: `<namespace>.<name>`."""
-    meta = obj.get("metadata", {})
-    return f"{meta.get('namespace', 'default')}.{meta.get('name', '')}"
-
-
-def breakwater_name(obj: Mapping[str, Any]) -> str:
-    """The name of one of Breakwater's own objects' document: its name, as in a file."""
-    return str(obj.get("metadata", {}).get("name", ""))
-
-
-def desired_status(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any] | None:
-    """The status the object should have, or None when it is not Breakwater's to write."""
+    `report` is what the last read made of the object (None: it has not been read yet)."""
     group = str(obj.get("apiVersion", "")).partition("/")[0]
     kind = str(obj.get("kind", ""))
+    if group == GROUP and kind == "GatewayClass":
+        return _gateway_class(obj, view)
+    if report is None or (not report.documents and not report.errors):
+        return None  # not read (another controller's Gateway, or not yet)
     if group == GROUP:
-        if kind == "GatewayClass":
-            return _gateway_class(obj, view)
         if kind == "Gateway":
-            return _gateway(obj, view)
+            return _gateway(obj, report, view)
         if kind in ("HTTPRoute", "GRPCRoute"):
-            return _route(obj, view)
+            return _route(obj, report, view)
         return None
-    if group == BREAKWATER_GROUP:
-        return _breakwater(obj, view, kind)
+    if group == BREAKWATER_GROUP and kind != "Service":
+        return _breakwater(obj, report, view)
     return None
 
 
@@ -146,27 +135,32 @@ def _gateway_class(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any] |
     }
 
 
-def _errors_of(view: StatusView, kind: str, name: str) -> list[str]:
-    document = view.document(kind, name)
-    return list(document.errors) if document is not None and not document.valid else []
+def _errors_of(report: ObjectReport) -> list[str]:
+    return list(dict.fromkeys(str(error) for error in report.errors))
 
 
-def _gateway(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any]:
-    name = document_name(obj)
+def _document(report: ObjectReport) -> str:
+    """`Kind/name` of the (first) document the object became, for the proxies' counts."""
+    return report.documents[0] if report.documents else f"{report.kind}/?"
+
+
+def _gateway(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> dict[str, Any]:
+    document = _document(report)
     previous_status = obj.get("status") or {}
     previous = _conditions_of(previous_status)
-    errors = _errors_of(view, "Gateway", name)
-    served = name in view.gateway_api.gateways
+    errors = _errors_of(report)
+    served = report.served != "none" and document.partition("/")[2] in view.gateway_api.gateways
     now = view.now
     if errors:
         accepted = _condition(obj, previous, "Accepted", False, "Invalid", "; ".join(errors), now)
     else:
         accepted = _condition(obj, previous, "Accepted", True, "Accepted", "accepted", now)
     if served:
-        applied, total = view.proxies.get(("Gateway", name), (0, 0))
+        applied, total = view.proxies.get(document, (0, 0))
+        which = "its last valid version is" if report.served == "previous" else "served;"
         programmed = _condition(
             obj, previous, "Programmed", True, "Programmed",
-            f"served; applied on {applied} of {total} proxies", now,
+            f"{which} applied on {applied} of {total} proxies", now,
         )  # fmt: skip
     else:
         why = "it is invalid" if errors else "the policy set it belongs to is not served yet"
@@ -224,9 +218,8 @@ def _attached_routes(routes: Any, gateway: Mapping[str, Any]) -> dict[str, int]:
     return counts
 
 
-def _route(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any]:
-    kind = str(obj["kind"])
-    name = document_name(obj)
+def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> dict[str, Any]:
+    kind, _, name = _document(report).partition("/")
     previous_parents = [
         p for p in (obj.get("status") or {}).get("parents") or [] if isinstance(p, Mapping)
     ]
@@ -236,7 +229,7 @@ def _route(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any]:
         for p in previous_parents
         if p.get("controllerName") == defaults.GATEWAY_CONTROLLER
     }
-    errors = _errors_of(view, kind, name)
+    errors = _errors_of(report)
     status = None if errors else view.gateway_api.status_of(kind, name)
     parents: list[dict[str, Any]] = []
     for ref in obj.get("spec", {}).get("parentRefs") or []:
@@ -311,20 +304,20 @@ def _route_conditions(
 # --- Breakwater's kinds ---------------------------------------------------------------------
 
 
-def _breakwater(obj: Mapping[str, Any], view: StatusView, kind: str) -> dict[str, Any]:
-    name = breakwater_name(obj)
+def _breakwater(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> dict[str, Any]:
+    document = _document(report)
+    kind, _, name = document.partition("/")
     previous = _conditions_of(obj.get("status"))
-    document = view.document(kind, name)
     now = view.now
-    if document is not None and not document.valid:
-        accepted = _condition(
-            obj, previous, "Accepted", False, "Invalid", "; ".join(document.errors), now
-        )
-    elif document is None:
-        accepted = _condition(obj, previous, "Accepted", False, "Pending", "not read yet", now)
+    errors = _errors_of(report)
+    if errors:
+        message = "; ".join(errors)
+        if report.served == "previous":
+            message += "; its last valid version keeps serving"
+        accepted = _condition(obj, previous, "Accepted", False, "Invalid", message, now)
     else:
         accepted = _condition(obj, previous, "Accepted", True, "Valid", "valid", now)
-    applied, total = view.proxies.get((kind, name), (0, 0))
+    applied, total = view.proxies.get(document, (0, 0)) if report.served != "none" else (0, 0)
     rollout = view.rollouts.get(name) if kind == "Rollout" else None
     progress = None
     if rollout is not None:
@@ -348,8 +341,6 @@ def _breakwater(obj: Mapping[str, Any], view: StatusView, kind: str) -> dict[str
 __all__ = [
     "BREAKWATER_GROUP",
     "StatusView",
-    "breakwater_name",
     "desired_status",
-    "document_name",
     "same_status",
 ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +29,12 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.events_v1 import Event as KubeEvent
 from lightkube.types import PatchType
 
+from breakwater.controlplane.kubernetes import kinds
 from breakwater.controlplane.kubernetes.forbidden import refusal
+from breakwater.controlplane.kubernetes.kinds import Kind
+from breakwater.controlplane.kubernetes.source import ObjectReport
 from breakwater.controlplane.kubernetes.status import StatusView, desired_status, same_status
 from breakwater.controlplane.rollouts.engine import Event
-from breakwater.schema.crds import GROUP, PLURALS, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +42,21 @@ REPORTING_CONTROLLER = "breakwater.dev/control-plane"
 FIELD_MANAGER = "breakwater"
 
 
-@dataclass(frozen=True)
-class Kind:
-    """One kind whose status Breakwater writes."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
-
-    def resource(self) -> Any:
-        make = create_namespaced_resource if self.namespaced else create_global_resource
-        return make(self.group, self.version, self.kind, self.plural)
-
-
-GATEWAY_API = "gateway.networking.k8s.io"
 STATUS_KINDS = (
-    Kind(GATEWAY_API, "v1", "GatewayClass", "gatewayclasses", namespaced=False),
-    Kind(GATEWAY_API, "v1", "Gateway", "gateways"),
-    Kind(GATEWAY_API, "v1", "HTTPRoute", "httproutes"),
-    Kind(GATEWAY_API, "v1", "GRPCRoute", "grpcroutes"),
-    *(Kind(GROUP, VERSION, kind, plural) for kind, plural in PLURALS.items()),
+    kinds.GATEWAY_CLASS,
+    kinds.GATEWAY,
+    kinds.HTTP_ROUTE,
+    kinds.GRPC_ROUTE,
+    *kinds.BREAKWATER_KINDS,
 )
+"""The kinds whose status Breakwater writes (the RBAC rules' `*/status` resources)."""
 _BY_API = {(k.api_version, k.kind): k for k in STATUS_KINDS}
+
+
+def _status_resource(kind: Kind) -> Any:
+    """lightkube's resource for the kind's status subresource."""
+    make = create_namespaced_resource if kind.namespaced else create_global_resource
+    return make(kind.group, kind.version, kind.kind, kind.plural).Status
 
 
 def rfc3339(at: datetime) -> str:
@@ -86,32 +74,19 @@ class StatusWriter:
         self.errors: list[str] = []
         """The refusals of the last round, as sentences."""
 
-    async def list_objects(self, namespaces: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Every object of the status kinds, as the API server holds it (dicts, camelCase).
-
-        The policy source's own cache holds the same objects; this read serves a round that
-        has none at hand (and tests)."""
-        out: list[dict[str, Any]] = []
-        scopes = list(namespaces) if namespaces is not None else [None]
-        for kind in STATUS_KINDS:
-            resource = kind.resource()
-            for namespace in [None] if not kind.namespaced else scopes:
-                try:
-                    async for item in self.client.list(resource, namespace=namespace or "*"):
-                        out.append(_as_dict(item, kind))
-                except ApiError as exc:
-                    if exc.status.code != 404:  # a kind whose CRD is not installed is skipped
-                        raise
-        return out
-
-    async def write(self, objects: Iterable[Mapping[str, Any]], view: StatusView) -> int:
-        """Write the statuses that differ from `view`'s; returns how many were written."""
+    async def write(
+        self,
+        objects: Iterable[tuple[Mapping[str, Any], ObjectReport | None]],
+        view: StatusView,
+    ) -> int:
+        """Write the statuses that differ from what `view` and each object's report say;
+        returns how many were written."""
         if not self._leading():
             return 0
         written = 0
         self.errors = []
-        for obj in objects:
-            desired = desired_status(obj, view)
+        for obj, report in objects:
+            desired = desired_status(obj, report, view)
             if desired is None or same_status(obj.get("status"), desired):
                 continue
             if await self._patch_status(obj, desired):
@@ -127,7 +102,7 @@ class StatusWriter:
         namespace = meta.get("namespace") if kind.namespaced else None
         try:
             await self.client.patch(
-                kind.resource().Status,
+                _status_resource(kind),
                 meta["name"],
                 patch,
                 namespace=namespace,
@@ -215,23 +190,10 @@ _REASONS = {"Progressing": "StepTaken"}
 """An Event's reason per phase; the other phases' names are their own reasons."""
 
 
-def _as_dict(item: Any, kind: Kind) -> dict[str, Any]:
-    data = item.to_dict() if hasattr(item, "to_dict") else dict(item)
-    data.setdefault("apiVersion", kind.api_version)
-    data.setdefault("kind", kind.kind)
-    return dict(data)
-
-
-def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
-
-
 __all__ = [
     "REPORTING_CONTROLLER",
     "STATUS_KINDS",
-    "Kind",
     "StatusView",
     "StatusWriter",
-    "now_rfc3339",
     "rfc3339",
 ]
