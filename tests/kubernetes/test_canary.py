@@ -8,9 +8,11 @@ kube-controller-manager would, flipping their conditions as a Deployment's rollo
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lightkube import Client
@@ -37,7 +39,7 @@ PODS = {"stable-1": "stable", "stable-2": "stable", "canary-1": "canary", "stabl
 NEW_PODS = ("stable-4", "stable-5")
 """The rolling update's new pods (version stable, the next ReplicaSet)."""
 
-CANARY_ROUTE = {
+CANARY_ROUTE: dict[str, Any] = {
     "parentRefs": [{"name": "edge"}],
     "rules": [
         {
@@ -155,6 +157,25 @@ def test_the_canary_splits_90_10_and_follows_its_endpoint_slice(
         )
         took = time.monotonic() - written
         assert took < 2.0, f"the new pod got traffic {took:.2f} s after the slice was written"
+
+        # An invalid edit of the route (50/50 and a regex that does not compile) changes
+        # nothing that serves: the route's last valid version stays, its errors are reported.
+        broken = copy.deepcopy(CANARY_ROUTE)
+        broken["rules"][1]["backendRefs"][0]["weight"] = 50
+        broken["rules"][1]["backendRefs"][1]["weight"] = 50
+        broken["rules"][0]["matches"][0]["path"] = {"type": "RegularExpression", "value": "(("}
+        apply(kube_admin, http_route(kube_namespace, "payments", broken))
+        path = f"{kube_namespace}/HTTPRoute/payments"
+        report = mesh.wait_for(
+            lambda: (r := mesh.source.reports.get(path)) is not None and r.errors and r,
+            10.0,
+            "the route's errors",
+        )
+        assert report.served == "previous"
+        assert report.errors[0].field == "spec.rules[0].matches[0]", report.errors
+        after = mesh.send(300)
+        assert after.ok == 300, after.summary()
+        assert after.by_instance["canary-1"] / after.ok <= 0.2, after.summary()
 
 
 def test_a_rolling_update_replayed_slice_by_slice_fails_no_request(
