@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from lightkube import Client
 
+from breakwater.controlplane.kubernetes.source import ObjectReport
 from breakwater.devtools.ports import free_port
 from tests.support.kube_apiserver import KubeApiServer
 from tests.support.kube_mesh import KubeMesh, served
@@ -166,11 +167,12 @@ def test_the_canary_splits_90_10_and_follows_its_endpoint_slice(
         broken["rules"][0]["matches"][0]["path"] = {"type": "RegularExpression", "value": "(("}
         apply(kube_admin, http_route(kube_namespace, "payments", broken))
         path = f"{kube_namespace}/HTTPRoute/payments"
-        report = mesh.wait_for(
-            lambda: (r := mesh.source.reports.get(path)) is not None and r.errors and r,
-            10.0,
-            "the route's errors",
-        )
+
+        def reported() -> ObjectReport | None:
+            found = mesh.source.reports.get(path)
+            return found if found is not None and found.errors else None
+
+        report = mesh.wait_for(reported, 10.0, "the route's errors")
         assert report.served == "previous"
         assert report.errors[0].field == "spec.rules[0].matches[0]", report.errors
         after = mesh.send(300)
