@@ -126,3 +126,78 @@ def test_an_invalid_object_is_named_by_namespace_kind_and_name_with_its_field() 
     report = source.reports["shop/HTTPRoute/pay"]
     assert (report.served, report.documents) == ("none", ())
     assert report.errors == tuple(read.errors)
+
+
+def gateway_api(kind: str, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    version = "v1beta1" if kind == "ReferenceGrant" else "v1"
+    return {
+        "apiVersion": f"gateway.networking.k8s.io/{version}",
+        "kind": kind,
+        **meta(namespace, name),
+        "spec": spec,
+    }
+
+
+def test_namespaces_are_real_a_backend_elsewhere_needs_a_reference_grant() -> None:
+    def route(name: str, backend: dict[str, Any]) -> dict[str, Any]:
+        parent = {"name": "edge", "namespace": "shop"}
+        return gateway_api(
+            "HTTPRoute",
+            "web",
+            name,
+            {"parentRefs": [parent], "rules": [{"backendRefs": [backend]}]},
+        )
+
+    listener = {
+        "name": "http",
+        "port": 8080,
+        "protocol": "HTTP",
+        "allowedRoutes": {"namespaces": {"from": "All"}},
+    }
+    cluster = objects(
+        gateway_class={("", "bw"): {**meta("", "bw"), "spec": {"controllerName": CONTROLLER_NAME}}},
+        gateway={
+            ("shop", "edge"): gateway_api(
+                "Gateway", "shop", "edge", {"gatewayClassName": "bw", "listeners": [listener]}
+            )
+        },
+        service={
+            ("shop", "payments"): service("shop", "payments", {"name": "http", "port": 80}),
+            ("web", "front"): service("web", "front", {"name": "http", "port": 80}),
+        },
+        http_route={
+            ("web", "own"): route("own", {"name": "front", "port": 80}),
+            ("web", "other"): route("other", {"name": "payments", "namespace": "shop", "port": 80}),
+        },
+    )
+    grant = gateway_api(
+        "ReferenceGrant",
+        "shop",
+        "web-routes",
+        {
+            "from": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "web"}
+            ],
+            "to": [{"group": "", "kind": "Service"}],
+        },
+    )
+
+    def read(snapshot: dict[kinds.Kind, dict[tuple[str, str], dict[str, Any]]]) -> dict[str, Any]:
+        source = KubernetesSource(KubernetesOptions())
+        source._snapshot = Snapshot(snapshot)
+        policyset = source.read(PolicyReader()).policyset
+        assert policyset is not None
+        return {
+            name: status.parents[0].conditions[1]
+            for name, status in policyset.gateway_api.routes.items()
+        }
+
+    refused = read(cluster)
+    cluster[kinds.REFERENCE_GRANT] = {("shop", "web-routes"): grant}
+    granted = read(cluster)
+
+    assert (refused["HTTPRoute/web.own"].status, refused["HTTPRoute/web.other"].reason) == (
+        True,
+        "RefNotPermitted",
+    )
+    assert granted["HTTPRoute/web.other"].status is True
