@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 from breakwater.controlplane.kubernetes.options import KubernetesOptions
+from breakwater.controlplane.kubernetes.source import KubernetesSource
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.envoy import EnvoyProcess
 from breakwater.devtools.traffic import ContinuousTraffic, HeadersArg, TrafficResult
@@ -69,6 +70,13 @@ class KubeMesh:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def source(self) -> KubernetesSource:
+        """The control plane's Kubernetes source (its watches' health, its reports)."""
+        plane = self.control_plane.plane
+        assert plane is not None and isinstance(plane.source, KubernetesSource)
+        return plane.source
 
     @property
     def url(self) -> str:

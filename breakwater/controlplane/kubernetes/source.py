@@ -100,6 +100,8 @@ class _Good:
 
 
 class KubernetesSource:
+    what = "Kubernetes objects"
+
     def __init__(self, options: KubernetesOptions, http: httpx.AsyncClient | None = None) -> None:
         self.options = options
         self._http = http

@@ -175,8 +175,8 @@ class PolicyController:
             await self._publish(changed_at)
             if before != version:
                 await self.history.record(
-                    "policy files",
-                    f"policy files reloaded ({len(documents)} documents)",
+                    self.source.what,
+                    f"{self.source.what} reloaded ({len(documents)} documents)",
                     before or "-",
                     version,
                 )

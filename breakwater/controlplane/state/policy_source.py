@@ -48,6 +48,9 @@ class SourceRead:
 class PolicySource(Protocol):
     """What the controller reads policies from."""
 
+    what: str
+    """What it reads, for the change history: `policy files`, `Kubernetes objects`."""
+
     def describe(self) -> str:
         """Where the policies come from, for logs: a path, or `Kubernetes (https://…)`."""
         ...
@@ -65,6 +68,8 @@ class PolicySource(Protocol):
 
 class DirectorySource:
     """The policy directory (or one file), polled for changes: the default everywhere."""
+
+    what = "policy files"
 
     def __init__(self, directory: Path, poll_interval: float = POLICY_POLL_INTERVAL) -> None:
         self.directory = directory
