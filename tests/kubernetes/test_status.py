@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from breakwater.controlplane.kubernetes.lease import LEASE_NAME
@@ -24,6 +25,7 @@ from breakwater.devtools.ports import free_port
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
 from tests.support.kube_apiserver import KubeApiServer
+from tests.support.kube_objects import Gateway as GatewayResource
 from tests.support.kube_objects import (
     GatewayClass,
     HTTPRoute,
@@ -36,7 +38,6 @@ from tests.support.kube_objects import (
     pod,
     service,
 )
-from tests.support.kube_objects import Gateway as GatewayResource
 from tests.support.netns import POD_SUBNETS
 
 LEASE_DURATION = 3.0
@@ -87,15 +88,22 @@ def holder(admin: Client, namespace: str) -> str:
     return (lease.spec.holderIdentity if lease.spec else None) or ""
 
 
+def status_of(obj: Any) -> dict[str, Any]:
+    """A generic resource's status as the API server holds it (empty until written)."""
+    status = obj.status or {}
+    assert isinstance(status, dict)
+    return status
+
+
 def parent_conditions(admin: Client, namespace: str, name: str) -> dict[str, dict[str, Any]]:
     """The route's conditions on its (one) parent, by type; empty until written."""
-    status = admin.get(HTTPRoute, name, namespace=namespace).status or {}
+    status = status_of(admin.get(HTTPRoute, name, namespace=namespace))
     parents = status.get("parents") or []
     return {c["type"]: c for c in parents[0]["conditions"]} if parents else {}
 
 
-def conditions_of(status: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in (status or {}).get("conditions") or []}
+def conditions_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions") or []}
 
 
 def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
@@ -121,7 +129,7 @@ def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
     conditions = parent_conditions(kube_admin, ns, "shop")
     assert (conditions["Accepted"]["status"], shop["status"]) == ("True", "True")
     assert {c["observedGeneration"] for c in conditions.values()} == {1}
-    shop_status = kube_admin.get(HTTPRoute, "shop", namespace=ns).status or {}
+    shop_status = status_of(kube_admin.get(HTTPRoute, "shop", namespace=ns))
     assert shop_status["parents"][0]["controllerName"] == "breakwater.dev/gateway-controller"
     assert shop_status["parents"][0]["parentRef"]["name"] == "edge"
 
@@ -135,11 +143,11 @@ def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
     assert parent_conditions(kube_admin, ns, "lost")["Accepted"]["status"] == "True"
 
     # The Gateway: accepted, programmed, both routes attached to its listener.
-    edge = kube_admin.get(GatewayResource, "edge", namespace=ns).status or {}
+    edge = status_of(kube_admin.get(GatewayResource, "edge", namespace=ns))
     assert conditions_of(edge)["Accepted"]["status"] == "True"
     assert conditions_of(edge)["Programmed"]["status"] == "True"
     assert edge["listeners"][0]["attachedRoutes"] == 2
-    klass = kube_admin.get(GatewayClass, "breakwater").status or {}
+    klass = status_of(kube_admin.get(GatewayClass, "breakwater"))
     assert conditions_of(klass)["Accepted"]["status"] == "True"
 
     # An invalid Breakwater object: the condition names the field and what is allowed,
@@ -147,9 +155,9 @@ def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
     apply(
         kube_admin,
         ResiliencePolicy(
-            metadata={"name": "careful", "namespace": ns},
+            metadata=ObjectMeta(name="careful", namespace=ns),
             spec={
-                "targetRef": {"kind": "Service", "name": "payments"},
+                # No targetRef: every Service.
                 "retry": {"attempts": 3, "perTryTimeout": "5s"},
                 "timeout": {"request": "1s"},
             },
@@ -157,7 +165,7 @@ def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
     )
     accepted = wait_until(
         lambda: conditions_of(
-            kube_admin.get(ResiliencePolicy, "careful", namespace=ns).status
+            status_of(kube_admin.get(ResiliencePolicy, "careful", namespace=ns))
         ).get("Accepted"),
         30.0, "the policy's status",
     )  # fmt: skip
