@@ -18,9 +18,7 @@ import pytest
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.coordination_v1 import Lease
 
-from breakwater.controlplane.kubernetes.lease import LEASE_NAME
 from breakwater.devtools.ports import free_port
 from breakwater.devtools.serve import ServeProcess
 from breakwater.devtools.waiting import wait_until
@@ -38,9 +36,9 @@ from tests.support.kube_objects import (
     pod,
     service,
 )
+from tests.support.kube_replicas import LEASE_DURATION, holder, holding, replicas
 from tests.support.netns import POD_SUBNETS
 
-LEASE_DURATION = 3.0
 POD_ADDRESS = str(POD_SUBNETS[3])
 """Only written into the slice: no Envoy runs here, nothing sends traffic to it."""
 ResiliencePolicy = create_namespaced_resource(
@@ -56,36 +54,9 @@ def route_to(service_name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def replicas(
-    kube: KubeApiServer, kube_namespace: str, tmp_path: Path
-) -> Iterator[list[ServeProcess]]:
-    """Two replicas of `serve --kubernetes`, the first started first (so it leads)."""
-    started: list[ServeProcess] = []
-    try:
-        for index in range(2):
-            replica = ServeProcess(
-                None,
-                tmp_path / f"state-{index}",
-                tmp_path / f"serve-{index}.log",
-                name=f"replica {index}",
-                extra_args=[
-                    "--kubernetes",
-                    "--kubeconfig", str(kube.admin.kubeconfig),
-                    "--namespace", kube_namespace,
-                    "--control-namespace", kube_namespace,
-                    "--lease-duration", str(LEASE_DURATION),
-                ],
-            )  # fmt: skip
-            started.append(replica.start(timeout=40.0))
+def two(kube: KubeApiServer, kube_namespace: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    with replicas(kube.admin.kubeconfig, kube_namespace, tmp_path, 2) as started:
         yield started
-    finally:
-        for replica in started:
-            replica.stop()
-
-
-def holder(admin: Client, namespace: str) -> str:
-    lease = admin.get(Lease, LEASE_NAME, namespace=namespace)
-    return (lease.spec.holderIdentity if lease.spec else None) or ""
 
 
 def status_of(obj: Any) -> dict[str, Any]:
@@ -107,7 +78,7 @@ def conditions_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
-    kube_admin: Client, kube_namespace: str, replicas: list[ServeProcess]
+    kube_admin: Client, kube_namespace: str, two: list[ServeProcess]
 ) -> None:
     ns = kube_namespace
     apply(kube_admin, gateway_class())
@@ -175,9 +146,8 @@ def test_the_leader_writes_status_and_another_takes_over_when_it_dies(
     assert parent_conditions(kube_admin, ns, "shop")["Accepted"]["status"] == "True"
 
     # Kill the leader: the other takes the Lease within its duration and writes status.
-    leader_id = holder(kube_admin, ns)
-    leader = next(r for r in replicas if leader_id.endswith(f"-{r.xds_port}"))
-    other = next(r for r in replicas if r is not leader)
+    leader = holding(kube_admin, ns, two)
+    other = next(r for r in two if r is not leader)
     leader.kill9()
     killed = time.monotonic()
     wait_until(
