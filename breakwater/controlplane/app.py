@@ -155,7 +155,11 @@ class ControlPlane:
         claim = self.replicas.claim
         # With several replicas each judges the whole fleet: its own reports and its peers'.
         self.sharing = FleetSharing(
-            self.store, config.fleet, lambda: self.replicas.id, lambda: self.replicas.lease
+            self.store,
+            config.fleet,
+            lambda: self.replicas.id,
+            # On Kubernetes a share has no lease: it is forgotten by its age.
+            (lambda: 0) if self.kube_state is not None else (lambda: self.replicas.lease),
         )
         self.fleet = FleetReports(
             self.cache,
@@ -323,6 +327,8 @@ class ControlPlane:
             await self._admin_runner.cleanup()
             self._admin_runner = None
         await self.store.close()
+        if self.kube_state is not None:
+            await self.kube_state.client.aclose()
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -126,10 +126,10 @@ def test_rbac_grants_exactly_what_the_code_uses() -> None:
     assert local == {
         ("coordination.k8s.io", "leases", "create", ""),
         *(("coordination.k8s.io", "leases", v, LEASE_NAME) for v in ("get", "update")),
-        ("", "configmaps", "create", ""),
+        *(("", "configmaps", verb, "") for verb in ("create", "list", "patch", "delete")),
         *(
             ("", "configmaps", verb, name)
-            for verb in ("get", "update", "list", "watch")
+            for verb in ("get", "update", "watch")
             for name in (STATE_NAME, HISTORY_NAME)
         ),
     }

@@ -21,9 +21,16 @@ LEASE_DURATION = 3.0
 
 
 def replica(
-    kubeconfig: Path, namespace: str, workdir: Path, name: str, extra_args: Sequence[str] = ()
+    kubeconfig: Path,
+    namespace: str,
+    workdir: Path,
+    name: str,
+    extra_args: Sequence[str] = (),
+    *,
+    control_namespace: str | None = None,
 ) -> ServeProcess:
-    """One replica (not started); its id is `HOSTNAME-XDSPORT`."""
+    """One replica (not started) reading `namespace`, its Lease and state in
+    `control_namespace` (the same by default); its id is `HOSTNAME-XDSPORT`."""
     return ServeProcess(
         None,
         workdir / f"state-{name}",
@@ -33,7 +40,7 @@ def replica(
             "--kubernetes",
             "--kubeconfig", str(kubeconfig),
             "--namespace", namespace,
-            "--control-namespace", namespace,
+            "--control-namespace", control_namespace or namespace,
             "--lease-duration", f"{LEASE_DURATION:g}",
             *extra_args,
         ],

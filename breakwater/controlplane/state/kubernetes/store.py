@@ -36,6 +36,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 
 from breakwater.controlplane.kubernetes.forbidden import UNREACHABLE, refusal
+from breakwater.controlplane.state.kubernetes.fleet_shares import FleetShares
 from breakwater.controlplane.state.store import (
     ClaimLost,
     Drain,
@@ -92,6 +93,7 @@ class KubernetesStore:
         self.name = name
         self.history_name = history_name
         self._holds = holds
+        self.fleet = FleetShares(client, namespace)
         self._error: str | None = None
         self._since: float | None = None
         self.writer = secrets.token_hex(8)
@@ -110,7 +112,17 @@ class KubernetesStore:
         )  # fmt: skip
 
     async def close(self) -> None:
-        """The client belongs to whoever made it."""
+        """Takes this replica's fleet share away; the client belongs to whoever made it."""
+        await self.fleet.remove_mine()
+
+    # --- each replica's share of the fleet's reports (fleet/sharing.py) ---------------
+
+    async def put_fleet_share(self, replica_id: str, share: bytes, lease_id: int) -> None:
+        """`lease_id` is etcd's idea; a share here is forgotten by its age instead."""
+        await self.fleet.put(replica_id, share)
+
+    async def fleet_shares(self) -> dict[str, tuple[int, bytes]]:
+        return await self.fleet.read()
 
     # --- one ConfigMap, read and replaced ------------------------------------------
 
