@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=default_state_dir(),
         metavar="DIR|etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
         help="where API writes are kept: a directory (embedded SQLite; default: the user data "
-        "directory), or an etcd cluster shared by several replicas",
+        "directory), or an etcd cluster shared by several replicas; with --kubernetes the API "
+        "server keeps them (ConfigMaps in --control-namespace) unless this is an etcd URL",
     )
     serve.add_argument("--etcd-ca", metavar="FILE", help="PEM CA that signed etcd's certificate")
     serve.add_argument(
