@@ -112,7 +112,7 @@ class StatusWriter:
         except ApiError as exc:
             if exc.status.code in (404, 409):
                 return False  # deleted, or changed since read: the next round has it fresh
-            error = refusal(exc, "update", kind.group, f"{kind.plural}/status", namespace)
+            error = refusal(exc, "patch", kind.group, f"{kind.plural}/status", namespace)
             self.errors.append(error)
             log.warning("cannot write the status of %s %s: %s", kind.kind, meta.get("name"), error)
             return False
