@@ -91,7 +91,9 @@ def _document(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any
     """The object as a policy document: what the user wrote, less what the server added."""
     metadata = obj.get("metadata") or {}
     written: dict[str, Any] = {"name": metadata.get("name")}
-    if metadata.get("namespace"):
+    # Breakwater's own kinds have no namespace in their model: their names are one space
+    # (two objects of one kind and name in two namespaces are a located error).
+    if metadata.get("namespace") and api_version != API_VERSION:
         written["namespace"] = metadata["namespace"]
     if api_version != API_VERSION:
         for item in ("labels", "annotations", "creationTimestamp"):
