@@ -236,7 +236,11 @@ def fill(client: Client, services: int, endpoints: int) -> float:
         client.create(
             Service(
                 metadata=ObjectMeta(name=name, namespace=NAMESPACE),
-                spec=ServiceSpec(ports=[ServicePort(name="http", port=80, targetPort=8080)]),
+                # Headless: the test API server's ClusterIP range has 254 addresses, and
+                # Breakwater sends to the endpoints, never to a ClusterIP.
+                spec=ServiceSpec(
+                    clusterIP="None", ports=[ServicePort(name="http", port=80, targetPort=8080)]
+                ),
             )
         )
         client.create(endpoint_slice(index, endpoints))
@@ -416,15 +420,15 @@ def _listening(port: int) -> bool:
         return bool(answer.status == 200)
 
 
-def render_section(row: dict[str, Any], machine: str) -> list[str]:
-    """The BENCHMARKS.md section of `make bench`."""
+def render_section(row: dict[str, Any]) -> list[str]:
+    """The BENCHMARKS.md section of `make bench` (the machine is the report's)."""
     if "failed" in row:
         return ["## Kubernetes: EndpointSlices to the proxy", "", f"failed: {row['failed']}", ""]
     return [
         "## Kubernetes: EndpointSlices to the proxy",
         "",
         f"`python -m bench.kubernetes --services {row['services']} --endpoints "
-        f"{row['endpoints'] // row['services']}` on {machine}: a real kube-apiserver and etcd,",
+        f"{row['endpoints'] // row['services']}`: a real kube-apiserver and etcd,",
         f"{row['services']} Services with {row['endpoints']} ready endpoints in one namespace, "
         "`serve --kubernetes` in its own process, one simulated Envoy (SotW, EDS for every cluster).",
         "",
