@@ -144,13 +144,34 @@ def as_written(
     return texts, ignored
 
 
-def _service_port(service: dict[str, Any]) -> dict[str, Any] | None:
-    """The port Envoy sends to: the first whose appProtocol or name says HTTP or gRPC, else the first."""
+def _service_port(service: dict[str, Any], wanted: int | None) -> dict[str, Any] | None:
+    """The port Envoy sends to: the one the routes name (`backendRef.port`), else the first
+    whose appProtocol or name says HTTP or gRPC, else the first."""
     ports = (service.get("spec") or {}).get("ports") or []
+    for port in ports:
+        if wanted is not None and port.get("port") == wanted:
+            return dict(port)
     for port in ports:
         if _protocol_of(port) is not None:
             return dict(port)
     return dict(ports[0]) if ports else None
+
+
+def referenced_ports(objects: Objects) -> dict[Key, int]:
+    """(namespace, Service) → the port the routes' backendRefs name (the lowest, if several):
+    a Breakwater Service is one cluster on one port."""
+    found: dict[Key, int] = {}
+    for kind in (kinds.HTTP_ROUTE, kinds.GRPC_ROUTE):
+        for (namespace, _), route in objects.get(kind, {}).items():
+            for rule in (route.get("spec") or {}).get("rules") or []:
+                for ref in rule.get("backendRefs") or []:
+                    if ref.get("group", "") != "" or ref.get("kind", "Service") != "Service":
+                        continue
+                    port = ref.get("port")
+                    if isinstance(port, int):
+                        key = (str(ref.get("namespace") or namespace), str(ref.get("name")))
+                        found[key] = min(port, found.get(key, port))
+    return found
 
 
 def _protocol_of(port: Mapping[str, Any]) -> str | None:
@@ -234,9 +255,10 @@ def _service(
     declared: dict[str, Any] | None,
     slices: list[dict[str, Any]],
     pods: Mapping[Key, dict[str, Any]],
+    wanted: int | None,
 ) -> tuple[ServiceEndpoints | None, list[PolicyError]]:
     path = object_path("Service", namespace, name)
-    port = _service_port(service)
+    port = _service_port(service, wanted)
     spec_type = (service.get("spec") or {}).get("type")
     if port is None or spec_type == "ExternalName":
         return None, []  # nothing Envoy can send to through slices
@@ -293,6 +315,7 @@ def services(
         if owner:
             slices_of.setdefault((namespace, str(owner)), []).append(slice_)
     last = cache if cache is not None else {}
+    ports = referenced_ports(objects)
     kept: ServiceCache = {}
     made: dict[str, ServiceEndpoints] = {}
     errors: list[PolicyError] = []
@@ -300,16 +323,19 @@ def services(
         internal = service_name(namespace, name)
         declared = extra.get((namespace, name))
         slices = slices_of.get((namespace, name), [])
-        key = (service, declared, *slices, *_pods_of(slices, pods, namespace))
+        wanted = ports.get((namespace, name))
+        key = (wanted, service, declared, *slices, *_pods_of(slices, pods, namespace))
         before = last.get(internal)
         if (
             before is not None
             and len(before[0]) == len(key)
-            and all(a is b for a, b in zip(before[0], key, strict=True))
+            and before[0][0] == wanted
+            and all(a is b for a, b in zip(before[0][1:], key[1:], strict=True))
         ):
             entry = before
         else:
-            entry = (key, *_service(namespace, name, service, declared, slices, pods))
+            made_now = _service(namespace, name, service, declared, slices, pods, wanted)
+            entry = (key, *made_now)
         kept[internal] = entry
         if entry[1] is not None:
             made[internal] = entry[1]
