@@ -154,6 +154,25 @@ def test_httproute_matching(kube_admin: Client, mesh: KubeMesh) -> None:
     )
 
 
+def test_httproute_query_param_matching(kube_admin: Client, mesh: KubeMesh) -> None:
+    one_case(
+        kube_admin,
+        mesh,
+        "httproute-query-param-matching.yaml",
+        [
+            ("/?animal=whale", {}, V1),
+            ("/?animal=dolphin", {}, V2),
+            ("/?animal=dolphin&color=blue", {}, V3),
+            ("/?ANIMAL=Whale", {}, V3),
+            ("/?animal=whale&otherparam=irrelevant", {}, V1),
+            ("/?animal=dolphin&color=yellow", {}, V2),
+            ("/path1?animal=whale", {}, V1),
+            ("/?animal=whale", {"version": "one"}, V2),
+            ("/path2?animal=whale", {"version": "two"}, V3),
+        ],
+    )
+
+
 def test_httproute_weight(kube_admin: Client, mesh: KubeMesh) -> None:
     """70/30/0 over 500 requests (the suite allows ±5 points; here ±10, under a loaded CPU)."""
     routes = manifests("tests/httproute-weight.yaml")
