@@ -15,9 +15,11 @@ from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.core_v1 import PodTemplate
 
 from breakwater.controlplane.kubernetes.connection import http_client, load_config
-from breakwater.controlplane.kubernetes.kinds import ENDPOINT_SLICE, Kind
+from breakwater.controlplane.kubernetes.kinds import ENDPOINT_SLICE, WATCHED, Kind
 from breakwater.controlplane.kubernetes.options import KubernetesOptions
+from breakwater.controlplane.kubernetes.source import KubernetesSource
 from breakwater.controlplane.kubernetes.watch import Watcher
+from breakwater.translators.pipeline import PolicyReader
 from tests.kubernetes.test_apiserver import _compact
 from tests.support.kube_access import granted
 from tests.support.kube_apiserver import RESTRICTED_USER, KubeApiServer
@@ -99,3 +101,41 @@ async def test_a_refused_list_names_the_missing_rbac_rule(
         'verbs: ["get", "list", "watch"]'
     ), watcher.error
     assert not watcher.synced.is_set()
+
+
+async def test_serve_keeps_nothing_served_until_every_kind_is_listed_and_says_what_is_missing(
+    kube: KubeApiServer, kube_admin: Client, kube_namespace: str
+) -> None:
+    """A control plane that may not list EndpointSlices serves nothing (rather than Services
+    without endpoints), and its error is the rule to add."""
+    rules = [
+        PolicyRule(apiGroups=[kind.group], resources=[kind.plural], verbs=["get", "list", "watch"])
+        for kind in WATCHED
+        if kind is not ENDPOINT_SLICE
+    ]
+    options = KubernetesOptions(
+        kubeconfig=kube.restricted.kubeconfig,
+        namespaces=(kube_namespace,),
+        sync_timeout=1.0,
+        backoff_initial=0.05,
+        backoff_cap=0.5,
+    )
+    with granted(kube_admin, RESTRICTED_USER, rules):
+        source = KubernetesSource(options)
+        changes: list[int] = []
+
+        async def changed() -> None:
+            changes.append(1)
+
+        await source.start(changed)
+        try:
+            read = source.read(PolicyReader())
+        finally:
+            await source.stop()
+
+    assert read.policyset is None
+    assert read.errors[0].message.startswith(
+        "not every kind has been listed yet, so nothing is served: Kubernetes refused to list "
+        "endpointslices (discovery.k8s.io/v1 EndpointSlice)"
+    ), read.errors
+    assert source.watch_errors() and "endpointslices" in source.watch_errors()[0]

@@ -108,10 +108,10 @@ class KubeMesh:
     # --- traffic ----------------------------------------------------------------------
 
     def send(
-        self, count: int, *, headers: HeadersArg = None, concurrency: int = 4
+        self, count: int, *, path: str = "/", headers: HeadersArg = None, concurrency: int = 4
     ) -> TrafficResult:
         return _send_requests(
-            self.url, count, headers=headers, concurrency=concurrency, max_duration=30.0
+            self.url, count, path=path, headers=headers, concurrency=concurrency, max_duration=30.0
         )
 
     def continuous(self, rate: float, max_duration: float = 40.0) -> ContinuousTraffic:

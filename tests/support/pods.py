@@ -44,9 +44,9 @@ class PodUpstream(LoggedProcess):
         command = [sys.executable, "-m", "breakwater.devtools.upstream"]
         command += ["--host", self.address, "--instance", self.instance, "--service", self.service]
         command += ["--port", str(self._port)]
-        # Started again (the log is appended to): only what this process writes counts.
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        # Started again (a pod's process restarted), it must be this run's line that is read.
         self.port = None
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = self.spawn(self.network.run_in(command))
         listening = re.compile(rf"listening on http://{re.escape(self.address)}:(\d+)")
         deadline = time.monotonic() + timeout
@@ -56,8 +56,7 @@ class PodUpstream(LoggedProcess):
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"the pod's upstream did not start:\n{self.log_tail()}")
-            raw = self.log_path.read_bytes()[offset:] if self.log_path.exists() else b""
-            text = raw.decode(errors="replace")
+            text = self.log_path.read_text()[offset:] if self.log_path.exists() else ""
             found = listening.search(text)
             self.port = int(found.group(1)) if found else None
             time.sleep(0.05)

@@ -144,13 +144,34 @@ def as_written(
     return texts, ignored
 
 
-def _service_port(service: dict[str, Any]) -> dict[str, Any] | None:
-    """The port Envoy sends to: the first whose appProtocol or name says HTTP or gRPC, else the first."""
+def _service_port(service: dict[str, Any], wanted: int | None) -> dict[str, Any] | None:
+    """The port Envoy sends to: the one the routes name (`backendRef.port`), else the first
+    whose appProtocol or name says HTTP or gRPC, else the first."""
     ports = (service.get("spec") or {}).get("ports") or []
+    for port in ports:
+        if wanted is not None and port.get("port") == wanted:
+            return dict(port)
     for port in ports:
         if _protocol_of(port) is not None:
             return dict(port)
     return dict(ports[0]) if ports else None
+
+
+def referenced_ports(objects: Objects) -> dict[Key, int]:
+    """(namespace, Service) → the port the routes' backendRefs name (the lowest, if several):
+    a Breakwater Service is one cluster on one port."""
+    found: dict[Key, int] = {}
+    for kind in (kinds.HTTP_ROUTE, kinds.GRPC_ROUTE):
+        for (namespace, _), route in objects.get(kind, {}).items():
+            for rule in (route.get("spec") or {}).get("rules") or []:
+                for ref in rule.get("backendRefs") or []:
+                    if ref.get("group", "") != "" or ref.get("kind", "Service") != "Service":
+                        continue
+                    port = ref.get("port")
+                    if isinstance(port, int):
+                        key = (str(ref.get("namespace") or namespace), str(ref.get("name")))
+                        found[key] = min(port, found.get(key, port))
+    return found
 
 
 def _protocol_of(port: Mapping[str, Any]) -> str | None:
@@ -209,8 +230,82 @@ def _endpoints(
     return [endpoints[k] for k in sorted(endpoints)], drained, zones
 
 
-def services(objects: Objects) -> tuple[dict[str, ServiceEndpoints], list[PolicyError]]:
-    """Each core Service as a Breakwater Service, with what its breakwater.dev Service adds."""
+ServiceCache = dict[str, tuple[tuple[object, ...], ServiceEndpoints | None, list[PolicyError]]]
+"""Breakwater name → (the objects a Service was made from, what it became, its errors): made
+again only when one of those objects is another (a watch replaces an object on each change)."""
+
+
+def _pods_of(
+    slices: Iterable[dict[str, Any]], pods: Mapping[Key, dict[str, Any]], namespace: str
+) -> list[object]:
+    found: list[object] = []
+    for slice_ in slices:
+        for endpoint in slice_.get("endpoints") or []:
+            target = endpoint.get("targetRef") or {}
+            if target.get("kind") == "Pod":
+                key = (str(target.get("namespace") or namespace), str(target.get("name")))
+                found.append(pods.get(key))
+    return found
+
+
+def _service(
+    namespace: str,
+    name: str,
+    service: dict[str, Any],
+    declared: dict[str, Any] | None,
+    slices: list[dict[str, Any]],
+    pods: Mapping[Key, dict[str, Any]],
+    wanted: int | None,
+) -> tuple[ServiceEndpoints | None, list[PolicyError]]:
+    path = object_path("Service", namespace, name)
+    port = _service_port(service, wanted)
+    spec_type = (service.get("spec") or {}).get("type")
+    if port is None or spec_type == "ExternalName":
+        return None, []  # nothing Envoy can send to through slices
+    errors: list[PolicyError] = []
+    sources: tuple[str, ...] = (path,)
+    spec: dict[str, Any] = {"protocol": _protocol_of(port) or "http"}
+    if declared is not None:
+        extra_path = object_path("Service", namespace, name) + " (breakwater.dev)"
+        sources = (path, extra_path)
+        written = declared.get("spec") or {}
+        own = [f for f in ("endpoints", "dns") if written.get(f)]
+        if own:
+            errors.append(
+                PolicyError(
+                    extra_path,
+                    1,
+                    f"lists `{own[0]}`, but Service {namespace}/{name} is a Kubernetes "
+                    "Service whose endpoints come from its EndpointSlices: keep only "
+                    "`protocol` and `subsets` here",
+                    kind="Service",
+                    name=service_name(namespace, name),
+                    field=f"spec.{own[0]}",
+                )
+            )
+        for item in ("protocol", "subsets"):
+            if item in written:
+                spec[item] = written[item]
+    endpoints, drained, zones = _endpoints(slices, str(port.get("name") or ""), pods, namespace)
+    spec["endpoints"] = endpoints
+    internal = service_name(namespace, name)
+    data = {
+        "apiVersion": API_VERSION,
+        "kind": "Service",
+        "metadata": {"name": internal, "annotations": {ENDPOINTS_FROM: ENDPOINTS_FROM_SLICES}},
+        "spec": spec,
+    }
+    return ServiceEndpoints(path, data, frozenset(drained), zones, sources), errors
+
+
+def services(
+    objects: Objects, cache: ServiceCache | None = None
+) -> tuple[dict[str, ServiceEndpoints], list[PolicyError]]:
+    """Each core Service as a Breakwater Service, with what its breakwater.dev Service adds.
+
+    With a `cache` of the last call, a Service whose objects (the Service, its
+    breakwater.dev Service, its slices, their pods) are the same is not made again; the
+    cache is left holding this call's."""
     core = objects.get(kinds.SERVICE, {})
     extra = objects.get(kinds.BREAKWATER_SERVICE, {})
     pods = objects.get(kinds.POD, {})
@@ -219,50 +314,32 @@ def services(objects: Objects) -> tuple[dict[str, ServiceEndpoints], list[Policy
         owner = ((slice_.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
         if owner:
             slices_of.setdefault((namespace, str(owner)), []).append(slice_)
+    last = cache if cache is not None else {}
+    ports = referenced_ports(objects)
+    kept: ServiceCache = {}
     made: dict[str, ServiceEndpoints] = {}
     errors: list[PolicyError] = []
     for (namespace, name), service in sorted(core.items()):
-        path = object_path("Service", namespace, name)
-        port = _service_port(service)
-        spec_type = (service.get("spec") or {}).get("type")
-        if port is None or spec_type == "ExternalName":
-            continue  # nothing Envoy can send to through slices
-        declared = extra.get((namespace, name))
-        sources: tuple[str, ...] = (path,)
-        spec: dict[str, Any] = {"protocol": _protocol_of(port) or "http"}
-        if declared is not None:
-            extra_path = object_path("Service", namespace, name) + " (breakwater.dev)"
-            sources = (path, extra_path)
-            written = declared.get("spec") or {}
-            own = [f for f in ("endpoints", "dns") if written.get(f)]
-            if own:
-                errors.append(
-                    PolicyError(
-                        extra_path,
-                        1,
-                        f"lists `{own[0]}`, but Service {namespace}/{name} is a Kubernetes "
-                        "Service whose endpoints come from its EndpointSlices: keep only "
-                        "`protocol` and `subsets` here",
-                        kind="Service",
-                        name=service_name(namespace, name),
-                        field=f"spec.{own[0]}",
-                    )
-                )
-            for item in ("protocol", "subsets"):
-                if item in written:
-                    spec[item] = written[item]
-        endpoints, drained, zones = _endpoints(
-            slices_of.get((namespace, name), []), str(port.get("name") or ""), pods, namespace
-        )
-        spec["endpoints"] = endpoints
         internal = service_name(namespace, name)
-        data = {
-            "apiVersion": API_VERSION,
-            "kind": "Service",
-            "metadata": {"name": internal, "annotations": {ENDPOINTS_FROM: ENDPOINTS_FROM_SLICES}},
-            "spec": spec,
-        }
-        made[internal] = ServiceEndpoints(path, data, frozenset(drained), zones, sources)
+        declared = extra.get((namespace, name))
+        slices = slices_of.get((namespace, name), [])
+        wanted = ports.get((namespace, name))
+        key = (wanted, service, declared, *slices, *_pods_of(slices, pods, namespace))
+        before = last.get(internal)
+        if (
+            before is not None
+            and len(before[0]) == len(key)
+            and before[0][0] == wanted
+            and all(a is b for a, b in zip(before[0][1:], key[1:], strict=True))
+        ):
+            entry = before
+        else:
+            made_now = _service(namespace, name, service, declared, slices, pods, wanted)
+            entry = (key, *made_now)
+        kept[internal] = entry
+        if entry[1] is not None:
+            made[internal] = entry[1]
+        errors.extend(entry[2])
     for (namespace, name), declared in sorted(extra.items()):
         internal = service_name(namespace, name)
         if internal in made:
@@ -271,12 +348,20 @@ def services(objects: Objects) -> tuple[dict[str, ServiceEndpoints], list[Policy
         data = _document(declared, API_VERSION, "Service")
         data["metadata"] = {"name": internal}
         made[internal] = ServiceEndpoints(path, data, frozenset(), {}, (path,))
+    if cache is not None:
+        cache.clear()
+        cache.update(kept)
     return made, errors
 
 
-def convert(objects: Objects, cache: TextCache | None = None) -> Converted:
-    texts, ignored = as_written(objects, cache)
-    made, errors = services(objects)
+def convert(
+    objects: Objects,
+    texts_cache: TextCache | None = None,
+    services_cache: ServiceCache | None = None,
+) -> Converted:
+    """Every object read, as texts and Services; the caches are those of the last call."""
+    texts, ignored = as_written(objects, texts_cache)
+    made, errors = services(objects, services_cache)
     return Converted(texts, made, errors, ignored)
 
 
@@ -284,6 +369,7 @@ __all__ = [
     "CONTROLLER_NAME",
     "Converted",
     "Objects",
+    "ServiceCache",
     "ServiceEndpoints",
     "TextCache",
     "as_written",

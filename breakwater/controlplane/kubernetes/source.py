@@ -35,6 +35,7 @@ from breakwater.controlplane.kubernetes.kinds import Kind
 from breakwater.controlplane.kubernetes.objects import (
     Converted,
     Objects,
+    ServiceCache,
     ServiceEndpoints,
     TextCache,
     convert,
@@ -90,6 +91,10 @@ class ObjectReport:
 class Snapshot:
     objects: Objects
     """Each kind's objects as one watch or list left them (copies of the watchers' maps)."""
+    unlisted: tuple[str, ...] = ()
+    """The watches that have not listed once yet, and why: while any has not, nothing is
+    served (a control plane restarted during an API server outage must not hand the
+    proxies an empty configuration)."""
 
 
 @dataclass
@@ -110,6 +115,7 @@ class KubernetesSource:
         self._changed = asyncio.Event()
         self._snapshot = Snapshot({})
         self._texts: TextCache = {}
+        self._made: ServiceCache = {}
         self._services: dict[str, tuple[dict[str, Any], Service | None, list[PolicyError]]] = {}
         """Breakwater name → (the data validated, its document, its errors): validated again
         only when the data changed, so unchanged Services are the same objects."""
@@ -171,7 +177,15 @@ class KubernetesSource:
 
     def read(self, reader: PolicyReader) -> SourceRead:
         snapshot = self._snapshot
-        converted = convert(snapshot.objects, self._texts)
+        if snapshot.unlisted:
+            waiting = PolicyError(
+                self.describe(),
+                0,
+                "not every kind has been listed yet, so nothing is served: "
+                + "; ".join(snapshot.unlisted),
+            )
+            return SourceRead(None, [waiting], [], "")
+        converted = convert(snapshot.objects, self._texts, self._made)
         decoded = reader.decode(converted.texts)
         service_docs, service_errors, service_refused = self._validate_services(converted)
         documents = decoded.documents + service_docs
@@ -215,7 +229,12 @@ class KubernetesSource:
         objects: dict[Kind, dict[Key, dict[str, Any]]] = {}
         for watcher in self._watchers:
             objects.setdefault(watcher.kind, {}).update(watcher.objects)
-        return Snapshot(objects)
+        unlisted = tuple(
+            watcher.error or f"{watcher.describe()}: not listed yet"
+            for watcher in self._watchers
+            if not watcher.synced.is_set()
+        )
+        return Snapshot(objects, unlisted)
 
     async def _follow(self, on_change: OnChange) -> None:
         while True:
@@ -238,7 +257,7 @@ class KubernetesSource:
         for name, made in converted.services.items():
             raw = RawDocument(made.path, 1, made.data)
             before = self._services.get(name)
-            if before is not None and before[0] == made.data:
+            if before is not None and (before[0] is made.data or before[0] == made.data):
                 known[name] = before
             else:
                 known[name] = (made.data, *_validate_service(raw))
@@ -337,10 +356,11 @@ def _drained(
     services: Mapping[str, ServiceEndpoints], policyset: PolicySet
 ) -> dict[str, frozenset[str]]:
     """The terminating endpoints of the Services served, by Service."""
+    served = policyset.services
     return {
         name: made.drained
         for name, made in sorted(services.items())
-        if made.drained and name in policyset.services
+        if made.drained and name in served
     }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from breakwater.translators.documents import RawDocument
 from breakwater.translators.errors import PolicyError
@@ -95,14 +96,35 @@ class _Index:
         return False
 
 
+ConversionMemo = dict[int, tuple[object, object, object, object]]
+"""id(document) → (document, raw, resolution, what it converted to), as of the last read."""
+
+
 def resolve_gateway_api(
     documents: Sequence[tuple[GatewayApiDocument, RawDocument]],
     native: Sequence[tuple[Document, RawDocument]],
+    memo: ConversionMemo | None = None,
 ) -> tuple[list[tuple[Document, RawDocument]], GatewayApiState, list[PolicyError]]:
     """The Gateway API documents as Breakwater documents, their routes' status, and mistakes.
 
-    `native` are Breakwater's own documents, whose Services the routes send to.
+    `native` are Breakwater's own documents, whose Services the routes send to. With a
+    `memo` kept from the last read, a document read again (the same object) whose
+    resolution did not change converts to the very same document as then, so the
+    translators' caches, keyed by identity, find it: an edit of one route among a
+    thousand converts one. The memo is left holding this read's conversions.
     """
+    last = memo if memo is not None else {}
+    kept: ConversionMemo = {}
+
+    def remembered(doc: Any, raw: RawDocument, resolution: object, convert: Any) -> Any:
+        entry = last.get(id(doc))
+        if entry is not None and entry[0] is doc and entry[1] is raw and entry[2] == resolution:
+            result = entry[3]
+        else:
+            result = convert()
+        kept[id(doc)] = (doc, raw, resolution, result)
+        return result
+
     errors: list[PolicyError] = []
     index = _Index(services={d.name: d for d, _ in native if isinstance(d, Service)})
     converted: list[tuple[Document, RawDocument]] = []
@@ -127,7 +149,9 @@ def resolve_gateway_api(
             continue
         if isinstance(doc, GatewayDocument):
             index.gateways[(doc.namespace, doc.metadata.name)] = doc
-            gateway, gateway_raw, gateway_errors = convert_gateway(doc, raw)
+            gateway, gateway_raw, gateway_errors = remembered(
+                doc, raw, None, lambda doc=doc, raw=raw: convert_gateway(doc, raw)
+            )
             errors.extend(gateway_errors)
             if gateway is not None:
                 converted.append((gateway, gateway_raw))
@@ -141,7 +165,14 @@ def resolve_gateway_api(
         statuses[f"{route.kind}/{route.name}"] = status
         if not resolution.gateways:
             continue
-        internal, internal_raw, route_errors = convert_route(route, raw, resolution)
+        internal, internal_raw, route_errors = remembered(
+            route,
+            raw,
+            resolution,
+            lambda route=route, raw=raw, resolution=resolution: convert_route(
+                route, raw, resolution
+            ),
+        )
         errors.extend(route_errors)
         if internal is not None:
             converted.append((internal, internal_raw))
@@ -153,6 +184,9 @@ def resolve_gateway_api(
             pair[0].metadata.name,
         ),
     )
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
     state = GatewayApiState(
         gateways=frozenset(d.name for d in index.gateways.values()),
         route_rank={route.name: rank for rank, (route, _) in enumerate(ranked)},
