@@ -38,8 +38,6 @@ POLICY_POLL_INTERVAL = 0.1
 """Seconds between two looks at the policy directory's file names, sizes and times (a few
 stat calls; reading happens only on a change)."""
 
-GATEWAY_CONTROLLER = "breakwater.dev/gateway-controller"
-"""The `controllerName` of the GatewayClasses Breakwater serves (and writes the status of)."""
 KUBERNETES_SYNC_TIMEOUT = 30.0
 """Seconds `serve --kubernetes` waits at start for the first list of every kind it reads; after
 that it serves what it has and keeps retrying the rest."""

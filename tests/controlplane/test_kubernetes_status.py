@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from breakwater import defaults
+from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
 from breakwater.controlplane.kubernetes.source import ObjectReport, Served
 from breakwater.controlplane.kubernetes.status import StatusView, desired_status, same_status
 from breakwater.controlplane.rollouts.engine import Judgement
@@ -26,7 +26,7 @@ CLASS = f"""\
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {{name: breakwater, generation: 1}}
-spec: {{controllerName: {defaults.GATEWAY_CONTROLLER}}}
+spec: {{controllerName: {CONTROLLER_NAME}}}
 """
 
 POLICIES = """\
@@ -150,7 +150,7 @@ def test_route_parents_accepted_and_a_missing_backend() -> None:
     # Another controller's entry stays as it was.
     assert status["parents"][0] == other
     ours = status["parents"][1]
-    assert ours["controllerName"] == defaults.GATEWAY_CONTROLLER
+    assert ours["controllerName"] == CONTROLLER_NAME
     assert ours["parentRef"] == {
         "group": "gateway.networking.k8s.io",
         "kind": "Gateway",

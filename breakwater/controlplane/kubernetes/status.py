@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from breakwater import defaults
+from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
 from breakwater.controlplane.kubernetes.source import ObjectReport
 from breakwater.controlplane.rollouts.status import RolloutView
 from breakwater.schema.crd_status import (
@@ -126,7 +126,7 @@ def _without_times(value: Any) -> Any:
 
 
 def _gateway_class(obj: Mapping[str, Any], view: StatusView) -> dict[str, Any] | None:
-    if obj.get("spec", {}).get("controllerName") != defaults.GATEWAY_CONTROLLER:
+    if obj.get("spec", {}).get("controllerName") != CONTROLLER_NAME:
         return None
     previous = _conditions_of(obj.get("status"))
     message = "handled by Breakwater"
@@ -223,11 +223,11 @@ def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> di
     previous_parents = [
         p for p in (obj.get("status") or {}).get("parents") or [] if isinstance(p, Mapping)
     ]
-    others = [p for p in previous_parents if p.get("controllerName") != defaults.GATEWAY_CONTROLLER]
+    others = [p for p in previous_parents if p.get("controllerName") != CONTROLLER_NAME]
     ours = {
         _parent_key(p.get("parentRef") or {}, obj): p
         for p in previous_parents
-        if p.get("controllerName") == defaults.GATEWAY_CONTROLLER
+        if p.get("controllerName") == CONTROLLER_NAME
     }
     errors = _errors_of(report)
     status = None if errors else view.gateway_api.status_of(kind, name)
@@ -238,7 +238,7 @@ def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> di
         parents.append(
             {
                 "parentRef": parent_ref,
-                "controllerName": defaults.GATEWAY_CONTROLLER,
+                "controllerName": CONTROLLER_NAME,
                 "conditions": _route_conditions(obj, view, status, errors, parent_ref, previous),
             }
         )
