@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
 from breakwater.controlplane.kubernetes.source import ObjectReport, Served
-from breakwater.controlplane.kubernetes.status import StatusView, desired_status, same_status
+from breakwater.controlplane.kubernetes.status import (
+    StatusView,
+    desired_status,
+    foreign_gateways,
+    same_status,
+)
 from breakwater.controlplane.rollouts.engine import Judgement
 from breakwater.controlplane.rollouts.status import RolloutView
 from breakwater.schema.crd_status import BreakwaterStatus
@@ -179,6 +185,21 @@ def test_route_parents_accepted_and_a_missing_backend() -> None:
     assert condition(conditions, "ResolvedRefs")["status"] == "True"
     assert condition(conditions, "ResolvedRefs")["lastTransitionTime"] == LATER
     assert condition(conditions, "Accepted")["lastTransitionTime"] == NOW
+
+
+def test_a_parent_of_another_controller_gets_no_entry_from_breakwater() -> None:
+    route = objects(POLICIES)["HTTPRoute"]
+    theirs = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+              "metadata": {"name": "istio", "namespace": "default"}}  # fmt: skip
+    foreign = foreign_gateways([(theirs, None), (objects(POLICIES)["Gateway"], None)])
+    assert foreign == {("default", "istio"), ("default", "edge")}
+    view = replace(view_of(POLICIES), foreign_gateways=frozenset({("default", "istio")}))
+    route["spec"]["parentRefs"] = [{"name": "istio"}]
+    assert desired_status(route, report_of(route, POLICIES), view) is None
+    route["spec"]["parentRefs"] = [{"name": "istio"}, {"name": "edge", "sectionName": "http"}]
+    status = desired_status(route, report_of(route, POLICIES), view)
+    assert status is not None
+    assert [p["parentRef"]["name"] for p in status["parents"]] == ["edge"]
 
 
 def test_an_invalid_breakwater_object_names_the_field_and_what_is_allowed() -> None:

@@ -29,7 +29,7 @@ from breakwater.controlplane.kubernetes.connection import load_config
 from breakwater.controlplane.kubernetes.lease import LEASE_NAME, LeaderElection
 from breakwater.controlplane.kubernetes.options import KubernetesOptions
 from breakwater.controlplane.kubernetes.source import KubernetesSource, ObjectReport
-from breakwater.controlplane.kubernetes.status import StatusView
+from breakwater.controlplane.kubernetes.status import StatusView, foreign_gateways
 from breakwater.controlplane.kubernetes.status_writer import (
     FIELD_MANAGER,
     STATUS_KINDS,
@@ -148,13 +148,14 @@ class KubernetesReplica:
         """Write what differs, post what is new; returns how many statuses were written."""
         effective = self.controller.state.effective
         rollouts = {view.name: view for view in self._rollouts()}
+        pairs = list(self._objects())
         view = StatusView(
             gateway_api=effective.gateway_api if effective is not None else GatewayApiState(),
             proxies=self._proxies(),
             rollouts=rollouts,
+            foreign_gateways=foreign_gateways(pairs),
             now=rfc3339(datetime.now(UTC)),
         )
-        pairs = list(self._objects())
         written = await self.writer.write(pairs, view)
         for obj, report in pairs:
             if report is None or report.kind != "Rollout" or not report.documents:

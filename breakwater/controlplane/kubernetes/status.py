@@ -15,7 +15,7 @@ other controllers are kept as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ class StatusView:
     proxies: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     """`Kind/name` of a document → (proxies that applied it, proxies whose config it is in)."""
     rollouts: Mapping[str, RolloutView] = field(default_factory=dict)
+    foreign_gateways: frozenset[tuple[str, str]] = frozenset()
+    """(namespace, name) of the Gateways of other controllers' classes: a route's parentRef
+    to one gets no status entry from Breakwater."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339, UTC: the lastTransitionTime of a condition that changes now."""
 
@@ -73,6 +76,18 @@ def desired_status(
     if group == BREAKWATER_GROUP and kind != "Service":
         return _breakwater(obj, report, view)
     return None
+
+
+def foreign_gateways(
+    objects: Iterable[tuple[Mapping[str, Any], ObjectReport | None]],
+) -> frozenset[tuple[str, str]]:
+    """(namespace, name) of the Gateways the source left alone: another controller's class."""
+    return frozenset(
+        (str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name")))
+        for obj, report in objects
+        if obj.get("kind") == "Gateway"
+        and (report is None or not (report.documents or report.errors))
+    )
 
 
 def same_status(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
@@ -218,7 +233,7 @@ def _attached_routes(routes: Any, gateway: Mapping[str, Any]) -> dict[str, int]:
     return counts
 
 
-def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> dict[str, Any]:
+def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> dict[str, Any] | None:
     kind, _, name = _document(report).partition("/")
     previous_parents = [
         p for p in (obj.get("status") or {}).get("parents") or [] if isinstance(p, Mapping)
@@ -234,6 +249,8 @@ def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> di
     parents: list[dict[str, Any]] = []
     for ref in obj.get("spec", {}).get("parentRefs") or []:
         parent_ref = _parent_ref(ref, obj)
+        if (parent_ref["namespace"], parent_ref["name"]) in view.foreign_gateways:
+            continue  # another controller's Gateway: that controller speaks for it
         previous = _conditions_of(ours.get(_parent_key(parent_ref, obj)))
         parents.append(
             {
@@ -242,6 +259,8 @@ def _route(obj: Mapping[str, Any], report: ObjectReport, view: StatusView) -> di
                 "conditions": _route_conditions(obj, view, status, errors, parent_ref, previous),
             }
         )
+    if not parents and not ours:
+        return None  # attached to other controllers' Gateways only
     return {"parents": others + parents}
 
 
@@ -342,5 +361,6 @@ __all__ = [
     "BREAKWATER_GROUP",
     "StatusView",
     "desired_status",
+    "foreign_gateways",
     "same_status",
 ]
