@@ -10,12 +10,20 @@ import pytest
 from breakwater.cli import main
 
 
+ONLY_WITH = "--kubeconfig, --namespace and --control-namespace go with --kubernetes"
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
         (["--kubernetes", "-c", "."], "give either -c DIR or --kubernetes"),
-        (["-c", ".", "--kubeconfig", "k"], "--kubeconfig and --namespace go with --kubernetes"),
-        (["-c", ".", "--namespace", "shop"], "--kubeconfig and --namespace go with --kubernetes"),
+        (["-c", ".", "--kubeconfig", "k"], ONLY_WITH),
+        (["-c", ".", "--namespace", "shop"], ONLY_WITH),
+        (["-c", ".", "--control-namespace", "breakwater"], ONLY_WITH),
+        (
+            ["--kubernetes", "--lease-duration", "0.5"],
+            "--lease-duration 0.5: give at least 1 second",
+        ),
         ([], "give the policy directory with -c DIR, or --kubernetes"),
     ],
 )
