@@ -93,10 +93,6 @@ class LeaderElection:
     def leading(self) -> bool:
         return time.monotonic() < self._valid_until
 
-    async def claim(self, what: str) -> bool:
-        """Whether this replica does `what` (drive a rollout, say): the leader does everything."""
-        return self.leading
-
     async def start(self) -> None:
         """Try once at once (a lone replica leads before its first snapshot), then keep trying."""
         await self._try()

@@ -98,6 +98,8 @@ class KubernetesReplica:
         return self.election.leading
 
     def on_leadership(self, leading: bool) -> None:
+        if leading:
+            self.writer.forget_posted()
         self._wake.set()
 
     async def start(self, identity: str) -> None:

@@ -71,8 +71,11 @@ class StatusWriter:
         self._leading = leading
         self.identity = identity
         self._events_posted: dict[tuple[str, str], float] = {}
-        self.errors: list[str] = []
-        """The refusals of the last round, as sentences."""
+
+    def forget_posted(self) -> None:
+        """Read again from the server which decisions were posted (another leader may have
+        posted some since this replica last led)."""
+        self._events_posted.clear()
 
     async def write(
         self,
@@ -84,7 +87,6 @@ class StatusWriter:
         if not self._leading():
             return 0
         written = 0
-        self.errors = []
         for obj, report in objects:
             desired = desired_status(obj, report, view)
             if desired is None or same_status(obj.get("status"), desired):
@@ -113,7 +115,6 @@ class StatusWriter:
             if exc.status.code in (404, 409):
                 return False  # deleted, or changed since read: the next round has it fresh
             error = refusal(exc, "patch", kind.group, f"{kind.plural}/status", namespace)
-            self.errors.append(error)
             log.warning("cannot write the status of %s %s: %s", kind.kind, meta.get("name"), error)
             return False
         return True
@@ -180,7 +181,6 @@ class StatusWriter:
             await self.client.create(event)
         except ApiError as exc:
             error = refusal(exc, "create", "events.k8s.io", "events", meta.get("namespace"))
-            self.errors.append(error)
             log.warning("cannot post a Rollout event: %s", error)
 
 
