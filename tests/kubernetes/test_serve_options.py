@@ -9,7 +9,6 @@ import pytest
 
 from breakwater.cli import main
 
-
 ONLY_WITH = "--kubeconfig, --namespace and --control-namespace go with --kubernetes"
 
 
