@@ -201,3 +201,56 @@ def test_namespaces_are_real_a_backend_elsewhere_needs_a_reference_grant() -> No
         "RefNotPermitted",
     )
     assert granted["HTTPRoute/web.other"].status is True
+
+
+def test_a_grpc_route_reaches_its_service_on_the_port_it_names() -> None:
+    """The Service's port is the one the route names, and its appProtocol the protocol."""
+    listener = {"name": "grpc", "port": 8080, "protocol": "HTTP"}
+    cluster = objects(
+        gateway_class={("", "bw"): {**meta("", "bw"), "spec": {"controllerName": CONTROLLER_NAME}}},
+        gateway={
+            ("shop", "edge"): gateway_api(
+                "Gateway", "shop", "edge", {"gatewayClassName": "bw", "listeners": [listener]}
+            )
+        },
+        service={
+            ("shop", "pricing"): service(
+                "shop",
+                "pricing",
+                {"name": "http", "port": 80},
+                {"name": "rpc", "port": 9000, "appProtocol": "grpc"},
+            )
+        },
+        endpoint_slice={
+            ("shop", "pricing-x"): slice_(
+                "shop",
+                "pricing",
+                [{"name": "http", "port": 8080}, {"name": "rpc", "port": 9090}],
+                endpoint("10.1.0.1", "p1"),
+            )
+        },
+        grpc_route={
+            ("shop", "pricing"): gateway_api(
+                "GRPCRoute",
+                "shop",
+                "pricing",
+                {
+                    "parentRefs": [{"name": "edge"}],
+                    "rules": [{"backendRefs": [{"name": "pricing", "port": 9000}]}],
+                },
+            )
+        },
+    )
+    source = KubernetesSource(KubernetesOptions())
+    source._snapshot = Snapshot(cluster)
+
+    read = source.read(PolicyReader())
+
+    assert read.errors == []
+    assert read.policyset is not None
+    pricing = read.policyset.services["shop.pricing"]
+    assert pricing.spec.protocol == "grpc"
+    assert [(e.address, e.port) for e in pricing.spec.endpoints] == [("10.1.0.1", 9090)]
+    assert (
+        read.policyset.gateway_api.routes["GRPCRoute/shop.pricing"].parents[0].conditions[0].status
+    )

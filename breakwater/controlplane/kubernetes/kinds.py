@@ -22,6 +22,9 @@ class Kind:
     kind: str
     plural: str
     namespaced: bool = True
+    labels_only: bool = False
+    """Only the objects' names and labels are kept (Pods: the largest objects of a cluster, of
+    which Breakwater reads the labels alone)."""
 
     @property
     def api_version(self) -> str:
@@ -51,7 +54,7 @@ class Kind:
 
 
 SERVICE = Kind(CORE, "v1", "Service", "services")
-POD = Kind(CORE, "v1", "Pod", "pods")
+POD = Kind(CORE, "v1", "Pod", "pods", labels_only=True)
 ENDPOINT_SLICE = Kind(DISCOVERY, "v1", "EndpointSlice", "endpointslices")
 GATEWAY_CLASS = Kind(GATEWAY_API, "v1", "GatewayClass", "gatewayclasses", namespaced=False)
 GATEWAY = Kind(GATEWAY_API, "v1", "Gateway", "gateways")

@@ -12,7 +12,7 @@ a backoff that doubles up to a cap, with jitter; meanwhile the objects last seen
 stay, so the control plane keeps serving what it had.
 
 Objects are kept as the JSON the server sent, less `managedFields` (the largest
-part of most objects, and never read).
+part of most objects, and never read); of a Pod only its name and labels.
 """
 
 from __future__ import annotations
@@ -60,10 +60,14 @@ def key_of(obj: dict[str, Any]) -> Key:
     return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
 
-def _trim(obj: dict[str, Any]) -> dict[str, Any]:
+def _trim(obj: dict[str, Any], kind: Kind) -> dict[str, Any]:
     metadata = obj.get("metadata")
-    if isinstance(metadata, dict):
-        metadata.pop("managedFields", None)
+    if not isinstance(metadata, dict):
+        return obj
+    if kind.labels_only:
+        kept = ("name", "namespace", "labels", "resourceVersion")
+        return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
+    metadata.pop("managedFields", None)
     return obj
 
 
@@ -167,7 +171,7 @@ class Watcher:
             for item in body.get("items") or []:
                 item.setdefault("apiVersion", self.kind.api_version)
                 item.setdefault("kind", self.kind.kind)
-                objects[key_of(item)] = _trim(item)
+                objects[key_of(item)] = _trim(item, self.kind)
             metadata = body.get("metadata") or {}
             if not metadata.get("continue"):
                 break
@@ -212,7 +216,7 @@ class Watcher:
             else:
                 obj.setdefault("apiVersion", self.kind.api_version)
                 obj.setdefault("kind", self.kind.kind)
-                self.objects[key] = _trim(obj)
+                self.objects[key] = _trim(obj, self.kind)
             self._on_change()
 
 
