@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import auth, edit, envoys, fanout, registration, scenario, sovereign, translate
+from bench import (
+    auth,
+    edit,
+    envoys,
+    fanout,
+    kubernetes,
+    registration,
+    scenario,
+    sovereign,
+    translate,
+)
 from bench.peers import compare
 from bench.scenario import ENVOYS, FANOUT_SIZES, TRANSLATE_SIZES
 from breakwater.defaults import DEBOUNCE_QUIET
@@ -124,6 +134,8 @@ def render(results: dict[str, Any]) -> str:
     ]
 
     out += edit.render_section(results.get("edit", []))
+    if "kubernetes" in results:
+        out += kubernetes.render_section(results["kubernetes"])
 
     # fan-out
     out += [

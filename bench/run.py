@@ -20,7 +20,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import auth, edit, envoys, fanout, fleet, proc, registration, sovereign, translate
+from bench import (
+    auth,
+    edit,
+    envoys,
+    fanout,
+    fleet,
+    kubernetes,
+    proc,
+    registration,
+    sovereign,
+    translate,
+)
 from bench.peers import compare
 from bench.report import ok, render
 from bench.scenario import (
@@ -30,6 +41,8 @@ from bench.scenario import (
     ENVOYS,
     FANOUT_SIZES,
     FLEET_PROXIES,
+    KUBERNETES_ENDPOINTS,
+    KUBERNETES_SERVICES,
     REGISTERED_INSTANCES,
     SOVEREIGN_SIZES,
     TRANSLATE_SIZES,
@@ -100,6 +113,10 @@ def full() -> dict[str, Any]:
     results["edit"] = [
         attempt(f"edit {n} services", partial(edit.run_isolated, n, WORKDIR)) for n in EDIT_SIZES
     ]
+    results["kubernetes"] = attempt(
+        f"Kubernetes: {KUBERNETES_SERVICES} Services, {KUBERNETES_SERVICES * KUBERNETES_ENDPOINTS} endpoints",
+        partial(kubernetes.run, KUBERNETES_SERVICES, KUBERNETES_ENDPOINTS, WORKDIR),
+    )
     results["fanout"] = [
         attempt(
             f"fan-out {n} SotW streams",

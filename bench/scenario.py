@@ -20,4 +20,7 @@ ENVOYS = 10
 FLEET_PROXIES = (1000,)
 REGISTERED_INSTANCES = (10_000,)
 """Instances registered with one Service (`bench.registration`)."""
+KUBERNETES_SERVICES = 1000
+KUBERNETES_ENDPOINTS = 10
+"""Per Service: 10 000 endpoints watched in all."""
 EDIT_SIZES = (1000, 10000)

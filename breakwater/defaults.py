@@ -56,3 +56,17 @@ an endpoint in EDS and a row (or an etcd lease) in the state store."""
 ENDPOINT_WEIGHT_LIMIT = 10_000
 """The largest `weight` of an endpoint (Envoy's `load_balancing_weight`); a locality's weight
 is the sum of its endpoints', which Envoy needs under 2^32."""
+KUBERNETES_SYNC_TIMEOUT = 30.0
+"""Seconds `serve --kubernetes` waits at start for the first list of every kind it reads; after
+that it serves what it has and keeps retrying the rest."""
+KUBERNETES_BACKOFF_INITIAL = 0.2
+KUBERNETES_BACKOFF_CAP = 10.0
+"""A failed list or watch is retried after KUBERNETES_BACKOFF_INITIAL seconds, doubled on each
+failure in a row up to KUBERNETES_BACKOFF_CAP (with jitter): an API server that is back is
+found within seconds, and one that is down is not hammered."""
+KUBERNETES_QUIET = 0.05
+"""Seconds without a Kubernetes event before the objects are read again: a Deployment's
+rollout writes several slices at once, read as one change."""
+LEASE_DURATION = 15.0
+"""Seconds a control plane's Lease lasts without a renewal (client-go's default): a replica that
+dies is replaced as leader within this plus a fifth of it."""

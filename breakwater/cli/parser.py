@@ -221,13 +221,47 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.set_defaults(func=cmd_bootstrap)
 
     serve = add_command(sub, "serve", help="run the xDS server and the admin API")
-    serve.add_argument("-c", "--config", required=True, help="policy directory (watched)")
+    serve.add_argument("-c", "--config", help="policy directory (watched); not with --kubernetes")
+    serve.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="read the policies from the Kubernetes API server instead of a directory: "
+        "Gateway API objects, Services and their EndpointSlices, and Breakwater's CRDs "
+        "(in a pod: its service account; elsewhere: --kubeconfig)",
+    )
+    serve.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="with --kubernetes: the kubeconfig to reach the API server with (its current context)",
+    )
+    serve.add_argument(
+        "--namespace",
+        action="append",
+        metavar="NS",
+        help="with --kubernetes: read only this namespace; repeat it for several (default: all)",
+    )
+    serve.add_argument(
+        "--control-namespace",
+        metavar="NS",
+        help="with --kubernetes: where the replicas' Lease and the state ConfigMaps live "
+        "(default: the pod's own namespace, or the kubeconfig context's)",
+    )
+    serve.add_argument(
+        "--lease-duration",
+        type=float,
+        default=defaults.LEASE_DURATION,
+        metavar="SECONDS",
+        help="with --kubernetes: how long the leader's Lease lasts without a renewal; another "
+        "replica takes over within it after the leader dies "
+        f"(default: {defaults.LEASE_DURATION:g})",
+    )
     serve.add_argument(
         "--state",
         default=default_state_dir(),
         metavar="DIR|etcd://HOST:PORT[,HOST:PORT...]/PREFIX",
         help="where API writes are kept: a directory (embedded SQLite; default: the user data "
-        "directory), or an etcd cluster shared by several replicas",
+        "directory), or an etcd cluster shared by several replicas; with --kubernetes the API "
+        "server keeps them (ConfigMaps in --control-namespace) unless this is an etcd URL",
     )
     serve.add_argument("--etcd-ca", metavar="FILE", help="PEM CA that signed etcd's certificate")
     serve.add_argument(

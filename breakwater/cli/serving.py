@@ -136,6 +136,33 @@ def run_event_loop(main: Coroutine[Any, Any, None], name: str) -> None:
     asyncio.run(main)
 
 
+def _kubernetes(args: argparse.Namespace) -> Any:
+    """KubernetesOptions with --kubernetes, None for a policy directory; checks they fit."""
+    from breakwater.controlplane.kubernetes.options import KubernetesOptions
+
+    if not args.kubernetes:
+        if args.kubeconfig or args.namespace or args.control_namespace:
+            raise CommandFailed(
+                "--kubeconfig, --namespace and --control-namespace go with --kubernetes"
+            )
+        if not args.config:
+            raise CommandFailed("give the policy directory with -c DIR, or --kubernetes")
+        return None
+    if args.config:
+        raise CommandFailed("give either -c DIR or --kubernetes: the policies come from one source")
+    if args.lease_duration < 1:
+        raise CommandFailed(
+            f"--lease-duration {args.lease_duration:g}: give at least 1 second (the Lease "
+            "counts whole seconds)"
+        )
+    return KubernetesOptions(
+        kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+        namespaces=tuple(dict.fromkeys(args.namespace or ())),
+        control_namespace=args.control_namespace,
+        lease_duration=args.lease_duration,
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -144,6 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from breakwater.controlplane.api.security import SecurityConfig
     from breakwater.controlplane.api.token_files import SecurityError, load_token
     from breakwater.controlplane.app import ServeConfig, run
+    from breakwater.controlplane.kubernetes.connection import KubernetesConfigError
     from breakwater.controlplane.listen import CannotListen
     from breakwater.controlplane.logs import configure_logging
     from breakwater.controlplane.state.store import StoreError
@@ -185,7 +213,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandFailed("the --etcd-* options need --state etcd://HOST:PORT/PREFIX")
     config = ServeConfig(
         security=security,
-        policy_dir=Path(args.config),
+        policy_dir=Path(args.config or "."),
+        kubernetes=_kubernetes(args),
         state_dir=Path(default_state_dir() if store_url else args.state),
         store_url=store_url,
         etcd_access=etcd_access,
@@ -204,7 +233,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         webhook_allow=tuple(args.webhook_allow or ()),
         ratelimit_config=None if args.ratelimit_config is None else Path(args.ratelimit_config),
     )
-    if not config.policy_dir.is_dir():
+    if config.kubernetes is None and not config.policy_dir.is_dir():
         raise CommandFailed(f"policy directory {config.policy_dir} does not exist; give -c DIR")
 
     async def main_loop() -> None:
@@ -218,6 +247,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         run_event_loop(main_loop(), args.event_loop)
     except (StoreError, SecurityError) as exc:
         raise CommandFailed(str(exc)) from None
-    except CannotListen as exc:
+    except (CannotListen, KubernetesConfigError) as exc:
         raise CommandFailed(str(exc)) from None
     return 0

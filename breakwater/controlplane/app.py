@@ -39,16 +39,20 @@ from breakwater.controlplane.fleet.ejection_history import EjectionHistory
 from breakwater.controlplane.fleet.service import FleetReports
 from breakwater.controlplane.fleet.sharing import FleetSharing
 from breakwater.controlplane.groups import group_key
+from breakwater.controlplane.kubernetes.options import KubernetesOptions
+from breakwater.controlplane.kubernetes.replica import KubernetesReplica, KubernetesState
+from breakwater.controlplane.kubernetes.source import KubernetesSource
+from breakwater.controlplane.kubernetes.status_writer import StatusWriter
 from breakwater.controlplane.metrics import Metrics
 from breakwater.controlplane.ratelimit_config import RateLimitConfigFile
 from breakwater.controlplane.reconciler import NewGroups, Reconciler, local_zones
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
-from breakwater.controlplane.state.etcd import EtcdAccess
+from breakwater.controlplane.state.etcd import EtcdAccess, is_etcd_url
+from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
-from breakwater.controlplane.state.sources import DirectoryWatcher
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
@@ -93,6 +97,16 @@ class ServeConfig:
     """Hosts Rollout webhooks may call (`--webhook-allow`); empty: any."""
     ratelimit_config: Path | None = None
     """Where to keep the rate-limit service's configuration (`--ratelimit-config`)."""
+    kubernetes: KubernetesOptions | None = None
+    """Read the policies from a Kubernetes API server instead of `policy_dir` (`--kubernetes`)."""
+
+    def policy_source(self) -> PolicySource:
+        """The directory by default; the API server with `--kubernetes`."""
+        if self.kubernetes is not None:
+            from breakwater.controlplane.kubernetes.source import KubernetesSource
+
+            return KubernetesSource(self.kubernetes)
+        return DirectorySource(self.policy_dir, self.poll_interval)
 
 
 class ControlPlane:
@@ -100,6 +114,15 @@ class ControlPlane:
         self.config = config
         for warning in config.security.check_startup(config.xds_host, config.admin_host):
             log.warning("%s", warning)
+        self.kube_state: KubernetesState | None = None
+        if (
+            store is None
+            and config.kubernetes is not None
+            and not is_etcd_url(config.store_url or "")
+        ):
+            # On Kubernetes the API server is the store, and a Lease elects the leader.
+            self.kube_state = KubernetesState.of(config.kubernetes)
+            store = self.kube_state.store
         self.store: Store = (
             store
             if store is not None
@@ -107,7 +130,8 @@ class ControlPlane:
         )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
-        self.controller = PolicyController(config.policy_dir, self.store)
+        self.source = config.policy_source()
+        self.controller = PolicyController(self.source, self.store)
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -136,9 +160,14 @@ class ControlPlane:
             replica_id=config.replica_id,
         )
         self.metrics.registry.register(self.replicas.collector())
+        claim = self.replicas.claim
         # With several replicas each judges the whole fleet: its own reports and its peers'.
         self.sharing = FleetSharing(
-            self.store, config.fleet, lambda: self.replicas.id, lambda: self.replicas.lease
+            self.store,
+            config.fleet,
+            lambda: self.replicas.id,
+            # On Kubernetes a share has no lease: it is forgotten by its age.
+            (lambda: 0) if self.kube_state is not None else (lambda: self.replicas.lease),
         )
         self.fleet = FleetReports(
             self.cache,
@@ -149,16 +178,17 @@ class ControlPlane:
             view=self.sharing.view,
         )
         self.metrics.registry.register(self.fleet.collector())
-        self.ejections = EjectionHistory(
-            self.fleet.view, self.controller.history, self.replicas.claim
-        )
+        self.kube = self._kubernetes_replica()
+        if self.kube is not None:
+            claim = self.kube.claim
+        self.ejections = EjectionHistory(self.fleet.view, self.controller.history, claim)
         self.rollouts = RolloutDriver(
             self.controller,
             self.fleet.view,
             self.streams.streams,
             self.fleet.resources_of,
             lambda group: self.reconciler.built_from.get(group, 0.0),
-            self.replicas.claim,
+            claim,
             self.metrics.registry,
             webhook_allow=config.webhook_allow,
         )
@@ -200,11 +230,35 @@ class ControlPlane:
         )
         self.admin.store_status = self.replicas.store_status
         self._admin_runner: web.AppRunner | None = None
-        self._watcher = DirectoryWatcher(
-            config.policy_dir, self.controller.reload, poll_interval=config.poll_interval
-        )
         self.admin_port = 0
         self.xds_port = 0
+
+    def _kubernetes_replica(self) -> KubernetesReplica | None:
+        """With the state on the API server: the election, and the leader's status writes."""
+        state = self.kube_state
+        if state is None or not isinstance(self.source, KubernetesSource):
+            return None
+        writer = StatusWriter(state.client, lambda: state.election.leading, "")
+        replica = KubernetesReplica(
+            self.source,
+            self.controller,
+            state.store,
+            state.election,
+            writer,
+            proxies=self._applied,
+            rollouts=lambda: rollout_statuses(self.controller),
+        )
+        state.election.on_change = replica.on_leadership
+        return replica
+
+    def _applied(self) -> dict[str, tuple[int, int]]:
+        """`Kind/name` of each document → (proxies that acknowledged their config, proxies
+        whose config it is part of)."""
+        synced = {s.node_id for s in self.streams.streams() if s.synced}
+        return {
+            f"{doc.kind}/{doc.name}": (sum(1 for p in doc.proxies if p in synced), len(doc.proxies))
+            for doc in self.api.policies().policies
+        }
 
     def _snapshot_version(self, group: Hashable) -> str | None:
         snapshot = self.cache.get_snapshot(group)
@@ -235,6 +289,7 @@ class ControlPlane:
         """Read the policies and the store, then listen. `freeze_policies`, for a server that
         has its process to itself, leaves what was read at start out of garbage collections."""
         await self.controller.load_store()
+        await self.source.start(self.controller.reload)
         await self.controller.reload()
         if freeze_policies:
             # The policy set just read (at 10 000 services, millions of objects) lives as
@@ -245,8 +300,8 @@ class ControlPlane:
         if self.controller.state.base is None:
             log.error(
                 "starting without a valid policy set: proxies that connect get nothing until "
-                "the files in %s are fixed",
-                self.config.policy_dir,
+                "the policies from %s are fixed",
+                self.source.describe(),
             )
         self.xds_port = await self.xds.start()
         self._admin_runner = await start_admin(
@@ -257,14 +312,15 @@ class ControlPlane:
             advertised_address(self.config.xds_host, self.xds_port),
             advertised_address(self.config.admin_host, self.admin_port),
         )
-        self._watcher.start()
+        if self.kube is not None:
+            await self.kube.start(self.replicas.id)
         self.sharing.start()
         self.ejections.start()
         self.rollouts.start()
         self._sweep.start(self.registry.run())
         log.info(
             "serving %s: xDS and gRPC API on %s:%d, admin API on http://%s:%d",
-            self.config.policy_dir,
+            self.source.describe(),
             self.config.xds_host,
             self.xds_port,
             self.config.admin_host,
@@ -274,10 +330,12 @@ class ControlPlane:
     async def stop(self, grace: float = 1.0) -> None:
         await self._sweep.stop()
         await self.rollouts.stop()
+        if self.kube is not None:
+            await self.kube.stop()  # hands the Lease over
         await self.ejections.stop()
         await self.sharing.stop()
         await self.replicas.stop()
-        await self._watcher.stop()
+        await self.source.stop()
         self.fleet.close_streams()
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
@@ -285,6 +343,8 @@ class ControlPlane:
             await self._admin_runner.cleanup()
             self._admin_runner = None
         await self.store.close()
+        if self.kube_state is not None:
+            await self.kube_state.client.aclose()
 
 
 def _bound_port(runner: web.AppRunner) -> int:

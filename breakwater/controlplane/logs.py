@@ -91,6 +91,9 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
+    # The Kubernetes client's HTTP library logs every request at INFO (every watch, every
+    # retry); what matters of them the watches log themselves.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def log_request(

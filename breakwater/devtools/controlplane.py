@@ -17,6 +17,7 @@ from typing import Any, Self
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.app import ControlPlane, ServeConfig
 from breakwater.controlplane.fleet.contract import FleetOptions
+from breakwater.controlplane.kubernetes.options import KubernetesOptions
 
 
 class ControlPlaneThread:
@@ -35,8 +36,10 @@ class ControlPlaneThread:
         replica_id: str | None = None,
         fleet: FleetOptions | None = None,
         ratelimit_config: Path | None = None,
+        kubernetes: KubernetesOptions | None = None,
     ) -> None:
-        """`store_url` (etcd://...) shares the state with other replicas; `state_dir` is then unused."""
+        """`store_url` (etcd://...) shares the state with other replicas; `state_dir` is then
+        unused. `kubernetes` reads the policies from an API server instead of `policy_dir`."""
         self.config = ServeConfig(
             policy_dir=policy_dir,
             state_dir=state_dir,
@@ -50,6 +53,7 @@ class ControlPlaneThread:
             replica_id=replica_id,
             fleet=fleet or FleetOptions(),
             ratelimit_config=ratelimit_config,
+            kubernetes=kubernetes,
         )
         self.plane: ControlPlane | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -42,6 +42,8 @@ KUBERNETES_MODULE = "k8s.io/kubernetes"
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 APISERVER_PACKAGE = f"{KUBERNETES_MODULE}/cmd/kube-apiserver"
 GATEWAY_CRDS_IN_MODULE = Path("config/crd/standard")
+CONFORMANCE_MODULE = f"{GATEWAY_API_MODULE}/conformance"
+"""The conformance suite is a module of its own, released with the same version."""
 
 BUILD_COMMAND = "make kube-apiserver"
 """What a user runs to get what this module builds; the tests' errors name it."""
@@ -70,6 +72,12 @@ def apiserver_binary() -> Path:
 def gateway_crds_dir() -> Path:
     """The standard channel's CRD files, one per kind, as the release has them."""
     return cache_root() / f"gateway-api-{GATEWAY_API_VERSION}" / "crds"
+
+
+def gateway_conformance_dir() -> Path:
+    """The conformance suite's manifests, as its module has them: `base/manifests.yaml` (the
+    namespaces, backends and Gateways every test assumes) and `tests/httproute-*.yaml`."""
+    return cache_root() / f"gateway-api-{GATEWAY_API_VERSION}" / "conformance"
 
 
 def staging_version(kubernetes_version: str = KUBERNETES_VERSION) -> str:
@@ -190,6 +198,21 @@ def fetch_gateway_crds(go: GoRun) -> None:
     print(f"Gateway API {GATEWAY_API_VERSION} CRDs ({len(files)} files) in {gateway_crds_dir()}")
 
 
+def fetch_gateway_conformance(go: GoRun) -> None:
+    source = go.download(CONFORMANCE_MODULE, GATEWAY_API_VERSION)
+    files = [
+        source / "base" / "manifests.yaml",
+        *sorted((source / "tests").glob("httproute-*.yaml")),
+    ]
+    with _staging() as staged:
+        (staged / "tests").mkdir()
+        (staged / "base").mkdir()
+        for file in files:
+            shutil.copyfile(file, staged / file.relative_to(source).parent.name / file.name)
+        _install(staged, gateway_conformance_dir())
+    print(f"Gateway API {GATEWAY_API_VERSION} conformance manifests in {gateway_conformance_dir()}")
+
+
 def build_apiserver(go: GoRun) -> None:
     kubernetes = go.download(KUBERNETES_MODULE, KUBERNETES_VERSION)
     version_flag = f"-X k8s.io/component-base/version.gitVersion={KUBERNETES_VERSION}"
@@ -233,16 +256,28 @@ def _report(started: float, caches: int) -> None:
 
 def ensure(go_path: str | None) -> None:
     """Build or fetch whatever is missing from the cache, saying what the first time cost."""
-    if apiserver_binary().exists() and gateway_crds_dir().is_dir():
+
+    def built() -> bool:
+        return all(
+            (
+                apiserver_binary().exists(),
+                gateway_crds_dir().is_dir(),
+                gateway_conformance_dir().is_dir(),
+            )
+        )
+
+    if built():
         return
     with _locked(cache_root()):
-        if apiserver_binary().exists() and gateway_crds_dir().is_dir():
+        if built():
             return
         go = GoRun(find_go(go_path), cache_root() / f"go-caches-{KUBERNETES_VERSION}")
         for stale in cache_root().glob(".staged-*"):  # left by a build that was killed
             shutil.rmtree(stale, ignore_errors=True)
         if not gateway_crds_dir().is_dir():
             fetch_gateway_crds(go)
+        if not gateway_conformance_dir().is_dir():
+            fetch_gateway_conformance(go)
         if not apiserver_binary().exists():
             print(
                 f"Building kube-apiserver {KUBERNETES_VERSION} into {apiserver_dir()}, once per "

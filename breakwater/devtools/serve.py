@@ -30,6 +30,7 @@ class ServeError(AssertionError):
 class ServeProcess(LoggedProcess):
     """One `breakwater serve` process; `stop` and `start` again keep its ports.
 
+    `policy_dir` None: the policies come from elsewhere (`--kubernetes` in `extra_args`).
     Ports left out are picked free. `state` is a state directory or a store URL
     (`etcd://...`). `preexec_fn` runs in the child before `exec` (resource limits).
     `launcher` replaces `python -m breakwater.cli` (a profiler around it); `debounce`
@@ -39,7 +40,7 @@ class ServeProcess(LoggedProcess):
 
     def __init__(
         self,
-        policy_dir: Path,
+        policy_dir: Path | None,
         state: Path | str,
         log_path: Path,
         *,
@@ -60,8 +61,7 @@ class ServeProcess(LoggedProcess):
         self.command = [
             *(launcher or (sys.executable, "-m", "breakwater.cli")),
             "serve",
-            "-c",
-            os.fspath(policy_dir),
+            *(() if policy_dir is None else ("-c", os.fspath(policy_dir))),
             "--state",
             os.fspath(state),
             "--xds-address",

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from breakwater.schema.crd_status import BreakwaterStatus
 from breakwater.schema.json_schema import kind_schemas
 from breakwater.translators.kinds import KINDS
 from breakwater.translators.model import API_VERSION
@@ -105,9 +106,34 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _status_schema() -> dict[str, Any]:
+    """The status the control plane writes (`crd_status.BreakwaterStatus`), structural."""
+    schema = BreakwaterStatus.model_json_schema(by_alias=True)
+    return _structural(schema, schema.get("$defs", {}))
+
+
+PRINTER_COLUMNS = [
+    {
+        "name": "Accepted",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Accepted")].status',
+    },
+    {"name": "Applied", "type": "integer", "jsonPath": ".status.proxies.applied"},
+    {"name": "Proxies", "type": "integer", "jsonPath": ".status.proxies.total"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+ROLLOUT_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.rollout.phase"},
+    {"name": "Step", "type": "integer", "jsonPath": ".status.rollout.step"},
+    {"name": "Canary", "type": "integer", "jsonPath": ".status.rollout.canaryWeight"},
+]
+
+
 def _crd(kind: str, schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     plural = PLURALS[kind]
     spec = _structural(schema["properties"]["spec"], defs)
+    columns = PRINTER_COLUMNS[:1] + (ROLLOUT_COLUMNS if kind == "Rollout" else [])
+    columns += PRINTER_COLUMNS[1:]
     description = (KINDS[kind].__doc__ or "").strip().splitlines()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -129,6 +155,8 @@ def _crd(kind: str, schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, A
                     "name": VERSION,
                     "served": True,
                     "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
@@ -139,6 +167,7 @@ def _crd(kind: str, schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, A
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": spec,
+                                "status": _status_schema(),
                             },
                         }
                     },

@@ -169,11 +169,6 @@ class ServiceSpec(Model):
                 "remove `dns` to let instances register (static `endpoints` may stay beside "
                 "`registration`)"
             )
-        if self.dns is None and not self.endpoints and self.registration is None:
-            raise ValueError(
-                "give `endpoints` (address, port, labels), `dns` (name, port) or "
-                "`registration: {}` (instances register themselves)"
-            )
         for subset in self.subsets:
             if self.dns is not None and subset.dns is None:
                 raise ValueError(
@@ -575,9 +570,29 @@ class Document(Model):
         return self.metadata.name
 
 
+ENDPOINTS_FROM = "breakwater.dev/endpoints-from"
+"""Annotation of a Service whose endpoints a source fills in (`EndpointSlices` on Kubernetes):
+it may have none at a given moment (every pod gone), and is still a Service routes can name."""
+
+
 class Service(Document):
     kind: Literal["Service"]
     spec: ServiceSpec
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Service:
+        spec = self.spec
+        if (
+            spec.dns is None
+            and not spec.endpoints
+            and spec.registration is None
+            and ENDPOINTS_FROM not in self.metadata.annotations
+        ):
+            raise ValueError(
+                "spec: give `endpoints` (address, port, labels), `dns` (name, port) or "
+                "`registration: {}` (instances register themselves)"
+            )
+        return self
 
 
 class ResiliencePolicy(Document):

@@ -23,7 +23,7 @@ from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.gateway_api.model import GatewayApiDocument
-from breakwater.translators.gateway_api.resolve import resolve_gateway_api
+from breakwater.translators.gateway_api.resolve import ConversionMemo, resolve_gateway_api
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
@@ -69,6 +69,8 @@ class PolicyReader:
         self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
+        self._conversions: ConversionMemo = {}
+        """What each Gateway API document converted to in the last read (`resolve`)."""
         self.decoded_files = 0
         """Files parsed and decoded so far (the rest came from the cache)."""
 
@@ -124,7 +126,9 @@ class PolicyReader:
         """
         native = [(d, raw) for d, raw in decoded.documents if isinstance(d, Document)]
         foreign = [(d, raw) for d, raw in decoded.documents if isinstance(d, GatewayApiDocument)]
-        converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
+        converted, gateway_api, foreign_errors = resolve_gateway_api(
+            foreign, native, self._conversions
+        )
         self._merges = self._merges.next_generation()
         refused = Refused.of(decoded.refused, foreign_errors)
         policyset, cross_errors = build_policyset(native + converted, self._merges, refused)

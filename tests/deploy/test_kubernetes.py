@@ -2,10 +2,9 @@
 
 kubernetes-validate carries the schemas of each Kubernetes release, so no
 cluster and no network is needed. Beyond the schemas: the Breakwater
-container's arguments are ones `breakwater serve` accepts, its policies are
-mounted where `-c` reads them and validate, its etcd URL names the
-StatefulSet's members, and the Envoys' bootstrap points at the xDS Service
-and at a Gateway of the policies.
+container's arguments are ones `breakwater serve` accepts (`--kubernetes`, no
+etcd, no policies ConfigMap), its RBAC grants exactly what the code uses, and
+the Envoys' bootstrap points at the xDS Service and at the edge Gateway.
 """
 
 from __future__ import annotations
@@ -19,11 +18,17 @@ import pytest
 import yaml
 
 from breakwater.cli.parser import build_parser
+from breakwater.controlplane.kubernetes import kinds
+from breakwater.controlplane.kubernetes.lease import LEASE_NAME
+from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
+from breakwater.controlplane.kubernetes.status_writer import STATUS_KINDS
+from breakwater.controlplane.state.kubernetes.store import HISTORY_NAME, STATE_NAME
 from breakwater.controlplane.state.sources import fingerprint, load_policy_files
 from breakwater.devtools.kubernetes import BOOTSTRAP_ARGS
-from breakwater.translators.documents import SourceText
-from breakwater.translators.pipeline import policyset_from_texts
+from breakwater.translators.gateway_api.convert import NODE_CLUSTER_ANNOTATION
 from tests.deploy.kubernetes import KUBERNETES_DIR, KUBERNETES_VERSION, manifests
+
+GATEWAY_API = "gateway.networking.k8s.io"
 
 MANIFESTS = manifests()
 
@@ -40,7 +45,12 @@ def _container(workload: dict[str, Any]) -> dict[str, Any]:
     return containers[0]
 
 
-@pytest.mark.parametrize(("where", "manifest"), MANIFESTS, ids=[w for w, _ in MANIFESTS])
+BUILT_IN = [(w, m) for w, m in MANIFESTS if not m["apiVersion"].startswith(GATEWAY_API + "/")]
+"""Kubernetes' own kinds; the Gateway API's are custom resources, which kubernetes-validate
+has no schema for: tests/kubernetes/test_deploy.py applies them to a real API server."""
+
+
+@pytest.mark.parametrize(("where", "manifest"), BUILT_IN, ids=[w for w, _ in BUILT_IN])
 def test_every_manifest_meets_the_kubernetes_schema(where: str, manifest: dict[str, Any]) -> None:
     kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
@@ -61,17 +71,16 @@ def test_the_kustomization_lists_every_manifest_file() -> None:
     assert set(kustomization["resources"]) == files
 
 
-def test_breakwater_runs_three_replicas_on_the_etcd_statefulset() -> None:
+def test_breakwater_runs_three_replicas_reading_the_api_server() -> None:
     deployment = _find("Deployment", "breakwater")
-    etcd = _find("StatefulSet", "etcd")
     assert deployment["spec"]["replicas"] == 3
-    assert etcd["spec"]["replicas"] == 3
     container = _container(deployment)
     args = build_parser().parse_args(container["args"])
     assert args.func.__name__ == "cmd_serve"
-    members = [f"etcd-{i}.{etcd['spec']['serviceName']}:2379" for i in range(3)]
-    assert args.state == f"etcd://{','.join(members)}/breakwater"
-    _find("Service", etcd["spec"]["serviceName"])
+    assert args.kubernetes and args.config is None
+    assert not [m for _, m in MANIFESTS if m["kind"] == "StatefulSet"], "no etcd beside it"
+    configmaps = {m["metadata"]["name"] for _, m in MANIFESTS if m["kind"] == "ConfigMap"}
+    assert configmaps == {"envoy-bootstrap"}, "no policies ConfigMap"
     # Probes on the admin port, the one --admin-address binds.
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert args.admin_address == ("0.0.0.0", ports["admin"])
@@ -79,28 +88,58 @@ def test_breakwater_runs_three_replicas_on_the_etcd_statefulset() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["requests"] and container["resources"]["limits"]
-    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "breakwater"
-    _find("ServiceAccount", "breakwater")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "breakwater"
+    assert _find("ServiceAccount", "breakwater")["automountServiceAccountToken"] is True
     _find("PodDisruptionBudget", "breakwater")
-
-
-def test_the_policies_configmap_is_mounted_where_serve_reads_it_and_validates() -> None:
-    deployment = _find("Deployment", "breakwater")
-    container = _container(deployment)
-    args = build_parser().parse_args(container["args"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    configmap_name = volumes[mounts[args.config]]["configMap"]["name"]
-    configmap = _find("ConfigMap", configmap_name)
-    texts = {name: SourceText(name, text) for name, text in configmap["data"].items()}
-    loaded = policyset_from_texts(texts)
-    assert loaded.errors == []
-    assert loaded.policyset is not None
+    volumes = {v["name"]: v for v in pod["volumes"]}
     token_file = Path(args.token_file)
     assert volumes[mounts[str(token_file.parent)]]["secret"]["secretName"] == "breakwater-token"
 
 
-def test_the_envoy_bootstrap_points_at_the_xds_service_and_a_gateway_of_the_policies() -> None:
+def _rules(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(group, resource, verb, resource name or "") of every rule, one per combination."""
+    return {
+        (group, resource, verb, name)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule.get("resourceNames") or [""]
+    }
+
+
+def test_rbac_grants_exactly_what_the_code_uses() -> None:
+    """Read from the kinds the source watches and the kinds the status writer writes: a kind
+    added there without its rule here (or a rule left behind) fails this test."""
+    cluster = _rules(_find("ClusterRole", "breakwater"))
+    expected = {
+        (kind.group, kind.plural, verb, "")
+        for kind in kinds.WATCHED
+        for verb in ("get", "list", "watch")
+    }
+    expected |= {(k.group, f"{k.plural}/status", "patch", "") for k in STATUS_KINDS}
+    expected |= {("events.k8s.io", "events", verb, "") for verb in ("create", "list")}
+    assert cluster == expected
+    local = _rules(_find("Role", "breakwater"))
+    assert local == {
+        ("coordination.k8s.io", "leases", "create", ""),
+        *(("coordination.k8s.io", "leases", v, LEASE_NAME) for v in ("get", "update")),
+        *(("", "configmaps", verb, "") for verb in ("create", "list", "patch", "delete")),
+        *(
+            ("", "configmaps", verb, name)
+            for verb in ("get", "update", "watch")
+            for name in (STATE_NAME, HISTORY_NAME)
+        ),
+    }
+    for binding in (_find("ClusterRoleBinding", "breakwater"), _find("RoleBinding", "breakwater")):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "breakwater", "namespace": "breakwater"}
+        ]
+
+
+def test_the_envoy_bootstrap_points_at_the_xds_service_and_the_edge_gateway() -> None:
     configmap = _find("ConfigMap", "envoy-bootstrap")
     bootstrap = yaml.safe_load(configmap["data"]["bootstrap.yaml"])
     args = build_parser().parse_args(["bootstrap", *BOOTSTRAP_ARGS])
@@ -113,20 +152,37 @@ def test_the_envoy_bootstrap_points_at_the_xds_service_and_a_gateway_of_the_poli
     assert xds_service["metadata"]["namespace"] == namespace
     assert xds_service["spec"]["clusterIP"] == "None"  # every replica's address, for failover
     assert socket["port_value"] in {p["port"] for p in xds_service["spec"]["ports"]}
-    policies = _find("ConfigMap", "breakwater-policies")["data"]
-    loaded = policyset_from_texts({n: SourceText(n, t) for n, t in policies.items()})
-    assert loaded.policyset is not None
-    selectors = [g.spec.node_selector for g in loaded.policyset.gateways.values()]
-    assert any(s is not None and s.cluster == args.node_cluster for s in selectors)
+    gateway = _find("Gateway", "edge")
+    assert gateway["metadata"]["annotations"][NODE_CLUSTER_ANNOTATION] == args.node_cluster
+    klass = _find("GatewayClass", gateway["spec"]["gatewayClassName"])
+    assert klass["spec"]["controllerName"] == CONTROLLER_NAME
     envoy = _container(_find("Deployment", "envoy-edge"))
     assert "--service-node=$(POD_NAME)" in envoy["args"]  # each pod its own node id
-    gateway_ports = {g.spec.port for g in loaded.policyset.gateways.values()}
-    assert {p["containerPort"] for p in envoy["ports"]} <= gateway_ports
+    listener_ports = {listener["port"] for listener in gateway["spec"]["listeners"]}
+    assert {p["containerPort"] for p in envoy["ports"]} <= listener_ports
+
+
+POLICIES = {
+    "gateways.yaml": """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Gateway
+metadata: {name: edge}
+spec: {address: 0.0.0.0, port: 10000}
+""",
+    "services.yaml": """\
+apiVersion: breakwater.dev/v1alpha1
+kind: Service
+metadata: {name: payments}
+spec:
+  dns: {name: payments.default.svc.cluster.local, port: 8080}
+""",
+}
+"""Policy files as a ConfigMap mounted for `serve -c` would hold them (outside --kubernetes)."""
 
 
 def test_a_configmap_volume_is_read_once_per_file(tmp_path: Path) -> None:
     """The kubelet's layout: a timestamped directory, `..data` linking to it, a link per file."""
-    policies = _find("ConfigMap", "breakwater-policies")["data"]
+    policies = POLICIES
     mount = tmp_path / "policies"
     stamped = mount / "..2026_12_01_00_00_00.000000000"
     stamped.mkdir(parents=True)

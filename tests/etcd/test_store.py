@@ -1,4 +1,5 @@
-"""The etcd store against a real etcd: compare-and-set, load, delete, watch, leases, outages."""
+"""The etcd store against a real etcd, beyond what every store does (test_store_contract.py):
+revisions, watch, leases, outages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from breakwater.controlplane.state.etcd import (
     StoreCompacted,
     parse_etcd_url,
 )
-from breakwater.controlplane.state.store import RevisionConflict, StoreError
+from breakwater.controlplane.state.store import StoreError
 from breakwater.devtools.ports import free_ports
 from tests.etcd.etcd_server import EtcdServer
 
@@ -53,67 +54,16 @@ def test_urls() -> None:
         EtcdStore.from_url("etcd2://x")
 
 
-async def test_load_put_and_read_back(store: EtcdStore, other: EtcdStore) -> None:
-    empty = await store.load()
-    assert empty.overrides == {} and empty.revision == 0
-
+async def test_the_state_revision_is_the_last_state_writes(
+    store: EtcdStore, other: EtcdStore
+) -> None:
+    """Beside what every store does (tests/etcd/test_store_contract.py): etcd's revision moves
+    with unrelated keys, the state's does not; and a delete always moves it."""
     written = await store.put_weights("payments", 0, {"stable": 75, "canary": 25})
-    assert written.revision > 0
-    seen = await other.load()
-    assert seen.revision == written.revision
-    override = seen.overrides[("payments", 0)]
-    assert override.weights == {"stable": 75, "canary": 25}
-    assert override.revision == written.revision
-
-    # The state revision is that of the last state write, not etcd's current
-    # revision: unrelated keys (replica registrations) do not move it.
+    # Unrelated keys (replica registrations) do not move the state revision.
     lease = await other.grant_lease(5)
     await other.put_replica("r1", {"id": "r1"}, lease)
     assert (await store.load()).revision == written.revision
-
-
-async def test_compare_and_set(store: EtcdStore, other: EtcdStore) -> None:
-    first = await store.put_weights(
-        "payments", 0, {"stable": 90, "canary": 10}, expected_revision=0
-    )
-    with pytest.raises(RevisionConflict) as conflict:
-        await other.put_weights("payments", 0, {"stable": 0, "canary": 100}, expected_revision=0)
-    assert conflict.value.current == first.revision and conflict.value.expected == 0
-
-    second = await other.put_weights(
-        "payments", 0, {"stable": 50, "canary": 50}, expected_revision=first.revision
-    )
-    assert second.revision > first.revision
-    with pytest.raises(RevisionConflict) as stale:
-        await store.put_weights("payments", 0, {"stable": 1, "canary": 99}, first.revision)
-    assert stale.value.current == second.revision
-    assert (await store.load()).overrides[("payments", 0)].weights == {"stable": 50, "canary": 50}
-
-    # Each rule has its own revision.
-    await store.put_weights("payments", 1, {"a": 1, "b": 1}, expected_revision=0)
-
-
-async def test_delete(store: EtcdStore, other: EtcdStore) -> None:
-    one = await store.put_weights("payments", 0, {"stable": 90, "canary": 10})
-    two = await store.put_weights("payments", 1, {"stable": 10, "canary": 90})
-    await store.put_weights("payments-eu", 0, {"stable": 1, "canary": 1})
-
-    with pytest.raises(RevisionConflict) as conflict:
-        await other.delete_weights("payments", 0, expected_revision=one.revision - 1)
-    assert conflict.value.current == one.revision
-    gone = await other.delete_weights("payments", 0, expected_revision=one.revision)
-    assert gone > two.revision
-    state = await store.load()
-    assert set(state.overrides) == {("payments", 1), ("payments-eu", 0)}
-    assert state.revision == gone
-
-    # A whole route: the revision to name is the newest of its rules.
-    with pytest.raises(RevisionConflict) as route_conflict:
-        await store.delete_weights("payments", None, expected_revision=one.revision)
-    assert route_conflict.value.current == two.revision
-    await store.delete_weights("payments", None, expected_revision=two.revision)
-    # The route's name is not a prefix match: payments-eu stays.
-    assert set((await other.load()).overrides) == {("payments-eu", 0)}
 
     # Deleting what is not there succeeds and still moves the state revision.
     before = (await store.load()).revision
@@ -240,18 +190,6 @@ async def test_moves_to_the_next_endpoint(etcd: EtcdServer) -> None:
         assert (await store.load()).revision == written.revision
     finally:
         await store.close()
-
-
-async def test_rollout_progress_and_history_are_shared_and_bounded(
-    store: EtcdStore, other: EtcdStore
-) -> None:
-    revision = await store.put_rollout("payments", {"phase": "Progressing", "step": 2})
-    seen = await other.load()
-    assert seen.rollouts == {"payments": {"phase": "Progressing", "step": 2}}
-    assert seen.revision >= revision
-    for index in range(6):
-        await store.append_change({"index": index}, 3)
-    assert [e["index"] for e in await other.changes(10)] == [3, 4, 5]
 
 
 async def test_one_replica_holds_a_claim_until_its_lease_goes(

@@ -31,21 +31,14 @@ from breakwater.devtools.kube_apiserver import (
     KUBERNETES_VERSION,
     apiserver_binary,
 )
+from breakwater.devtools.kube_run import apiserver_command
 from breakwater.devtools.ports import LOOPBACK, free_port
 from breakwater.devtools.process import LoggedProcess
 from tests.support.certificates import Authority
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-"""envtest's: ClusterIPs come from here, far from the pods' 10.213.0.0/16 (tests/support/netns)."""
-
 ADMIN_USER = "breakwater-test-admin"
 RESTRICTED_USER = "breakwater-test-restricted"
 """Has only what the test binds to it (tests/support/kube_access.py)."""
-
-UNCACHED_RESOURCE = "podtemplates"
-"""Read from etcd on every watch: the API server's watch cache keeps events across an etcd
-compaction, so only a resource without it shows what a compacted resourceVersion gets
-(410 Gone). Nothing Breakwater reads; everything else keeps the cache, as in production."""
 
 START_TIMEOUT = 60.0
 
@@ -143,29 +136,15 @@ class KubeApiServer(LoggedProcess):
         }
 
     def command(self, tokens: Path, signing_key: Path) -> list[str]:
-        """envtest's flags, with tokens instead of client certificates for the users."""
-        return [
-            str(self.binary),
-            f"--etcd-servers={self.etcd_url}",
-            f"--bind-address={LOOPBACK}",
-            f"--advertise-address={LOOPBACK}",
-            f"--secure-port={self.port}",
-            f"--cert-dir={self.workdir / 'pki'}",
-            f"--tls-cert-file={self.serving.cert}",
-            f"--tls-private-key-file={self.serving.key}",
-            f"--token-auth-file={tokens}",
-            "--authorization-mode=RBAC",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            f"--service-account-issuer={self.url}/",
-            f"--service-account-key-file={signing_key}",
-            f"--service-account-signing-key-file={signing_key}",
-            "--disable-admission-plugins=ServiceAccount",
-            "--allow-privileged=true",
-            # It would publish the advertise address as the `kubernetes` Service's endpoint,
-            # and refuses to start with a loopback one; no test reaches the server that way.
-            "--endpoint-reconciler-type=none",
-            f"--watch-cache-sizes={UNCACHED_RESOURCE}#0",
-        ]
+        return apiserver_command(
+            self.binary,
+            etcd_url=self.etcd_url,
+            port=self.port,
+            cert_dir=self.workdir / "pki",
+            tokens=tokens,
+            signing_key=signing_key,
+            serving=(self.serving.cert, self.serving.key),
+        )
 
     def start(self, timeout: float = START_TIMEOUT) -> Self:
         tokens, signing_key = self._write_files()

@@ -81,6 +81,23 @@ class PodNetwork:
     def run_in(self, command: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *command]
 
+    def add_address(self, index: int) -> str:
+        """Another pod address in the same namespace, 10.213.N.(2 + index), for several pods
+        that share one network (and one veth pair); index 0 is `pod_address`, always there."""
+        address = str(self.subnet[2 + index])
+        if index > 0:
+            _ip(
+                "-n",
+                self.namespace,
+                "addr",
+                "add",
+                f"{address}/{self.subnet.prefixlen}",
+                "dev",
+                "eth0",
+                check=False,
+            )
+        return address
+
 
 def _create(namespace: str, host_interface: str, subnet: ipaddress.IPv4Network) -> PodNetwork:
     network = PodNetwork(namespace, host_interface, subnet)

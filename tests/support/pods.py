@@ -20,20 +20,33 @@ from tests.support.netns import PodNetwork
 class PodUpstream(LoggedProcess):
     """The upstream `instance` of `service`, in `network`; `address` and `port` once started."""
 
-    def __init__(self, network: PodNetwork, workdir: Path, instance: str, service: str) -> None:
+    def __init__(
+        self,
+        network: PodNetwork,
+        workdir: Path,
+        instance: str,
+        service: str,
+        *,
+        address: str | None = None,
+        port: int = 0,
+    ) -> None:
+        """`address`: one of the network's (`PodNetwork.add_address`), by default its first;
+        `port` 0 lets the kernel choose."""
         super().__init__(workdir / f"{instance}.log")
         self.network = network
         self.instance = instance
         self.service = service
+        self.address = address or network.pod_address
+        self._port = port
         self.port: int | None = None
-
-    @property
-    def address(self) -> str:
-        return self.network.pod_address
 
     def start(self, timeout: float = 15.0) -> Self:
         command = [sys.executable, "-m", "breakwater.devtools.upstream"]
         command += ["--host", self.address, "--instance", self.instance, "--service", self.service]
+        command += ["--port", str(self._port)]
+        # Started again (a pod's process restarted), it must be this run's line that is read.
+        self.port = None
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = self.spawn(self.network.run_in(command))
         listening = re.compile(rf"listening on http://{re.escape(self.address)}:(\d+)")
         deadline = time.monotonic() + timeout
@@ -43,7 +56,8 @@ class PodUpstream(LoggedProcess):
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"the pod's upstream did not start:\n{self.log_tail()}")
-            found = listening.search(self.log_path.read_text() if self.log_path.exists() else "")
+            text = self.log_path.read_text()[offset:] if self.log_path.exists() else ""
+            found = listening.search(text)
             self.port = int(found.group(1)) if found else None
             time.sleep(0.05)
         return self

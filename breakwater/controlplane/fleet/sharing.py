@@ -1,4 +1,5 @@
-"""Publishing this replica's share of the fleet's reports to etcd, and reading its peers'.
+"""Publishing this replica's share of the fleet's reports to etcd (or to the Kubernetes API
+server: state/kubernetes/fleet_shares.py), and reading its peers'.
 
 Once a second (`PUBLISH_INTERVAL`) one task
 
@@ -24,12 +25,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from breakwater.controlplane.background import Background
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import FleetOptions
 from breakwater.controlplane.fleet.shared import FleetView, PeerShares, RecordingFleetStats, Share
-from breakwater.controlplane.state.etcd import EtcdStore
 from breakwater.controlplane.state.replicas import LEASE_TTL
 from breakwater.controlplane.state.store import Store, StoreError
 
@@ -40,6 +41,15 @@ PUBLISH_INTERVAL = 1.0
 replica at most two of them after it arrived."""
 REFRESH = 2.0
 """A share is written again after this long even when unchanged: proof of life."""
+
+
+@runtime_checkable
+class SharesFleet(Protocol):
+    """A store that holds each replica's share: etcd, or the Kubernetes API server."""
+
+    async def put_fleet_share(self, replica_id: str, share: bytes, lease_id: int) -> None: ...
+
+    async def fleet_shares(self) -> dict[str, tuple[int, bytes]]: ...
 
 
 class FleetSharing:
@@ -62,7 +72,7 @@ class FleetSharing:
     ) -> None:
         """`stale_after`: a peer's share that has not changed for this long stops counting;
         the replicas' lease TTL, so a stuck peer counts no longer than a dead one."""
-        self._store = store if isinstance(store, EtcdStore) else None
+        self._store = store if isinstance(store, SharesFleet) else None
         self.local: FleetStats
         self.view: FleetStats
         self._recording: RecordingFleetStats | None = None
@@ -133,7 +143,7 @@ class FleetSharing:
                 shares[peer] = (revision, None)
         self._peers.update(shares, time.monotonic())
 
-    async def _publish(self, store: EtcdStore, local: RecordingFleetStats, me: str) -> None:
+    async def _publish(self, store: SharesFleet, local: RecordingFleetStats, me: str) -> None:
         lease = self._lease()
         if lease is None or not me:
             return  # not registered (yet, or again): a share without a lease would outlive us

@@ -1,6 +1,6 @@
 """What the control plane currently believes: the last good policies, the overrides, and what went wrong.
 
-Two inputs change it, the policy directory and API writes; both end in one
+Two inputs change it, the policy source (a directory, or Kubernetes) and API writes; both end in one
 place (`_publish`) that lays the overrides over the YAML and hands the
 result to the subscribers the composition root gave it (the reconciler that
 translates and serves it, the metrics). An invalid directory changes
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breakwater.controlplane.state.documents import DocumentStatus, document_statuses
+from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
 from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.overlay import overlay
+from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.rollout_rules import driving_rollout
-from breakwater.controlplane.state.sources import read_policy_files
 from breakwater.controlplane.state.store import (
     Drain,
     RevisionConflict,
@@ -139,8 +139,8 @@ class PolicySubscriber:
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
-    def __init__(self, directory: Path, store: Store) -> None:
-        self.directory = directory
+    def __init__(self, source: Path | PolicySource, store: Store) -> None:
+        self.source: PolicySource = DirectorySource(source) if isinstance(source, Path) else source
         self.store = store
         self.state = PolicyState()
         self.history = History(store)
@@ -165,36 +165,23 @@ class PolicyController:
 
     # --- reading files -----------------------------------------------------
 
-    def _read(self) -> tuple[PolicySet | None, list[PolicyError], list[DocumentStatus], str]:
-        started = time.perf_counter()
-        files = read_policy_files(self.directory)
-        read = time.perf_counter()
-        decoded = self._reader.decode(files.texts, files.errors)
-        checking = time.perf_counter()
-        loaded = self._reader.check(decoded)
-        log.info(
-            "policy files read in %.3f s: %d files read in %.3f s, %d of them parsed and "
-            "decoded in %.3f s (the others unchanged), cross-document checks %.3f s",
-            time.perf_counter() - started,
-            decoded.files,
-            read - started,
-            decoded.decoded,
-            checking - read,
-            time.perf_counter() - checking,
-        )
-        return loaded.policyset, loaded.errors, document_statuses(loaded), files.version
-
     async def reload(self) -> bool:
-        """Read the directory; publish when valid. Returns whether the new files were taken."""
+        """Read the source; publish when valid. Returns whether what was read was taken."""
         async with self._lock:
             changed_at = time.monotonic()
-            policyset, errors, documents, version = await asyncio.to_thread(self._read)
+            read = await asyncio.to_thread(self.source.read, self._reader)
+            policyset, errors, documents, version = (
+                read.policyset,
+                read.errors,
+                read.documents,
+                read.version,
+            )
             self.state.documents = documents
             self.state.load_errors = errors
             if policyset is None:
                 log.error(
-                    "policy directory %s has %d errors; still serving version %s:\n%s",
-                    self.directory,
+                    "policies from %s have %d errors; still serving version %s:\n%s",
+                    self.source.describe(),
                     len(errors),
                     self.state.policy_version or "(none)",
                     "\n".join(str(e) for e in errors),
@@ -207,8 +194,8 @@ class PolicyController:
             await self._publish(changed_at)
             if before != version:
                 await self.history.record(
-                    "policy files",
-                    f"policy files reloaded ({len(documents)} documents)",
+                    self.source.what,
+                    f"{self.source.what} reloaded ({len(documents)} documents)",
                     before or "-",
                     version,
                 )

@@ -15,7 +15,7 @@ from breakwater.controlplane.state.rollout_rules import rollout_previews
 from breakwater.controlplane.state.store import Drain, WeightOverride
 from breakwater.translators.drains import applied_drains
 from breakwater.translators.overrides import DroppedOverride, apply_overrides
-from breakwater.translators.policyset import PolicySet
+from breakwater.translators.policyset import DrainedEndpoints, PolicySet
 from breakwater.translators.registration import RegisteredEndpoint, draining_instances
 
 
@@ -30,14 +30,25 @@ def overlay(
 
     `base` holds the registered instances already (`RegisteredServices`). Overrides replace
     their rules' weights; drains, and the instances that drain before they leave, mark the
-    endpoints the base still lists; a rollout's progress previews its step (weights and
-    header route) on its rule.
+    endpoints the base still lists, beside those the source itself drains (a Kubernetes pod
+    that is terminating); a rollout's progress previews its step (weights and header route)
+    on its rule.
     """
     effective, dropped = apply_overrides(base, overrides)
     effective = effective.with_drained(
-        applied_drains(base, [*drains, *draining_instances(instances)])
+        _union(base.drained, applied_drains(base, [*drains, *draining_instances(instances)]))
     )
     previews = rollout_previews(base, rollouts)
     if previews:
         effective = effective.with_previews(previews)
     return effective, dropped
+
+
+def _union(source: DrainedEndpoints, api: DrainedEndpoints) -> DrainedEndpoints:
+    """The source's own drains and the API's, by service."""
+    if not source:
+        return api
+    merged = dict(source)
+    for service, keys in api.items():
+        merged[service] = merged.get(service, frozenset()) | keys
+    return {service: merged[service] for service in sorted(merged)}

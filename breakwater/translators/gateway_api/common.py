@@ -31,6 +31,15 @@ _HOSTNAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 _DURATION = re.compile(r"^([0-9]{1,5}(ms|h|m|s)){1,4}$")
 _DURATION_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
 _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
+
+
+def service_name(namespace: str, name: str) -> str:
+    """The Breakwater Service a Kubernetes Service `namespace/name` is: its name in `default`
+    (as in policy files, which know no namespaces), `<namespace>.<name>` elsewhere. A
+    Kubernetes Service name has no dot, so the two never meet."""
+    return name if namespace == DEFAULT_NAMESPACE else f"{namespace}.{name}"
+
+
 REGEX: TypeAdapter[str] = TypeAdapter(Regex)
 """The one check of a regular expression (RE2 as Envoy reads it), shared with Breakwater's kinds."""
 

@@ -28,9 +28,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from breakwater.translators.documents import RawDocument
 from breakwater.translators.errors import PolicyError
+from breakwater.translators.gateway_api.common import service_name
 from breakwater.translators.gateway_api.convert import (
     RouteResolution,
     convert_gateway,
@@ -97,14 +99,35 @@ class _Index:
         return False
 
 
+ConversionMemo = dict[int, tuple[object, object, object, object]]
+"""id(document) → (document, raw, resolution, what it converted to), as of the last read."""
+
+
 def resolve_gateway_api(
     documents: Sequence[tuple[GatewayApiDocument, RawDocument]],
     native: Sequence[tuple[Document, RawDocument]],
+    memo: ConversionMemo | None = None,
 ) -> tuple[list[tuple[Document, RawDocument]], GatewayApiState, list[PolicyError]]:
     """The Gateway API documents as Breakwater documents, their routes' status, and mistakes.
 
-    `native` are Breakwater's own documents, whose Services the routes send to.
+    `native` are Breakwater's own documents, whose Services the routes send to. With a
+    `memo` kept from the last read, a document read again (the same object) whose
+    resolution did not change converts to the very same document as then, so the
+    translators' caches, keyed by identity, find it: an edit of one route among a
+    thousand converts one. The memo is left holding this read's conversions.
     """
+    last = memo if memo is not None else {}
+    kept: ConversionMemo = {}
+
+    def remembered(doc: Any, raw: RawDocument, resolution: object, convert: Any) -> Any:
+        entry = last.get(id(doc))
+        if entry is not None and entry[0] is doc and entry[1] is raw and entry[2] == resolution:
+            result = entry[3]
+        else:
+            result = convert()
+        kept[id(doc)] = (doc, raw, resolution, result)
+        return result
+
     errors: list[PolicyError] = []
     index = _Index(services={d.name: d for d, _ in native if isinstance(d, Service)})
     converted: list[tuple[Document, RawDocument]] = []
@@ -129,7 +152,9 @@ def resolve_gateway_api(
             continue
         if isinstance(doc, GatewayDocument):
             index.gateways[(doc.namespace, doc.metadata.name)] = doc
-            gateway, gateway_raw, gateway_errors = convert_gateway(doc, raw)
+            gateway, gateway_raw, gateway_errors = remembered(
+                doc, raw, None, lambda doc=doc, raw=raw: convert_gateway(doc, raw)
+            )
             errors.extend(gateway_errors)
             if gateway is not None:
                 converted.append((gateway, gateway_raw))
@@ -143,7 +168,14 @@ def resolve_gateway_api(
         statuses[f"{route.kind}/{route.name}"] = status
         if not resolution.gateways and not resolution.services:
             continue
-        internal, internal_raw, route_errors = convert_route(route, raw, resolution)
+        internal, internal_raw, route_errors = remembered(
+            route,
+            raw,
+            resolution,
+            lambda route=route, raw=raw, resolution=resolution: convert_route(
+                route, raw, resolution
+            ),
+        )
         errors.extend(route_errors)
         if internal is not None:
             converted.append((internal, internal_raw))
@@ -155,6 +187,9 @@ def resolve_gateway_api(
             pair[0].metadata.name,
         ),
     )
+    if memo is not None:
+        memo.clear()
+        memo.update(kept)
     state = GatewayApiState(
         gateways=frozenset(d.name for d in index.gateways.values()),
         route_rank={route.name: rank for rank, (route, _) in enumerate(ranked)},
@@ -170,18 +205,19 @@ def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution
     gateways: list[str] = []
     services: list[str] = []
     hostnames: list[str] = []
-    parents: list[tuple[ParentReference, Condition]] = []
+    parents: list[tuple[ParentReference, Condition, tuple[str, ...]]] = []
     for ref in route.spec.parent_refs:
         if (ref.group, ref.kind) == (CORE_GROUP, "Service"):
             accepted = _attach_service(index, route, ref)
-            parents.append((ref, accepted))
-            if accepted.status and ref.name not in services:
-                services.append(ref.name)
+            parents.append((ref, accepted, ()))
+            internal = service_name(ref.namespace or route.namespace, ref.name)
+            if accepted.status and internal not in services:
+                services.append(internal)
             continue
         accepted, found = _attach(index, route, ref)
-        parents.append((ref, accepted))
+        gateway, names, listeners = found
+        parents.append((ref, accepted, listeners))
         if accepted.status:
-            gateway, names = found
             if gateway not in gateways:
                 gateways.append(gateway)
             hostnames.extend(h for h in names if h not in hostnames)
@@ -197,8 +233,9 @@ def _resolve_route(index: _Index, route: RouteDocument) -> tuple[RouteResolution
                 section_name=ref.section_name,
                 port=ref.port,
                 conditions=(accepted, resolved),
+                listeners=listeners,
             )
-            for ref, accepted in parents
+            for ref, accepted, listeners in parents
         ),
     )
     resolution = RouteResolution(
@@ -215,14 +252,13 @@ def _attach_service(index: _Index, route: RouteDocument, ref: ParentReference) -
     """A mesh route (GAMMA): attached to a Service, it steers that Service's callers, which
     Breakwater serves when they are proxyless gRPC clients."""
     namespace = ref.namespace or route.namespace
-    service = index.services.get(ref.name) if namespace == DEFAULT_NAMESPACE else None
+    service = index.services.get(service_name(namespace, ref.name))
     if service is None:
         return Condition(
             "Accepted",
             False,
             NO_MATCHING_PARENT,
-            f"there is no Service {ref.name!r} in namespace {namespace!r} (Breakwater's "
-            f"Services are in {DEFAULT_NAMESPACE!r})",
+            f"there is no Service {ref.name!r} in namespace {namespace!r}",
         )
     if not service.spec.served_proxyless:
         return Condition(
@@ -235,14 +271,19 @@ def _attach_service(index: _Index, route: RouteDocument, ref: ParentReference) -
     return Condition("Accepted", True, ACCEPTED, "attached to the Service's callers")
 
 
-def _refused(reason: str, message: str) -> tuple[Condition, tuple[str, list[str]]]:
-    return Condition("Accepted", False, reason, message), ("", [])
+_Attached = tuple[str, list[str], tuple[str, ...]]
+"""The Gateway's internal name, the hostnames the route serves on it, and the listeners."""
+
+
+def _refused(reason: str, message: str) -> tuple[Condition, _Attached]:
+    return Condition("Accepted", False, reason, message), ("", [], ())
 
 
 def _attach(
     index: _Index, route: RouteDocument, ref: ParentReference
-) -> tuple[Condition, tuple[str, list[str]]]:
-    """Accepted, or why not; with the Gateway's internal name and the hostnames it serves."""
+) -> tuple[Condition, _Attached]:
+    """Accepted, or why not; with the Gateway's internal name, the hostnames it serves, and
+    the listeners it attached to."""
     namespace = ref.namespace or route.namespace
     if ref.group != GROUP or ref.kind != "Gateway":
         return _refused(
@@ -280,8 +321,11 @@ def _attach(
             "kinds)",
         )
     names: list[str] = []
+    attached: list[str] = []
     for listener in allowed:
         for name in _intersect(listener.hostname, route.spec.hostnames):
+            if listener.name not in attached:
+                attached.append(listener.name)
             if name not in names:
                 names.append(name)
     if not names:
@@ -290,7 +334,7 @@ def _attach(
             f"none of the route's hostnames falls under the hostname of a listener of Gateway "
             f"{ref.name!r} ({', '.join(sorted({str(li.hostname) for li in allowed}))})",
         )
-    return Condition("Accepted", True, ACCEPTED, "attached"), (gateway.name, names)
+    return Condition("Accepted", True, ACCEPTED, "attached"), (gateway.name, names, tuple(attached))
 
 
 def _allows(listener: Listener, gateway: GatewayDocument, route: RouteDocument) -> bool:
@@ -385,16 +429,14 @@ def _backend(
             f"{ref.kind} {ref.name!r} is in namespace {namespace!r}, and no ReferenceGrant there "
             f"lets {route.kind}s from {route.namespace!r} refer to it",
         )
-    if namespace != DEFAULT_NAMESPACE:
-        return None, (
-            BACKEND_NOT_FOUND,
-            f"{ref.kind} {ref.name!r} is looked up in namespace {namespace!r}, and Breakwater's "
-            f"Services are in {DEFAULT_NAMESPACE!r}: refer to namespace {DEFAULT_NAMESPACE!r} "
-            "(with a ReferenceGrant there)",
-        )
+    target = (service_name(namespace, target[0]), target[1])
     service_doc = index.services.get(target[0])
     if service_doc is None:
-        return None, (BACKEND_NOT_FOUND, f"Service {target[0]!r} is not declared")
+        where = "" if namespace == DEFAULT_NAMESPACE else f" in namespace {namespace!r}"
+        return None, (
+            BACKEND_NOT_FOUND,
+            f"Service {ref.name.partition('.')[0]!r} is not declared{where}",
+        )
     if target[1] is not None and service_doc.spec.subset(target[1]) is None:
         return None, (
             BACKEND_NOT_FOUND,

@@ -43,6 +43,9 @@ class ParentStatus:
     section_name: str | None
     port: int | None
     conditions: tuple[Condition, ...]
+    listeners: tuple[str, ...] = ()
+    """The Gateway's listeners the route attached to (none unless Accepted): each counts it in
+    its `attachedRoutes`."""
 
 
 @dataclass(frozen=True)

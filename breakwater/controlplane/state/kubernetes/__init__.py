@@ -1,0 +1,1 @@
+"""The state store on the Kubernetes API server (`store.KubernetesStore`)."""
