@@ -78,12 +78,11 @@ def test_a_service_takes_its_slices_endpoints_by_condition_port_name_and_pod_lab
     assert made.path == "shop/Service/payments"
     assert made.data["spec"]["protocol"] == "http2"
     assert made.data["spec"]["endpoints"] == [
-        {"address": "10.1.0.1", "port": 8080, "labels": {"version": "v1"}},
+        {"address": "10.1.0.1", "port": 8080, "labels": {"version": "v1"}, "zone": "zone-a"},
         {"address": "10.1.0.2", "port": 8080, "labels": {}},
         {"address": "10.1.0.5", "port": 8080, "labels": {}},
     ]
     assert made.drained == {"10.1.0.2:8080"}
-    assert made.zones == {"10.1.0.1:8080": "zone-a"}
 
 
 def test_only_gateways_of_breakwaters_class_are_read() -> None:

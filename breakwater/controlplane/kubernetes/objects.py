@@ -12,8 +12,7 @@
   new ones go elsewhere); any other is left out. The slice's port of the same name
   as the Service's port gives each endpoint's port. Each endpoint carries its pod's
   labels (through its `targetRef`), so label subsets select pods as Istio's
-  DestinationRule subsets do, and its `zone`, kept beside the document
-  (`ServiceEndpoints.zones`) until the policy model has a place for it.
+  DestinationRule subsets do, and its `zone`, which becomes its Envoy locality.
 - A `breakwater.dev` Service with the name of a core Service in its namespace adds
   what Kubernetes cannot say: `protocol` and label `subsets`. It may not list
   endpoints of its own there (they come from the slices). Without a core Service of
@@ -69,8 +68,6 @@ class ServiceEndpoints:
     data: dict[str, Any]
     drained: frozenset[str]
     """`ADDRESS:PORT` of the endpoints that are terminating but still serving."""
-    zones: dict[str, str]
-    """`ADDRESS:PORT` → the zone its slice gives it."""
     sources: tuple[str, ...]
     """The paths of the objects it was made from (Service, breakwater.dev Service)."""
 
@@ -194,10 +191,9 @@ def _endpoints(
     port_name: str,
     pods: Mapping[Key, dict[str, Any]],
     namespace: str,
-) -> tuple[list[dict[str, Any]], set[str], dict[str, str]]:
+) -> tuple[list[dict[str, Any]], set[str]]:
     endpoints: dict[str, dict[str, Any]] = {}
     drained: set[str] = set()
-    zones: dict[str, str] = {}
     for slice_ in slices:
         number = _slice_port(slice_, port_name)
         if number is None or slice_.get("addressType") not in ("IPv4", "IPv6"):
@@ -221,13 +217,13 @@ def _endpoints(
                 pod = pods.get((str(target.get("namespace") or namespace), str(target.get("name"))))
                 labels = dict(((pod or {}).get("metadata") or {}).get("labels") or {})
             endpoints[key] = {"address": addresses[0], "port": number, "labels": labels}
+            if endpoint.get("zone"):
+                endpoints[key]["zone"] = str(endpoint["zone"])
             if ready:
                 drained.discard(key)
             else:
                 drained.add(key)
-            if endpoint.get("zone"):
-                zones[key] = str(endpoint["zone"])
-    return [endpoints[k] for k in sorted(endpoints)], drained, zones
+    return [endpoints[k] for k in sorted(endpoints)], drained
 
 
 ServiceCache = dict[str, tuple[tuple[object, ...], ServiceEndpoints | None, list[PolicyError]]]
@@ -286,7 +282,7 @@ def _service(
         for item in ("protocol", "subsets"):
             if item in written:
                 spec[item] = written[item]
-    endpoints, drained, zones = _endpoints(slices, str(port.get("name") or ""), pods, namespace)
+    endpoints, drained = _endpoints(slices, str(port.get("name") or ""), pods, namespace)
     spec["endpoints"] = endpoints
     internal = service_name(namespace, name)
     data = {
@@ -295,7 +291,7 @@ def _service(
         "metadata": {"name": internal, "annotations": {ENDPOINTS_FROM: ENDPOINTS_FROM_SLICES}},
         "spec": spec,
     }
-    return ServiceEndpoints(path, data, frozenset(drained), zones, sources), errors
+    return ServiceEndpoints(path, data, frozenset(drained), sources), errors
 
 
 def services(
@@ -347,7 +343,7 @@ def services(
         path = object_path("Service", namespace, name) + " (breakwater.dev)"
         data = _document(declared, API_VERSION, "Service")
         data["metadata"] = {"name": internal}
-        made[internal] = ServiceEndpoints(path, data, frozenset(), {}, (path,))
+        made[internal] = ServiceEndpoints(path, data, frozenset(), (path,))
     if cache is not None:
         cache.clear()
         cache.update(kept)
