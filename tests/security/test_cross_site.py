@@ -172,7 +172,6 @@ def test_on_every_interface_probes_by_pod_address_and_named_hosts_are_answered(
         ],
     )
     with server:
-        server.start()
         reached = (address, port)
         for path in ("/healthz", "/readyz", "/metrics"):
             probe = exchange("GET", reached, path, host=f"{address}:{port}")
