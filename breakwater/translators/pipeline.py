@@ -28,7 +28,8 @@ from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
 from breakwater.translators.refused import Refused
-from breakwater.translators.validate import build_policyset
+from breakwater.translators.route_edits import Checked, route_edit
+from breakwater.translators.validate import build_policyset, recheck_routes
 from breakwater.translators.yaml_reader import MAX_NODES_PER_DIRECTORY
 
 
@@ -69,6 +70,8 @@ class PolicyReader:
         self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
+        self._checked: Checked | None = None
+        """The last set that passed every check: an edit of routes alone starts from it."""
         self.decoded_files = 0
         """Files parsed and decoded so far (the rest came from the cache)."""
 
@@ -122,6 +125,9 @@ class PolicyReader:
         valid so far, so that one read reports every mistake it can find; what the refused
         documents name keeps those checks from reporting them as missing (`Refused`).
         """
+        quick = self._route_edit(decoded)
+        if quick is not None:
+            return quick
         native = [(d, raw) for d, raw in decoded.documents if isinstance(d, Document)]
         foreign = [(d, raw) for d, raw in decoded.documents if isinstance(d, GatewayApiDocument)]
         converted, gateway_api, foreign_errors = resolve_gateway_api(foreign, native)
@@ -132,7 +138,26 @@ class PolicyReader:
         all_errors = sorted(
             decoded.errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line)
         )
+        self._checked = None
+        if not all_errors and not foreign:
+            raws = {(type(d).__name__, d.name): raw for d, raw in native}
+            self._checked = Checked(decoded.documents, policyset, raws)
         return LoadedPolicies(None if all_errors else policyset, all_errors, decoded.documents)
+
+
+    def _route_edit(self, decoded: DecodedTexts) -> LoadedPolicies | None:
+        """`check` where only the rules of routes changed since the last set that passed
+        (`route_edits`): their merged policies checked, nothing else visited. None when that
+        does not apply, or a mistake was found (the whole check then reports it, with every
+        place, as it always does)."""
+        last = self._checked
+        if last is None or decoded.errors or decoded.refused:
+            return None
+        edit = route_edit(last, decoded.documents)
+        if edit is None or not recheck_routes(edit.policyset, self._merges, edit.raws, edit.changed):
+            return None
+        self._checked = Checked(decoded.documents, edit.policyset, edit.raws, last.short_checks + 1)
+        return LoadedPolicies(edit.policyset, [], decoded.documents)
 
 
 def policyset_from_texts(

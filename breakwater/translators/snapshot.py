@@ -22,6 +22,7 @@ from breakwater.translators.envoy.encoded import Resource
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.route_patch import Translated, patched
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -61,13 +62,20 @@ class Translator:
     """PolicySet → encoded resources of a node group, keeping what it resolved and built.
 
     The server keeps one (`controlplane.reconciler`). Each `translate` call is a
-    generation of both caches: what it did not use is dropped at the next. Not
-    thread-safe: one build at a time.
+    generation of both caches: what it did not use is dropped at the next. A
+    gateway set whose PolicySet differs from the last one it was translated
+    from by route rules alone is translated again from that translation
+    (`route_patch`), without visiting the rest. Not thread-safe: one build at a
+    time.
     """
 
     def __init__(self) -> None:
         self._memo = Memo()
         self._builder = Builder()
+        self._last: dict[frozenset[str], Translated] = {}
+        self._now: dict[frozenset[str], Translated] = {}
+        self.patched = 0
+        """Translations made from the last one by its changed routes alone."""
 
     @property
     def built(self) -> int:
@@ -77,9 +85,26 @@ class Translator:
     def next_generation(self) -> None:
         self._memo.next_generation()
         self._builder.next_generation()
+        if self._now:
+            self._last, self._now = self._now, {}
 
     def translate(self, policyset: PolicySet, group: Iterable[str]) -> Built:
-        return self._builder.build(resolve(policyset, group, self._memo))
+        gateways = frozenset(group)
+        found = self._now.get(gateways)
+        if found is not None and found.policyset is policyset:
+            return found.built
+        last = found or self._last.get(gateways)
+        translated = None if last is None else patched(last, policyset)
+        if translated is not None:
+            self.patched += 1
+            self._builder.built += translated.pieces
+        else:
+            ir = resolve(policyset, gateways, self._memo)
+            built = self._builder.build(ir)
+            hosts = {node.name: self._builder.encoded_hosts(node) for node in ir.routes}
+            translated = Translated(policyset, gateways, ir, built, hosts)
+        self._now[gateways] = translated
+        return translated.built
 
 
 def build(policyset: PolicySet, group: Iterable[str]) -> Built:

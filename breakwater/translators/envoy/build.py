@@ -16,7 +16,7 @@ pieces per gateway set. Not thread-safe: one build at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -54,7 +54,7 @@ Built = dict[str, list[Resource]]
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"].number
 
 
-class _EncodedHost:
+class EncodedHost:
     """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry."""
 
     __slots__ = ("entry", "refs")
@@ -136,15 +136,23 @@ class Builder:
         return self._get(node, self._join, node.hosts)
 
     def _join(self, node: RouteConfiguration) -> Resource:
-        """Joined from its virtual hosts' encoded entries: a RouteConfiguration sets nothing
-        but its name (field 1) and virtual hosts (field 2), so the name's encoding followed
-        by the hosts' entries in order is exactly its deterministic serialization."""
-        hosts = [self._get(host, _EncodedHost) for host in node.hosts]
-        shell = route_pb2.RouteConfiguration(name=node.name).SerializeToString(deterministic=True)
-        refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
-        return Resource.from_encoded(
-            ROUTE_TYPE, node.name, shell + b"".join(h.entry for h in hosts), refs
-        )
+        return joined(node.name, [self._get(host, EncodedHost) for host in node.hosts])
+
+    def encoded_hosts(self, node: RouteConfiguration) -> dict[str, EncodedHost]:
+        """The encoded virtual hosts of a route configuration this generation built, by name
+        (for a later build that changes a few of them, `snapshot.Translator`)."""
+        return {host.name: self._get(host, EncodedHost) for host in node.hosts}
+
+
+def joined(name: str, hosts: Sequence[EncodedHost], refs: frozenset[Ref] | None = None) -> Resource:
+    """A route configuration joined from its virtual hosts' encoded entries: it sets nothing
+    but its name (field 1) and virtual hosts (field 2), so the name's encoding followed by the
+    hosts' entries in order is exactly its deterministic serialization. `refs`: what the
+    hosts reference, when already known."""
+    shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
+    if refs is None:
+        refs = frozenset().union(*(h.refs for h in hosts))
+    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(h.entry for h in hosts), refs)
 
 
 def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
