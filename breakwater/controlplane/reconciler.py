@@ -87,6 +87,12 @@ class Reconciler(PolicySubscriber):
         self._built_for: PolicySet | None = None
         self._built: dict[frozenset[str], Snapshot] = {}
         """The snapshot of each gateway set translated from `_built_for`."""
+        self._last_built: dict[frozenset[str], Snapshot] = {}
+        """The snapshot of each gateway set of the PolicySet before `_built_for`, those
+        without dangling references: the next one takes over its unchanged types (and their
+        versions), and checks only the references they could have lost."""
+        self._inconsistent: set[frozenset[str]] = set()
+        """Gateway sets whose snapshot of `_built_for` has dangling references."""
         self._building = asyncio.Lock()
         """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
@@ -179,11 +185,15 @@ class Reconciler(PolicySubscriber):
     def _snapshot_for(self, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
         """Translate a gateway set once per PolicySet; groups with the same gateways share it."""
         if policyset is not self._built_for:
-            self._built_for, self._built = policyset, {}
+            clean = {k: v for k, v in self._built.items() if k not in self._inconsistent}
+            self._last_built = clean or self._last_built
+            self._built_for, self._built, self._inconsistent = policyset, {}, set()
             self._translator.next_generation()
         snapshot = self._built.get(gateways)
         if snapshot is None:
-            snapshot = self._built[gateways] = _translated(self._translator, policyset, gateways)
+            previous = self._last_built.get(gateways)
+            snapshot = _translated(self._translator, policyset, gateways, previous)
+            self._built[gateways] = snapshot
             self.translations += 1
         return snapshot
 
@@ -198,7 +208,10 @@ class Reconciler(PolicySubscriber):
             gateways = node_group(policyset, group[0], dict(group[1]))
             snapshot = self._snapshot_for(policyset, gateways)
             if id(snapshot) not in checked:
-                checked[id(snapshot)] = _dangling(snapshot)
+                problems = _dangling(snapshot, self._last_built.get(gateways))
+                checked[id(snapshot)] = problems
+                if problems:  # never the base of a later quick look
+                    self._inconsistent.add(gateways)
             out[key] = (snapshot, checked[id(snapshot)])
         return out
 
@@ -259,18 +272,36 @@ class NewGroups(XdsObserver):
         self._reconciler.group_left(stream.group)
 
 
-def _dangling(snapshot: Snapshot) -> list[str]:
+def _dangling(snapshot: Snapshot, previous: Snapshot | None = None) -> list[str]:
     """`snapshot.problems()`, which sorts every resource and reference to word them, only
-    once a quick look found a reference to a resource that is not there."""
+    once a quick look found a reference to a resource that is not there.
+
+    The quick look skips a type whose resources are `previous`'s (the same mapping) while no
+    type changed its names, so a snapshot made by changing one route looks at that route."""
+    if previous is snapshot:
+        return []
+    renamed = previous is None or any(
+        snapshot.resources(t) is not previous.resources(t)
+        and snapshot.resources(t).keys() != previous.resources(t).keys()
+        for t in {*snapshot.type_urls, *previous.type_urls}
+    )
     for type_url in snapshot.type_urls:
-        for resource in snapshot.resources(type_url).values():
+        resources = snapshot.resources(type_url)
+        if not renamed and previous is not None and resources is previous.resources(type_url):
+            continue
+        for resource in resources.values():
             for ref_type, ref_name in resource.refs:
                 if ref_name not in snapshot.resources(ref_type):
                     return snapshot.problems()
     return []
 
 
-def _translated(translator: Translator, policyset: PolicySet, gateways: frozenset[str]) -> Snapshot:
+def _translated(
+    translator: Translator,
+    policyset: PolicySet,
+    gateways: frozenset[str],
+    previous: Snapshot | None = None,
+) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
     Translation allocates millions of short-lived, acyclic objects (freed by
@@ -281,7 +312,7 @@ def _translated(translator: Translator, policyset: PolicySet, gateways: frozense
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Snapshot(translator.translate(policyset, gateways))
+        return Snapshot(translator.translate(policyset, gateways), previous)
     finally:
         if enabled:
             gc.enable()
