@@ -269,8 +269,9 @@ def _restart(server: BreakwaterServer) -> float:
         proxy.task = asyncio.create_task(proxy.run())
         try:
             return await proxy.until(
-                lambda: proxy.weights(FILE_ROUTE) == (80, 20)
-                and proxy.weights(API_ROUTE) == (70, 30)
+                lambda: (
+                    proxy.weights(FILE_ROUTE) == (80, 20) and proxy.weights(API_ROUTE) == (70, 30)
+                )
             )
         finally:
             proxy.task.cancel()

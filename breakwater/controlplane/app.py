@@ -43,6 +43,7 @@ from breakwater.controlplane.reconciler import NewGroups, Reconciler
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.decode_cache import DecodeCache
 from breakwater.controlplane.state.etcd import EtcdAccess
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.sources import DirectoryWatcher
@@ -102,7 +103,8 @@ class ControlPlane:
         )
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
-        self.controller = PolicyController(config.policy_dir, self.store)
+        decode_cache = DecodeCache(config.state_dir) if config.store_url is None else None
+        self.controller = PolicyController(config.policy_dir, self.store, decode_cache)
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -228,6 +230,7 @@ class ControlPlane:
             # it again and again (a full collection of it holds the GIL for seconds). No
             # stream exists yet, so nothing that could become cyclic garbage is frozen.
             gc.freeze()
+            self.reconciler.freeze_builds = True
         if self.controller.state.base is None:
             log.error(
                 "starting without a valid policy set: proxies that connect get nothing until "
@@ -265,6 +268,7 @@ class ControlPlane:
         self.fleet.close_streams()
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
+        await self.controller.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None

@@ -49,6 +49,9 @@ from breakwater.translators.snapshot import Translator, node_group
 
 log = logging.getLogger(__name__)
 
+FREEZE_AFTER_PIECES = 1000
+"""A build that translated at least this many pieces is frozen out of garbage collections."""
+
 
 class Reconciler(PolicySubscriber):
     """Keeps every known group's snapshot in the cache in step with the latest PolicySet."""
@@ -97,6 +100,10 @@ class Reconciler(PolicySubscriber):
         """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
         self.last_error: str | None = None
+        self.freeze_builds = False
+        """Leave what a large build made out of later garbage collections (`gc.freeze`), as
+        the server does with the policies it reads at start: for a server that has its
+        process to itself."""
 
     @property
     def pieces_translated(self) -> int:
@@ -249,6 +256,11 @@ class Reconciler(PolicySubscriber):
                 self.built_from[key] = built_from
                 self._new.discard(key)
                 self.last_error = None
+            if self.freeze_builds and self.pieces_translated - pieces >= FREEZE_AFTER_PIECES:
+                # The pieces just built (and the PolicySet they come from) live until their
+                # documents change; left to the collector, the next full collection walks
+                # them all, holding the GIL for as long as the edit itself takes.
+                gc.freeze()
             if published and self._on_published is not None:
                 self._on_published(changed_at, published)
 

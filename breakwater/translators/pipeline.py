@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
@@ -59,6 +60,17 @@ class DecodedTexts:
     """The documents that failed their own model; their errors are in `errors`."""
 
 
+class DecodedCache(Protocol):
+    """Where decoded files are kept between runs (`controlplane.state.decode_cache`): the
+    reader asks it for a file it has not decoded yet, and hands it each file it decodes."""
+
+    def get(self, name: str, source: SourceText) -> DecodedFile | None: ...
+
+    def put(self, name: str, source: SourceText, decoded: DecodedFile) -> None: ...
+
+    def retain(self, names: Iterable[str]) -> None: ...
+
+
 class PolicyReader:
     """Reads policy texts again and again, re-decoding only the files whose text changed.
 
@@ -66,7 +78,8 @@ class PolicyReader:
     under its lock).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: DecodedCache | None = None) -> None:
+        self._cache = cache
         self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
@@ -103,15 +116,21 @@ class PolicyReader:
                 break  # the files after the one that went over the budget are not read
             key = f"{name}\0{source.path}"
             decoded = self._files.get(key)
+            if decoded is None and self._cache is not None:
+                decoded = self._cache.get(key, source)
             if decoded is None or not decoded.fits(source.text, budget):
                 decoded = decode_file(source, decoded, budget)
                 self.decoded_files += 1
+                if self._cache is not None:
+                    self._cache.put(key, source, decoded)
             budget = -1 if decoded.over_budget else budget - decoded.nodes
             files[key] = decoded
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)
             refused.extend(decoded.refused)
         self._files = files
+        if self._cache is not None:
+            self._cache.retain(files)
         return DecodedTexts(
             errors, documents, len(files), self.decoded_files - decoded_before, refused
         )
@@ -144,7 +163,6 @@ class PolicyReader:
             self._checked = Checked(decoded.documents, policyset, raws)
         return LoadedPolicies(None if all_errors else policyset, all_errors, decoded.documents)
 
-
     def _route_edit(self, decoded: DecodedTexts) -> LoadedPolicies | None:
         """`check` where only the rules of routes changed since the last set that passed
         (`route_edits`): their merged policies checked, nothing else visited. None when that
@@ -154,7 +172,9 @@ class PolicyReader:
         if last is None or decoded.errors or decoded.refused:
             return None
         edit = route_edit(last, decoded.documents)
-        if edit is None or not recheck_routes(edit.policyset, self._merges, edit.raws, edit.changed):
+        if edit is None or not recheck_routes(
+            edit.policyset, self._merges, edit.raws, edit.changed
+        ):
             return None
         self._checked = Checked(decoded.documents, edit.policyset, edit.raws, last.short_checks + 1)
         return LoadedPolicies(edit.policyset, [], decoded.documents)
@@ -167,4 +187,11 @@ def policyset_from_texts(
     return PolicyReader().read(texts, unreadable)
 
 
-__all__ = ["DecodedTexts", "LoadedPolicies", "PolicyReader", "SourceText", "policyset_from_texts"]
+__all__ = [
+    "DecodedCache",
+    "DecodedTexts",
+    "LoadedPolicies",
+    "PolicyReader",
+    "SourceText",
+    "policyset_from_texts",
+]

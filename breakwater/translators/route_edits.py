@@ -138,4 +138,11 @@ def route_edit(
     return RouteEdit(policyset, raws, changed)
 
 
-__all__ = ["FULL_CHECK_EVERY", "Checked", "RouteEdit", "changed_routes", "route_edit", "route_shape"]
+__all__ = [
+    "FULL_CHECK_EVERY",
+    "Checked",
+    "RouteEdit",
+    "changed_routes",
+    "route_edit",
+    "route_shape",
+]

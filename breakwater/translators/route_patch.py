@@ -99,9 +99,7 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
         joined_hosts = tuple(new_hosts.get(h.name, h) for h in configuration.hosts)
         configurations[index] = RouteConfiguration(configuration.name, joined_hosts)
         refs = resources[index].refs if same_refs else None
-        resources[index] = joined(
-            configuration.name, [encoded[h.name] for h in joined_hosts], refs
-        )
+        resources[index] = joined(configuration.name, [encoded[h.name] for h in joined_hosts], refs)
         hosts_of[configuration.name] = encoded
         rebuilt.append(new_hosts)
     group = Group(last.group.listeners, tuple(configurations), last.group.upstreams)

@@ -205,7 +205,9 @@ class Mesh:
             rf"\g<1>      retry: {{attempts: 2, perTryTimeout: {per_try}ms}}\n{request}",
             self.files[name],
         )
-        return f"rule retry of svc-{index:04d}: per try {per_try} ms{' request 2s' if request else ''}"
+        return (
+            f"rule retry of svc-{index:04d}: per try {per_try} ms{' request 2s' if request else ''}"
+        )
 
     def hostname(self) -> str:
         """Another hostname: the route's shape changes."""

@@ -11,6 +11,7 @@ kept for status and metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breakwater.controlplane.state.documents import DocumentStatus, document_statuses
+from breakwater.controlplane.state.decode_cache import DecodeCache
+from breakwater.controlplane.state.documents import DocumentStatus, DocumentStatuses
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
 from breakwater.controlplane.state.overlay import overlay
@@ -123,10 +125,17 @@ class PolicySubscriber:
         """A reload was refused for these errors; the last good PolicySet stays."""
 
 
+KEEP_DECODED_AFTER = 2.0
+"""Seconds after a reload before its decoded files are written to the decode cache."""
+
+
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
-    def __init__(self, directory: Path, store: Store) -> None:
+    def __init__(
+        self, directory: Path, store: Store, decode_cache: DecodeCache | None = None
+    ) -> None:
+        """`decode_cache`: decoded files kept between runs (in the state directory)."""
         self.directory = directory
         self.store = store
         self.state = PolicyState()
@@ -137,8 +146,11 @@ class PolicyController:
         """The store's revision of each progress in `rollouts` (compare-and-set compares it)."""
         self._subscribers: list[PolicySubscriber] = []
         self._lock = asyncio.Lock()
-        self._reader = PolicyReader()
+        self._reader = PolicyReader(decode_cache)
         """Remembers each file's decoded documents: a reload decodes only the files that changed."""
+        self._decode_cache = decode_cache
+        self._statuses = DocumentStatuses()
+        self._keeping: asyncio.Task[None] | None = None
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
@@ -163,7 +175,7 @@ class PolicyController:
             checking - read,
             time.perf_counter() - checking,
         )
-        return loaded.policyset, loaded.errors, document_statuses(loaded), files.version
+        return loaded.policyset, loaded.errors, self._statuses(loaded), files.version
 
     async def reload(self) -> bool:
         """Read the directory; publish when valid. Returns whether the new files were taken."""
@@ -186,6 +198,7 @@ class PolicyController:
             self.state.base = policyset
             before, self.state.policy_version = self.state.policy_version, version
             await self._publish(changed_at)
+            self._keep_decoded()
             if before != version:
                 await self.history.record(
                     "policy files",
@@ -194,6 +207,27 @@ class PolicyController:
                     version,
                 )
             return True
+
+    def _keep_decoded(self) -> None:
+        """Write the files decoded by this read to the decode cache, a little later and in a
+        worker thread: the proxies are served first."""
+        cache = self._decode_cache
+        if cache is None or (self._keeping is not None and not self._keeping.done()):
+            return
+
+        async def keep() -> None:
+            await asyncio.sleep(KEEP_DECODED_AFTER)
+            await asyncio.to_thread(cache.flush)
+
+        self._keeping = asyncio.get_running_loop().create_task(keep(), name="keep decoded files")
+
+    async def close(self) -> None:
+        """Stop writing the decode cache (a write under way finishes in its thread)."""
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:
+            keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeping
 
     async def load_store(self) -> None:
         """Read every override from the store (at startup, or when another replica wrote)."""

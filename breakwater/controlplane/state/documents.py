@@ -22,23 +22,49 @@ class DocumentStatus:
     errors: list[str]
 
 
-def document_statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
-    """One status per document, valid or not; a document too broken to decode is listed by its errors."""
+_Earlier = dict[tuple[int, int], tuple[object, object, DocumentStatus]]
+"""(id of the document, id of where it was read) → both, and the status of a valid one."""
+
+
+class DocumentStatuses:
+    """`document_statuses` again and again: a valid document read from the same place as
+    before (the reader hands back the very same objects) keeps its status object, so a
+    reload of a large directory does not make 30 000 of them anew."""
+
+    def __init__(self) -> None:
+        self._valid: _Earlier = {}
+
+    def __call__(self, loaded: LoadedPolicies) -> list[DocumentStatus]:
+        kept: _Earlier = {}
+        statuses = document_statuses(loaded, self._valid, kept)
+        self._valid = kept
+        return statuses
+
+
+def document_statuses(
+    loaded: LoadedPolicies, earlier: _Earlier | None = None, kept: _Earlier | None = None
+) -> list[DocumentStatus]:
+    """One status per document, valid or not; a document too broken to decode is listed by its errors.
+
+    `earlier`: the statuses of valid documents a read before made (`DocumentStatuses`);
+    `kept` receives this read's."""
     by_doc: dict[tuple[str, str], list[str]] = {}
     for error in loaded.errors:
         if error.kind is not None and error.name is not None:
             by_doc.setdefault((error.kind, error.name), []).append(str(error))
-    documents = [
-        DocumentStatus(
-            kind=kind_of(doc),
-            name=doc.name,
-            file=raw.file,
-            line=raw.line,
-            valid=(kind_of(doc), doc.name) not in by_doc,
-            errors=by_doc.get((kind_of(doc), doc.name), []),
-        )
-        for doc, raw in loaded.documents
-    ]
+    documents: list[DocumentStatus] = []
+    for doc, raw in loaded.documents:
+        ids = (id(doc), id(raw))
+        found = None if earlier is None or by_doc else earlier.get(ids)
+        if found is not None:
+            status = found[2]
+        else:
+            kind = kind_of(doc)
+            errors = by_doc.get((kind, doc.name), [])
+            status = DocumentStatus(kind, doc.name, raw.file, raw.line, not errors, errors)
+        if kept is not None and status.valid:
+            kept[ids] = (doc, raw, status)
+        documents.append(status)
     seen = {(d.kind, d.name) for d in documents}
     for error in loaded.errors:
         key = (error.kind or "", error.name or "")

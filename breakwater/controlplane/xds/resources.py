@@ -106,7 +106,9 @@ class Selection:
 _EMPTY: Mapping[str, Resource] = MappingProxyType({})
 
 
-def _same(before: Mapping[str, Resource], items: Iterable[Resource]) -> Mapping[str, Resource] | None:
+def _same(
+    before: Mapping[str, Resource], items: Iterable[Resource]
+) -> Mapping[str, Resource] | None:
     """`before` when `items` are exactly its resources (the same objects), else None."""
     if not before:
         return None
@@ -117,6 +119,8 @@ def _same(before: Mapping[str, Resource], items: Iterable[Resource]) -> Mapping[
         if before.get(item.name) is not item:
             return None
     return before
+
+
 _SELECTION_MEMO_LIMIT = 256
 
 
