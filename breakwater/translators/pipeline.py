@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from breakwater.translators.compact import compact_file
 from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
@@ -78,8 +79,11 @@ class PolicyReader:
     under its lock).
     """
 
-    def __init__(self, cache: DecodedCache | None = None) -> None:
+    def __init__(self, cache: DecodedCache | None = None, *, compact: bool = False) -> None:
+        """`compact`: keep valid documents compactly (`translators.compact`): for a server,
+        whose reader lives long; the documents' raw YAML data is then not kept."""
         self._cache = cache
+        self._compact = compact
         self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
@@ -120,6 +124,8 @@ class PolicyReader:
                 decoded = self._cache.get(key, source)
             if decoded is None or not decoded.fits(source.text, budget):
                 decoded = decode_file(source, decoded, budget)
+                if self._compact:
+                    decoded = compact_file(decoded)
                 self.decoded_files += 1
                 if self._cache is not None:
                     self._cache.put(key, source, decoded)

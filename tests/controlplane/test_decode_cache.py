@@ -42,12 +42,12 @@ spec: {{address: 127.0.0.1, port: 10000}}
 
 def test_a_restart_decodes_only_what_changed(tmp_path: Path) -> None:
     first = DecodeCache(tmp_path)
-    PolicyReader(first).read(_texts())
+    PolicyReader(first, compact=True).read(_texts())
     first.flush()
     assert len(list((tmp_path / "decoded").glob("*" + SUFFIX))) == 3
 
     again = DecodeCache(tmp_path)
-    reader = PolicyReader(again)
+    reader = PolicyReader(again, compact=True)
     loaded = reader.read(_texts(weight=80))
     assert (reader.decoded_files, again.loaded) == (1, 2)  # the route's file changed
     fresh = policyset_from_texts(_texts(weight=80))
@@ -68,3 +68,15 @@ def test_an_unreadable_entry_is_decoded_again(tmp_path: Path) -> None:
     loaded = reader.read(_texts())
     assert reader.decoded_files == 3
     assert loaded.policyset is not None and not loaded.errors
+
+
+def test_a_compact_document_from_the_cache_still_names_its_lines(tmp_path: Path) -> None:
+    cache = DecodeCache(tmp_path)
+    PolicyReader(cache, compact=True).read(_texts())
+    cache.flush()
+    texts = _texts()
+    gateway = texts["gateway.yaml"]
+    texts["gateway.yaml"] = SourceText(gateway.path, gateway.text.replace("edge", "other"))
+    loaded = PolicyReader(DecodeCache(tmp_path), compact=True).read(texts)
+    fresh = policyset_from_texts(texts)
+    assert loaded.errors and [str(e) for e in loaded.errors] == [str(e) for e in fresh.errors]

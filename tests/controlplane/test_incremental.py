@@ -331,7 +331,8 @@ ROUTE_STEPS = 36
 def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
     """Mostly edits of route rules (weights in files and through the API, a rule's own retry
     and timeout, some refused), which are checked and translated by the changed routes
-    alone (`route_edits`, `route_patch`), among edits that take the whole path."""
+    alone (`route_edits`, `route_patch`), among edits that take the whole path. The reader
+    keeps its documents compactly, as the server's does: every error still names its line."""
     rng = random.Random(seed)
     mesh = Mesh(rng)
     route_edits: list[Callable[[], str]] = [
@@ -348,7 +349,8 @@ def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
         mesh.add_file,
     ]
     order = [rng.choice(route_edits if rng.random() < 0.8 else others) for _ in range(ROUTE_STEPS)]
-    reader, translator = PolicyReader(), Translator()
+    # As the server reads: valid documents kept compactly, their lines read again for errors.
+    reader, translator = PolicyReader(compact=True), Translator()
     done: list[str] = []
     good = mesh.files.copy()
     for number, edit in enumerate([lambda: "the files as generated", *order]):
