@@ -16,7 +16,8 @@ converted on every read, from its data.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from _collections_abc import dict_items, dict_keys, dict_values
+from collections.abc import Iterator
 from typing import Any
 
 from breakwater.translators.decoded_files import DecodedFile
@@ -79,17 +80,17 @@ class LazyLines(dict[YamlPath, int]):
             other._fill()
         return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
-    def keys(self) -> KeysView[YamlPath]:
+    def keys(self) -> dict_keys[YamlPath, int]:
         self._fill()
         return super().keys()
 
-    def values(self) -> ValuesView[int]:
+    def values(self) -> dict_values[YamlPath, int]:
         self._fill()
         return super().values()
 
-    def items(self) -> ItemsView[YamlPath, int]:
+    def items(self) -> dict_items[YamlPath, int]:
         self._fill()
         return super().items()
 
