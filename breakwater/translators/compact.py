@@ -16,8 +16,7 @@ converted on every read, from its data.
 
 from __future__ import annotations
 
-from _collections_abc import dict_items, dict_keys, dict_values
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any
 
 from breakwater.translators.decoded_files import DecodedFile
@@ -82,15 +81,15 @@ class LazyLines(dict[YamlPath, int]):
 
     __hash__ = None
 
-    def keys(self) -> dict_keys[YamlPath, int]:
+    def keys(self) -> KeysView[YamlPath]:  # type: ignore[override]
         self._fill()
         return super().keys()
 
-    def values(self) -> dict_values[YamlPath, int]:
+    def values(self) -> ValuesView[int]:  # type: ignore[override]
         self._fill()
         return super().values()
 
-    def items(self) -> dict_items[YamlPath, int]:
+    def items(self) -> ItemsView[YamlPath, int]:  # type: ignore[override]
         self._fill()
         return super().items()
 
