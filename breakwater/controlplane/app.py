@@ -222,6 +222,7 @@ class ControlPlane:
     async def start(self, *, freeze_policies: bool = False) -> None:
         """Read the policies and the store, then listen. `freeze_policies`, for a server that
         has its process to itself, leaves what was read at start out of garbage collections."""
+        self.controller.freeze_reads = freeze_policies
         await self.controller.load_store()
         await self.controller.reload()
         if freeze_policies:

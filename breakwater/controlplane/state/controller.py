@@ -152,6 +152,9 @@ class PolicyController:
         """Remembers each file's decoded documents: a reload decodes only the files that changed."""
         self._decode_cache = decode_cache
         self._statuses = DocumentStatuses()
+        self.freeze_reads = False
+        """Leave what each read made out of garbage collections (`gc.freeze`): for a server
+        that has its process to itself."""
         self._keeping: asyncio.Task[None] | None = None
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
@@ -172,6 +175,11 @@ class PolicyController:
             decoded = self._reader.decode(files.texts, files.errors)
             checking = time.perf_counter()
             loaded = self._reader.check(decoded)
+            if self.freeze_reads:
+                # What was read lives until its files change: leave it out of collections
+                # (re-enabled with millions of new objects counted, the collector would
+                # otherwise walk them all at the next allocation).
+                gc.freeze()
         finally:
             if enabled:
                 gc.enable()
