@@ -126,9 +126,9 @@ class PolicySubscriber:
         """A reload was refused for these errors; the last good PolicySet stays."""
 
 
-KEEP_DECODED_AFTER = 5.0
-"""Seconds after a reload before its decoded files are written to the decode cache: the
-first translation (seconds in a large mesh) goes first."""
+KEEP_DECODED_AFTER = 30.0
+"""Seconds without a reload before decoded files are written to the decode cache (and at
+shutdown): the first translation and the edits that follow a start go first."""
 
 
 class PolicyController:
@@ -156,6 +156,7 @@ class PolicyController:
         """Leave what each read made out of garbage collections (`gc.freeze`): for a server
         that has its process to itself."""
         self._keeping: asyncio.Task[None] | None = None
+        self._keep_due = 0.0
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
@@ -227,14 +228,19 @@ class PolicyController:
             return True
 
     def _keep_decoded(self) -> None:
-        """Write the files decoded by this read to the decode cache, a little later and in a
-        worker thread: the proxies are served first."""
+        """Write the files decoded since the last write to the decode cache once reads have
+        been quiet for a while, in a worker thread: pickling a large directory holds the GIL
+        for seconds, which the proxies and the next edits should not wait for."""
         cache = self._decode_cache
-        if cache is None or (self._keeping is not None and not self._keeping.done()):
+        if cache is None:
+            return
+        self._keep_due = time.monotonic() + KEEP_DECODED_AFTER
+        if self._keeping is not None and not self._keeping.done():
             return
 
         async def keep() -> None:
-            await asyncio.sleep(KEEP_DECODED_AFTER)
+            while (wait := self._keep_due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
             await asyncio.to_thread(cache.flush)
 
         self._keeping = asyncio.get_running_loop().create_task(keep(), name="keep decoded files")
