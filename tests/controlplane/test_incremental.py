@@ -20,6 +20,7 @@ import pytest
 
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.translators.documents import SourceText
+from breakwater.translators.drains import applied_drains
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
@@ -106,6 +107,7 @@ class Mesh:
             )
         self.next_service = SERVICES
         self.overrides: list[tuple[str, dict[str, int]]] = []
+        self.drains: list[tuple[str, str]] = []
 
     def texts(self) -> dict[str, SourceText]:
         return {
@@ -224,6 +226,15 @@ class Mesh:
         self.files[name] = "# moved\n" + self.files[name]
         return f"a comment line on top of {name}"
 
+    def drain(self) -> str:
+        """An endpoint drained through the API, or the last one undrained."""
+        if self.drains and self.rng.random() < 0.3:
+            service, _ = self.drains.pop()
+            return f"undrained an endpoint of {service}"
+        index = self.rng.choice(self.services())
+        self.drains.append((f"svc-{index:04d}", f"10.1.{index // 250}.{index % 250 + 1}:8080"))
+        return f"drained the canary endpoint of svc-{index:04d}"
+
     def override(self) -> str:
         name = self._service_file()
         index = self.rng.choice(self._services_in(name))
@@ -242,6 +253,11 @@ def _served(loaded: LoadedPolicies, overrides: list[tuple[str, dict[str, int]]])
     latest = {route: weights for route, weights in overrides}
     effective, _ = apply_overrides(loaded.policyset, [_Weights(r, w) for r, w in latest.items()])
     return effective
+
+
+def _drained(policyset: PolicySet, drains: list[tuple[str, str]]) -> PolicySet:
+    """The set with endpoints drained as the server lays them over it."""
+    return policyset.with_drained(applied_drains(policyset, drains))
 
 
 def _fresh(policyset: PolicySet, group: frozenset[str]) -> Snapshot:
@@ -330,7 +346,7 @@ ROUTE_STEPS = 36
 @pytest.mark.parametrize("seed", [int(os.environ.get("BREAKWATER_INCREMENTAL_SEED", "2929"))])
 def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
     """Mostly edits of route rules (weights in files and through the API, a rule's own retry
-    and timeout, some refused), which are checked and translated by the changed routes
+    and timeout, some refused) and endpoint drains, which are checked and translated by the changed routes
     alone (`route_edits`, `route_patch`), among edits that take the whole path. The reader
     keeps its documents compactly, as the server's does: every error still names its line."""
     rng = random.Random(seed)
@@ -340,6 +356,8 @@ def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
         mesh.rule_settings,
         mesh.override,
         mesh.shift_lines,
+        mesh.change_weight,
+        mesh.drain,
     ]
     others: list[Callable[[], str]] = [
         mesh.hostname,
@@ -365,9 +383,10 @@ def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
         assert incremental.policyset is not None, step
         good = mesh.files.copy()
         _same_set(incremental.policyset, full.policyset, step)
-        served = _served(incremental, mesh.overrides)
+        served = _drained(_served(incremental, mesh.overrides), mesh.drains)
         group = node_group(served, "edge", {})
         translator.next_generation()
         built = Snapshot(translator.translate(served, group))
-        _same_snapshot(built, _fresh(_served(full, mesh.overrides), group), step)
+        expected = _drained(_served(full, mesh.overrides), mesh.drains)
+        _same_snapshot(built, _fresh(expected, group), step)
     assert translator.patched > ROUTE_STEPS // 4  # most route edits took the short way
