@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from breakwater.translators.envoy.build import Built, EncodedHost, joined
+from breakwater.translators.envoy.encoded import Ref
 from breakwater.translators.ir.gateways import route_sampling, traced_routes
 from breakwater.translators.ir.memo import Once
 from breakwater.translators.ir.nodes import Group, RouteConfiguration, Rule, VirtualHost
@@ -29,6 +30,21 @@ from breakwater.xds_types import ROUTE_TYPE
 
 
 @dataclass(frozen=True)
+class EncodedHosts:
+    """A route configuration's encoded virtual hosts, in order, and where each name is (the
+    order never changes while only rules change, so the index is shared)."""
+
+    position: Mapping[str, int]
+    hosts: list[EncodedHost]
+    entries: list[bytes]
+
+    @classmethod
+    def of(cls, hosts: list[EncodedHost], names: list[str]) -> EncodedHosts:
+        position = {name: index for index, name in enumerate(names)}
+        return cls(position, hosts, [host.entry for host in hosts])
+
+
+@dataclass(frozen=True)
 class Translated:
     """A gateway set's translation: the set it came from, its IR, its resources, and the
     encoded virtual hosts of each route configuration (by configuration, then host name)."""
@@ -37,7 +53,7 @@ class Translated:
     gateways: frozenset[str]
     group: Group
     built: Built
-    hosts: Mapping[str, Mapping[str, EncodedHost]]
+    hosts: Mapping[str, EncodedHosts]
     pieces: int = 0
     """Virtual hosts translated again to make it from the last translation."""
 
@@ -75,14 +91,19 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
         if index is None:
             return None
         configuration = configurations[index]
-        old_hosts = {host.name: host for host in configuration.hosts}
-        encoded = dict(hosts_of[configuration.name])
+        current = hosts_of[configuration.name]
+        hosts, encoded, entries = (
+            list(configuration.hosts),
+            list(current.hosts),
+            list(current.entries),
+        )
         same_refs = True
         new_hosts: dict[str, VirtualHost] = {}
         for name in mine:
-            old = old_hosts.get(name)
-            if old is None:
+            at = current.position.get(name)
+            if at is None:
                 return None
+            old = hosts[at]
             route = policyset.routes[name]
             rules: tuple[Rule, ...] = tuple(
                 resolve_rule(policyset, policies, route, i, once)
@@ -92,15 +113,17 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
             host = route_host(route, rules, sampling, old.gateway_levels, once)
             if _admission(host) != _admission(old):
                 return None  # the listener's admission filters change: the whole path
-            new_hosts[name] = host
             entry = EncodedHost(host)
-            same_refs = same_refs and entry.refs == encoded[name].refs
-            encoded[name] = entry
-        joined_hosts = tuple(new_hosts.get(h.name, h) for h in configuration.hosts)
-        configurations[index] = RouteConfiguration(configuration.name, joined_hosts)
-        refs = resources[index].refs if same_refs else None
-        resources[index] = joined(configuration.name, [encoded[h.name] for h in joined_hosts], refs)
-        hosts_of[configuration.name] = encoded
+            same_refs = same_refs and entry.refs == encoded[at].refs
+            hosts[at], encoded[at], entries[at], new_hosts[name] = host, entry, entry.entry, host
+        configurations[index] = RouteConfiguration(configuration.name, tuple(hosts))
+        before = resources[index]
+        if same_refs:
+            resources[index] = joined(configuration.name, entries, before.refs, before)
+        else:
+            refs: frozenset[Ref] = frozenset().union(*(h.refs for h in encoded))
+            resources[index] = joined(configuration.name, entries, refs)
+        hosts_of[configuration.name] = EncodedHosts(current.position, encoded, entries)
         rebuilt.append(new_hosts)
     group = Group(last.group.listeners, tuple(configurations), last.group.upstreams)
     built = {**last.built, ROUTE_TYPE: resources}
@@ -108,4 +131,4 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
     return Translated(policyset, last.gateways, group, built, hosts_of, pieces)
 
 
-__all__ = ["Translated", "patched"]
+__all__ = ["EncodedHosts", "Translated", "patched"]

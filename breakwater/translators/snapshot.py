@@ -22,7 +22,7 @@ from breakwater.translators.envoy.encoded import Resource
 from breakwater.translators.ir.memo import Memo
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
-from breakwater.translators.route_patch import Translated, patched
+from breakwater.translators.route_patch import EncodedHosts, Translated, patched
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -101,7 +101,12 @@ class Translator:
         else:
             ir = resolve(policyset, gateways, self._memo)
             built = self._builder.build(ir)
-            hosts = {node.name: self._builder.encoded_hosts(node) for node in ir.routes}
+            hosts = {
+                node.name: EncodedHosts.of(
+                    self._builder.encoded_hosts(node), [host.name for host in node.hosts]
+                )
+                for node in ir.routes
+            }
             translated = Translated(policyset, gateways, ir, built, hosts)
         self._now[gateways] = translated
         return translated.built

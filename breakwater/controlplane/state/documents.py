@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breakwater.translators.kinds import kind_of
+from breakwater.translators.documents import RawDocument
+from breakwater.translators.kinds import AnyDocument, kind_of
 from breakwater.translators.pipeline import LoadedPolicies
 
 
@@ -22,49 +23,54 @@ class DocumentStatus:
     errors: list[str]
 
 
-_Earlier = dict[tuple[int, int], tuple[object, object, DocumentStatus]]
-"""(id of the document, id of where it was read) → both, and the status of a valid one."""
-
-
 class DocumentStatuses:
-    """`document_statuses` again and again: a valid document read from the same place as
-    before (the reader hands back the very same objects) keeps its status object, so a
-    reload of a large directory does not make 30 000 of them anew."""
+    """`document_statuses` again and again: while nothing has an error, a document read from
+    the same place as the last time (the reader hands back the very same objects), at the
+    same position, keeps its status object, so a reload of a large directory does not make
+    30 000 of them anew."""
 
     def __init__(self) -> None:
-        self._valid: _Earlier = {}
+        self._documents: list[tuple[object, object]] = []
+        """The documents of the last read that had no error (else empty)."""
+        self._statuses: list[DocumentStatus] = []
 
     def __call__(self, loaded: LoadedPolicies) -> list[DocumentStatus]:
-        kept: _Earlier = {}
-        statuses = document_statuses(loaded, self._valid, kept)
-        self._valid = kept
+        if loaded.errors or len(loaded.documents) != len(self._documents):
+            statuses = document_statuses(loaded)
+        else:
+            statuses = [
+                status if doc is before and raw is raw_before else _valid(doc, raw)
+                for (doc, raw), (before, raw_before), status in zip(
+                    loaded.documents, self._documents, self._statuses, strict=True
+                )
+            ]
+        clean = not loaded.errors
+        self._documents = list(loaded.documents) if clean else []
+        self._statuses = statuses if clean else []
         return statuses
 
 
-def document_statuses(
-    loaded: LoadedPolicies, earlier: _Earlier | None = None, kept: _Earlier | None = None
-) -> list[DocumentStatus]:
-    """One status per document, valid or not; a document too broken to decode is listed by its errors.
+def _valid(doc: AnyDocument, raw: RawDocument) -> DocumentStatus:
+    return DocumentStatus(kind_of(doc), doc.name, raw.file, raw.line, True, [])
 
-    `earlier`: the statuses of valid documents a read before made (`DocumentStatuses`);
-    `kept` receives this read's."""
+
+def document_statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:
+    """One status per document, valid or not; a document too broken to decode is listed by its errors."""
     by_doc: dict[tuple[str, str], list[str]] = {}
     for error in loaded.errors:
         if error.kind is not None and error.name is not None:
             by_doc.setdefault((error.kind, error.name), []).append(str(error))
-    documents: list[DocumentStatus] = []
-    for doc, raw in loaded.documents:
-        ids = (id(doc), id(raw))
-        found = None if earlier is None or by_doc else earlier.get(ids)
-        if found is not None:
-            status = found[2]
-        else:
-            kind = kind_of(doc)
-            errors = by_doc.get((kind, doc.name), [])
-            status = DocumentStatus(kind, doc.name, raw.file, raw.line, not errors, errors)
-        if kept is not None and status.valid:
-            kept[ids] = (doc, raw, status)
-        documents.append(status)
+    documents = [
+        DocumentStatus(
+            kind=kind_of(doc),
+            name=doc.name,
+            file=raw.file,
+            line=raw.line,
+            valid=(kind_of(doc), doc.name) not in by_doc,
+            errors=by_doc.get((kind_of(doc), doc.name), []),
+        )
+        for doc, raw in loaded.documents
+    ]
     seen = {(d.kind, d.name) for d in documents}
     for error in loaded.errors:
         key = (error.kind or "", error.name or "")

@@ -136,23 +136,25 @@ class Builder:
         return self._get(node, self._join, node.hosts)
 
     def _join(self, node: RouteConfiguration) -> Resource:
-        return joined(node.name, [self._get(host, EncodedHost) for host in node.hosts])
+        hosts = self.encoded_hosts(node)
+        refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
+        return joined(node.name, [h.entry for h in hosts], refs)
 
-    def encoded_hosts(self, node: RouteConfiguration) -> dict[str, EncodedHost]:
-        """The encoded virtual hosts of a route configuration this generation built, by name
-        (for a later build that changes a few of them, `snapshot.Translator`)."""
-        return {host.name: self._get(host, EncodedHost) for host in node.hosts}
+    def encoded_hosts(self, node: RouteConfiguration) -> list[EncodedHost]:
+        """The encoded virtual hosts of a route configuration, in order (for a later build
+        that changes a few of them, `snapshot.Translator`)."""
+        return [self._get(host, EncodedHost) for host in node.hosts]
 
 
-def joined(name: str, hosts: Sequence[EncodedHost], refs: frozenset[Ref] | None = None) -> Resource:
+def joined(
+    name: str, entries: Sequence[bytes], refs: frozenset[Ref], like: Resource | None = None
+) -> Resource:
     """A route configuration joined from its virtual hosts' encoded entries: it sets nothing
     but its name (field 1) and virtual hosts (field 2), so the name's encoding followed by the
-    hosts' entries in order is exactly its deterministic serialization. `refs`: what the
-    hosts reference, when already known."""
+    hosts' entries in order is exactly its deterministic serialization. `like`: the route
+    configuration before, when `refs` are its very same set."""
     shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
-    if refs is None:
-        refs = frozenset().union(*(h.refs for h in hosts))
-    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(h.entry for h in hosts), refs)
+    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(entries), refs, like)
 
 
 def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
