@@ -101,12 +101,13 @@ class DecodeCache:
             pending, self._pending = self._pending, {}
             used = set(self._current.values())
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             for key, decoded in pending.items():
                 if key not in used:
                     continue
                 temporary = self.directory / f".{key}.{os.getpid()}"
-                with open(temporary, "wb") as file:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                with os.fdopen(os.open(temporary, flags, 0o600), "wb") as file:
                     pickle.dump(decoded, file, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(temporary, self.directory / (key + SUFFIX))
             for entry in self.directory.glob("*" + SUFFIX):
