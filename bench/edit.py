@@ -408,7 +408,7 @@ def render_section(rows: list[dict[str, Any]]) -> list[str]:
         "  objects and the line of every node), each of 30 000 documents validated by",
         "  pydantic, then 10 000 merges validated again, then the first translation",
         "  (50 000 pieces). A restart loads the decoded files from the decode cache in the",
-        "  state directory instead of parsing and validating them (4 to 7x quicker), but",
+        "  state directory instead of parsing and validating them (4 to 10x quicker), but",
         "  the checks across documents and the first translation still run whole: that",
         "  is pydantic and protobuf work per piece, where Python is the limit.",
         "* RSS: valid documents are held compactly (no raw YAML data, their lines read",

@@ -127,7 +127,7 @@ _SELECTION_MEMO_LIMIT = 256
 class Snapshot:
     """Everything a node group should have, per type URL; immutable once built."""
 
-    __slots__ = ("_by_type", "_memo", "_versions", "version")
+    __slots__ = ("_by_type", "_listed", "_memo", "_versions", "version")
 
     def __init__(
         self, resources: Mapping[str, Iterable[Resource]], previous: Snapshot | None = None
@@ -137,8 +137,16 @@ class Snapshot:
         sets of a large mesh as they were: comparing identities is all they cost)."""
         by_type: dict[str, Mapping[str, Resource]] = {}
         versions: dict[str, str] = {}
+        self._listed = resources
+        """What it was made from: a list that is the very one `previous` was made from
+        holds the very same resources, without looking at them."""
         for type_url, items in resources.items():
-            kept = None if previous is None else _same(previous.resources(type_url), items)
+            kept: Mapping[str, Resource] | None = None
+            if previous is not None:
+                if previous._listed.get(type_url) is items:
+                    kept = previous.resources(type_url)
+                else:
+                    kept = _same(previous.resources(type_url), items)
             if kept is not None and previous is not None:
                 by_type[type_url] = kept
                 versions[type_url] = previous.type_version(type_url)
