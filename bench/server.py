@@ -41,10 +41,12 @@ class BreakwaterServer(ServeProcess):
             extra_args=extra_args,
         )
 
-    def start(self, timeout: float = 120.0) -> Self:
-        """Start with an empty state store (no weight overrides from earlier runs)."""
+    def start(self, timeout: float = 120.0, *, keep_state: bool = False) -> Self:
+        """Start with an empty state store (no weight overrides from earlier runs), or with
+        the one the last run left (`keep_state`: a restart)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if not keep_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return super().start(timeout)
 

@@ -49,6 +49,7 @@ from breakwater.controlplane.reconciler import NewGroups, Reconciler, local_zone
 from breakwater.controlplane.rollouts.driver import RolloutDriver
 from breakwater.controlplane.rollouts.status import RolloutCollector, rollout_statuses
 from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.decode_cache import DecodeCache
 from breakwater.controlplane.state.etcd import EtcdAccess, is_etcd_url
 from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
@@ -131,7 +132,11 @@ class ControlPlane:
         self.cache = SnapshotCache(group_key)
         self.streams = StreamRegistry()
         self.source = config.policy_source()
-        self.controller = PolicyController(self.source, self.store)
+        # Decoded files are kept on this machine's state directory only: with a shared store
+        # there is none, and Kubernetes objects are not files.
+        keeps_decoded = config.store_url is None and config.kubernetes is None
+        decode_cache = DecodeCache(config.state_dir) if keeps_decoded else None
+        self.controller = PolicyController(self.source, self.store, decode_cache)
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -288,6 +293,7 @@ class ControlPlane:
     async def start(self, *, freeze_policies: bool = False) -> None:
         """Read the policies and the store, then listen. `freeze_policies`, for a server that
         has its process to itself, leaves what was read at start out of garbage collections."""
+        self.controller.freeze_reads = freeze_policies
         await self.controller.load_store()
         await self.source.start(self.controller.reload)
         await self.controller.reload()
@@ -297,6 +303,7 @@ class ControlPlane:
             # it again and again (a full collection of it holds the GIL for seconds). No
             # stream exists yet, so nothing that could become cyclic garbage is frozen.
             gc.freeze()
+            self.reconciler.freeze_builds = True
         if self.controller.state.base is None:
             log.error(
                 "starting without a valid policy set: proxies that connect get nothing until "
@@ -339,6 +346,7 @@ class ControlPlane:
         self.fleet.close_streams()
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
+        await self.controller.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None

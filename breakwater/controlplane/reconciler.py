@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 
 LocalZones = tuple[tuple[str, int], ...]
 """Zone ("" for none) → how many proxies of one node cluster are in it."""
+BuildKey = tuple[frozenset[str] | Proxyless, str | None, LocalZones]
+"""A gateway set (for the proxies of one zone, with their node cluster's proxies by zone),
+or a proxyless profile: what one snapshot is translated for."""
+FREEZE_AFTER_PIECES = 1000
+"""A build that translated at least this many pieces is frozen out of garbage collections."""
 
 
 class Reconciler(PolicySubscriber):
@@ -94,14 +99,22 @@ class Reconciler(PolicySubscriber):
         """Snapshots of gateway sets built (each from cached pieces where it could)."""
         self._translator = Translator()
         self._built_for: PolicySet | None = None
-        self._built: dict[tuple[frozenset[str] | Proxyless, str | None, LocalZones], Snapshot] = {}
-        """The snapshot of each gateway set (for the proxies of one zone, with their node
-        cluster's proxies by zone), or of each proxyless profile, translated from
-        `_built_for`."""
+        self._built: dict[BuildKey, Snapshot] = {}
+        """The snapshot of each build key translated from `_built_for`."""
+        self._last_built: dict[BuildKey, Snapshot] = {}
+        """The snapshot of each build key of the PolicySet before `_built_for`, those
+        without dangling references: the next one takes over its unchanged types (and their
+        versions), and checks only the references they could have lost."""
+        self._inconsistent: set[BuildKey] = set()
+        """Build keys whose snapshot of `_built_for` has dangling references."""
         self._building = asyncio.Lock()
         """One build at a time: the builder's cache is not shared between threads, and
         snapshots are published in the order their PolicySets arrived."""
         self.last_error: str | None = None
+        self.freeze_builds = False
+        """Leave what a large build made out of later garbage collections (`gc.freeze`), as
+        the server does with the policies it reads at start: for a server that has its
+        process to itself."""
 
     @property
     def pieces_translated(self) -> int:
@@ -204,14 +217,16 @@ class Reconciler(PolicySubscriber):
         """Translate a gateway set (or proxyless profile) once per PolicySet (and zone); groups
         with the same gateways share it."""
         if policyset is not self._built_for:
-            self._built_for, self._built = policyset, {}
+            clean = {k: v for k, v in self._built.items() if k not in self._inconsistent}
+            self._last_built = clean or self._last_built
+            self._built_for, self._built, self._inconsistent = policyset, {}, set()
             self._translator.next_generation()
         key = (gateways, zone, local)
         snapshot = self._built.get(key)
         if snapshot is None:
-            snapshot = self._built[key] = _translated(
-                self._translator, policyset, gateways, zone, local
-            )
+            previous = self._last_built.get(key)
+            snapshot = _translated(self._translator, policyset, gateways, zone, local, previous)
+            self._built[key] = snapshot
             self.translations += 1
         return snapshot
 
@@ -222,16 +237,23 @@ class Reconciler(PolicySubscriber):
         checked: dict[int, list[str]] = {}
         out: dict[Hashable, tuple[Snapshot, list[str]]] = {}
         for key in keys:
+            build: BuildKey
             if isinstance(key, ProxylessKey):
-                snapshot = self._snapshot_for(policyset, Proxyless(key.profile), None, ())
+                build = (Proxyless(key.profile), None, ())
             else:
                 group: GroupKey = key  # type: ignore[assignment]
-                gateways = node_group(policyset, group[0], dict(group[1]))
                 zone = group_zone(group)
-                counts = local.get(group[0], ()) if zone is not None else ()
-                snapshot = self._snapshot_for(policyset, gateways, zone, counts)
+                build = (
+                    node_group(policyset, group[0], dict(group[1])),
+                    zone,
+                    local.get(group[0], ()) if zone is not None else (),
+                )
+            snapshot = self._snapshot_for(policyset, *build)
             if id(snapshot) not in checked:
-                checked[id(snapshot)] = _dangling(snapshot)
+                problems = _dangling(snapshot, self._last_built.get(build))
+                checked[id(snapshot)] = problems
+                if problems:  # never the base of a later quick look
+                    self._inconsistent.add(build)
             out[key] = (snapshot, checked[id(snapshot)])
         return out
 
@@ -271,6 +293,11 @@ class Reconciler(PolicySubscriber):
                 self.built_from[key] = built_from
                 self._new.discard(key)
                 self.last_error = None
+            if self.freeze_builds and self.pieces_translated - pieces >= FREEZE_AFTER_PIECES:
+                # The pieces just built (and the PolicySet they come from) live until their
+                # documents change; left to the collector, the next full collection walks
+                # them all, holding the GIL for as long as the edit itself takes.
+                gc.freeze()
             if published and self._on_published is not None:
                 self._on_published(changed_at, published)
 
@@ -310,11 +337,24 @@ def local_zones(streams: Iterable[StreamStatus]) -> dict[str, LocalZones]:
     return {cluster: tuple(sorted(counts[cluster].items())) for cluster in sorted(zoned)}
 
 
-def _dangling(snapshot: Snapshot) -> list[str]:
+def _dangling(snapshot: Snapshot, previous: Snapshot | None = None) -> list[str]:
     """`snapshot.problems()`, which sorts every resource and reference to word them, only
-    once a quick look found a reference to a resource that is not there."""
+    once a quick look found a reference to a resource that is not there.
+
+    The quick look skips a type whose resources are `previous`'s (the same mapping) while no
+    type changed its names, so a snapshot made by changing one route looks at that route."""
+    if previous is snapshot:
+        return []
+    renamed = previous is None or any(
+        snapshot.resources(t) is not previous.resources(t)
+        and snapshot.resources(t).keys() != previous.resources(t).keys()
+        for t in {*snapshot.type_urls, *previous.type_urls}
+    )
     for type_url in snapshot.type_urls:
-        for resource in snapshot.resources(type_url).values():
+        resources = snapshot.resources(type_url)
+        if not renamed and previous is not None and resources is previous.resources(type_url):
+            continue
+        for resource in resources.values():
             for ref_type, ref_name in resource.refs:
                 if ref_name not in snapshot.resources(ref_type):
                     return snapshot.problems()
@@ -327,6 +367,7 @@ def _translated(
     gateways: frozenset[str] | Proxyless,
     zone: str | None = None,
     local: LocalZones = (),
+    previous: Snapshot | None = None,
 ) -> Snapshot:
     """Translate and encode with the cyclic garbage collector paused.
 
@@ -338,7 +379,7 @@ def _translated(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Snapshot(translator.translate(policyset, gateways, zone, local))
+        return Snapshot(translator.translate(policyset, gateways, zone, local), previous)
     finally:
         if enabled:
             gc.enable()

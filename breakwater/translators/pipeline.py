@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from breakwater.translators.compact import compact_file
 from breakwater.translators.decoded_files import DecodedFile, decode_file
 from breakwater.translators.documents import RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
@@ -28,7 +30,8 @@ from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.model import Document
 from breakwater.translators.policyset import MergeMemo, PolicySet
 from breakwater.translators.refused import Refused
-from breakwater.translators.validate import build_policyset
+from breakwater.translators.route_edits import Checked, route_edit
+from breakwater.translators.validate import build_policyset, recheck_routes
 from breakwater.translators.yaml_reader import MAX_NODES_PER_DIRECTORY
 
 
@@ -58,6 +61,17 @@ class DecodedTexts:
     """The documents that failed their own model; their errors are in `errors`."""
 
 
+class DecodedCache(Protocol):
+    """Where decoded files are kept between runs (`controlplane.state.decode_cache`): the
+    reader asks it for a file it has not decoded yet, and hands it each file it decodes."""
+
+    def get(self, name: str, source: SourceText) -> DecodedFile | None: ...
+
+    def put(self, name: str, source: SourceText, decoded: DecodedFile) -> None: ...
+
+    def retain(self, names: Iterable[str]) -> None: ...
+
+
 class PolicyReader:
     """Reads policy texts again and again, re-decoding only the files whose text changed.
 
@@ -65,12 +79,18 @@ class PolicyReader:
     under its lock).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: DecodedCache | None = None, *, compact: bool = False) -> None:
+        """`compact`: keep valid documents compactly (`translators.compact`): for a server,
+        whose reader lives long; the documents' raw YAML data is then not kept."""
+        self._cache = cache
+        self._compact = compact
         self._files: dict[str, DecodedFile] = {}
         """Name → what its last text decoded to; files gone from the texts are forgotten."""
         self._merges = MergeMemo()
         self._conversions: ConversionMemo = {}
         """What each Gateway API document converted to in the last read (`resolve`)."""
+        self._checked: Checked | None = None
+        """The last set that passed every check: an edit of routes alone starts from it."""
         self.decoded_files = 0
         """Files parsed and decoded so far (the rest came from the cache)."""
 
@@ -102,15 +122,23 @@ class PolicyReader:
                 break  # the files after the one that went over the budget are not read
             key = f"{name}\0{source.path}"
             decoded = self._files.get(key)
+            if decoded is None and self._cache is not None:
+                decoded = self._cache.get(key, source)
             if decoded is None or not decoded.fits(source.text, budget):
                 decoded = decode_file(source, decoded, budget)
+                if self._compact:
+                    decoded = compact_file(decoded)
                 self.decoded_files += 1
+                if self._cache is not None:
+                    self._cache.put(key, source, decoded)
             budget = -1 if decoded.over_budget else budget - decoded.nodes
             files[key] = decoded
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)
             refused.extend(decoded.refused)
         self._files = files
+        if self._cache is not None:
+            self._cache.retain(files)
         return DecodedTexts(
             errors, documents, len(files), self.decoded_files - decoded_before, refused
         )
@@ -124,6 +152,9 @@ class PolicyReader:
         valid so far, so that one read reports every mistake it can find; what the refused
         documents name keeps those checks from reporting them as missing (`Refused`).
         """
+        quick = self._route_edit(decoded)
+        if quick is not None:
+            return quick
         native = [(d, raw) for d, raw in decoded.documents if isinstance(d, Document)]
         foreign = [(d, raw) for d, raw in decoded.documents if isinstance(d, GatewayApiDocument)]
         converted, gateway_api, foreign_errors = resolve_gateway_api(
@@ -136,7 +167,27 @@ class PolicyReader:
         all_errors = sorted(
             decoded.errors + foreign_errors + cross_errors, key=lambda e: (e.file, e.line)
         )
+        self._checked = None
+        if not all_errors and not foreign:
+            raws = {(type(d).__name__, d.name): raw for d, raw in native}
+            self._checked = Checked(decoded.documents, policyset, raws)
         return LoadedPolicies(None if all_errors else policyset, all_errors, decoded.documents)
+
+    def _route_edit(self, decoded: DecodedTexts) -> LoadedPolicies | None:
+        """`check` where only the rules of routes changed since the last set that passed
+        (`route_edits`): their merged policies checked, nothing else visited. None when that
+        does not apply, or a mistake was found (the whole check then reports it, with every
+        place, as it always does)."""
+        last = self._checked
+        if last is None or decoded.errors or decoded.refused:
+            return None
+        edit = route_edit(last, decoded.documents)
+        if edit is None or not recheck_routes(
+            edit.policyset, self._merges, edit.raws, edit.changed
+        ):
+            return None
+        self._checked = Checked(decoded.documents, edit.policyset, edit.raws, last.short_checks + 1)
+        return LoadedPolicies(edit.policyset, [], decoded.documents)
 
 
 def policyset_from_texts(
@@ -146,4 +197,11 @@ def policyset_from_texts(
     return PolicyReader().read(texts, unreadable)
 
 
-__all__ = ["DecodedTexts", "LoadedPolicies", "PolicyReader", "SourceText", "policyset_from_texts"]
+__all__ = [
+    "DecodedCache",
+    "DecodedTexts",
+    "LoadedPolicies",
+    "PolicyReader",
+    "SourceText",
+    "policyset_from_texts",
+]

@@ -240,6 +240,14 @@ class PolicySet:
         """
         return self._sharing(replace(self, routes=routes), rules=False)
 
+    def with_route_documents(
+        self, routes: Mapping[str, HTTPRoute], sources: Mapping[tuple[str, str], SourceRef]
+    ) -> PolicySet:
+        """The same set with some routes read again (and documents that moved in their
+        files): merges done so far still hold, as the memo finds a merge by the identity of
+        its layers, and the rules of a route that is another object are looked up again."""
+        return self._sharing(replace(self, routes=routes, sources=sources), rules=False)
+
     def with_previews(self, previews: Mapping[tuple[str, int], PreviewRoute]) -> PolicySet:
         """The same set with rollout header routes laid over rules; merges done so far still hold."""
         return self._sharing(replace(self, previews=previews), rules=True)

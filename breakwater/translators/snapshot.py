@@ -24,6 +24,7 @@ from breakwater.translators.ir.mesh import resolve_mesh
 from breakwater.translators.ir.resolve import resolve
 from breakwater.translators.policyset import PolicySet
 from breakwater.translators.proxyless import Proxyless
+from breakwater.translators.route_patch import EncodedHosts, Translated, patched
 from breakwater.xds_types import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -63,17 +64,28 @@ def node_group(
     )
 
 
+_GroupKey = tuple[frozenset[str], str | None, tuple[tuple[str, int], ...]]
+"""A gateway set, the zone of its proxies and their node cluster's proxies by zone."""
+
+
 class Translator:
     """PolicySet → encoded resources of a node group, keeping what it resolved and built.
 
     The server keeps one (`controlplane.reconciler`). Each `translate` call is a
-    generation of both caches: what it did not use is dropped at the next. Not
-    thread-safe: one build at a time.
+    generation of both caches: what it did not use is dropped at the next. A
+    gateway set whose PolicySet differs from the last one it was translated
+    from by route rules alone is translated again from that translation
+    (`route_patch`), without visiting the rest. Not thread-safe: one build at a
+    time.
     """
 
     def __init__(self) -> None:
         self._memo = Memo()
         self._builder = Builder()
+        self._last: dict[_GroupKey, Translated] = {}
+        self._now: dict[_GroupKey, Translated] = {}
+        self.patched = 0
+        """Translations made from the last one by its changed routes alone."""
 
     @property
     def built(self) -> int:
@@ -83,6 +95,8 @@ class Translator:
     def next_generation(self) -> None:
         self._memo.next_generation()
         self._builder.next_generation()
+        if self._now:
+            self._last, self._now = self._now, {}
 
     def translate(
         self,
@@ -95,7 +109,28 @@ class Translator:
         is asked of proxyless clients)."""
         if isinstance(group, Proxyless):
             return self._builder.build_mesh(resolve_mesh(policyset, self._memo))
-        return self._builder.build(resolve(policyset, group, self._memo, zone, local))
+        gateways = frozenset(group)
+        key = (gateways, zone, tuple(local))
+        found = self._now.get(key)
+        if found is not None and found.policyset is policyset:
+            return found.built
+        last = found or self._last.get(key)
+        translated = None if last is None else patched(last, policyset)
+        if translated is not None:
+            self.patched += 1
+            self._builder.built += translated.pieces
+        else:
+            ir = resolve(policyset, gateways, self._memo, zone, local)
+            built = self._builder.build(ir)
+            hosts = {
+                node.name: EncodedHosts.of(
+                    self._builder.encoded_hosts(node), [host.name for host in node.hosts]
+                )
+                for node in ir.routes
+            }
+            translated = Translated(policyset, gateways, ir, built, hosts)
+        self._now[key] = translated
+        return translated.built
 
 
 def build(

@@ -12,7 +12,7 @@ false is left out: a reference to it, and a merge it may change once fixed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from pydantic import ValidationError
@@ -41,7 +41,7 @@ from breakwater.translators.refused import NOTHING, Refused
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.telemetry_model import Telemetry
-from breakwater.translators.validate_limits import check_global_limits
+from breakwater.translators.validate_limits import check_global_limits, check_route_limits
 from breakwater.translators.validate_proxyless import check_proxyless
 from breakwater.translators.validate_rollouts import check_rollouts
 from breakwater.translators.validate_telemetry import check_telemetry
@@ -295,34 +295,72 @@ def build_policyset(
             if merges is not None and out.added == found:
                 merges.passed(effective)
     for name, route in routes.items():
-        raw = raws[("HTTPRoute", name)]
-        for r_index, rule in enumerate(route.spec.rules):
-            services_of_rule = {b.service for b in rule.backends}
-            one = next(iter(services_of_rule)) if len(services_of_rule) == 1 else None
-            if refused.may_change("ResiliencePolicy", one):
-                continue
-            where = f"HTTPRoute {name} rule {r_index}"
-            try:
-                effective = policyset.effective_for_rule(name, r_index)
-            except ValidationError as exc:
-                backends = {(b.service, b.subset) for b in rule.backends}
-                one_service = (
-                    next(iter(backends))[0] if len({b[0] for b in backends}) == 1 else None
-                )
-                one_subset = next(iter(backends))[1] if len(backends) == 1 else None
-                target = (route, raw, r_index)
-                _report_merge(out, policyset, raws, exc, one_service, one_subset, target, where)
-                continue
-            if merges is not None and merges.checked(effective):
-                continue
-            found = out.added
-            if _set_by_rule(effective):
-                _check_effective(out, effective, route, raw, ("spec", "rules", r_index), where)
-            else:  # the policies' mistake, reported on the policy that set it
-                _report_on_setter(out, policyset, effective, raws, where)
-            if merges is not None and out.added == found:
-                merges.passed(effective)
+        _check_rule_policies(out, policyset, merges, raws, name, route)
     return policyset, out.errors
+
+
+def _check_rule_policies(
+    out: _Collector,
+    policyset: PolicySet,
+    merges: MergeMemo | None,
+    raws: Mapping[tuple[str, str], RawDocument],
+    name: str,
+    route: HTTPRoute,
+) -> None:
+    """The merged policy of each of the route's rules, checked where it was not before."""
+    refused, raw = out.refused, raws[("HTTPRoute", name)]
+    for r_index, rule in enumerate(route.spec.rules):
+        services_of_rule = {b.service for b in rule.backends}
+        one = next(iter(services_of_rule)) if len(services_of_rule) == 1 else None
+        if refused.may_change("ResiliencePolicy", one):
+            continue
+        where = f"HTTPRoute {name} rule {r_index}"
+        try:
+            effective = policyset.effective_for_rule(name, r_index)
+        except ValidationError as exc:
+            backends = {(b.service, b.subset) for b in rule.backends}
+            one_service = next(iter(backends))[0] if len({b[0] for b in backends}) == 1 else None
+            one_subset = next(iter(backends))[1] if len(backends) == 1 else None
+            target = (route, raw, r_index)
+            _report_merge(out, policyset, raws, exc, one_service, one_subset, target, where)
+            continue
+        if merges is not None and merges.checked(effective):
+            continue
+        found = out.added
+        if _set_by_rule(effective):
+            _check_effective(out, effective, route, raw, ("spec", "rules", r_index), where)
+        else:  # the policies' mistake, reported on the policy that set it
+            _report_on_setter(out, policyset, effective, raws, where)
+        if merges is not None and out.added == found:
+            merges.passed(effective)
+
+
+def recheck_routes(
+    policyset: PolicySet,
+    merges: MergeMemo,
+    raws: Mapping[tuple[str, str], RawDocument],
+    changed: Sequence[str],
+) -> bool:
+    """Whether a set that passed `build_policyset`, with only the rules of the `changed`
+    routes made anew (same gateways, hostnames and backends, so no name, reference or
+    hostname check can come out otherwise), still passes every check.
+
+    What it visits is what those routes affect: their rules' merged policies and global
+    limits, and the Rollouts and Telemetry (a few documents) that may name them. False
+    means a mistake was found, or a route attached to a Service changed (what gRPC clients
+    can carry out is checked the whole way): `build_policyset` then says which, with every
+    place, as it always does.
+    """
+    if any(policyset.routes[name].spec.services for name in changed):
+        return False  # a mesh route's rules are checked against what gRPC clients can do
+    out = _Collector(NOTHING)
+    check_rollouts(out.add, policyset.routes, policyset.rollouts, raws, NOTHING)
+    check_telemetry(out.add, policyset, raws, NOTHING)
+    for name in changed:
+        route = policyset.routes[name]
+        _check_rule_policies(out, policyset, merges, raws, name, route)
+        check_route_limits(out.add, policyset.gateways, route, raws[("HTTPRoute", name)])
+    return out.added == 0
 
 
 def _set_by_rule(effective: Effective) -> bool:
@@ -336,7 +374,7 @@ def _set_by_rule(effective: Effective) -> bool:
 def _setter(
     policyset: PolicySet,
     effective: Effective,
-    raws: dict[tuple[str, str], RawDocument],
+    raws: Mapping[tuple[str, str], RawDocument],
     field: FieldPath,
 ) -> tuple[ResiliencePolicy, RawDocument] | None:
     """The policy document that set an effective field, and where it was read from."""
@@ -350,7 +388,7 @@ def _report_on_setter(
     out: _Collector,
     policyset: PolicySet,
     effective: Effective,
-    raws: dict[tuple[str, str], RawDocument],
+    raws: Mapping[tuple[str, str], RawDocument],
     where: str,
 ) -> None:
     """Blame the document that set the offending field, since that is the one to edit."""
@@ -405,7 +443,7 @@ def _check_adaptive_fits(
 def _report_merge(
     out: _Collector,
     policyset: PolicySet,
-    raws: dict[tuple[str, str], RawDocument],
+    raws: Mapping[tuple[str, str], RawDocument],
     exc: ValidationError,
     service: str | None,
     subset: str | None,

@@ -62,7 +62,7 @@ def _missing_service(gateway: str) -> str:
     )
 
 
-def _check_route(
+def check_route_limits(
     report: Report,
     gateways: Mapping[str, Gateway],
     route: HTTPRoute,
@@ -96,4 +96,6 @@ def check_global_limits(
         if _has_global(gateway.spec.rate_limit) and gateway.spec.rate_limit_service is None:
             report(gateway, raw, ("spec", "rateLimit", "global"), _missing_service(name))
     for name in sorted(policyset.routes):
-        _check_route(report, policyset.gateways, policyset.routes[name], raws[("HTTPRoute", name)])
+        check_route_limits(
+            report, policyset.gateways, policyset.routes[name], raws[("HTTPRoute", name)]
+        )

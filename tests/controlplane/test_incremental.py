@@ -20,6 +20,7 @@ import pytest
 
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.translators.documents import SourceText
+from breakwater.translators.drains import applied_drains
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
@@ -106,6 +107,7 @@ class Mesh:
             )
         self.next_service = SERVICES
         self.overrides: list[tuple[str, dict[str, int]]] = []
+        self.drains: list[tuple[str, str]] = []
 
     def texts(self) -> dict[str, SourceText]:
         return {
@@ -192,6 +194,47 @@ class Mesh:
         self.files[name] = self.files[name].replace("subset: canary", "subset: canery", 1)
         return f"a route in {name} names a subset that does not exist"
 
+    def rule_settings(self) -> str:
+        """A rule's own retry and timeout: sometimes a per-try timeout longer than the request
+        timeout, which the checks refuse."""
+        name = self._service_file()
+        index = self.rng.choice(self._services_in(name))
+        per_try = self.rng.choice([100, 400, 2500, 5000])
+        request = self.rng.choice(["", "      timeout: {request: 2s}\n"])
+        self.files[name] = re.sub(
+            rf'(hostnames: \["svc-{index:04d}\.example"\]\n  rules:\n    - matches: .*\n)'
+            r"(?:      (?:retry|timeout): .*\n)*",
+            rf"\g<1>      retry: {{attempts: 2, perTryTimeout: {per_try}ms}}\n{request}",
+            self.files[name],
+        )
+        return (
+            f"rule retry of svc-{index:04d}: per try {per_try} ms{' request 2s' if request else ''}"
+        )
+
+    def hostname(self) -> str:
+        """Another hostname: the route's shape changes."""
+        name = self._service_file()
+        index = self.rng.choice(self._services_in(name))
+        self.files[name] = self.files[name].replace(
+            f'hostnames: ["svc-{index:04d}.example"]', f'hostnames: ["svc-{index:04d}.test"]', 1
+        )
+        return f"hostname of svc-{index:04d}"
+
+    def shift_lines(self) -> str:
+        """A comment on top of a file: every document in it moves down a line."""
+        name = self._service_file()
+        self.files[name] = "# moved\n" + self.files[name]
+        return f"a comment line on top of {name}"
+
+    def drain(self) -> str:
+        """An endpoint drained through the API, or the last one undrained."""
+        if self.drains and self.rng.random() < 0.3:
+            service, _ = self.drains.pop()
+            return f"undrained an endpoint of {service}"
+        index = self.rng.choice(self.services())
+        self.drains.append((f"svc-{index:04d}", f"10.1.{index // 250}.{index % 250 + 1}:8080"))
+        return f"drained the canary endpoint of svc-{index:04d}"
+
     def override(self) -> str:
         name = self._service_file()
         index = self.rng.choice(self._services_in(name))
@@ -210,6 +253,11 @@ def _served(loaded: LoadedPolicies, overrides: list[tuple[str, dict[str, int]]])
     latest = {route: weights for route, weights in overrides}
     effective, _ = apply_overrides(loaded.policyset, [_Weights(r, w) for r, w in latest.items()])
     return effective
+
+
+def _drained(policyset: PolicySet, drains: list[tuple[str, str]]) -> PolicySet:
+    """The set with endpoints drained as the server lays them over it."""
+    return policyset.with_drained(applied_drains(policyset, drains))
 
 
 def _fresh(policyset: PolicySet, group: frozenset[str]) -> Snapshot:
@@ -283,3 +331,62 @@ def test_random_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
                 f"{step} → API weights of {route}",
             )
     assert reader.decoded_files < len(mesh.files) + 2 * len(order)  # the others were reused
+
+
+def _same_set(incremental: PolicySet, full: PolicySet, step: str) -> None:
+    """Equal documents, and each read from the same file and line."""
+    assert dict(incremental.sources) == dict(full.sources), step
+    for kind in ("services", "policies", "gateways", "routes", "rollouts", "telemetry"):
+        assert dict(getattr(incremental, kind)) == dict(getattr(full, kind)), f"{step}: {kind}"
+
+
+ROUTE_STEPS = 28
+
+
+@pytest.mark.parametrize("seed", [int(os.environ.get("BREAKWATER_INCREMENTAL_SEED", "2929"))])
+def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
+    """Mostly edits of route rules (weights in files and through the API, a rule's own retry
+    and timeout, some refused) and endpoint drains, which are checked and translated by the changed routes
+    alone (`route_edits`, `route_patch`), among edits that take the whole path. The reader
+    keeps its documents compactly, as the server's does: every error still names its line."""
+    rng = random.Random(seed)
+    mesh = Mesh(rng)
+    route_edits: list[Callable[[], str]] = [
+        mesh.change_weight,
+        mesh.rule_settings,
+        mesh.override,
+        mesh.shift_lines,
+        mesh.change_weight,
+        mesh.drain,
+    ]
+    others: list[Callable[[], str]] = [
+        mesh.hostname,
+        mesh.change_policy,
+        mesh.move_document,
+        mesh.unknown_subset,
+        mesh.add_file,
+    ]
+    order = [rng.choice(route_edits if rng.random() < 0.8 else others) for _ in range(ROUTE_STEPS)]
+    # As the server reads: valid documents kept compactly, their lines read again for errors.
+    reader, translator = PolicyReader(compact=True), Translator()
+    done: list[str] = []
+    good = mesh.files.copy()
+    for number, edit in enumerate([lambda: "the files as generated", *order]):
+        done.append(edit())
+        step = f"seed {seed} (BREAKWATER_INCREMENTAL_SEED), step {number}: " + " → ".join(done[-3:])
+        incremental = reader.read(mesh.texts())
+        full = policyset_from_texts(mesh.texts())
+        assert [str(e) for e in incremental.errors] == [str(e) for e in full.errors], step
+        if full.policyset is None:
+            mesh.files = good.copy()
+            continue
+        assert incremental.policyset is not None, step
+        good = mesh.files.copy()
+        _same_set(incremental.policyset, full.policyset, step)
+        served = _drained(_served(incremental, mesh.overrides), mesh.drains)
+        group = node_group(served, "edge", {})
+        translator.next_generation()
+        built = Snapshot(translator.translate(served, group))
+        expected = _drained(_served(full, mesh.overrides), mesh.drains)
+        _same_snapshot(built, _fresh(expected, group), step)
+    assert translator.patched > ROUTE_STEPS // 4  # most route edits took the short way

@@ -11,6 +11,8 @@ kept for status and metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakwater.controlplane.state.decode_cache import DecodeCache
 from breakwater.controlplane.state.documents import DocumentStatus
 from breakwater.controlplane.state.drain_views import EndpointView, endpoint_views
 from breakwater.controlplane.state.history import History, describe_weights
 from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.overlay import overlay
-from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
+from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource, SourceRead
 from breakwater.controlplane.state.rollout_rules import driving_rollout
 from breakwater.controlplane.state.store import (
     Drain,
@@ -136,10 +139,18 @@ class PolicySubscriber:
         """A reload was refused for these errors; the last good PolicySet stays."""
 
 
+KEEP_DECODED_AFTER = 30.0
+"""Seconds without a reload before decoded files are written to the decode cache (and at
+shutdown): the first translation and the edits that follow a start go first."""
+
+
 class PolicyController:
     """Owns PolicyState; serializes reloads and writes so that they never interleave."""
 
-    def __init__(self, source: Path | PolicySource, store: Store) -> None:
+    def __init__(
+        self, source: Path | PolicySource, store: Store, decode_cache: DecodeCache | None = None
+    ) -> None:
+        """`decode_cache`: decoded files kept between runs (in the state directory)."""
         self.source: PolicySource = DirectorySource(source) if isinstance(source, Path) else source
         self.store = store
         self.state = PolicyState()
@@ -152,8 +163,14 @@ class PolicyController:
         self._instance_watchers: list[InstanceWatcher] = []
         self._lock = asyncio.Lock()
         self._registered = RegisteredServices()
-        self._reader = PolicyReader()
+        self._reader = PolicyReader(decode_cache, compact=True)
         """Remembers each file's decoded documents: a reload decodes only the files that changed."""
+        self._decode_cache = decode_cache
+        self.freeze_reads = False
+        """Leave what each read made out of garbage collections (`gc.freeze`): for a server
+        that has its process to itself."""
+        self._keeping: asyncio.Task[None] | None = None
+        self._keep_due = 0.0
 
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
@@ -165,11 +182,29 @@ class PolicyController:
 
     # --- reading files -----------------------------------------------------
 
+    def _read(self) -> SourceRead:
+        """One read of the source, in a worker thread. Decoding (or loading from the decode
+        cache) and merging make millions of objects that live on, and no cycles: the cyclic
+        collector would walk them again and again, so it waits until the read is done."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            read = self.source.read(self._reader)
+            if self.freeze_reads:
+                # What was read lives until the source changes: leave it out of collections
+                # (re-enabled with millions of new objects counted, the collector would
+                # otherwise walk them all at the next allocation).
+                gc.freeze()
+        finally:
+            if enabled:
+                gc.enable()
+        return read
+
     async def reload(self) -> bool:
         """Read the source; publish when valid. Returns whether what was read was taken."""
         async with self._lock:
             changed_at = time.monotonic()
-            read = await asyncio.to_thread(self.source.read, self._reader)
+            read = await asyncio.to_thread(self._read)
             policyset, errors, documents, version = (
                 read.policyset,
                 read.errors,
@@ -192,6 +227,7 @@ class PolicyController:
             self.state.base = policyset
             before, self.state.policy_version = self.state.policy_version, version
             await self._publish(changed_at)
+            self._keep_decoded()
             if before != version:
                 await self.history.record(
                     self.source.what,
@@ -200,6 +236,35 @@ class PolicyController:
                     version,
                 )
             return True
+
+    def _keep_decoded(self) -> None:
+        """Write the files decoded since the last write to the decode cache once reads have
+        been quiet for a while, in a worker thread: pickling a large directory holds the GIL
+        for seconds, which the proxies and the next edits should not wait for."""
+        cache = self._decode_cache
+        if cache is None:
+            return
+        self._keep_due = time.monotonic() + KEEP_DECODED_AFTER
+        if self._keeping is not None and not self._keeping.done():
+            return
+
+        async def keep() -> None:
+            while (wait := self._keep_due - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await asyncio.to_thread(cache.flush)
+
+        self._keeping = asyncio.get_running_loop().create_task(keep(), name="keep decoded files")
+
+    async def close(self) -> None:
+        """Write what the decode cache still has to keep, now: a restart right after a
+        start finds it too."""
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:
+            keeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeping
+        if self._decode_cache is not None:
+            await asyncio.to_thread(self._decode_cache.flush)
 
     async def load_store(self) -> None:
         """Read every override from the store (at startup, or when another replica wrote)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breakwater.translators.kinds import kind_of
+from breakwater.translators.documents import RawDocument
+from breakwater.translators.kinds import AnyDocument, kind_of
 from breakwater.translators.pipeline import LoadedPolicies
 
 
@@ -20,6 +21,37 @@ class DocumentStatus:
     line: int
     valid: bool
     errors: list[str]
+
+
+class DocumentStatuses:
+    """`document_statuses` again and again: while nothing has an error, a document read from
+    the same place as the last time (the reader hands back the very same objects), at the
+    same position, keeps its status object, so a reload of a large directory does not make
+    30 000 of them anew."""
+
+    def __init__(self) -> None:
+        self._documents: list[tuple[object, object]] = []
+        """The documents of the last read that had no error (else empty)."""
+        self._statuses: list[DocumentStatus] = []
+
+    def __call__(self, loaded: LoadedPolicies) -> list[DocumentStatus]:
+        if loaded.errors or len(loaded.documents) != len(self._documents):
+            statuses = document_statuses(loaded)
+        else:
+            statuses = [
+                status if doc is before and raw is raw_before else _valid(doc, raw)
+                for (doc, raw), (before, raw_before), status in zip(
+                    loaded.documents, self._documents, self._statuses, strict=True
+                )
+            ]
+        clean = not loaded.errors
+        self._documents = list(loaded.documents) if clean else []
+        self._statuses = statuses if clean else []
+        return statuses
+
+
+def _valid(doc: AnyDocument, raw: RawDocument) -> DocumentStatus:
+    return DocumentStatus(kind_of(doc), doc.name, raw.file, raw.line, True, [])
 
 
 def document_statuses(loaded: LoadedPolicies) -> list[DocumentStatus]:

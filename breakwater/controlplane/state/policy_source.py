@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from breakwater.controlplane.state.documents import DocumentStatus, document_statuses
+from breakwater.controlplane.state.documents import DocumentStatus, DocumentStatuses
 from breakwater.controlplane.state.sources import DirectoryWatcher, read_policy_files
 from breakwater.defaults import POLICY_POLL_INTERVAL
 from breakwater.translators.errors import PolicyError
@@ -75,6 +75,7 @@ class DirectorySource:
         self.directory = directory
         self._poll_interval = poll_interval
         self._watcher: DirectoryWatcher | None = None
+        self._statuses = DocumentStatuses()
 
     def describe(self) -> str:
         return str(self.directory)
@@ -96,7 +97,7 @@ class DirectorySource:
             checking - read,
             time.perf_counter() - checking,
         )
-        return SourceRead(loaded.policyset, loaded.errors, document_statuses(loaded), files.version)
+        return SourceRead(loaded.policyset, loaded.errors, self._statuses(loaded), files.version)
 
     async def start(self, on_change: OnChange) -> None:
         self._watcher = DirectoryWatcher(self.directory, on_change, self._poll_interval)

@@ -121,8 +121,11 @@ class SharedVerdicts:
 
     State of the World streams of one group that ACKed the same responses hold
     the very same ``acked`` mappings (the snapshot's selections, never
-    copied), so whether a route is ready is one question per snapshot, route
-    version and pair of ACKed mappings, not one per stream. A push to 10 000
+    copied), so whether a route is ready is one question per set of references,
+    cluster and endpoint mappings of the snapshot and pair of ACKed mappings, not
+    one per stream; and a snapshot that changed only routes keeps its cluster and
+    endpoint mappings (`Snapshot(previous=...)`), so a route whose references did
+    not change is not walked again. A push to 10 000
     such streams then walks each route's cluster references once. The
     mappings are keyed by identity and kept alive by their entry, so an
     identity is never reused while it is remembered; Delta streams mutate
@@ -141,11 +144,16 @@ class SharedVerdicts:
             return True
         eds = types.get(ENDPOINT_TYPE)
         eds_acked = eds.acked if eds is not None else None
+        clusters = snapshot.resources(CLUSTER_TYPE)
+        endpoints = snapshot.resources(ENDPOINT_TYPE)
+        # What `ready` reads, by identity: a route changed in its weights keeps its
+        # references (the very same set) and the snapshot its cluster and endpoint
+        # mappings, so the verdict of the route before answers for it.
         key = (
-            snapshot.version,
-            resource.type_url,
-            resource.name,
-            resource.version,
+            "ready",
+            id(resource.refs),
+            id(clusters),
+            id(endpoints),
             id(cds.acked),
             id(eds_acked),
             cds.wildcard,
@@ -156,7 +164,7 @@ class SharedVerdicts:
         if found is not None:
             return bool(found[0])
         verdict = ready(resource, types, snapshot)
-        self._remember(key, verdict, (cds.acked, eds_acked))
+        self._remember(key, verdict, (resource.refs, clusters, endpoints, cds.acked, eds_acked))
         return verdict
 
     def kept(self, types: Subscriptions, snapshot: Snapshot) -> frozenset[str]:
@@ -164,8 +172,9 @@ class SharedVerdicts:
         cds = types.get(CLUSTER_TYPE)
         if cds is None:
             return frozenset()
-        held: list[object] = [cds.sent]
-        key: list[Hashable] = ["kept", snapshot.version, id(cds.sent)]
+        available = snapshot.resources(CLUSTER_TYPE)
+        held: list[object] = [cds.sent, available]
+        key: list[Hashable] = ["kept", id(available), id(cds.sent)]
         for type_url in (LISTENER_TYPE, ROUTE_TYPE):
             state = types.get(type_url)
             if state is not None:

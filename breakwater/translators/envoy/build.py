@@ -16,7 +16,7 @@ pieces per gateway set. Not thread-safe: one build at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -65,7 +65,7 @@ Built = dict[str, list[Resource]]
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"].number
 
 
-class _EncodedHost:
+class EncodedHost:
     """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry."""
 
     __slots__ = ("entry", "refs")
@@ -167,15 +167,25 @@ class Builder:
         return self._get(node, self._join, node.hosts)
 
     def _join(self, node: RouteConfiguration) -> Resource:
-        """Joined from its virtual hosts' encoded entries: a RouteConfiguration sets nothing
-        but its name (field 1) and virtual hosts (field 2), so the name's encoding followed
-        by the hosts' entries in order is exactly its deterministic serialization."""
-        hosts = [self._get(host, _EncodedHost) for host in node.hosts]
-        shell = route_pb2.RouteConfiguration(name=node.name).SerializeToString(deterministic=True)
+        hosts = self.encoded_hosts(node)
         refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
-        return Resource.from_encoded(
-            ROUTE_TYPE, node.name, shell + b"".join(h.entry for h in hosts), refs
-        )
+        return joined(node.name, [h.entry for h in hosts], refs)
+
+    def encoded_hosts(self, node: RouteConfiguration) -> list[EncodedHost]:
+        """The encoded virtual hosts of a route configuration, in order (for a later build
+        that changes a few of them, `snapshot.Translator`)."""
+        return [self._get(host, EncodedHost) for host in node.hosts]
+
+
+def joined(
+    name: str, entries: Sequence[bytes], refs: frozenset[Ref], like: Resource | None = None
+) -> Resource:
+    """A route configuration joined from its virtual hosts' encoded entries: it sets nothing
+    but its name (field 1) and virtual hosts (field 2), so the name's encoding followed by the
+    hosts' entries in order is exactly its deterministic serialization. `like`: the route
+    configuration before, when `refs` are its very same set."""
+    shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
+    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(entries), refs, like)
 
 
 def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:

@@ -226,12 +226,15 @@ class Resource:
     """``DiscoveryResponse.resources`` entry, ready to concatenate."""
     delta_entry: bytes = field(default=b"", repr=False)
     """``DeltaDiscoveryResponse.resources`` entry (a discovery ``Resource``)."""
-    _refs_by_type: Mapping[str, tuple[str, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _refs_by_type: Mapping[str, tuple[str, ...]] | None = field(
+        default=None, repr=False, compare=False
     )
-    """``refs`` grouped by type once: the ordering rules ask for them on every push."""
+    """``refs`` grouped by type once: the ordering rules ask for them on every push. Given
+    (by `from_encoded`) when ``refs`` are another resource's very same set."""
 
     def __post_init__(self) -> None:
+        if self._refs_by_type is not None:
+            return
         grouped: dict[str, list[str]] = {}
         for kind, name in sorted(self.refs):
             grouped.setdefault(kind, []).append(name)
@@ -248,8 +251,17 @@ class Resource:
         )
 
     @classmethod
-    def from_encoded(cls, type_url: str, name: str, value: bytes, refs: frozenset[Ref]) -> Resource:
-        """From a message already serialized (deterministically), e.g. assembled from encoded parts."""
+    def from_encoded(
+        cls,
+        type_url: str,
+        name: str,
+        value: bytes,
+        refs: frozenset[Ref],
+        like: Resource | None = None,
+    ) -> Resource:
+        """From a message already serialized (deterministically), e.g. assembled from encoded
+        parts. `like`: an earlier resource whose references are the very same set, so they
+        are not grouped again (a route configuration with 20 000 of them)."""
         if not name:
             raise ValueError(f"{short_name(type_url)} resource without a name")
         packed = any_pb2.Any(type_url=type_url, value=value).SerializeToString(deterministic=True)
@@ -265,6 +277,7 @@ class Resource:
             refs=refs,
             sotw_entry=encode_bytes_field(2, packed),
             delta_entry=encode_bytes_field(2, discovery_resource),
+            _refs_by_type=like._refs_by_type if like is not None and like.refs is refs else None,
         )
 
     def unpack(self) -> any_pb2.Any:
@@ -274,4 +287,5 @@ class Resource:
 
     def refs_of(self, type_url: str) -> tuple[str, ...]:
         """Names of the ``type_url`` resources this one points at, sorted."""
+        assert self._refs_by_type is not None  # set by __post_init__
         return self._refs_by_type.get(type_url, ())

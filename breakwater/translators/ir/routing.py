@@ -128,7 +128,7 @@ def _domains(route: HTTPRoute) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.lower() for h in route.spec.hostnames))
 
 
-def _host(
+def route_host(
     route: HTTPRoute,
     rules: tuple[Rule, ...],
     tracing: Sampling | None,
@@ -235,7 +235,7 @@ def resolve_route_configuration(
         hosts = [host("+".join(names), tuple(domains), names) for names, domains in groups]
     else:
         hosts = [
-            _host(
+            route_host(
                 route,
                 rules[route.name],
                 _sampling(route.name),
