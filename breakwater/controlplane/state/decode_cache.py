@@ -100,6 +100,8 @@ class DecodeCache:
         with self._lock:
             pending, self._pending = self._pending, {}
             used = set(self._current.values())
+        if not pending and not self.directory.is_dir():
+            return  # nothing decoded (a start that failed first): the state is left alone
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             for key, decoded in pending.items():
