@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from breakwater.cli import main
-from breakwater.translators.errors import PolicyError
+from tests.support.bad_policies import errors_of, located_cases
 from tests.support.errors import assert_located
-from tests.support.policies import load_policy_dir
-
-SERVICE = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata:
-  name: payments
-spec:
-  endpoints:
-    - {address: 127.0.0.1, port: 8080, labels: {version: stable}}
-    - {address: 127.0.0.2, port: 8080, labels: {version: canary}}
-  subsets:
-    - {name: stable, labels: {version: stable}}
-    - {name: canary, labels: {version: canary}}
----
-apiVersion: breakwater.dev/v1alpha1
-kind: Gateway
-metadata:
-  name: edge
-spec:
-  port: 10000
-"""
-
-
-def _errors(tmp_path: Path, text: str) -> list[PolicyError]:
-    (tmp_path / "00-base.yaml").write_text(SERVICE)
-    (tmp_path / "bad.yaml").write_text(textwrap.dedent(text))
-    policyset, errors = load_policy_dir(tmp_path)
-    assert policyset is None, "a bad file must not produce a PolicySet"
-    return [e for e in errors if e.file.endswith("bad.yaml")]
-
 
 # (case id, YAML, expected line, expected field, words the message must hold)
 CASES = [
@@ -510,17 +478,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@located_cases(CASES)
 def test_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str | None, words: list[str]
 ) -> None:
-    assert_located(_errors(tmp_path, text), line, field, words)
+    assert_located(errors_of(tmp_path, text), line, field, words)
 
 
 def test_all_errors_are_collected_not_just_the_first(tmp_path: Path) -> None:
-    errors = _errors(
+    errors = errors_of(
         tmp_path,
         """\
         apiVersion: breakwater.dev/v1alpha1
@@ -544,7 +510,7 @@ def test_billion_laughs_is_bounded(tmp_path: Path) -> None:
         levels.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     text = "apiVersion: breakwater.dev/v1alpha1\nkind: Service\nmetadata: {name: x}\nspec:\n"
     text += "".join(f"  {line}\n" for line in levels)
-    errors = _errors(tmp_path, text)
+    errors = errors_of(tmp_path, text)
     assert any("anchors are expanded" in e.message for e in errors)
 
 
@@ -560,7 +526,7 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_queue_of_zero_needs_a_concurrency_limit(tmp_path: Path) -> None:
-    errors = _errors(
+    errors = errors_of(
         tmp_path,
         """\
         apiVersion: breakwater.dev/v1alpha1

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from breakwater.translators.errors import PolicyError
-from tests.policy.test_bad_files import SERVICE
+from tests.support.bad_policies import SERVICE
 from tests.support.errors import assert_located
 from tests.support.policies import load_policy_dir
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.policy.test_bad_files import _errors
+from tests.support.bad_policies import errors_of
 from tests.support.errors import assert_located
 
 SERVICE_HEAD = """\
@@ -97,4 +97,4 @@ CASES = [
 def test_registration_and_zone_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str, words: list[str]
 ) -> None:
-    assert_located(_errors(tmp_path, text), line, field, words)
+    assert_located(errors_of(tmp_path, text), line, field, words)

@@ -5,37 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.policy.test_bad_files import _errors
+from tests.support.bad_policies import errors_of, gateway, located_cases, policy, rule
 from tests.support.errors import assert_located
-
-POLICY_HEAD = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: ResiliencePolicy
-metadata: {name: p}
-spec:
-  targetRef: {name: payments}
-"""
-"""A ResiliencePolicy up to its spec's fields; a case's first field is on line 6."""
-
-GATEWAY_HEAD = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Gateway
-metadata: {name: g}
-spec:
-  port: 10001
-"""
-"""A Gateway up to its spec's fields; a case's first field is on line 6."""
-
-
-def policy(text: str) -> str:
-    return POLICY_HEAD + "".join(f"  {line}\n" for line in text.strip("\n").split("\n"))
-
-
-def gateway(text: str) -> str:
-    return GATEWAY_HEAD + "".join(f"  {line}\n" for line in text.strip("\n").split("\n"))
-
 
 GRPC_SERVICE = """\
 apiVersion: breakwater.dev/v1alpha1
@@ -47,20 +18,6 @@ spec:
 ---
 """
 """A gRPC Service (5 lines and a separator): a case after it starts on line 8."""
-
-ROUTE_HEAD = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  gateways: [edge]
-  rules:
-"""
-"""An HTTPRoute up to its rules; a case's rule starts on line 7."""
-
-
-def rule(text: str) -> str:
-    return ROUTE_HEAD + "".join(f"    {line}\n" for line in text.strip("\n").split("\n"))
 
 
 # (case id, YAML, expected line, expected field, words the message must hold)
@@ -209,10 +166,8 @@ limits:
 ]
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "field", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@located_cases(CASES)
 def test_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str | None, words: list[str]
 ) -> None:
-    assert_located(_errors(tmp_path, text), line, field, words)
+    assert_located(errors_of(tmp_path, text), line, field, words)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.policy.test_bad_files import SERVICE
+from tests.support.bad_policies import SERVICE
 from tests.support.errors import assert_located
 from tests.support.policies import SplitRoute, load_policy_dir
 

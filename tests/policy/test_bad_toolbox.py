@@ -10,24 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.policy.test_bad_files import _errors
+from tests.support.bad_policies import errors_of, rule
 from tests.support.errors import assert_located
 from tests.translators.support import policyset_from_text
-
-ROUTE_HEAD = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  gateways: [edge]
-  rules:
-"""
-"""An HTTPRoute up to its rules; a case's rule starts on line 7."""
-
-
-def rule(text: str) -> str:
-    return ROUTE_HEAD + "".join(f"    {line}\n" for line in text.strip("\n").split("\n"))
-
 
 # (case id, YAML, expected line, expected field, words the message must hold)
 CASES = [
@@ -315,7 +300,7 @@ CASES = [
 def test_toolbox_mistake_is_located(
     tmp_path: Path, text: str, line: int, field: str | None, words: list[str]
 ) -> None:
-    assert_located(_errors(tmp_path, text), line, field, words)
+    assert_located(errors_of(tmp_path, text), line, field, words)
 
 
 def test_fallback_on_is_read_as_a_key_although_yaml_1_1_reads_on_as_true() -> None:

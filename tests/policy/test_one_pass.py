@@ -16,7 +16,7 @@ import pytest
 
 from breakwater.cli import main
 from breakwater.translators.errors import PolicyError
-from tests.policy.test_bad_files import SERVICE
+from tests.support.bad_policies import SERVICE
 from tests.support.policies import SplitRoute, load_policy_dir
 
 DOC = "---\napiVersion: breakwater.dev/v1alpha1\n"
