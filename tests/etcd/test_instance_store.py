@@ -5,36 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from breakwater.controlplane.state.etcd import EtcdStore
 from breakwater.controlplane.state.instances import Instance
-from breakwater.controlplane.state.store import SqliteStore, Store
 from tests.etcd.etcd_server import EtcdServer
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(params=["sqlite", "etcd"])
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
-    opened: list[Store] = []
-
-    def opener() -> Store:
-        if request.param == "sqlite":
-            store: Store = SqliteStore(tmp_path / "state")
-        else:
-            etcd: EtcdServer = request.getfixturevalue("etcd")
-            store = EtcdStore.from_url(etcd.url("instances"), timeout=2.0)
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.close()
+from tests.support.stores import Opener
 
 
 def _instance(ttl: float) -> Instance:

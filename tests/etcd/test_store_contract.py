@@ -8,34 +8,10 @@ imports them with an `open_store` of its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-
 import pytest
 
-from breakwater.controlplane.state.etcd import EtcdStore
-from breakwater.controlplane.state.store import Drain, RevisionConflict, SqliteStore, Store
-from tests.etcd.etcd_server import EtcdServer
-
-Opener = Callable[[], Store]
-
-
-@pytest.fixture(params=["sqlite", "etcd"])
-async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
-    opened: list[Store] = []
-
-    def opener() -> Store:
-        if request.param == "sqlite":
-            store: Store = SqliteStore(tmp_path / "state")
-        else:
-            etcd: EtcdServer = request.getfixturevalue("etcd")
-            store = EtcdStore.from_url(etcd.url("drains"), timeout=2.0)
-        opened.append(store)
-        return store
-
-    yield opener
-    for store in opened:
-        await store.close()
+from breakwater.controlplane.state.store import Drain, RevisionConflict
+from tests.support.stores import Opener
 
 
 async def test_load_put_and_read_back(open_store: Opener) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from lightkube import AsyncClient, Client, KubeConfig
@@ -28,8 +28,7 @@ from tests.etcd.test_store_contract import (
 )
 from tests.support.kube_access import granted
 from tests.support.kube_apiserver import KubeApiServer
-
-Opener = Callable[[], Store]
+from tests.support.stores import Opener
 
 __all__ = [  # collected here too, with this module's `open_store`
     "test_a_drain_is_durable_and_compare_and_set",
