@@ -65,6 +65,62 @@ def test_a_split_and_a_header_match_steer_grpc_go(
         assert kind["nacks"] == 0 and not kind["nack_message"], kind
 
 
+EVERYTHING = """\
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: HTTPRoute
+metadata: {name: payments-split}
+spec:
+  services: [payments]
+  rules:
+    - matches:
+        - path: {segmentPrefix: /breakwater.test.Echo}
+          method: POST
+          headers: [{name: canary-user, value: "true"}]
+      backends: [{service: payments, subset: canary}]
+      fault: {abort: {status: 503, percent: 1}}
+    - backends:
+        - {service: payments, subset: stable, weight: 90}
+        - {service: payments, subset: canary, weight: 10}
+      timeout: {request: 2s}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: payments}
+spec:
+  targetRef: {name: payments}
+  retry: {attempts: 3, retryOn: [unavailable, cancelled], backoff: {baseInterval: 25ms}}
+  circuitBreaker: {failureRateThreshold: 50, minimumRequests: 10, interval: 5s, openDuration: 30s}
+  bulkhead: {maxConcurrentRequests: 100}
+---
+apiVersion: breakwater.dev/v1alpha1
+kind: ResiliencePolicy
+metadata: {name: payments-canary}
+spec:
+  targetRef: {name: payments, subset: canary}
+  loadBalancer: {policy: ring-hash, hashOn: {header: user-id}}
+"""
+"""Every kind of field the proxyless slice writes (its golden test's policy): the fault
+filter, a segment prefix as a regex, max_stream_duration, retries on status codes, outlier
+detection, max_requests, ring hash with a header hash policy, locality weights."""
+
+
+def test_grpc_go_takes_every_field_it_is_sent(
+    plane: Plane, backends: dict[str, GrpcBackend]
+) -> None:
+    plane.start(service(backends) + EVERYTHING)
+    client = plane.client("checkout-go", program=grpc_go_client())
+    first_answer(client)
+    assert sum(client.calls(20)["by"].values()) >= 19  # the policies' status codes retried
+    marked = client.calls(20, {"canary-user": "true", "user-id": "u-7"})
+    assert set(marked["by"]) == {"canary-1"} and marked["by"]["canary-1"] >= 15, marked
+
+    (proxy,) = plane.proxyless()
+    assert proxy["synced"], proxy
+    for kind in proxy["types"]:
+        assert kind["nacks"] == 0 and not kind["nack_message"], kind
+
+
 def _jwt(expires_in: float) -> str:
     """A JWT whose claims say when it expires: grpc-go reads `exp` to know when to
     read the file again; the control plane compares the token as it is."""
@@ -120,13 +176,17 @@ def test_a_grpc_client_presents_its_proxy_token_over_tls(
     first_answer(served)
     assert served.calls(20, {"canary-user": "true"})["by"] == {"canary-1": 20}
 
+    unswitched = plane.client(program=_program(client), bootstrap=with_token)
+    assert unswitched.calls(1, timeout=10)["by"] == {}  # call_creds ignored: refused
+
     without = _bootstrap(capsys, port, "--tls-ca", str(ca.cert))
     refused = plane.client(program=_program(client), bootstrap=without, env=CALL_CREDS)
     answer = refused.calls(1, timeout=10)
     assert answer["by"] == {}, answer
     assert "Unauthenticated" in answer["detail"] or "UNAUTHENTICATED" in answer["detail"], answer
+    assert "GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true" in answer["detail"], answer
 
-    (proxy,) = plane.proxyless()  # the refused client never got a stream
+    (proxy,) = plane.proxyless()  # the refused clients never got a stream
     assert proxy["node_id"] == "checkout-go" and proxy["synced"], proxy
     for kind in proxy["types"]:
         assert kind["nacks"] == 0, kind
