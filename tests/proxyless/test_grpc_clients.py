@@ -4,7 +4,9 @@ Real gRPC servers on 127.0.0.1 answer with their instance name and count
 every call by the status they answered; a real grpcio client in a
 subprocess dials `xds:///payments` with a bootstrap from
 `render_grpc_bootstrap`. Every test also checks that the client never
-rejected (NACKed) anything it was sent.
+rejected (NACKed) anything it was sent. Retries and ejection, a weight write
+and a drain run with grpc-go's xDS client too (`CLIENTS`): a second
+implementation, so what passes is the gRFCs' behaviour, not one client's.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from breakwater.xds_types import LISTENER_TYPE
 from tests.support.ads import AdsClient
 from tests.support.proxyless import (
     BREAKWATER_ROUTE,
+    CLIENTS,
     GAMMA_ROUTE,
     Plane,
+    client_program,
     first_answer,
     service,
 )
@@ -61,11 +65,12 @@ def test_a_split_and_a_header_match_steer_a_grpc_client(
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_a_weight_write_reaches_the_grpc_client_within_a_second(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
     plane.start(service(backends) + BREAKWATER_ROUTE)
-    client = plane.client()
+    client = plane.client(program=client_program(program))
     first_answer(client)
     plane.api(
         "PUT",
@@ -83,8 +88,9 @@ def test_a_weight_write_reaches_the_grpc_client_within_a_second(
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_an_unavailable_instance_is_retried_then_ejected(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
     policy = """\
 ---
@@ -103,7 +109,7 @@ spec:
     plane.start(service(backends) + policy)
     failing = backends["canary-1"]
     failing.failing = grpc.StatusCode.UNAVAILABLE
-    client = plane.client()
+    client = plane.client(program=client_program(program))
     first_answer(client)
 
     first = client.calls(40)
@@ -124,11 +130,12 @@ spec:
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_a_drained_instance_gets_no_new_call(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
     plane.start(service(backends))  # no route: the whole Service is the target
-    client = plane.client()
+    client = plane.client(program=client_program(program))
     first_answer(client)
     spread = client.calls(40)
     assert set(spread["by"]) == {"stable-1", "canary-1"}, spread

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,14 @@ import pytest
 from breakwater.cli import main
 from breakwater.controlplane.api.credentials import load_proxy_tokens
 from breakwater.controlplane.api.security import SecurityConfig
-from breakwater.devtools.proxyless import GRPCIO_CLIENT, GrpcBackend
+from breakwater.devtools.proxyless import GrpcBackend
 from tests.support.credentials import TestCa, token_file, write_secret
 from tests.support.proxyless import (
     BREAKWATER_ROUTE,
+    CLIENTS,
     GAMMA_ROUTE,
     Plane,
+    client_program,
     first_answer,
     grpc_go_client,
     service,
@@ -141,11 +142,7 @@ def _bootstrap(capsys: pytest.CaptureFixture[str], port: int, *flags: str) -> di
     return printed
 
 
-def _program(name: str) -> Sequence[str]:
-    return GRPCIO_CLIENT if name == "grpcio" else grpc_go_client()
-
-
-@pytest.mark.parametrize("client", ["grpcio", "grpc-go"])
+@pytest.mark.parametrize("client", CLIENTS)
 def test_a_grpc_client_presents_its_proxy_token_over_tls(
     client: str,
     plane: Plane,
@@ -172,15 +169,15 @@ def test_a_grpc_client_presents_its_proxy_token_over_tls(
     assert with_token["xds_servers"][0]["call_creds"] == [
         {"type": "jwt_token_file", "config": {"jwt_token_file": str(mine)}}
     ]
-    served = plane.client(program=_program(client), bootstrap=with_token, env=CALL_CREDS)
+    served = plane.client(program=client_program(client), bootstrap=with_token, env=CALL_CREDS)
     first_answer(served)
     assert served.calls(20, {"canary-user": "true"})["by"] == {"canary-1": 20}
 
-    unswitched = plane.client(program=_program(client), bootstrap=with_token)
+    unswitched = plane.client(program=client_program(client), bootstrap=with_token)
     assert unswitched.calls(1, timeout=10)["by"] == {}  # call_creds ignored: refused
 
     without = _bootstrap(capsys, port, "--tls-ca", str(ca.cert))
-    refused = plane.client(program=_program(client), bootstrap=without, env=CALL_CREDS)
+    refused = plane.client(program=client_program(client), bootstrap=without, env=CALL_CREDS)
     answer = refused.calls(1, timeout=10)
     assert answer["by"] == {}, answer
     assert "Unauthenticated" in answer["detail"] or "UNAUTHENTICATED" in answer["detail"], answer

@@ -166,3 +166,12 @@ def first_answer(client: XdsClient) -> None:
     """The first call waits for the xDS client to fetch everything it needs."""
     answer = client.calls(1, timeout=20)
     assert not answer["errors"], answer
+
+
+CLIENTS = ("grpcio", "grpc-go")
+"""The xDS clients a test may be run with (parametrize by these names)."""
+
+
+def client_program(name: str) -> Sequence[str]:
+    """The command of the client called `name` in `CLIENTS`."""
+    return GRPCIO_CLIENT if name == "grpcio" else grpc_go_client()
