@@ -8,7 +8,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 # The versions CI last passed with; `make lock` refreshes them from pyproject.toml's ranges.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock kube-apiserver ratelimit test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
+.PHONY: install lock kube-apiserver ratelimit grpc-go-client test lint format proto proto-check kubernetes kubernetes-check demo peers bench bench-quick clean
 
 # $(1): the extras to install into the venv, which is made first when it is missing.
 define venv_with
@@ -58,7 +58,12 @@ kube-apiserver: $(STAMP)
 ratelimit: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.ratelimit_service --go "$(GO)"
 
-test: $(STAMP) kube-apiserver ratelimit
+# grpc-go's own xDS client (tests/proxyless/goclient), the proxyless tests' second client,
+# built the same way and into the same cache; does nothing once it is there.
+grpc-go-client: $(STAMP)
+	$(BIN)/python -m breakwater.devtools.grpc_go_client --go "$(GO)"
+
+test: $(STAMP) kube-apiserver ratelimit grpc-go-client
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)

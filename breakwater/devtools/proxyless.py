@@ -1,5 +1,5 @@
-"""Real gRPC servers and a real proxyless gRPC client (grpcio's own xDS client), for the
-tests (`tests/proxyless`) and the benchmark (`bench.proxyless`).
+"""Real gRPC servers and real proxyless gRPC clients (grpcio's own xDS client, or grpc-go's),
+for the tests (`tests/proxyless`) and the benchmark (`bench.proxyless`).
 
 The servers answer one unary method with their instance name and count every
 call they get, by the status they answered, so a test proves what the
@@ -8,6 +8,8 @@ client did from what the servers saw. The client runs in a subprocess
 when the first xDS channel is made and is shared by the whole process, so
 each client, with its own node, lives in a process of its own. The test
 sends it batches of calls over stdin and reads each batch's answers back.
+grpc-go's client (`tests/proxyless/goclient`, built by `breakwater.devtools.grpc_go_client`)
+speaks the same protocol, so one `XdsClient` drives either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -64,21 +67,38 @@ class GrpcBackend:
         self._server.stop(grace=None).wait(5)
 
 
-class XdsClient:
-    """grpcio's xDS client in a subprocess, dialing `xds:///<target>`."""
+GRPCIO_CLIENT = (sys.executable, "-m", "breakwater.devtools.proxyless_client")
+"""grpcio's (C-core's) xDS client; the command of grpc-go's is its binary's path."""
 
-    def __init__(self, xds_port: int, node_id: str, target: str) -> None:
-        bootstrap = render_grpc_bootstrap(node_id, "proxyless", [(LOOPBACK, xds_port)])
-        env = dict(os.environ)
-        env.pop("GRPC_XDS_BOOTSTRAP", None)
-        env["GRPC_XDS_BOOTSTRAP_CONFIG"] = json.dumps(bootstrap)
+
+class XdsClient:
+    """An xDS client in a subprocess, dialing `xds:///<target>`: grpcio's unless `program`
+    names another (grpc-go's), with the plain bootstrap of node `node_id` unless `bootstrap`
+    is given, and `env` added to the environment (experimental gRPC switches)."""
+
+    def __init__(
+        self,
+        xds_port: int,
+        node_id: str,
+        target: str,
+        *,
+        program: Sequence[str] = GRPCIO_CLIENT,
+        bootstrap: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if bootstrap is None:
+            bootstrap = render_grpc_bootstrap(node_id, "proxyless", [(LOOPBACK, xds_port)])
+        environment = dict(os.environ)
+        environment.pop("GRPC_XDS_BOOTSTRAP", None)
+        environment["GRPC_XDS_BOOTSTRAP_CONFIG"] = json.dumps(bootstrap)
+        environment.update(env or {})
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "breakwater.devtools.proxyless_client", target],
+            [*program, target],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=environment,
         )
 
     def calls(
@@ -114,4 +134,4 @@ class XdsClient:
                 self._process.wait(5)
 
 
-__all__ = ["METHOD", "GrpcBackend", "XdsClient"]
+__all__ = ["GRPCIO_CLIENT", "METHOD", "GrpcBackend", "XdsClient"]

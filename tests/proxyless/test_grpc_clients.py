@@ -4,17 +4,15 @@ Real gRPC servers on 127.0.0.1 answer with their instance name and count
 every call by the status they answered; a real grpcio client in a
 subprocess dials `xds:///payments` with a bootstrap from
 `render_grpc_bootstrap`. Every test also checks that the client never
-rejected (NACKed) anything it was sent.
+rejected (NACKed) anything it was sent. Retries and ejection, a weight write
+and a drain run with grpc-go's xDS client too (`CLIENTS`): a second
+implementation, so what passes is the gRFCs' behaviour, not one client's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -23,143 +21,29 @@ from envoy.config.listener.v3 import listener_pb2
 
 from breakwater.cli.tables import format_status
 from breakwater.controlplane.fleet.contract import FleetOptions
-from breakwater.devtools.controlplane import ControlPlaneThread
-from breakwater.devtools.proxyless import GrpcBackend, XdsClient
+from breakwater.devtools.proxyless import GrpcBackend
 from breakwater.translators.documents import SourceText
 from breakwater.translators.pipeline import policyset_from_texts
 from breakwater.xds_types import LISTENER_TYPE
 from tests.support.ads import AdsClient
-
-SERVICE = """\
-apiVersion: breakwater.dev/v1alpha1
-kind: Service
-metadata: {{name: payments}}
-spec:
-  protocol: grpc
-  endpoints:
-    - {{address: 127.0.0.1, port: {stable}, labels: {{version: stable}}}}
-    - {{address: 127.0.0.1, port: {canary}, labels: {{version: canary}}}}
-  subsets:
-    - {{name: stable, labels: {{version: stable}}}}
-    - {{name: canary, labels: {{version: canary}}}}
-"""
-
-BREAKWATER_ROUTE = """\
----
-apiVersion: breakwater.dev/v1alpha1
-kind: HTTPRoute
-metadata: {name: payments-split}
-spec:
-  services: [payments]
-  rules:
-    - matches: [{headers: [{name: canary-user, value: "true"}]}]
-      backends: [{service: payments, subset: canary}]
-    - backends:
-        - {service: payments, subset: stable, weight: 90}
-        - {service: payments, subset: canary, weight: 10}
-"""
-
-GAMMA_ROUTE = """\
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: payments-split}
-spec:
-  parentRefs: [{group: "", kind: Service, name: payments}]
-  rules:
-    - matches:
-        - method: {service: breakwater.test.Echo}
-          headers: [{name: canary-user, value: "true"}]
-      backendRefs: [{group: breakwater.dev, kind: ServiceSubset, name: payments.canary}]
-    - backendRefs:
-        - {group: breakwater.dev, kind: ServiceSubset, name: payments.stable, weight: 90}
-        - {group: breakwater.dev, kind: ServiceSubset, name: payments.canary, weight: 10}
-"""
-
-
-class Plane:
-    """A control plane over a policy directory, and the clients the test starts."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.policies = workdir / "policies"
-        self.policies.mkdir()
-        (workdir / "state").mkdir()
-        self.workdir = workdir
-        self.thread: ControlPlaneThread | None = None
-        self.clients: list[XdsClient] = []
-
-    def start(self, text: str, fleet: FleetOptions | None = None) -> Plane:
-        (self.policies / "payments.yaml").write_text(text)
-        self.thread = ControlPlaneThread(self.policies, self.workdir / "state", fleet=fleet)
-        self.thread.start()
-        return self
-
-    def client(self, node_id: str = "checkout-1", target: str = "payments") -> XdsClient:
-        assert self.thread is not None
-        client = XdsClient(self.thread.xds_port, node_id, target)
-        self.clients.append(client)
-        return client
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        assert self.thread is not None
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.thread.admin_url + path,
-            data=data,
-            method=method,
-            headers={"content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def proxyless(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.api("GET", "/v1/status")["proxies"]
-        return [p for p in found if p.get("user_agent", "").lower().startswith("grpc")]
-
-    def assert_no_nack(self) -> None:
-        for proxy in self.proxyless():
-            for kind in proxy["types"]:
-                assert kind["nacks"] == 0, kind
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.stop()
-        if self.thread is not None:
-            self.thread.stop()
-
-
-@pytest.fixture
-def backends() -> Iterator[dict[str, GrpcBackend]]:
-    servers = {name: GrpcBackend(name) for name in ("stable-1", "canary-1")}
-    yield servers
-    for server in servers.values():
-        server.stop()
-
-
-@pytest.fixture
-def plane(tmp_path: Path) -> Iterator[Plane]:
-    found = Plane(tmp_path)
-    yield found
-    found.close()
-
-
-def _service(backends: dict[str, GrpcBackend]) -> str:
-    return SERVICE.format(stable=backends["stable-1"].port, canary=backends["canary-1"].port)
-
-
-def _first_answer(client: XdsClient) -> None:
-    """The first call waits for the xDS client to fetch everything it needs."""
-    answer = client.calls(1, timeout=20)
-    assert not answer["errors"], answer
+from tests.support.proxyless import (
+    BREAKWATER_ROUTE,
+    CLIENTS,
+    GAMMA_ROUTE,
+    Plane,
+    client_program,
+    first_answer,
+    service,
+)
 
 
 @pytest.mark.parametrize("route", [BREAKWATER_ROUTE, GAMMA_ROUTE], ids=["breakwater", "gamma"])
 def test_a_split_and_a_header_match_steer_a_grpc_client(
     plane: Plane, backends: dict[str, GrpcBackend], route: str
 ) -> None:
-    plane.start(_service(backends) + route)
+    plane.start(service(backends) + route)
     client = plane.client()
-    _first_answer(client)
+    first_answer(client)
 
     split = client.calls(200)
     assert not split["errors"], split
@@ -181,12 +65,13 @@ def test_a_split_and_a_header_match_steer_a_grpc_client(
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_a_weight_write_reaches_the_grpc_client_within_a_second(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
-    plane.start(_service(backends) + BREAKWATER_ROUTE)
-    client = plane.client()
-    _first_answer(client)
+    plane.start(service(backends) + BREAKWATER_ROUTE)
+    client = plane.client(program=client_program(program))
+    first_answer(client)
     plane.api(
         "PUT",
         "/v1/routes/payments-split/weights",
@@ -203,8 +88,9 @@ def test_a_weight_write_reaches_the_grpc_client_within_a_second(
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_an_unavailable_instance_is_retried_then_ejected(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
     policy = """\
 ---
@@ -220,11 +106,11 @@ spec:
     interval: 1s
     openDuration: 60s
 """
-    plane.start(_service(backends) + policy)
+    plane.start(service(backends) + policy)
     failing = backends["canary-1"]
     failing.failing = grpc.StatusCode.UNAVAILABLE
-    client = plane.client()
-    _first_answer(client)
+    client = plane.client(program=client_program(program))
+    first_answer(client)
 
     first = client.calls(40)
     assert not first["errors"], first  # every UNAVAILABLE was retried on the other instance
@@ -244,12 +130,13 @@ spec:
     plane.assert_no_nack()
 
 
+@pytest.mark.parametrize("program", CLIENTS)
 def test_a_drained_instance_gets_no_new_call(
-    plane: Plane, backends: dict[str, GrpcBackend]
+    plane: Plane, backends: dict[str, GrpcBackend], program: str
 ) -> None:
-    plane.start(_service(backends))  # no route: the whole Service is the target
-    client = plane.client()
-    _first_answer(client)
+    plane.start(service(backends))  # no route: the whole Service is the target
+    client = plane.client(program=client_program(program))
+    first_answer(client)
     spread = client.calls(40)
     assert set(spread["by"]) == {"stable-1", "canary-1"}, spread
 
@@ -279,7 +166,7 @@ spec:
 def test_what_grpc_cannot_do_is_refused_where_declared_and_never_sent(
     plane: Plane, backends: dict[str, GrpcBackend]
 ) -> None:
-    declared = _service(backends) + BREAKWATER_ROUTE + LEAST_REQUEST
+    declared = service(backends) + BREAKWATER_ROUTE + LEAST_REQUEST
     loaded = policyset_from_texts({"payments.yaml": SourceText("payments.yaml", declared)})
     (error,) = loaded.errors
     assert error.field == "spec.loadBalancer.policy", error
@@ -288,9 +175,9 @@ def test_what_grpc_cannot_do_is_refused_where_declared_and_never_sent(
 
     # Without a mesh route the gRPC service is Envoy's as much as the clients': the policy
     # stands, the clients get round robin, and the policy's status says what they lack.
-    plane.start(_service(backends) + LEAST_REQUEST)
+    plane.start(service(backends) + LEAST_REQUEST)
     client = plane.client()
-    _first_answer(client)
+    first_answer(client)
     assert not client.calls(20)["errors"]
     plane.assert_no_nack()
     deadline = time.monotonic() + 10
@@ -326,7 +213,7 @@ spec:
   timeout: {request: 5s}
 """
     plane.start(
-        _service(backends) + BREAKWATER_ROUTE + policy, FleetOptions(load_report_interval=0.5)
+        service(backends) + BREAKWATER_ROUTE + policy, FleetOptions(load_report_interval=0.5)
     )
     backends["canary-1"].failing = grpc.StatusCode.INTERNAL
     client = plane.client()
@@ -356,7 +243,7 @@ def test_a_name_not_served_is_answered_as_not_existing(
     calls with `LDS resource nowhere: does not exist` once its own 15 s wait for a resource
     it never held runs out (C-core does not take an absence in a response as proof for a
     name it just asked for), which this test does not wait for."""
-    plane.start(_service(backends))
+    plane.start(service(backends))
     client = plane.client("lost-1", target="nowhere")
     answer = client.calls(1, timeout=1)
     assert answer["errors"] == {"DEADLINE_EXCEEDED": 1}, answer
@@ -377,7 +264,7 @@ def test_over_delta_a_name_not_served_is_removed(
 ) -> None:
     """grpcio speaks State of the World; a client speaking Delta gets the API listener it asked
     for, and a name not served among `removed_resources`."""
-    plane.start(_service(backends))
+    plane.start(service(backends))
     assert plane.thread is not None
     port = plane.thread.xds_port
 
@@ -419,7 +306,7 @@ def test_a_rollout_judges_a_canary_by_the_grpc_clients_calls(
     route = BREAKWATER_ROUTE.replace("stable, weight: 90", "stable, weight: 100").replace(
         "canary, weight: 10", "canary, weight: 0"
     )
-    plane.start(_service(backends) + route + ROLLOUT, FleetOptions(load_report_interval=0.5))
+    plane.start(service(backends) + route + ROLLOUT, FleetOptions(load_report_interval=0.5))
     backends["canary-1"].failing = grpc.StatusCode.INTERNAL
     client = plane.client()
     client.calls(1, timeout=20)  # the Rollout may have set 50 % already: it may fail

@@ -48,7 +48,10 @@ LRS_METHOD = "/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats"
 
 HOW_TO_AUTHENTICATE = (
     "send `authorization: Bearer <token>` with a token of the server's --proxy-token-file "
-    "(`breakwater bootstrap --proxy-token-file FILE` puts it in the proxy's initial_metadata), "
+    "(`breakwater bootstrap --proxy-token-file FILE` puts it in the proxy's initial_metadata; "
+    "for a proxyless gRPC client, `breakwater bootstrap --grpc --tls-ca CA --proxy-token-file "
+    "FILE` with its token alone in FILE, and GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true in "
+    "its environment), "
     f"or connect with a client certificate whose URI SAN is {SPIFFE_PREFIX}<node cluster>"
 )
 

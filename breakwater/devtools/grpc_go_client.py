@@ -1,0 +1,124 @@
+"""grpc-go's own xDS client as a test program, built once per machine for the proxyless tests.
+
+The proxyless tests prove that what Breakwater sends follows the gRFCs, not one client's
+tolerance, by steering a second, independent xDS client beside grpcio's C-core:
+`tests/proxyless/goclient` is a small Go program on `google.golang.org/grpc` (its `go.mod`
+pins the version) that speaks the same stdin/stdout protocol as
+`breakwater.devtools.proxyless_client`. `make grpc-go-client` (a prerequisite of `make
+test`) builds it into the same cache outside the clone as kube-apiserver
+(`kube_apiserver.cache_root`), with the same guards: a lock, a temporary directory renamed
+into place, the Go caches deleted afterwards. The directory is named after a digest of the
+program's source, so an edit builds anew and an unchanged program is found and left alone.
+
+`python -m breakwater.devtools.grpc_go_client [--go GO]` builds it when missing;
+`--print-binary` prints where it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from breakwater.devtools.kube_apiserver import (
+    GoRun,
+    _install,
+    _locked,
+    _size,
+    _staging,
+    cache_root,
+    find_go,
+)
+
+SOURCE = Path(__file__).resolve().parents[2] / "tests" / "proxyless" / "goclient"
+"""The program's source in the clone: main.go, go.mod, go.sum."""
+SOURCE_FILES = ("main.go", "go.mod", "go.sum")
+
+BUILD_COMMAND = "make grpc-go-client"
+"""What a user runs to get what this module builds; the tests' errors name it."""
+
+BUILD_COST = "1 to 5 minutes on 2 cores and 0.4 GB of Go caches while it builds"
+"""Measured on a 2-core machine shared with other work (load average 11): 3 min 37 s, of which
+1 min 8 s of CPU; a 27 MB binary."""
+
+
+def source_digest() -> str:
+    digest = hashlib.sha256()
+    for name in SOURCE_FILES:
+        digest.update(name.encode() + b"\0" + (SOURCE / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def client_dir() -> Path:
+    return cache_root() / f"grpc-go-client-{source_digest()}"
+
+
+def client_binary() -> Path:
+    return client_dir() / "goclient"
+
+
+def build_client(go: GoRun) -> None:
+    with _staging() as staged, tempfile.TemporaryDirectory(dir=go.caches) as module_dir:
+        module = Path(module_dir)
+        for name in SOURCE_FILES:
+            shutil.copy(SOURCE / name, module / name)
+        go(
+            "build",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            "-o",
+            str(staged / "goclient"),
+            ".",
+            cwd=module,
+        )
+        _install(staged, client_dir())
+
+
+def ensure(go_path: str | None) -> None:
+    """Build the client when it is missing, saying what the first time cost."""
+    if client_binary().exists():
+        return
+    with _locked(cache_root()):
+        if client_binary().exists():
+            return
+        go = GoRun(find_go(go_path), cache_root() / f"go-caches-grpc-go-client-{source_digest()}")
+        print(
+            f"Building grpc-go's xDS client (tests/proxyless/goclient) into {client_dir()}, once "
+            f"per machine: {BUILD_COST} (the Go caches are deleted afterwards)...",
+            flush=True,
+        )
+        started = time.monotonic()
+        build_client(go)
+        caches = _size(go.caches)
+        go.clean()
+        minutes, seconds = divmod(round(time.monotonic() - started), 60)
+        print(
+            f"grpc-go client built in {minutes} min {seconds} s (Go caches "
+            f"{caches / 1e9:.1f} GB, now deleted): {client_binary()} "
+            f"({client_binary().stat().st_size / 1e6:.0f} MB)"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--go", help="the go command (default: go on PATH, /usr/local/go/bin/go)")
+    parser.add_argument("--print-binary", action="store_true", help="print the binary's path")
+    args = parser.parse_args(argv)
+    if args.print_binary:
+        print(client_binary())
+        return 0
+    try:
+        ensure(args.go)
+    except RuntimeError as error:
+        print(f"{error}\nNothing was installed; run `{BUILD_COMMAND}` again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
