@@ -16,23 +16,13 @@ program's source, so an edit builds anew and an unchanged program is found and l
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from breakwater.devtools.kube_apiserver import (
-    GoRun,
-    _install,
-    _locked,
-    _size,
-    _staging,
-    cache_root,
-    find_go,
-)
+from breakwater.devtools.go_programs import GoProgram, first_line
+from breakwater.devtools.kube_apiserver import GoRun, cache_root
 
 SOURCE = Path(__file__).resolve().parents[2] / "tests" / "proxyless" / "goclient"
 """The program's source in the clone: main.go, go.mod, go.sum."""
@@ -57,12 +47,8 @@ def client_dir() -> Path:
     return cache_root() / f"grpc-go-client-{source_digest()}"
 
 
-def client_binary() -> Path:
-    return client_dir() / "goclient"
-
-
-def build_client(go: GoRun) -> None:
-    with _staging() as staged, tempfile.TemporaryDirectory(dir=go.caches) as module_dir:
+def _build(go: GoRun, staged: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=go.caches) as module_dir:
         module = Path(module_dir)
         for name in SOURCE_FILES:
             shutil.copy(SOURCE / name, module / name)
@@ -76,48 +62,25 @@ def build_client(go: GoRun) -> None:
             ".",
             cwd=module,
         )
-        _install(staged, client_dir())
 
 
-def ensure(go_path: str | None) -> None:
-    """Build the client when it is missing, saying what the first time cost."""
-    if client_binary().exists():
-        return
-    with _locked(cache_root()):
-        if client_binary().exists():
-            return
-        go = GoRun(find_go(go_path), cache_root() / f"go-caches-grpc-go-client-{source_digest()}")
-        print(
-            f"Building grpc-go's xDS client (tests/proxyless/goclient) into {client_dir()}, once "
-            f"per machine: {BUILD_COST} (the Go caches are deleted afterwards)...",
-            flush=True,
-        )
-        started = time.monotonic()
-        build_client(go)
-        caches = _size(go.caches)
-        go.clean()
-        minutes, seconds = divmod(round(time.monotonic() - started), 60)
-        print(
-            f"grpc-go client built in {minutes} min {seconds} s (Go caches "
-            f"{caches / 1e9:.1f} GB, now deleted): {client_binary()} "
-            f"({client_binary().stat().st_size / 1e6:.0f} MB)"
-        )
+CLIENT = GoProgram(
+    title="grpc-go's xDS client (tests/proxyless/goclient)",
+    directory=client_dir,
+    binary_name="goclient",
+    caches=lambda: cache_root() / f"go-caches-grpc-go-client-{source_digest()}",
+    cost=BUILD_COST,
+    command=BUILD_COMMAND,
+    build=_build,
+)
+
+
+def client_binary() -> Path:
+    return CLIENT.binary()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--go", help="the go command (default: go on PATH, /usr/local/go/bin/go)")
-    parser.add_argument("--print-binary", action="store_true", help="print the binary's path")
-    args = parser.parse_args(argv)
-    if args.print_binary:
-        print(client_binary())
-        return 0
-    try:
-        ensure(args.go)
-    except RuntimeError as error:
-        print(f"{error}\nNothing was installed; run `{BUILD_COMMAND}` again.", file=sys.stderr)
-        return 1
-    return 0
+    return CLIENT.main(argv, first_line(__doc__))
 
 
 if __name__ == "__main__":

@@ -13,21 +13,11 @@ second run finds the binary and does nothing. It runs on Redis (Debian's `redis-
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from breakwater.devtools.kube_apiserver import (
-    GoRun,
-    _install,
-    _locked,
-    _size,
-    _staging,
-    cache_root,
-    find_go,
-)
+from breakwater.devtools.go_programs import GoProgram, first_line
+from breakwater.devtools.kube_apiserver import GoRun, cache_root
 
 RATELIMIT_MODULE = "github.com/envoyproxy/ratelimit"
 RATELIMIT_VERSION = "v1.4.1-0.20260122083618-3fb702589d36"
@@ -46,12 +36,8 @@ def service_dir() -> Path:
     return cache_root() / f"ratelimit-{RATELIMIT_VERSION}"
 
 
-def service_binary() -> Path:
-    return service_dir() / "ratelimit"
-
-
-def build_service(go: GoRun) -> None:
-    with _staging() as staged, tempfile.TemporaryDirectory(dir=go.caches) as module_dir:
+def _build(go: GoRun, staged: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=go.caches) as module_dir:
         module = Path(module_dir)
         (module / "go.mod").write_text("module breakwater.test/ratelimit\n\ngo 1.25.6\n")
         go("get", "-tool", f"{RATELIMIT_PACKAGE}@{RATELIMIT_VERSION}", cwd=module)
@@ -65,48 +51,25 @@ def build_service(go: GoRun) -> None:
             RATELIMIT_PACKAGE,
             cwd=module,
         )
-        _install(staged, service_dir())
 
 
-def ensure(go_path: str | None) -> None:
-    """Build the service when it is missing, saying what the first time cost."""
-    if service_binary().exists():
-        return
-    with _locked(cache_root()):
-        if service_binary().exists():
-            return
-        go = GoRun(find_go(go_path), cache_root() / f"go-caches-ratelimit-{RATELIMIT_VERSION}")
-        print(
-            f"Building Envoy's rate-limit service into {service_dir()}, once per machine: "
-            f"{BUILD_COST} (the Go caches are deleted afterwards)...",
-            flush=True,
-        )
-        started = time.monotonic()
-        build_service(go)
-        caches = _size(go.caches)
-        go.clean()
-        minutes, seconds = divmod(round(time.monotonic() - started), 60)
-        print(
-            f"ratelimit {RATELIMIT_VERSION} built in {minutes} min {seconds} s (Go caches "
-            f"{caches / 1e9:.1f} GB, now deleted): {service_binary()} "
-            f"({service_binary().stat().st_size / 1e6:.0f} MB)"
-        )
+SERVICE = GoProgram(
+    title=f"Envoy's rate-limit service {RATELIMIT_VERSION}",
+    directory=service_dir,
+    binary_name="ratelimit",
+    caches=lambda: cache_root() / f"go-caches-ratelimit-{RATELIMIT_VERSION}",
+    cost=BUILD_COST,
+    command=BUILD_COMMAND,
+    build=_build,
+)
+
+
+def service_binary() -> Path:
+    return SERVICE.binary()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--go", help="the go command (default: go on PATH, /usr/local/go/bin/go)")
-    parser.add_argument("--print-binary", action="store_true", help="print the binary's path")
-    args = parser.parse_args(argv)
-    if args.print_binary:
-        print(service_binary())
-        return 0
-    try:
-        ensure(args.go)
-    except RuntimeError as error:
-        print(f"{error}\nNothing was installed; run `{BUILD_COMMAND}` again.", file=sys.stderr)
-        return 1
-    return 0
+    return SERVICE.main(argv, first_line(__doc__))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from breakwater.controlplane.api.credentials import load_proxy_tokens
 from breakwater.controlplane.api.security import SecurityConfig
 from breakwater.controlplane.api.token_files import SecurityError, load_token
 from breakwater.devtools.ports import free_port
+from tests.support.certificates import Authority
 from tests.support.credentials import token_file, write_secret
 from tests.support.policies import PolicyDir
 
@@ -196,3 +197,14 @@ def test_bootstrap_puts_the_clusters_token_on_ads_stats_and_lrs(
     assert code == 0
     (ads,) = yaml.safe_load(out)["dynamic_resources"]["ads_config"]["grpc_services"]
     assert {"key": "authorization", "value": f"Bearer {ANY}"} in ads["initial_metadata"]
+
+
+def test_a_tls_key_others_can_read_is_refused_at_startup(tmp_path: Path) -> None:
+    """The private key of the xDS and admin ports follows the token files' rule."""
+    server = Authority(tmp_path, "ports").issue("server", "127.0.0.1")
+    security = SecurityConfig(tls_cert=server.cert, tls_key=server.key)
+    server.key.chmod(0o644)
+    with pytest.raises(SecurityError, match=f"chmod 600 {server.key}"):
+        security.check_startup("127.0.0.1", "127.0.0.1")
+    server.key.chmod(0o600)
+    security.check_startup("127.0.0.1", "127.0.0.1")

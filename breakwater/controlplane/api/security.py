@@ -15,8 +15,9 @@ The rules, in one place:
   cluster) decide which node cluster a proxy may claim; see
   `credentials` and `proxy_guard`. Listening beyond loopback without them
   refuses to start unless the operator says `--insecure-anonymous-proxies`.
-- Files holding secrets that group or others may read are refused, as ssh
-  refuses such keys: a token anyone on the host can read is nobody's.
+- Files holding secrets (tokens, the TLS key) that group or others may read
+  are refused, as ssh refuses such keys: a token anyone on the host can read
+  is nobody's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from breakwater.controlplane.api.token_files import SecurityError
+from breakwater.controlplane.api.token_files import SecurityError, read_secret
 
 if TYPE_CHECKING:
     from breakwater.controlplane.api.credentials import ProxyTokens
@@ -83,6 +84,8 @@ class SecurityConfig:
         """Refuse settings that would expose writes; return warnings worth logging."""
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SecurityError("give both --tls-cert and --tls-key, or neither")
+        if self.tls_key is not None:
+            read_secret(self.tls_key, "TLS key")  # refused when others on the host may read it
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise SecurityError(
                 "--tls-client-ca needs --tls-cert and --tls-key: mTLS runs over TLS"
@@ -136,7 +139,7 @@ class SecurityConfig:
     def grpc_credentials(self) -> grpc.ServerCredentials | None:
         if self.tls_cert is None or self.tls_key is None:
             return None
-        pair = (_read(self.tls_key, "TLS key"), _read(self.tls_cert, "TLS certificate"))
+        pair = (read_secret(self.tls_key, "TLS key"), _read(self.tls_cert, "TLS certificate"))
         if self.tls_client_ca is None:
             return grpc.ssl_server_credentials([pair])
         return grpc.ssl_server_credentials(
