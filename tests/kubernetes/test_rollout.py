@@ -39,6 +39,7 @@ from tests.support.kube_objects import (
     gateway,
     gateway_class,
     http_route,
+    namespace,
     pod,
     service,
     subsets,
@@ -171,17 +172,19 @@ def fail_everything(upstream: PodUpstream) -> None:
         assert answer.status == 200
 
 
-APP_NAMESPACE = "default"
-"""Where the app's objects live. Outside `default` a Service is `<namespace>.<name>` to
-Breakwater, and the dot in its Envoy cluster's name ends Envoy's `envoy.cluster_name` stat
-tag early, so the canary's numbers would not reach the analysis."""
+@pytest.fixture
+def app_namespace(kube_admin: Client) -> Iterator[str]:
+    """The app's own namespace, not `default`: its Service is `<namespace>.payments` to
+    Breakwater, and the canary's numbers must still reach the analysis through Envoy's stats."""
+    with namespace(kube_admin, "shop") as name:
+        yield name
 
 
 @pytest.fixture
-def app(kube_admin: Client, pods: dict[str, PodUpstream]) -> Iterator[int]:
-    """The pods, their Service, slice and subsets, the Gateway and the route, in
-    APP_NAMESPACE (deleted afterwards); yields the Gateway's port."""
-    ns = APP_NAMESPACE
+def app(kube_admin: Client, app_namespace: str, pods: dict[str, PodUpstream]) -> Iterator[int]:
+    """The pods, their Service, slice and subsets, the Gateway and the route, in the app's
+    namespace (deleted afterwards); yields the Gateway's port."""
+    ns = app_namespace
     port = free_port()
     objects = [
         *(pod(ns, n, {"app": "payments", "version": n.split("-")[0]}) for n in pods),
@@ -209,11 +212,12 @@ def test_the_leader_dies_mid_rollout_and_the_other_rolls_the_failing_canary_back
     kube: KubeApiServer,
     kube_admin: Client,
     kube_namespace: str,
+    app_namespace: str,
     pods: dict[str, PodUpstream],
     app: int,
     tmp_path: Path,
 ) -> None:
-    ns, control, port = APP_NAMESPACE, kube_namespace, app
+    ns, control, port = app_namespace, kube_namespace, app
     extra = ["--load-report-interval", f"{FLUSH:g}"]
     a = replica(kube.admin.kubeconfig, ns, tmp_path, "a", extra, control_namespace=control)
     # In the Envoy's bootstrap before it runs, so that the Envoy (its stream and its
