@@ -75,13 +75,8 @@ def rollout(namespace: str) -> Any:
     return Rollout(
         metadata=ObjectMeta(name="payments", namespace=namespace),
         spec={
-            "routeRef": {
-                "group": "gateway.networking.k8s.io",
-                "kind": "HTTPRoute",
-                "namespace": namespace,
-                "name": "payments",
-                "rule": 0,
-            },
+            # The HTTPRoute of the Rollout's own namespace, as Kubernetes reads a reference.
+            "routeRef": {"name": "payments", "rule": 0},
             "stable": "stable",
             "canary": "canary",
             "steps": [
