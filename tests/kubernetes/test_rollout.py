@@ -243,6 +243,14 @@ def test_the_leader_dies_mid_rollout_and_the_other_rolls_the_failing_canary_back
             assert (before["phase"], before["canaryWeight"]) == ("Progressing", 40), before
             assert before["message"] == "step 3: pause 120 s", before
             assert before["lastAnalysis"]["verdict"] == "passed", before
+            # Envoy's own view: the cluster of a Service outside `default` is
+            # `<namespace>/payments|canary` whole in its tags (a dot would end it early),
+            # which is what its stats sink sent the analysis above.
+            tagged = envoy.admin("/stats/prometheus")
+            canary = f'envoy_cluster_name="{ns}/payments|canary"'
+            assert f'envoy_cluster_upstream_rq_xx{{envoy_response_code_class="2",{canary}}}' in (
+                tagged
+            ), [line for line in tagged.splitlines() if "upstream_rq_xx" in line]
             posted = events(kube_admin, ns)
             assert [e.reason for e in posted][:1] == ["StepTaken"], posted
             assert {e.reportingInstance for e in posted} == {holder(kube_admin, control)}
