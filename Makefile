@@ -87,7 +87,7 @@ proto-check: $(STAMP)
 	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/v1 breakwater/v1
 	diff -r -x __init__.py -x __pycache__ build/proto-check/breakwater/otlp breakwater/otlp
 
-# deploy/kubernetes/crds.yaml and envoy-bootstrap.yaml, from the policy models and `breakwater bootstrap`.
+# deploy/kubernetes/crds.yaml, from the policy models.
 kubernetes: $(STAMP)
 	$(BIN)/python -m breakwater.devtools.kubernetes
 

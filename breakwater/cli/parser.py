@@ -218,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         "arrive (default: no cap)",
     )
     bootstrap.add_argument("--format", choices=["json", "yaml"])
+    bootstrap.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the bootstrap to FILE, readable by its owner only (it holds the proxy "
+        "token), instead of printing it; what an init container does for an Envoy pod",
+    )
     bootstrap.set_defaults(func=cmd_bootstrap)
 
     serve = add_command(sub, "serve", help="run the xDS server and the admin API")

@@ -80,8 +80,29 @@ def _grpc_bootstrap(args: argparse.Namespace, addresses: list[tuple[str, int]]) 
         tls=_bootstrap_tls(args),
         proxy_token_file=str(Path(token_file).resolve()) if token_file else None,
     )
-    print(json.dumps(bootstrap, indent=2))
+    _emit(args.output, json.dumps(bootstrap, indent=2) + "\n")
     return 0
+
+
+def _emit(output: str | None, text: str) -> None:
+    """Print the bootstrap, or write it to `output` created owner-only (0600), as
+    `serve` demands of token files: with a proxy token in it, it is a secret too."""
+    if output is None:
+        print(text, end="")
+        return
+    import os
+
+    path = Path(output)
+    try:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+    except OSError as exc:
+        raise CommandFailed(
+            f"cannot write the bootstrap to {output}: {exc.strerror}; give --output a path "
+            "in a directory this user may write (an emptyDir volume in a pod)"
+        ) from None
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -110,7 +131,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         max_downstream_connections=args.max_connections,
         zone=args.zone,
     )
-    print(dump(bootstrap, args.format or "yaml"), end="")
+    _emit(args.output, dump(bootstrap, args.format or "yaml"))
     return 0
 
 

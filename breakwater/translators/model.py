@@ -33,6 +33,7 @@ from breakwater.translators.model_parts import (
     Percent,
     Port,
     PositiveDuration,
+    RefName,
     Zone,
 )
 from breakwater.translators.traffic_model import (
@@ -218,9 +219,10 @@ class TargetRef(Model):
     """Kubernetes' way to name a Service (`""`), or a ServiceSubset (`breakwater.dev`)."""
     kind: Literal["Service", "ServiceSubset"] = "Service"
     """`ServiceSubset` names `<service>.<subset>` (read into `name` and `subset`)."""
-    namespace: Literal["default"] | None = None
-    """Breakwater's Services are in `default`."""
-    name: Name
+    namespace: str | None = None
+    """The Service's namespace (read into `name`: `<namespace>.<name>` outside `default`). In
+    files only `default` has Services; on Kubernetes a reference without one is the object's own."""
+    name: RefName
     subset: Name | None = None
 
     @model_validator(mode="before")

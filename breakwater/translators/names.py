@@ -7,6 +7,7 @@ that made it, so the scheme is part of the contract:
 | resource                               | name                        |
 |----------------------------------------|-----------------------------|
 | cluster of a service                   | `payments`                  |
+| cluster of a service outside `default` | `shop/payments` (the Service `shop.payments`) |
 | cluster of a subset                    | `payments|canary`           |
 | failover (aggregate) cluster           | `payments+failover`         |
 | failover cluster of a subset           | `payments|canary+failover`  |
@@ -28,6 +29,13 @@ Policy names only contain lowercase letters, digits and `-`, so `|`, `+` and
 `/` never occur inside a name and every generated name parses back to exactly
 one origin. (`payments|failover` would be ambiguous: it is also the cluster of
 a subset called `failover`.)
+
+A Service outside `default` is `<namespace>.<name>` to Breakwater, but a cluster's name
+never holds a dot: Envoy's default stat tag extraction takes the cluster in
+`cluster.<name>.upstream_rq_xx` to end at the first dot (`^cluster\\.((.*?)\\.)`), so its
+stats sink would report `shop` as the cluster and the rest as the stat. The cluster spells
+the namespace separator `/` instead; `cluster_name` and `parse_cluster_name` are the only
+places that know.
 """
 
 from __future__ import annotations
@@ -44,6 +52,14 @@ LOCAL_CLUSTER = "breakwater:local"
 `local_cluster_name`; the server sends its endpoints (the node cluster's proxies by zone).
 No policy name holds a `:`."""
 
+NAMESPACE_SEPARATOR = "."
+"""Between a Kubernetes namespace and a Service's name in a Breakwater Service's name
+(`shop.payments`). Kubernetes names of Services and namespaces hold no dot, so it is unique."""
+
+CLUSTER_NAMESPACE_SEPARATOR = "/"
+"""The same separator in an Envoy cluster's name (`shop/payments`), where a dot would end
+the `envoy.cluster_name` stat tag."""
+
 SUBSET_SEPARATOR = "|"
 FAILOVER_SUFFIX = "+failover"
 
@@ -58,9 +74,10 @@ class ClusterRef:
 
 
 def cluster_name(service: str, subset: str | None = None) -> str:
+    spelled = service.replace(NAMESPACE_SEPARATOR, CLUSTER_NAMESPACE_SEPARATOR)
     if subset is None:
-        return service
-    return f"{service}{SUBSET_SEPARATOR}{subset}"
+        return spelled
+    return f"{spelled}{SUBSET_SEPARATOR}{subset}"
 
 
 def failover_cluster_name(service: str, subset: str | None = None) -> str:
@@ -72,7 +89,8 @@ def parse_cluster_name(name: str) -> ClusterRef:
     failover = name.endswith(FAILOVER_SUFFIX)
     if failover:
         name = name[: -len(FAILOVER_SUFFIX)]
-    service, _, subset = name.partition(SUBSET_SEPARATOR)
+    spelled, _, subset = name.partition(SUBSET_SEPARATOR)
+    service = spelled.replace(CLUSTER_NAMESPACE_SEPARATOR, NAMESPACE_SEPARATOR)
     return ClusterRef(service=service, subset=subset or None, failover=failover)
 
 

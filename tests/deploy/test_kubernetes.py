@@ -4,12 +4,14 @@ kubernetes-validate carries the schemas of each Kubernetes release, so no
 cluster and no network is needed. Beyond the schemas: the Breakwater
 container's arguments are ones `breakwater serve` accepts (`--kubernetes`, no
 etcd, no policies ConfigMap), its RBAC grants exactly what the code uses, and
-the Envoys' bootstrap points at the xDS Service and at the edge Gateway.
+the Envoys' bootstrap, written at pod start by an init container, points at the xDS
+Service and at the edge Gateway and carries a token `serve` accepts.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,6 @@ from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
 from breakwater.controlplane.kubernetes.status_writer import STATUS_KINDS
 from breakwater.controlplane.state.kubernetes.store import HISTORY_NAME, STATE_NAME
 from breakwater.controlplane.state.sources import fingerprint, load_policy_files
-from breakwater.devtools.kubernetes import BOOTSTRAP_ARGS
 from breakwater.translators.gateway_api.convert import NODE_CLUSTER_ANNOTATION
 from tests.deploy.kubernetes import KUBERNETES_DIR, KUBERNETES_VERSION, manifests
 
@@ -80,7 +81,7 @@ def test_breakwater_runs_three_replicas_reading_the_api_server() -> None:
     assert args.kubernetes and args.config is None
     assert not [m for _, m in MANIFESTS if m["kind"] == "StatefulSet"], "no etcd beside it"
     configmaps = {m["metadata"]["name"] for _, m in MANIFESTS if m["kind"] == "ConfigMap"}
-    assert configmaps == {"envoy-bootstrap"}, "no policies ConfigMap"
+    assert configmaps == set(), "no policies ConfigMap, no bootstrap ConfigMap (it holds a token)"
     # Probes on the admin port, the one --admin-address binds.
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert args.admin_address == ("0.0.0.0", ports["admin"])
@@ -96,6 +97,19 @@ def test_breakwater_runs_three_replicas_reading_the_api_server() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     token_file = Path(args.token_file)
     assert volumes[mounts[str(token_file.parent)]]["secret"]["secretName"] == "breakwater-token"
+    assert not args.insecure_anonymous_proxies, "proxies present a token"
+    assert _secret_of(deployment, container, args.proxy_token_file) == PROXY_TOKENS
+
+
+PROXY_TOKENS = "breakwater-proxy-tokens"
+
+
+def _secret_of(workload: dict[str, Any], container: dict[str, Any], path: str) -> str:
+    """The Secret mounted where `path` is (its directory), in that container."""
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+    secret: str = volumes[mounts[str(Path(path).parent)]]["secret"]["secretName"]
+    return secret
 
 
 def _rules(role: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -139,11 +153,47 @@ def test_rbac_grants_exactly_what_the_code_uses() -> None:
         ]
 
 
-def test_the_envoy_bootstrap_points_at_the_xds_service_and_the_edge_gateway() -> None:
-    configmap = _find("ConfigMap", "envoy-bootstrap")
-    bootstrap = yaml.safe_load(configmap["data"]["bootstrap.yaml"])
-    args = build_parser().parse_args(["bootstrap", *BOOTSTRAP_ARGS])
+def test_the_envoy_bootstrap_is_written_at_pod_start_with_the_edges_token(
+    tmp_path: Path,
+) -> None:
+    """The init container's own arguments, run here against a token file of the Secret's
+    format: the bootstrap it writes points at the xDS Service and the edge Gateway and
+    sends the edge's token, owner-readable, where Envoy reads its config."""
+    workload = _find("Deployment", "envoy-edge")
+    pod = workload["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    envoy = _container(workload)
+    args = build_parser().parse_args(init["args"])
+    assert args.func.__name__ == "cmd_bootstrap"
+    assert args.node_id == "$(POD_NAME)", "each pod its own node id"
+    assert {e["name"] for e in init["env"]} == {"POD_NAME"}
+    assert _secret_of(workload, init, args.proxy_token_file) == PROXY_TOKENS
+    bootstrap_volume = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}[
+        str(Path(args.output).parent)
+    ]
+    assert "emptyDir" in {v["name"]: v for v in pod["volumes"]}[bootstrap_volume]
+    assert f"--config-path={args.output}" in envoy["args"]
+    assert {m["name"]: m["mountPath"] for m in envoy["volumeMounts"]}[bootstrap_volume] == str(
+        Path(args.output).parent
+    )
+    assert pod["securityContext"]["runAsUser"] == 101  # the writer is Envoy's user
+
+    token = "t0ken-of-the-edge-0123456789"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{token} {args.node_cluster}\n")
+    tokens.chmod(0o600)
+    written = tmp_path / "bootstrap.yaml"
+    here = [
+        a.replace(args.proxy_token_file, str(tokens)).replace(args.output, str(written))
+        for a in init["args"]
+    ]
+    ran = build_parser().parse_args(here)
+    assert ran.func(ran) == 0
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    bootstrap = yaml.safe_load(written.read_text())
     assert bootstrap["node"]["cluster"] == args.node_cluster
+    ads = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    assert {"key": "authorization", "value": f"Bearer {token}"} in ads["initial_metadata"]
     (xds_cluster,) = bootstrap["static_resources"]["clusters"]
     address = xds_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     socket = address["address"]["socket_address"]
@@ -156,8 +206,6 @@ def test_the_envoy_bootstrap_points_at_the_xds_service_and_the_edge_gateway() ->
     assert gateway["metadata"]["annotations"][NODE_CLUSTER_ANNOTATION] == args.node_cluster
     klass = _find("GatewayClass", gateway["spec"]["gatewayClassName"])
     assert klass["spec"]["controllerName"] == CONTROLLER_NAME
-    envoy = _container(_find("Deployment", "envoy-edge"))
-    assert "--service-node=$(POD_NAME)" in envoy["args"]  # each pod its own node id
     listener_ports = {listener["port"] for listener in gateway["spec"]["listeners"]}
     assert {p["containerPort"] for p in envoy["ports"]} <= listener_ports
 

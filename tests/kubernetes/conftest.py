@@ -8,18 +8,16 @@ its own, so tests never see each other's objects.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from lightkube import AsyncClient, Client, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
 
 from tests.etcd.etcd_server import EtcdServer
 from tests.support.kube_apiserver import KubeApiServer
 from tests.support.kube_crds import install, session_manifests
+from tests.support.kube_objects import namespace
 from tests.support.netns import pod_network
 from tests.support.pods import PodUpstream
 
@@ -54,12 +52,8 @@ async def kube_client(kube: KubeApiServer) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def kube_namespace(kube_admin: Client) -> Iterator[str]:
     """A namespace of the test's own, deleted afterwards."""
-    name = f"test-{secrets.token_hex(4)}"
-    kube_admin.create(Namespace(metadata=ObjectMeta(name=name)))
-    try:
+    with namespace(kube_admin) as name:
         yield name
-    finally:
-        kube_admin.delete(Namespace, name)
 
 
 @pytest.fixture

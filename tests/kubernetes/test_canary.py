@@ -19,6 +19,8 @@ from lightkube import Client
 
 from breakwater.controlplane.kubernetes.source import ObjectReport
 from breakwater.devtools.ports import free_port
+from breakwater.translators.gateway_api.common import service_name
+from breakwater.translators.names import cluster_name
 from tests.support.kube_apiserver import KubeApiServer
 from tests.support.kube_mesh import KubeMesh, served
 from tests.support.kube_objects import (
@@ -123,7 +125,7 @@ def test_the_canary_splits_90_10_and_follows_its_endpoint_slice(
 ) -> None:
     names = ["stable-1", "stable-2", "canary-1"]
     port = set_up(kube_admin, kube_namespace, pods, names)
-    stable = f"{kube_namespace}.payments|stable"
+    stable = cluster_name(service_name(kube_namespace, "payments"), "stable")
     with KubeMesh(tmp_path, kube.admin.kubeconfig, [kube_namespace]).start(port) as mesh:
         mesh.wait_for(
             served(
@@ -192,7 +194,7 @@ def test_a_rolling_update_replayed_slice_by_slice_fails_no_request(
     one leaves the slice and its process ends, under steady traffic."""
     current = ["stable-1", "stable-2", "canary-1"]
     port = set_up(kube_admin, kube_namespace, pods, current)
-    stable = f"{kube_namespace}.payments|stable"
+    stable = cluster_name(service_name(kube_namespace, "payments"), "stable")
     stopped: list[PodUpstream] = []
     with KubeMesh(tmp_path, kube.admin.kubeconfig, [kube_namespace]).start(port) as mesh:
         try:
@@ -263,7 +265,7 @@ def test_an_api_server_outage_keeps_serving_and_the_next_change_follows(
     no request fails; once it is back the watches resume, and the next change reaches Envoy."""
     names = ["stable-1", "stable-2", "canary-1"]
     port = set_up(kube_admin, kube_namespace, pods, names)
-    stable = f"{kube_namespace}.payments|stable"
+    stable = cluster_name(service_name(kube_namespace, "payments"), "stable")
     with KubeMesh(tmp_path, kube.admin.kubeconfig, [kube_namespace]).start(port) as mesh:
         mesh.wait_for(
             served(

@@ -253,3 +253,61 @@ def test_a_grpc_route_reaches_its_service_on_the_port_it_names() -> None:
     assert (
         read.policyset.gateway_api.routes["GRPCRoute/shop.pricing"].parents[0].conditions[0].status
     )
+
+
+def breakwater_kind(kind: str, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "breakwater.dev/v1alpha1",
+        "kind": kind,
+        **meta(namespace, name),
+        "spec": spec,
+    }
+
+
+def test_breakwaters_kinds_refer_to_objects_of_their_own_namespace() -> None:
+    retry = {"attempts": 2}
+    cluster = objects(
+        service={("shop", "payments"): service("shop", "payments", {"name": "http", "port": 80})},
+        resilience_policy={
+            ("shop", "payments"): breakwater_kind(
+                "ResiliencePolicy",
+                "shop",
+                "payments",
+                {"targetRef": {"name": "payments"}, "retry": retry},
+            ),
+            ("shop", "typo"): breakwater_kind(
+                "ResiliencePolicy",
+                "shop",
+                "typo",
+                {"targetRef": {"name": "paymnts"}, "retry": retry},
+            ),
+        },
+        rollout={
+            ("shop", "payments"): breakwater_kind(
+                "Rollout",
+                "shop",
+                "payments",
+                {"routeRef": {"name": "checkout"}, "stable": "a", "canary": "b", "stepWeight": 10},
+            )
+        },
+    )
+    source = KubernetesSource(KubernetesOptions())
+    source._snapshot = Snapshot(cluster)
+
+    read = source.read(PolicyReader())
+
+    assert read.policyset is not None
+    target = read.policyset.policies["payments"].spec.target_ref
+    assert target is not None and target.name == "shop.payments"
+    located = {(e.file, e.field): e.message for e in read.errors}
+    assert located.keys() == {
+        ("shop/ResiliencePolicy/typo", "spec.targetRef.name"),
+        ("shop/Rollout/payments", "spec.routeRef.name"),
+    }
+    assert (
+        "'shop.paymnts' is not declared"
+        in located["shop/ResiliencePolicy/typo", "spec.targetRef.name"]
+    )
+    assert (
+        "'shop.checkout' is not declared" in located["shop/Rollout/payments", "spec.routeRef.name"]
+    )

@@ -39,6 +39,7 @@ from tests.support.kube_objects import (
     gateway,
     gateway_class,
     http_route,
+    namespace,
     pod,
     service,
     subsets,
@@ -74,13 +75,8 @@ def rollout(namespace: str) -> Any:
     return Rollout(
         metadata=ObjectMeta(name="payments", namespace=namespace),
         spec={
-            "routeRef": {
-                "group": "gateway.networking.k8s.io",
-                "kind": "HTTPRoute",
-                "namespace": namespace,
-                "name": "payments",
-                "rule": 0,
-            },
+            # The HTTPRoute of the Rollout's own namespace, as Kubernetes reads a reference.
+            "routeRef": {"name": "payments", "rule": 0},
             "stable": "stable",
             "canary": "canary",
             "steps": [
@@ -171,17 +167,19 @@ def fail_everything(upstream: PodUpstream) -> None:
         assert answer.status == 200
 
 
-APP_NAMESPACE = "default"
-"""Where the app's objects live. Outside `default` a Service is `<namespace>.<name>` to
-Breakwater, and the dot in its Envoy cluster's name ends Envoy's `envoy.cluster_name` stat
-tag early, so the canary's numbers would not reach the analysis."""
+@pytest.fixture
+def app_namespace(kube_admin: Client) -> Iterator[str]:
+    """The app's own namespace, not `default`: its Service is `<namespace>.payments` to
+    Breakwater, and the canary's numbers must still reach the analysis through Envoy's stats."""
+    with namespace(kube_admin, "shop") as name:
+        yield name
 
 
 @pytest.fixture
-def app(kube_admin: Client, pods: dict[str, PodUpstream]) -> Iterator[int]:
-    """The pods, their Service, slice and subsets, the Gateway and the route, in
-    APP_NAMESPACE (deleted afterwards); yields the Gateway's port."""
-    ns = APP_NAMESPACE
+def app(kube_admin: Client, app_namespace: str, pods: dict[str, PodUpstream]) -> Iterator[int]:
+    """The pods, their Service, slice and subsets, the Gateway and the route, in the app's
+    namespace (deleted afterwards); yields the Gateway's port."""
+    ns = app_namespace
     port = free_port()
     objects = [
         *(pod(ns, n, {"app": "payments", "version": n.split("-")[0]}) for n in pods),
@@ -209,11 +207,12 @@ def test_the_leader_dies_mid_rollout_and_the_other_rolls_the_failing_canary_back
     kube: KubeApiServer,
     kube_admin: Client,
     kube_namespace: str,
+    app_namespace: str,
     pods: dict[str, PodUpstream],
     app: int,
     tmp_path: Path,
 ) -> None:
-    ns, control, port = APP_NAMESPACE, kube_namespace, app
+    ns, control, port = app_namespace, kube_namespace, app
     extra = ["--load-report-interval", f"{FLUSH:g}"]
     a = replica(kube.admin.kubeconfig, ns, tmp_path, "a", extra, control_namespace=control)
     # In the Envoy's bootstrap before it runs, so that the Envoy (its stream and its
@@ -244,6 +243,14 @@ def test_the_leader_dies_mid_rollout_and_the_other_rolls_the_failing_canary_back
             assert (before["phase"], before["canaryWeight"]) == ("Progressing", 40), before
             assert before["message"] == "step 3: pause 120 s", before
             assert before["lastAnalysis"]["verdict"] == "passed", before
+            # Envoy's own view: the cluster of a Service outside `default` is
+            # `<namespace>/payments|canary` whole in its tags (a dot would end it early),
+            # which is what its stats sink sent the analysis above.
+            tagged = envoy.admin("/stats/prometheus")
+            canary = f'envoy_cluster_name="{ns}/payments|canary"'
+            assert f'envoy_cluster_upstream_rq_xx{{envoy_response_code_class="2",{canary}}}' in (
+                tagged
+            ), [line for line in tagged.splitlines() if "upstream_rq_xx" in line]
             posted = events(kube_admin, ns)
             assert [e.reason for e in posted][:1] == ["StepTaken"], posted
             assert {e.reportingInstance for e in posted} == {holder(kube_admin, control)}

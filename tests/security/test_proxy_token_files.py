@@ -208,3 +208,23 @@ def test_a_tls_key_others_can_read_is_refused_at_startup(tmp_path: Path) -> None
         security.check_startup("127.0.0.1", "127.0.0.1")
     server.key.chmod(0o600)
     security.check_startup("127.0.0.1", "127.0.0.1")
+
+
+def test_bootstrap_output_is_owner_readable_and_an_unwritable_one_is_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What an Envoy pod's init container does: the bootstrap with the token goes to a file
+    only its owner reads (an older, wider file there is replaced, not reused)."""
+    tokens = token_file(tmp_path / "proxies", {EDGE_A: "edge-a"})
+    output = tmp_path / "bootstrap.yaml"
+    output.write_text("old")
+    output.chmod(0o644)
+    args = ["bootstrap", "--node-id", "e", "--node-cluster", "edge-a"]
+    code = cli.main([*args, "--proxy-token-file", str(tokens), "--output", str(output)])
+    assert code == 0 and capsys.readouterr().out == ""
+    assert output.stat().st_mode & 0o777 == 0o600
+    assert f"Bearer {EDGE_A}" in output.read_text()
+
+    code = cli.main([*args, "--output", str(tmp_path / "missing" / "bootstrap.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot write the bootstrap to" in err and "Traceback" not in err, err

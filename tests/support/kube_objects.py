@@ -10,7 +10,9 @@ apply, so writing an object again replaces what the test wrote before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from lightkube.models.core_v1 import (
 )
 from lightkube.models.discovery_v1 import Endpoint, EndpointConditions, EndpointPort
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.core_v1 import Namespace, Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -56,6 +58,17 @@ class SliceEndpoint:
     def terminated(self) -> SliceEndpoint:
         """As the slice shows a pod being deleted that still finishes its requests."""
         return SliceEndpoint(self.address, self.pod, False, True, True, self.zone)
+
+
+@contextlib.contextmanager
+def namespace(client: Client, prefix: str = "test") -> Iterator[str]:
+    """A namespace of its own (`<prefix>-<random>`), deleted afterwards."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    client.create(Namespace(metadata=ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        client.delete(Namespace, name)
 
 
 def pod(namespace: str, name: str, labels: Mapping[str, str]) -> Pod:
@@ -147,6 +160,7 @@ __all__ = [
     "gateway",
     "gateway_class",
     "http_route",
+    "namespace",
     "pod",
     "service",
     "subsets",

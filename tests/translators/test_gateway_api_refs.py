@@ -79,7 +79,9 @@ def test_every_kind_attaches_to_gateway_api_objects_by_target_ref() -> None:
     assert "StderrAccessLog" in str(listener)
 
 
-def test_a_service_outside_default_is_a_located_error() -> None:
+def test_a_service_outside_default_is_that_namespaces_service_and_none_is_declared_in_files() -> (
+    None
+):
     text = CASE + ATTACHED.replace(
         "name: payments, namespace: default", "name: payments, namespace: shop"
     )
@@ -90,4 +92,4 @@ def test_a_service_outside_default_is_a_located_error() -> None:
         )
         + 1
     )
-    assert_located(result.errors, line, "spec.targetRef", ["namespace 'default', not 'shop'"])
+    assert_located(result.errors, line, "spec.targetRef.name", ["'shop.payments' is not declared"])

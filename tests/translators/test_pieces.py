@@ -8,6 +8,7 @@ from typing import cast
 import pytest
 from envoy.config.route.v3 import route_pb2
 
+from breakwater.controlplane.fleet.reports import is_breakwater_cluster
 from breakwater.translators.envoy.bulkhead import circuit_breakers, retry_limits_only
 from breakwater.translators.envoy.health import status_ranges
 from breakwater.translators.envoy.outlier import healthy_panic_threshold, outlier_detection
@@ -53,11 +54,16 @@ spec: {port: 10000}
         ("payments", None, True),
         ("payments", "failover", True),
         ("payments", "failover", False),
+        ("shop.payments", None, False),
+        ("shop.payments", "canary", True),
     ],
 )
 def test_cluster_names_parse_back(service: str, subset: str | None, failover: bool) -> None:
     name = failover_cluster_name(service, subset) if failover else cluster_name(service, subset)
     assert parse_cluster_name(name) == ClusterRef(service, subset, failover)
+    # No dot in a cluster's name: Envoy's stat tag would end the cluster there.
+    assert "." not in name
+    assert is_breakwater_cluster(name) is not failover
 
 
 def test_a_subset_called_failover_is_not_a_failover_cluster() -> None:

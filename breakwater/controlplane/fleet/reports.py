@@ -35,7 +35,7 @@ from breakwater.controlplane.limits import (
     MAX_REPORTED_VALUE,
     RESPONSE_CODE_CLASSES,
 )
-from breakwater.translators.names import FAILOVER_SUFFIX, parse_cluster_name
+from breakwater.translators.names import FAILOVER_SUFFIX, NAMESPACE_SEPARATOR, parse_cluster_name
 
 
 class ReportError(ValueError):
@@ -196,7 +196,14 @@ def is_breakwater_cluster(name: str) -> bool:
     if name.endswith(FAILOVER_SUFFIX) or not name:
         return False
     ref = parse_cluster_name(name)
-    return bool(ref.service) and all(c.islower() or c.isdigit() or c == "-" for c in ref.service)
+    namespace, dot, service = ref.service.rpartition(NAMESPACE_SEPARATOR)
+    return bool(service) and all(
+        _name(part) for part in ((namespace, service) if dot else (service,))
+    )
+
+
+def _name(part: str) -> bool:
+    return bool(part) and all(c.islower() or c.isdigit() or c == "-" for c in part)
 
 
 def _attributes(point: Any) -> dict[str, str]:

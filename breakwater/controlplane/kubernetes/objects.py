@@ -32,7 +32,8 @@ from breakwater.controlplane.kubernetes.kinds import Kind
 from breakwater.controlplane.kubernetes.watch import Key
 from breakwater.translators.documents import SourceText
 from breakwater.translators.errors import PolicyError
-from breakwater.translators.gateway_api.common import service_name
+from breakwater.translators.gateway_api.common import DEFAULT_NAMESPACE, service_name
+from breakwater.translators.gateway_api.model import GROUP
 from breakwater.translators.model import API_VERSION, ENDPOINTS_FROM
 from breakwater.translators.names import endpoint_key
 
@@ -98,7 +99,37 @@ def _document(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any
                 written[item] = metadata[item]
     elif metadata.get("labels"):
         written["labels"] = metadata["labels"]
-    return {"apiVersion": api_version, "kind": kind, "metadata": written, "spec": obj.get("spec")}
+    spec = obj.get("spec")
+    if api_version == API_VERSION and isinstance(spec, dict):
+        spec = in_namespace(kind, spec, str(metadata.get("namespace") or DEFAULT_NAMESPACE))
+    return {"apiVersion": api_version, "kind": kind, "metadata": written, "spec": spec}
+
+
+_ROUTE_REFS = {"Rollout": ("routeRef", "HTTPRoute"), "Telemetry": ("targetRef", None)}
+"""The references of Breakwater's kinds to Gateway API objects (field, default kind): on
+Kubernetes every route and Gateway is one, so a reference without a group names the Gateway
+API's."""
+
+
+def in_namespace(kind: str, spec: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """A Breakwater kind's spec with its references made explicit in its own namespace, as
+    Kubernetes reads a reference without one: a ResiliencePolicy in `shop` targeting `payments`
+    means the Service `shop/payments` (Breakwater's `shop.payments`), a Rollout's `routeRef`
+    the HTTPRoute `shop/<name>`. A reference that names its namespace keeps it."""
+    if kind == "ResiliencePolicy":
+        field = "targetRef"
+        ref = spec.get(field)
+        if not isinstance(ref, dict) or "namespace" in ref:
+            return spec
+        return {**spec, field: {**ref, "namespace": namespace}}
+    field, default_kind = _ROUTE_REFS.get(kind, ("", None))
+    ref = spec.get(field)
+    if not isinstance(ref, dict) or ref.get("namespace") is not None:
+        return spec
+    if ref.get("group") not in (None, GROUP) or "." in str(ref.get("name", "")):
+        return spec
+    explicit = {"kind": default_kind} if default_kind else {}
+    return {**spec, field: {**explicit, **ref, "group": GROUP, "namespace": namespace}}
 
 
 def _ours(gateway: dict[str, Any], classes: Mapping[Key, dict[str, Any]]) -> bool:
@@ -370,6 +401,7 @@ __all__ = [
     "TextCache",
     "as_written",
     "convert",
+    "in_namespace",
     "object_path",
     "services",
 ]

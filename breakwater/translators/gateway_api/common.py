@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter
 
 from breakwater.translators.model_parts import Model, Port, Regex
+from breakwater.translators.names import NAMESPACE_SEPARATOR
 
 GROUP = "gateway.networking.k8s.io"
 V1 = f"{GROUP}/v1"
@@ -37,7 +38,7 @@ def service_name(namespace: str, name: str) -> str:
     """The Breakwater Service a Kubernetes Service `namespace/name` is: its name in `default`
     (as in policy files, which know no namespaces), `<namespace>.<name>` elsewhere. A
     Kubernetes Service name has no dot, so the two never meet."""
-    return name if namespace == DEFAULT_NAMESPACE else f"{namespace}.{name}"
+    return name if namespace == DEFAULT_NAMESPACE else f"{namespace}{NAMESPACE_SEPARATOR}{name}"
 
 
 REGEX: TypeAdapter[str] = TypeAdapter(Regex)

@@ -6,8 +6,9 @@ such a reference into the internal form (`kind`, `name`), so the rest of
 Breakwater reads one form only. The models declare `group` and `namespace`
 (so the JSON Schema and the CRDs list them), and the validators consume them:
 once read they are None, and validating a dumped reference again changes
-nothing. Breakwater's Services are in `default`, and
-can be named as the core group's `Service` or as a `breakwater.dev`
+nothing. A Service reference with a `namespace` means that namespace's Service
+(`shop.payments`, as `common.service_name` names it; in files only `default` has
+Services), and a Service can be named as the core group's `Service` or as a `breakwater.dev`
 `ServiceSubset` (`<service>.<subset>`), as in a backendRef.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from breakwater.translators.gateway_api.common import service_name
 from breakwater.translators.gateway_api.model import (
     BREAKWATER_GROUP,
     CORE_GROUP,
@@ -63,19 +65,20 @@ def service_ref(data: Any) -> Any:
     if not isinstance(data, dict) or (data.get("group") is None and "namespace" not in data):
         return data
     group, kind = data.get("group"), data.get("kind", "Service")
-    namespace = data.get("namespace") or DEFAULT_NAMESPACE
-    if namespace != DEFAULT_NAMESPACE:
-        raise ValueError(
-            f"Breakwater's Services are in namespace {DEFAULT_NAMESPACE!r}, not {namespace!r}"
-        )
+    namespace = str(data.get("namespace") or DEFAULT_NAMESPACE)
     out = {k: v for k, v in data.items() if k not in _REFERENCE_FIELDS}
-    if (group, kind) == (BREAKWATER_GROUP, SERVICE_SUBSET):
+    if group in (BREAKWATER_GROUP, None) and kind == SERVICE_SUBSET:
         service, _, subset = str(data.get("name", "")).partition(".")
         if not subset:
             raise ValueError("a ServiceSubset is named `<service>.<subset>`")
-        return {**out, "kind": "Service", "name": service, "subset": subset}
+        return {
+            **out,
+            "kind": "Service",
+            "name": service_name(namespace, service),
+            "subset": subset,
+        }
     if (group, kind) in ((CORE_GROUP, "Service"), (BREAKWATER_GROUP, "Service"), (None, "Service")):
-        return out
+        return {**out, "name": service_name(namespace, str(data.get("name", "")))}
     raise ValueError(
         f'a ResiliencePolicy targets Services: group "" kind Service, or group '
         f"{BREAKWATER_GROUP} kind {SERVICE_SUBSET}, not {group}/{kind}; a route's retries and "
