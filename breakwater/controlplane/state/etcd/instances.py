@@ -24,7 +24,7 @@ from typing import Any
 
 from breakwater.controlplane.state.etcd.connection import EtcdConnection
 from breakwater.controlplane.state.instances import Instance
-from breakwater.controlplane.state.store import StoreError
+from breakwater.controlplane.state.store import StoreError, put_instances_one_by_one
 
 
 class EtcdInstances:
@@ -72,6 +72,17 @@ class EtcdInstances:
         # The old lease, if any, holds no key now and runs out by itself.
         _, responses = await self._connection.call(action, write)
         return replace(saved, revision=self._own(responses))
+
+    async def put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        """Each under its own lease (etcd writes are quorum writes either way)."""
+        return await put_instances_one_by_one(
+            self.put_instance, self.append_change, instances, changes, keep
+        )
+
+    async def append_change(self, entry: dict[str, Any], keep: int) -> None:
+        raise NotImplementedError
 
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """Keep-alives of the instances' leases, side by side."""
