@@ -184,6 +184,17 @@ class InstanceRegistry:
         self.registration(service)
         return self.of(service)
 
+    async def listed(self, service: str) -> list[Instance]:
+        """The Service's instances with their last renewal and expiry as the store knows them:
+        on etcd a renewal on another replica is a keep-alive that writes nothing, so the
+        times come from each instance's lease (see `EtcdInstances.lease_times`)."""
+        instances = self.of(service)
+        try:
+            return await self.controller.store.lease_times(instances)
+        except StoreError as exc:
+            log.warning("listing instances with the times this replica knows: %s", exc)
+            return instances
+
     def of(self, service: str) -> list[Instance]:
         found = [i for (s, _), i in self.controller.state.instances.items() if s == service]
         return sorted(found, key=lambda i: (":" in i.address, i.address, i.port))

@@ -187,6 +187,12 @@ class Store(Protocol):
         transaction (one sync for a burst of registrations)."""
         ...
 
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        """The instances with the last renewal and expiry the store holds for them: what they
+        are given, where every renewal writes its time (SQLite, Kubernetes); on etcd, from
+        their leases."""
+        ...
+
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """Save renewals (their new `renewed_at` and `expires_at`), all at once; for each,
         False when the instance is gone from the store (expired meanwhile)."""
@@ -384,6 +390,9 @@ class SqliteStore:
 
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         return await asyncio.to_thread(self._renew_instances, instances)
+
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        return instances  # every renewal writes its row, and this process made them all
 
     async def delete_instance(self, service: str, endpoint: str) -> int:
         return await asyncio.to_thread(self._delete_instance, service, endpoint)

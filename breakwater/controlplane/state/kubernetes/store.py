@@ -377,6 +377,10 @@ class KubernetesStore:
             self.put_instance, self.append_change, instances, changes, keep
         )
 
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        """Every renewal writes its time into the ConfigMap, which the watch reads again."""
+        return instances
+
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """All renewals in one write; like SQLite's, they do not move the store's revision
         (nothing served changed)."""
