@@ -29,6 +29,10 @@ COUNTER_METRICS = {
     "retries": ("breakwater_retries", "Retries the proxies made."),
     "bulkhead_rejections": ("breakwater_bulkhead_rejections", "Requests refused at once by a bulkhead (over max requests or max pending)."),
     "timeouts": ("breakwater_timeouts", "Requests that hit their route timeout."),
+    "ratelimit_ok": ("breakwater_global_rate_limit_ok", "Requests the rate-limit service allowed (rateLimit.global), summed over proxies."),
+    "ratelimit_over_limit": ("breakwater_global_rate_limit_over_limit", "Requests over a global rate limit: answered 429 by the proxies."),
+    "ratelimit_errors": ("breakwater_global_rate_limit_errors", "Calls to the rate-limit service that failed (down, timed out, an error); failureMode decides what the request got."),
+    "ratelimit_failure_mode_allowed": ("breakwater_global_rate_limit_failure_mode_allowed", "Requests let through because the rate-limit service failed and failureMode is open."),
 }  # fmt: skip
 
 GAUGE_METRICS = {
