@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -136,15 +137,17 @@ def _reported_as_counted(mesh: Mesh, stats: tuple[str, ...]) -> None:
     assert mesh.control_plane is not None
     for stat in stats:
         counted = sum(mesh.stats(i).get(f"cluster.payments.ratelimit.{stat}", 0) for i in (0, 1))
-
-        def reported() -> float:
-            assert mesh.control_plane is not None
-            text = metrics_text(mesh.control_plane.admin_url, timeout=5.0)
-            return metric(text, METRICS[stat], service="payments", subset="") or 0.0
-
         mesh.wait_for(
-            lambda: reported() == counted, REPORTED, f"{METRICS[stat]} to reach {counted}"
+            partial(_is_reported, mesh, METRICS[stat], counted),
+            REPORTED,
+            f"{METRICS[stat]} to reach {counted}",
         )
+
+
+def _is_reported(mesh: Mesh, name: str, counted: int) -> bool:
+    assert mesh.control_plane is not None
+    text = metrics_text(mesh.control_plane.admin_url, timeout=5.0)
+    return (metric(text, name, service="payments", subset="") or 0.0) == counted
 
 
 def _counted(mesh: Mesh) -> int:

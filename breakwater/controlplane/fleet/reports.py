@@ -229,7 +229,7 @@ def _count(value: float, what: str) -> int:
     return int(value)
 
 
-def _number(point: Any, what: str) -> int:
+def count_of(point: Any, what: str) -> int:
     if point.WhichOneof("value") == "as_double":
         return _count(point.as_double, what)
     return _count(point.as_int, what)
@@ -298,7 +298,7 @@ def _read_metric(metric: Any, report_of: Any) -> None:
         for point in metric.sum.data_points:
             report, attributes = report_of(point, routed)
             what = f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}"
-            value = _number(point, what)
+            value = count_of(point, what)
             if name in COUNTERS:
                 if report is not None:
                     key = COUNTERS[name]
@@ -316,7 +316,7 @@ def _read_metric(metric: Any, report_of: Any) -> None:
     elif kind == "gauge" and name in GAUGES:
         for point in metric.gauge.data_points:
             report, attributes = report_of(point, False)
-            value = _number(point, f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}")
+            value = count_of(point, f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}")
             if report is not None:
                 report.gauges[GAUGES[name]] = value
     elif kind == "histogram" and name == LATENCY_HISTOGRAM:

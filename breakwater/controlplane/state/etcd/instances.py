@@ -26,7 +26,6 @@ from breakwater.controlplane.state.etcd.connection import EtcdConnection
 from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.store import StoreError, put_instances_one_by_one
 
-
 LEASE_READS = 64
 """Lease reads in flight at once when instances are listed."""
 
