@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 
 from breakwater.translators.model import Endpoint, Service
 from breakwater.translators.names import endpoint_key
@@ -67,10 +68,18 @@ def _selector(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-_Built = tuple[int, tuple[RegisteredEndpoint, ...], Service, dict[RegisteredEndpoint, Endpoint]]
+_Built = tuple[
+    int,
+    tuple[RegisteredEndpoint, ...],
+    Service,
+    dict[str, tuple[RegisteredEndpoint, Endpoint]],
+]
 """What was built for one Service: its document's id, its instances in order, the served
 Service, and each instance's Endpoint (made once: a change among thousands costs what it
 changes, not a new model per instance)."""
+
+
+_KEY = attrgetter("key")
 
 
 class RegisteredServices:
@@ -133,15 +142,23 @@ class RegisteredServices:
         if document is None or document.spec.registration is None:
             return
         static = {endpoint_key(e.address, e.port) for e in document.spec.endpoints}
-        kept = tuple(sorted((m for m in members if m.key not in static), key=_order))
+        if static:
+            members = [m for m in members if m.key not in static]
+        # In `ADDRESS:PORT` order, whatever order they registered in, so that EDS does not
+        # change when the store lists them otherwise.
+        kept = tuple(sorted(members, key=_KEY))
         if not kept:
             return
         endpoints = found[3] if found is not None else {}
-        made = {m: endpoints.get(m) or m.endpoint() for m in kept}
+        made: dict[str, tuple[RegisteredEndpoint, Endpoint]] = {}
+        for m in kept:
+            known = endpoints.get(m.key)
+            # The same instance hands in the very same object while it does not change.
+            made[m.key] = known if known is not None and known[0] is m else (m, m.endpoint())
         if found is not None and found[0] == id(document) and found[1] == kept:
             served = found[2]
         else:
-            listed = [*document.spec.endpoints, *(made[m] for m in kept)]
+            listed = [*document.spec.endpoints, *(made[m.key][1] for m in kept)]
             spec = document.spec.model_copy(update={"endpoints": listed})
             served = document.model_copy(update={"spec": spec})
         self._built[name] = (id(document), kept, served, made)
@@ -161,9 +178,3 @@ def draining_instances(instances: Iterable[RegisteredEndpoint]) -> list[tuple[st
     """(service, ADDRESS:PORT) of the instances that drain before they leave: drained as an API
     drain is (`drains.applied_drains` keeps those the served Services list)."""
     return sorted((i.service, i.key) for i in instances if i.draining)
-
-
-def _order(instance: RegisteredEndpoint) -> str:
-    """Instances in a stable order whatever order they registered in (by `ADDRESS:PORT`), so
-    that EDS does not change when the store lists them otherwise."""
-    return instance.key
