@@ -296,32 +296,34 @@ class InstanceRegistry:
         a sync per burst, not two per instance. Each is answered once the write is durable."""
         while self._registering:
             batch, self._registering = self._registering, []
-            async with self.controller._lock:
-                accepted = self._accept(batch)
-                if not accepted:
-                    continue
-                entries = [e for _, e, _ in accepted]
-                try:
-                    saved = await self._write(
-                        self.controller.store.put_instances(
-                            [i for i, _, _ in accepted], entries, HISTORY_LIMIT
-                        )
-                    )
-                except StoreError as exc:
-                    for _, _, future in accepted:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for instance in saved:
-                    self.controller.state.instances[instance.key] = instance
-                    self.controller.state.revision = max(
-                        self.controller.state.revision, instance.revision
-                    )
-                self.controller.instances_changed({i.service for i in saved})
-            self._publish_soon()
-            for instance, (_, _, future) in zip(saved, accepted, strict=True):
-                if not future.done():
-                    future.set_result(instance)
+            try:
+                await self._save_batch(batch)
+            except Exception as exc:  # StoreError, or a fault: no caller may wait forever
+                for _, _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    async def _save_batch(self, batch: list[_Registering]) -> None:
+        async with self.controller._lock:
+            accepted = self._accept(batch)
+            if not accepted:
+                return
+            entries = [e for _, e, _ in accepted]
+            saved = await self._write(
+                self.controller.store.put_instances(
+                    [i for i, _, _ in accepted], entries, HISTORY_LIMIT
+                )
+            )
+            for instance in saved:
+                self.controller.state.instances[instance.key] = instance
+                self.controller.state.revision = max(
+                    self.controller.state.revision, instance.revision
+                )
+            self.controller.instances_changed({i.service for i in saved})
+        self._publish_soon()
+        for instance, (_, _, future) in zip(saved, accepted, strict=True):
+            if not future.done():
+                future.set_result(instance)
 
     def _accept(
         self, batch: list[_Registering]
@@ -329,15 +331,17 @@ class InstanceRegistry:
         """The registrations of a batch that may be saved, with their history entries; the
         others' callers are told why (a static endpoint, the instance limit)."""
         accepted: list[tuple[Instance, dict[str, Any], asyncio.Future[Instance]]] = []
-        known = dict(self.controller.state.instances)
+        stored = self.controller.state.instances
+        pending: dict[tuple[str, str], Instance] = {}
+        """Accepted earlier in this batch (the same instance twice: the second changes it)."""
         held: dict[str, int] = {}
         for wanted, document, registration, future in batch:
             try:
                 self._refuse_static(document, wanted.endpoint)
-                current = known.get(wanted.key)
+                current = pending.get(wanted.key) or stored.get(wanted.key)
                 if current is None:
                     if wanted.service not in held:
-                        held[wanted.service] = sum(1 for s, _ in known if s == wanted.service)
+                        held[wanted.service] = sum(1 for s, _ in stored if s == wanted.service)
                     if held[wanted.service] >= registration.max_instances:
                         raise InstanceLimit(
                             f"Service {wanted.service!r} holds {held[wanted.service]} "
@@ -350,9 +354,10 @@ class InstanceRegistry:
                         wanted, registered_at=current.registered_at, lease=current.lease
                     )
             except (RegistrationError, InstanceLimit) as exc:
-                future.set_exception(exc)
+                if not future.done():  # its caller may have gone
+                    future.set_exception(exc)
                 continue
-            known[wanted.key] = wanted
+            pending[wanted.key] = wanted
             what = "registered" if current is None else "registered again"
             change = entry(
                 wanted.by,
