@@ -14,6 +14,9 @@ MAX_NODE_METADATA_BYTES = 16 * 1024
 the node group key, kept for as long as the group is served; Envoy's own is a few hundred
 bytes."""
 
+MAX_GATEWAYS_PER_REPORT = 1_000
+"""Connection managers (gateways) with adaptive concurrency one stats report may name."""
+
 MAX_ENDPOINTS_PER_REPORT = 10_000
 """Endpoints one load report (LRS) may list, over all its clusters. Each is kept for the
 report window; a cluster of Breakwater's has as many endpoints as its Service lists."""

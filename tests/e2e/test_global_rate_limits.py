@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from breakwater.devtools.prometheus import metric, metrics_text
 from breakwater.devtools.traffic import ContinuousTraffic, send_requests
 from tests.e2e.mesh import Mesh, service
 from tests.support.ratelimit import RateLimitService, RedisServer
@@ -19,6 +21,10 @@ from tests.support.ratelimit import RateLimitService, RedisServer
 LIMIT = 10
 RATE = 25.0
 SECONDS = 3.0
+FLUSH = 1.0
+"""Seconds between two stats reports of each Envoy to the control plane."""
+REPORTED = FLUSH * 2 + 4
+"""How long a number may take to reach `/metrics`: a flush, the next, and slack."""
 
 ROUTE = f"""\
 ---
@@ -70,6 +76,7 @@ def test_two_envoys_share_one_limit_and_each_failure_mode_holds_when_the_service
         envoys=2,
         gateway_spec="  rateLimitService: ratelimit\n",
         ratelimit_config=limiter.config_file,
+        report_interval=FLUSH,
     )
     mesh.wait_for(
         lambda: send_requests(mesh.url, 1).by_status[429] == 0 and _counted(mesh) > 0,
@@ -98,6 +105,7 @@ def test_two_envoys_share_one_limit_and_each_failure_mode_holds_when_the_service
         stats = mesh.stats(index)
         assert stats.get("cluster.payments.ratelimit.ok", 0) > 0, index
         assert stats.get("cluster.payments.ratelimit.over_limit", 0) > 0, index
+    _reported_as_counted(mesh, ("ok", "over_limit"))
 
     # The service goes away: `failureMode: open` lets requests through,
     # `closed` answers 503, and Envoy counts both.
@@ -112,6 +120,34 @@ def test_two_envoys_share_one_limit_and_each_failure_mode_holds_when_the_service
         mesh.stats(i).get("cluster.payments.ratelimit.failure_mode_allowed", 0) for i in (0, 1)
     )
     assert allowed == 10
+    _reported_as_counted(mesh, ("error", "failure_mode_allowed", "over_limit"))
+
+
+METRICS = {
+    "ok": "breakwater_global_rate_limit_ok_total",
+    "over_limit": "breakwater_global_rate_limit_over_limit_total",
+    "error": "breakwater_global_rate_limit_errors_total",
+    "failure_mode_allowed": "breakwater_global_rate_limit_failure_mode_allowed_total",
+}
+
+
+def _reported_as_counted(mesh: Mesh, stats: tuple[str, ...]) -> None:
+    """The control plane's `/metrics` (from the Envoys' stats sinks) says what both Envoys'
+    own counters say, stat by stat."""
+    assert mesh.control_plane is not None
+    for stat in stats:
+        counted = sum(mesh.stats(i).get(f"cluster.payments.ratelimit.{stat}", 0) for i in (0, 1))
+        mesh.wait_for(
+            partial(_is_reported, mesh, METRICS[stat], counted),
+            REPORTED,
+            f"{METRICS[stat]} to reach {counted}",
+        )
+
+
+def _is_reported(mesh: Mesh, name: str, counted: int) -> bool:
+    assert mesh.control_plane is not None
+    text = metrics_text(mesh.control_plane.admin_url, timeout=5.0)
+    return (metric(text, name, service="payments", subset="") or 0.0) == counted
 
 
 def _counted(mesh: Mesh) -> int:

@@ -49,6 +49,13 @@ def test_registered_on_a_served_by_the_envoy_of_b(fleet: Fleet) -> None:
             assert renewed.status == 200, renewed.text
             assert renewed.body["revision"] == made.body["revision"]  # nothing was rewritten
         assert _listed(a) == [endpoint]
+        # A did no renewal, yet lists when B did (from the instance's lease, to the second).
+        code, body = a.get(INSTANCES)
+        assert code == 200, body
+        listed = body["instances"][0]
+        assert listed["renewed_at"] > made.body["renewed_at"] + 2.0, (listed, made.body)
+        assert abs(listed["renewed_at"] - renewed.body["renewed_at"]) <= 1.5, listed
+        assert abs(listed["expires_at"] - renewed.body["expires_at"]) <= 1.5, listed
         # Nobody renews it: etcd lets its lease expire, and both replicas drop it.
         stopped = time.monotonic()
         wait_until(lambda: not _listed(a) and not _listed(b), 10.0, "the instance to expire")

@@ -306,7 +306,7 @@ class AdminApp:
         )
 
     async def list_instances(self, request: web.Request) -> web.Response:
-        return _json(self.api.list_instances(request.match_info["service"]))
+        return _json(await self.api.list_instances(request.match_info["service"]))
 
     async def register_instance(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -96,10 +96,10 @@ class ControlPlaneApi:
             raise NotRegistrable("this server takes no registrations")
         return self.registry
 
-    def list_instances(self, service: str) -> InstancesResponse:
+    async def list_instances(self, service: str) -> InstancesResponse:
         registry = self._registry()
         _, registration = registry.registration(service)
-        return InstancesResponse.of(service, registration, registry.of(service))
+        return InstancesResponse.of(service, registration, await registry.listed(service))
 
     async def register_instance(
         self, service: str, endpoint: str, request: RegisterRequest, who: str = "api"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from breakwater.controlplane.fleet.causes import ProxyWindow, of_proxies
 from breakwater.controlplane.fleet.contract import DEFAULT_WINDOW_SECONDS, LATENCY_BUCKETS_MS
+from breakwater.controlplane.fleet.listeners import GatewayReport
 from breakwater.controlplane.fleet.reports import ClusterReport, Histogram
 from breakwater.controlplane.fleet.views import EjectionCauses
 from breakwater.controlplane.limits import FLEET_EXPIRY_SWEEP_SECONDS
@@ -79,6 +80,8 @@ class _Proxy:
     last_seen: float
     gauges: dict[str, dict[str, int]] = field(default_factory=dict)
     recent: deque[tuple[float, Mapping[str, ClusterReport]]] = field(default_factory=deque)
+    concurrency_limits: dict[str, int] = field(default_factory=dict)
+    """Gateway → its adaptive concurrency limit as this proxy last reported it."""
 
 
 class FleetStats:
@@ -91,6 +94,8 @@ class FleetStats:
         self.stale_after = stale_after
         self._proxies: dict[str, _Proxy] = {}
         self._totals: dict[str, ClusterTotals] = {}
+        self.adaptive_blocked: dict[str, int] = {}
+        """Gateway → requests its adaptive concurrency filters blocked, over every proxy."""
         self.reports_received = 0
         self._swept_at = float("-inf")
 
@@ -110,6 +115,31 @@ class FleetStats:
                 proxy.gauges.setdefault(cluster, {}).update(report.gauges)
         proxy.recent.append((now, reports))
         self._trim(proxy, now)
+
+    def ingest_gateways(
+        self, node_id: str, now: float, reports: Mapping[str, GatewayReport]
+    ) -> None:
+        """Add one flush's adaptive concurrency numbers of one proxy (after `ingest`)."""
+        proxy = self._proxies.get(node_id)
+        if proxy is None:
+            proxy = self._proxies[node_id] = _Proxy(last_seen=now)
+        for gateway, report in reports.items():
+            if report.blocked > 0:
+                self.adaptive_blocked[gateway] = (
+                    self.adaptive_blocked.get(gateway, 0) + report.blocked
+                )
+            if report.limit is not None:
+                proxy.concurrency_limits[gateway] = report.limit
+
+    def concurrency_limits(self, now: float) -> dict[str, int]:
+        """Gateway → the smallest adaptive concurrency limit a live proxy holds now: the
+        proxy that sheds first."""
+        smallest: dict[str, int] = {}
+        for proxy in self._proxies.values():
+            if self._live(proxy, now):
+                for gateway, limit in proxy.concurrency_limits.items():
+                    smallest[gateway] = min(limit, smallest.get(gateway, limit))
+        return smallest
 
     def forget(self, node_id: str) -> None:
         """The proxy is gone: its gauges and recent reports stop counting; totals stay."""

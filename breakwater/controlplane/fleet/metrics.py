@@ -29,6 +29,10 @@ COUNTER_METRICS = {
     "retries": ("breakwater_retries", "Retries the proxies made."),
     "bulkhead_rejections": ("breakwater_bulkhead_rejections", "Requests refused at once by a bulkhead (over max requests or max pending)."),
     "timeouts": ("breakwater_timeouts", "Requests that hit their route timeout."),
+    "ratelimit_ok": ("breakwater_global_rate_limit_ok", "Requests the rate-limit service allowed (rateLimit.global), summed over proxies."),
+    "ratelimit_over_limit": ("breakwater_global_rate_limit_over_limit", "Requests over a global rate limit: answered 429 by the proxies."),
+    "ratelimit_errors": ("breakwater_global_rate_limit_errors", "Calls to the rate-limit service that failed (down, timed out, an error); failureMode decides what the request got."),
+    "ratelimit_failure_mode_allowed": ("breakwater_global_rate_limit_failure_mode_allowed", "Requests let through because the rate-limit service failed and failureMode is open."),
 }  # fmt: skip
 
 GAUGE_METRICS = {
@@ -117,11 +121,37 @@ class FleetCollector(Collector):
                 for state in POLICY_PROXY_STATES:
                     policies.add_metric([status.name, state], status.proxies[state])
         yield policies
+        yield from self._adaptive(policyset, now)
         yield CounterMetricFamily(
             "breakwater_fleet_reports",
             "Stats flushes and load reports received from proxies.",
             value=self._fleet.reports_received,
         )
+
+    def _adaptive(self, policyset: PolicySet | None, now: float) -> Iterator[Metric]:
+        """Adaptive concurrency by gateway (Envoy keeps its stats per connection manager),
+        for the gateways the policies declare."""
+        gateways = set(policyset.gateways) if policyset is not None else set()
+        blocked = CounterMetricFamily(
+            "breakwater_adaptive_concurrency_blocked",
+            "Requests the adaptive concurrency filters answered 503 for being over their limit "
+            "(bulkhead.adaptive), summed over proxies.",
+            labels=["gateway"],
+        )
+        for gateway, count in sorted(self._fleet.adaptive_blocked.items()):
+            if gateway in gateways:
+                blocked.add_metric([gateway], count)
+        yield blocked
+        limit = GaugeMetricFamily(
+            "breakwater_adaptive_concurrency_limit",
+            "The smallest adaptive concurrency limit (requests in flight) any live proxy holds "
+            "now for the gateway: the proxy that sheds first.",
+            labels=["gateway"],
+        )
+        for gateway, value in sorted(self._fleet.concurrency_limits(now).items()):
+            if gateway in gateways:
+                limit.add_metric([gateway], value)
+        yield limit
 
 
 def _seconds(milliseconds: float) -> str:

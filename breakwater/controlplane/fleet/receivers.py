@@ -30,6 +30,7 @@ from google.protobuf import duration_pb2
 
 from breakwater.controlplane.fleet.aggregate import FleetStats
 from breakwater.controlplane.fleet.contract import NODE_HEADER
+from breakwater.controlplane.fleet.listeners import gateways_from_otlp
 from breakwater.controlplane.fleet.reports import ReportError, from_lrs, from_otlp
 from breakwater.otlp.v1 import metrics_pb2 as otlp
 from breakwater.translators.proxyless import client_profile
@@ -61,9 +62,13 @@ class _MetricsReceiver:
         node = _node_of(context)
         try:
             reports = from_otlp(request, known=self._known())
+            gateways = gateways_from_otlp(request)
         except ReportError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        self._fleet.ingest(node, time.monotonic(), reports)
+        now = time.monotonic()
+        self._fleet.ingest(node, now, reports)
+        if gateways:
+            self._fleet.ingest_gateways(node, now, gateways)
         return otlp.ExportMetricsServiceResponse()
 
 

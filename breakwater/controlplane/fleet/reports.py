@@ -69,6 +69,10 @@ COUNTERS: Mapping[str, str] = {
     "cluster.upstream_rq_timeout": "timeouts",
     "cluster.upstream_rq_per_try_timeout": "per_try_timeouts",
     "cluster.outlier_detection.ejections_enforced_total": "ejections",
+    "cluster.ratelimit.ok": "ratelimit_ok",
+    "cluster.ratelimit.over_limit": "ratelimit_over_limit",
+    "cluster.ratelimit.error": "ratelimit_errors",
+    "cluster.ratelimit.failure_mode_allowed": "ratelimit_failure_mode_allowed",
     **{
         f"cluster.outlier_detection.ejections_enforced_{detector}": f"{EJECTIONS_BY}{detector}"
         for detector in DETECTORS
@@ -76,7 +80,9 @@ COUNTERS: Mapping[str, str] = {
 }
 """Envoy counter (tag-extracted name) → the fleet counter it adds to. Two Envoy
 counters make up bulkhead rejections: over `max_requests` (active) and over
-`max_pending_requests` (pending)."""
+`max_pending_requests` (pending). Envoy's ratelimit filter (`rateLimit.global`) counts its
+answers under the route's cluster: within the limit, over it, and the rate-limit service
+failing (`error`), of which `failure_mode_allowed` were let through (`failureMode: open`)."""
 
 GAUGES: Mapping[str, str] = {
     "cluster.membership_total": "hosts",
@@ -90,7 +96,17 @@ RESPONSE_CLASSES = ("cluster.upstream_rq_xx", "cluster.retry.upstream_rq_xx")
 """Responses by class: final ones, and those of attempts that were retried. Together
 they are every response an upstream gave, which is what the upstream itself counts."""
 
-ROUTED = frozenset({"retries", "timeouts", "per_try_timeouts"})
+ROUTED = frozenset(
+    {
+        "retries",
+        "timeouts",
+        "per_try_timeouts",
+        "ratelimit_ok",
+        "ratelimit_over_limit",
+        "ratelimit_errors",
+        "ratelimit_failure_mode_allowed",
+    }
+)
 """Counters Envoy's router charges to the cluster a route names. When that is a failover
 (aggregate) cluster, they describe its primary: they are added to the primary's report.
 Responses and latency are charged the same way. Host gauges, pool overflows and ejections
@@ -220,7 +236,7 @@ def _count(value: float, what: str) -> int:
     return int(value)
 
 
-def _number(point: Any, what: str) -> int:
+def count_of(point: Any, what: str) -> int:
     if point.WhichOneof("value") == "as_double":
         return _count(point.as_double, what)
     return _count(point.as_int, what)
@@ -289,7 +305,7 @@ def _read_metric(metric: Any, report_of: Any) -> None:
         for point in metric.sum.data_points:
             report, attributes = report_of(point, routed)
             what = f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}"
-            value = _number(point, what)
+            value = count_of(point, what)
             if name in COUNTERS:
                 if report is not None:
                     key = COUNTERS[name]
@@ -307,7 +323,7 @@ def _read_metric(metric: Any, report_of: Any) -> None:
     elif kind == "gauge" and name in GAUGES:
         for point in metric.gauge.data_points:
             report, attributes = report_of(point, False)
-            value = _number(point, f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}")
+            value = count_of(point, f"{name} of cluster {attributes.get(CLUSTER_ATTRIBUTE, '')!r}")
             if report is not None:
                 report.gauges[GAUGES[name]] = value
     elif kind == "histogram" and name == LATENCY_HISTOGRAM:

@@ -163,6 +163,9 @@ class PolicyController:
         self._instance_watchers: list[InstanceWatcher] = []
         self._lock = asyncio.Lock()
         self._registered = RegisteredServices()
+        self._instances_changed: set[str] | None = None
+        """The Services whose registered instances changed since the last publish (None: any
+        may have, as after reading the store): only theirs are laid over the YAML again."""
         self._reader = PolicyReader(decode_cache, compact=True)
         """Remembers each file's decoded documents: a reload decodes only the files that changed."""
         self._decode_cache = decode_cache
@@ -175,6 +178,12 @@ class PolicyController:
     def subscribe(self, subscriber: PolicySubscriber) -> None:
         """Hear of every PolicySet published and every reload refused from now on."""
         self._subscribers.append(subscriber)
+
+    def instances_changed(self, services: set[str]) -> None:
+        """The registry changed these Services' instances: the next publish lays them over
+        the YAML again (the others keep what was built for them)."""
+        if self._instances_changed is not None:
+            self._instances_changed |= services
 
     def watch_instances(self, watcher: InstanceWatcher) -> None:
         """Hear of the instances each time the store is read again."""
@@ -274,6 +283,7 @@ class PolicyController:
             self.state.drains = dict(stored.drains)
             before = self.state.instances
             self.state.instances = dict(stored.instances)
+            self._instances_changed = None
             self.state.revision = stored.revision
             self.rollouts = dict(stored.rollouts)
             self.rollout_revisions = dict(stored.rollout_revisions)
@@ -285,7 +295,8 @@ class PolicyController:
     async def _publish(self, changed_at: float) -> None:
         assert self.state.base is not None
         instances = [i.served() for i in self.state.instances.values()]
-        base = self.state.registered = self._registered.apply(self.state.base, instances)
+        changed, self._instances_changed = self._instances_changed, set()
+        base = self.state.registered = self._registered.apply(self.state.base, instances, changed)
         effective, dropped = overlay(
             base, self.state.overrides.values(), self.state.drains, self.rollouts, instances
         )

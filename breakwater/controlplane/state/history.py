@@ -53,10 +53,10 @@ class History:
         route: str | None = None,
         rule: int | None = None,
     ) -> None:
-        change = Change(time.time(), who, what, before, after, route, rule)
-        log.info("change by %s: %s (%s -> %s)", who, what, before, after)
         try:
-            await self._store.append_change(change.to_json(), HISTORY_LIMIT)
+            await self._store.append_change(
+                entry(who, what, before, after, route=route, rule=rule), HISTORY_LIMIT
+            )
         except StoreError as exc:
             log.error("could not record the change in the history: %s", exc)
 
@@ -71,6 +71,21 @@ class History:
             if len(out) >= limit:
                 break
         return out
+
+
+def entry(
+    who: str,
+    what: str,
+    before: str,
+    after: str,
+    *,
+    route: str | None = None,
+    rule: int | None = None,
+) -> dict[str, Any]:
+    """One change as the store keeps it, logged: for a write that saves its history entry in
+    the same transaction as what it describes (a registration), and for `History.record`."""
+    log.info("change by %s: %s (%s -> %s)", who, what, before, after)
+    return Change(time.time(), who, what, before, after, route, rule).to_json()
 
 
 def describe_weights(weights: dict[str, int]) -> str:

@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from breakwater.controlplane.limits import MAX_INSTANCE_LABELS, MAX_INSTANCE_TTL, MIN_INSTANCE_TTL
 from breakwater.controlplane.state.controller import PolicyController
+from breakwater.controlplane.state.history import HISTORY_LIMIT, entry
 from breakwater.controlplane.state.instances import Instance
 from breakwater.controlplane.state.store import StoreError
 from breakwater.translators.drains import EndpointNotFound
@@ -45,6 +46,11 @@ T = TypeVar("T")
 SWEEP_SECONDS = 0.25
 """How often, at most, instances are looked over for one that expired or finished draining:
 an instance leaves at most this late."""
+
+
+_Registering = tuple[Instance, Service, Registration, "asyncio.Future[Instance]"]
+"""A registration waiting to be saved: the instance, its Service and `registration`, and
+where its caller waits."""
 
 
 class RegistrationError(ValueError):
@@ -136,6 +142,8 @@ class InstanceRegistry:
         """On a shared store, whether this replica records the expiries etcd carried out (one
         replica does, so the shared history holds each once); None: always."""
         self._pending: list[tuple[Instance, asyncio.Future[bool]]] = []
+        self._registering: list[_Registering] = []
+        self._registrar: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._dirty_since = 0.0
@@ -176,6 +184,17 @@ class InstanceRegistry:
         self.registration(service)
         return self.of(service)
 
+    async def listed(self, service: str) -> list[Instance]:
+        """The Service's instances with their last renewal and expiry as the store knows them:
+        on etcd a renewal on another replica is a keep-alive that writes nothing, so the
+        times come from each instance's lease (see `EtcdInstances.lease_times`)."""
+        instances = self.of(service)
+        try:
+            return await self.controller.store.lease_times(instances)
+        except StoreError as exc:
+            log.warning("listing instances with the times this replica knows: %s", exc)
+            return instances
+
     def of(self, service: str) -> list[Instance]:
         found = [i for (s, _), i in self.controller.state.instances.items() if s == service]
         return sorted(found, key=lambda i: (":" in i.address, i.address, i.port))
@@ -215,28 +234,11 @@ class InstanceRegistry:
             if await self._renew(renewed):
                 return Registered(self.controller.state.instances.get(renewed.key, renewed), False)
         warnings = self._warnings(document, labels)
-        async with self.controller._lock:
-            self._refuse_static(document, key)
-            current = self.controller.state.instances.get((service, key))
-            if current is None:
-                held = sum(1 for name, _ in self.controller.state.instances if name == service)
-                if held >= registration.max_instances:
-                    raise InstanceLimit(
-                        f"Service {service!r} holds {held} registered instances, its "
-                        f"`registration.maxInstances`; deregister one, or raise maxInstances"
-                    )
-            else:
-                wanted = replace(wanted, registered_at=current.registered_at, lease=current.lease)
-            saved = await self._write(self.controller.store.put_instance(wanted))
-            self.controller.state.instances[saved.key] = saved
-            self.controller.state.revision = max(self.controller.state.revision, saved.revision)
-        self._publish_soon()
-        before = "absent" if current is None else current.state
-        what = "registered" if current is None else "registered again"
-        await self.controller.history.record(
-            who, f"instance {key} of {service} {what}", before, _describe(saved)
-        )
-        return Registered(saved, True, warnings)
+        future: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
+        self._registering.append((wanted, document, registration, future))
+        if self._registrar is None or self._registrar.done():
+            self._registrar = asyncio.create_task(self._save_registrations())
+        return Registered(await future, True, warnings)
 
     async def deregister(self, service: str, endpoint: str, who: str) -> Instance:
         """Drain the instance for the Service's `drainTime`, after which it leaves."""
@@ -257,6 +259,7 @@ class InstanceRegistry:
             draining = replace(current, draining=True, expires_at=now + drain, ttl=drain, by=who)
             saved = await self._write(self.controller.store.put_instance(draining))
             self.controller.state.instances[saved.key] = saved
+            self.controller.instances_changed({service})
         self._publish_soon()
         await self.controller.history.record(
             who,
@@ -284,6 +287,86 @@ class InstanceRegistry:
             async with self.controller._lock:
                 if self.controller.state.base is not None:
                     await self.controller._publish(changed_at)
+
+    # --- registrations, saved together ---------------------------------------------
+
+    async def _save_registrations(self) -> None:
+        """Save the registrations waiting, and those that arrive meanwhile, in one store write
+        with their history entries (SQLite: one transaction, one sync): a fleet starting costs
+        a sync per burst, not two per instance. Each is answered once the write is durable."""
+        while self._registering:
+            batch, self._registering = self._registering, []
+            try:
+                await self._save_batch(batch)
+            except Exception as exc:  # StoreError, or a fault: no caller may wait forever
+                for _, _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    async def _save_batch(self, batch: list[_Registering]) -> None:
+        async with self.controller._lock:
+            accepted = self._accept(batch)
+            if not accepted:
+                return
+            entries = [e for _, e, _ in accepted]
+            saved = await self._write(
+                self.controller.store.put_instances(
+                    [i for i, _, _ in accepted], entries, HISTORY_LIMIT
+                )
+            )
+            for instance in saved:
+                self.controller.state.instances[instance.key] = instance
+                self.controller.state.revision = max(
+                    self.controller.state.revision, instance.revision
+                )
+            self.controller.instances_changed({i.service for i in saved})
+        self._publish_soon()
+        for instance, (_, _, future) in zip(saved, accepted, strict=True):
+            if not future.done():
+                future.set_result(instance)
+
+    def _accept(
+        self, batch: list[_Registering]
+    ) -> list[tuple[Instance, dict[str, Any], asyncio.Future[Instance]]]:
+        """The registrations of a batch that may be saved, with their history entries; the
+        others' callers are told why (a static endpoint, the instance limit)."""
+        accepted: list[tuple[Instance, dict[str, Any], asyncio.Future[Instance]]] = []
+        stored = self.controller.state.instances
+        pending: dict[tuple[str, str], Instance] = {}
+        """Accepted earlier in this batch (the same instance twice: the second changes it)."""
+        held: dict[str, int] = {}
+        for wanted, document, registration, future in batch:
+            try:
+                self._refuse_static(document, wanted.endpoint)
+                current = pending.get(wanted.key) or stored.get(wanted.key)
+                if current is None:
+                    if wanted.service not in held:
+                        held[wanted.service] = sum(1 for s, _ in stored if s == wanted.service)
+                    if held[wanted.service] >= registration.max_instances:
+                        raise InstanceLimit(
+                            f"Service {wanted.service!r} holds {held[wanted.service]} "
+                            "registered instances, its `registration.maxInstances`; deregister "
+                            "one, or raise maxInstances"
+                        )
+                    held[wanted.service] += 1
+                else:
+                    wanted = replace(
+                        wanted, registered_at=current.registered_at, lease=current.lease
+                    )
+            except (RegistrationError, InstanceLimit) as exc:
+                if not future.done():  # its caller may have gone
+                    future.set_exception(exc)
+                continue
+            pending[wanted.key] = wanted
+            what = "registered" if current is None else "registered again"
+            change = entry(
+                wanted.by,
+                f"instance {wanted.endpoint} of {wanted.service} {what}",
+                "absent" if current is None else current.state,
+                _describe(wanted),
+            )
+            accepted.append((wanted, change, future))
+        return accepted
 
     # --- renewals, saved together -------------------------------------------------
 
@@ -338,6 +421,7 @@ class InstanceRegistry:
                     continue  # renewed meanwhile
                 revision = await self._write(self.controller.store.delete_instance(*instance.key))
                 del self.controller.state.instances[instance.key]
+                self.controller.instances_changed({instance.service})
                 self.controller.state.revision = max(self.controller.state.revision, revision)
                 removed.append(current)
             if removed and self.controller.state.base is not None:

@@ -15,10 +15,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,8 @@ from breakwater.controlplane.state.instances import (
     renew_row,
     write_row,
 )
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -176,6 +179,20 @@ class Store(Protocol):
         (and, on etcd, the lease its key lives under, which ends with `expires_at`)."""
         ...
 
+    async def put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        """Register (or change) several instances and add their history entries, all durable
+        before this returns; returns them as `put_instance` does. On SQLite it is one
+        transaction (one sync for a burst of registrations)."""
+        ...
+
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        """The instances with the last renewal and expiry the store holds for them: what they
+        are given, where every renewal writes its time (SQLite, Kubernetes); on etcd, from
+        their leases."""
+        ...
+
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """Save renewals (their new `renewed_at` and `expires_at`), all at once; for each,
         False when the instance is gone from the store (expired meanwhile)."""
@@ -225,6 +242,24 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);
 
 _CANNOT_WRITE = frozenset({8, 10, 13, 14})
 """SQLite's READONLY, IOERR, FULL and CANTOPEN: the file may be fine, its disk is not."""
+
+
+async def put_instances_one_by_one(
+    put: Callable[[Instance], Awaitable[Instance]],
+    append: Callable[[dict[str, Any], int], Awaitable[None]],
+    instances: list[Instance],
+    changes: list[dict[str, Any]],
+    keep: int,
+) -> list[Instance]:
+    """`put_instances` for a store without one transaction for both: each instance, then the
+    entries."""
+    saved = [await put(instance) for instance in instances]
+    for entry in changes:
+        try:
+            await append(entry, keep)
+        except StoreError as exc:  # the instances are saved: their API answer stands
+            log.error("could not record the change in the history: %s", exc)
+    return saved
 
 
 class SqliteStore:
@@ -348,8 +383,16 @@ class SqliteStore:
     async def put_instance(self, instance: Instance) -> Instance:
         return await asyncio.to_thread(self._put_instance, instance)
 
+    async def put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        return await asyncio.to_thread(self._put_instances, instances, changes, keep)
+
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         return await asyncio.to_thread(self._renew_instances, instances)
+
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        return instances  # every renewal writes its row, and this process made them all
 
     async def delete_instance(self, service: str, endpoint: str) -> int:
         return await asyncio.to_thread(self._delete_instance, service, endpoint)
@@ -359,6 +402,16 @@ class SqliteStore:
             revision = self._bump()
             write_row(self._db, instance, revision)
         return dataclasses.replace(instance, revision=revision)
+
+    def _put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        with self._write():
+            revision = self._bump()
+            for instance in instances:
+                write_row(self._db, instance, revision)
+            self._insert_changes(changes, keep)
+        return [dataclasses.replace(i, revision=revision) for i in instances]
 
     def _renew_instances(self, instances: list[Instance]) -> list[bool]:
         with self._write():
@@ -379,13 +432,18 @@ class SqliteStore:
 
     def _append_change(self, entry: dict[str, Any], keep: int) -> None:
         with self._write():
-            self._db.execute(
-                "INSERT INTO history (entry) VALUES (?)",
-                (json.dumps(entry, sort_keys=True),),
-            )
-            self._db.execute(
-                "DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?", (keep,)
-            )
+            self._insert_changes([entry], keep)
+
+    def _insert_changes(self, entries: list[dict[str, Any]], keep: int) -> None:
+        if not entries:
+            return
+        self._db.executemany(
+            "INSERT INTO history (entry) VALUES (?)",
+            [(json.dumps(entry, sort_keys=True),) for entry in entries],
+        )
+        self._db.execute(
+            "DELETE FROM history WHERE id <= (SELECT MAX(id) FROM history) - ?", (keep,)
+        )
 
     def _changes(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:

@@ -24,7 +24,10 @@ from typing import Any
 
 from breakwater.controlplane.state.etcd.connection import EtcdConnection
 from breakwater.controlplane.state.instances import Instance
-from breakwater.controlplane.state.store import StoreError
+from breakwater.controlplane.state.store import StoreError, put_instances_one_by_one
+
+LEASE_READS = 64
+"""Lease reads in flight at once when instances are listed."""
 
 
 class EtcdInstances:
@@ -73,9 +76,50 @@ class EtcdInstances:
         _, responses = await self._connection.call(action, write)
         return replace(saved, revision=self._own(responses))
 
+    async def put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        """Each under its own lease (etcd writes are quorum writes either way)."""
+        return await put_instances_one_by_one(
+            self.put_instance, self.append_change, instances, changes, keep
+        )
+
+    async def append_change(self, entry: dict[str, Any], keep: int) -> None:
+        raise NotImplementedError
+
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """Keep-alives of the instances' leases, side by side."""
         return list(await asyncio.gather(*(self._keep_alive(i) for i in instances)))
+
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        """Each serving instance's last renewal and expiry, from its lease.
+
+        A keep-alive on any replica sets the lease's remaining TTL back to its granted TTL
+        and writes nothing, so the key's value still holds the time of the registration and
+        a replica that did not renew knows no better. The lease does: it expires in
+        `TTL` s, so it was last renewed `grantedTTL - TTL` s ago (to the second: etcd counts
+        whole seconds). A time this replica knows more closely (it did the renewal) is
+        kept. Reads are side by side, at most `LEASE_READS` at a time."""
+        now = time.time()
+        gate = asyncio.Semaphore(LEASE_READS)
+
+        async def one(instance: Instance) -> Instance:
+            if not instance.lease or instance.draining:
+                return instance  # a drain's end is written with it
+            async with gate:
+                info = await self._connection.call(
+                    f"read the lease of instance {instance.endpoint} of {instance.service}",
+                    lambda c: c.get_lease_info(instance.lease, keys=False),
+                )
+            remaining, granted = int(info.TTL), int(info.grantedTTL)
+            if remaining <= 0:
+                return instance  # expired: etcd removes the key, and the watch tells
+            renewed = now + remaining - granted
+            if renewed <= instance.renewed_at + 1.0:
+                return instance
+            return replace(instance, renewed_at=renewed, expires_at=now + remaining)
+
+        return list(await asyncio.gather(*(one(i) for i in instances)))
 
     async def _keep_alive(self, instance: Instance) -> bool:
         if not instance.lease:

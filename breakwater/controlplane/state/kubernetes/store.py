@@ -48,6 +48,7 @@ from breakwater.controlplane.state.store import (
     StoreHealth,
     StoreState,
     WeightOverride,
+    put_instances_one_by_one,
 )
 
 log = logging.getLogger(__name__)
@@ -368,6 +369,17 @@ class KubernetesStore:
             self._entry_change(INSTANCES, key, key, lambda _: instance.to_json(), None),
         )
         return dataclasses.replace(instance, revision=revision)
+
+    async def put_instances(
+        self, instances: list[Instance], changes: list[dict[str, Any]], keep: int
+    ) -> list[Instance]:
+        return await put_instances_one_by_one(
+            self.put_instance, self.append_change, instances, changes, keep
+        )
+
+    async def lease_times(self, instances: list[Instance]) -> list[Instance]:
+        """Every renewal writes its time into the ConfigMap, which the watch reads again."""
+        return instances
 
     async def renew_instances(self, instances: list[Instance]) -> list[bool]:
         """All renewals in one write; like SQLite's, they do not move the store's revision
