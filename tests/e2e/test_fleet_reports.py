@@ -218,8 +218,10 @@ def test_success_rate_and_latency_per_subset_match_what_the_upstreams_saw(mesh: 
     assert canary_effect["error_percent"] is not None
     assert abs((100.0 - canary_effect["error_percent"]) - upstream_rate) <= 1.0, canary_effect
     # The upstream sleeps 200 ms; a busy machine can only add to that, and Envoy's
-    # histogram buckets (100, 250, 500 ms) leave the p99 anywhere between 200 and 250.
-    assert 0.2 * 1000 * 0.8 <= canary_effect["p99_ms"] <= 0.2 * 1000 * 1.5, canary_effect
+    # histogram buckets (100, 250, 500 ms) leave the p99 anywhere between 200 and 250, or,
+    # once more than 1 % of the answers were slowed past 250 ms, in the next bucket (the
+    # stable subset's 50 ms would land below 100).
+    assert 0.2 * 1000 * 0.8 <= canary_effect["p99_ms"] <= 500, canary_effect
     assert effects["stable"]["error_percent"] == 0.0, effects["stable"]
 
     # The load reports count per endpoint. Envoy starts counting for LRS only once its
