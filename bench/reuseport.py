@@ -9,7 +9,7 @@ so a worker), and reports how the kernel spread them, then kills one worker with
 SIGKILL and measures, for each stream it held, the time from the stream's end to
 the first response on its new stream (reopened on a fresh channel at once: the
 figure is the server side's, not a client's reconnect backoff), and where the
-streams are afterwards. A replacement worker is then started on the same port.
+streams are afterwards. A replacement worker then binds the same port.
 
 Run: ``python -m bench.reuseport --workers 2 --streams 200`` (prints JSON).
 """
@@ -50,12 +50,17 @@ async def serve(port: int) -> None:
     options = [(k, v) for k, v in XdsServerOptions().grpc_options() if k != "grpc.so_reuseport"]
     server = grpc.aio.server(options=[*options, ("grpc.so_reuseport", 1)])
     servicer.add_to_server(server)
-    if server.add_insecure_port(f"127.0.0.1:{port}") != port:
-        raise SystemExit(f"cannot bind 127.0.0.1:{port}")
-    await server.start()
     loop = asyncio.get_running_loop()
+    bound = False
+    # Bound on the first command, not at start: the driver starts the replacement worker
+    # before its thousands of channels exist (their descriptors are past `select`'s range).
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command = json.loads(line)[0]
+        if not bound:
+            if server.add_insecure_port(f"127.0.0.1:{port}") != port:
+                raise SystemExit(f"cannot bind 127.0.0.1:{port}")
+            await server.start()
+            bound = True
         print(json.dumps({"pid": os.getpid(), "streams": len(servicer.registry)}), flush=True)
         if command == "stop":
             break
@@ -120,7 +125,7 @@ async def drive(workers: int, streams: int) -> dict[str, Any]:
         return ["-m", "bench.reuseport", "--serve", str(port)]
 
     pool = WorkerPool("ADS", workers, workers, argv)
-    spare: WorkerPool | None = None
+    spare = WorkerPool("ADS", 1, 1, argv)
     clients = [Client(f"127.0.0.1:{port}", i) for i in range(streams)]
     tasks = [asyncio.create_task(c.run()) for c in clients]
     result: dict[str, Any] = {"workers": workers, "streams": streams, "cpus": os.cpu_count()}
@@ -144,7 +149,6 @@ async def drive(workers: int, streams: int) -> dict[str, Any]:
             result["reconnect_p50_s"] = waits[len(waits) // 2]
             result["reconnect_max_s"] = waits[-1]
         result["after_kill"] = list((await asyncio.to_thread(counts, pool)).values())
-        spare = WorkerPool("ADS", 1, 1, argv)
         await asyncio.to_thread(spare.ask, "ready")
         await asyncio.sleep(1.0)
         result["replacement_streams"] = (await asyncio.to_thread(counts, spare)).popitem()[1]
@@ -155,8 +159,7 @@ async def drive(workers: int, streams: int) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(pool.stop)
-        if spare is not None:
-            await asyncio.to_thread(spare.stop)
+        await asyncio.to_thread(spare.stop)
     return result
 
 
