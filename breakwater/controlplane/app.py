@@ -149,7 +149,7 @@ class ControlPlane:
             quiet=config.debounce_quiet,
             cap=config.debounce_cap,
             on_published=self.metrics.published,
-            local_zones=lambda: local_zones(self.streams.streams()),
+            local_zones=self.streams.per_membership(local_zones),
         )
         self.controller.subscribe(self.reconciler)
         self.controller.subscribe(self.metrics)

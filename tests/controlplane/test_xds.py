@@ -21,7 +21,12 @@ from breakwater.controlplane.xds.resources import (
     type_url_of,
 )
 from breakwater.controlplane.xds.server import XdsServer
-from breakwater.controlplane.xds.status import StreamRegistry, TypeStatus, XdsObserver
+from breakwater.controlplane.xds.status import (
+    StreamRegistry,
+    StreamStatus,
+    TypeStatus,
+    XdsObserver,
+)
 from breakwater.devtools.ports import LOOPBACK
 from tests.controlplane import builders
 from tests.controlplane.harness import EventLog
@@ -326,6 +331,32 @@ async def test_reconnecting_proxy_is_answered_at_once(server):
         "connect",
         "disconnect",
     ]
+
+
+async def test_what_depends_on_who_is_connected_is_worked_out_when_a_proxy_comes_or_goes(
+    server,
+):
+    server.cache.set_snapshot("edge", config())
+    computed: list[list[str]] = []
+
+    def node_ids(streams: list[StreamStatus]) -> list[str]:
+        computed.append(sorted(s.node_id for s in streams))
+        return computed[-1]
+
+    connected = server.registry.per_membership(node_ids)
+    assert connected() == []
+    async with server.client() as client:
+        await sync_all(server, client)
+        assert connected() == ["proxy-1"]
+        async with server.client("proxy-2") as second:
+            await second.request(CLUSTER_TYPE)
+            await second.ack(await second.recv())
+            assert connected() == ["proxy-1", "proxy-2"]
+            assert connected() == ["proxy-1", "proxy-2"]
+        await until(lambda: len(server.registry) == 1)
+        assert connected() == ["proxy-1"]
+    # ACKs and sends change no membership: worked out once per arrival and departure.
+    assert computed == [[], ["proxy-1"], ["proxy-1", "proxy-2"], ["proxy-1"]]
 
 
 async def test_stream_waits_for_its_groups_first_snapshot(server):

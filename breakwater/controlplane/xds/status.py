@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from .resources import short_name
 from .source import Node
@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["sotw", "delta"]
 SyncState = Literal["waiting", "synced", "stale", "nacked"]
+
+T = TypeVar("T")
+
+_MEMBERSHIP_HOOKS = frozenset({"on_connect", "on_disconnect"})
 
 _NAMES_LIMIT = 4096
 """Distinct subscriptions interned at once; past it the table starts over (sharing is an
@@ -130,6 +134,9 @@ class StreamRegistry:
         self._streams: dict[int, TrackedStream] = {}
         self._observers: list[XdsObserver] = list(observers)
         self._names: dict[frozenset[str], frozenset[str]] = {}
+        self.membership = 0
+        """Counts identified streams coming and going (`on_connect`, `on_disconnect`): what
+        was worked out from who is connected stays true while it holds."""
 
     def intern_names(self, names: frozenset[str]) -> frozenset[str]:
         """One shared set per distinct subscription instead of a copy per stream.
@@ -151,6 +158,23 @@ class StreamRegistry:
     def streams(self) -> list[StreamStatus]:
         """Identified streams, oldest first."""
         return [s.status() for s in self._streams.values() if s.node is not None]
+
+    def per_membership(self, compute: Callable[[list[StreamStatus]], T]) -> Callable[[], T]:
+        """`compute` over `streams()`, worked out again only after a stream came or went.
+
+        For what depends only on what a stream names when it starts (its node, its group):
+        the reconciler asks for the proxies per zone on every build, and building the status
+        of 10 000 streams for it was most of a push's CPU. Sync state changes without
+        changing `membership`: a `compute` reading it must not be memoised this way.
+        """
+        memo: list[tuple[int, T]] = []
+
+        def current() -> T:
+            if not memo or memo[0][0] != self.membership:
+                memo[:] = [(self.membership, compute(self.streams()))]
+            return memo[0][1]
+
+        return current
 
     def by_node(self, node_id: str) -> list[StreamStatus]:
         return [s for s in self.streams() if s.node_id == node_id]
@@ -194,6 +218,8 @@ class StreamRegistry:
 
     def emit(self, hook: str, *args: Any) -> None:
         """Run one :class:`XdsObserver` hook on every observer; a failing one is logged."""
+        if hook in _MEMBERSHIP_HOOKS:
+            self.membership += 1  # before the observers, which may read what depends on it
         for observer in self._observers:
             try:
                 getattr(observer, hook)(*args)
