@@ -75,6 +75,10 @@ class RegisteredServices:
         self._endpoints: dict[RegisteredEndpoint, Endpoint] = {}
         """Each instance's Endpoint, made once: a registration among thousands costs what it
         changes, not a new model per instance."""
+        self._served: tuple[Mapping[str, Service], dict[str, Service]] | None = None
+        """The last base's Services and the served Services made from them: the same mapping
+        again while neither changed, so that an edit of routes alone is still recognised as
+        one (`route_edits.changed_routes` compares the other documents by identity)."""
 
     def apply(self, base: PolicySet, instances: Iterable[RegisteredEndpoint]) -> PolicySet:
         """`base` with every instance of a Service that takes registrations laid over it.
@@ -109,8 +113,20 @@ class RegisteredServices:
                 served = document.model_copy(update={"spec": spec})
             built[name] = (id(document), kept, served)
             services[name] = served
+        last = self._served
+        if (
+            last is not None
+            and last[0] is base.services
+            and built.keys() == self._built.keys()
+            and all(built[n][2] is self._built[n][2] for n in built)
+        ):
+            services = last[1]
         self._built, self._endpoints = built, endpoints
-        return base.with_services(services) if built else base
+        if not built:
+            self._served = None
+            return base
+        self._served = (base.services, services)
+        return base.with_services(services)
 
 
 def draining_instances(instances: Iterable[RegisteredEndpoint]) -> list[tuple[str, str]]:
