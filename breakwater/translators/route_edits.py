@@ -135,7 +135,9 @@ def route_edit(
             raws[key] = raw
             located[key] = SourceRef(raw.file, raw.line)
         sources = located
-    policyset = base.with_route_documents(base.routes if routes is None else routes, sources)
+    policyset = base.with_route_documents(
+        base.routes if routes is None else routes, sources, changed
+    )
     return RouteEdit(policyset, raws, changed)
 
 
