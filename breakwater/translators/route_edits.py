@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from breakwater.translators.documents import RawDocument
+from breakwater.translators.documents import RawDocument, other_positions
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.policyset import PolicySet, SourceRef
 from breakwater.translators.route_model import HTTPRoute
@@ -108,7 +108,8 @@ def route_edit(
     routes: dict[str, HTTPRoute] | None = None
     moved: list[tuple[AnyDocument, RawDocument]] = []
     changed: list[str] = []
-    for (doc, raw), (old, old_raw) in zip(documents, last.documents, strict=True):
+    for at in other_positions(documents, last.documents):
+        (doc, raw), (old, old_raw) = documents[at], last.documents[at]
         if doc is old:
             if raw is not old_raw:
                 moved.append((doc, raw))
