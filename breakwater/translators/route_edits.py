@@ -67,9 +67,15 @@ def changed_routes(before: PolicySet, after: PolicySet) -> list[str] | None:
         or len(after.routes) != len(before.routes)
     ):
         return None
+    names, routes = list(after.routes), list(after.routes.values())
+    if names == list(before.routes):  # the same names in the same order: compared in C
+        before_routes = list(before.routes.values())
+        candidates = [names[at] for at in other_positions(routes, before_routes)]
+    else:
+        candidates = names
     changed: list[str] = []
-    for name, route in after.routes.items():
-        old = before.routes.get(name)
+    for name in candidates:
+        route, old = after.routes[name], before.routes.get(name)
         if old is route:
             continue
         if old is None or route_shape(old) != route_shape(route):
