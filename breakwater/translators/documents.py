@@ -6,7 +6,10 @@ field paths; with these lines an error can point at what the user wrote.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 YamlPath = tuple[str | int, ...]
@@ -97,3 +100,12 @@ def dotted(path: YamlPath) -> str:
 
 
 __all__ = ["Origin", "RawDocument", "SourceText", "YamlPath", "dotted"]
+
+
+def other_positions(now: Sequence[object], before: Sequence[object]) -> Iterator[int]:
+    """The positions where two lists of the same length hold other objects (by identity).
+
+    A reread of 30 000 documents in which one file changed hands back the other files'
+    entries as the very same objects; this finds the few that differ without a Python-level
+    step per entry (the comparison and the filtering run in C)."""
+    return compress(range(len(now)), map(operator.is_not, now, before))

@@ -112,6 +112,7 @@ def apply_overrides(
     """A PolicySet whose rules carry the overridden weights, and the overrides that no longer fit."""
     routes = dict(policyset.routes)
     dropped: list[DroppedOverride] = []
+    changed: set[str] = set()
     for override in sorted(overrides, key=lambda o: (o.route, o.rule)):
         try:
             if override.route not in routes:
@@ -140,4 +141,5 @@ def apply_overrides(
         routes[override.route] = route.model_copy(
             update={"spec": route.spec.model_copy(update={"rules": rules})}
         )
-    return policyset.with_routes(routes), dropped
+        changed.add(override.route)
+    return policyset.with_routes(routes, changed), dropped

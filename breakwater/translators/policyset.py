@@ -230,23 +230,31 @@ class PolicySet:
                 layers += index.get((service, subset), [])
         return layers
 
-    def with_routes(self, routes: Mapping[str, HTTPRoute]) -> PolicySet:
+    def with_routes(
+        self, routes: Mapping[str, HTTPRoute], changed: Iterable[str] | None = None
+    ) -> PolicySet:
         """The same set with other route weights; merges done so far still hold.
 
         Only weights may differ: they never enter a merge, so the memo of
         effective policies carries over instead of being rebuilt per write.
         The rules of a route that is another object are looked up again (by
-        their layers).
+        their layers). `changed`: the names of the routes that are other objects, when the
+        caller knows them (else every route is compared).
         """
-        return self._sharing(replace(self, routes=routes), rules=False)
+        return self._sharing(replace(self, routes=routes), rules=False, routes_changed=changed)
 
     def with_route_documents(
-        self, routes: Mapping[str, HTTPRoute], sources: Mapping[tuple[str, str], SourceRef]
+        self,
+        routes: Mapping[str, HTTPRoute],
+        sources: Mapping[tuple[str, str], SourceRef],
+        changed: Iterable[str] | None = None,
     ) -> PolicySet:
         """The same set with some routes read again (and documents that moved in their
         files): merges done so far still hold, as the memo finds a merge by the identity of
         its layers, and the rules of a route that is another object are looked up again."""
-        return self._sharing(replace(self, routes=routes, sources=sources), rules=False)
+        return self._sharing(
+            replace(self, routes=routes, sources=sources), rules=False, routes_changed=changed
+        )
 
     def with_previews(self, previews: Mapping[tuple[str, int], PreviewRoute]) -> PolicySet:
         """The same set with rollout header routes laid over rules; merges done so far still hold."""
@@ -265,12 +273,22 @@ class PolicySet:
         """The same set with the status of its Gateway API documents; merges done so far hold."""
         return self._sharing(replace(self, gateway_api=state), rules=True)
 
-    def _sharing(self, changed: PolicySet, *, rules: bool) -> PolicySet:
+    def _sharing(
+        self, changed: PolicySet, *, rules: bool, routes_changed: Iterable[str] | None = None
+    ) -> PolicySet:
         """`changed` (this set with other routes, previews or drains) with this set's memos."""
         for memo in ("_merged", "_layers_by_target", "_cluster_levels"):
             changed.__dict__[memo] = getattr(self, memo)
         if rules:
             changed.__dict__["_rule_levels"] = self._rule_levels
+        elif routes_changed is not None:  # a copy without the changed routes' rules
+            levels = dict(self._rule_levels)
+            for name in routes_changed:
+                before, after = self.routes.get(name), changed.routes.get(name)
+                count = max(len(r.spec.rules) if r is not None else 0 for r in (before, after))
+                for index in range(count):
+                    levels.pop((name, index), None)
+            changed.__dict__["_rule_levels"] = levels
         else:  # the rules of routes that are the same objects keep their effective policies
             changed.__dict__["_rule_levels"] = {
                 (route, index): effective

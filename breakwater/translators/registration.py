@@ -91,6 +91,12 @@ class RegisteredServices:
         """The `base` of the last call, and what it gave: a call on the same base with no
         Service changed gives the very same PolicySet."""
         self._served: PolicySet | None = None
+        self._mapping: tuple[Mapping[str, Service], dict[str, Service], Mapping[str, Service]]
+        self._mapping = ({}, {}, {})
+        """The last base's Services, the served Services built over them, and the mapping
+        made of both: the same mapping again while none of them changed, so that an edit of
+        routes alone is still recognised as one (`route_edits.changed_routes` compares the
+        other documents by identity)."""
 
     def apply(
         self,
@@ -168,8 +174,17 @@ class RegisteredServices:
         if not self._built:
             self._served = base
             return base
-        services = dict(base.services)
-        services.update({name: built[2] for name, built in self._built.items()})
+        served = {name: built[2] for name, built in self._built.items()}
+        last_base, last_served, last_mapping = self._mapping
+        if (
+            last_base is base.services
+            and served.keys() == last_served.keys()
+            and all(service is last_served[name] for name, service in served.items())
+        ):
+            services = last_mapping
+        else:
+            services = {**base.services, **served}
+            self._mapping = (base.services, served, services)
         self._served = base.with_services(services)
         return self._served
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
-from breakwater.translators.documents import RawDocument
+from breakwater.translators.documents import RawDocument, other_positions
 from breakwater.translators.kinds import AnyDocument
 from breakwater.translators.policyset import PolicySet, SourceRef
 from breakwater.translators.route_model import HTTPRoute
@@ -67,9 +67,15 @@ def changed_routes(before: PolicySet, after: PolicySet) -> list[str] | None:
         or len(after.routes) != len(before.routes)
     ):
         return None
+    names, routes = list(after.routes), list(after.routes.values())
+    if names == list(before.routes):  # the same names in the same order: compared in C
+        before_routes = list(before.routes.values())
+        candidates = [names[at] for at in other_positions(routes, before_routes)]
+    else:
+        candidates = names
     changed: list[str] = []
-    for name, route in after.routes.items():
-        old = before.routes.get(name)
+    for name in candidates:
+        route, old = after.routes[name], before.routes.get(name)
         if old is route:
             continue
         if old is None or route_shape(old) != route_shape(route):
@@ -108,7 +114,8 @@ def route_edit(
     routes: dict[str, HTTPRoute] | None = None
     moved: list[tuple[AnyDocument, RawDocument]] = []
     changed: list[str] = []
-    for (doc, raw), (old, old_raw) in zip(documents, last.documents, strict=True):
+    for at in other_positions(documents, last.documents):
+        (doc, raw), (old, old_raw) = documents[at], last.documents[at]
         if doc is old:
             if raw is not old_raw:
                 moved.append((doc, raw))
@@ -135,7 +142,9 @@ def route_edit(
             raws[key] = raw
             located[key] = SourceRef(raw.file, raw.line)
         sources = located
-    policyset = base.with_route_documents(base.routes if routes is None else routes, sources)
+    policyset = base.with_route_documents(
+        base.routes if routes is None else routes, sources, changed
+    )
     return RouteEdit(policyset, raws, changed)
 
 

@@ -15,15 +15,19 @@ import os
 import random
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
+from breakwater.controlplane.state.overlay import overlay
+from breakwater.controlplane.state.store import Drain, WeightOverride
 from breakwater.controlplane.xds.resources import Snapshot
 from breakwater.translators.documents import SourceText
 from breakwater.translators.drains import applied_drains
 from breakwater.translators.overrides import apply_overrides
 from breakwater.translators.pipeline import LoadedPolicies, PolicyReader, policyset_from_texts
 from breakwater.translators.policyset import PolicySet
+from breakwater.translators.registration import RegisteredEndpoint, RegisteredServices
 from breakwater.translators.snapshot import Translator, node_group
 
 SERVICES = 200
@@ -32,15 +36,27 @@ EXTRA_STEPS = 2
 API = "apiVersion: breakwater.dev/v1alpha1"
 
 
-def _service(index: int, weight: int = 90, attempts: int = 3) -> str:
+ZONES = ("eu-1a", "eu-1b", "eu-1c")
+
+
+def _service(index: int, weight: int = 90, attempts: int = 3, zoned: bool = False) -> str:
+    """A service with a stable and a canary endpoint, its policy and its 90/10 route. Zoned:
+    its endpoints in zones, its policy with a zone line (`Mesh.zone_policy`), and every
+    other service taking registrations."""
     name = f"svc-{index:04d}"
+    at = f"{index // 250}.{index % 250 + 1}"
+    zone = (
+        [f", zone: {ZONES[index % 3]}", f", zone: {ZONES[(index + 1) % 3]}"] if zoned else ["", ""]
+    )
+    registration = "  registration: {}\n" if zoned and index % 2 == 0 else ""
+    zone_line = "  loadBalancer: {policy: round-robin}\n" if zoned else ""
     return f"""{API}
 kind: Service
 metadata: {{name: {name}}}
 spec:
-  endpoints:
-    - {{address: 10.0.{index // 250}.{index % 250 + 1}, port: 8080, labels: {{version: stable}}}}
-    - {{address: 10.1.{index // 250}.{index % 250 + 1}, port: 8080, labels: {{version: canary}}}}
+{registration}  endpoints:
+    - {{address: 10.0.{at}, port: 8080{zone[0]}, labels: {{version: stable}}}}
+    - {{address: 10.1.{at}, port: 8080{zone[1]}, labels: {{version: canary}}}}
   subsets:
     - {{name: stable, labels: {{version: stable}}}}
     - {{name: canary, labels: {{version: canary}}}}
@@ -55,7 +71,7 @@ spec:
   retry: {{attempts: {attempts}, perTryTimeout: 500ms}}
   timeout: {{request: 3s}}
   healthCheck: {{interval: 5s, http: {{path: /health}}}}
----
+{zone_line}---
 {API}
 kind: HTTPRoute
 metadata: {{name: {name}}}
@@ -98,14 +114,19 @@ spec:
 class Mesh:
     """The policy files as texts, keyed by name, and the random edits made to them."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, zoned: bool = False, services: int = SERVICES) -> None:
         self.rng = rng
+        self.zoned = zoned
         self.files: dict[str, str] = {"00-gateway.yaml": _gateway()}
-        for start in range(0, SERVICES, PER_FILE):
+        for start in range(0, services, PER_FILE):
             self.files[f"services-{start:04d}.yaml"] = "---\n".join(
-                _service(i) for i in range(start, start + PER_FILE)
+                _service(i, zoned=zoned) for i in range(start, start + PER_FILE)
             )
-        self.next_service = SERVICES
+        self.instances: dict[str, RegisteredEndpoint] = {}
+        """`ADDRESS:PORT` → the instance registered there, as the state store lists them."""
+        self.local: tuple[tuple[str, int], ...] = (("eu-1a", 2), ("eu-1b", 1))
+        """The edge proxies by zone (`reconciler.local_zones`)."""
+        self.next_service = services
         self.overrides: list[tuple[str, dict[str, int]]] = []
         self.drains: list[tuple[str, str]] = []
 
@@ -159,7 +180,9 @@ class Mesh:
         count = self.rng.randrange(1, 12)
         self.next_service += count
         name = f"services-{start:04d}.yaml"
-        self.files[name] = "---\n".join(_service(i) for i in range(start, start + count))
+        self.files[name] = "---\n".join(
+            _service(i, zoned=self.zoned) for i in range(start, start + count)
+        )
         return f"added {name} ({count} services)"
 
     def delete_file(self) -> str:
@@ -234,6 +257,98 @@ class Mesh:
         index = self.rng.choice(self.services())
         self.drains.append((f"svc-{index:04d}", f"10.1.{index // 250}.{index % 250 + 1}:8080"))
         return f"drained the canary endpoint of svc-{index:04d}"
+
+    def register(self) -> str:
+        """An instance registers: mostly with a service that takes registrations, sometimes
+        with one that does not or at a static endpoint's address (both left out)."""
+        services = self.services()
+        hosts = [i for i in services if i % 2 == 0][:4]  # a few, each with several instances
+        index = self.rng.choice(hosts if hosts and self.rng.random() < 0.8 else services)
+        number = self.rng.randrange(1, 250)
+        address = self.rng.choice(
+            [f"10.2.{index % 250}.{number}"] * 4 + [f"10.0.{index // 250}.{index % 250 + 1}"]
+        )
+        instance = RegisteredEndpoint(
+            service=f"svc-{index:04d}",
+            address=address,
+            port=8080,
+            labels=(("version", self.rng.choice(["stable", "canary", "other"])),),
+            zone=self.rng.choice([*ZONES, None]),
+            weight=self.rng.choice([1, 1, 2, 5]),
+            draining=False,
+        )
+        self.instances[instance.key] = instance
+        return f"registered {instance.key} with svc-{index:04d} in {instance.zone}"
+
+    def _instance(self) -> RegisteredEndpoint | None:
+        if not self.instances:
+            return None
+        return self.instances[self.rng.choice(sorted(self.instances))]
+
+    def deregister(self) -> str:
+        """An instance deregisters: it drains first, and later leaves."""
+        instance = self._instance()
+        if instance is None:
+            return self.register()
+        if instance.draining:
+            del self.instances[instance.key]
+            return f"{instance.key} left"
+        self.instances[instance.key] = replace(instance, draining=True)
+        return f"{instance.key} drains before it leaves"
+
+    def renew(self) -> str:
+        """A renewal: an equal instance read again from the store; nothing a proxy sees."""
+        instance = self._instance()
+        if instance is None:
+            return "renewed nothing"
+        self.instances[instance.key] = replace(instance, labels=tuple(instance.labels))
+        return f"renewed {instance.key}"
+
+    def zone_policy(self) -> str:
+        """A service's policy turns zone-aware routing or zone failover on, or off."""
+        index = self.rng.choice(self.services())
+        line = self.rng.choice(
+            [
+                "loadBalancer: {policy: round-robin}",
+                f"loadBalancer: {{zoneAware: {{minClusterSize: {self.rng.randrange(1, 4)}}}}}",
+                f"failover: {{zones: [{self.rng.choice(ZONES)}]}}",
+                "failover: {zones: []}",
+            ]
+        )
+        for name in sorted(self.files):
+            self.files[name] = re.sub(
+                rf"(metadata: \{{name: svc-{index:04d}\}}\nspec:\n  targetRef: .*\n(?:  .*\n)*?)"
+                r"  (?:loadBalancer|failover): .*\n",
+                rf"\g<1>  {line}\n",
+                self.files[name],
+            )
+        return f"svc-{index:04d}: {line}"
+
+    def move_zone(self) -> str:
+        """A static endpoint moves to another zone in its file."""
+        index = self.rng.choice(self.services())
+        zone = self.rng.choice(ZONES)
+        for name in sorted(self.files):
+            self.files[name] = re.sub(
+                rf"(address: 10\.0\.{index // 250}\.{index % 250 + 1}, port: 8080, zone: )[\w-]+",
+                rf"\g<1>{zone}",
+                self.files[name],
+            )
+        return f"the stable endpoint of svc-{index:04d} to {zone}"
+
+    def drain_instance(self) -> str:
+        """A registered instance drained through the API, as a static endpoint is."""
+        instance = self._instance()
+        if instance is None:
+            return self.drain()
+        self.drains.append((instance.service, instance.key))
+        return f"drained {instance.key} of {instance.service} through the API"
+
+    def proxies(self) -> str:
+        """Edge proxies come and go in the zones: the local cluster changes."""
+        counts = [(zone, self.rng.randrange(0, 4)) for zone in ["", *ZONES[:2]]]
+        self.local = tuple((zone, count) for zone, count in counts if count) or (("eu-1a", 1),)
+        return f"edge proxies by zone {self.local}"
 
     def override(self) -> str:
         name = self._service_file()
@@ -390,3 +505,78 @@ def test_route_edits_give_what_a_full_rebuild_gives(seed: int) -> None:
         expected = _drained(_served(full, mesh.overrides), mesh.drains)
         _same_snapshot(built, _fresh(expected, group), step)
     assert translator.patched > ROUTE_STEPS // 4  # most route edits took the short way
+
+
+ZONE_STEPS = 24
+ZONE_SERVICES = 100
+
+
+def _registered(registered: RegisteredServices, loaded: LoadedPolicies, mesh: Mesh) -> PolicySet:
+    """The set the controller serves: registered instances laid over the YAML, then the API's
+    weights and drains and the instances that drain before they leave (`overlay`)."""
+    assert loaded.policyset is not None
+    instances = [mesh.instances[key] for key in sorted(mesh.instances)]
+    base = registered.apply(loaded.policyset, instances)
+    overrides = {route: weights for route, weights in mesh.overrides}
+    served, _ = overlay(
+        base,
+        [WeightOverride(route, 0, weights) for route, weights in overrides.items()],
+        {(s, e): Drain(s, e, "test", 0.0) for s, e in mesh.drains},
+        {},
+        instances,
+    )
+    return served
+
+
+@pytest.mark.parametrize("seed", [int(os.environ.get("BREAKWATER_INCREMENTAL_SEED", "2930"))])
+def test_registrations_drains_and_zones_give_what_a_full_rebuild_gives(seed: int) -> None:
+    """Instances register, renew, drain and leave; endpoints are drained through the API;
+    endpoints move between zones, policies turn zone-aware routing and zone failover on and
+    off, and the edge proxies come and go in their zones. Each step is built for the proxies
+    without a zone and for those of two zones (zoned node groups with the local cluster), as
+    the reconciler does, and must equal a build from scratch."""
+    rng = random.Random(seed)
+    mesh = Mesh(rng, zoned=True, services=ZONE_SERVICES)
+    edits: list[Callable[[], str]] = [
+        mesh.register,
+        mesh.register,
+        mesh.deregister,
+        mesh.renew,
+        mesh.drain,
+        mesh.drain_instance,
+        mesh.zone_policy,
+        mesh.move_zone,
+        mesh.proxies,
+        mesh.change_weight,
+        mesh.override,
+        mesh.delete_file,
+    ]
+    order = [rng.choice(edits) for _ in range(ZONE_STEPS)]
+    reader, translator, registered = PolicyReader(compact=True), Translator(), RegisteredServices()
+    done: list[str] = []
+    served_registered = 0
+    for number, edit in enumerate([lambda: "the files as generated", mesh.register, *order]):
+        done.append(edit())
+        step = f"seed {seed} (BREAKWATER_INCREMENTAL_SEED), step {number}: " + " → ".join(done[-3:])
+        incremental = reader.read(mesh.texts())
+        full = policyset_from_texts(mesh.texts())
+        assert [str(e) for e in incremental.errors] == [str(e) for e in full.errors], step
+        assert full.policyset is not None, step
+        served = _registered(registered, incremental, mesh)
+        expected = _registered(RegisteredServices(), full, mesh)
+        _same_set(served, expected, step)
+        assert served.drained == expected.drained, step
+        served_registered += any(
+            e.address.startswith("10.2.")
+            for s in served.services.values()
+            for e in s.spec.endpoints
+        )
+        group = node_group(served, "edge", {})
+        translator.next_generation()
+        for zone in (None, "eu-1a", "eu-1b"):
+            local = mesh.local if zone is not None else ()
+            built = Snapshot(translator.translate(served, group, zone, local))
+            fresh = Snapshot(Translator().translate(expected, group, zone, local))
+            _same_snapshot(built, fresh, f"{step} (proxies in {zone})")
+    assert served_registered > ZONE_STEPS // 3  # registered instances were served most steps
+    assert translator.patched > 0, translator.patched

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from breakwater.controlplane.state import sources
-from breakwater.controlplane.state.sources import load_policy_files, read_policy_files
+from breakwater.controlplane.state.sources import FileReads, load_policy_files, read_policy_files
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 
@@ -39,11 +40,12 @@ def test_texts_are_keyed_by_relative_name_and_name_their_path(tmp_path: Path) ->
     assert files.errors == []
 
 
-def test_the_version_hashes_relative_names_and_the_bytes_read(tmp_path: Path) -> None:
+def test_the_version_hashes_relative_names_and_each_files_hash(tmp_path: Path) -> None:
     root = _policies(tmp_path / "policies")
     digest = hashlib.sha256()
     for name in read_policy_files(root).texts:
-        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+        content = hashlib.sha256((root / name).read_bytes()).digest()
+        digest.update(name.encode() + b"\0" + content)
     assert read_policy_files(root).version == digest.hexdigest()[:16]
 
 
@@ -68,6 +70,63 @@ def test_each_file_is_opened_once_per_read(tmp_path: Path, monkeypatch: pytest.M
     files, loaded = load_policy_files(root)
     assert loaded.policyset is not None, loaded.errors
     assert sorted(opened) == sorted(root / name for name in files.texts)
+
+
+def _opening(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    opened: list[Path] = []
+    real_open = Path.open
+
+    def counting_open(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(path)
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    return opened
+
+
+def _age(root: Path, seconds: float) -> None:
+    """Every file last modified `seconds` ago, as files an operator wrote a while back."""
+    for file in root.rglob("*.yaml"):
+        stat = file.stat()
+        os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
+
+
+def test_a_read_opens_only_the_files_whose_stat_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _policies(tmp_path / "policies")
+    _age(root, 60)
+    kept = FileReads()
+    first = read_policy_files(root, kept)
+    opened = _opening(monkeypatch)
+    assert read_policy_files(root, kept) == first
+    assert opened == []
+    routes = root / "routes" / "routes.yaml"
+    routes.write_text(routes.read_text() + "# an edit\n")
+    (root / "telemetry.yaml").unlink()
+    opened.clear()
+    again = read_policy_files(root, kept)
+    assert opened == [routes]
+    assert again.texts["routes/routes.yaml"].text.endswith("# an edit\n")
+    assert "telemetry.yaml" not in again.texts
+    assert again.version == read_policy_files(root).version != first.version
+    assert again.texts["services.yaml"] is first.texts["services.yaml"]  # reused as it was
+
+
+def test_a_file_written_in_the_same_tick_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that keeps the size and times (the file system's clock did not tick) is not
+    missed: a file modified just before it was read is hashed again on the next read."""
+    root = _policies(tmp_path / "policies")
+    services = root / "services.yaml"
+    services.write_bytes(services.read_bytes())  # written just now
+    kept = FileReads()
+    read_policy_files(root, kept)
+    before, stat = sources._stat(services), sources._stat
+    services.write_bytes(services.read_bytes().replace(b"port: 18081", b"port: 18099", 1))
+    monkeypatch.setattr(sources, "_stat", lambda file: before if file == services else stat(file))
+    assert "port: 18099" in read_policy_files(root, kept).texts["services.yaml"].text
 
 
 def test_line_endings_do_not_change_the_text(tmp_path: Path) -> None:

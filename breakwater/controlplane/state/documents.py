@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breakwater.translators.documents import RawDocument
+from breakwater.translators.documents import RawDocument, other_positions
 from breakwater.translators.kinds import AnyDocument, kind_of
 from breakwater.translators.pipeline import LoadedPolicies
 
@@ -38,12 +38,11 @@ class DocumentStatuses:
         if loaded.errors or len(loaded.documents) != len(self._documents):
             statuses = document_statuses(loaded)
         else:
-            statuses = [
-                status if doc is before and raw is raw_before else _valid(doc, raw)
-                for (doc, raw), (before, raw_before), status in zip(
-                    loaded.documents, self._documents, self._statuses, strict=True
-                )
-            ]
+            statuses = list(self._statuses)
+            for at in other_positions(loaded.documents, self._documents):
+                (doc, raw), (before, raw_before) = loaded.documents[at], self._documents[at]
+                if doc is not before or raw is not raw_before:
+                    statuses[at] = _valid(doc, raw)
         clean = not loaded.errors
         self._documents = list(loaded.documents) if clean else []
         self._statuses = statuses if clean else []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from breakwater.controlplane.state.documents import DocumentStatus, DocumentStatuses
-from breakwater.controlplane.state.sources import DirectoryWatcher, read_policy_files
+from breakwater.controlplane.state.sources import DirectoryWatcher, FileReads, read_policy_files
 from breakwater.defaults import POLICY_POLL_INTERVAL
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.pipeline import PolicyReader
@@ -76,13 +76,14 @@ class DirectorySource:
         self._poll_interval = poll_interval
         self._watcher: DirectoryWatcher | None = None
         self._statuses = DocumentStatuses()
+        self._kept = FileReads()
 
     def describe(self) -> str:
         return str(self.directory)
 
     def read(self, reader: PolicyReader) -> SourceRead:
         started = time.perf_counter()
-        files = read_policy_files(self.directory)
+        files = read_policy_files(self.directory, self._kept)
         read = time.perf_counter()
         decoded = reader.decode(files.texts, files.errors)
         checking = time.perf_counter()

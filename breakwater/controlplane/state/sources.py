@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +67,77 @@ class PolicyFiles:
 
 
 def _policy_version(files: list[tuple[str, bytes]]) -> str:
-    """Relative names, not paths: replicas that mount the same files at other paths agree."""
+    """Relative names, not paths: replicas that mount the same files at other paths agree.
+
+    `files` holds each file's name and the SHA-256 of its bytes, so that a file kept from
+    the last read (`FileReads`) is not hashed again."""
     digest = hashlib.sha256()
     for name, content in files:
         digest.update(name.encode())
         digest.update(b"\0")
         digest.update(content)
     return digest.hexdigest()[:16]
+
+
+RACY_NANOSECONDS = 2_000_000_000
+"""A file modified this recently before it was read is read and hashed again next time
+whatever its stat says: a write in the same tick of the file system's clock keeps size and
+times (Git's "racily clean" files). Only its decoding is spared when the bytes are the same."""
+
+Stat = tuple[int, int, int, int]
+"""Size, modification time, inode and change time (ns): another write, a touch that sets
+the time back, or a ConfigMap's link swap all change it."""
+
+
+@dataclass(frozen=True)
+class _Kept:
+    stat: Stat
+    digest: bytes
+    text: SourceText
+    racy: bool
+    """Modified within `RACY_NANOSECONDS` of the read: the stat alone does not vouch for it."""
+
+
+class FileReads:
+    """The last read of each policy file, kept while its stat stays the same.
+
+    A server re-reads the directory on every change; with this, a read costs a stat of
+    each file and the reading, hashing and decoding of the files that changed, not of every
+    byte of the mesh. The texts handed on are the very objects of the last read, which the
+    decoder recognises without comparing them."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Path, _Kept] = {}
+        self._seen: dict[Path, _Kept] = {}
+
+    def get(self, file: Path, stat: Stat) -> _Kept | None:
+        kept = self._kept.get(file)
+        if kept is None or kept.stat != stat:
+            return None
+        self._seen[file] = kept
+        return kept
+
+    def same(self, file: Path, digest: bytes) -> SourceText | None:
+        """The text kept for these very bytes, if any: not decoded again, and recognised by
+        the decoder without comparing it."""
+        kept = self._kept.get(file)
+        return kept.text if kept is not None and kept.digest == digest else None
+
+    def put(self, file: Path, stat: Stat, digest: bytes, text: SourceText) -> None:
+        racy = time.time_ns() - stat[1] <= RACY_NANOSECONDS
+        self._seen[file] = _Kept(stat, digest, text, racy)
+
+    def retain(self) -> None:
+        """Forget the files this read did not see (removed, or not readable)."""
+        self._kept, self._seen = self._seen, {}
+
+
+def _stat(file: Path) -> Stat | None:
+    try:
+        found = file.stat()
+    except OSError:
+        return None  # reading it says what is wrong
+    return (found.st_size, found.st_mtime_ns, found.st_ino, found.st_ctime_ns)
 
 
 def _text(content: bytes) -> str:
@@ -84,8 +149,9 @@ def _text(content: bytes) -> str:
     return content.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_policy_files(path: Path) -> PolicyFiles:
-    """List the policy files once and read each once.
+def read_policy_files(path: Path, kept: FileReads | None = None) -> PolicyFiles:
+    """List the policy files once and read each once (or not at all: a file `kept` from the
+    last read whose stat is unchanged).
 
     A file that is a link resolving outside the directory is refused: whoever may write
     the directory must not make the server read (and echo in errors) any file it can.
@@ -100,7 +166,7 @@ def read_policy_files(path: Path) -> PolicyFiles:
     directory = path.is_dir()
     texts: dict[str, SourceText] = {}
     errors: list[PolicyError] = []
-    contents: list[tuple[str, bytes]] = []
+    digests: list[tuple[str, bytes]] = []
     root = path.resolve()
     for file in policy_files(path):
         name = str(file.relative_to(path)) if directory else ""
@@ -114,10 +180,17 @@ def read_policy_files(path: Path) -> PolicyFiles:
                 )
             )
             continue
+        stat = _stat(file) if kept is not None else None
+        found = kept.get(file, stat) if kept is not None and stat is not None else None
+        if found is not None and not found.racy:
+            digests.append((name, found.digest))
+            texts[name] = found.text
+            continue
         try:
             with file.open("rb") as handle:
                 content = handle.read(MAX_FILE_BYTES + 1)
-            contents.append((name, content))
+            digest = hashlib.sha256(content).digest()
+            digests.append((name, digest))
             if len(content) > MAX_FILE_BYTES:
                 errors.append(
                     PolicyError(
@@ -125,10 +198,15 @@ def read_policy_files(path: Path) -> PolicyFiles:
                     )
                 )
                 continue
-            texts[name] = SourceText(str(file), _text(content))
+            same = kept.same(file, digest) if kept is not None else None
+            texts[name] = same if same is not None else SourceText(str(file), _text(content))
+            if kept is not None and stat is not None and len(content) == stat[0]:
+                kept.put(file, stat, digest, texts[name])
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(PolicyError(str(file), 1, f"cannot read file: {exc}"))
-    return PolicyFiles(texts, errors, _policy_version(contents))
+    if kept is not None:
+        kept.retain()
+    return PolicyFiles(texts, errors, _policy_version(digests))
 
 
 def load_policy_files(
