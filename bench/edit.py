@@ -33,12 +33,20 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from bench import proc
-from bench.loadgen import CDS, EDS, EOF, LDS, MAX_MESSAGE, RDS, SOTW_METHOD, eds_names, rds_names
+from bench.loadgen import (
+    CDS,
+    EDS,
+    EOF,
+    LDS,
+    RDS,
+    eds_names,
+    rds_names,
+    sotw_stream,
+)
 from bench.policies import FILE_CHUNK, NODE_CLUSTER, service_name, write_policies
 from bench.profile import Recording
 from bench.server import BreakwaterServer
@@ -88,16 +96,7 @@ class Proxy:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
-        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
-            method: Any = channel.stream_stream(
-                SOTW_METHOD,
-                request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-                response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
-            )
-            call = method()
-            node = base_pb2.Node(id="bench-edit", cluster=NODE_CLUSTER, user_agent_name="envoy")
-            await call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=CDS))
+        async with sotw_stream(self.target, "bench-edit", NODE_CLUSTER) as call:
             await call.write(discovery_pb2.DiscoveryRequest(type_url=LDS))
             while True:
                 response: Any = await call.read()

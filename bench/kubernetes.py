@@ -35,7 +35,6 @@ import grpc
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from lightkube import ApiError, Client, KubeConfig, codecs
@@ -46,7 +45,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 
-from bench.loadgen import CDS, EDS, EOF, MAX_MESSAGE, SOTW_METHOD, eds_names
+from bench.loadgen import CDS, EDS, EOF, eds_names, sotw_stream
 from breakwater.controlplane.kubernetes.kinds import GATEWAY_API
 from breakwater.controlplane.kubernetes.objects import CONTROLLER_NAME
 from breakwater.devtools.etcd_binary import wheel_etcd
@@ -287,16 +286,7 @@ class Proxy:
         self.changed = asyncio.Event()
 
     async def run(self) -> None:
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
-        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
-            method: Any = channel.stream_stream(
-                SOTW_METHOD,
-                request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-                response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
-            )
-            call = method()
-            node = base_pb2.Node(id="bench-kube", cluster=NODE_CLUSTER, user_agent_name="envoy")
-            await call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=CDS))
+        async with sotw_stream(self.target, "bench-kube", NODE_CLUSTER) as call:
             names: list[str] = []
             while True:
                 response: Any = await call.read()

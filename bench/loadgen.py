@@ -25,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
@@ -88,6 +88,23 @@ class FleetConfig:
     streams_per_channel: int = 100
     connect_concurrency: int = 500
     """Streams opening at the same time (a new one starts when one is synced)."""
+
+
+@contextlib.asynccontextmanager
+async def sotw_stream(target: str, node_id: str, node_cluster: str) -> AsyncIterator[Any]:
+    """One SotW ADS stream to `target` from a node that says it is Envoy, its CDS request sent:
+    the one-probe benchmarks' proxy (`bench.edit`, `bench.kubernetes`, `bench.registration`)."""
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
+        method: Any = channel.stream_stream(
+            SOTW_METHOD,
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+        )
+        call = method()
+        node = base_pb2.Node(id=node_id, cluster=node_cluster, user_agent_name="envoy")
+        await call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=CDS))
+        yield call
 
 
 def eds_names(resources: Sequence[bytes]) -> frozenset[str]:

@@ -33,11 +33,10 @@ from typing import Any
 
 import aiohttp
 import grpc
-from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from bench.loadgen import CDS, EDS, EOF, MAX_MESSAGE, SOTW_METHOD, eds_names
+from bench.loadgen import CDS, EDS, EOF, eds_names, sotw_stream
 from bench.server import BreakwaterServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,16 +94,7 @@ class Proxy:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
-        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
-            method: Any = channel.stream_stream(
-                SOTW_METHOD,
-                request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-                response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
-            )
-            call = method()
-            node = base_pb2.Node(id="bench-registration", cluster="bench", user_agent_name="envoy")
-            await call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=CDS))
+        async with sotw_stream(self.target, "bench-registration", "bench") as call:
             subscribed: list[str] = []
             while True:
                 response: Any = await call.read()
