@@ -17,7 +17,7 @@ from breakwater.translators.policyset import PolicySet
 from breakwater.translators.refused import Refused
 from breakwater.translators.route_model import HTTPRoute
 from breakwater.translators.traffic_model import RateLimit
-from breakwater.translators.validate_telemetry import HTTP2_PROTOCOLS, Report
+from breakwater.translators.validate_telemetry import Report, check_grpc_service
 
 SERVICE_FIELD: YamlPath = ("spec", "rateLimitService")
 
@@ -32,26 +32,16 @@ def _check_service(
     name = gateway.spec.rate_limit_service
     if name is None:
         return
-    service = policyset.services.get(name)
-    if service is None:
-        if refused.has("Service", name):
-            return  # declared, with errors of its own: those are reported
-        known = ", ".join(sorted(policyset.services)) or "none declared"
-        report(
-            gateway,
-            raw,
-            SERVICE_FIELD,
-            f"rate-limit service {name!r} is not declared; declare the Service that runs "
-            f"Envoy's rate-limit service, with `protocol: grpc` (declared services: {known})",
-        )
-    elif service.spec.protocol not in HTTP2_PROTOCOLS:
-        report(
-            gateway,
-            raw,
-            SERVICE_FIELD,
-            f"rate-limit service {name!r} has protocol {service.spec.protocol}; Envoy asks it "
-            "over gRPC, which needs HTTP/2: give that Service `protocol: grpc`",
-        )
+    check_grpc_service(
+        report,
+        policyset,
+        refused,
+        (gateway, raw, SERVICE_FIELD),
+        name,
+        "rate-limit service",
+        "declare the Service that runs Envoy's rate-limit service, with `protocol: grpc`",
+        "Envoy asks it over gRPC",
+    )
 
 
 def _missing_service(gateway: str) -> str:

@@ -22,15 +22,20 @@ Report = Callable[[Document, RawDocument, YamlPath, str], None]
 HTTP2_PROTOCOLS = ("grpc", "http2")
 
 
-def _check_collector(
+def check_grpc_service(
     report: Report,
     policyset: PolicySet,
     refused: Refused,
-    doc: Telemetry,
-    raw: RawDocument,
-    path: YamlPath,
+    at: tuple[Document, RawDocument, YamlPath],
     name: str,
+    what: str,
+    declare: str,
+    asked: str,
 ) -> None:
+    """A Service a proxy calls over gRPC (a trace collector, the rate-limit service): declared,
+    and speaking HTTP/2. `what` names its role, `declare` says how to declare it, `asked` how
+    Envoy talks to it; the mistake is reported `at` the field that names it."""
+    doc, raw, path = at
     service = policyset.services.get(name)
     if service is None:
         if refused.has("Service", name):
@@ -40,17 +45,37 @@ def _check_collector(
             doc,
             raw,
             path,
-            f"collector service {name!r} is not declared; declare it as a Service with "
-            f"`protocol: grpc` (declared services: {known})",
+            f"{what} {name!r} is not declared; {declare} (declared services: {known})",
         )
     elif service.spec.protocol not in HTTP2_PROTOCOLS:
         report(
             doc,
             raw,
             path,
-            f"collector service {name!r} has protocol {service.spec.protocol}; OTLP export is "
-            "gRPC, which needs HTTP/2: give that Service `protocol: grpc`",
+            f"{what} {name!r} has protocol {service.spec.protocol}; {asked}, which needs "
+            "HTTP/2: give that Service `protocol: grpc`",
         )
+
+
+def _check_collector(
+    report: Report,
+    policyset: PolicySet,
+    refused: Refused,
+    doc: Telemetry,
+    raw: RawDocument,
+    path: YamlPath,
+    name: str,
+) -> None:
+    check_grpc_service(
+        report,
+        policyset,
+        refused,
+        (doc, raw, path),
+        name,
+        "collector service",
+        "declare it as a Service with `protocol: grpc`",
+        "OTLP export is gRPC",
+    )
 
 
 def _check_target(
