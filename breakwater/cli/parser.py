@@ -328,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"with RESOURCE_EXHAUSTED (default {MAX_RECEIVE_MESSAGE_LENGTH // 2**20} MiB)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes serving the xDS streams, sharing the xDS port; 0 serves them "
+        "in this process, as the translation does (default: one per core, 0 on one core)",
+    )
+    serve.add_argument(
         "--xds-max-streams",
         type=_positive_int,
         metavar="N",

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakwater import defaults
 from breakwater.cli.common import CommandFailed, dump, parse_pairs
 from breakwater.controlplane.fleet.contract import FleetOptions
+
+if TYPE_CHECKING:
+    from breakwater.controlplane.api.security import SecurityConfig
 
 
 def _bootstrap_tls(args: argparse.Namespace) -> Any:
@@ -141,6 +144,24 @@ def default_state_dir() -> str:
     return user_data_dir("breakwater")
 
 
+def _workers(asked: int | None, security: SecurityConfig) -> int:
+    """`--workers`, or its default; refused where the proxies' reports could not be checked."""
+    from breakwater.controlplane.workers import default_workers
+
+    certificates = security.proxy_credentials and security.tls_client_ca is not None
+    if asked is None:
+        return 0 if certificates else default_workers()
+    if asked < 0:
+        raise CommandFailed(f"--workers {asked}: give 0 or more worker processes")
+    if asked and certificates:
+        raise CommandFailed(
+            "--workers cannot check proxies' reports by client certificate yet (a worker "
+            "relays them to this process without the certificate); run with --workers 0, or "
+            "give the proxies tokens (--proxy-token-file) instead of certificates"
+        )
+    return asked
+
+
 def run_event_loop(main: Coroutine[Any, Any, None], name: str) -> None:
     """Run `main` to the end on the event loop called `name` (`uvloop` or `asyncio`)."""
     if name == "uvloop":
@@ -233,6 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif any(etcd_files) or args.etcd_user:
         raise CommandFailed("the --etcd-* options need --state etcd://HOST:PORT/PREFIX")
     config = ServeConfig(
+        workers=_workers(args.workers, security),
         security=security,
         policy_dir=Path(args.config or "."),
         kubernetes=_kubernetes(args),

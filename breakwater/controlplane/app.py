@@ -55,6 +55,7 @@ from breakwater.controlplane.state.policy_source import DirectorySource, PolicyS
 from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.store import Store
+from breakwater.controlplane.workers.pool import FeedingCache, WorkerPool
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
@@ -100,6 +101,8 @@ class ServeConfig:
     """Where to keep the rate-limit service's configuration (`--ratelimit-config`)."""
     kubernetes: KubernetesOptions | None = None
     """Read the policies from a Kubernetes API server instead of `policy_dir` (`--kubernetes`)."""
+    workers: int = 0
+    """Worker processes serving the xDS port (`--workers`); 0: this process serves it."""
 
     def policy_source(self) -> PolicySource:
         """The directory by default; the API server with `--kubernetes`."""
@@ -129,7 +132,7 @@ class ControlPlane:
             if store is not None
             else open_store(config.state_dir, config.store_url, config.etcd_access)
         )
-        self.cache = SnapshotCache(group_key)
+        self.cache = FeedingCache(group_key) if config.workers else SnapshotCache(group_key)
         self.streams = StreamRegistry()
         self.source = config.policy_source()
         # Decoded files are kept on this machine's state directory only: with a shared store
@@ -219,17 +222,32 @@ class ControlPlane:
         self.proxy_guard = config.security.proxy_guard()
         if self.proxy_guard is not None:
             self.streams.add_observer(self.proxy_guard)
-        self.xds = XdsServer(
-            self.cache,
-            host=config.xds_host,
-            port=config.xds_port,
-            registry=self.streams,
-            options=config.xds_options,
-            services=[add_to_server(self.api, config.security), self.fleet.server_hook()],
-            credentials=config.security.grpc_credentials(),
-            admit=None if self.proxy_guard is None else self.proxy_guard.admit,
-            interceptors=() if self.proxy_guard is None else [self.proxy_guard.interceptor()],
-        )
+        services = [add_to_server(self.api, config.security), self.fleet.server_hook()]
+        self.xds: XdsServer | WorkerPool
+        if isinstance(self.cache, FeedingCache):
+            self.xds = WorkerPool(
+                config.workers,
+                self.cache,
+                self.streams,
+                host=config.xds_host,
+                port=config.xds_port,
+                options=config.xds_options,
+                security=config.security,
+                services=services,
+                guard=self.proxy_guard,
+            )
+        else:
+            self.xds = XdsServer(
+                self.cache,
+                host=config.xds_host,
+                port=config.xds_port,
+                registry=self.streams,
+                options=config.xds_options,
+                services=services,
+                credentials=config.security.grpc_credentials(),
+                admit=None if self.proxy_guard is None else self.proxy_guard.admit,
+                interceptors=() if self.proxy_guard is None else [self.proxy_guard.interceptor()],
+            )
         self.admin = AdminApp(
             self.api, self.metrics.registry, self.not_ready_reason, config.security
         )

@@ -153,10 +153,20 @@ class ProxyGuard(XdsObserver):
         except Refusal as refusal:
             await context.abort(refusal.code, str(refusal))
             raise  # abort raises; this line is for the type checker
-        node_id = str(node.id)
-        self._streams[stream_id] = (node_id, credential.key)
+        self.admitted(stream_id, str(node.id), credential.key)
+
+    def credential_of(self, stream_id: int) -> bytes | None:
+        """The key of the credential an open ADS stream was admitted with (a worker tells the
+        parent, whose report checks need it)."""
+        admitted = self._streams.get(stream_id)
+        return None if admitted is None else admitted[1]
+
+    def admitted(self, stream_id: int, node_id: str, key: bytes) -> None:
+        """A stream admitted elsewhere (by an xDS worker) with the credential `key`: reports
+        for its node are taken with that credential while it is open."""
+        self._streams[stream_id] = (node_id, key)
         held = self._live.setdefault(node_id, {})
-        held[credential.key] = held.get(credential.key, 0) + 1
+        held[key] = held.get(key, 0) + 1
 
     def on_disconnect(self, stream: StreamStatus) -> None:
         admitted = self._streams.pop(stream.stream_id, None)

@@ -192,6 +192,9 @@ class XdsServer:
 
     ``services`` lets other gRPC services (Breakwater's own API) share the port;
     ``admit`` is the servicer's identify hook and ``interceptors`` wrap every service.
+    ``share_port``: bind with ``SO_REUSEPORT`` and without the check that the port is free,
+    for the worker processes of one `serve` (whose parent checked and holds the port). Left
+    off, a second server on a used port fails, instead of silently taking half the proxies.
     """
 
     def __init__(
@@ -206,8 +209,10 @@ class XdsServer:
         credentials: grpc.ServerCredentials | None = None,
         admit: Admission | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+        share_port: bool = False,
     ) -> None:
         self.cache = cache
+        self.share_port = share_port
         self.interceptors = tuple(interceptors)
         self.credentials = credentials
         self.host = host
@@ -238,9 +243,11 @@ class XdsServer:
         """Bind and serve; returns the bound port (useful with ``port=0``)."""
         if self._server is not None:
             return self.port
-        server = grpc.aio.server(
-            options=self.options.grpc_options(), interceptors=self.interceptors or None
-        )
+        options = self.options.grpc_options()
+        if self.share_port:
+            options = [o for o in options if o[0] != "grpc.so_reuseport"]
+            options.append(("grpc.so_reuseport", 1))
+        server = grpc.aio.server(options=options, interceptors=self.interceptors or None)
         self.servicer.add_to_server(server)
         for hook in self._services:
             hook(server)
@@ -248,7 +255,7 @@ class XdsServer:
         # A restarted server keeps the port it had, so proxies find it again.
         wanted = self.requested_port or self.port
         address = f"{host}:{wanted}"
-        if in_use(self.host, wanted):
+        if not self.share_port and in_use(self.host, wanted):
             raise CannotListen("xDS", self.host, wanted, "--xds-address")
         try:
             if self.credentials is None:
