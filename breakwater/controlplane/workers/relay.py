@@ -76,7 +76,8 @@ class Relay(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE and not exc.details():
                 log.warning("the control plane did not answer a relayed %s call", method)
-            await context.abort(exc.code(), exc.details() or "", exc.trailing_metadata())
+            trailing = tuple(_forwarded(tuple(exc.trailing_metadata() or ())))
+            await context.abort(exc.code(), exc.details() or "", trailing)
         finally:
             call.cancel()
 
