@@ -113,26 +113,28 @@ def test_status_lists_the_proxies_of_every_worker(serve: ServeProcess) -> None:
 def test_a_nack_on_a_worker_shows_in_status_and_metrics(serve: ServeProcess) -> None:
     async def run() -> None:
         before = metric_sum(metrics_text(serve.admin_url), "breakwater_xds_nacks_total")
-        async with _own_connection(serve.xds_port) as channel:
-            async with AdsClient(channel, "refuser") as client:
-                await client.request(CLUSTER_TYPE)
-                response = await client.recv(TIMEOUT)
-                await client.nack(response, "cluster payments-stable: no such filter")
+        async with (
+            _own_connection(serve.xds_port) as channel,
+            AdsClient(channel, "refuser") as client,
+        ):
+            await client.request(CLUSTER_TYPE)
+            response = await client.recv(TIMEOUT)
+            await client.nack(response, "cluster payments-stable: no such filter")
 
-                def nacked() -> bool:
-                    for proxy in _status(serve):
-                        if proxy["node_id"] == "refuser":
-                            (cds,) = proxy["types"]
-                            return bool(
-                                cds["state"] == "nacked"
-                                and cds["nack_message"] == "cluster payments-stable: no such filter"
-                                and cds["nack_version"] == response.version_info
-                            )
-                    return False
+            def nacked() -> bool:
+                for proxy in _status(serve):
+                    if proxy["node_id"] == "refuser":
+                        (cds,) = proxy["types"]
+                        return bool(
+                            cds["state"] == "nacked"
+                            and cds["nack_message"] == "cluster payments-stable: no such filter"
+                            and cds["nack_version"] == response.version_info
+                        )
+                return False
 
-                await _wait(nacked, "the NACK to show in the status")
-                after = metric_sum(metrics_text(serve.admin_url), "breakwater_xds_nacks_total")
-                assert after == before + 1
+            await _wait(nacked, "the NACK to show in the status")
+            after = metric_sum(metrics_text(serve.admin_url), "breakwater_xds_nacks_total")
+            assert after == before + 1
 
     asyncio.run(run())
 

@@ -76,7 +76,8 @@ class Relay(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE and not exc.details():
                 log.warning("the control plane did not answer a relayed %s call", method)
-            trailing = tuple(_forwarded(tuple(exc.trailing_metadata() or ())))
+            received: Any = exc.trailing_metadata() or ()
+            trailing = tuple(_forwarded(tuple(received)))
             await context.abort(exc.code(), exc.details() or "", trailing)
         finally:
             call.cancel()
