@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,7 +92,7 @@ class FeedingCache(SnapshotCache):
 @dataclasses.dataclass(eq=False)
 class _Worker:
     slot: int
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     mirror: Mirror
@@ -304,13 +305,20 @@ class WorkerPool:
     async def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "breakwater.controlplane.workers",
-                str(theirs.fileno()),
-                str(os.getpid()),
-                pass_fds=(theirs.fileno(),),
+            # Inherited as the one inheritable descriptor, without `pass_fds`, and started by
+            # `subprocess` rather than the event loop (uvloop forks): Python then starts it
+            # with posix_spawn. A fork of this process, gRPC's threads running, has gRPC log
+            # outside the server's log format that it skips its fork handlers.
+            theirs.set_inheritable(True)
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "breakwater.controlplane.workers",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
+                close_fds=False,
             )
         finally:
             theirs.close()
@@ -364,7 +372,7 @@ class WorkerPool:
         if worker in self._live:
             self._live.remove(worker)
         worker.writer.close()
-        code = await worker.process.wait()
+        code = await asyncio.to_thread(worker.process.wait)
         ended = worker.mirror.end_all()
         if self._stopping:
             return
