@@ -128,6 +128,12 @@ class Worker:
                     break
         finally:
             await self.xds.stop(grace)
+            # The cancelled streams end on the loop's next turns; leaving before they did would
+            # have asyncio cancel them again, which gRPC logs as an error.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    while len(self.reporter):
+                        await asyncio.sleep(0.01)
             self.reporter.flush()
             with contextlib.suppress(ConnectionError):
                 await self._writer.drain()
