@@ -93,14 +93,14 @@ def test_workers_admit_by_token_and_the_parent_checks_reports(serve: ServeProces
             assert all(clients_of(pid, port) for pid in worker_pids(serve.pid))
 
             before = retries()
-            with grpc.insecure_channel(f"{LOOPBACK}:{port}") as channel:
+            with grpc.insecure_channel(f"{LOOPBACK}:{port}") as reports:
                 for n in range(PROXIES):
                     request = export(STABLE, counters={"cluster.upstream_rq_retry": 1})
-                    send_export(channel, request, f"tok-{n}", _bearer(EDGE))
+                    send_export(reports, request, f"tok-{n}", _bearer(EDGE))
                 for node_id, token in (("tok-0", OTHER), ("nobody", EDGE)):
-                    with pytest.raises(grpc.RpcError) as refused:
-                        send_export(channel, export(STABLE), node_id, _bearer(token))
-                    error: Any = refused.value
+                    with pytest.raises(grpc.RpcError) as rejected:
+                        send_export(reports, export(STABLE), node_id, _bearer(token))
+                    error: Any = rejected.value
                     assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error.details()
             await asyncio.to_thread(
                 wait_until, lambda: retries() == before + PROXIES, TIMEOUT, "the reports to count"
@@ -108,7 +108,7 @@ def test_workers_admit_by_token_and_the_parent_checks_reports(serve: ServeProces
         finally:
             for client in clients:
                 await client.__aexit__()
-            for channel in channels:
-                await channel.close(None)
+            for opened in channels:
+                await opened.close(None)
 
     asyncio.run(run())
