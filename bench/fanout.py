@@ -15,7 +15,11 @@ of ``FANOUT_SERVICES`` services to proxies that all share one node cluster
   the debounce quiet period and translation are included), and the
   server's CPU seconds from the PUT until every ACK was in.
 
-Run one size: ``python -m bench.fanout --streams 1000``.
+With ``--workers N`` Breakwater serves the streams from N worker processes
+(``serve --workers N``); its CPU and memory are then those of every server
+process (the parent and the workers), as they are for one process.
+
+Run one size: ``python -m bench.fanout --streams 1000 [--workers 2]``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ ServerKind = Literal["breakwater", "go", "java"]
 
 @contextlib.contextmanager
 def open_server(
-    kind: ServerKind, workdir: Path, *, launcher: list[str] | None = None
+    kind: ServerKind, workdir: Path, *, launcher: list[str] | None = None, workers: int = 0
 ) -> Iterator[tuple[AdsServer, ChangeHook]]:
     """A started server serving the fan-out resources, and how to make it publish change i.
 
@@ -61,7 +65,9 @@ def open_server(
     """
     policies = write_policies(workdir / "fanout-policies", FANOUT_SERVICES)
     if kind == "breakwater":
-        with BreakwaterServer(policies, workdir / "server", launcher=launcher) as server:
+        with BreakwaterServer(
+            policies, workdir / "server", launcher=launcher, workers=workers
+        ) as server:
 
             def write_weights(index: int) -> None:
                 stable, canary = WEIGHTS[index % len(WEIGHTS)]
@@ -104,8 +110,11 @@ def run_size(
     launcher: list[str] | None = None,
     profile: bool = False,
     server_kind: ServerKind = "breakwater",
+    workers: int = 0,
 ) -> dict[str, Any]:
     prefix = "fanout" if server_kind == "breakwater" else f"fanout-{server_kind}"
+    if workers:
+        prefix = f"{prefix}-w{workers}"
     server_dir = workdir / f"{prefix}-{mode}-{streams}"
     result: dict[str, Any] = {
         "server": server_kind,
@@ -113,8 +122,13 @@ def run_size(
         "mode": mode,
         "services": FANOUT_SERVICES,
         "processes": default_processes(streams),
+        "workers": workers,
     }
-    with open_server(server_kind, server_dir, launcher=launcher) as (server, change):
+    with open_server(server_kind, server_dir, launcher=launcher, workers=workers) as (
+        server,
+        change,
+    ):
+        server_pids = server.pids if isinstance(server, BreakwaterServer) else lambda: [server.pid]
         time.sleep(1.0)
         probe_config = FleetConfig(server.xds_address, 1, mode=mode, node_prefix="probe")
         with FleetProcesses(probe_config, 1) as probe:
@@ -143,7 +157,7 @@ def run_size(
                 result["idle_kib_per_stream"] = (
                     (rss_after - rss_before) / synced / 1024 if synced else None
                 )
-                result["idle_cpu_per_s"] = proc.cpu_rate([server.pid], idle_seconds)
+                result["idle_cpu_per_s"] = proc.cpu_rate(server_pids(), idle_seconds)
                 result["idle_seconds"] = idle_seconds
                 breakwater = server if isinstance(server, BreakwaterServer) else None
                 hist_before = histogram_totals(breakwater) if breakwater else (0.0, 0.0)
@@ -163,7 +177,7 @@ def run_size(
                     ended = time.monotonic()
                     # Bookkeeping the push caused after the last ACK (status, metrics)
                     # still belongs to it: wait until the server is idle again.
-                    settle = proc.wait_quiet(server.pid, timeout=settle_timeout)
+                    settle = proc.wait_quiet(server_pids(), timeout=settle_timeout)
                     cpu_quiet = server.cpu_seconds()
                     these = [t - started for t in times]
                     latencies.extend(these)
@@ -240,11 +254,15 @@ UVLOOP_LAUNCHER = (
 """``breakwater`` with uvloop's event loop in place of asyncio's (``--event-loop uvloop``)."""
 
 
-def command_for(streams: int, mode: Mode, pushes: int, server: ServerKind = "breakwater") -> str:
+def command_for(
+    streams: int, mode: Mode, pushes: int, server: ServerKind = "breakwater", workers: int = 0
+) -> str:
     command = (
         f".venv/bin/python -m bench.fanout --streams {streams} --mode {mode} --pushes {pushes}"
     )
-    return command if server == "breakwater" else f"{command} --server {server}"
+    if server != "breakwater":
+        return f"{command} --server {server}"
+    return f"{command} --workers {workers}" if workers else command
 
 
 def main() -> None:
@@ -268,6 +286,12 @@ def main() -> None:
         help="the ADS server to drive: Breakwater, or a peer built by `make bench`",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Breakwater's `serve --workers` (default 0: the streams served by one process)",
+    )
+    parser.add_argument(
         "--cold", action="store_true", help="only connect, to a server that just started"
     )
     args = parser.parse_args()
@@ -282,6 +306,7 @@ def main() -> None:
         connect_timeout=args.connect_timeout,
         profile=args.profile,
         server_kind=args.server,
+        workers=args.workers,
         launcher=[sys.executable, "-c", UVLOOP_LAUNCHER] if args.event_loop == "uvloop" else None,
     )
     print(json.dumps(result))

@@ -41,12 +41,14 @@ def process_tree_cpu(pid: int) -> float:
 
 
 def wait_quiet(
-    pid: int, *, below: float = 0.1, window: float = 0.5, timeout: float = 30.0
+    pid: int | Iterable[int], *, below: float = 0.1, window: float = 0.5, timeout: float = 30.0
 ) -> float:
-    """Wait until ``pid`` uses less than ``below`` cores over ``window``; returns seconds waited."""
+    """Wait until ``pid`` (or those processes together) uses less than ``below`` cores over
+    ``window``; returns seconds waited."""
+    pids = [pid] if isinstance(pid, int) else list(pid)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if cpu_rate([pid], window) < below:
+        if cpu_rate(pids, window) < below:
             break
     return time.monotonic() - started
 

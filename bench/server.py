@@ -1,5 +1,9 @@
 """`breakwater serve` under benchmark: `breakwater.devtools.serve` with serve's own debounce
-and log level, an empty state store at each start, and what the benchmarks read from it."""
+and log level, an empty state store at each start, and what the benchmarks read from it.
+
+`workers` is `serve --workers` (0 by default: one process, as every figure recorded before
+workers existed); CPU and memory are those of every server process, the worker processes
+included."""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from bench.served import STOP_WAIT, cpu_seconds
+from bench import proc
+from bench.served import STOP_WAIT
 from breakwater.client import call, http
+from breakwater.devtools.memory import rss_bytes
 from breakwater.devtools.prometheus import metric_sum
 from breakwater.devtools.serve import ServeProcess
 
@@ -25,9 +31,11 @@ class BreakwaterServer(ServeProcess):
         log_level: str = "warning",
         launcher: list[str] | None = None,
         extra_args: Sequence[str] = (),
+        workers: int = 0,
     ) -> None:
         """``launcher`` replaces ``python -m breakwater.cli`` (e.g. ``[python, script]``);
         ``extra_args`` go after `serve`'s own (a token file)."""
+        self.workers = workers
         self.policy_dir = policy_dir
         self.workdir = workdir
         self.state_dir = workdir / "state"
@@ -38,7 +46,7 @@ class BreakwaterServer(ServeProcess):
             launcher=launcher,
             debounce=None,
             log_level=log_level,
-            extra_args=extra_args,
+            extra_args=["--workers", str(workers), *extra_args],
         )
 
     def start(self, timeout: float = 120.0, *, keep_state: bool = False) -> Self:
@@ -53,8 +61,18 @@ class BreakwaterServer(ServeProcess):
     def stop(self, timeout: float = STOP_WAIT) -> None:
         super().stop(timeout)
 
+    def pids(self) -> list[int]:
+        """The server's processes: `serve` and its xDS workers."""
+        return [self.pid, *proc.children(self.pid)]
+
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self)
+        """CPU time of every server process so far (workers that exited included)."""
+        return proc.process_tree_cpu(self.pid)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every server process, summed (the libraries they share counted
+        once per process: compare differences, as idle memory per stream does)."""
+        return sum(rss_bytes(pid) for pid in self.pids())
 
     def set_weights(self, route: str, weights: dict[str, int]) -> None:
         call(self.admin_url, "set_weights", {"route": route}, {"weights": weights})

@@ -8,7 +8,12 @@ change → ACK p50/p99, CPU seconds per push, idle memory per stream.
 
 A peer that ``make bench`` did not build is reported as such and skipped.
 
-Run: ``python -m bench.peers.compare`` (prints JSON; ``bench.run`` renders it).
+``--workers N`` (repeatable) runs Breakwater once per N (``serve --workers N``;
+0 is one process), each a row of its own; its CPU and memory are those of all
+its processes. Ratios are against the first Breakwater row of each size.
+
+Run: ``python -m bench.peers.compare [--workers 0 --workers 2]`` (prints JSON;
+``bench.run`` renders it).
 """
 
 from __future__ import annotations
@@ -26,11 +31,18 @@ SIZES = (1000, 10000)
 SERVERS: tuple[fanout.ServerKind, ...] = ("breakwater", "go", "java")
 
 
-def run(workdir: Path, sizes: tuple[int, ...] = SIZES, pushes: int = 3) -> list[dict[str, Any]]:
+def run(
+    workdir: Path,
+    sizes: tuple[int, ...] = SIZES,
+    pushes: int = 3,
+    workers: tuple[int, ...] = (0,),
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    runs: list[tuple[fanout.ServerKind, int]] = [("breakwater", w) for w in workers]
+    runs += [(s, 0) for s in SERVERS if s != "breakwater"]
     for streams in sizes:
-        for server in SERVERS:
-            if server != "breakwater" and peer_command(server) is None:
+        for server, count in runs:
+            if server != "breakwater" and peer_command(server) is None:  # type: ignore[arg-type]
                 rows.append({"server": server, "streams": streams, "failed": "not built"})
                 continue
             try:
@@ -41,12 +53,20 @@ def run(workdir: Path, sizes: tuple[int, ...] = SIZES, pushes: int = 3) -> list[
                         pushes=pushes,
                         connect_timeout=150.0,
                         server_kind=server,
-                        profile=server == "breakwater" and streams == max(sizes),
+                        profile=server == "breakwater" and not count and streams == max(sizes),
+                        workers=count,
                     )
                 )
             except Exception as exc:  # one server failing leaves the others' figures
-                rows.append({"server": server, "streams": streams, "failed": repr(exc)})
+                rows.append(
+                    {"server": server, "streams": streams, "workers": count, "failed": repr(exc)}
+                )
     return rows
+
+
+def _label(row: dict[str, Any]) -> str:
+    workers = row.get("workers", 0)
+    return f"{row['server']} ({workers} workers)" if workers else str(row["server"])
 
 
 def _ratio(peer: float | None, ours: float | None) -> str:
@@ -75,20 +95,23 @@ def section(rows: list[dict[str, Any]]) -> list[str]:
         "| p99 ratio | CPU ratio | idle ratio | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ours = {r["streams"]: r for r in rows if r.get("server") == "breakwater" and "failed" not in r}
+    ours: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("server") == "breakwater" and "failed" not in r:
+            ours.setdefault(r["streams"], r)
     for row in rows:
         streams = row["streams"]
-        command = fanout.command_for(streams, "sotw", 3, row["server"])
+        command = fanout.command_for(streams, "sotw", 3, row["server"], row.get("workers", 0))
         if "failed" in row:
             out.append(
-                f"| {streams} | {row['server']} | — | — | — | — | — | — | — | — | "
+                f"| {streams} | {_label(row)} | — | — | — | — | — | — | — | — | "
                 f"failed: {row['failed'][:80]} |"
             )
             continue
         base = ours.get(streams, {})
         idle = row.get("idle_kib_per_stream")
         out.append(
-            f"| {streams} | {row['server']} | {row['connect']['synced']} "
+            f"| {streams} | {_label(row)} | {row['connect']['synced']} "
             f"| {row.get('p50_s', float('nan')):.3f} | {row.get('p99_s', float('nan')):.3f} "
             f"| {row['cpu_per_push_s']:.2f} | {idle if idle is None else f'{idle:.1f}'} "
             f"| {_ratio(row.get('p99_s'), base.get('p99_s'))} "
@@ -128,8 +151,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--streams", type=int, action="append", help="fleet sizes (repeatable)")
     parser.add_argument("--pushes", type=int, default=3)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        help="run Breakwater with `serve --workers N` (repeatable; default: 0, one process)",
+    )
     args = parser.parse_args()
-    rows = run(args.workdir, tuple(args.streams or SIZES), args.pushes)
+    rows = run(args.workdir, tuple(args.streams or SIZES), args.pushes, tuple(args.workers or (0,)))
     print(json.dumps(rows))
     print("\n".join(section(rows)))
 
