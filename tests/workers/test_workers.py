@@ -26,11 +26,12 @@ from breakwater.v1 import breakwater_pb2_grpc as pb_grpc
 from breakwater.xds_types import CLUSTER_TYPE
 from tests.fleet.otlp import export
 from tests.support.ads import AdsClient
-from tests.support.policies import STABLE, PolicyDir
+from tests.support.policies import DELTA_NODE_CLUSTER, NODE_CLUSTER, STABLE, PolicyDir
 from tests.support.reports import export as send_export
 from tests.support.workers import clients_of, worker_pids
 
 PROXIES = 16
+DELTA_PROXIES = 4
 TIMEOUT = 10.0
 
 
@@ -54,18 +55,27 @@ def _own_connection(port: int) -> grpc.aio.Channel:
 
 
 @asynccontextmanager
-async def synced_proxies(port: int, prefix: str, count: int) -> AsyncIterator[list[AdsClient]]:
-    """`count` SotW proxies, each on its own connection, that asked for and ACKed CDS."""
+async def synced_proxies(
+    port: int, prefix: str, count: int, *, delta: bool = False
+) -> AsyncIterator[list[AdsClient]]:
+    """`count` proxies (SotW, or Delta in the Delta gateway's node cluster), each on its own
+    connection, that asked for and ACKed CDS."""
+    cluster = DELTA_NODE_CLUSTER if delta else NODE_CLUSTER
     async with AsyncExitStack() as stack:
         clients = []
         for n in range(count):
             channel = _own_connection(port)
             stack.push_async_callback(channel.close, None)
-            clients.append(await stack.enter_async_context(AdsClient(channel, f"{prefix}-{n}")))
+            client = AdsClient(channel, f"{prefix}-{n}", cluster, delta=delta)
+            clients.append(await stack.enter_async_context(client))
         for client in clients:
-            await client.request(CLUSTER_TYPE)
+            if delta:
+                await client.delta_request(CLUSTER_TYPE)
+            else:
+                await client.request(CLUSTER_TYPE)
         for client in clients:
-            await client.ack(await client.recv(TIMEOUT))
+            response = await client.recv(TIMEOUT)
+            await (client.delta_ack(response) if delta else client.ack(response))
         yield clients
 
 
@@ -84,23 +94,34 @@ async def _wait(condition: Any, what: str, timeout: float = TIMEOUT) -> None:
 
 def test_status_lists_the_proxies_of_every_worker(serve: ServeProcess) -> None:
     async def run() -> None:
-        async with synced_proxies(serve.xds_port, "spread", PROXIES):
+        async with (
+            synced_proxies(serve.xds_port, "spread", PROXIES),
+            synced_proxies(serve.xds_port, "spread-delta", DELTA_PROXIES, delta=True),
+        ):
 
             def all_synced() -> bool:
                 synced = {p["node_id"] for p in _status(serve) if p["synced"]}
-                return synced >= {f"spread-{n}" for n in range(PROXIES)}
+                return synced >= {f"spread-{n}" for n in range(PROXIES)} | {
+                    f"spread-delta-{n}" for n in range(DELTA_PROXIES)
+                }
 
             await _wait(all_synced, "every proxy to be listed as synced")
             listed = [p for p in _status(serve) if p["node_id"].startswith("spread-")]
-            assert len(listed) == PROXIES
+            assert len(listed) == PROXIES + DELTA_PROXIES
+            protocols = {p["node_id"]: p["protocol"] for p in listed}
+            assert [protocols[f"spread-delta-{n}"] for n in range(DELTA_PROXIES)] == [
+                "delta"
+            ] * DELTA_PROXIES
+            assert protocols["spread-0"] == "sotw"
             by_worker = {pid: clients_of(pid, serve.xds_port) for pid in worker_pids(serve.pid)}
             assert len(by_worker) == 2
             for pid, clients in by_worker.items():
                 served = [p["node_id"] for p in listed if _port_of(p["peer"]) in clients]
                 assert served, f"worker {pid} serves none of the listed proxies"
-            assert sum(len(c) for c in by_worker.values()) >= PROXIES
+            assert sum(len(c) for c in by_worker.values()) >= PROXIES + DELTA_PROXIES
             metrics = metrics_text(serve.admin_url)
-            assert metric_sum(metrics, "breakwater_connected_proxies") >= PROXIES
+            connected = metric_sum(metrics, "breakwater_connected_proxies")
+            assert connected >= PROXIES + DELTA_PROXIES
 
         await _wait(
             lambda: not any(p["node_id"].startswith("spread-") for p in _status(serve)),
