@@ -89,6 +89,12 @@ class FeedingCache(SnapshotCache):
             self.pool.cleared(group)
 
 
+def _event_loop() -> str:
+    """The event loop workers run on: this process's (`serve --event-loop`)."""
+    module = type(asyncio.get_running_loop()).__module__
+    return "uvloop" if module.startswith("uvloop") else "asyncio"
+
+
 @dataclasses.dataclass(eq=False)
 class _Worker:
     slot: int
@@ -96,8 +102,6 @@ class _Worker:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     mirror: Mirror
-    bound: asyncio.Future[int]
-    started: float
 
     def send(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -140,7 +144,6 @@ class WorkerPool:
         self._directory: str | None = None
         self._stopping = False
         self._config = b""
-        self.restarts = 0
         self.port = 0
         cache.pool = self
         for group, snapshot in cache:
@@ -300,7 +303,6 @@ class WorkerPool:
             lived = time.monotonic() - started
             delay = 0.05 if lived > _STEADY else min(delay * 2, _MAX_RESTART_DELAY)
             await asyncio.sleep(delay)
-            self.restarts += 1
 
     async def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -317,6 +319,7 @@ class WorkerPool:
                     "breakwater.controlplane.workers",
                     str(theirs.fileno()),
                     str(os.getpid()),
+                    _event_loop(),
                 ],
                 close_fds=False,
             )
@@ -329,8 +332,6 @@ class WorkerPool:
             reader,
             writer,
             Mirror(self.registry, self.cache, self._admitted),
-            asyncio.get_running_loop().create_future(),
-            time.monotonic(),
         )
         worker.send(self._config)
         # Every group as it is now, then every change: no await between the two.

@@ -168,10 +168,16 @@ async def _main(fd: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`FD PARENT_PID [EVENT_LOOP]`: the socket to the parent, the parent, and the event loop
+    to run on (`uvloop` or `asyncio`, as the parent's)."""
     args = sys.argv[1:] if argv is None else argv
     fd, parent = int(args[0]), int(args[1])
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args[2:] == ["uvloop"]:
+        import uvloop
+
+        sys.exit(uvloop.run(_main(fd)))
     sys.exit(asyncio.run(_main(fd)))
 
 
