@@ -55,7 +55,7 @@ from breakwater.controlplane.state.policy_source import DirectorySource, PolicyS
 from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
 from breakwater.controlplane.state.store import Store
-from breakwater.controlplane.workers.pool import FeedingCache, WorkerPool
+from breakwater.controlplane.workers.pool import FeedingCache, WorkerCollector, WorkerPool
 from breakwater.controlplane.xds.cache import SnapshotCache
 from breakwater.controlplane.xds.options import XdsServerOptions
 from breakwater.controlplane.xds.resources import content_hash
@@ -248,6 +248,7 @@ class ControlPlane:
                 admit=None if self.proxy_guard is None else self.proxy_guard.admit,
                 interceptors=() if self.proxy_guard is None else [self.proxy_guard.interceptor()],
             )
+        self.metrics.registry.register(WorkerCollector(self.xds))
         self.admin = AdminApp(
             self.api, self.metrics.registry, self.not_ready_reason, config.security
         )

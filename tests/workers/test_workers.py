@@ -228,6 +228,9 @@ def test_a_killed_worker_has_its_streams_ended_and_is_replaced(serve: ServeProce
                 lambda: sum(p["node_id"].startswith("held-") for p in _status(serve)) == PROXIES,
                 "every proxy to be listed",
             )
+            restarts = metric_sum(
+                metrics_text(serve.admin_url), "breakwater_xds_worker_restarts_total"
+            )
             victim, survivor = worker_pids(serve.pid)
             gone = clients_of(victim, serve.xds_port)
             kept = clients_of(survivor, serve.xds_port)
@@ -245,6 +248,12 @@ def test_a_killed_worker_has_its_streams_ended_and_is_replaced(serve: ServeProce
                 lambda: len(worker_pids(serve.pid)) == 2 and victim not in worker_pids(serve.pid),
                 "the worker to be replaced",
                 30,
+            )
+            metrics = metrics_text(serve.admin_url)
+            assert metric_sum(metrics, "breakwater_xds_worker_restarts_total") == restarts + 1
+            await _wait(
+                lambda: metric_sum(metrics_text(serve.admin_url), "breakwater_xds_workers") == 2,
+                "the replacement to listen",
             )
         # The replacement was fed every group before it listened: a new proxy is answered at
         # once, whichever worker takes it.

@@ -35,9 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import grpc
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from breakwater.controlplane.api.proxy_guard import ProxyGuard
 from breakwater.controlplane.api.security import SecurityConfig
@@ -144,6 +146,8 @@ class WorkerPool:
         self._directory: str | None = None
         self._stopping = False
         self._config = b""
+        self.restarts = 0
+        """Workers started again after one exited."""
         self.port = 0
         cache.pool = self
         for group, snapshot in cache:
@@ -303,6 +307,7 @@ class WorkerPool:
             lived = time.monotonic() - started
             delay = 0.05 if lived > _STEADY else min(delay * 2, _MAX_RESTART_DELAY)
             await asyncio.sleep(delay)
+            self.restarts += 1
 
     async def _spawn(self, slot: int) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -387,4 +392,27 @@ class WorkerPool:
         )
 
 
-__all__ = ["CONNECTION_AGE", "FeedingCache", "WorkerPool"]
+class WorkerCollector(Collector):
+    """The xDS workers in `/metrics`: how many serve, and how often one was started again.
+    Registered with one process too (0 workers), so the metrics are the same either way."""
+
+    def __init__(self, xds: object) -> None:
+        self._pool = xds if isinstance(xds, WorkerPool) else None
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool
+        yield GaugeMetricFamily(
+            "breakwater_xds_workers",
+            "Worker processes serving the xDS port now (`serve --workers`; 0: this process "
+            "serves it).",
+            value=0 if pool is None else len(pool.pids()),
+        )
+        yield CounterMetricFamily(
+            "breakwater_xds_worker_restarts",
+            "xDS worker processes started again after one exited; its proxies reconnected to "
+            "the other workers.",
+            value=0 if pool is None else pool.restarts,
+        )
+
+
+__all__ = ["CONNECTION_AGE", "FeedingCache", "WorkerCollector", "WorkerPool"]
