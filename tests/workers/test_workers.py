@@ -179,6 +179,17 @@ def test_grpc_api_calls_reach_the_parent_through_every_worker(serve: ServeProces
             for answer in answers:
                 assert {p.node_id for p in answer.proxies} >= {f"api-{n}" for n in range(4)}
 
+            # A write through a worker is recorded with the client's address, not the relay's.
+            async with _own_connection(serve.xds_port) as channel:
+                stub = pb_grpc.BreakwaterStub(channel)
+                weights = {"stable": 70, "canary": 30}
+                request = pb.SetWeightsRequest(route="payments", weights=weights)
+                await stub.SetWeights(request, timeout=TIMEOUT)
+                await stub.ResetWeights(pb.ResetWeightsRequest(route="payments"), timeout=TIMEOUT)
+            events = http("GET", f"{serve.admin_url}/v1/events?route=payments").body["events"]
+            assert events[1]["after"] == "stable=70 canary=30", events[:2]
+            assert all(e["who"].startswith("ipv4:127.0.0.1:") for e in events[:2]), events[:2]
+
     asyncio.run(run())
 
 

@@ -12,7 +12,7 @@ messages: on the wire they are the same.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -92,6 +92,69 @@ def relay_hook(channel: grpc.aio.Channel) -> ServerHook:
     return hook
 
 
+class _RelayedContext:
+    """A relayed call's context, whose `peer()` is the client's, as the worker saw it."""
+
+    def __init__(self, context: Any, peer: str) -> None:
+        self._context = context
+        self._peer = peer
+
+    def peer(self) -> str:
+        return self._peer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def _client_peer(context: Any) -> Any:
+    for key, value in context.invocation_metadata() or ():
+        if key == PEER_HEADER:
+            return _RelayedContext(context, str(value))
+    return context
+
+
+class _ClientPeer(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Hands the parent's services the client's address where they ask `context.peer()` (who
+    wrote, for the history; an LRS stream without a node), not the worker's Unix socket.
+
+    Only the workers reach the relay socket, and they replace any `x-breakwater-peer` a client
+    sent with the address they saw."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],  # type: ignore[type-arg]
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler: Any = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            behaviour = getattr(handler, kind)
+            if behaviour is not None:
+                wrapped: Any = getattr(grpc, f"{kind}_rpc_method_handler")(
+                    _with_client_peer(behaviour, kind.endswith("_stream")),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+                return wrapped
+        return handler
+
+
+def _with_client_peer(behaviour: Any, streams: bool) -> Any:
+    if streams:
+
+        async def streaming(request: Any, context: Any) -> AsyncIterator[Any]:
+            async for reply in behaviour(request, _client_peer(context)):
+                yield reply
+
+        return streaming
+
+    async def single(request: Any, context: Any) -> Any:
+        return await behaviour(request, _client_peer(context))
+
+    return single
+
+
 def relay_server(
     path: str,
     services: Sequence[ServerHook],
@@ -99,7 +162,7 @@ def relay_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
 ) -> tuple[grpc.aio.Server, str]:
     """In the parent: the services the workers relay to, on the Unix socket `path`."""
-    server = grpc.aio.server(options=options, interceptors=tuple(interceptors) or None)
+    server = grpc.aio.server(options=options, interceptors=(_ClientPeer(), *interceptors))
     for hook in services:
         hook(server)
     address = f"unix:{path}"
