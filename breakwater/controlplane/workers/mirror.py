@@ -63,7 +63,7 @@ class MirroredStream:
         self.connected_at = connected_at
         self.credential = credential
         self.evaluated = ""
-        self.types: tuple[TypeRecord, ...] = ()
+        self.types: dict[str, TypeRecord] = {}
         """`TypeStatus`'s fields per type, as reported (built into statuses when asked)."""
 
     def set(self) -> None:
@@ -71,7 +71,7 @@ class MirroredStream:
         own cache, and reports what it did."""
 
     def synced_with(self, version: str | None) -> bool:
-        return self.evaluated == version and all(t[1] == "synced" for t in self.types)
+        return self.evaluated == version and all(t[1] == "synced" for t in self.types.values())
 
     def status(self) -> StreamStatus:
         node = self.node
@@ -83,7 +83,7 @@ class MirroredStream:
             group=self.group,
             peer=self.peer,
             connected_at=self.connected_at,
-            types={t[0]: TypeStatus(*t) for t in self.types},
+            types={type_url: TypeStatus(*t) for type_url, t in self.types.items()},
             user_agent=f"{node.user_agent_name} {node.user_agent_version}".strip(),
         )
 
@@ -123,7 +123,8 @@ class Mirror:
             stream = self._streams.get(sid) or opened.get(sid)
             if stream is not None:
                 stream.evaluated = evaluated
-                stream.types = tuple(self._resolved(record) for record in records)
+                for record in records:
+                    stream.types[record[0]] = self._resolved(record)
         for event in events:
             self._replay(event, opened)
 
