@@ -63,7 +63,7 @@ class MirroredStream:
         self.connected_at = connected_at
         self.credential = credential
         self.evaluated = ""
-        self.types: dict[str, TypeRecord] = {}
+        self.types: tuple[TypeRecord, ...] = ()
         """`TypeStatus`'s fields per type, as reported (built into statuses when asked)."""
 
     def set(self) -> None:
@@ -71,7 +71,7 @@ class MirroredStream:
         own cache, and reports what it did."""
 
     def synced_with(self, version: str | None) -> bool:
-        return self.evaluated == version and all(t[1] == "synced" for t in self.types.values())
+        return self.evaluated == version and all(t[1] == "synced" for t in self.types)
 
     def status(self) -> StreamStatus:
         node = self.node
@@ -83,7 +83,7 @@ class MirroredStream:
             group=self.group,
             peer=self.peer,
             connected_at=self.connected_at,
-            types={type_url: TypeStatus(*t) for type_url, t in self.types.items()},
+            types={t[0]: TypeStatus(*t) for t in self.types},
             user_agent=f"{node.user_agent_name} {node.user_agent_version}".strip(),
         )
 
@@ -123,8 +123,7 @@ class Mirror:
             stream = self._streams.get(sid) or opened.get(sid)
             if stream is not None:
                 stream.evaluated = evaluated
-                for record in records:
-                    stream.types[record[0]] = self._resolved(record)
+                stream.types = tuple(self._resolved(record) for record in records)
         for event in events:
             self._replay(event, opened)
 

@@ -27,7 +27,7 @@ TypeRecord: TypeAlias = tuple[Any, ...]
 nonce, sent at, sends, ACKed version, ACKed at, NACKed version, NACK message, NACKed at,
 NACKs): `TypeStatus`'s fields, the subscribed names by number."""
 Update: TypeAlias = tuple[int, str, tuple[TypeRecord, ...]]
-"""(stream id, snapshot version last looked at, its types whose record changed)."""
+"""(stream id, snapshot version last looked at, its types)."""
 Batch: TypeAlias = tuple[list[tuple[int, tuple[str, ...]]], list[Update], list[tuple[Any, ...]]]
 """(names first seen, sync states, events in the order they happened)."""
 
@@ -52,9 +52,6 @@ class Reporter(StreamRegistry):
         self._numbered: dict[frozenset[str], int] = {}
         self._new_names: list[tuple[int, tuple[str, ...]]] = []
         self._numbers = itertools.count(1)
-        self._sent: dict[int, dict[str, TypeRecord]] = {}
-        """Stream id → the record of each type last sent: only changed ones travel again
-        (a weight change moves one type of four)."""
         self._flush: asyncio.Handle | None = None
 
     def emit(self, hook: str, *args: Any) -> None:
@@ -82,7 +79,6 @@ class Reporter(StreamRegistry):
         elif hook == "on_disconnect":
             status = args[0]
             self._by_node.pop(self._node_of.pop(status.stream_id, 0), None)
-            self._sent.pop(status.stream_id, None)
             self._dirty.pop(status.stream_id, None)
             self._events.append(("d", status.stream_id))
         else:
@@ -116,31 +112,29 @@ class Reporter(StreamRegistry):
         self._send(batch)
 
     def _update(self, stream: Stream) -> Update:
-        sent = self._sent.setdefault(stream.stream_id, {})
         records = []
         for state in stream.types.values():
             names = self._number(state.names)
-            record = (
-                state.type_url,
-                state.state(),
-                state.wildcard,
-                names,
-                len(state.sent),
-                state.target_version,
-                state.sent_version,
-                state.sent_nonce,
-                state.sent_at,
-                state.sends,
-                state.acked_version,
-                state.acked_at,
-                state.nack_version,
-                state.nack_message,
-                state.nack_at,
-                state.nacks,
+            records.append(
+                (
+                    state.type_url,
+                    state.state(),
+                    state.wildcard,
+                    names,
+                    len(state.sent),
+                    state.target_version,
+                    state.sent_version,
+                    state.sent_nonce,
+                    state.sent_at,
+                    state.sends,
+                    state.acked_version,
+                    state.acked_at,
+                    state.nack_version,
+                    state.nack_message,
+                    state.nack_at,
+                    state.nacks,
+                )
             )
-            if sent.get(state.type_url) != record:
-                sent[state.type_url] = record
-                records.append(record)
         return stream.stream_id, stream.evaluated, tuple(records)
 
     def _number(self, names: frozenset[str]) -> int:
