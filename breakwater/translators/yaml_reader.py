@@ -26,6 +26,36 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_KEY_TAGS = frozenset({_STR_TAG, _BOOL_TAG})
+PLAIN_TAGS_KEPT = 100_000
+"""Plain scalars whose tag is remembered (`_Loader.resolve`); the rest are resolved each time."""
+_plain_tags: dict[str, str] = {}
+
+
+class _Loader(SafeLoader):
+    """The safe loader, each plain scalar's tag resolved once per process.
+
+    The parser asks the resolver for every node's tag; for a plain scalar that is a
+    handful of regular expressions tried on its text (a quarter of reading a large
+    directory), and the answer depends on the text alone (the safe loader has no path
+    resolvers), so it is remembered.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_plain_tags) < PLAIN_TAGS_KEPT:
+                    _plain_tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
 
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_NODES_PER_DIRECTORY = 2_000_000
@@ -33,6 +63,68 @@ MAX_NODES_PER_DIRECTORY = 2_000_000
 together: 10 000 services (the largest directory measured) are 850 000."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a policy needs about ten levels."""
+
+
+class _Unusual(Exception):
+    """A document `_plain` leaves to the whole way: an alias, a tag other than the core
+    ones, a key that is not text, a key written twice, nesting too deep, a value that
+    cannot be constructed."""
+
+
+def _plain(loader: Any, node: yaml.Node, lines: dict[YamlPath, int]) -> tuple[Any, int]:
+    """A document without anything unusual in one walk: its data (what the safe loader
+    constructs), the line of every node (`lines`, as `_index_lines` records them) and how
+    many nodes it holds (as `_expanded_size` counts them). `_Unusual` for anything else.
+
+    The whole way walks a document four times (size, lines, duplicate keys, then
+    PyYAML's constructor, which goes through generators and a lookup per node): most of
+    reading a large directory.
+    """
+    seen: set[int] = set()
+    count = 0
+
+    def walk(node: yaml.Node, path: YamlPath, level: int) -> Any:
+        nonlocal count
+        if level > MAX_DEPTH or id(node) in seen:
+            raise _Unusual
+        seen.add(id(node))
+        count += 1
+        lines[path] = node.start_mark.line + 1
+        tag = node.tag
+        if type(node) is yaml.MappingNode:
+            if tag != _MAP_TAG:
+                raise _Unusual
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if type(key_node) is not yaml.ScalarNode or key_node.tag not in _KEY_TAGS:
+                    raise _Unusual
+                key = key_node.value
+                if key in mapping:
+                    raise _Unusual
+                mapping[key] = walk(value_node, (*path, key), level + 1)
+                lines[(*path, key)] = key_node.start_mark.line + 1
+            return mapping
+        if type(node) is yaml.SequenceNode:
+            if tag != _SEQ_TAG:
+                raise _Unusual
+            return [walk(item, (*path, index), level + 1) for index, item in enumerate(node.value)]
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _NULL_TAG:
+            return None
+        try:
+            if tag == _INT_TAG:
+                return loader.construct_yaml_int(node)
+            if tag == _BOOL_TAG:
+                return loader.construct_yaml_bool(node)
+            if tag == _FLOAT_TAG:
+                return loader.construct_yaml_float(node)
+        except Exception:  # PyYAML's constructors raise ValueError, KeyError, ...
+            raise _Unusual from None
+        raise _Unusual
+
+    data = walk(node, (), 1)
+    return data, count
 
 
 class _TooDeep(Exception):
@@ -163,13 +255,24 @@ def read_documents_counted(
     documents: list[RawDocument] = []
     errors: list[PolicyError] = []
     remaining = budget
-    loader = SafeLoader(text)
+    loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
             raw = RawDocument(file=file, line=node.start_mark.line + 1, data=None)
+            try:
+                data, nodes = _plain(loader, node, raw.lines)
+            except (_Unusual, RecursionError):
+                raw.lines = {}
+            else:
+                if nodes <= min(MAX_NODES_PER_DOCUMENT, remaining):
+                    raw.data, raw.nodes = data, nodes
+                    remaining -= nodes
+                    documents.append(raw)
+                    continue
+                raw.lines = {}
             try:
                 raw.nodes = _expanded_size(node, {})
             except _TooDeep as exc:
