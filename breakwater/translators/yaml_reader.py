@@ -71,24 +71,33 @@ class _Unusual(Exception):
     cannot be constructed."""
 
 
-def _plain(loader: Any, node: yaml.Node, lines: dict[YamlPath, int]) -> tuple[Any, int]:
-    """A document without anything unusual in one walk: its data (what the safe loader
+class _Plain:
+    """A document without anything unusual read in one walk: its data (what the safe loader
     constructs), the line of every node (`lines`, as `_index_lines` records them) and how
-    many nodes it holds (as `_expanded_size` counts them). `_Unusual` for anything else.
+    many nodes it holds (`count`, as `_expanded_size` counts them). `_Unusual` for anything
+    else.
 
-    The whole way walks a document four times (size, lines, duplicate keys, then
-    PyYAML's constructor, which goes through generators and a lookup per node): most of
-    reading a large directory.
+    The whole way walks a document four times (size, lines, duplicate keys, then PyYAML's
+    constructor, which goes through generators and a lookup per node): most of reading a
+    large directory. (A class, not a closure: a function that calls itself through its
+    closure is a reference cycle, which would keep every document's nodes until a garbage
+    collection, and reads run with the collector paused.)
     """
-    seen: set[int] = set()
-    count = 0
 
-    def walk(node: yaml.Node, path: YamlPath, level: int) -> Any:
-        nonlocal count
-        if level > MAX_DEPTH or id(node) in seen:
+    __slots__ = ("count", "lines", "loader", "seen")
+
+    def __init__(self, loader: Any, lines: dict[YamlPath, int]) -> None:
+        self.loader = loader
+        self.lines = lines
+        self.seen: set[int] = set()
+        self.count = 0
+
+    def walk(self, node: yaml.Node, path: YamlPath, level: int) -> Any:
+        if level > MAX_DEPTH or id(node) in self.seen:
             raise _Unusual
-        seen.add(id(node))
-        count += 1
+        self.seen.add(id(node))
+        self.count += 1
+        lines = self.lines
         lines[path] = node.start_mark.line + 1
         tag = node.tag
         if type(node) is yaml.MappingNode:
@@ -101,30 +110,34 @@ def _plain(loader: Any, node: yaml.Node, lines: dict[YamlPath, int]) -> tuple[An
                 key = key_node.value
                 if key in mapping:
                     raise _Unusual
-                mapping[key] = walk(value_node, (*path, key), level + 1)
+                mapping[key] = self.walk(value_node, (*path, key), level + 1)
                 lines[(*path, key)] = key_node.start_mark.line + 1
             return mapping
         if type(node) is yaml.SequenceNode:
             if tag != _SEQ_TAG:
                 raise _Unusual
-            return [walk(item, (*path, index), level + 1) for index, item in enumerate(node.value)]
+            return [self.walk(item, (*path, i), level + 1) for i, item in enumerate(node.value)]
         if tag == _STR_TAG:
             return node.value
         if tag == _NULL_TAG:
             return None
         try:
             if tag == _INT_TAG:
-                return loader.construct_yaml_int(node)
+                return self.loader.construct_yaml_int(node)
             if tag == _BOOL_TAG:
-                return loader.construct_yaml_bool(node)
+                return self.loader.construct_yaml_bool(node)
             if tag == _FLOAT_TAG:
-                return loader.construct_yaml_float(node)
+                return self.loader.construct_yaml_float(node)
         except Exception:  # PyYAML's constructors raise ValueError, KeyError, ...
             raise _Unusual from None
         raise _Unusual
 
-    data = walk(node, (), 1)
-    return data, count
+
+def _plain(loader: Any, node: yaml.Node, lines: dict[YamlPath, int]) -> tuple[Any, int]:
+    """The document's data and node count, its lines put in `lines` (see `_Plain`)."""
+    reading = _Plain(loader, lines)
+    data = reading.walk(node, (), 1)
+    return data, reading.count
 
 
 class _TooDeep(Exception):
