@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ from breakwater.defaults import (
 )
 
 log = logging.getLogger(__name__)
+
+KEPT_SWITCH_INTERVAL = 0.001
+"""The interpreter's switch interval (s) while kept snapshots are served during the first read."""
 
 
 @dataclass
@@ -312,11 +316,20 @@ class ControlPlane:
         self.controller.freeze_reads = freeze_policies
         await self.controller.load_store()
         self.serving_kept = await self._restore_snapshots()
+        switch = sys.getswitchinterval()
         if self.serving_kept:  # proxies are served while the policies are read
             await self._listen()
-        await self.source.start(self.controller.reload)
-        await self.controller.reload()
-        self.serving_kept = False
+            if freeze_policies:
+                # The read holds the GIL in a worker thread; each time the event loop wakes
+                # to serve a proxy it waits up to a switch interval for it (measured at
+                # 10 000 services: a proxy served in 0.3-0.4 s instead of 0.7-1.2 s).
+                sys.setswitchinterval(KEPT_SWITCH_INTERVAL)
+        try:
+            await self.source.start(self.controller.reload)
+            await self.controller.reload()
+        finally:
+            sys.setswitchinterval(switch)
+            self.serving_kept = False
         if freeze_policies:
             # The policy set just read (at 10 000 services, millions of objects) lives as
             # long as its documents do not change: keep the cyclic collector from walking
