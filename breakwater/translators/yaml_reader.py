@@ -32,6 +32,7 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _KEY_TAGS = frozenset({_STR_TAG, _BOOL_TAG})
+_MAPPING, _SEQUENCE, _SCALAR = yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode
 PLAIN_TAGS_KEPT = 100_000
 """Plain scalars whose tag is remembered (`_Loader.resolve`); the rest are resolved each time."""
 _plain_tags: dict[str, str] = {}
@@ -93,30 +94,47 @@ class _Plain:
         self.count = 0
 
     def walk(self, node: yaml.Node, path: YamlPath, level: int) -> Any:
-        if level > MAX_DEPTH or id(node) in self.seen:
+        if level > MAX_DEPTH:
             raise _Unusual
-        self.seen.add(id(node))
-        self.count += 1
+        self._visit(node)
         lines = self.lines
         lines[path] = node.start_mark.line + 1
-        tag = node.tag
-        if type(node) is yaml.MappingNode:
-            if tag != _MAP_TAG:
+        if type(node) is _MAPPING:
+            if node.tag != _MAP_TAG:
                 raise _Unusual
             mapping: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                if type(key_node) is not yaml.ScalarNode or key_node.tag not in _KEY_TAGS:
+                if type(key_node) is not _SCALAR or key_node.tag not in _KEY_TAGS:
                     raise _Unusual
                 key = key_node.value
                 if key in mapping:
                     raise _Unusual
-                mapping[key] = self.walk(value_node, (*path, key), level + 1)
-                lines[(*path, key)] = key_node.start_mark.line + 1
+                child = (*path, key)
+                if type(value_node) is _SCALAR and level < MAX_DEPTH:
+                    # Most nodes: no call of its own. Its line is the key's, as ever (the
+                    # value's line, recorded first, gave way to it).
+                    self._visit(value_node)
+                    lines[child] = key_node.start_mark.line + 1
+                    mapping[key] = self.scalar(value_node)
+                    continue
+                mapping[key] = self.walk(value_node, child, level + 1)
+                lines[child] = key_node.start_mark.line + 1
             return mapping
-        if type(node) is yaml.SequenceNode:
-            if tag != _SEQ_TAG:
+        if type(node) is _SEQUENCE:
+            if node.tag != _SEQ_TAG:
                 raise _Unusual
             return [self.walk(item, (*path, i), level + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def _visit(self, node: yaml.Node) -> None:
+        """Count the node; one met again is an alias, left to the whole way."""
+        if id(node) in self.seen:
+            raise _Unusual
+        self.seen.add(id(node))
+        self.count += 1
+
+    def scalar(self, node: yaml.Node) -> Any:
+        tag = node.tag
         if tag == _STR_TAG:
             return node.value
         if tag == _NULL_TAG:
