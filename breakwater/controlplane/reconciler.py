@@ -77,6 +77,8 @@ class Reconciler(PolicySubscriber):
         the PolicySet it was built from (changed or not), to keep them for a restart."""
         self.cache = cache
         self._on_built = on_built
+        self._kept: set[Hashable] = set()
+        """Groups served a snapshot kept from the last run that no build has replaced yet."""
         self._local_zones = local_zones or dict
         """Node cluster → its connected proxies by zone, for the clusters with proxies that
         named their zone: the local cluster zone-aware routing needs."""
@@ -295,6 +297,12 @@ class Reconciler(PolicySubscriber):
                     continue
                 if self.cache.set_snapshot(key, snapshot, check=False):
                     published[key] = snapshot
+                elif key in self._kept:
+                    # The very versions of the kept snapshot: serve the build's instead, whose
+                    # resources the translator holds anyway, so the kept copy can go.
+                    self.cache.clear_snapshot(key)
+                    self.cache.set_snapshot(key, snapshot, check=False)
+                self._kept.discard(key)
                 current[key] = snapshot
                 self.built_from[key] = built_from
                 self._new.discard(key)
@@ -315,6 +323,7 @@ class Reconciler(PolicySubscriber):
         group no proxy comes back for is dropped after the grace, as one whose proxies left."""
         for key, snapshot in snapshots.items():
             self.cache.set_snapshot(key, snapshot, check=False)
+            self._kept.add(key)
             self.group_left(key)
 
 

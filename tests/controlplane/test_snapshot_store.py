@@ -20,9 +20,11 @@ from breakwater.controlplane.state.replicas import open_store
 from breakwater.xds_types import CLUSTER_TYPE, LISTENER_TYPE
 from tests.support.ads import AdsClient
 from tests.support.gated_source import GatedDirectory
-from tests.support.policies import ROUTE, PolicyDir
+from tests.support.policies import NODE_CLUSTER, ROUTE, PolicyDir
 
 OVERRIDE = {"stable": 70, "canary": 30}
+GROUP = (NODE_CLUSTER, ())
+"""The node group of the proxies `AdsClient` plays."""
 
 
 def _plane(policies: PolicyDir, state: Path) -> tuple[ControlPlane, GatedDirectory]:
@@ -48,6 +50,11 @@ async def _versions(port: int) -> dict[str, str]:
             await client.request(type_url)
             versions[type_url] = (await client.recv(timeout=10)).version_info
         return versions
+
+
+async def _read_done(plane: ControlPlane) -> None:
+    while plane.controller.state.base is None:
+        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -94,11 +101,25 @@ async def test_a_restart_on_unchanged_inputs_serves_the_last_versions_before_its
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
     plane, gated = _plane(policies, state)
-    async with _starting(plane, gated):
+    async with _starting(plane, gated), AdsClient(plane.xds_port) as proxy:
         # The read has not ended: nothing was read, yet the proxy is served, and ready.
         assert plane.controller.state.base is None
         assert plane.not_ready_reason() is None
-        assert await _versions(plane.xds_port) == served
+        kept_snapshot = plane.cache.get_snapshot(GROUP)
+        versions = {}
+        for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
+            await proxy.request(type_url)
+            response = await proxy.recv(timeout=10)
+            versions[type_url] = response.version_info
+            await proxy.ack(response)
+        assert versions == served
+        gated.release()
+        await asyncio.wait_for(_read_done(plane), 30)
+        await plane.reconciler.flush()
+        # The first build replaced the kept snapshot with the very same versions: the
+        # proxy is sent nothing.
+        assert plane.cache.get_snapshot(GROUP) is not kept_snapshot
+        await proxy.silence(0.5)
     # The read and the first build are done: a fresh proxy gets the very same versions.
     plane, gated = _plane(policies, state)
     async with _starting(plane, gated, read=True):
