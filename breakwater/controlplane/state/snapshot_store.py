@@ -81,8 +81,8 @@ def inputs_key(controller: PolicyController, policy_dir: Path, policy_version: s
             repr((override.route, override.rule, sorted(override.weights.items()))).encode()
         )
     digest.update(b"\0drains\0")
-    for drain in sorted(state.drains):
-        digest.update(repr(drain).encode())
+    for service, endpoint in sorted(state.drains):  # a drain is served by its endpoint alone
+        digest.update(f"{service}\0{endpoint}\n".encode())
     digest.update(b"\0rollouts\0")
     digest.update(json.dumps(controller.rollouts, sort_keys=True, default=repr).encode())
     digest.update(b"\0instances\0")
