@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -260,11 +261,16 @@ class SnapshotStore(PolicySubscriber):
         except OSError as exc:
             log.warning("not serving the kept snapshots: cannot read %s: %s", self.path, exc)
             return {}
+        enabled = gc.isenabled()
+        gc.disable()  # 40 000 resources and no cycle: collections would only walk them
         try:
             key, snapshots = decode(data)
         except Unreadable as exc:
             log.warning("not serving the kept snapshots: %s is %s", self.path, exc)
             return {}
+        finally:
+            if enabled:
+                gc.enable()
         if key != self.key_now(policy_version):
             log.info(
                 "not serving the kept snapshots: the policy files, the state store or "
