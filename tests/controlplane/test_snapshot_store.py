@@ -194,7 +194,11 @@ def _other_format(path: Path) -> None:
     path.write_bytes(b"something else entirely")
 
 
-@pytest.mark.parametrize("damage", [_cut_short, _flip_a_byte, _other_format])
+def _writable_by_others(path: Path) -> None:
+    path.chmod(0o666)
+
+
+@pytest.mark.parametrize("damage", [_cut_short, _flip_a_byte, _other_format, _writable_by_others])
 async def test_a_damaged_file_is_ignored_with_a_log_line(
     tmp_path: Path, damage: Callable[[Path], None], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,8 +11,8 @@ Rollout progress and registered instances. At start, when the key of the inputs
 found is the key kept, the kept snapshots are served at once (the very same
 versions: a proxy that reconnects sees no change) while the full read and
 translation run; the first build then replaces them like any change. Any other
-key, a file cut short or corrupt (a checksum covers it), or a format of another
-version is a miss: the file is left for the next write and the start takes the
+key, a file cut short or corrupt (a checksum covers it), one others than the
+server's user may write, or a format of another version is a miss: the file is left for the next write and the start takes the
 whole path.
 
 Translation reads nothing but the PolicySet (no certificate or secret files: those
@@ -36,6 +36,7 @@ import json
 import logging
 import marshal
 import os
+import stat
 from collections.abc import Hashable, Mapping
 from functools import cache
 from pathlib import Path
@@ -255,7 +256,17 @@ class SnapshotStore(PolicySubscriber):
         """The kept snapshots by group when they were made from the inputs found now (this
         build, these policy files, this store state); empty otherwise (logged)."""
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as file:
+                status = os.fstat(file.fileno())
+                if status.st_uid != os.getuid() or status.st_mode & 0o022:
+                    log.warning(
+                        "not serving the kept snapshots: %s may be changed by other users "
+                        "than this server's (mode %o); it is written again, mode 600",
+                        self.path,
+                        stat.S_IMODE(status.st_mode),
+                    )
+                    return {}
+                data = file.read()
         except FileNotFoundError:
             return {}
         except OSError as exc:
