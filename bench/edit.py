@@ -238,11 +238,12 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
         edit_start, edit_end = result["file_edit"]
         api_start, api_end = result["api_write"]
         rss = server.rss_bytes() / 2**20
-        restart_s = _restart(server)
+        restart_s, restart_cpu_s = _restart(server)
         return {
             "services": services,
             "start_s": ready - spawned,
             "restart_s": restart_s,
+            "restart_cpu_s": restart_cpu_s,
             "first_config_s": result["first_config_s"],
             "file_edit_s": edit_end - edit_start,
             "file_edit_stall_s": longest_stall(polls, edit_start, edit_end),
@@ -262,28 +263,32 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
         server.stop()
 
 
-def _restart(server: BreakwaterServer) -> float:
+def _restart(server: BreakwaterServer) -> tuple[float, float]:
     """Stop the server, start it again on the same files and state; seconds from the spawn
-    until a fresh proxy holds the config, the file edit and the API write included."""
+    until a fresh proxy holds the config, the file edit and the API write included, and
+    the CPU seconds the new server used until then (steadier than the time on a busy
+    machine; they include whatever of its first read ran meanwhile)."""
     server.stop()
     spawned = time.monotonic()
     server.start(TIMEOUT * 2, keep_state=True)
 
-    async def fresh_proxy() -> float:
+    async def fresh_proxy() -> tuple[float, float]:
         proxy = Proxy(server.xds_address)
         proxy.task = asyncio.create_task(proxy.run())
         try:
-            return await proxy.until(
+            held = await proxy.until(
                 lambda: (
                     proxy.weights(FILE_ROUTE) == (80, 20) and proxy.weights(API_ROUTE) == (70, 30)
                 )
             )
+            return held, server.cpu_seconds()
         finally:
             proxy.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 await proxy.task
 
-    return asyncio.run(fresh_proxy()) - spawned
+    held, cpu = asyncio.run(fresh_proxy())
+    return held - spawned, cpu
 
 
 def _stage_lines(server: BreakwaterServer) -> list[str]:
@@ -330,6 +335,7 @@ FIGURES = (
     ("start_s", "serve start → first proxy can be served (s)"),
     ("first_config_s", "serve start → the proxy holds its first config (s)"),
     ("restart_s", "restart on unchanged files and state → a fresh proxy holds the config (s)"),
+    ("restart_cpu_s", "server CPU seconds for that restart, until then"),
     ("file_edit_s", "one weight changed in one file → the proxy holds it (s)"),
     ("file_edit_cpu_s", "server CPU seconds for that edit (includes the watcher's polls)"),
     ("file_edit_stall_s", "longest /healthz answer during that edit (s)"),

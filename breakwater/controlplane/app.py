@@ -11,7 +11,9 @@ step.
 Start: open the store (a corrupt one stops startup with a clear error),
 read the policies and the overrides, so that the reconciler holds a
 PolicySet before the xDS and admin ports open and the first proxy of each
-node group gets the full config at once. Stop: close the ports (streams
+node group gets the full config at once. When the snapshots kept from the
+last run were made from the very inputs found (`state.snapshot_store`), they
+are served first and the ports open before the read. Stop: close the ports (streams
 end, proxies keep their config), then the store.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,7 @@ from breakwater.controlplane.state.etcd import EtcdAccess, is_etcd_url
 from breakwater.controlplane.state.policy_source import DirectorySource, PolicySource
 from breakwater.controlplane.state.registry import InstanceCollector, InstanceRegistry
 from breakwater.controlplane.state.replicas import Replicas, advertised_address, open_store
+from breakwater.controlplane.state.snapshot_store import SnapshotStore
 from breakwater.controlplane.state.store import Store
 from breakwater.controlplane.workers.pool import FeedingCache, WorkerCollector, WorkerPool
 from breakwater.controlplane.xds.cache import SnapshotCache
@@ -71,6 +76,9 @@ from breakwater.defaults import (
 )
 
 log = logging.getLogger(__name__)
+
+KEPT_SWITCH_INTERVAL = 0.001
+"""The interpreter's switch interval (s) while kept snapshots are served during the first read."""
 
 
 @dataclass
@@ -140,6 +148,13 @@ class ControlPlane:
         keeps_decoded = config.store_url is None and config.kubernetes is None
         decode_cache = DecodeCache(config.state_dir) if keeps_decoded else None
         self.controller = PolicyController(self.source, self.store, decode_cache)
+        self.kept_snapshots = (
+            SnapshotStore(config.state_dir, self.controller, config.policy_dir)
+            if keeps_decoded and isinstance(self.source, DirectorySource)
+            else None
+        )
+        self.serving_kept = False
+        """Serving the snapshots kept from the last run while the first read runs."""
         self.metrics = Metrics(
             self.streams,
             lambda: self.controller.state,
@@ -153,8 +168,11 @@ class ControlPlane:
             cap=config.debounce_cap,
             on_published=self.metrics.published,
             local_zones=self.streams.per_membership(local_zones),
+            on_built=None if self.kept_snapshots is None else self.kept_snapshots.built,
         )
         self.controller.subscribe(self.reconciler)
+        if self.kept_snapshots is not None:
+            self.controller.subscribe(self.kept_snapshots)
         self.controller.subscribe(self.metrics)
         if config.ratelimit_config is not None:
             self.controller.subscribe(RateLimitConfigFile(config.ratelimit_config))
@@ -303,7 +321,9 @@ class ControlPlane:
         ]
 
     def not_ready_reason(self) -> str | None:
-        if self.controller.state.base is None:
+        """Ready once something correct can be served: a valid policy set read, or, until
+        the first read is done, the snapshots kept from the last run on the same inputs."""
+        if self.controller.state.base is None and not self.serving_kept:
             return "no valid policy set has been loaded; see /v1/status for the errors"
         if self.xds_port == 0:
             return "the xDS server is not listening yet"
@@ -314,8 +334,21 @@ class ControlPlane:
         has its process to itself, leaves what was read at start out of garbage collections."""
         self.controller.freeze_reads = freeze_policies
         await self.controller.load_store()
-        await self.source.start(self.controller.reload)
-        await self.controller.reload()
+        self.serving_kept = await self._restore_snapshots()
+        switch = sys.getswitchinterval()
+        if self.serving_kept:  # proxies are served while the policies are read
+            await self._listen()
+            if freeze_policies:
+                # The read holds the GIL in a worker thread; each time the event loop wakes
+                # to serve a proxy it waits up to a switch interval for it (measured at
+                # 10 000 services: a proxy served in 0.3-0.4 s instead of 0.7-1.2 s).
+                sys.setswitchinterval(KEPT_SWITCH_INTERVAL)
+        try:
+            await self.source.start(self.controller.reload)
+            await self.controller.reload()
+        finally:
+            sys.setswitchinterval(switch)
+            self.serving_kept = False
         if freeze_policies:
             # The policy set just read (at 10 000 services, millions of objects) lives as
             # long as its documents do not change: keep the cyclic collector from walking
@@ -329,11 +362,8 @@ class ControlPlane:
                 "the policies from %s are fixed",
                 self.source.describe(),
             )
-        self.xds_port = await self.xds.start()
-        self._admin_runner = await start_admin(
-            self.admin, self.config.admin_host, self.config.admin_port
-        )
-        self.admin_port = _bound_port(self._admin_runner)
+        if self._admin_runner is None:
+            await self._listen()
         await self.replicas.start(
             advertised_address(self.config.xds_host, self.xds_port),
             advertised_address(self.config.admin_host, self.admin_port),
@@ -353,6 +383,33 @@ class ControlPlane:
             self.admin_port,
         )
 
+    async def _restore_snapshots(self) -> bool:
+        """Put the snapshots kept from the last run in the cache when they were made from
+        the inputs found now; whether any were."""
+        kept = self.kept_snapshots
+        if kept is None or not isinstance(self.source, DirectorySource):
+            return False
+        started = time.perf_counter()
+        version = await asyncio.to_thread(self.source.files_version)
+        snapshots = {} if version is None else await asyncio.to_thread(kept.load, version)
+        if not snapshots:
+            return False
+        self.reconciler.restore(snapshots)
+        log.info(
+            "serving the snapshots kept from the last run for %d node groups (checked and "
+            "loaded in %.3f s) while the policies are read",
+            len(snapshots),
+            time.perf_counter() - started,
+        )
+        return True
+
+    async def _listen(self) -> None:
+        self.xds_port = await self.xds.start()
+        self._admin_runner = await start_admin(
+            self.admin, self.config.admin_host, self.config.admin_port
+        )
+        self.admin_port = _bound_port(self._admin_runner)
+
     async def stop(self, grace: float = 1.0) -> None:
         await self._sweep.stop()
         await self.rollouts.stop()
@@ -366,6 +423,8 @@ class ControlPlane:
         await self.xds.stop(grace)
         await self.reconciler.close()  # after the xDS port: no stream can bring a new group now
         await self.controller.close()
+        if self.kept_snapshots is not None:
+            await self.kept_snapshots.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None

@@ -71,8 +71,14 @@ class Reconciler(PolicySubscriber):
         on_published: Callable[[float, dict[Hashable, Snapshot]], None] | None = None,
         group_grace: float = NODE_GROUP_GRACE_SECONDS,
         local_zones: Callable[[], Mapping[str, LocalZones]] | None = None,
+        on_built: Callable[[PolicySet, dict[Hashable, Snapshot]], None] | None = None,
     ) -> None:
+        """`on_built`: told of every group's snapshot in the cache after each build, with
+        the PolicySet it was built from (changed or not), to keep them for a restart."""
         self.cache = cache
+        self._on_built = on_built
+        self._kept: set[Hashable] = set()
+        """Groups served a snapshot kept from the last run that no build has replaced yet."""
         self._local_zones = local_zones or dict
         """Node cluster → its connected proxies by zone, for the clusters with proxies that
         named their zone: the local cluster zone-aware routing needs."""
@@ -281,6 +287,7 @@ class Reconciler(PolicySubscriber):
                 self.pieces_translated - pieces,
             )
             published: dict[Hashable, Snapshot] = {}
+            current: dict[Hashable, Snapshot] = {}
             for key, (snapshot, problems) in built.items():
                 if key not in self._new and self.cache.get_snapshot(key) is None:
                     continue  # dropped while it was being built: nobody watches it
@@ -290,6 +297,13 @@ class Reconciler(PolicySubscriber):
                     continue
                 if self.cache.set_snapshot(key, snapshot, check=False):
                     published[key] = snapshot
+                elif key in self._kept:
+                    # The very versions of the kept snapshot: serve the build's instead, whose
+                    # resources the translator holds anyway, so the kept copy can go.
+                    self.cache.clear_snapshot(key)
+                    self.cache.set_snapshot(key, snapshot, check=False)
+                self._kept.discard(key)
+                current[key] = snapshot
                 self.built_from[key] = built_from
                 self._new.discard(key)
                 self.last_error = None
@@ -300,6 +314,17 @@ class Reconciler(PolicySubscriber):
                 gc.freeze()
             if published and self._on_published is not None:
                 self._on_published(changed_at, published)
+            if current and self._on_built is not None:
+                self._on_built(policyset, current)
+
+    def restore(self, snapshots: Mapping[Hashable, Snapshot]) -> None:
+        """Serve snapshots kept from the last run on the same inputs until the first build
+        replaces them (the same versions, when nothing changed: no proxy sees a change). A
+        group no proxy comes back for is dropped after the grace, as one whose proxies left."""
+        for key, snapshot in snapshots.items():
+            self.cache.set_snapshot(key, snapshot, check=False)
+            self._kept.add(key)
+            self.group_left(key)
 
 
 class NewGroups(XdsObserver):

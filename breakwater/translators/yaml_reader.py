@@ -26,6 +26,37 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_KEY_TAGS = frozenset({_STR_TAG, _BOOL_TAG})
+_MAPPING, _SEQUENCE, _SCALAR = yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode
+PLAIN_TAGS_KEPT = 100_000
+"""Plain scalars whose tag is remembered (`_Loader.resolve`); the rest are resolved each time."""
+_plain_tags: dict[str, str] = {}
+
+
+class _Loader(SafeLoader):
+    """The safe loader, each plain scalar's tag resolved once per process.
+
+    The parser asks the resolver for every node's tag; for a plain scalar that is a
+    handful of regular expressions tried on its text (a quarter of reading a large
+    directory), and the answer depends on the text alone (the safe loader has no path
+    resolvers), so it is remembered.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_plain_tags) < PLAIN_TAGS_KEPT:
+                    _plain_tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
 
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_NODES_PER_DIRECTORY = 2_000_000
@@ -33,6 +64,98 @@ MAX_NODES_PER_DIRECTORY = 2_000_000
 together: 10 000 services (the largest directory measured) are 850 000."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; a policy needs about ten levels."""
+
+
+class _Unusual(Exception):
+    """A document `_plain` leaves to the whole way: an alias, a tag other than the core
+    ones, a key that is not text, a key written twice, nesting too deep, a value that
+    cannot be constructed."""
+
+
+class _Plain:
+    """A document without anything unusual read in one walk: its data (what the safe loader
+    constructs), the line of every node (`lines`, as `_index_lines` records them) and how
+    many nodes it holds (`count`, as `_expanded_size` counts them). `_Unusual` for anything
+    else.
+
+    The whole way walks a document four times (size, lines, duplicate keys, then PyYAML's
+    constructor, which goes through generators and a lookup per node): most of reading a
+    large directory. (A class, not a closure: a function that calls itself through its
+    closure is a reference cycle, which would keep every document's nodes until a garbage
+    collection, and reads run with the collector paused.)
+    """
+
+    __slots__ = ("count", "lines", "loader", "seen")
+
+    def __init__(self, loader: Any, lines: dict[YamlPath, int]) -> None:
+        self.loader = loader
+        self.lines = lines
+        self.seen: set[int] = set()
+        self.count = 0
+
+    def walk(self, node: yaml.Node, path: YamlPath, level: int) -> Any:
+        if level > MAX_DEPTH:
+            raise _Unusual
+        self._visit(node)
+        lines = self.lines
+        lines[path] = node.start_mark.line + 1
+        if type(node) is _MAPPING:
+            if node.tag != _MAP_TAG:
+                raise _Unusual
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if type(key_node) is not _SCALAR or key_node.tag not in _KEY_TAGS:
+                    raise _Unusual
+                key = key_node.value
+                if key in mapping:
+                    raise _Unusual
+                child = (*path, key)
+                if type(value_node) is _SCALAR and level < MAX_DEPTH:
+                    # Most nodes: no call of its own. Its line is the key's, as ever (the
+                    # value's line, recorded first, gave way to it).
+                    self._visit(value_node)
+                    lines[child] = key_node.start_mark.line + 1
+                    mapping[key] = self.scalar(value_node)
+                    continue
+                mapping[key] = self.walk(value_node, child, level + 1)
+                lines[child] = key_node.start_mark.line + 1
+            return mapping
+        if type(node) is _SEQUENCE:
+            if node.tag != _SEQ_TAG:
+                raise _Unusual
+            return [self.walk(item, (*path, i), level + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def _visit(self, node: yaml.Node) -> None:
+        """Count the node; one met again is an alias, left to the whole way."""
+        if id(node) in self.seen:
+            raise _Unusual
+        self.seen.add(id(node))
+        self.count += 1
+
+    def scalar(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        if tag == _NULL_TAG:
+            return None
+        try:
+            if tag == _INT_TAG:
+                return self.loader.construct_yaml_int(node)
+            if tag == _BOOL_TAG:
+                return self.loader.construct_yaml_bool(node)
+            if tag == _FLOAT_TAG:
+                return self.loader.construct_yaml_float(node)
+        except Exception:  # PyYAML's constructors raise ValueError, KeyError, ...
+            raise _Unusual from None
+        raise _Unusual
+
+
+def _plain(loader: Any, node: yaml.Node, lines: dict[YamlPath, int]) -> tuple[Any, int]:
+    """The document's data and node count, its lines put in `lines` (see `_Plain`)."""
+    reading = _Plain(loader, lines)
+    data = reading.walk(node, (), 1)
+    return data, reading.count
 
 
 class _TooDeep(Exception):
@@ -163,13 +286,24 @@ def read_documents_counted(
     documents: list[RawDocument] = []
     errors: list[PolicyError] = []
     remaining = budget
-    loader = SafeLoader(text)
+    loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
             raw = RawDocument(file=file, line=node.start_mark.line + 1, data=None)
+            try:
+                data, nodes = _plain(loader, node, raw.lines)
+            except (_Unusual, RecursionError):
+                raw.lines = {}
+            else:
+                if nodes <= min(MAX_NODES_PER_DOCUMENT, remaining):
+                    raw.data, raw.nodes = data, nodes
+                    remaining -= nodes
+                    documents.append(raw)
+                    continue
+                raw.lines = {}
             try:
                 raw.nodes = _expanded_size(node, {})
             except _TooDeep as exc:

@@ -81,6 +81,12 @@ class DirectorySource:
     def describe(self) -> str:
         return str(self.directory)
 
+    def files_version(self) -> str | None:
+        """The policy version of the files as they are now, or None when one cannot be read.
+        Each file is read and hashed once: the next `read` takes it as kept, by its stat."""
+        files = read_policy_files(self.directory, self._kept)
+        return None if files.errors else files.version
+
     def read(self, reader: PolicyReader) -> SourceRead:
         started = time.perf_counter()
         files = read_policy_files(self.directory, self._kept)
