@@ -23,7 +23,8 @@ from typing import TypeVar
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
-from breakwater.translators.envoy.clusters import failover_cluster, upstream_cluster
+from breakwater.translators.envoy.cluster_shapes import ClusterShapes
+from breakwater.translators.envoy.clusters import failover_cluster
 from breakwater.translators.envoy.encoded import (
     Ref,
     Resource,
@@ -152,11 +153,12 @@ class Builder:
         return self._get(upstreams, self._make_upstreams, parts)
 
     def _make_upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
-        built = {node.name: self._get(node, _cluster) for node in upstreams.clusters}
+        shapes = ClusterShapes()
+        built = {node.name: self._get(node, shapes.cluster) for node in upstreams.clusters}
         named = {name: resource for name, (_, resource) in built.items()}
         for node in upstreams.aggregates:
-            primary = built[node.primary.name][0]
-            named[node.name] = self._get(node, partial(_aggregate, primary=primary))
+            limits = built[node.primary.name][0]
+            named[node.name] = self._get(node, partial(_aggregate, limits=limits))
         endpoints = [self._get(node, _endpoints) for node in upstreams.endpoints]
         return [named[name] for name in sorted(named)], endpoints
 
@@ -188,14 +190,10 @@ def joined(
     return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(entries), refs, like)
 
 
-def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
-    """The message too: a failover aggregate is made from its primary's."""
-    message = upstream_cluster(node)
-    return message, Resource.from_message(message)
-
-
-def _aggregate(node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
-    return Resource.from_message(failover_cluster(primary, node.target, node.name))
+def _aggregate(node: Aggregate, limits: cluster_pb2.Cluster) -> Resource:
+    return Resource.from_message(
+        failover_cluster(node.primary.name, limits, node.target, node.name)
+    )
 
 
 def _endpoints(node: Endpoints) -> Resource:

@@ -12,6 +12,7 @@ and the cache uses it to refuse snapshots with dangling references.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -88,8 +89,71 @@ def encode_bytes_field(number: int, payload: bytes) -> bytes:
     return _varint((number << 3) | _LEN) + _varint(len(payload)) + payload
 
 
+_VALUE_TAG = _varint((2 << 3) | _LEN)
+"""`Any.value`."""
+_RESOURCE_TAG = _VALUE_TAG
+"""`DiscoveryResponse.resources` and `DeltaDiscoveryResponse.resources` are field 2 too (and a
+discovery `Resource`'s `resource`, the `Any`)."""
+
+
+@functools.cache
+def _any_prefix(type_url: str) -> bytes:
+    """An `Any`'s type URL field: its deterministic encoding is this followed by the value
+    field (field 2), written directly instead of building and serializing an `Any`."""
+    return encode_str_field(1, type_url)
+
+
 def encode_str_field(number: int, value: str) -> bytes:
     return encode_bytes_field(number, value.encode()) if value else b""
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _skip(data: bytes, at: int, wire_type: int) -> int:
+    """Where the value of a field of `wire_type` that starts at `at` ends."""
+    if wire_type == 0:
+        return _read_varint(data, at)[1]
+    if wire_type == 1:
+        return at + 8
+    if wire_type == _LEN:
+        size, at = _read_varint(data, at)
+        return at + size
+    if wire_type == 5:
+        return at + 4
+    raise ValueError(f"wire type {wire_type} is not written by proto3 messages")
+
+
+def split_field(encoded: bytes, number: int) -> tuple[bytes, list[bytes], bytes]:
+    """A deterministically encoded message cut around field `number`: the fields before it,
+    the payloads of its length-delimited entries, the fields after it. Joined again (each
+    payload re-encoded with `encode_bytes_field`), they are the message."""
+    at = 0
+    start = end = -1
+    payloads: list[bytes] = []
+    while at < len(encoded):
+        tag, value_at = _read_varint(encoded, at)
+        ends = _skip(encoded, value_at, tag & 7)
+        if tag >> 3 == number:
+            if tag & 7 != _LEN:
+                raise ValueError(f"field {number} is not length-delimited")
+            start = at if start < 0 else start
+            end = ends
+            payloads.append(encoded[_read_varint(encoded, value_at)[1] : ends])
+        elif tag >> 3 > number and start < 0:
+            start = end = at
+        at = ends
+    if start < 0:
+        start = end = len(encoded)
+    return encoded[:start], payloads, encoded[end:]
 
 
 def content_hash(*chunks: bytes) -> str:
@@ -264,10 +328,19 @@ class Resource:
         are not grouped again (a route configuration with 20 000 of them)."""
         if not name:
             raise ValueError(f"{short_name(type_url)} resource without a name")
-        packed = any_pb2.Any(type_url=type_url, value=value).SerializeToString(deterministic=True)
+        # Joined, not added: each payload is copied once per form it is kept in.
+        packed = (
+            b"".join((_any_prefix(type_url), _VALUE_TAG, _varint(len(value)), value))
+            if value
+            else _any_prefix(type_url)
+        )
         version = content_hash(packed)
-        discovery_resource = (
-            encode_str_field(1, version) + encode_bytes_field(2, packed) + encode_str_field(3, name)
+        sotw_entry = b"".join((_RESOURCE_TAG, _varint(len(packed)), packed))
+        version_field = encode_str_field(1, version)
+        name_field = encode_str_field(3, name)
+        size = len(version_field) + len(sotw_entry) + len(name_field)
+        delta_entry = b"".join(
+            (_RESOURCE_TAG, _varint(size), version_field, sotw_entry, name_field)
         )
         return cls(
             type_url=type_url,
@@ -275,8 +348,8 @@ class Resource:
             version=version,
             any_bytes=packed,
             refs=refs,
-            sotw_entry=encode_bytes_field(2, packed),
-            delta_entry=encode_bytes_field(2, discovery_resource),
+            sotw_entry=sotw_entry,
+            delta_entry=delta_entry,
             _refs_by_type=like._refs_by_type if like is not None and like.refs is refs else None,
         )
 
