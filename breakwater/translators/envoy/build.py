@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from itertools import chain
 from typing import TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -29,6 +30,8 @@ from breakwater.translators.envoy.encoded import (
     Ref,
     Resource,
     encode_bytes_field,
+    entry_digest,
+    version_of_entries,
     virtual_host_references,
 )
 from breakwater.translators.envoy.endpoints import load_assignment, local_assignment
@@ -67,15 +70,17 @@ _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual
 
 
 class EncodedHost:
-    """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry."""
+    """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry, with a
+    digest of that entry (a route configuration's version is made of its hosts' digests)."""
 
-    __slots__ = ("entry", "refs")
+    __slots__ = ("digest", "entry", "refs")
 
     def __init__(self, host: VirtualHost) -> None:
         message = virtual_host(host)
         self.entry = encode_bytes_field(
             _VIRTUAL_HOSTS, message.SerializeToString(deterministic=True)
         )
+        self.digest = entry_digest(self.entry)
         self.refs = virtual_host_references(message)
 
 
@@ -171,7 +176,7 @@ class Builder:
     def _join(self, node: RouteConfiguration) -> Resource:
         hosts = self.encoded_hosts(node)
         refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
-        return joined(node.name, [h.entry for h in hosts], refs)
+        return joined(node.name, [h.entry for h in hosts], [h.digest for h in hosts], refs)
 
     def encoded_hosts(self, node: RouteConfiguration) -> list[EncodedHost]:
         """The encoded virtual hosts of a route configuration, in order (for a later build
@@ -180,14 +185,23 @@ class Builder:
 
 
 def joined(
-    name: str, entries: Sequence[bytes], refs: frozenset[Ref], like: Resource | None = None
+    name: str,
+    entries: Sequence[bytes],
+    digests: Sequence[bytes],
+    refs: frozenset[Ref],
+    like: Resource | None = None,
 ) -> Resource:
     """A route configuration joined from its virtual hosts' encoded entries: it sets nothing
     but its name (field 1) and virtual hosts (field 2), so the name's encoding followed by the
     hosts' entries in order is exactly its deterministic serialization. `like`: the route
-    configuration before, when `refs` are its very same set."""
+    configuration before, when `refs` are its very same set.
+
+    Its version is made of its entries' digests (`encoded.BY_ENTRIES`), the hosts' kept ones:
+    an edit of one host of ten thousand hashes that host's entry, not the 6 MB they join to."""
     shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
-    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(entries), refs, like)
+    version = version_of_entries(chain((entry_digest(shell),), digests))
+    value = b"".join(chain((shell,), entries))
+    return Resource.from_encoded(ROUTE_TYPE, name, value, refs, like, version)
 
 
 def _aggregate(node: Aggregate, limits: cluster_pb2.Cluster) -> Resource:
