@@ -329,6 +329,10 @@ class Resource:
     def __post_init__(self) -> None:
         if self._refs_by_type is not None:
             return
+        if len(self.refs) <= 1:  # most resources: a cluster names its endpoint set
+            by_one = {kind: (name,) for kind, name in self.refs}
+            object.__setattr__(self, "_refs_by_type", by_one)
+            return
         grouped: dict[str, list[str]] = {}
         for kind, name in sorted(self.refs):
             grouped.setdefault(kind, []).append(name)
