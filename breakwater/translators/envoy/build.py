@@ -34,7 +34,7 @@ from breakwater.translators.envoy.encoded import (
     version_of_entries,
     virtual_host_references,
 )
-from breakwater.translators.envoy.endpoints import load_assignment, local_assignment
+from breakwater.translators.envoy.endpoints import encoded_load_assignment, local_assignment
 from breakwater.translators.envoy.listeners import listener
 from breakwater.translators.envoy.proxyless import (
     grpc_cluster,
@@ -211,7 +211,9 @@ def _aggregate(node: Aggregate, limits: cluster_pb2.Cluster) -> Resource:
 
 
 def _endpoints(node: Endpoints) -> Resource:
-    return Resource.from_message(load_assignment(node))
+    """Written directly (`encoded_load_assignment`); an assignment names nothing."""
+    value = encoded_load_assignment(node.cluster, node.hosts, dict(node.priorities))
+    return Resource.from_encoded(ENDPOINT_TYPE, node.cluster, value, frozenset())
 
 
 def _local(node: LocalCluster) -> Resource:

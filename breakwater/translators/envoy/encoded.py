@@ -103,6 +103,12 @@ def _any_prefix(type_url: str) -> bytes:
     return encode_str_field(1, type_url)
 
 
+def encode_varint_field(number: int, value: int, present: bool = False) -> bytes:
+    """A non-negative integer or enum field. Proto3 does not write 0, unless the field has
+    presence (`present`: a member of a oneof, say)."""
+    return _varint(number << 3) + _varint(value) if value or present else b""
+
+
 def encode_str_field(number: int, value: str) -> bytes:
     return encode_bytes_field(number, value.encode()) if value else b""
 
