@@ -139,8 +139,11 @@ def merge_layers(
     """Merge policy layers from least to most specific; the last writer of a field wins.
 
     `shapes`: merges done before by content. Ten thousand services with policies that
-    differ by name alone are one merge and one validation: the spec is shared, and each
-    field's provenance names the layer of this merge at the index that set it there.
+    differ by name alone are one merge and one validation: the spec is shared (it is
+    immutable), and each field's provenance names the layer of this merge at the index
+    that set it there. The content is the `repr` of the patches, which hold what
+    `model_dump` gives (strings, numbers, booleans, timedeltas, lists and dicts): their
+    `repr` is their value.
     """
     patches = [
         (who, _set_fields(layer) if isinstance(layer, ResilienceSpec) else layer)
