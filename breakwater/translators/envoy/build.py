@@ -200,8 +200,7 @@ def joined(
     an edit of one host of ten thousand hashes that host's entry, not the 6 MB they join to."""
     shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
     version = version_of_entries(chain((entry_digest(shell),), digests))
-    value = b"".join(chain((shell,), entries))
-    return Resource.from_encoded(ROUTE_TYPE, name, value, refs, like, version)
+    return Resource.from_parts(ROUTE_TYPE, name, [shell, *entries], refs, version, like)
 
 
 def _aggregate(node: Aggregate, limits: cluster_pb2.Cluster) -> Resource:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any as AnyType
 
@@ -101,6 +102,14 @@ def _any_prefix(type_url: str) -> bytes:
     """An `Any`'s type URL field: its deterministic encoding is this followed by the value
     field (field 2), written directly instead of building and serializing an `Any`."""
     return encode_str_field(1, type_url)
+
+
+def _packed(type_url: str, parts: Iterable[bytes], size: int) -> bytes:
+    """The `Any` of a value `size` bytes long made of `parts`, its value field left out when
+    empty (as protobuf leaves an empty bytes field out)."""
+    if not size:
+        return _any_prefix(type_url)
+    return b"".join(itertools.chain((_any_prefix(type_url), _VALUE_TAG, _varint(size)), parts))
 
 
 def encode_varint_field(number: int, value: int, present: bool = False) -> bytes:
@@ -372,17 +381,43 @@ class Resource:
         if not name:
             raise ValueError(f"{short_name(type_url)} resource without a name")
         # Joined, not added: each payload is copied once per form it is kept in.
-        packed = (
-            b"".join((_any_prefix(type_url), _VALUE_TAG, _varint(len(value)), value))
-            if value
-            else _any_prefix(type_url)
-        )
+        packed = _packed(type_url, (value,), len(value))
         if version is None:
             version = (
                 version_of_entries(map(entry_digest, field_entries(value)))
                 if type_url in BY_ENTRIES
                 else content_hash(packed)
             )
+        return cls._of_packed(type_url, name, packed, refs, like, version)
+
+    @classmethod
+    def from_parts(
+        cls,
+        type_url: str,
+        name: str,
+        parts: Sequence[bytes],
+        refs: frozenset[Ref],
+        version: str,
+        like: Resource | None = None,
+    ) -> Resource:
+        """`from_encoded(type_url, name, b"".join(parts), refs, like, version)` without that
+        join: the parts (a route configuration's name and 10 000 virtual hosts, 6 MB) are
+        copied straight into the `Any`, one copy fewer of the whole."""
+        if not name:
+            raise ValueError(f"{short_name(type_url)} resource without a name")
+        packed = _packed(type_url, parts, sum(map(len, parts)))
+        return cls._of_packed(type_url, name, packed, refs, like, version)
+
+    @classmethod
+    def _of_packed(
+        cls,
+        type_url: str,
+        name: str,
+        packed: bytes,
+        refs: frozenset[Ref],
+        like: Resource | None,
+        version: str,
+    ) -> Resource:
         sotw_entry = b"".join((_RESOURCE_TAG, _varint(len(packed)), packed))
         version_field = encode_str_field(1, version)
         name_field = encode_str_field(3, name)
