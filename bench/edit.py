@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import threading
@@ -170,7 +171,7 @@ def _edit_weights(path: Path, route: str, before: str, after: str) -> None:
 
 
 async def _scenario(
-    server: BreakwaterServer, directory: Path, spawned: float, profile: Path | None
+    server: BreakwaterServer, directory: Path, spawned: float, profile: Path | None, edits: int
 ) -> dict[str, Any]:
     proxy = Proxy(server.xds_address)
     proxy.task = asyncio.create_task(proxy.run())
@@ -184,6 +185,7 @@ async def _scenario(
         _edit_weights(directory / f"services-{0:05d}.yaml", FILE_ROUTE, "90/10", "80/20")
         file_done = await proxy.until(lambda: proxy.weights(FILE_ROUTE) == (80, 20))
         file_cpu = server.cpu_seconds() - cpu
+        each = [file_cpu, *await _more_edits(server, proxy, directory, edits - 1)]
 
         await asyncio.sleep(1.0)  # let the server settle after the edit
         written, cpu = time.monotonic(), server.cpu_seconds()
@@ -197,6 +199,7 @@ async def _scenario(
             "file_edit": (edited, file_done),
             "api_write": (written, api_done),
             "file_edit_cpu_s": file_cpu,
+            "file_edits_cpu_s": each,
             "api_write_cpu_s": api_cpu,
         }
     finally:
@@ -205,8 +208,33 @@ async def _scenario(
             await proxy.task
 
 
-def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[str, Any]:
-    """One run; with `profile`, py-spy records the server from just before the file edit."""
+def _holds(proxy: Proxy, wanted: tuple[int, ...]) -> bool:
+    return proxy.weights(FILE_ROUTE) == wanted
+
+
+async def _more_edits(
+    server: BreakwaterServer, proxy: Proxy, directory: Path, count: int
+) -> list[float]:
+    """The server's CPU seconds for each of `count` more edits of the same weights (80/20
+    → 90/10 and back, in pairs, so the route ends as the first edit left it), 0.6 s apart:
+    one edit's CPU is a few 10 ms ticks, so one figure says little."""
+    cpus: list[float] = []
+    for at in range(count - count % 2):
+        before, after = ("80/20", "90/10") if at % 2 == 0 else ("90/10", "80/20")
+        await asyncio.sleep(0.6)
+        cpu = server.cpu_seconds()
+        _edit_weights(directory / f"services-{0:05d}.yaml", FILE_ROUTE, before, after)
+        wanted = tuple(int(weight) for weight in after.split("/"))
+        await proxy.until(functools.partial(_holds, proxy, wanted))
+        cpus.append(server.cpu_seconds() - cpu)
+    return cpus
+
+
+def measure(
+    services: int, workdir: Path, profile: Path | None = None, edits: int = 1
+) -> dict[str, Any]:
+    """One run; with `profile`, py-spy records the server from just before the file edit;
+    `edits` > 1 edits the file again that many times less one (rounded down to pairs)."""
     directory = write_policies(workdir / f"edit-policies-{services}", services)
     server = BreakwaterServer(directory, workdir / f"edit-server-{services}", log_level="info")
     server.log_path.unlink(missing_ok=True)  # the stage lines reported are this run's
@@ -231,7 +259,7 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
         starting.join()
         poller.start()
         time.sleep(0.5)  # a baseline of polls before anything changes
-        result = asyncio.run(_scenario(server, directory, spawned, profile))
+        result = asyncio.run(_scenario(server, directory, spawned, profile, edits))
         time.sleep(0.3)
         here.send("stop")
         polls: list[Poll] = here.recv()
@@ -248,6 +276,7 @@ def measure(services: int, workdir: Path, profile: Path | None = None) -> dict[s
             "file_edit_s": edit_end - edit_start,
             "file_edit_stall_s": longest_stall(polls, edit_start, edit_end),
             "file_edit_cpu_s": result["file_edit_cpu_s"],
+            "file_edits_cpu_s": result["file_edits_cpu_s"],
             "api_write_s": api_end - api_start,
             "api_write_stall_s": longest_stall(polls, api_start, api_end),
             "api_write_cpu_s": result["api_write_cpu_s"],
@@ -450,8 +479,14 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="record the server with py-spy during the edits, to this file"
     )
+    parser.add_argument(
+        "--edits",
+        type=int,
+        default=1,
+        help="edit the file this many times (the server's CPU of each in file_edits_cpu_s)",
+    )
     args = parser.parse_args()
-    print(json.dumps(measure(args.services, args.workdir, args.profile)))
+    print(json.dumps(measure(args.services, args.workdir, args.profile, args.edits)))
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ Measured: the one build path with nothing to reuse (``snapshot.build``, as
 encoded resources with their content hashes, ``Any`` and response entries)
 plus ``Snapshot`` (versions per type), against
 the floor of serializing the same messages once with ``SerializeToString()``. Each run keeps the previous snapshot alive, as the
-server does while it builds the next one, so the garbage collector sees a
-realistic heap, and translates a fresh PolicySet (no caches from the previous
-run), as the server does after every change. Time spent in the collector and in policy merging is
-reported separately, to show where the time goes.
+server does while it builds the next one, so the heap is a realistic one, and
+translates a fresh PolicySet (no caches from the previous run), as the server
+does after every change. The cyclic garbage collector is paused around each
+build, as the server pauses it (``--collector on`` leaves it on, to show what
+that saves). Time spent in the collector and in policy merging is reported
+separately, to show where the time goes.
 
 Each size runs in a fresh process: ``python -m bench.translate --services N``.
 """
@@ -79,7 +81,21 @@ class Stopwatch:
         return timed
 
 
-def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
+@contextmanager
+def _collector(paused: bool) -> Iterator[None]:
+    """The cyclic collector paused around the build, as the server pauses it
+    (`reconciler._translated`), or left on."""
+    enabled = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def measure(services: int, workdir: Path, repeats: int, paused: bool = True) -> dict[str, Any]:
     from breakwater.controlplane.state.sources import load_policy_files
     from breakwater.controlplane.xds.resources import Snapshot
     from breakwater.translators import policyset as policyset_module
@@ -105,17 +121,18 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         # server translates after every change (an API write lays overrides over
         # the YAML with `dataclasses.replace`).
         fresh = dataclasses.replace(policyset)
-        with GcClock().installed() as clock:
-            started = time.perf_counter()
+        with GcClock().installed() as clock, _collector(paused):
+            started, cpu = time.perf_counter(), time.process_time()
             resources = build(fresh, group)
             translated = time.perf_counter()
             snapshot = Snapshot(resources)
-            done = time.perf_counter()
+            done, cpu_done = time.perf_counter(), time.process_time()
         runs.append(
             {
                 "translate_s": translated - started,
                 "snapshot_s": done - translated,
                 "total_s": done - started,
+                "cpu_s": cpu_done - cpu,
                 "gc_s": clock.total,
                 "merge_s": merging.total,
             }
@@ -124,11 +141,13 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
 
     messages = [m for ms in decoded(kept[0]).values() for m in ms]
     floors: list[float] = []
+    floors_cpu: list[float] = []
     for _ in range(max(3, repeats)):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         encoded = sum(len(m.SerializeToString()) for m in messages)
         floors.append(time.perf_counter() - started)
-    floor = min(floors)
+        floors_cpu.append(time.process_time() - cpu)
+    floor, floor_cpu = min(floors), min(floors_cpu)
 
     incremental = _incremental(policyset, group, kept[1])
 
@@ -150,7 +169,12 @@ def measure(services: int, workdir: Path, repeats: int) -> dict[str, Any]:
         "merge_s": median("merge_s"),
         "floor_s": floor,
         "ratio": total / floor if floor else float("inf"),
+        # CPU seconds of the process: steadier than wall time on a shared machine.
+        "cpu_s": median("cpu_s"),
+        "floor_cpu_s": floor_cpu,
+        "cpu_ratio": median("cpu_s") / floor_cpu if floor_cpu else float("inf"),
         "repeats": repeats,
+        "collector": "paused" if paused else "on",
         "runs": runs,
         **incremental,
     }
@@ -201,8 +225,16 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument(
+        "--collector",
+        choices=("paused", "on"),
+        default="paused",
+        help="pause the cyclic garbage collector around each build, as the server does "
+        "(default), or leave it on (its cost is then the gc_s column)",
+    )
     args = parser.parse_args()
-    print(json.dumps(measure(args.services, args.workdir, args.repeats)))
+    paused = args.collector == "paused"
+    print(json.dumps(measure(args.services, args.workdir, args.repeats, paused)))
 
 
 if __name__ == "__main__":

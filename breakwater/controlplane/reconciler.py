@@ -41,7 +41,7 @@ from breakwater.controlplane.groups import GroupKey, ProxylessKey, group_zone, i
 from breakwater.controlplane.limits import NODE_GROUP_GRACE_SECONDS
 from breakwater.controlplane.state.controller import PolicySubscriber
 from breakwater.controlplane.xds.cache import SnapshotCache, SnapshotError
-from breakwater.controlplane.xds.resources import Snapshot
+from breakwater.controlplane.xds.resources import Ref, Snapshot
 from breakwater.controlplane.xds.status import StreamStatus, XdsObserver
 from breakwater.defaults import DEBOUNCE_CAP, DEBOUNCE_QUIET
 from breakwater.translators.policyset import PolicySet
@@ -366,21 +366,34 @@ def _dangling(snapshot: Snapshot, previous: Snapshot | None = None) -> list[str]
     """`snapshot.problems()`, which sorts every resource and reference to word them, only
     once a quick look found a reference to a resource that is not there.
 
-    The quick look skips a type whose resources are `previous`'s (the same mapping) while no
-    type changed its names, so a snapshot made by changing one route looks at that route."""
+    `previous` must have no dangling references (the caller passes only snapshots that
+    passed this check). While no type lost a name against it, a reference `previous` held
+    still resolves, so the quick look reads only what is new: it skips a type whose
+    resources are `previous`'s (the same mapping), a resource made again with its earlier
+    self's very set of references (as `route_patch` keeps it when the edited hosts name
+    the same clusters), and of any other the references its earlier self did not have (a
+    set difference, in C). A snapshot made by changing one weight no longer walks the
+    route configuration's 20 000 references; one that lost a name looks at everything."""
     if previous is snapshot:
         return []
-    renamed = previous is None or any(
+    lost = previous is None or any(
         snapshot.resources(t) is not previous.resources(t)
-        and snapshot.resources(t).keys() != previous.resources(t).keys()
+        and not snapshot.resources(t).keys() >= previous.resources(t).keys()
         for t in {*snapshot.type_urls, *previous.type_urls}
     )
     for type_url in snapshot.type_urls:
         resources = snapshot.resources(type_url)
-        if not renamed and previous is not None and resources is previous.resources(type_url):
+        earlier = None if lost or previous is None else previous.resources(type_url)
+        if earlier is resources:
             continue
-        for resource in resources.values():
-            for ref_type, ref_name in resource.refs:
+        for name, resource in resources.items():
+            refs: frozenset[Ref] = resource.refs
+            before = None if earlier is None else earlier.get(name)
+            if before is not None:
+                if before is resource or before.refs is refs:
+                    continue
+                refs = refs - before.refs
+            for ref_type, ref_name in refs:
                 if ref_name not in snapshot.resources(ref_type):
                     return snapshot.problems()
     return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -67,6 +68,16 @@ def backend_label(service: str, subset: str | None) -> str:
     return subset if subset is not None else service
 
 
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None), list, tuple, timedelta})
+"""Types that are never mappings: checked before `isinstance(value, Mapping)`, whose answer
+for them takes the ABC machinery's slow path."""
+
+
+def _is_mapping(value: object) -> bool:
+    kind = type(value)
+    return kind is dict or (kind not in _PLAIN and isinstance(value, Mapping))
+
+
 def _merge(
     base: dict[str, Any],
     patch: Mapping[str, Any],
@@ -76,22 +87,26 @@ def _merge(
 ) -> None:
     for key, value in patch.items():
         path = (*prefix, key)
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value, who, provenance, path)
-            continue
-        base[key] = dict(value) if isinstance(value, Mapping) else value
-        for known in [p for p in provenance if p[: len(path)] == path]:
-            del provenance[known]
-        if isinstance(value, Mapping):
+        mapping = _is_mapping(value)
+        if key in base:
+            if mapping and type(base[key]) is dict:
+                _merge(base[key], value, who, provenance, path)
+                continue
+            # Only a key set before has provenance under it.
+            for known in [p for p in provenance if p[: len(path)] == path]:
+                del provenance[known]
+        if mapping:
+            base[key] = dict(value)
             _record(value, who, provenance, path)
         else:
+            base[key] = value
             provenance[path] = who
 
 
 def _record(value: Mapping[str, Any], who: str, provenance: Provenance, prefix: FieldPath) -> None:
     for key, inner in value.items():
         path = (*prefix, key)
-        if isinstance(inner, Mapping) and inner:
+        if inner and _is_mapping(inner):
             _record(inner, who, provenance, path)
         else:
             provenance[path] = who
@@ -113,13 +128,38 @@ def merge_patches(
     return merged, provenance
 
 
-def merge_layers(layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> Effective:
-    """Merge policy layers from least to most specific; the last writer of a field wins."""
-    merged, provenance = merge_patches(
+Shapes = dict[str, tuple[ResilienceSpec, dict[FieldPath, int]]]
+"""The layers' contents (the `repr` of their patches) → the merged spec and, for each field,
+the index of the layer that set it."""
+
+
+def merge_layers(
+    layers: list[tuple[str, ResilienceSpec | dict[str, Any]]], shapes: Shapes | None = None
+) -> Effective:
+    """Merge policy layers from least to most specific; the last writer of a field wins.
+
+    `shapes`: merges done before by content. Ten thousand services with policies that
+    differ by name alone are one merge and one validation: the spec is shared (it is
+    immutable), and each field's provenance names the layer of this merge at the index
+    that set it there. The content is the `repr` of the patches, which hold what
+    `model_dump` gives (strings, numbers, booleans, timedeltas, lists and dicts): their
+    `repr` is their value.
+    """
+    patches = [
         (who, _set_fields(layer) if isinstance(layer, ResilienceSpec) else layer)
         for who, layer in layers
-    )
-    return Effective(spec=ResilienceSpec.model_validate(merged), provenance=provenance)
+    ]
+    if shapes is None:
+        merged, provenance = merge_patches(patches)
+        return Effective(spec=ResilienceSpec.model_validate(merged), provenance=provenance)
+    key = repr([patch for _, patch in patches])
+    found = shapes.get(key)
+    if found is None:
+        merged, by_index = merge_patches((str(i), patch) for i, (_, patch) in enumerate(patches))
+        spec = ResilienceSpec.model_validate(merged)
+        found = shapes[key] = (spec, {path: int(index) for path, index in by_index.items()})
+    spec, setters = found
+    return Effective(spec=spec, provenance={path: layers[i][0] for path, i in setters.items()})
 
 
 def rule_override(rule: RouteRule) -> dict[str, Any]:
@@ -135,6 +175,9 @@ def rule_override(rule: RouteRule) -> dict[str, Any]:
 
 
 _MergeKey = tuple[tuple[str, int], ...]
+_SHAPES_KEPT = 4096
+"""Past this many merges by content, the next generation starts afresh (edits that keep
+changing a policy's values would otherwise add shapes for ever)."""
 
 
 class MergeMemo:
@@ -154,8 +197,12 @@ class MergeMemo:
         self,
         earlier: dict[_MergeKey, tuple[tuple[object, ...], Effective]] | None = None,
         passed: dict[int, Effective] | None = None,
+        shapes: Shapes | None = None,
     ):
         self._earlier = earlier or {}
+        self._shapes: Shapes = shapes if shapes is not None else {}
+        """Merges by content (`merge_layers`), kept across generations: a handful of shapes
+        however many documents."""
         self._used: dict[_MergeKey, tuple[tuple[object, ...], Effective]] = {}
         self._passed = passed or {}
         """id → merged policies that passed the checks on merged policies (which look at
@@ -165,7 +212,9 @@ class MergeMemo:
         """A memo for the next PolicySet that remembers what this one merged."""
         kept = dict(self._used or self._earlier)
         alive = {id(effective) for _, effective in kept.values()}
-        return MergeMemo(kept, {k: v for k, v in self._passed.items() if k in alive})
+        passed = {k: v for k, v in self._passed.items() if k in alive}
+        shapes = self._shapes if len(self._shapes) <= _SHAPES_KEPT else None
+        return MergeMemo(kept, passed, shapes)
 
     def checked(self, effective: Effective) -> bool:
         """Whether `effective` passed the checks of merged policies before."""
@@ -181,7 +230,7 @@ class MergeMemo:
         key = tuple((who, id(source)) for (who, _), source in zip(layers, sources, strict=True))
         found = self._used.get(key) or self._earlier.get(key)
         if found is None:
-            found = (tuple(sources), merge_layers(layers))
+            found = (tuple(sources), merge_layers(layers, self._shapes))
         self._used[key] = found
         return found[1]
 

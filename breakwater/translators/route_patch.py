@@ -37,11 +37,12 @@ class EncodedHosts:
     position: Mapping[str, int]
     hosts: list[EncodedHost]
     entries: list[bytes]
+    digests: list[bytes]
 
     @classmethod
     def of(cls, hosts: list[EncodedHost], names: list[str]) -> EncodedHosts:
         position = {name: index for index, name in enumerate(names)}
-        return cls(position, hosts, [host.entry for host in hosts])
+        return cls(position, hosts, [host.entry for host in hosts], [host.digest for host in hosts])
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,11 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
         limit = global_limit(
             gateway_global_limit_key(gateway), policyset.gateways[gateway].spec.rate_limit
         )
-        hosts, encoded, entries = (
+        hosts, encoded, entries, digests = (
             list(configuration.hosts),
             list(current.hosts),
             list(current.entries),
+            list(current.digests),
         )
         same_refs = True
         new_hosts: dict[str, VirtualHost] = {}
@@ -125,15 +127,16 @@ def patched(last: Translated, policyset: PolicySet) -> Translated | None:
                 return None  # the listener's filters change: the whole path
             entry = EncodedHost(host)
             same_refs = same_refs and entry.refs == encoded[at].refs
-            hosts[at], encoded[at], entries[at], new_hosts[name] = host, entry, entry.entry, host
+            hosts[at], encoded[at], new_hosts[name] = host, entry, host
+            entries[at], digests[at] = entry.entry, entry.digest
         configurations[index] = RouteConfiguration(configuration.name, tuple(hosts))
         before = resources[index]
         if same_refs:
-            resources[index] = joined(configuration.name, entries, before.refs, before)
+            resources[index] = joined(configuration.name, entries, digests, before.refs, before)
         else:
             refs: frozenset[Ref] = frozenset().union(*(h.refs for h in encoded))
-            resources[index] = joined(configuration.name, entries, refs)
-        hosts_of[configuration.name] = EncodedHosts(current.position, encoded, entries)
+            resources[index] = joined(configuration.name, entries, digests, refs)
+        hosts_of[configuration.name] = EncodedHosts(current.position, encoded, entries, digests)
         rebuilt.append(new_hosts)
     group = Group(last.group.listeners, tuple(configurations), last.group.upstreams)
     built = {**last.built, ROUTE_TYPE: resources}

@@ -18,19 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from itertools import chain
 from typing import TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 
-from breakwater.translators.envoy.clusters import failover_cluster, upstream_cluster
+from breakwater.translators.envoy.cluster_shapes import ClusterShapes
+from breakwater.translators.envoy.clusters import failover_cluster
 from breakwater.translators.envoy.encoded import (
     Ref,
     Resource,
     encode_bytes_field,
+    entry_digest,
+    version_of_entries,
     virtual_host_references,
 )
-from breakwater.translators.envoy.endpoints import load_assignment, local_assignment
+from breakwater.translators.envoy.endpoints import encoded_load_assignment, local_assignment
 from breakwater.translators.envoy.listeners import listener
 from breakwater.translators.envoy.proxyless import (
     grpc_cluster,
@@ -66,15 +70,17 @@ _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual
 
 
 class EncodedHost:
-    """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry."""
+    """One virtual host, serialized as a `RouteConfiguration.virtual_hosts` entry, with a
+    digest of that entry (a route configuration's version is made of its hosts' digests)."""
 
-    __slots__ = ("entry", "refs")
+    __slots__ = ("digest", "entry", "refs")
 
     def __init__(self, host: VirtualHost) -> None:
         message = virtual_host(host)
         self.entry = encode_bytes_field(
             _VIRTUAL_HOSTS, message.SerializeToString(deterministic=True)
         )
+        self.digest = entry_digest(self.entry)
         self.refs = virtual_host_references(message)
 
 
@@ -152,11 +158,12 @@ class Builder:
         return self._get(upstreams, self._make_upstreams, parts)
 
     def _make_upstreams(self, upstreams: Upstreams) -> tuple[list[Resource], list[Resource]]:
-        built = {node.name: self._get(node, _cluster) for node in upstreams.clusters}
+        shapes = ClusterShapes()
+        built = {node.name: self._get(node, shapes.cluster) for node in upstreams.clusters}
         named = {name: resource for name, (_, resource) in built.items()}
         for node in upstreams.aggregates:
-            primary = built[node.primary.name][0]
-            named[node.name] = self._get(node, partial(_aggregate, primary=primary))
+            limits = built[node.primary.name][0]
+            named[node.name] = self._get(node, partial(_aggregate, limits=limits))
         endpoints = [self._get(node, _endpoints) for node in upstreams.endpoints]
         return [named[name] for name in sorted(named)], endpoints
 
@@ -169,7 +176,7 @@ class Builder:
     def _join(self, node: RouteConfiguration) -> Resource:
         hosts = self.encoded_hosts(node)
         refs: frozenset[Ref] = frozenset().union(*(h.refs for h in hosts))
-        return joined(node.name, [h.entry for h in hosts], refs)
+        return joined(node.name, [h.entry for h in hosts], [h.digest for h in hosts], refs)
 
     def encoded_hosts(self, node: RouteConfiguration) -> list[EncodedHost]:
         """The encoded virtual hosts of a route configuration, in order (for a later build
@@ -178,28 +185,34 @@ class Builder:
 
 
 def joined(
-    name: str, entries: Sequence[bytes], refs: frozenset[Ref], like: Resource | None = None
+    name: str,
+    entries: Sequence[bytes],
+    digests: Sequence[bytes],
+    refs: frozenset[Ref],
+    like: Resource | None = None,
 ) -> Resource:
     """A route configuration joined from its virtual hosts' encoded entries: it sets nothing
     but its name (field 1) and virtual hosts (field 2), so the name's encoding followed by the
     hosts' entries in order is exactly its deterministic serialization. `like`: the route
-    configuration before, when `refs` are its very same set."""
+    configuration before, when `refs` are its very same set.
+
+    Its version is made of its entries' digests (`encoded.BY_ENTRIES`), the hosts' kept ones:
+    an edit of one host of ten thousand hashes that host's entry, not the 6 MB they join to."""
     shell = route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)
-    return Resource.from_encoded(ROUTE_TYPE, name, shell + b"".join(entries), refs, like)
+    version = version_of_entries(chain((entry_digest(shell),), digests))
+    return Resource.from_parts(ROUTE_TYPE, name, [shell, *entries], refs, version, like)
 
 
-def _cluster(node: Cluster) -> tuple[cluster_pb2.Cluster, Resource]:
-    """The message too: a failover aggregate is made from its primary's."""
-    message = upstream_cluster(node)
-    return message, Resource.from_message(message)
-
-
-def _aggregate(node: Aggregate, primary: cluster_pb2.Cluster) -> Resource:
-    return Resource.from_message(failover_cluster(primary, node.target, node.name))
+def _aggregate(node: Aggregate, limits: cluster_pb2.Cluster) -> Resource:
+    return Resource.from_message(
+        failover_cluster(node.primary.name, limits, node.target, node.name)
+    )
 
 
 def _endpoints(node: Endpoints) -> Resource:
-    return Resource.from_message(load_assignment(node))
+    """Written directly (`encoded_load_assignment`); an assignment names nothing."""
+    value = encoded_load_assignment(node.cluster, node.hosts, dict(node.priorities))
+    return Resource.from_encoded(ENDPOINT_TYPE, node.cluster, value, frozenset())
 
 
 def _local(node: LocalCluster) -> Resource:

@@ -105,8 +105,12 @@ def upstream_cluster(resolved: Cluster) -> cluster_pb2.Cluster:
     return cluster
 
 
-def failover_cluster(primary: cluster_pb2.Cluster, target: str, name: str) -> cluster_pb2.Cluster:
-    """An aggregate cluster that prefers `primary` and spills over to `target`.
+def failover_cluster(
+    primary: str, limits: cluster_pb2.Cluster, target: str, name: str
+) -> cluster_pb2.Cluster:
+    """An aggregate cluster that prefers `primary` and spills over to `target`; `limits`: a
+    cluster with the primary's circuit breakers (the primary, or one that differs from it
+    by name alone).
 
     This is not the seed guide's per-request fallback: nothing is retried
     elsewhere and no fallback body is made up. Envoy treats the two clusters
@@ -117,7 +121,7 @@ def failover_cluster(primary: cluster_pb2.Cluster, target: str, name: str) -> cl
     health checks or a circuit breaker never looks unhealthy, so it only
     fails over when it has no endpoints at all.
     """
-    config = aggregate_pb2.ClusterConfig(clusters=[primary.name, target])
+    config = aggregate_pb2.ClusterConfig(clusters=[primary, target])
     cluster = cluster_pb2.Cluster(
         name=name,
         lb_policy=cluster_pb2.Cluster.LbPolicy.CLUSTER_PROVIDED,
@@ -126,7 +130,7 @@ def failover_cluster(primary: cluster_pb2.Cluster, target: str, name: str) -> cl
         ),
     )
     retry_limits = retry_limits_only(
-        primary.circuit_breakers if primary.HasField("circuit_breakers") else None
+        limits.circuit_breakers if limits.HasField("circuit_breakers") else None
     )
     if retry_limits is not None:
         cluster.circuit_breakers.CopyFrom(retry_limits)

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from envoy.config.core.v3 import address_pb2, health_check_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from google.protobuf import wrappers_pb2
+from google.protobuf.message import Message
 
+from breakwater.translators.envoy.encoded import (
+    encode_bytes_field,
+    encode_str_field,
+    encode_varint_field,
+)
 from breakwater.translators.explain.meanings import FieldMeaning, Meanings
 from breakwater.translators.ir.nodes import Endpoints, Host, LocalCluster
 
@@ -93,6 +100,65 @@ def load_assignment_of(
             locality.priority = priorities.get(zone or "", 0)
         locality.lb_endpoints.extend(lb_endpoint(host) for host in members)
     return assignment
+
+
+def _number(message: type[Message], field: str) -> int:
+    return int(message.DESCRIPTOR.fields_by_name[field].number)
+
+
+_CLA_NAME = _number(endpoint_pb2.ClusterLoadAssignment, "cluster_name")
+_CLA_ENDPOINTS = _number(endpoint_pb2.ClusterLoadAssignment, "endpoints")
+_LOCALITY = _number(endpoint_components_pb2.LocalityLbEndpoints, "locality")
+_LB_ENDPOINTS = _number(endpoint_components_pb2.LocalityLbEndpoints, "lb_endpoints")
+_LOCALITY_WEIGHT = _number(endpoint_components_pb2.LocalityLbEndpoints, "load_balancing_weight")
+_PRIORITY = _number(endpoint_components_pb2.LocalityLbEndpoints, "priority")
+_ZONE = _number(base_pb2.Locality, "zone")
+_ENDPOINT = _number(endpoint_components_pb2.LbEndpoint, "endpoint")
+_HEALTH_STATUS = _number(endpoint_components_pb2.LbEndpoint, "health_status")
+_HOST_WEIGHT = _number(endpoint_components_pb2.LbEndpoint, "load_balancing_weight")
+_ADDRESS = _number(endpoint_components_pb2.Endpoint, "address")
+_SOCKET_ADDRESS = _number(address_pb2.Address, "socket_address")
+_IP = _number(address_pb2.SocketAddress, "address")
+_PORT = _number(address_pb2.SocketAddress, "port_value")
+_VALUE = _number(wrappers_pb2.UInt32Value, "value")
+
+
+def _weight(value: int) -> bytes:
+    """A `UInt32Value`, set (so written even when 0)."""
+    return encode_varint_field(_VALUE, value)
+
+
+def _encoded_host(host: Host) -> bytes:
+    """The port is a member of a oneof (`port_specifier`), so a port of 0 is written too."""
+    socket = encode_str_field(_IP, host.address) + encode_varint_field(
+        _PORT, host.port, present=True
+    )
+    address = encode_bytes_field(_SOCKET_ADDRESS, socket)
+    entry = encode_bytes_field(_ENDPOINT, encode_bytes_field(_ADDRESS, address))
+    if host.draining:
+        entry += encode_varint_field(_HEALTH_STATUS, health_check_pb2.DRAINING)
+    if host.weight != 1:
+        entry += encode_bytes_field(_HOST_WEIGHT, _weight(host.weight))
+    return encode_bytes_field(_LB_ENDPOINTS, entry)
+
+
+def encoded_load_assignment(
+    name: str, hosts: Sequence[Host], priorities: Mapping[str, int] | None = None
+) -> bytes:
+    """`load_assignment_of(...)` deterministically serialized, written field by field in
+    number order without building the messages: twenty thousand assignments are a fifth of
+    a full translation when built as messages."""
+    localities = [encode_str_field(_CLA_NAME, name)]
+    for zone, members in by_zone(hosts):
+        parts = (
+            [] if zone is None else [encode_bytes_field(_LOCALITY, encode_str_field(_ZONE, zone))]
+        )
+        parts += [_encoded_host(host) for host in members]
+        parts.append(encode_bytes_field(_LOCALITY_WEIGHT, _weight(locality_weight(members))))
+        if priorities:
+            parts.append(encode_varint_field(_PRIORITY, priorities.get(zone or "", 0)))
+        localities.append(encode_bytes_field(_CLA_ENDPOINTS, b"".join(parts)))
+    return b"".join(localities)
 
 
 def load_assignment(endpoints: Endpoints) -> endpoint_pb2.ClusterLoadAssignment:
