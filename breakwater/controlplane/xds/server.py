@@ -116,8 +116,12 @@ class AdsServicer:
         reader = asyncio.create_task(stream.read(requests))
         try:
             while True:
+                stream.idle = True
                 await stream.wake.wait()
+                stream.idle = False
                 stream.wake.clear()
+                if stream.refused is not None:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(stream.refused))
                 while stream.inbox:
                     request = stream.inbox.pop(0)
                     if stream.node is None:
@@ -128,7 +132,9 @@ class AdsServicer:
                         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
                 stream.drained.set()
                 snapshot = self.cache.get_snapshot(stream.group) if stream.node else None
-                if snapshot is not None:
+                if snapshot is not None and (
+                    snapshot.version != stream.evaluated or not stream.quiet()
+                ):
                     for response in stream.evaluate(snapshot):
                         yield response
                     response = b""  # an idle stream must not pin the last body it sent

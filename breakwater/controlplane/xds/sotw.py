@@ -55,6 +55,25 @@ class SotwStream(Stream):
             # endpoints or routes, and waits for them until its initial fetch timeout.
             state.reply_due = True
 
+    def quiet(self) -> bool:
+        """Nothing is due, held back or kept on any type: every type was last sent exactly
+        the snapshot's selection and owes no reply.
+
+        Then evaluating the same snapshot again sends nothing: a listener or route sent
+        as selected holds nothing back, and clusters are kept only when the clusters sent
+        differ from the selection (a kept one is missing from the snapshot). An ACK or a
+        NACK of the latest response leaves a stream quiet; a new subscription, a request
+        that asks again, or anything held makes it owe an evaluation.
+        """
+        for state in self.types.values():
+            if (
+                state.reply_due
+                or state.held_since is not None
+                or state.target_version != state.sent_version
+            ):
+                return False
+        return True
+
     def _respond(self, state: Subscription, desired: Selection, snapshot: Snapshot) -> bytes | None:
         if not state.reply_due and desired.version == state.sent_version:
             return None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
+from .collector import STREAMS
 from .resources import short_name
 from .source import Node
 
@@ -210,11 +211,14 @@ class StreamRegistry:
 
     def add(self, stream: TrackedStream) -> None:
         """Called by the servicer when a stream opens, before its first request."""
+        if stream.stream_id not in self._streams:
+            STREAMS.opened()
         self._streams[stream.stream_id] = stream
 
     def remove(self, stream: TrackedStream) -> None:
         """Called by the servicer when a stream ends."""
-        self._streams.pop(stream.stream_id, None)
+        if self._streams.pop(stream.stream_id, None) is not None:
+            STREAMS.closed()
 
     def emit(self, hook: str, *args: Any) -> None:
         """Run one :class:`XdsObserver` hook on every observer; a failing one is logged."""
