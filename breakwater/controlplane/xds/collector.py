@@ -1,27 +1,31 @@
 """The cyclic garbage collector's youngest generation, sized to the streams a process serves.
 
-A push wakes every stream of a group, and each leaves a handful of new container
-objects parked until the next push or ACK: the future it waits on, gRPC's pending
-read and its coroutines. CPython collects its youngest generation every 700 net
+A push wakes every stream of a group, and while it is under way each stream holds a
+handful of new container objects (the future it waits on, gRPC's pending read and its
+coroutines, the response being written) that are all freed by reference counting
+once its ACK is in. CPython collects its youngest generation every 700 net
 allocations, so a push to 10 000 streams ran about a hundred young collections, a
-dozen middle ones and, with 200 000 parked objects promoted at once, a full collection
+dozen middle ones and, with the objects parked meanwhile promoted, a full collection
 of the whole heap (800 000 objects) on every push: a third of the push's CPU,
-measured with the collector's own callbacks. With the threshold at
-``PER_STREAM`` allocations per stream the same push runs about one young
-collection, and the parked objects die young instead of being promoted.
+measured with the collector's own callbacks. A young collection is due only when the
+tracked objects grow by the threshold (a freed object counts back), so with
+``PER_STREAM`` allowed per open stream a push runs none at all: its objects are gone
+before the count gets there, and a push leaves no cyclic garbage behind (the count
+after each push is back where it was).
 
 The threshold only grows above the process's own (read when the first stream opens,
 so a server that set its own keeps it as the floor) and falls back with the streams.
-Unreachable cycles still go at the next young collection: with the threshold at its
-largest that is ``PER_STREAM`` objects per stream later, a few megabytes at most.
+Whatever cycles do become garbage go at the next young collection, at most ``LIMIT``
+allocations later.
 """
 
 from __future__ import annotations
 
 import gc
 
-PER_STREAM = 8
-"""Young allocations allowed per open stream before a collection (a push makes ~8 net)."""
+PER_STREAM = 20
+"""Net young allocations allowed per open stream before a collection: more than a push holds
+at once per stream (8 gave one young collection per push, 20 none)."""
 LIMIT = 200_000
 """The largest threshold used, whatever the number of streams."""
 

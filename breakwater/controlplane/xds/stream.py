@@ -194,12 +194,10 @@ class Stream:
     # responses ----------------------------------------------------------
 
     def evaluate(self, snapshot: Snapshot) -> list[bytes]:
-        """Responses due now, in make-before-break order."""
+        """Responses due now, in make-before-break order (State of the World streams share
+        their decisions instead: `SotwStream.evaluate`)."""
         self.evaluated = snapshot.version
-        if self.verdicts is not None:
-            kept = self.verdicts.kept(self.types, snapshot)
-        else:
-            kept = kept_clusters(self.types, snapshot)
+        kept = kept_clusters(self.types, snapshot)
         out: list[bytes] = []
         for type_url in order_types(self.types):
             state = self.types[type_url]
