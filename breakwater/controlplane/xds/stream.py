@@ -215,14 +215,15 @@ class Stream:
 
     def _record_send(self, state: Subscription, version: str, nonce: str, count: int) -> None:
         state.record_send(version, nonce)
-        log.debug(
-            "node %s: %s version %s, %d resources, nonce %s",
-            self.node_id,
-            short_name(state.type_url),
-            version,
-            count,
-            nonce,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check
+            log.debug(
+                "node %s: %s version %s, %d resources, nonce %s",
+                self.node_id,
+                short_name(state.type_url),
+                version,
+                count,
+                nonce,
+            )
         self.registry.emit("on_send", self.node, state.type_url, version, count)
 
     def _desired(self, state: Subscription, snapshot: Snapshot, kept: frozenset[str]) -> Selection:
