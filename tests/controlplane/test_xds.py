@@ -359,6 +359,31 @@ async def test_what_depends_on_who_is_connected_is_worked_out_when_a_proxy_comes
     assert computed == [[], ["proxy-1"], ["proxy-1", "proxy-2"], ["proxy-1"]]
 
 
+async def test_what_depends_on_who_is_connected_sees_each_proxy_as_it_connected(server):
+    """Its node and group, and no sync state: that changes without anyone coming or going."""
+    server.cache.set_snapshot("edge", config())
+    seen: list[tuple[str, str, object, dict[str, TypeStatus]]] = []
+
+    def identities(streams: list[StreamStatus]) -> int:
+        seen[:] = [(s.node_id, s.node_cluster, s.group, dict(s.types)) for s in streams]
+        return len(streams)
+
+    connected = server.registry.per_membership(identities)
+    async with server.client("p1") as first, server.client("p2", "internal") as second:
+        await sync_all(server, first)
+        await second.request(CLUSTER_TYPE)
+        await until(lambda: len(server.registry.streams()) == 2)
+        assert connected() == 2
+        assert sorted(seen, key=lambda s: s[0]) == [
+            ("p1", "edge", "edge", {}),
+            ("p2", "internal", "internal", {}),
+        ]
+        second.cancel()
+        await until(lambda: len(server.registry) == 1)
+        assert connected() == 1
+        assert seen == [("p1", "edge", "edge", {})]
+
+
 async def test_stream_waits_for_its_groups_first_snapshot(server):
     async with server.client(cluster="late") as client:
         await client.request(CLUSTER_TYPE)
