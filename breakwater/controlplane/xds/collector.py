@@ -6,7 +6,7 @@ coroutines, the response being written) that are all freed by reference counting
 once its ACK is in. CPython collects its youngest generation every 700 net
 allocations, so a push to 10 000 streams ran about a hundred young collections, a
 dozen middle ones and, with the objects parked meanwhile promoted, a full collection
-of the whole heap (800 000 objects) on every push: a third of the push's CPU,
+of the whole heap (800 000 objects) on every push: two fifths of the push's CPU,
 measured with the collector's own callbacks. A young collection is due only when the
 tracked objects grow by the threshold (a freed object counts back), so with
 ``PER_STREAM`` allowed per open stream a push runs none at all: its objects are gone
