@@ -31,35 +31,51 @@ class SharedPlans:
 
     The streams of a group subscribe alike and hold the very same sent and ACKed
     mappings (the snapshot's selections, never copied), so after a push they are in one
-    state, and what each is due is one decision, not 10 000. The key is everything
-    evaluation reads: the snapshot, and per type the subscription, the identities of
-    the sent and ACKed mappings, the version sent and whether a reply is owed. Only
-    plans in which nothing was held back are remembered: a hold depends on the clock
-    and arms the stream's own timer. Each entry keeps the snapshot and the mappings its
-    key names alive, so an identity is never reused while it is remembered.
+    state, and what each is due is one decision, not 10 000. The key is everything else
+    evaluation reads: per type the subscription, the identities of the sent and ACKed
+    mappings, the version sent and whether a reply is owed. Only plans in which nothing
+    was held back are remembered: a hold depends on the clock and arms the stream's own
+    timer. Plans are kept per snapshot, for the ``snapshots`` most recently planned (a
+    group's streams evaluate its current one; an older one is kept alive only that
+    long, with the selections its plans send); each entry keeps the mappings its key
+    names alive, so an identity is never reused while it is remembered.
     """
 
-    __slots__ = ("_entries", "_limit")
+    __slots__ = ("_by_snapshot", "_per_snapshot", "_snapshots")
 
-    def __init__(self, limit: int = 256) -> None:
-        self._limit = limit
-        self._entries: OrderedDict[Hashable, tuple[Plan, tuple[object, ...]]] = OrderedDict()
+    def __init__(self, snapshots: int = 8, per_snapshot: int = 64) -> None:
+        self._snapshots = snapshots
+        self._per_snapshot = per_snapshot
+        self._by_snapshot: OrderedDict[
+            int, tuple[Snapshot, dict[Hashable, tuple[Plan, tuple[object, ...]]]]
+        ] = OrderedDict()
 
-    def get(self, key: Hashable) -> Plan | None:
-        found = self._entries.get(key)
+    def get(self, snapshot: Snapshot, key: Hashable) -> Plan | None:
+        bucket = self._by_snapshot.get(id(snapshot))
+        found = bucket[1].get(key) if bucket is not None else None
         return None if found is None else found[0]
 
-    def remember(self, key: Hashable, plan: Plan, held: tuple[object, ...]) -> None:
-        self._entries[key] = (plan, held)
-        if len(self._entries) > self._limit:
-            self._entries.popitem(last=False)
+    def remember(
+        self, snapshot: Snapshot, key: Hashable, plan: Plan, held: tuple[object, ...]
+    ) -> None:
+        bucket = self._by_snapshot.get(id(snapshot))
+        if bucket is None:  # the bucket keeps the snapshot, and so its identity, alive
+            bucket = self._by_snapshot[id(snapshot)] = (snapshot, {})
+            if len(self._by_snapshot) > self._snapshots:
+                self._by_snapshot.popitem(last=False)
+        else:
+            self._by_snapshot.move_to_end(id(snapshot))
+        plans = bucket[1]
+        if len(plans) >= self._per_snapshot:
+            plans.clear()
+        plans[key] = (plan, held)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(plans) for _, plans in self._by_snapshot.values())
 
 
 _PLANS = SharedPlans()
-"""One memory of plans for every SotW stream of the process (keyed by snapshot identity)."""
+"""One memory of plans for every SotW stream of the process (per snapshot, by identity)."""
 
 
 class SotwStream(Stream):
@@ -120,12 +136,12 @@ class SotwStream(Stream):
     def evaluate(self, snapshot: Snapshot) -> list[bytes]:
         """Responses due now: the plan of a stream in the same state if one was made,
         each response with this stream's own nonce and bookkeeping."""
-        key, held = self._plan_key(snapshot)
-        plan = _PLANS.get(key) if key is not None else None
+        key, held = self._plan_key()
+        plan = _PLANS.get(snapshot, key) if key is not None else None
         if plan is None:
             plan = self._plan(snapshot)
             if key is not None and all(s.held_since is None for s in self.types.values()):
-                _PLANS.remember(key, plan, held)
+                _PLANS.remember(snapshot, key, plan, held)
         self.evaluated = snapshot.version
         out: list[bytes] = []
         for type_url, target, desired in plan:
@@ -135,11 +151,12 @@ class SotwStream(Stream):
                 out.append(self._send(state, desired))
         return out
 
-    def _plan_key(self, snapshot: Snapshot) -> tuple[Hashable | None, tuple[object, ...]]:
-        """What evaluation reads, as a key, and what the key names by identity; no key while
-        anything waits on a hold (its timer and clock are this stream's own)."""
-        key: list[Hashable] = [id(snapshot), self.ordering_timeout]
-        held: list[object] = [snapshot]
+    def _plan_key(self) -> tuple[Hashable | None, tuple[object, ...]]:
+        """What evaluation reads besides the snapshot, as a key, and what the key names by
+        identity; no key while anything waits on a hold (its timer and clock are this
+        stream's own)."""
+        key: list[Hashable] = [self.ordering_timeout]
+        held: list[object] = []
         for type_url, state in self.types.items():
             if state.held_since is not None:
                 return None, ()
