@@ -359,6 +359,31 @@ async def test_what_depends_on_who_is_connected_is_worked_out_when_a_proxy_comes
     assert computed == [[], ["proxy-1"], ["proxy-1", "proxy-2"], ["proxy-1"]]
 
 
+async def test_what_depends_on_who_is_connected_sees_each_proxy_as_it_connected(server):
+    """Its node and group, and no sync state: that changes without anyone coming or going."""
+    server.cache.set_snapshot("edge", config())
+    seen: list[tuple[str, str, object, dict[str, TypeStatus]]] = []
+
+    def identities(streams: list[StreamStatus]) -> int:
+        seen[:] = [(s.node_id, s.node_cluster, s.group, dict(s.types)) for s in streams]
+        return len(streams)
+
+    connected = server.registry.per_membership(identities)
+    async with server.client("p1") as first, server.client("p2", "internal") as second:
+        await sync_all(server, first)
+        await second.request(CLUSTER_TYPE)
+        await until(lambda: len(server.registry.streams()) == 2)
+        assert connected() == 2
+        assert sorted(seen, key=lambda s: s[0]) == [
+            ("p1", "edge", "edge", {}),
+            ("p2", "internal", "internal", {}),
+        ]
+        second.cancel()
+        await until(lambda: len(server.registry) == 1)
+        assert connected() == 1
+        assert seen == [("p1", "edge", "edge", {})]
+
+
 async def test_stream_waits_for_its_groups_first_snapshot(server):
     async with server.client(cluster="late") as client:
         await client.request(CLUSTER_TYPE)
@@ -381,6 +406,62 @@ async def test_groups_are_isolated(server):
         server.cache.set_snapshot("internal", config("bc"))
         assert names_of(await internal.recv()) == {"b", "c"}
         await edge.silence()
+
+
+async def test_proxies_of_a_group_in_different_states_each_get_what_they_are_due(server):
+    """Streams in one state share one evaluation of a snapshot: one that ACKed less than the
+    other must still be answered from its own state, with its own nonces."""
+    server.cache.set_snapshot("edge", config("ab"))
+    async with server.client("p1") as first, server.client("p2") as second:
+        await sync_all(server, first)
+        await sync_all(server, second)
+        server.cache.set_snapshot("edge", config("a"))
+        routes = {name: await client.recv() for name, client in (("p1", first), ("p2", second))}
+        assert {r.type_url for r in routes.values()} == {ROUTE_TYPE}
+
+        # Only the first ACKs the routes that leave b: b leaves it, and stays on the second.
+        await first.ack(routes["p1"], ["ingress-routes"])
+        clusters, endpoints = await first.recv(), await first.recv()
+        assert (clusters.type_url, names_of(clusters)) == (CLUSTER_TYPE, {"a"})
+        assert (endpoints.type_url, names_of(endpoints)) == (ENDPOINT_TYPE, {"a"})
+        await second.silence()
+
+        # Cluster a changes and nothing else: each is sent the clusters its own routes need.
+        server.cache.set_snapshot("edge", config("a", connect_timeouts_ms={"a": 900}))
+        changed = {name: await client.recv() for name, client in (("p1", first), ("p2", second))}
+        assert {r.type_url for r in changed.values()} == {CLUSTER_TYPE}
+        assert names_of(changed["p1"]) == {"a"}
+        assert names_of(changed["p2"]) == {"a", "b"}
+        await first.silence()
+        await second.silence()
+        nonces = [routes["p1"].nonce, clusters.nonce, endpoints.nonce, changed["p1"].nonce]
+        assert len(set(nonces)) == len(nonces)
+
+        # Once the second ACKs the routes, b leaves it too, and both end synced.
+        await second.ack(routes["p2"], ["ingress-routes"])
+        clusters_2, endpoints_2 = await second.recv(), await second.recv()
+        assert (clusters_2.type_url, endpoints_2.type_url) == (CLUSTER_TYPE, ENDPOINT_TYPE)
+        assert names_of(clusters_2) == names_of(endpoints_2) == {"a"}
+        await second.ack(clusters_2)
+        await second.ack(endpoints_2, ["a"])
+        await first.ack(changed["p1"])
+        await first.ack(endpoints, ["a"])
+        await until(synced(server, "p1"))
+        await until(synced(server, "p2"))
+
+
+async def test_a_type_too_many_ends_the_stream_when_asked_for_one_at_a_time(server):
+    """Each request after an answer is read while the stream is idle, and handled there."""
+    server.cache.set_snapshot("edge", config())
+    async with server.client() as client:
+        for index in range(64):
+            await client.request(f"type.googleapis.com/test.Unknown{index}")
+            assert (await client.recv()).type_url == f"type.googleapis.com/test.Unknown{index}"
+        await client.request("type.googleapis.com/test.Unknown64")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await client.recv()
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "at most 64 resource types" in str(raised.value.details())
 
 
 async def test_types_beyond_the_four_are_served_after_them(server):

@@ -23,11 +23,14 @@ The modules, from the wire inwards:
 
 * ``server``: the gRPC servicer (one loop per stream) and the server that binds the port.
 * ``options``: the port's settings and their defaults (message size, ordering timeout).
-* ``sotw`` and ``delta``: how each flavour reads requests and builds responses.
-* ``stream``: what both flavours share: the inbox, the wake-ups, the order of responses.
+* ``sotw`` and ``delta``: how each flavour reads requests and builds responses (SotW
+  streams in the same state share one decision per snapshot).
+* ``stream``: what both flavours share: the inbox, the wake-ups, the order of responses
+  (an ACK read while the stream is idle is handled by its reader).
 * ``ordering``: make-before-break as pure functions (what waits, what is kept).
 * ``subscription``: one type on one stream: subscribed, sent, ACKed, rejected.
 * ``status``: the registry of streams and the observer hooks, for status and metrics.
+* ``collector``: the garbage collector's young generation, sized to the open streams.
 * ``source``: the little the server asks of a snapshot cache.
 * ``cache``: snapshots per node group, and the wake-up of their streams.
 * ``resources``: resources and snapshots, versioned by content and encoded once.

@@ -47,8 +47,9 @@ a node may claim is the hook's business: the server knows none of it."""
 class AdsServicer:
     """``AggregatedDiscoveryService`` over ``grpc.aio``.
 
-    Responses are produced as already-encoded bytes and registered with an
-    identity serializer, so a push never re-serializes resources per stream.
+    Responses are produced as already-encoded bytes and registered without a
+    serializer (gRPC sends bytes as they are), so a push never re-serializes
+    resources per stream, nor calls into Python to pass them through.
     """
 
     def __init__(
@@ -82,21 +83,18 @@ class AdsServicer:
             del response  # an idle stream must not pin the last body it sent
 
     def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:  # type: ignore[type-arg]
-        def identity(payload: bytes) -> bytes:
-            return payload
-
         sotw: Any = self.StreamAggregatedResources
         delta: Any = self.DeltaAggregatedResources
         return {
             SOTW_METHOD: grpc.stream_stream_rpc_method_handler(
                 sotw,
                 request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
-                response_serializer=identity,
+                response_serializer=None,
             ),
             DELTA_METHOD: grpc.stream_stream_rpc_method_handler(
                 delta,
                 request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
-                response_serializer=identity,
+                response_serializer=None,
             ),
         }
 
@@ -116,8 +114,12 @@ class AdsServicer:
         reader = asyncio.create_task(stream.read(requests))
         try:
             while True:
+                stream.idle = True
                 await stream.wake.wait()
+                stream.idle = False
                 stream.wake.clear()
+                if stream.refused is not None:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(stream.refused))
                 while stream.inbox:
                     request = stream.inbox.pop(0)
                     if stream.node is None:
@@ -128,7 +130,9 @@ class AdsServicer:
                         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
                 stream.drained.set()
                 snapshot = self.cache.get_snapshot(stream.group) if stream.node else None
-                if snapshot is not None:
+                if snapshot is not None and (
+                    snapshot.version != stream.evaluated or not stream.quiet()
+                ):
                     for response in stream.evaluate(snapshot):
                         yield response
                     response = b""  # an idle stream must not pin the last body it sent

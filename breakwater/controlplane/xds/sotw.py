@@ -8,8 +8,11 @@ is built once for all of them; only the nonce is appended per stream.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
+
 from .ordering import SharedVerdicts
-from .resources import WILDCARD_TYPES, Selection, Snapshot, encode_str_field
+from .resources import WILDCARD_TYPES, Selection, Snapshot, encode_str_field, order_types
 from .status import Mode
 from .stream import Stream
 from .subscription import Request, Subscription, is_nack, split_wildcard
@@ -17,6 +20,62 @@ from .subscription import Request, Subscription, is_nack, split_wildcard
 _VERDICTS = SharedVerdicts()
 """One memory of make-before-break verdicts for every SotW stream of the process: it is keyed
 by snapshot version and by the shared ACKed mappings, so groups never see each other's."""
+
+Plan = tuple[tuple[str, str, Selection | None], ...]
+"""Per type, in push order: its type URL, the snapshot's selection version (the target) and
+what to send now (``None``: nothing)."""
+
+
+class SharedPlans:
+    """What an evaluation of a snapshot decided, for every SotW stream in the same state.
+
+    The streams of a group subscribe alike and hold the very same sent and ACKed
+    mappings (the snapshot's selections, never copied), so after a push they are in one
+    state, and what each is due is one decision, not 10 000. The key is everything else
+    evaluation reads: per type the subscription, the identities of the sent and ACKed
+    mappings, the version sent and whether a reply is owed. Only plans in which nothing
+    was held back are remembered: a hold depends on the clock and arms the stream's own
+    timer. Plans are kept per snapshot, for the ``snapshots`` most recently planned (a
+    group's streams evaluate its current one; an older one is kept alive only that
+    long, with the selections its plans send); each entry keeps the mappings its key
+    names alive, so an identity is never reused while it is remembered.
+    """
+
+    __slots__ = ("_by_snapshot", "_per_snapshot", "_snapshots")
+
+    def __init__(self, snapshots: int = 8, per_snapshot: int = 64) -> None:
+        self._snapshots = snapshots
+        self._per_snapshot = per_snapshot
+        self._by_snapshot: OrderedDict[
+            int, tuple[Snapshot, dict[Hashable, tuple[Plan, tuple[object, ...]]]]
+        ] = OrderedDict()
+
+    def get(self, snapshot: Snapshot, key: Hashable) -> Plan | None:
+        bucket = self._by_snapshot.get(id(snapshot))
+        found = bucket[1].get(key) if bucket is not None else None
+        return None if found is None else found[0]
+
+    def remember(
+        self, snapshot: Snapshot, key: Hashable, plan: Plan, held: tuple[object, ...]
+    ) -> None:
+        bucket = self._by_snapshot.get(id(snapshot))
+        if bucket is None:  # the bucket keeps the snapshot, and so its identity, alive
+            bucket = self._by_snapshot[id(snapshot)] = (snapshot, {})
+            if len(self._by_snapshot) > self._snapshots:
+                self._by_snapshot.popitem(last=False)
+        else:
+            self._by_snapshot.move_to_end(id(snapshot))
+        plans = bucket[1]
+        if len(plans) >= self._per_snapshot:
+            plans.clear()
+        plans[key] = (plan, held)
+
+    def __len__(self) -> int:
+        return sum(len(plans) for _, plans in self._by_snapshot.values())
+
+
+_PLANS = SharedPlans()
+"""One memory of plans for every SotW stream of the process (per snapshot, by identity)."""
 
 
 class SotwStream(Stream):
@@ -55,13 +114,80 @@ class SotwStream(Stream):
             # endpoints or routes, and waits for them until its initial fetch timeout.
             state.reply_due = True
 
-    def _respond(self, state: Subscription, desired: Selection, snapshot: Snapshot) -> bytes | None:
-        if not state.reply_due and desired.version == state.sent_version:
-            return None
+    def quiet(self) -> bool:
+        """Nothing is due, held back or kept on any type: every type was last sent exactly
+        the snapshot's selection and owes no reply.
+
+        Then evaluating the same snapshot again sends nothing: a listener or route sent
+        as selected holds nothing back, and clusters are kept only when the clusters sent
+        differ from the selection (a kept one is missing from the snapshot). An ACK or a
+        NACK of the latest response leaves a stream quiet; a new subscription, a request
+        that asks again, or anything held makes it owe an evaluation.
+        """
+        for state in self.types.values():
+            if (
+                state.reply_due
+                or state.held_since is not None
+                or state.target_version != state.sent_version
+            ):
+                return False
+        return True
+
+    def evaluate(self, snapshot: Snapshot) -> list[bytes]:
+        """Responses due now: the plan of a stream in the same state if one was made,
+        each response with this stream's own nonce and bookkeeping."""
+        key, held = self._plan_key()
+        plan = _PLANS.get(snapshot, key) if key is not None else None
+        if plan is None:
+            plan = self._plan(snapshot)
+            if key is not None and all(s.held_since is None for s in self.types.values()):
+                _PLANS.remember(snapshot, key, plan, held)
+        self.evaluated = snapshot.version
+        out: list[bytes] = []
+        for type_url, target, desired in plan:
+            state = self.types[type_url]
+            state.target_version = target
+            if desired is not None:
+                out.append(self._send(state, desired))
+        return out
+
+    def _plan_key(self) -> tuple[Hashable | None, tuple[object, ...]]:
+        """What evaluation reads besides the snapshot, as a key, and what the key names by
+        identity; no key while anything waits on a hold (its timer and clock are this
+        stream's own)."""
+        key: list[Hashable] = [self.ordering_timeout]
+        held: list[object] = []
+        for type_url, state in self.types.items():
+            if state.held_since is not None:
+                return None, ()
+            key += (
+                type_url,
+                state.wildcard,
+                state.names,
+                id(state.sent),
+                id(state.acked),
+                state.sent_version,
+                state.reply_due,
+            )
+            held += (state.sent, state.acked)
+        return tuple(key), tuple(held)
+
+    def _plan(self, snapshot: Snapshot) -> Plan:
+        """Evaluate for real: the desired selection of every type, in push order."""
+        kept = self.verdicts.kept(self.types, snapshot)
+        plan: list[tuple[str, str, Selection | None]] = []
+        for type_url in order_types(self.types):
+            state = self.types[type_url]
+            desired = self._desired(state, snapshot, kept)
+            due = state.reply_due or desired.version != state.sent_version
+            plan.append((type_url, state.target_version, desired if due else None))
+        return tuple(plan)
+
+    def _send(self, state: Subscription, desired: Selection) -> bytes:
         nonce = self._next_nonce()
         state.sent = desired.resources
         self._record_send(state, desired.version, nonce, len(desired))
         return desired.sotw_body() + encode_str_field(5, nonce)
 
 
-__all__ = ["SotwStream"]
+__all__ = ["Plan", "SharedPlans", "SotwStream"]

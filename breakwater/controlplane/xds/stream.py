@@ -36,14 +36,17 @@ class Signal:
     """An ``asyncio.Event`` for one waiter: the stream's own loop.
 
     An Event keeps a deque of waiters (a 64-slot block each); a stream has one
-    waiter at most, so one future, made while it waits, is all it needs.
+    waiter at most, so one future, made while it waits, is all it needs. The loop
+    is looked up once: ``asyncio.get_running_loop`` asks the kernel for the process
+    id on every call, once per stream per push.
     """
 
-    __slots__ = ("_flag", "_waiter")
+    __slots__ = ("_flag", "_loop", "_waiter")
 
     def __init__(self) -> None:
         self._flag = False
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def is_set(self) -> bool:
         return self._flag
@@ -60,7 +63,10 @@ class Signal:
     async def wait(self) -> None:
         if self._flag:
             return
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
         try:
             await waiter
         finally:
@@ -94,6 +100,11 @@ class Stream:
         stream's empty list costs a tenth of an empty deque's block)."""
         self.wake = Signal()
         self.drained = Signal()
+        self.idle = False
+        """The servicer's loop waits for a wake-up with nothing left to do: a request read
+        now is handled at once by the reader (see `read`)."""
+        self.refused: Refused | None = None
+        """Why the reader stopped: the client asked for more than a stream may hold."""
         self.closed = False
         self.evaluated = ""
         """Version of the last snapshot this stream looked at."""
@@ -104,13 +115,33 @@ class Stream:
     # requests -----------------------------------------------------------
 
     async def read(self, requests: AsyncIterator[Request]) -> None:
-        """Move requests into the inbox until the client is done, waking the stream for each.
+        """Handle or queue requests until the client is done, waking the stream when due.
 
-        Runs as its own task beside the stream's loop; a read error ends the
+        Runs as its own task beside the stream's loop. While that loop is idle and
+        nothing is queued, a request is handled here and the loop woken only if the
+        stream may now owe a response (`quiet`): an ACK of the response just sent,
+        one per stream per push, costs no second task switch. Otherwise it is queued
+        for the loop, and while the loop is busy writing the queue is bounded, so a
+        client that does not read is held back by flow control. A read error ends the
         stream with that error once the inbox has been handled.
         """
         try:
             async for request in requests:
+                if (
+                    self.idle
+                    and self.node is not None
+                    and not self.inbox
+                    and not self.wake.is_set()
+                ):
+                    try:
+                        self.handle(request)
+                    except Refused as exc:
+                        self.refused = exc
+                        return
+                    del request  # an idle stream keeps none
+                    if not self.quiet():
+                        self.wake.set()
+                    continue
                 self.inbox.append(request)
                 del request  # handled from the inbox; an idle stream keeps none
                 self.wake.set()
@@ -127,6 +158,14 @@ class Stream:
 
     def handle(self, request: Request) -> None:
         raise NotImplementedError
+
+    def quiet(self) -> bool:
+        """Whether evaluating the snapshot last evaluated again would send and change nothing.
+
+        Only a flavour that can tell exactly says yes; otherwise the stream is evaluated
+        after every request, as it always may be.
+        """
+        return False
 
     def _new_type(self, type_url: str) -> Subscription:
         if len(self.types) >= _TYPES_LIMIT:
@@ -155,12 +194,10 @@ class Stream:
     # responses ----------------------------------------------------------
 
     def evaluate(self, snapshot: Snapshot) -> list[bytes]:
-        """Responses due now, in make-before-break order."""
+        """Responses due now, in make-before-break order (State of the World streams share
+        their decisions instead: `SotwStream.evaluate`)."""
         self.evaluated = snapshot.version
-        if self.verdicts is not None:
-            kept = self.verdicts.kept(self.types, snapshot)
-        else:
-            kept = kept_clusters(self.types, snapshot)
+        kept = kept_clusters(self.types, snapshot)
         out: list[bytes] = []
         for type_url in order_types(self.types):
             state = self.types[type_url]
@@ -178,14 +215,15 @@ class Stream:
 
     def _record_send(self, state: Subscription, version: str, nonce: str, count: int) -> None:
         state.record_send(version, nonce)
-        log.debug(
-            "node %s: %s version %s, %d resources, nonce %s",
-            self.node_id,
-            short_name(state.type_url),
-            version,
-            count,
-            nonce,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # its arguments cost more than the check
+            log.debug(
+                "node %s: %s version %s, %d resources, nonce %s",
+                self.node_id,
+                short_name(state.type_url),
+                version,
+                count,
+                nonce,
+            )
         self.registry.emit("on_send", self.node, state.type_url, version, count)
 
     def _desired(self, state: Subscription, snapshot: Snapshot, kept: frozenset[str]) -> Selection:
@@ -217,10 +255,11 @@ class Stream:
         return with_changes(selection, hold.held)
 
     def _wake_in(self, delay: float) -> None:
-        if self._timer is None or self._timer.when() > asyncio.get_running_loop().time() + delay:
+        loop = asyncio.get_running_loop()
+        if self._timer is None or self._timer.when() > loop.time() + delay:
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self._timer = loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
