@@ -19,6 +19,7 @@ from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.names import Target
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute, RouteRule
+from breakwater.translators.shared_parts import held_once
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
@@ -119,7 +120,9 @@ def merge_layers(layers: list[tuple[str, ResilienceSpec | dict[str, Any]]]) -> E
         (who, _set_fields(layer) if isinstance(layer, ResilienceSpec) else layer)
         for who, layer in layers
     )
-    return Effective(spec=ResilienceSpec.model_validate(merged), provenance=provenance)
+    return Effective(
+        spec=held_once(ResilienceSpec, merged, ResilienceSpec.model_validate), provenance=provenance
+    )
 
 
 def rule_override(rule: RouteRule) -> dict[str, Any]:
