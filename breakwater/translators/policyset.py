@@ -19,7 +19,7 @@ from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.names import Target
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute, RouteRule
-from breakwater.translators.shared_parts import held_once
+from breakwater.translators.shared_parts import held_once, same_value
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
@@ -76,7 +76,7 @@ def _merge(
     prefix: FieldPath,
 ) -> None:
     for key, value in patch.items():
-        path = (*prefix, key)
+        path = same_value((*prefix, key))
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
             _merge(base[key], value, who, provenance, path)
             continue
@@ -91,7 +91,7 @@ def _merge(
 
 def _record(value: Mapping[str, Any], who: str, provenance: Provenance, prefix: FieldPath) -> None:
     for key, inner in value.items():
-        path = (*prefix, key)
+        path = same_value((*prefix, key))
         if isinstance(inner, Mapping) and inner:
             _record(inner, who, provenance, path)
         else:
