@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from pydantic import Field, model_validator
 
-from breakwater.translators.model_parts import HttpStatus, Part, Percent, PositiveDuration
+from breakwater.translators.model_parts import HttpStatus, Model, Part, Percent, PositiveDuration
 
 DEFAULT_SAMPLE_WINDOW = timedelta(milliseconds=100)
 """Envoy requires a sampling window and has no default; Breakwater's choice, short enough for
@@ -76,7 +76,7 @@ class AdaptiveConcurrency(Part):
         return self
 
 
-class GatewayLimits(Part):
+class GatewayLimits(Model):
     """What one client may hold of the gateway: connections, requests on one connection, headers.
 
     Each limit is per proxy and per listener. Proxy-wide caps (all listeners, heap) are the

@@ -112,7 +112,9 @@ _MODEL_STATE = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__
 class Part(Model):
     """A part of a document that many documents repeat as it is (a retry, a health check,
     a subset, a match): equal parts are one object (`shared_parts`). A part that names what
-    it belongs to (a backend, a target, an endpoint) is a `Model`: it is seldom equal to another."""
+    it belongs to (a backend, a target, an endpoint) is a `Model`: it is seldom equal to another;
+    so are a gateway's limits and rate limit, which its listener holds by identity beside
+    plain values only (a directory read afresh is translated afresh)."""
 
     def __init__(self, /, **data: Any) -> None:
         """A part made in code (`Retry(attempts=3)`) is an object of its own, and holds the

@@ -145,7 +145,7 @@ class GlobalRateLimit(Part):
     answers 503."""
 
 
-class RateLimit(Part):
+class RateLimit(Model):
     """A token bucket in each proxy (`requests` per `per`, room for `burst` at once), a `global`
     limit shared by every proxy, or both (a request must pass each)."""
 
