@@ -37,6 +37,7 @@ from breakwater.translators.model_parts import (
     RefName,
     Zone,
 )
+from breakwater.translators.shared_parts import same_value_dict
 from breakwater.translators.traffic_model import (
     Fallback,
     RateLimit,
@@ -54,10 +55,15 @@ class Metadata(Part):
 # --- Service ---------------------------------------------------------------
 
 
+Labels = Annotated[dict[str, str], AfterValidator(same_value_dict)]
+"""An endpoint's labels: equal label sets are one dict (thousands of endpoints carry
+`version: stable`), never changed once validated."""
+
+
 class Endpoint(Model):
     address: str
     port: Port
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     zone: Zone | None = None
     """The zone the endpoint runs in: Envoy's locality, for zone-aware routing and failover."""
     weight: int | None = Field(default=None, ge=1, le=ENDPOINT_WEIGHT_LIMIT)

@@ -25,7 +25,8 @@ holds already.
 At most `PARTS_HELD` parts are remembered; past that the table starts
 afresh (the parts already shared stay shared), so parts of documents long
 gone are not kept (`same_value` holds other equal immutable values, the field paths of
-merged policies, the same way). Every other model shares the set of its given fields
+merged policies, and `same_value_dict` endpoints' equal labels, the same way). Every
+other model shares the set of its given fields
 with the models that gave the same fields (`fields_given_once`): pydantic
 keeps one set per model, and only reads it once validation is done.
 """
@@ -52,6 +53,7 @@ _ATOMS = frozenset({str, int, bool, type(None), timedelta})
 
 _parts: dict[Hashable, BaseModel] = {}
 _values: dict[Hashable, Hashable] = {}
+_dicts: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 _fields_given: dict[frozenset[str], set[str]] = {}
 """One set per distinct set of given fields; only ever added to (there are few)."""
 
@@ -114,4 +116,16 @@ def same_value(value: H) -> H:
     return found  # type: ignore[return-value]
 
 
-__all__ = ["PARTS_HELD", "fields_given_once", "held_once", "same_value"]
+def same_value_dict(value: dict[str, str]) -> dict[str, str]:
+    """The dict of strings equal to `value` held already, or `value` (then held): labels that
+    thousands of endpoints repeat. Like a part, it is never changed after validation."""
+    key = tuple(value.items())
+    found = _dicts.get(key)
+    if found is None:
+        if len(_dicts) >= PARTS_HELD:
+            _dicts.clear()
+        _dicts[key] = found = value
+    return found
+
+
+__all__ = ["PARTS_HELD", "fields_given_once", "held_once", "same_value", "same_value_dict"]
