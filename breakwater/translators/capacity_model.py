@@ -11,14 +11,14 @@ from datetime import timedelta
 
 from pydantic import Field, model_validator
 
-from breakwater.translators.model_parts import HttpStatus, Model, Percent, PositiveDuration
+from breakwater.translators.model_parts import HttpStatus, Model, Part, Percent, PositiveDuration
 
 DEFAULT_SAMPLE_WINDOW = timedelta(milliseconds=100)
 """Envoy requires a sampling window and has no default; Breakwater's choice, short enough for
 the limit to follow a change of load within a second (it can at most double per window)."""
 
 
-class AdaptiveConcurrency(Model):
+class AdaptiveConcurrency(Part):
     """Netflix's concurrency-limits idea as Envoy builds it (the gradient controller).
 
     Envoy measures the minimum round-trip time of the route's requests, then

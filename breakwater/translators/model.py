@@ -30,12 +30,14 @@ from breakwater.translators.model_parts import (
     HttpStatus,
     Model,
     Name,
+    Part,
     Percent,
     Port,
     PositiveDuration,
     RefName,
     Zone,
 )
+from breakwater.translators.shared_parts import same_value_dict
 from breakwater.translators.traffic_model import (
     Fallback,
     RateLimit,
@@ -44,7 +46,7 @@ from breakwater.translators.traffic_model import (
 API_VERSION = "breakwater.dev/v1alpha1"
 
 
-class Metadata(Model):
+class Metadata(Part):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -53,10 +55,15 @@ class Metadata(Model):
 # --- Service ---------------------------------------------------------------
 
 
+Labels = Annotated[dict[str, str], AfterValidator(same_value_dict)]
+"""An endpoint's labels: equal label sets are one dict (thousands of endpoints carry
+`version: stable`), never changed once validated."""
+
+
 class Endpoint(Model):
     address: str
     port: Port
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     zone: Zone | None = None
     """The zone the endpoint runs in: Envoy's locality, for zone-aware routing and failover."""
     weight: int | None = Field(default=None, ge=1, le=ENDPOINT_WEIGHT_LIMIT)
@@ -81,7 +88,7 @@ class DnsTarget(Model):
     port: Port
 
 
-class Registration(Model):
+class Registration(Part):
     """The Service takes instances that register themselves through the API (and renew)."""
 
     ttl: PositiveDuration = timedelta(seconds=REGISTRATION_TTL)
@@ -95,7 +102,7 @@ class Registration(Model):
     in flight finish) before it is removed."""
 
 
-class Subset(Model):
+class Subset(Part):
     """A named slice of a service's endpoints, chosen by labels (e.g. stable, canary); in a
     `dns` service, a DNS name of its own (`canary.payments.internal`)."""
 
@@ -231,7 +238,7 @@ class TargetRef(Model):
         return service_ref(data)
 
 
-class CircuitBreaker(Model):
+class CircuitBreaker(Part):
     """Per-host ejection (Envoy outlier detection), in the vocabulary of Hystrix and Resilience4j."""
 
     consecutive_errors: int | None = Field(default=None, ge=1)
@@ -282,7 +289,7 @@ class CircuitBreaker(Model):
         return self
 
 
-class Bulkhead(Model):
+class Bulkhead(Part):
     """Per-proxy concurrency limits (Envoy circuit_breakers thresholds); overflow is an immediate 503."""
 
     max_concurrent_requests: int | None = Field(default=None, ge=0)
@@ -294,7 +301,7 @@ class Bulkhead(Model):
     beside the fixed limits above."""
 
 
-class Backoff(Model):
+class Backoff(Part):
     base_interval: PositiveDuration
     max_interval: PositiveDuration | None = None
 
@@ -305,7 +312,7 @@ class Backoff(Model):
         return self
 
 
-class RetryBudget(Model):
+class RetryBudget(Part):
     percent: Percent
     min_concurrency: int | None = Field(default=None, ge=0)
 
@@ -332,7 +339,7 @@ RetryCondition = Literal[
 DEFAULT_RETRY_ON: tuple[RetryCondition, ...] = ("5xx", "reset", "connect-failure", "refused-stream")
 
 
-class Retry(Model):
+class Retry(Part):
     # Total attempts, the first one included (Resilience4j's maxAttempts);
     # Envoy's num_retries is attempts - 1.
     attempts: int = Field(ge=1, le=100)
@@ -367,24 +374,24 @@ class Retry(Model):
         return hedge
 
 
-class Timeout(Model):
+class Timeout(Part):
     request: Duration | None = Field(default=None, ge=timedelta(0))
     """`0s` turns the request timeout off (Envoy would otherwise answer 504 after 15 s)."""
     connect: PositiveDuration | None = None
     idle: PositiveDuration | None = None
 
 
-class HttpHealthCheck(Model):
+class HttpHealthCheck(Part):
     path: str = Field(pattern=r"^/", description="request path, starting with '/'")
     host: str | None = None
     expected_statuses: list[HttpStatus] | None = None
 
 
-class TcpHealthCheck(Model):
+class TcpHealthCheck(Part):
     """A connect-only check: the host is healthy when it accepts a TCP connection."""
 
 
-class HealthCheck(Model):
+class HealthCheck(Part):
     # Envoy requires all four; these defaults are Breakwater's documented choice.
     interval: PositiveDuration = timedelta(seconds=5)
     timeout: PositiveDuration = timedelta(seconds=1)
@@ -400,7 +407,7 @@ class HealthCheck(Model):
         return self
 
 
-class Failover(Model):
+class Failover(Part):
     to: Name | None = None
     """Another service (or subset) that takes over when this one has no healthy host left."""
     subset: Name | None = None
@@ -428,7 +435,7 @@ HASHING_POLICIES = frozenset({"ring-hash", "maglev"})
 SLOW_START_POLICIES = frozenset({"round-robin", "least-request"})
 
 
-class HashOn(Model):
+class HashOn(Part):
     """What ring-hash and maglev hash to pick a host: one request header, cookie or the client."""
 
     header: str | None = Field(default=None, min_length=1)
@@ -443,14 +450,14 @@ class HashOn(Model):
         return self
 
 
-class SlowStart(Model):
+class SlowStart(Part):
     """A new host's share grows over `window` instead of starting at its full weight."""
 
     window: PositiveDuration
     aggression: float | None = Field(default=None, gt=0, le=10)
 
 
-class ZoneAware(Model):
+class ZoneAware(Part):
     """Envoy's zone-aware routing: each proxy sends to its own zone's hosts while that zone has
     enough of them for the proxies in it. Needs `breakwater bootstrap --zone`."""
 
@@ -460,7 +467,7 @@ class ZoneAware(Model):
     """The share of requests routed zone-aware at all (Envoy default 100)."""
 
 
-class LoadBalancer(Model):
+class LoadBalancer(Part):
     policy: LbPolicy = "round-robin"
     hash_on: HashOn | None = None
     slow_start: SlowStart | None = None
@@ -507,7 +514,7 @@ class ResilienceSpec(Model):
 # --- Gateway -----------------------------------------------------------------
 
 
-class NodeSelector(Model):
+class NodeSelector(Part):
     """Which proxies get a gateway: by `node.cluster`, and by `node.metadata` string values."""
 
     cluster: str | None = None

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.durations import Duration
+from breakwater.translators.shared_parts import fields_given_once, held_once
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NAME_HELP = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
@@ -97,6 +99,47 @@ class Model(BaseModel):
         strict=False,
     )
 
+    @model_validator(mode="after")
+    def _held_once(self) -> Self:
+        """Its set of given fields is the one of every model that gave the same fields."""
+        return fields_given_once(self)
+
+
+_MODEL_STATE = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+"""What pydantic keeps of a model: its values, the fields given, extra fields, private ones."""
+
+
+class Part(Model):
+    """A part of a document that many documents repeat as it is (a retry, a health check,
+    a subset, a match): equal parts are one object (`shared_parts`). A part that names what
+    it belongs to (a backend, a target, an endpoint) is a `Model`: it is seldom equal to another;
+    so are a gateway's limits and rate limit, which its listener holds by identity beside
+    plain values only (a directory read afresh is translated afresh)."""
+
+    def __init__(self, /, **data: Any) -> None:
+        """A part made in code (`Retry(attempts=3)`) is an object of its own, and holds the
+        fields of the equal part validated before, when there is one (validation then gives
+        that part back instead of filling this one)."""
+        held = self.__pydantic_validator__.validate_python(data, self_instance=self)
+        if held is not self:
+            for name in _MODEL_STATE:
+                object.__setattr__(self, name, getattr(held, name))
+
+    # Validation does not go through `__init__` (pydantic's own mark for its base `__init__`):
+    # nested parts and `model_validate` keep their validation context and speed.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _held_once(
+        cls, data: Any, validate: ModelWrapValidatorHandler[Self], info: ValidationInfo
+    ) -> Self:
+        """The part validated from equal data before, while one is held anywhere (not under a
+        validation context: what a context allows, another may refuse)."""
+        if info.context:
+            return fields_given_once(validate(data))
+        return held_once(cls, data, validate)
+
 
 _RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\\[1-9]")
 """Lookarounds and back-references: Python reads them, Envoy's RE2 refuses them."""
@@ -120,7 +163,7 @@ Regex = Annotated[str, AfterValidator(_check_regex)]
 """A regular expression matched against the whole value (RE2, as Envoy's `safe_regex`)."""
 
 
-class HeaderMatch(Model):
+class HeaderMatch(Part):
     """A header a request must carry: route matches, rollout previews and fault drills use it."""
 
     name: str = Field(min_length=1)
@@ -147,6 +190,7 @@ __all__ = [
     "HttpStatus",
     "Model",
     "Name",
+    "Part",
     "Percent",
     "Port",
     "PositiveDuration",

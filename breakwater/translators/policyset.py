@@ -20,6 +20,7 @@ from breakwater.translators.model_parts import HeaderMatch
 from breakwater.translators.names import Target
 from breakwater.translators.rollout_model import Rollout
 from breakwater.translators.route_model import HTTPRoute, RouteRule
+from breakwater.translators.shared_parts import held_once, same_value
 from breakwater.translators.telemetry_model import Telemetry, TelemetrySpec
 
 FieldPath = tuple[str, ...]
@@ -86,7 +87,7 @@ def _merge(
     prefix: FieldPath,
 ) -> None:
     for key, value in patch.items():
-        path = (*prefix, key)
+        path = same_value((*prefix, key))
         mapping = _is_mapping(value)
         if key in base:
             if mapping and type(base[key]) is dict:
@@ -105,7 +106,7 @@ def _merge(
 
 def _record(value: Mapping[str, Any], who: str, provenance: Provenance, prefix: FieldPath) -> None:
     for key, inner in value.items():
-        path = (*prefix, key)
+        path = same_value((*prefix, key))
         if inner and _is_mapping(inner):
             _record(inner, who, provenance, path)
         else:
@@ -151,12 +152,13 @@ def merge_layers(
     ]
     if shapes is None:
         merged, provenance = merge_patches(patches)
-        return Effective(spec=ResilienceSpec.model_validate(merged), provenance=provenance)
+        spec = held_once(ResilienceSpec, merged, ResilienceSpec.model_validate)
+        return Effective(spec=spec, provenance=provenance)
     key = repr([patch for _, patch in patches])
     found = shapes.get(key)
     if found is None:
         merged, by_index = merge_patches((str(i), patch) for i, (_, patch) in enumerate(patches))
-        spec = ResilienceSpec.model_validate(merged)
+        spec = held_once(ResilienceSpec, merged, ResilienceSpec.model_validate)
         found = shapes[key] = (spec, {path: int(index) for path, index in by_index.items()})
     spec, setters = found
     return Effective(spec=spec, provenance={path: layers[i][0] for path, i in setters.items()})

@@ -24,7 +24,14 @@ from pydantic.alias_generators import to_camel
 from breakwater.translators.durations import Duration
 from breakwater.translators.gateway_api.refs import gateway_api_ref
 from breakwater.translators.model import Document
-from breakwater.translators.model_parts import HeaderMatch, Model, Name, PositiveDuration, RefName
+from breakwater.translators.model_parts import (
+    HeaderMatch,
+    Model,
+    Name,
+    Part,
+    PositiveDuration,
+    RefName,
+)
 
 
 class RouteRef(Model):
@@ -44,16 +51,16 @@ class RouteRef(Model):
         return gateway_api_ref(data, {"HTTPRoute": "HTTPRoute", "GRPCRoute": "GRPCRoute"})
 
 
-class HeaderRoute(Model):
+class HeaderRoute(Part):
     headers: list[HeaderMatch] = Field(min_length=1)
 
 
-class Pause(Model):
+class Pause(Part):
     duration: Duration | None = None
     """How long to hold; none: until `breakwater rollout promote`."""
 
 
-class Step(Model):
+class Step(Part):
     """Exactly one of the fields."""
 
     set_weight: int | None = Field(None, ge=0, le=100)
@@ -75,17 +82,17 @@ class Step(Model):
         return self
 
 
-class SuccessRate(Model):
+class SuccessRate(Part):
     min: float = Field(ge=0, le=100)
     """Percent of the canary's responses that are not 5xx."""
 
 
-class Latency(Model):
+class Latency(Part):
     percentile: Literal[50, 95, 99] = 99
     max: Duration
 
 
-class Analysis(Model):
+class Analysis(Part):
     interval: PositiveDuration = timedelta(seconds=30)
     """How often the canary's numbers are judged, and how long a window each judgement looks at."""
     min_requests: int = Field(50, ge=1)
@@ -108,7 +115,7 @@ MAX_WEBHOOK_TIMEOUT = timedelta(seconds=30)
 longer holds its rollout longer than an analysis interval is worth."""
 
 
-class Webhook(Model):
+class Webhook(Part):
     type: Literal["pre-rollout", "confirm-promotion", "rollback", "event"]
     url: str
     """An http or https URL; where it may point is limited by `serve --webhook-allow`."""

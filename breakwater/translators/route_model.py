@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from breakwater.translators.model import Document, Retry, Timeout
-from breakwater.translators.model_parts import HeaderMatch, Model, Name, Regex
+from breakwater.translators.model_parts import HeaderMatch, Model, Name, Part, Regex
 from breakwater.translators.traffic_model import (
     DirectResponse,
     Fallback,
@@ -30,7 +30,7 @@ from breakwater.translators.traffic_model import (
 # --- HTTPRoute -----------------------------------------------------------------
 
 
-class PathMatch(Model):
+class PathMatch(Part):
     prefix: str | None = Field(default=None, pattern=r"^/")
     exact: str | None = Field(default=None, pattern=r"^/")
     regex: Regex | None = None
@@ -55,7 +55,7 @@ class PathMatch(Model):
         return None
 
 
-class QueryParamMatch(Model):
+class QueryParamMatch(Part):
     name: str = Field(min_length=1)
     value: str | None = None
     regex: Regex | None = None
@@ -70,7 +70,7 @@ class QueryParamMatch(Model):
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
 
 
-class RouteMatch(Model):
+class RouteMatch(Part):
     path: PathMatch | None = None
     headers: list[HeaderMatch] = Field(default_factory=list)
     query_params: list[QueryParamMatch] = Field(default_factory=list)
@@ -83,7 +83,7 @@ class Backend(Model):
     weight: int = Field(default=1, ge=0, le=1_000_000)
 
 
-class Sticky(Model):
+class Sticky(Part):
     """Keep a client on one backend by hashing a request header (e.g. a user id)."""
 
     header: str = Field(min_length=1)

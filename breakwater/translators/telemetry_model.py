@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 
 from breakwater.translators.gateway_api.refs import gateway_api_ref
 from breakwater.translators.model import Document
-from breakwater.translators.model_parts import Model, Name, Percent, RefName
+from breakwater.translators.model_parts import Model, Name, Part, Percent, RefName
 
 ROUTE_NAME_TAG = "route_name"
 """The span tag Breakwater sets to the Envoy route's name (`payments/0/0`), as the access log's field."""
@@ -47,7 +47,7 @@ class TelemetryTargetRef(Model):
         return gateway_api_ref(data, kinds)
 
 
-class TracingCollector(Model):
+class TracingCollector(Part):
     """Where spans go: an OTLP/gRPC collector declared as a Service with `protocol: grpc`."""
 
     service: Name | None = None
@@ -55,7 +55,7 @@ class TracingCollector(Model):
     """The spans' `service.name`; the gateway's name when unset."""
 
 
-class TracingTag(Model):
+class TracingTag(Part):
     """A tag on every span: a fixed value, a request header's value, or an environment variable of the proxy."""
 
     name: str = Field(min_length=1)
@@ -94,7 +94,7 @@ class TracingTag(Model):
         return self
 
 
-class Tracing(Model):
+class Tracing(Part):
     disabled: bool | None = None
     """`true` turns tracing off where this Telemetry applies (a gateway, or every gateway)."""
     open_telemetry: TracingCollector | None = None
@@ -116,11 +116,11 @@ class Tracing(Model):
         return self
 
 
-class Collector(Model):
+class Collector(Part):
     service: Name
 
 
-class Sink(Model):
+class Sink(Part):
     """Where access log lines go: exactly one field; `stdout` and `stderr` may be written bare."""
 
     stdout: bool | None = None
@@ -152,7 +152,7 @@ class Sink(Model):
         return self
 
 
-class AccessLogFilter(Model):
+class AccessLogFilter(Part):
     """Which requests are logged; both fields together log a share of the failed ones."""
 
     errors: bool | None = None
@@ -161,7 +161,7 @@ class AccessLogFilter(Model):
     """Only this share of requests, drawn by request id (the same draw as trace sampling)."""
 
 
-class AccessLog(Model):
+class AccessLog(Part):
     disabled: bool | None = None
     format: Literal["json"] = "json"
     fields: dict[str, str | None] = Field(default_factory=dict)

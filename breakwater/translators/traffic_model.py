@@ -23,6 +23,7 @@ from breakwater.translators.model_parts import (
     HttpStatus,
     Model,
     Name,
+    Part,
     Percent,
     Port,
     PositiveDuration,
@@ -43,21 +44,21 @@ def _check_abort_status(value: int) -> int:
 AbortStatus = Annotated[int, AfterValidator(_check_abort_status)]
 
 
-class FaultDelay(Model):
+class FaultDelay(Part):
     """Hold requests before forwarding them, as a slow network or a slow dependency would."""
 
     duration: PositiveDuration
     percent: Percent
 
 
-class FaultAbort(Model):
+class FaultAbort(Part):
     """Answer requests with an error status without forwarding them."""
 
     status: AbortStatus
     percent: Percent
 
 
-class Fault(Model):
+class Fault(Part):
     """A drill: delays and aborts injected by the proxy, optionally only into marked requests."""
 
     delay: FaultDelay | None = None
@@ -116,7 +117,7 @@ def _check_global_period(value: timedelta) -> timedelta:
     return value
 
 
-class GlobalKey(Model):
+class GlobalKey(Part):
     """What a global limit counts apart: each value of a request header, or each client address."""
 
     header: str | None = Field(default=None, min_length=1)
@@ -132,7 +133,7 @@ class GlobalKey(Model):
         return self
 
 
-class GlobalRateLimit(Model):
+class GlobalRateLimit(Part):
     """One limit shared by every proxy, counted by Envoy's rate-limit service (on Redis)."""
 
     requests: Annotated[int, AfterValidator(_check_requests)]
@@ -224,12 +225,12 @@ HeaderName = Annotated[str, AfterValidator(_check_header_name)]
 HeaderText = Annotated[str, AfterValidator(_check_header_value)]
 
 
-class HeaderValue(Model):
+class HeaderValue(Part):
     name: HeaderName
     value: HeaderText
 
 
-class HeaderChanges(Model):
+class HeaderChanges(Part):
     """Gateway API's header modifier: `set` replaces, `add` appends a value, `remove` drops."""
 
     set: list[HeaderValue] = Field(default_factory=list)
@@ -277,7 +278,7 @@ def _check_hostname(value: str) -> str:
 Hostname = Annotated[str, AfterValidator(_check_hostname)]
 
 
-class PathModifier(Model):
+class PathModifier(Part):
     """Gateway API's path modifier: replace the whole path, or only the prefix the rule matched."""
 
     full: str | None = Field(default=None, pattern=r"^/")
@@ -296,7 +297,7 @@ class PathModifier(Model):
 RedirectStatus = Literal[301, 302, 303, 307, 308]
 
 
-class Redirect(Model):
+class Redirect(Part):
     """Answer with a redirect instead of forwarding; every part left out keeps the request's."""
 
     scheme: Literal["http", "https"] | None = None
@@ -307,7 +308,7 @@ class Redirect(Model):
     """Gateway API's default; Envoy's own would be 301."""
 
 
-class DirectResponse(Model):
+class DirectResponse(Part):
     """Answer every request of the rule with this status (and body), forwarding nothing: what a
     Gateway API rule whose backends all fail to resolve does (500), or a maintenance page."""
 
@@ -315,7 +316,7 @@ class DirectResponse(Model):
     body: str | None = None
 
 
-class Rewrite(Model):
+class Rewrite(Part):
     """Change the request on its way to the backend: Gateway API's URLRewrite."""
 
     path: PathModifier | None = None
@@ -339,7 +340,7 @@ FALLBACK_CONDITIONS: tuple[FallbackCondition, ...] = (
 )
 
 
-class FallbackResponse(Model):
+class FallbackResponse(Part):
     """What the client gets instead of the failure; `status` left out keeps the failure's own."""
 
     status: HttpStatus | None = None
@@ -358,7 +359,7 @@ class FallbackResponse(Model):
         return self
 
 
-class Fallback(Model):
+class Fallback(Part):
     """The seed guide's fallback: a fixed answer when the backends cannot give one."""
 
     response: FallbackResponse
