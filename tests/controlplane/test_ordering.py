@@ -65,6 +65,7 @@ def subscription(
     state.sent = {resource.name: resource for resource in sent}
     state.acked = {resource.name: resource for resource in acked}
     state.sent_version = Selection(type_url, state.sent).version if state.sent else ""
+    state.acked_version = Selection(type_url, state.acked).version if state.acked else ""
     return state
 
 
@@ -303,3 +304,23 @@ def test_a_client_asking_for_clusters_by_name_is_not_held_for_one_it_has_not_ask
     assert not ready(route, asked, snapshot)  # asked for b, not yet ACKed: wait
     envoy = proxy(snapshot, clusters=["a"], endpoints=["a"])  # wildcard CDS, as Envoy asks
     assert not ready(route, envoy, snapshot)
+
+
+def test_shared_verdicts_hold_no_mapping_of_a_snapshot() -> None:
+    """Every weight written makes a new route configuration; an answer that held the ACKed
+    mappings would keep each one before it alive (6 MB at 10 000 services) for 256 answers."""
+    verdicts = SharedVerdicts()
+    snapshots = [config({"a": weight, "b": 100 - weight}) for weight in (10, 20, 30)]
+    held_mappings: list[object] = []
+    for before, after in zip(snapshots, snapshots[1:], strict=False):
+        types = proxy(before, clusters=["a", "b"], endpoints=["a", "b"], routes=before)
+        held_mappings += [state.acked for state in types.values()]
+        held_mappings += [state.sent for state in types.values()]
+        held_mappings += [after.resources(t) for t in (CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE)]
+        route = after.resources(ROUTE_TYPE)[ROUTE]
+        assert verdicts.ready(route, types, after)
+        assert verdicts.kept(types, after) == frozenset()
+
+    kept_alive = [item for _, held in verdicts._entries.values() for item in held]
+    assert kept_alive, "the answers were remembered"
+    assert not any(item is mapping for item in kept_alive for mapping in held_mappings)
