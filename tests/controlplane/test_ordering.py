@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 import pytest
@@ -312,7 +313,7 @@ def test_shared_verdicts_hold_no_mapping_of_a_snapshot() -> None:
     verdicts = SharedVerdicts()
     snapshots = [config({"a": weight, "b": 100 - weight}) for weight in (10, 20, 30)]
     held_mappings: list[object] = []
-    for before, after in zip(snapshots, snapshots[1:], strict=False):
+    for before, after in itertools.pairwise(snapshots):
         types = proxy(before, clusters=["a", "b"], endpoints=["a", "b"], routes=before)
         held_mappings += [state.acked for state in types.values()]
         held_mappings += [state.sent for state in types.values()]
