@@ -57,6 +57,8 @@ from breakwater.defaults import DEBOUNCE_QUIET, POLICY_POLL_INTERVAL
 ROOT = Path(__file__).resolve().parents[1]
 POLL_INTERVAL = 0.05
 TIMEOUT = 120.0
+RUNS = Path(__file__).with_name("edit_runs.md")
+"""Paired runs of two commits, kept apart so that rewriting BENCHMARKS.md keeps them."""
 FILE_ROUTE = service_name(0)
 """The route whose weights the file edit changes (90/10 → 80/20)."""
 API_ROUTE = service_name(1)
@@ -436,19 +438,24 @@ def render_section(rows: list[dict[str, Any]]) -> list[str]:
         "  configuration joined again from its hosts' encoded bytes. What is left grows",
         "  with the mesh but is a walk over identities, not work per piece: the files'",
         "  fingerprint and version (21 files), comparing 30 000 documents by identity,",
-        "  copying the name → document maps, and the snapshot taking over 40 000 clusters",
-        "  and endpoint sets of the last one.",
-        "* Start is reading: every file parsed (libyaml composes, PyYAML builds the Python",
-        "  objects and the line of every node), each of 30 000 documents validated by",
-        "  pydantic, then 10 000 merges validated again, then the first translation",
-        "  (50 000 pieces). A restart loads the decoded files from the decode cache in the",
-        "  state directory instead of parsing and validating them (4 to 10x quicker), but",
-        "  the checks across documents and the first translation still run whole: that",
-        "  is pydantic and protobuf work per piece, where Python is the limit.",
+        "  copying the name → document maps, the document statuses, and joining the one",
+        "  route configuration of 10 000 virtual hosts (its version comes from the hosts'",
+        "  kept digests; the reference check looks only at references that changed).",
+        "* Start is reading: every file parsed (libyaml composes; a plain document is then",
+        "  read in one walk that takes its data and the line of every node together),",
+        "  each of 30 000 documents validated by pydantic, the merges (one per distinct",
+        "  set of layers), then the first translation (clusters of equal policies spliced",
+        "  from one encoding). A restart on unchanged files and state serves the",
+        "  snapshots kept in the state directory at once (`state/snapshot_store.py`) while",
+        "  the read and the translation run; pydantic and libyaml per document are where",
+        "  Python is the limit on a cold start.",
         "* RSS: valid documents are held compactly (no raw YAML data, their lines read",
-        "  again only for an error, `translators/compact.py`); what is left is the",
-        "  pydantic documents themselves, the merged policies, the builder's cached",
-        "  pieces and the encoded snapshot.",
+        "  again only for an error, `translators/compact.py`) and equal parts of documents",
+        "  and merged policies are one object (`translators/shared_parts.py`); what is",
+        "  left is the imports, the pydantic models, the builder's cached pieces and the",
+        "  encoded snapshot (`python -m bench.memory --services 10000` part by part).",
+        "",
+        *RUNS.read_text().splitlines(),
         "",
     ]
     return out

@@ -1,5 +1,7 @@
 """BENCHMARKS.md from a run's results: the figures, the targets they meet or miss, and the
-findings (prose in `findings.md` and `fanout_ab.md`, with the sentences computed from the run).
+findings (prose in `findings.md` and `fanout_ab.md`, with the sentences computed from the run),
+and the paired runs kept in `translation_runs.md`, `edit_runs.md` and `fanout_runs.md` (runs of
+two commits side by side cannot come from one run of this script).
 
 `python -m bench.run --render` writes it again from the last `results.json`.
 """
@@ -25,6 +27,8 @@ from bench.scenario import ENVOYS, FANOUT_SIZES, TRANSLATE_SIZES
 from breakwater.defaults import DEBOUNCE_QUIET
 
 FANOUT_AB = Path(__file__).with_name("fanout_ab.md")
+TRANSLATION_RUNS = Path(__file__).with_name("translation_runs.md")
+FANOUT_RUNS = Path(__file__).with_name("fanout_runs.md")
 
 TARGET_TRANSLATE_S = 1.0
 TARGET_FLOOR_RATIO = 10.0
@@ -133,6 +137,8 @@ def render(results: dict[str, Any]) -> str:
         )
         + ".",
         "",
+        *TRANSLATION_RUNS.read_text().splitlines(),
+        "",
     ]
 
     out += edit.render_section(results.get("edit", []))
@@ -202,6 +208,7 @@ def render(results: dict[str, Any]) -> str:
     # Paired runs of two commits cannot come from one run of this script; they are
     # kept in their own file so that rewriting this one does not lose them.
     out += [*FANOUT_AB.read_text().splitlines(), ""]
+    out += [*FANOUT_RUNS.read_text().splitlines(), ""]
 
     # envoys
     out += [
