@@ -13,7 +13,7 @@ is read as one, so every error is the one reading the file whole reports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from breakwater.translators.decode import validate_document
@@ -89,19 +89,26 @@ def decode_file(
     those stay in its RawDocument). A file read whole (the first time, or when
     much of it changed) is cut into pieces afterwards, for the next read.
     """
-    earlier = {(type(d), d.name): d for d, _ in before.documents} if before is not None else {}
     pieces = split_documents(source.text)
     if pieces is not None and len(pieces) > 1 and before is not None and before.pieces:
-        changed = sum(1 for key in pieces if key not in before.pieces)
-        if changed <= PIECES_PARSED_ALONE:
+        gone = before.pieces.keys() - pieces  # the pieces edited (or removed): found in C
+        if len(set(pieces) - before.pieces.keys()) <= PIECES_PARSED_ALONE:
+            # Only a gone piece can hold the earlier equal of a document in a new piece: a
+            # piece kept hands on its own documents.
+            earlier = _by_name(d for key in gone for d, _ in before.pieces[key].documents)
             found = _decode_pieces(source, pieces, before, earlier, budget)
             if found is not None:
                 return found
+    earlier = _by_name(d for d, _ in before.documents) if before is not None else {}
     raws, errors, nodes = read_documents_counted(source.text, source.path, budget)
     refused: list[RawDocument] = []
     documents = _decoded(raws, errors, refused, earlier)
     cut = _cut(pieces, documents) if pieces is not None and len(pieces) > 1 and not errors else {}
     return DecodedFile(source.text, errors, documents, cut, nodes, budget, refused)
+
+
+def _by_name(documents: Iterable[AnyDocument]) -> dict[tuple[type, str], AnyDocument]:
+    return {(type(document), document.name): document for document in documents}
 
 
 def _cut(pieces: list[PieceKey], documents: Decoded) -> dict[PieceKey, _Piece]:

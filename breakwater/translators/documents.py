@@ -99,7 +99,7 @@ def dotted(path: YamlPath) -> str:
     return out
 
 
-__all__ = ["Origin", "RawDocument", "SourceText", "YamlPath", "dotted"]
+__all__ = ["Changes", "Origin", "RawDocument", "SourceText", "YamlPath", "dotted"]
 
 
 def other_positions(now: Sequence[object], before: Sequence[object]) -> Iterator[int]:
@@ -109,3 +109,30 @@ def other_positions(now: Sequence[object], before: Sequence[object]) -> Iterator
     entries as the very same objects; this finds the few that differ without a Python-level
     step per entry (the comparison and the filtering run in C)."""
     return compress(range(len(now)), map(operator.is_not, now, before))
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Where one read's documents may differ from those of the read before it.
+
+    The reader hands on the very same entries for every file whose text did not change;
+    when each file holds as many documents as before, in the same order, the others can
+    only differ inside the spans of the files decoded again. Whoever compares with an
+    earlier read must check that it is read `since`: only then do the spans apply."""
+
+    read: int
+    """This read's number, from the reader's count."""
+    since: int
+    """The read these spans are relative to (the one just before)."""
+    spans: tuple[tuple[int, int], ...] | None
+    """(start, stop) of the documents of each file decoded again; None when the files or
+    how many documents each holds changed (then any position may differ)."""
+
+    def positions(self, now: Sequence[object], before: Sequence[object]) -> Iterator[int]:
+        """`other_positions` of `now` and `before` (that read), looking only in the spans."""
+        if self.spans is None:
+            yield from other_positions(now, before)
+            return
+        for start, stop in self.spans:
+            for at in other_positions(now[start:stop], before[start:stop]):
+                yield start + at

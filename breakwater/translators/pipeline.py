@@ -17,12 +17,12 @@ result for the same texts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from breakwater.translators.compact import compact_file
 from breakwater.translators.decoded_files import DecodedFile, decode_file
-from breakwater.translators.documents import RawDocument, SourceText
+from breakwater.translators.documents import Changes, RawDocument, SourceText
 from breakwater.translators.errors import PolicyError
 from breakwater.translators.gateway_api.model import GatewayApiDocument
 from breakwater.translators.gateway_api.resolve import ConversionMemo, resolve_gateway_api
@@ -45,6 +45,8 @@ class LoadedPolicies:
     """Every mistake, sorted by file and line."""
     documents: list[tuple[AnyDocument, RawDocument]]
     """Every document that is valid on its own, in reading order, even when the set is refused."""
+    changes: Changes | None = None
+    """Where `documents` may differ from the read before; None: anywhere."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class DecodedTexts:
     documents came from the reader's cache."""
     refused: list[RawDocument] = field(default_factory=list)
     """The documents that failed their own model; their errors are in `errors`."""
+    changes: Changes | None = None
+    """Where `documents` may differ from the reader's read before; None: anywhere."""
 
 
 class DecodedCache(Protocol):
@@ -93,6 +97,10 @@ class PolicyReader:
         """The last set that passed every check: an edit of routes alone starts from it."""
         self.decoded_files = 0
         """Files parsed and decoded so far (the rest came from the cache)."""
+        self._reads = 0
+        self._layout: list[tuple[str, int]] = []
+        """Each file of the last read and how many documents it held: while they stay the
+        same, only the files decoded again can hold other documents (`Changes`)."""
 
     def read(
         self, texts: Mapping[str, SourceText], unreadable: Iterable[PolicyError] = ()
@@ -116,31 +124,41 @@ class PolicyReader:
         documents: list[tuple[AnyDocument, RawDocument]] = []
         refused: list[RawDocument] = []
         files: dict[str, DecodedFile] = {}
+        layout: list[tuple[str, int]] = []
+        spans: list[tuple[int, int]] = []
         budget = MAX_NODES_PER_DIRECTORY  # one for every file together
         for name, source in texts.items():
             if budget < 0:
                 break  # the files after the one that went over the budget are not read
             key = f"{name}\0{source.path}"
-            decoded = self._files.get(key)
+            decoded = kept = self._files.get(key)
             if decoded is None and self._cache is not None:
                 decoded = self._cache.get(key, source)
             if decoded is None or not decoded.fits(source.text, budget):
                 decoded = decode_file(source, decoded, budget)
                 if self._compact:
-                    decoded = compact_file(decoded)
+                    compact_file(_new_pieces(decoded, kept))
                 self.decoded_files += 1
                 if self._cache is not None:
                     self._cache.put(key, source, decoded)
             budget = -1 if decoded.over_budget else budget - decoded.nodes
             files[key] = decoded
+            layout.append((key, len(decoded.documents)))
+            if decoded is not kept:
+                spans.append((len(documents), len(documents) + len(decoded.documents)))
             errors.extend(decoded.errors)
             documents.extend(decoded.documents)
             refused.extend(decoded.refused)
         self._files = files
         if self._cache is not None:
             self._cache.retain(files)
+        self._reads += 1
+        changes = Changes(
+            self._reads, self._reads - 1, tuple(spans) if layout == self._layout else None
+        )
+        self._layout = layout
         return DecodedTexts(
-            errors, documents, len(files), self.decoded_files - decoded_before, refused
+            errors, documents, len(files), self.decoded_files - decoded_before, refused, changes
         )
 
     def check(self, decoded: DecodedTexts) -> LoadedPolicies:
@@ -170,8 +188,10 @@ class PolicyReader:
         self._checked = None
         if not all_errors and not foreign:
             raws = {(type(d).__name__, d.name): raw for d, raw in native}
-            self._checked = Checked(decoded.documents, policyset, raws)
-        return LoadedPolicies(None if all_errors else policyset, all_errors, decoded.documents)
+            self._checked = Checked(decoded.documents, policyset, raws, read=self._read(decoded))
+        return LoadedPolicies(
+            None if all_errors else policyset, all_errors, decoded.documents, decoded.changes
+        )
 
     def _route_edit(self, decoded: DecodedTexts) -> LoadedPolicies | None:
         """`check` where only the rules of routes changed since the last set that passed
@@ -181,13 +201,39 @@ class PolicyReader:
         last = self._checked
         if last is None or decoded.errors or decoded.refused:
             return None
-        edit = route_edit(last, decoded.documents)
+        changes = decoded.changes
+        edit = route_edit(
+            last, decoded.documents, changes if changes and changes.since == last.read else None
+        )
         if edit is None or not recheck_routes(
             edit.policyset, self._merges, edit.raws, edit.changed
         ):
             return None
-        self._checked = Checked(decoded.documents, edit.policyset, edit.raws, last.short_checks + 1)
-        return LoadedPolicies(edit.policyset, [], decoded.documents)
+        self._checked = Checked(
+            decoded.documents,
+            edit.policyset,
+            edit.raws,
+            last.short_checks + 1,
+            self._read(decoded),
+        )
+        return LoadedPolicies(edit.policyset, [], decoded.documents, changes)
+
+    @staticmethod
+    def _read(decoded: DecodedTexts) -> int:
+        """The number of the read `decoded` came from; -1 when it is not known."""
+        return decoded.changes.read if decoded.changes is not None else -1
+
+
+def _new_pieces(decoded: DecodedFile, before: DecodedFile | None) -> DecodedFile:
+    """`decoded` with only the pieces decoded now: the others were made compact when they
+    were (a one-weight edit of a 1 500-document file makes one piece compact, not all)."""
+    if before is None or not before.pieces:
+        return decoded
+    kept = before.pieces
+    return replace(
+        decoded,
+        pieces={key: piece for key, piece in decoded.pieces.items() if kept.get(key) is not piece},
+    )
 
 
 def policyset_from_texts(
