@@ -127,7 +127,7 @@ _SELECTION_MEMO_LIMIT = 256
 class Snapshot:
     """Everything a node group should have, per type URL; immutable once built."""
 
-    __slots__ = ("_by_type", "_listed", "_memo", "_versions", "version")
+    __slots__ = ("__weakref__", "_by_type", "_listed", "_memo", "_versions", "version")
 
     def __init__(
         self, resources: Mapping[str, Iterable[Resource]], previous: Snapshot | None = None
