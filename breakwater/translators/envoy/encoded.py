@@ -228,10 +228,11 @@ def _route_config_refs(config: AnyType) -> Iterator[Ref]:
         yield from _virtual_host_refs(vhost)
 
 
-def virtual_host_references(vhost: Message) -> frozenset[Ref]:
-    """The clusters a virtual host's routes send to: a route configuration's references are
-    the union of its virtual hosts'."""
-    return frozenset(_virtual_host_refs(vhost))
+def virtual_host_references(vhost: Message) -> tuple[Ref, ...]:
+    """The clusters a virtual host's routes send to, each once and sorted (equal tuples are
+    equal sets): a route configuration's references are the union of its virtual hosts'.
+    A tuple of two (a 90/10 split) is 56 bytes, a frozenset 216; 10 000 hosts keep theirs."""
+    return tuple(sorted(set(_virtual_host_refs(vhost))))
 
 
 def _cluster_refs(cluster: AnyType) -> Iterator[Ref]:
