@@ -3,11 +3,11 @@
 What travels, per group and version: for each type of the snapshot, ``None`` when the type
 holds the very resources the workers were sent last time for the group, else its resources
 in order, each either its name (the worker keeps the resource it has) or, when new or
-changed, ``(name, version, encoded Any, references)``. A weight change in a large mesh is
+changed, ``(name, version, delta entry, references)``. A weight change in a large mesh is
 then one route configuration's bytes and the names of the rest of its type.
 
-A worker rebuilds each resource's response entries from its encoded ``Any`` (they are byte
-prefixes of it, as `Resource.from_encoded` lays them out) and makes its `Snapshot` with its
+A worker rebuilds each resource from its delta entry, the one form a `Resource` keeps (the
+others are slices of it), without encoding anything, and makes its `Snapshot` with its
 previous one, so types that did not change are taken over as they are; the version it comes
 to is the parent's (the same resources, versioned by content).
 """
@@ -18,18 +18,12 @@ import logging
 from collections.abc import Hashable, Mapping
 from typing import TypeAlias
 
-from breakwater.controlplane.xds.resources import (
-    Ref,
-    Resource,
-    Snapshot,
-    encode_bytes_field,
-    encode_str_field,
-)
+from breakwater.controlplane.xds.resources import Ref, Resource, Snapshot
 
 log = logging.getLogger(__name__)
 
 Wire: TypeAlias = tuple[str, str, bytes, frozenset[Ref]]
-"""A resource as it travels: name, version, encoded ``Any``, references."""
+"""A resource as it travels: name, version, delta entry (`Resource.delta_entry`), references."""
 TypeFeed: TypeAlias = list[str | Wire] | None
 """One type of a fed snapshot: None (unchanged), else each resource by name or in full."""
 Feed: TypeAlias = tuple[Hashable, str, dict[str, TypeFeed]]
@@ -56,26 +50,15 @@ def to_feed(group: Hashable, snapshot: Snapshot, previous: Snapshot | None) -> F
             if kept is not None and kept.version == resource.version:
                 items.append(name)
             else:
-                items.append((name, resource.version, resource.any_bytes, resource.refs))
+                items.append((name, resource.version, resource.delta_entry, resource.refs))
         types[type_url] = items
     return group, snapshot.version, types
 
 
 def rebuild(type_url: str, wire: Wire) -> Resource:
-    """The resource the parent encoded, with its entries laid out as `from_encoded` does."""
-    name, version, packed, refs = wire
-    discovery_resource = (
-        encode_str_field(1, version) + encode_bytes_field(2, packed) + encode_str_field(3, name)
-    )
-    return Resource(
-        type_url=type_url,
-        name=name,
-        version=version,
-        any_bytes=packed,
-        refs=refs,
-        sotw_entry=encode_bytes_field(2, packed),
-        delta_entry=encode_bytes_field(2, discovery_resource),
-    )
+    """The resource the parent encoded, from the very bytes it keeps."""
+    name, version, entry, refs = wire
+    return Resource(type_url, name, version, refs=refs, delta_entry=entry)
 
 
 class FedSnapshots:

@@ -93,7 +93,7 @@ class Selection:
             self._body = b"".join(
                 [
                     encode_str_field(1, self.version),
-                    *(self.resources[name].sotw_entry for name in sorted(self.resources)),
+                    *(self.resources[name].sotw_view() for name in sorted(self.resources)),
                     encode_str_field(4, self.type_url),
                 ]
             )
