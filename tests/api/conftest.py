@@ -10,6 +10,7 @@ import pytest
 from breakwater.devtools.controlplane import ControlPlaneThread
 from breakwater.devtools.upstream import UpstreamServer
 from tests.support.policies import PolicyDir
+from tests.support.upstreams import payments_upstreams
 
 
 @pytest.fixture
@@ -32,8 +33,5 @@ def plane(policies: PolicyDir, state_dir: Path) -> Iterator[ControlPlaneThread]:
 @pytest.fixture
 def upstreams() -> Iterator[tuple[UpstreamServer, UpstreamServer]]:
     """The stable and the canary instance of `payments`, answering with their subset."""
-    with (
-        UpstreamServer(service="payments", subset="stable", instance="payments-stable-0") as stable,
-        UpstreamServer(service="payments", subset="canary", instance="payments-canary-0") as canary,
-    ):
-        yield stable, canary
+    with payments_upstreams() as both:
+        yield both
