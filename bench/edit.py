@@ -26,6 +26,7 @@ import contextlib
 import functools
 import json
 import multiprocessing
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from bench.profile import Recording
 from bench.server import BreakwaterServer
 from breakwater.client import http
 from breakwater.defaults import DEBOUNCE_QUIET, POLICY_POLL_INTERVAL
+from breakwater.devtools.ports import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_INTERVAL = 0.05
@@ -301,7 +303,8 @@ def _restart(server: BreakwaterServer) -> tuple[float, float]:
     machine; they include whatever of its first read ran meanwhile)."""
     server.stop()
     spawned = time.monotonic()
-    server.start(TIMEOUT * 2, keep_state=True)
+    server.start(TIMEOUT * 2, keep_state=True, ready=False)
+    _wait_listening(server.xds_port)
 
     async def fresh_proxy() -> tuple[float, float]:
         proxy = Proxy(server.xds_address)
@@ -320,6 +323,20 @@ def _restart(server: BreakwaterServer) -> tuple[float, float]:
 
     held, cpu = asyncio.run(fresh_proxy())
     return held - spawned, cpu
+
+
+def _wait_listening(port: int, timeout: float = TIMEOUT) -> None:
+    """Until the port accepts a connection: the proxy dials the moment it can, as Envoy
+    retrying its xDS cluster does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((LOOPBACK, port), timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _stage_lines(server: BreakwaterServer) -> list[str]:

@@ -49,13 +49,20 @@ class BreakwaterServer(ServeProcess):
             extra_args=["--workers", str(workers), *extra_args],
         )
 
-    def start(self, timeout: float = 120.0, *, keep_state: bool = False) -> Self:
+    def start(
+        self, timeout: float = 120.0, *, keep_state: bool = False, ready: bool = True
+    ) -> Self:
         """Start with an empty state store (no weight overrides from earlier runs), or with
-        the one the last run left (`keep_state`: a restart)."""
+        the one the last run left (`keep_state`: a restart); wait for `/readyz` unless
+        `ready` is False (a restart serves proxies from its kept snapshots before its admin
+        API opens)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not ready:
+            self.spawn(self.command)
+            return self
         return super().start(timeout)
 
     def stop(self, timeout: float = STOP_WAIT) -> None:

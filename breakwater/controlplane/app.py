@@ -13,7 +13,7 @@ read the policies and the overrides, so that the reconciler holds a
 PolicySet before the xDS and admin ports open and the first proxy of each
 node group gets the full config at once. When the snapshots kept from the
 last run were made from the very inputs found (`state.snapshot_store`), they
-are served first and the ports open before the read. Stop: close the ports (streams
+are served first: the xDS port opens before the read, the admin API after it. Stop: close the ports (streams
 end, proxies keep their config), then the store.
 """
 
@@ -321,9 +321,15 @@ class ControlPlane:
         ]
 
     def not_ready_reason(self) -> str | None:
-        """Ready once something correct can be served: a valid policy set read, or, until
-        the first read is done, the snapshots kept from the last run on the same inputs."""
-        if self.controller.state.base is None and not self.serving_kept:
+        """Ready once a valid policy set was read: the API answers from it. The snapshots
+        kept from the last run are served to proxies before that, but the admin API only
+        opens once the read is done, so nothing it answers comes from a set not read yet."""
+        if self.controller.state.base is None and self.serving_kept:
+            return (
+                "the policies are still being read; proxies are served the snapshots kept "
+                "from the last run meanwhile"
+            )
+        if self.controller.state.base is None:
             return "no valid policy set has been loaded; see /v1/status for the errors"
         if self.xds_port == 0:
             return "the xDS server is not listening yet"
@@ -337,7 +343,7 @@ class ControlPlane:
         self.serving_kept = await self._restore_snapshots()
         switch = sys.getswitchinterval()
         if self.serving_kept:  # proxies are served while the policies are read
-            await self._listen()
+            self.xds_port = await self.xds.start()
             if freeze_policies:
                 # The read holds the GIL in a worker thread; each time the event loop wakes
                 # to serve a proxy it waits up to a switch interval for it (measured at
@@ -362,8 +368,9 @@ class ControlPlane:
                 "the policies from %s are fixed",
                 self.source.describe(),
             )
-        if self._admin_runner is None:
-            await self._listen()
+        if self.xds_port == 0:
+            self.xds_port = await self.xds.start()
+        await self._listen_admin()
         await self.replicas.start(
             advertised_address(self.config.xds_host, self.xds_port),
             advertised_address(self.config.admin_host, self.admin_port),
@@ -403,8 +410,7 @@ class ControlPlane:
         )
         return True
 
-    async def _listen(self) -> None:
-        self.xds_port = await self.xds.start()
+    async def _listen_admin(self) -> None:
         self._admin_runner = await start_admin(
             self.admin, self.config.admin_host, self.config.admin_port
         )

@@ -102,9 +102,13 @@ async def test_a_restart_on_unchanged_inputs_serves_the_last_versions_before_its
 
     plane, gated = _plane(policies, state)
     async with _starting(plane, gated), AdsClient(plane.xds_port) as proxy:
-        # The read has not ended: nothing was read, yet the proxy is served, and ready.
+        # The read has not ended: nothing was read, yet the proxy is served; the admin API
+        # (and so /readyz) opens only once the read is done: nothing it answers may come
+        # from a policy set not read yet.
         assert plane.controller.state.base is None
-        assert plane.not_ready_reason() is None
+        reason = plane.not_ready_reason()
+        assert reason is not None and "kept from the last run" in reason
+        assert plane.admin_port == 0
         kept_snapshot = plane.cache.get_snapshot(GROUP)
         versions = {}
         for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
