@@ -31,6 +31,7 @@ from tests.support.proxyless import (
     CLIENTS,
     GAMMA_ROUTE,
     Plane,
+    assert_split_and_header_match,
     client_program,
     first_answer,
     service,
@@ -45,15 +46,7 @@ def test_a_split_and_a_header_match_steer_a_grpc_client(
     client = plane.client()
     first_answer(client)
 
-    split = client.calls(200)
-    assert not split["errors"], split
-    canary = split["by"].get("canary-1", 0)
-    # 10 % of 200 is 20; the binomial's standard deviation is 4.2: 5..40 is far outside chance.
-    assert 5 <= canary <= 40, split
-    assert split["by"]["stable-1"] + canary == 200
-
-    marked = client.calls(20, {"canary-user": "true"})
-    assert marked["by"] == {"canary-1": 20}, marked
+    assert_split_and_header_match(client)
 
     (proxy,) = plane.proxyless()
     assert proxy["user_agent"].lower().startswith("grpc"), proxy

@@ -168,6 +168,20 @@ def first_answer(client: XdsClient) -> None:
     assert not answer["errors"], answer
 
 
+def assert_split_and_header_match(client: XdsClient) -> None:
+    """The payments route of `BREAKWATER_ROUTE` / `GAMMA_ROUTE` as the client's calls show
+    it: 200 calls split about 90/10, and every call marked `canary-user: true` to canary."""
+    split = client.calls(200)
+    assert not split["errors"], split
+    canary = split["by"].get("canary-1", 0)
+    # 10 % of 200 is 20; the binomial's standard deviation is 4.2: 5..40 is far outside chance.
+    assert 5 <= canary <= 40, split
+    assert split["by"]["stable-1"] + canary == 200
+
+    marked = client.calls(20, {"canary-user": "true"})
+    assert marked["by"] == {"canary-1": 20}, marked
+
+
 CLIENTS = ("grpcio", "grpc-go")
 """The xDS clients a test may be run with (parametrize by these names)."""
 
